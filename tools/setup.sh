@@ -114,4 +114,18 @@ if ! stamp_ok package "$PKG_HASH"; then
   stamp_set package "$PKG_HASH"
 fi
 
+# 8. built-in demo input: a real pedestrian clip that Debian's opencv-doc package ships ----
+DEMO="$ROOT/.cache/demo"
+if [ ! -s "$DEMO/vtest.avi" ] && [ -z "${REPOSE_NO_DEMO_DATA:-}" ]; then
+  log "fetching the demo clip (vtest.avi from Debian's opencv-doc)"
+  mkdir -p "$DEMO"
+  TMPD=$(mktemp -d)
+  ( cd "$TMPD" && { apt-get download -qq opencv-doc 2>/dev/null \
+      || { apt-get update -qq >/dev/null 2>&1 && apt-get download -qq opencv-doc 2>/dev/null; }; } \
+    && dpkg -x opencv-doc_*.deb x \
+    && cp "$(find x -name vtest.avi | head -1)" "$DEMO/vtest.avi" ) >/dev/null 2>&1 \
+    || log "could not fetch opencv-doc: the demo will use generated scenes instead"
+  rm -rf "$TMPD"
+fi
+
 log "done. Environment: source tools/env.sh (the Makefile does this for you)"

@@ -1,0 +1,48 @@
+"""Base class of event handlers."""
+
+from typing import Callable
+from typing import List
+from typing import Optional
+from typing import Text
+
+
+def _normalize_entities(entities) -> List:
+    from .launch_description_entity import LaunchDescriptionEntity
+    if entities is None:
+        return []
+    if isinstance(entities, LaunchDescriptionEntity):
+        return [entities]
+    return list(entities)
+
+
+class EventHandler:
+    """Reacts to events matched by ``matcher`` with entities, or a callback's entities."""
+
+    def __init__(self, *, matcher: Callable[[object], bool], entities=None,
+                 handle_once: bool = False) -> None:
+        self.__matcher = matcher
+        self.__entities = _normalize_entities(entities)
+        self.__handle_once = handle_once
+
+    @property
+    def handle_once(self) -> bool:
+        """Return True when the handler unregisters itself after the first event."""
+        return self.__handle_once
+
+    @property
+    def entities(self) -> List:
+        """Getter for the entities returned when an event is handled."""
+        return self.__entities
+
+    def describe(self) -> Text:
+        """Return a short description."""
+        return type(self).__name__
+
+    def matches(self, event) -> bool:
+        """Return True when the handler reacts to ``event``."""
+        return bool(self.__matcher(event))
+
+    def handle(self, event, context) -> Optional[List]:
+        """Handle ``event``; return the entities to visit."""
+        context.extend_locals({'event': event})
+        return self.__entities or None

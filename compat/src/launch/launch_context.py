@@ -1,0 +1,150 @@
+"""The launch context: launch configurations, environment and locals of a running launch."""
+
+import os
+from typing import Any
+from typing import Dict
+from typing import Iterable
+from typing import List
+from typing import Optional
+from typing import Text
+
+from ._compat import unsupported
+
+
+class _Locals:
+    """Attribute view of the current locals."""
+
+    def __init__(self, values: Dict[Text, Any]) -> None:
+        object.__setattr__(self, '_values', values)
+
+    def __getattr__(self, name: Text) -> Any:
+        try:
+            return self._values[name]
+        except KeyError:
+            raise AttributeError("context.locals does not contain attribute '{}', it contains: [{}]"
+                                 .format(name, ', '.join(self._values))) from None
+
+
+class LaunchContext:
+    """
+    Holds the state shared by the entities of a launch: configurations, environment, locals.
+
+    Only the parts ordinary launch files and OpaqueFunctions use are provided; the asyncio
+    machinery of the real launch context is not.
+    """
+
+    def __init__(self, *, argv: Optional[Iterable[Text]] = None,
+                 noninteractive: bool = False) -> None:
+        self.__argv = list(argv) if argv is not None else []
+        self.__noninteractive = noninteractive
+        self.__launch_configurations: Dict[Text, Text] = {}
+        self.__launch_configurations_stack: List[Dict[Text, Text]] = []
+        self.__environment: Dict[Text, Text] = dict(os.environ)
+        self.__environment_stack: List[Dict[Text, Text]] = []
+        self.__locals: Dict[Text, Any] = {}
+        self.__locals_stack: List[Dict[Text, Any]] = []
+        self._is_shutdown = False
+        self._launch_service = None
+
+    @property
+    def argv(self) -> List[Text]:
+        """Getter for the command line arguments given to the launch."""
+        return self.__argv
+
+    @property
+    def noninteractive(self) -> bool:
+        """Getter for the noninteractive flag."""
+        return self.__noninteractive
+
+    @property
+    def is_shutdown(self) -> bool:
+        """Return True once shutdown of the launch has begun."""
+        return self._is_shutdown
+
+    @property
+    def launch_configurations(self) -> Dict[Text, Text]:
+        """Getter for the launch configurations (a mutable dict)."""
+        return self.__launch_configurations
+
+    @property
+    def environment(self) -> Dict[Text, Text]:
+        """Getter for the environment given to processes started from now on (a mutable dict)."""
+        return self.__environment
+
+    @property
+    def locals(self) -> _Locals:
+        """Getter for the locals of the entity being visited, as attributes."""
+        return _Locals(self.__locals)
+
+    @property
+    def asyncio_loop(self):
+        """Not available in the stand-in."""
+        raise unsupported('LaunchContext.asyncio_loop')
+
+    def extend_locals(self, new_locals: Dict[Text, Any]) -> None:
+        """Add entries to the current locals."""
+        self.__locals.update(new_locals)
+
+    def extend_globals(self, new_globals: Dict[Text, Any]) -> None:
+        """Add entries visible to every entity visited from now on."""
+        for frame in self.__locals_stack:
+            frame.update(new_globals)
+        self.__locals.update(new_globals)
+
+    def get_locals_as_dict(self) -> Dict[Text, Any]:
+        """Return a copy of the current locals."""
+        return dict(self.__locals)
+
+    def perform_substitution(self, substitution) -> Text:
+        """Evaluate one substitution in this context."""
+        return substitution.perform(self)
+
+    def register_event_handler(self, event_handler, append: bool = False) -> None:
+        """Register an event handler with the launch service running this context."""
+        if self._launch_service is None:
+            raise RuntimeError('no launch service is running this context')
+        self._launch_service._register_event_handler(event_handler)
+
+    def unregister_event_handler(self, event_handler) -> None:
+        """Remove a previously registered event handler."""
+        if self._launch_service is not None:
+            self._launch_service._unregister_event_handler(event_handler)
+
+    def emit_event(self, event) -> None:
+        """Emit an event; the stand-in supports launch.events.Shutdown only."""
+        if self._launch_service is None:
+            raise RuntimeError('no launch service is running this context')
+        self._launch_service._emit_event(event)
+
+    emit_event_sync = emit_event
+
+    def _push_locals(self) -> None:
+        self.__locals_stack.append(self.__locals)
+        self.__locals = dict(self.__locals)
+
+    def _pop_locals(self) -> None:
+        self.__locals = self.__locals_stack.pop()
+
+    def _push_launch_configurations(self) -> None:
+        self.__launch_configurations_stack.append(dict(self.__launch_configurations))
+
+    def _pop_launch_configurations(self) -> None:
+        if not self.__launch_configurations_stack:
+            raise RuntimeError('launch configurations stack is empty')
+        saved = self.__launch_configurations_stack.pop()
+        self.__launch_configurations.clear()
+        self.__launch_configurations.update(saved)
+
+    def _push_environment(self) -> None:
+        self.__environment_stack.append(dict(self.__environment))
+
+    def _pop_environment(self) -> None:
+        if not self.__environment_stack:
+            raise RuntimeError('environment stack is empty')
+        saved = self.__environment_stack.pop()
+        self.__environment.clear()
+        self.__environment.update(saved)
+
+    def _reset_environment(self) -> None:
+        self.__environment.clear()
+        self.__environment.update(os.environ)

@@ -1,0 +1,56 @@
+"""Base class of launch description sources (where an included description comes from)."""
+
+from typing import Optional
+from typing import Text
+
+from .launch_description import LaunchDescription
+from .utilities import normalize_to_list_of_substitutions
+from .utilities import perform_substitutions
+
+
+class LaunchDescriptionSource:
+    """A launch description, given directly or loaded from a location when first needed."""
+
+    def __init__(self, launch_description: Optional[LaunchDescription] = None,
+                 location='<string>', method: Text = 'unspecified mechanism') -> None:
+        self._launch_description = launch_description
+        self.__location_subs = normalize_to_list_of_substitutions(location)
+        self.__location: Optional[Text] = None
+        self.__method = method
+
+    @property
+    def location(self) -> Text:
+        """Getter for the location, after it has been evaluated."""
+        if self.__location is None:
+            raise RuntimeError('location of the launch description source not yet expanded')
+        return self.__location
+
+    @property
+    def method(self) -> Text:
+        """Getter for the method (how the description is obtained)."""
+        return self.__method
+
+    def _expand_location(self, context) -> Text:
+        if self.__location is None:
+            self.__location = perform_substitutions(context, self.__location_subs)
+        return self.__location
+
+    def try_get_launch_description_without_context(self) -> Optional[LaunchDescription]:
+        """Return the description if it can be had without a launch context, else None."""
+        if self._launch_description is not None:
+            return self._launch_description
+        from .launch_context import LaunchContext
+        try:
+            return self.get_launch_description(LaunchContext())
+        except Exception:
+            return None
+
+    def get_launch_description(self, context) -> LaunchDescription:
+        """Return the description, loading it on first use."""
+        self._expand_location(context)
+        if self._launch_description is None:
+            self._launch_description = self._load(self.location)
+        return self._launch_description
+
+    def _load(self, location: Text) -> LaunchDescription:
+        raise RuntimeError('launch description source has neither a description nor a loader')

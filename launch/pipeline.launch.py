@@ -1,0 +1,57 @@
+"""Launch the RE-POSE pipeline: frontend (camera + partitioner), N edge detectors, aggregator.
+
+    ros2 launch repose_ros pipeline.launch.py input_topic:=/camera/image_raw num_servers:=4
+
+Detections come out on /<namespace>/detections (vision_msgs/Detection2DArray).
+"""
+import os
+
+from ament_index_python.packages import get_package_share_directory
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.substitutions import LaunchConfiguration
+from launch_ros.actions import Node
+
+
+def _nodes(context):
+    ns = LaunchConfiguration("namespace").perform(context)
+    params_file = LaunchConfiguration("params_file").perform(context)
+    n = int(LaunchConfiguration("num_servers").perform(context))
+    compressed = LaunchConfiguration("compressed").perform(context).lower() in ("1", "true", "yes")
+    backend = LaunchConfiguration("backend").perform(context)
+    input_topic = LaunchConfiguration("input_topic").perform(context)
+    log_level = LaunchConfiguration("log_level").perform(context)
+    shared = {"num_servers": n, "backend": backend}
+    image_remap = ("image_raw/compressed", input_topic) if compressed else ("image_raw", input_topic)
+    common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
+    actions = [
+        # Camera and partitioner share one process: the full frame is never re-serialised.
+        Node(package="repose_ros", executable="frontend_node",
+             parameters=[params_file, dict(shared, compressed=compressed)], remappings=[image_remap], **common),
+        Node(package="repose_ros", executable="aggregator_node", name="aggregator",
+             parameters=[params_file], **common),
+    ]
+    for i in range(n):
+        actions.append(Node(package="repose_ros", executable="edge_detector_node", name=f"edge_detector_{i}",
+                            parameters=[params_file, dict(shared, server_id=i)], **common))
+    return actions
+
+
+def generate_launch_description():
+    """Declare the launch arguments and the pipeline's processes."""
+    default_params = os.path.join(get_package_share_directory("repose_ros"), "config", "repose.yaml")
+    return LaunchDescription([
+        DeclareLaunchArgument("namespace", default_value="repose", description="Namespace of every node and topic"),
+        DeclareLaunchArgument("params_file", default_value=default_params,
+                              description="YAML file with the parameters of every node"),
+        DeclareLaunchArgument("num_servers", default_value="4", description="Number of edge detector processes"),
+        DeclareLaunchArgument("input_topic", default_value="/camera/image_raw",
+                              description="Camera topic (sensor_msgs/Image, or CompressedImage with compressed)"),
+        DeclareLaunchArgument("compressed", default_value="false", choices=["true", "false"],
+                              description="Subscribe to sensor_msgs/CompressedImage"),
+        DeclareLaunchArgument("backend", default_value="ultralytics", choices=["ultralytics", "fake"],
+                              description="Detector backend (fake: bright blobs, for tests)"),
+        DeclareLaunchArgument("log_level", default_value="info",
+                              choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
+        OpaqueFunction(function=_nodes),
+    ])

@@ -1,0 +1,118 @@
+"""``repose train-dca``: train the RL-DCA partitioning policy with PPO.
+
+Examples::
+
+    repose train-dca --timesteps 20000 --out /tmp/dca.zip          # quick try
+    repose train-dca --data mot17:../shared/data/mot17_mini/train   # mix in MOT17 mosaics
+
+Writes the policy ``.zip`` plus ``.npz`` (numpy actor for inference) and ``.json`` (settings,
+learning curve, evaluation) beside it. The default output is the policy shipped with the
+package (``repose_ros/data/rl_dca_policy.zip``).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any, Callable, List, Optional
+
+import numpy as np
+
+__all__ = ["build_parser", "main_train", "PLANNER_VALUE_HOOK"]
+
+#: Planner value hook used by ``--reward planner``: set it to a callable
+#: ``(xyxy, labels, frame_w, frame_h) -> float in [0, 1]`` (expected precision under the latency
+#: budget) before calling :func:`main_train`. None means unavailable.
+PLANNER_VALUE_HOOK: Optional[Callable[..., float]] = None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Return the argument parser of ``repose train-dca``."""
+    from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA
+    from repose_ros.core.rl_dca import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, default_policy_path
+
+    p = argparse.ArgumentParser(prog="repose train-dca", description="Train the RL-DCA policy (PPO, CPU).")
+    p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write (default: %(default)s)")
+    p.add_argument("--timesteps", type=int, default=200_000, help="PPO environment steps (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
+    p.add_argument(
+        "--data",
+        default=None,
+        metavar="mot17:PATH",
+        help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)",
+    )
+    p.add_argument("--mosaic-prob", type=float, default=0.5, help="share of MOT17 mosaics with --data")
+    p.add_argument(
+        "--reward",
+        choices=("paper", "planner"),
+        default="paper",
+        help="paper: cluster-quality score only; planner: add the planner value hook",
+    )
+    p.add_argument("--planner-weight", type=float, default=1.0, help="weight of the planner value (--reward planner)")
+    p.add_argument("--n-envs", type=int, default=4, help="environments per rollout (default: %(default)s)")
+    p.add_argument("--max-clusters", type=int, default=DEFAULT_MAX_CLUSTERS, help="observation slots")
+    p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="refinement steps per frame")
+    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="y stretch exponent of the initial clustering")
+    p.add_argument("--bandwidth", type=float, default=DEFAULT_BANDWIDTH, help="mean-shift bandwidth")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _layout_source(spec: Optional[str], mosaic_prob: float, seed: int) -> tuple[Any, dict[str, Any]]:
+    """Build the layout source from ``--data``; return ``(source, settings for the sidecar)``."""
+    from repose_ros.core.layouts import mixed_layout_source, mosaic_2x2_layouts, mot_frames
+
+    if not spec:
+        return None, {"data": "panda_like"}
+    kind, _, path = spec.partition(":")
+    if kind != "mot17" or not path:
+        raise SystemExit(f"repose train-dca: --data must be mot17:PATH, got {spec!r}")
+    frames = mot_frames(path)
+    if len(frames) < 4:
+        raise SystemExit(f"repose train-dca: need at least 4 annotated MOT17 frames under {path}, found {len(frames)}")
+    mosaics = mosaic_2x2_layouts(frames, n_layouts=2000, rng=np.random.default_rng(seed))
+    source = mixed_layout_source(mosaics, mosaic_prob=mosaic_prob)
+    source.__name__ = "panda_like+mot17_mosaic"  # type: ignore[attr-defined]
+    return source, {"data": f"panda_like+mot17:{path}", "mot17_frames": len(frames), "mosaic_prob": mosaic_prob}
+
+
+def main_train(argv: Optional[List[str]] = None) -> int:
+    """Run ``repose train-dca``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    from repose_ros.core.rl_dca import RewardConfig, train_policy
+
+    cfg = RewardConfig()
+    if args.reward == "planner":
+        if PLANNER_VALUE_HOOK is None:
+            print(
+                "repose train-dca: --reward planner needs a planner value hook, and none is available yet "
+                "(set repose_ros.cli.train_dca.PLANNER_VALUE_HOOK); use --reward paper",
+                file=sys.stderr,
+            )
+            return 2
+        cfg = RewardConfig(w_planner=args.planner_weight, planner_value=PLANNER_VALUE_HOOK)
+    source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
+    summary = train_policy(
+        args.out,
+        total_timesteps=args.timesteps,
+        seed=args.seed,
+        layout_source=source,
+        reward_config=cfg,
+        progress_bar=not args.no_progress,
+        n_envs=args.n_envs,
+        max_clusters=args.max_clusters,
+        max_steps=args.max_steps,
+        gamma=args.gamma,
+        bandwidth=args.bandwidth,
+        extra_settings=dict(data_settings, reward_mode=args.reward),
+    )
+    brief = {k: summary.get(k) for k in (
+        "policy", "total_timesteps", "train_seconds", "timesteps_per_second",
+        "first_mean_episode_reward", "final_mean_episode_reward", "eval_panda_like",
+    )}
+    print(json.dumps(brief, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_train())

@@ -1,0 +1,173 @@
+"""Collect the blocks of each frame and decide when a frame is complete (ROS-free).
+
+The aggregator node feeds :class:`FrameAssembler` with frame plans and block results as they
+arrive, and polls it with the current time. A frame is released exactly once:
+
+* when every planned block has arrived (complete), or
+* when its deadline has passed (degraded): the missing blocks are replaced by the coarse
+  detections that lie inside them, so the output never loses the coarse stage's objects, or
+* at once, when its plan says it has no blocks (nothing to detect, or a dropped frame).
+
+Results for unknown or already released frames are counted and ignored, so a late block can
+never produce a second output for the same frame. Memory is bounded by ``max_pending``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, List, Optional
+
+import numpy as np
+
+from .detections import Detections
+from .fusion import fuse
+
+
+@dataclass
+class PendingFrame:
+    """What is known of one frame while its blocks are outstanding."""
+
+    frame_seq: int
+    num_blocks: int
+    deadline: float
+    coarse: Detections
+    block_rects: List[tuple]
+    context: object = None
+    drop_reason: str = ""
+    results: Dict[int, Detections] = field(default_factory=dict)
+    failed: Dict[int, str] = field(default_factory=dict)
+
+
+@dataclass
+class FrameOutcome:
+    """A released frame: fused detections and what happened to its blocks."""
+
+    frame_seq: int
+    detections: Detections
+    blocks_expected: int
+    blocks_received: int
+    missing_block_ids: List[int]
+    degraded: bool
+    drop_reason: str
+    context: object = None
+
+
+@dataclass
+class AssemblerStats:
+    """Counters since start."""
+
+    released: int = 0
+    degraded: int = 0
+    late_results: int = 0
+    unknown_results: int = 0
+    evicted: int = 0
+
+
+class FrameAssembler:
+    """Match block results to frame plans; release each frame exactly once."""
+
+    def __init__(self, fusion_method: str = "nms", fusion_iou: float = 0.5, max_pending: int = 64,
+                 released_memory: int = 4096):
+        self.fusion_method = fusion_method
+        self.fusion_iou = fusion_iou
+        self.max_pending = max_pending
+        self._pending: Dict[int, PendingFrame] = {}
+        self._early: Dict[int, list] = {}
+        self._released: Dict[int, None] = {}
+        self._released_memory = released_memory
+        self.stats = AssemblerStats()
+
+    @property
+    def pending(self) -> int:
+        """Number of frames waiting for blocks."""
+        return len(self._pending)
+
+    def add_plan(self, frame_seq: int, num_blocks: int, deadline: float, coarse: Detections,
+                 block_rects: Optional[List[tuple]] = None, drop_reason: str = "",
+                 context: object = None) -> List[FrameOutcome]:
+        """Register a frame; returns frames released as a consequence (this one or evicted ones)."""
+        out: List[FrameOutcome] = []
+        if frame_seq in self._pending or frame_seq in self._released:
+            return out
+        rects = list(block_rects or [])
+        if len(rects) != num_blocks:
+            raise ValueError(f"frame {frame_seq}: {num_blocks} blocks but {len(rects)} rectangles")
+        self._pending[frame_seq] = PendingFrame(frame_seq, num_blocks, deadline, coarse, rects, context,
+                                                drop_reason)
+        for args in self._early.pop(frame_seq, []):
+            self._add(frame_seq, *args)
+        if num_blocks == 0 or self._complete(self._pending[frame_seq]):
+            out.append(self._release(frame_seq))
+        while len(self._pending) > self.max_pending:
+            oldest = min(self._pending)
+            self.stats.evicted += 1
+            out.append(self._release(oldest))
+        return out
+
+    def add_result(self, frame_seq: int, block_id: int, detections: Optional[Detections],
+                   error: str = "") -> List[FrameOutcome]:
+        """Register the result of one block (``detections=None`` with ``error`` for a failed block)."""
+        if frame_seq in self._released:
+            self.stats.late_results += 1
+            return []
+        if frame_seq not in self._pending:
+            # The result overtook its plan (different topics): keep it briefly.
+            if len(self._early) >= self.max_pending:
+                self.stats.unknown_results += 1
+                return []
+            self._early.setdefault(frame_seq, []).append((block_id, detections, error))
+            return []
+        self._add(frame_seq, block_id, detections, error)
+        frame = self._pending[frame_seq]
+        return [self._release(frame_seq)] if self._complete(frame) else []
+
+    def poll(self, now: float) -> List[FrameOutcome]:
+        """Release every frame whose deadline is at or before ``now``."""
+        due = sorted(seq for seq, f in self._pending.items() if f.deadline <= now)
+        return [self._release(seq) for seq in due]
+
+    def flush(self) -> List[FrameOutcome]:
+        """Release everything still pending (shutdown)."""
+        return [self._release(seq) for seq in sorted(self._pending)]
+
+    def _add(self, frame_seq, block_id, detections, error) -> None:
+        frame = self._pending[frame_seq]
+        if not 0 <= block_id < frame.num_blocks or block_id in frame.results or block_id in frame.failed:
+            self.stats.unknown_results += 1
+            return
+        if detections is None:
+            frame.failed[block_id] = error or "failed"
+        else:
+            frame.results[block_id] = detections
+
+    @staticmethod
+    def _complete(frame: PendingFrame) -> bool:
+        return len(frame.results) + len(frame.failed) >= frame.num_blocks
+
+    def _release(self, frame_seq: int) -> FrameOutcome:
+        frame = self._pending.pop(frame_seq)
+        self._released[frame_seq] = None
+        while len(self._released) > self._released_memory:
+            self._released.pop(next(iter(self._released)))
+        missing = [b for b in range(frame.num_blocks) if b not in frame.results]
+        parts = [frame.results[b] for b in sorted(frame.results)]
+        if frame.num_blocks == 0:
+            parts.append(frame.coarse)
+        elif missing:
+            parts.append(_coarse_inside(frame.coarse, [frame.block_rects[b] for b in missing]))
+        fused = fuse(parts, method=self.fusion_method, iou=self.fusion_iou) if parts else Detections.empty()
+        degraded = bool(missing) or bool(frame.drop_reason)
+        self.stats.released += 1
+        self.stats.degraded += int(degraded)
+        return FrameOutcome(frame.frame_seq, fused, frame.num_blocks, len(frame.results), missing, degraded,
+                            frame.drop_reason, frame.context)
+
+
+def _coarse_inside(coarse: Detections, rects: List[tuple]) -> Detections:
+    """Coarse detections whose centre lies inside any of the rectangles (x0, y0, x1, y1)."""
+    if len(coarse) == 0 or not rects:
+        return Detections.empty()
+    c = coarse.centers
+    r = np.asarray(rects, dtype=np.float32).reshape(-1, 4)
+    inside = ((c[:, None, 0] >= r[None, :, 0]) & (c[:, None, 0] < r[None, :, 2])
+              & (c[:, None, 1] >= r[None, :, 1]) & (c[:, None, 1] < r[None, :, 3])).any(axis=1)
+    return coarse[inside]

@@ -1,0 +1,228 @@
+"""Image blocks: integer rectangles, blocks around box clusters, and uniform tilings.
+
+A :class:`Rect` covers the pixel columns ``x0 .. x1-1`` and rows ``y0 .. y1-1`` (exclusive
+end). In continuous box coordinates it is the region ``[x0, x1] x [y0, y1]``, so a box with
+``x1 == rect.x1`` still lies inside the rect.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Dict, List, Sequence
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Rect:
+    """Integer pixel rectangle ``[x0, x1) x [y0, y1)``; ``x1 >= x0`` and ``y1 >= y0``."""
+
+    x0: int
+    y0: int
+    x1: int
+    y1: int
+
+    def __post_init__(self) -> None:
+        for name in ("x0", "y0", "x1", "y1"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                raise ValueError(f"Rect.{name} must be an int, got {v!r}")
+            object.__setattr__(self, name, int(v))
+        if self.x1 < self.x0 or self.y1 < self.y0:
+            raise ValueError(f"Rect needs x1 >= x0 and y1 >= y0, got {self.as_tuple()}")
+
+    @property
+    def w(self) -> int:
+        """Width in pixels."""
+        return self.x1 - self.x0
+
+    @property
+    def h(self) -> int:
+        """Height in pixels."""
+        return self.y1 - self.y0
+
+    @property
+    def area(self) -> int:
+        """Number of pixels covered."""
+        return self.w * self.h
+
+    def as_tuple(self) -> tuple:
+        """Return ``(x0, y0, x1, y1)``."""
+        return (self.x0, self.y0, self.x1, self.y1)
+
+    def to_dict(self) -> Dict[str, int]:
+        """Return a JSON-serialisable dict."""
+        return {"x0": self.x0, "y0": self.y0, "x1": self.x1, "y1": self.y1}
+
+    def clip(self, frame_w: int, frame_h: int) -> "Rect":
+        """Intersect with the frame ``[0, frame_w) x [0, frame_h)`` (may give an empty rect)."""
+        x0 = min(max(self.x0, 0), frame_w)
+        y0 = min(max(self.y0, 0), frame_h)
+        x1 = min(max(self.x1, x0), frame_w)
+        y1 = min(max(self.y1, y0), frame_h)
+        return Rect(x0, y0, x1, y1)
+
+    def expand(self, margin: int) -> "Rect":
+        """Grow by ``margin`` pixels on every side (not clipped; see :meth:`clip`)."""
+        if margin < 0 and (2 * -margin > self.w or 2 * -margin > self.h):
+            raise ValueError(f"negative margin {margin} larger than half of {self.w}x{self.h}")
+        return Rect(self.x0 - margin, self.y0 - margin, self.x1 + margin, self.y1 + margin)
+
+    def contains_box(self, box: Sequence[float]) -> bool:
+        """Tell whether the continuous box ``(x0, y0, x1, y1)`` lies inside this rect."""
+        bx0, by0, bx1, by1 = (float(v) for v in box)
+        return self.x0 <= bx0 and self.y0 <= by0 and bx1 <= self.x1 and by1 <= self.y1
+
+    def contains_boxes(self, xyxy: np.ndarray) -> np.ndarray:
+        """Vectorised :meth:`contains_box` for ``(N, 4)`` boxes; returns a bool ``(N,)``."""
+        b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+        return ((b[:, 0] >= self.x0) & (b[:, 1] >= self.y0)
+                & (b[:, 2] <= self.x1) & (b[:, 3] <= self.y1))
+
+
+@dataclass
+class Block:
+    """A block to offload: its rect and the indices of the boxes (of the coarse set) it serves.
+
+    ``label`` is the cluster label it came from (``-1`` for a block made for one noise box).
+    """
+
+    rect: Rect
+    box_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
+    label: int = -1
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.rect, Rect):
+            raise ValueError(f"Block.rect must be a Rect, got {type(self.rect).__name__}")
+        self.box_indices = np.asarray(self.box_indices, dtype=np.int64).reshape(-1)
+
+    @property
+    def n_boxes(self) -> int:
+        """Number of boxes served by this block."""
+        return int(self.box_indices.size)
+
+
+def _grow_axis(lo: int, hi: int, min_size: int, limit: int) -> tuple:
+    """Grow ``[lo, hi)`` symmetrically to ``min(min_size, limit)``, shifted to stay in ``[0, limit)``."""
+    target = min(max(hi - lo, min_size), limit)
+    extra = target - (hi - lo)
+    if extra > 0:
+        lo -= extra // 2
+        hi = lo + target
+    if lo < 0:
+        lo, hi = 0, target
+    if hi > limit:
+        lo, hi = limit - target, limit
+    return lo, hi
+
+
+def _hull_rect(b: np.ndarray, frame_w: int, frame_h: int, margin: int, min_size: int) -> Rect:
+    """Rect around boxes ``b`` plus ``margin``, clipped, grown to ``min_size`` inside the frame."""
+    x0 = math.floor(float(b[:, 0].min())) - margin
+    y0 = math.floor(float(b[:, 1].min())) - margin
+    x1 = math.ceil(float(b[:, 2].max())) + margin
+    y1 = math.ceil(float(b[:, 3].max())) + margin
+    r = Rect(x0, y0, max(x1, x0), max(y1, y0)).clip(frame_w, frame_h)
+    gx0, gx1 = _grow_axis(r.x0, r.x1, min_size, frame_w)
+    gy0, gy1 = _grow_axis(r.y0, r.y1, min_size, frame_h)
+    return Rect(gx0, gy0, gx1, gy1)
+
+
+def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int,
+                         margin: int = 32, min_size: int = 64, noise: str = "own") -> List[Block]:
+    """Make one block per cluster of boxes.
+
+    Each cluster's block is the integer hull of its boxes (floor/ceil), plus ``margin`` on every
+    side, clipped to the frame, then grown symmetrically to at least ``min_size`` in each
+    dimension (shifted back into the frame when it would stick out; never larger than the
+    frame). Boxes are clipped to the frame first, so every (clipped) box lies inside its block.
+
+    Label ``-1`` marks noise. ``noise="own"`` (default) gives every noise box a block of its
+    own (noise boxes are isolated objects by construction of the clustering, and attaching them
+    could blow up a compact block); ``noise="nearest"`` attaches each to the cluster whose box
+    hull is nearest to the box centre (own block if there is no cluster).
+
+    Blocks come ordered by ascending cluster label, then noise blocks by box index.
+    """
+    if int(frame_w) <= 0 or int(frame_h) <= 0:
+        raise ValueError(f"frame size must be positive, got {frame_w}x{frame_h}")
+    frame_w, frame_h = int(frame_w), int(frame_h)
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    if min_size < 1:
+        raise ValueError(f"min_size must be >= 1, got {min_size}")
+    if noise not in ("own", "nearest"):
+        raise ValueError(f"noise must be 'own' or 'nearest', got {noise!r}")
+    b = np.asarray(xyxy, dtype=np.float64)
+    if b.size == 0:
+        b = b.reshape(0, 4)
+    if b.ndim != 2 or b.shape[1] != 4:
+        raise ValueError(f"xyxy must have shape (N, 4), got {b.shape}")
+    lab = np.asarray(labels).reshape(-1)
+    if lab.shape[0] != b.shape[0]:
+        raise ValueError(f"labels must have one entry per box ({b.shape[0]}), got {lab.shape[0]}")
+    if b.shape[0] == 0:
+        return []
+    if not np.all(np.isfinite(b)):
+        raise ValueError("xyxy must hold finite coordinates")
+    if not np.issubdtype(lab.dtype, np.integer):
+        raise ValueError(f"labels must be integers, got dtype {lab.dtype}")
+    if np.any(lab < -1):
+        raise ValueError("labels must be >= -1 (-1 means noise)")
+    b = b.copy()
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, frame_w)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, frame_h)
+    b[:, 2] = np.maximum(b[:, 2], b[:, 0])
+    b[:, 3] = np.maximum(b[:, 3], b[:, 1])
+
+    cluster_ids = [int(c) for c in np.unique(lab) if c >= 0]
+    members: Dict[int, List[int]] = {c: list(np.flatnonzero(lab == c)) for c in cluster_ids}
+    noise_idx = [int(i) for i in np.flatnonzero(lab == -1)]
+    own: List[int] = noise_idx
+    if noise == "nearest" and cluster_ids and noise_idx:
+        hulls = np.array([[b[members[c], 0].min(), b[members[c], 1].min(),
+                           b[members[c], 2].max(), b[members[c], 3].max()] for c in cluster_ids])
+        for i in noise_idx:
+            cx, cy = (b[i, 0] + b[i, 2]) / 2, (b[i, 1] + b[i, 3]) / 2
+            dx = np.maximum(np.maximum(hulls[:, 0] - cx, 0.0), cx - hulls[:, 2])
+            dy = np.maximum(np.maximum(hulls[:, 1] - cy, 0.0), cy - hulls[:, 3])
+            members[cluster_ids[int(np.argmin(dx * dx + dy * dy))]].append(i)
+        own = []
+    out: List[Block] = []
+    for c in cluster_ids:
+        idx = np.array(sorted(members[c]), dtype=np.int64)
+        out.append(Block(_hull_rect(b[idx], frame_w, frame_h, margin, min_size), idx, c))
+    for i in own:
+        idx = np.array([i], dtype=np.int64)
+        out.append(Block(_hull_rect(b[idx], frame_w, frame_h, margin, min_size), idx, -1))
+    return out
+
+
+def uniform_grid(frame_w: int, frame_h: int, rows: int, cols: int, overlap: float = 0.3) -> List[Rect]:
+    """Tile the frame with ``rows x cols`` equal rects overlapping by about ``overlap``.
+
+    Tile width is ``ceil(W / (1 + (cols - 1) * (1 - overlap)))`` (likewise height), so that
+    neighbouring tiles overlap by the fraction ``overlap`` of a tile; tile starts are spread
+    evenly (rounded to integers) from 0 to ``W - tile_w``, so the first tile is flush with the
+    left/top edge and the last with the right/bottom edge and every pixel is covered. Integer
+    rounding makes the realised overlap differ from ``overlap`` by at most a pixel or two.
+    Returned in row-major order.
+    """
+    frame_w, frame_h, rows, cols = int(frame_w), int(frame_h), int(rows), int(cols)
+    if frame_w <= 0 or frame_h <= 0:
+        raise ValueError(f"frame size must be positive, got {frame_w}x{frame_h}")
+    if rows < 1 or cols < 1:
+        raise ValueError(f"rows and cols must be >= 1, got {rows}x{cols}")
+    if not 0.0 <= overlap < 1.0:
+        raise ValueError(f"overlap must be in [0, 1), got {overlap}")
+
+    def starts(length: int, n: int) -> tuple:
+        size = min(length, max(1, math.ceil(length / (1.0 + (n - 1) * (1.0 - overlap)) - 1e-9)))
+        if n == 1:
+            return size, [0]
+        step = (length - size) / (n - 1)
+        return size, [int(round(i * step)) for i in range(n)]
+
+    tw, xs = starts(frame_w, cols)
+    th, ys = starts(frame_h, rows)
+    return [Rect(x, y, x + tw, y + th) for y in ys for x in xs]

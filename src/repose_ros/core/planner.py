@@ -1,0 +1,354 @@
+"""Plan generator (III-B): one detector model and one edge server per block under a budget.
+
+**Problem.** Block ``b`` must get exactly one model ``m`` (multiple-choice knapsack). The value
+of a choice is ``weight_b * P[b, m]``, ``P`` being the expected precision of the block under the
+model (:meth:`Profiles.expected_precision`, eq. 17-18). ``weight="boxes"`` (default) sets
+``weight_b`` to the number of boxes of the block, so the objective is the expected number of
+boxes detected: a block holding 50 people counts more than one holding a single person.
+``weight="uniform"`` sets ``weight_b = 1``, the plain sum of per-block precisions of eq. (20).
+
+**Single budget, exact (:func:`solve_mckp`).** Dynamic programming over a discretised budget:
+costs are rounded *up* to multiples of ``resolution`` and the capacity *down*, so a solution
+that fits in the discrete problem also fits with the true costs. ``dp[c]`` is the best value
+with total cost at most ``c``; each block is one vectorised step (candidates ``dp[c - cost_m] +
+value_m`` for all ``c`` and models, max over models) and the argmax is stored per block and
+budget cell for backtracking. Among optimal plans the one of least discrete cost is returned.
+The result is optimal for the rounded costs (and for the true ones when the costs are
+multiples of the resolution).
+
+**Several servers (:func:`plan_blocks`).** Servers run in parallel and may differ in speed;
+a plan must keep each server's summed latency within ``budget_ms``. The approach:
+
+1. Each model gets an aggregate cost, the harmonic mean of its latencies over the servers
+   (``S / sum_s 1 / lat[m, s]``; equal to the latency when the servers are identical), so that
+   ``S * budget`` is the parallel capacity in those units. Models slower than the budget on
+   every server are excluded. The DP above runs with capacity ``S * budget_ms``.
+2. Blocks are assigned to servers longest-first, each to the server where it would finish
+   earliest (LPT / earliest-finish-time).
+3. While some server exceeds the budget, the block on an overloaded server whose downgrade to
+   a cheaper model (on that server) loses the least value per millisecond saved is downgraded,
+   and step 2 is repeated. This ends after at most ``blocks x models`` downgrades.
+
+**Guarantee.** The final per-server loads are recomputed from the profile's true latencies and
+``feasible`` is True only if every load is ``<= budget_ms``: a plan that says feasible never
+exceeds the budget on any server. With one server the plan is feasible exactly when the
+cheapest model on every block fits (then it is the DP optimum for the rounded costs); with
+several servers a feasible assignment can be missed (bin packing is NP-hard) and the plan is
+then reported infeasible. An infeasible plan is the cheapest one reached (the cheapest model
+on every block when nothing fits), with ``feasible=False`` and a ``reason``.
+"""
+from __future__ import annotations
+
+import itertools
+import math
+from dataclasses import asdict, dataclass, field
+from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
+
+import numpy as np
+
+from repose_ros.core.blocks import Block, Rect
+from repose_ros.core.profiles import Profiles
+
+ServerId = Union[int, str]
+WEIGHTS = ("boxes", "uniform")
+_MAX_DP_CELLS = 50_000_000
+
+
+@dataclass
+class MCKPResult:
+    """Solution of one multiple-choice knapsack: chosen option per item, value, true cost."""
+
+    choice: np.ndarray
+    value: float
+    cost: float
+    feasible: bool
+
+
+def _discretise(costs: np.ndarray, resolution: float) -> np.ndarray:
+    """Round costs up to whole multiples of ``resolution`` (``-1`` marks a forbidden option)."""
+    out = np.full(costs.shape, -1, dtype=np.int64)
+    ok = np.isfinite(costs)
+    units = np.ceil(costs[ok] / resolution)
+    units = np.where(units * resolution < costs[ok], units + 1, units)  # float-division safety
+    out[ok] = units.astype(np.int64)
+    return out
+
+
+def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
+               resolution: float = 1.0) -> MCKPResult:
+    """Solve ``max sum values[b, choice_b]`` s.t. ``sum costs[b, choice_b] <= capacity`` by DP.
+
+    ``values`` and ``costs`` are ``(B, M)``; an infinite cost forbids that option. Costs are
+    rounded up to multiples of ``resolution`` (see the module docstring), so the returned
+    choice never exceeds ``capacity`` with the true costs when ``feasible``. When nothing
+    fits, returns the cheapest option per item with ``feasible=False``.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(costs, dtype=np.float64)
+    if v.ndim != 2 or c.shape != v.shape:
+        raise ValueError(f"values and costs must be (B, M) arrays of one shape, got {v.shape}, {c.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("values must be finite")
+    if np.any(np.isnan(c)) or np.any(c < 0):
+        raise ValueError("costs must be >= 0 (inf forbids an option)")
+    if not resolution > 0 or not math.isfinite(resolution):
+        raise ValueError(f"resolution must be a positive number, got {resolution}")
+    if math.isnan(capacity) or capacity < 0:
+        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    n_items, n_opts = v.shape
+    if n_items == 0:
+        return MCKPResult(np.zeros(0, dtype=np.int64), 0.0, 0.0, True)
+    if n_opts == 0:
+        raise ValueError("every item needs at least one option")
+    cheapest = np.argmin(c, axis=1)
+
+    def infeasible() -> MCKPResult:
+        idx = np.arange(n_items)
+        return MCKPResult(cheapest.astype(np.int64), float(v[idx, cheapest].sum()),
+                          float(c[idx, cheapest].sum()), False)
+
+    dc = _discretise(c, resolution)
+    allowed = dc >= 0
+    if not np.all(allowed.any(axis=1)):
+        return infeasible()
+    cap = math.floor(capacity / resolution) if math.isfinite(capacity) else None
+    top = int(np.where(allowed, dc, 0).max(axis=1).sum())  # beyond this, everything fits
+    if cap is None or cap > top:
+        cap = top
+    else:
+        while cap > 0 and cap * resolution > capacity:
+            cap -= 1
+    if int(np.where(allowed, dc, np.iinfo(np.int64).max).min(axis=1).sum()) > cap:
+        return infeasible()
+    width = cap + 1
+    if n_items * width > _MAX_DP_CELLS:
+        raise ValueError(f"DP table too large ({n_items} x {width} cells); use a coarser resolution")
+
+    dp = np.zeros(width, dtype=np.float64)  # best value with cost <= c, no item yet
+    nxt = np.empty(width, dtype=np.float64)
+    tmp = np.empty(width, dtype=np.float64)
+    better = np.empty(width, dtype=bool)
+    choice = np.zeros((n_items, width), dtype=np.int16 if n_opts > 127 else np.int8)
+    for b in range(n_items):
+        # nxt[c] = max_m dp[c - k_m] + v_m; the first model wins ties (strict comparison).
+        nxt.fill(-np.inf)
+        ch = choice[b]
+        for m in range(n_opts):
+            k = int(dc[b, m])
+            if 0 <= k < width:
+                n = width - k
+                np.add(dp[:n], v[b, m], out=tmp[:n])
+                np.greater(tmp[:n], nxt[k:], out=better[:n])
+                np.copyto(nxt[k:], tmp[:n], where=better[:n])
+                np.copyto(ch[k:], m, where=better[:n])
+        dp, nxt = nxt, dp
+    best = dp[cap]
+    # Least-cost optimal plan: the first budget cell that reaches the optimum (dp is monotone).
+    tol = 1e-9 * max(1.0, abs(best))
+    cell = int(np.argmax(dp >= best - tol))
+    picked = np.empty(n_items, dtype=np.int64)
+    for b in range(n_items - 1, -1, -1):
+        m = int(choice[b, cell])
+        picked[b] = m
+        cell -= int(dc[b, m])
+    idx = np.arange(n_items)
+    return MCKPResult(picked, float(v[idx, picked].sum()), float(c[idx, picked].sum()), True)
+
+
+def brute_force_mckp(values: np.ndarray, costs: np.ndarray,
+                     capacity: float) -> Tuple[Optional[Tuple[int, ...]], float]:
+    """Exhaustive MCKP for small instances: ``(best choice or None, best value or -inf)``.
+
+    Uses the true costs (no rounding); the first best choice in lexicographic order wins.
+    """
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(costs, dtype=np.float64)
+    n_items, n_opts = v.shape
+    if n_opts ** n_items > 2_000_000:
+        raise ValueError("instance too large for brute force")
+    best: Optional[Tuple[int, ...]] = None
+    best_value = -math.inf
+    idx = np.arange(n_items)
+    for combo in itertools.product(range(n_opts), repeat=n_items):
+        pick = np.array(combo, dtype=np.int64)
+        if c[idx, pick].sum() <= capacity:
+            value = float(v[idx, pick].sum())
+            if value > best_value:
+                best, best_value = tuple(combo), value
+    return best, best_value
+
+
+@dataclass
+class BlockPlan:
+    """Decision for one block: model, server and what the profile expects of it."""
+
+    block_index: int
+    model_key: str
+    server_id: ServerId
+    expected_latency_ms: float
+    expected_precision: float
+    n_boxes: int
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    """A frame's plan: one :class:`BlockPlan` per block (in block order) and per-server loads."""
+
+    blocks: List[BlockPlan]
+    server_load_ms: Dict[ServerId, float]
+    makespan_ms: float
+    total_value: float
+    feasible: bool
+    reason: str = ""
+    budget_ms: float = math.inf
+    weight: str = "boxes"
+    stats: Dict[str, Any] = field(default_factory=dict)
+
+    def blocks_on(self, server_id: ServerId) -> List[BlockPlan]:
+        """Block plans assigned to ``server_id``."""
+        return [bp for bp in self.blocks if bp.server_id == server_id]
+
+    def to_dict(self) -> Dict[str, Any]:
+        """Return a JSON-serialisable dict (server ids become strings as JSON keys)."""
+        return {
+            "blocks": [bp.to_dict() for bp in self.blocks],
+            "server_load_ms": {str(k): float(v) for k, v in self.server_load_ms.items()},
+            "makespan_ms": float(self.makespan_ms),
+            "total_value": float(self.total_value),
+            "feasible": bool(self.feasible),
+            "reason": self.reason,
+            "budget_ms": float(self.budget_ms),
+            "weight": self.weight,
+            "stats": dict(self.stats),
+        }
+
+
+def _block_wh(block: Union[Block, Rect, Sequence[float]]) -> Tuple[float, float]:
+    """Width and height of a Block, a Rect or a ``(w, h)`` pair."""
+    if isinstance(block, Block):
+        block = block.rect
+    if isinstance(block, Rect):
+        return float(block.w), float(block.h)
+    w, h = block
+    return float(w), float(h)
+
+
+def _assign(model_of: np.ndarray, lat: np.ndarray, agg: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
+    """LPT / earliest-finish assignment; returns (server index per block, load per server)."""
+    n_servers = lat.shape[1]
+    load = np.zeros(n_servers, dtype=np.float64)
+    server_of = np.zeros(model_of.shape[0], dtype=np.int64)
+    for b in sorted(range(model_of.shape[0]), key=lambda i: (-agg[model_of[i]], i)):
+        finish = load + lat[model_of[b]]
+        s = int(np.argmin(finish))
+        server_of[b] = s
+        load[s] = finish[s]
+    return server_of, load
+
+
+def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.ndarray,
+            usable: np.ndarray, budget: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """Assign, then downgrade blocks on overloaded servers until all fit or nothing is left."""
+    model_of = model_of.copy()
+    downgrades = 0
+    while True:
+        server_of, load = _assign(model_of, lat, agg)
+        over = load > budget
+        if not over.any():
+            return model_of, server_of, load, downgrades
+        best: Optional[Tuple[float, float, int, int]] = None
+        for b in np.flatnonzero(over[server_of]):
+            m, s = model_of[b], server_of[b]
+            saved = lat[m, s] - lat[:, s]
+            ok = usable & (saved > 0)
+            for m2 in np.flatnonzero(ok):
+                ratio = (values[b, m] - values[b, m2]) / saved[m2]
+                key = (ratio, -saved[m2], int(b), int(m2))
+                if best is None or key < best:
+                    best = key
+        if best is None:
+            return model_of, server_of, load, downgrades
+        model_of[best[2]] = best[3]
+        downgrades += 1
+
+
+def _normalise_servers(servers: Union[int, Sequence[ServerId]]) -> List[ServerId]:
+    """Turn a server count or a list of ids into a list of unique ids."""
+    if isinstance(servers, (int, np.integer)) and not isinstance(servers, bool):
+        if servers < 1:
+            raise ValueError(f"need at least one server, got {servers}")
+        return list(range(int(servers)))
+    ids = list(servers)
+    if not ids:
+        raise ValueError("need at least one server")
+    if len({str(s) for s in ids}) != len(ids):
+        raise ValueError(f"server ids must be unique, got {ids}")
+    return ids
+
+
+def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
+                box_areas_per_block: Sequence[Union[Sequence[float], np.ndarray]],
+                profiles: Profiles, budget_ms: float,
+                servers: Union[int, Sequence[ServerId]] = 1, *, weight: str = "boxes",
+                resolution_ms: float = 1.0, model_keys: Optional[Sequence[str]] = None) -> Plan:
+    """Choose a model and a server for every block (see the module docstring).
+
+    ``blocks`` are Blocks, Rects or ``(w, h)`` pairs; ``box_areas_per_block[b]`` holds the
+    frame-pixel areas of the boxes block ``b`` serves. ``servers`` is a count (ids ``0 ..
+    S-1``) or a list of ids; the profile's latency of a server is looked up by ``str(id)``,
+    falling back to "default". ``model_keys`` restricts the candidate models (default: all).
+    """
+    if weight not in WEIGHTS:
+        raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
+    budget = float(budget_ms)
+    if math.isnan(budget) or budget < 0:
+        raise ValueError(f"budget_ms must be >= 0, got {budget_ms}")
+    if len(box_areas_per_block) != len(blocks):
+        raise ValueError(f"need one area list per block ({len(blocks)}), got {len(box_areas_per_block)}")
+    ids = _normalise_servers(servers)
+    keys = profiles.model_keys if model_keys is None else [profiles.model(k).key for k in model_keys]
+    if not keys:
+        raise ValueError("no candidate models")
+    n_blocks, n_servers = len(blocks), len(ids)
+    wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
+    n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.int64)
+    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys)
+    weights = n_boxes.astype(np.float64) if weight == "boxes" else np.ones(n_blocks)
+    values = prec * weights[:, None]
+    lat = profiles.latency_matrix([str(s) for s in ids], keys)  # (M, S)
+    agg = n_servers / (1.0 / lat).sum(axis=1)  # harmonic mean over servers
+    usable = lat.min(axis=1) <= budget
+
+    if n_blocks == 0:
+        return Plan([], {s: 0.0 for s in ids}, 0.0, 0.0, True, "", budget, weight)
+    reasons: List[str] = []
+    if usable.any():
+        costs = np.where(usable, agg, np.inf)[None, :].repeat(n_blocks, axis=0)
+        res = solve_mckp(values, costs, n_servers * budget, resolution_ms)
+        start = res.choice if res.feasible else np.full(n_blocks, int(np.argmin(np.where(usable, agg, np.inf))))
+        if not res.feasible:
+            reasons.append("the DP found no plan within the total capacity")
+    else:
+        start = np.full(n_blocks, int(np.argmin(lat.min(axis=1))))
+        res = None
+        reasons.append(f"no model runs within {budget:g} ms on any server "
+                       f"(fastest: {keys[int(start[0])]} at {lat.min():g} ms)")
+    model_of, server_of, load, downgrades = _repair(start, values, lat, agg, usable, budget)
+    feasible = bool(np.all(load <= budget))
+    if not feasible:
+        worst = int(np.argmax(load))
+        reasons.append(f"server {ids[worst]} needs {load[worst]:g} ms > budget {budget:g} ms "
+                       "even after downgrading; cheapest reachable plan returned")
+    idx = np.arange(n_blocks)
+    plans = [BlockPlan(int(b), keys[int(model_of[b])], ids[int(server_of[b])],
+                       float(lat[model_of[b], server_of[b]]), float(prec[b, model_of[b]]), int(n_boxes[b]))
+             for b in idx]
+    stats = {"dp_value": None if res is None or not res.feasible else res.value,
+             "downgrades": downgrades, "resolution_ms": float(resolution_ms)}
+    return Plan(plans, {s: float(load[i]) for i, s in enumerate(ids)}, float(load.max()),
+                float(values[idx, model_of].sum()), feasible, "" if feasible else "; ".join(reasons),
+                budget, weight, stats)

@@ -1,0 +1,111 @@
+"""Aggregator node: fuse block detections into one Detection2DArray per input frame.
+
+Subscribes ``plan`` (FramePlan) and ``block_detections`` (BlockDetections); publishes
+``detections`` (vision_msgs/Detection2DArray, header = the input image's header),
+``frame_report`` (FrameReport: degraded flag, missing blocks, latency) and ``label_info``
+(vision_msgs/LabelInfo, transient local). The logic lives in core.aggregation.FrameAssembler.
+"""
+from __future__ import annotations
+
+import rclpy
+from rclpy.node import Node
+from repose_ros.msg import BlockDetections, FramePlan, FrameReport
+from vision_msgs.msg import Detection2DArray, LabelInfo
+
+from ..core.aggregation import FrameAssembler
+from ..ros.convert import detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
+from ..ros.params import Param, declare_all, latched, reliable, spin_node
+
+PARAMS = (
+    Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),
+    Param("fusion.iou", 0.5, "Overlap above which two boxes of one class are duplicates", (0.05, 0.95)),
+    Param("deadline_slack_ms", 200.0, "Extra wait after a frame's deadline before it is published degraded",
+          (0.0, 60000.0)),
+    Param("max_pending_frames", 32, "Frames waiting for blocks at most; older ones are published degraded",
+          (1, 10000)),
+    Param("class_names", ["person"], "Class names by class id, published as LabelInfo", read_only=True),
+    Param("score_threshold", 0.25, "Confidence threshold of the edge detectors (reported in LabelInfo)",
+          (0.0, 1.0)),
+    Param("poll_period_ms", 10.0, "How often deadlines are checked", (1.0, 1000.0), read_only=True),
+)
+
+
+class AggregatorNode(Node):
+    """Thin adapter around FrameAssembler."""
+
+    def __init__(self, **kwargs):
+        super().__init__("aggregator", **kwargs)
+        self.p = declare_all(self, PARAMS)
+        self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
+                                        max_pending=self.p["max_pending_frames"])
+        self.slack = self.p["deadline_slack_ms"] / 1000.0
+        self.pub_det = self.create_publisher(Detection2DArray, "detections", reliable(10))
+        self.pub_report = self.create_publisher(FrameReport, "frame_report", reliable(10))
+        self.pub_labels = self.create_publisher(LabelInfo, "label_info", latched())
+        self.pub_labels.publish(label_info(dict(enumerate(self.p["class_names"])), self.p["score_threshold"]))
+        self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50))
+        self.create_subscription(BlockDetections, "block_detections", self.on_block, reliable(200))
+        self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer)
+        self.published = 0
+        self.degraded = 0
+
+    def on_plan(self, msg: FramePlan) -> None:
+        """Register a frame plan; frames without blocks are published at once."""
+        try:
+            rects = [roi_to_rect(b.roi) for b in msg.blocks]
+            deadline = time_to_sec(msg.deadline) + self.slack
+            outcomes = self.assembler.add_plan(msg.frame_seq, msg.num_blocks, deadline,
+                                               msg_to_detections(msg.coarse), rects, msg.drop_reason,
+                                               context=(msg.header, msg.budget_ms))
+        except ValueError as exc:
+            self.get_logger().error(f"malformed plan for frame {msg.frame_seq}: {exc}")
+            outcomes = self.assembler.add_plan(msg.frame_seq, 0, 0.0, msg_to_detections(msg.coarse), [],
+                                               f"malformed_plan: {exc}", context=(msg.header, msg.budget_ms))
+        self._publish(outcomes)
+
+    def on_block(self, msg: BlockDetections) -> None:
+        """Register one block's detections (or its failure)."""
+        dets = msg_to_detections(msg.detections) if msg.ok else None
+        if not msg.ok:
+            self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id} failed on server "
+                                      f"{msg.server_id}: {msg.error}")
+        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, msg.error))
+
+    def on_timer(self) -> None:
+        """Publish frames whose deadline has passed."""
+        self._publish(self.assembler.poll(self.get_clock().now().nanoseconds * 1e-9))
+
+    def _publish(self, outcomes) -> None:
+        now = self.get_clock().now().nanoseconds * 1e-9
+        for o in outcomes:
+            header, budget_ms = o.context
+            self.pub_det.publish(detections_to_msg(o.detections, header))
+            self.published += 1
+            self.degraded += int(o.degraded)
+            stamp = time_to_sec(header.stamp)
+            report = FrameReport(header=header, frame_seq=o.frame_seq, blocks_expected=o.blocks_expected,
+                                 blocks_received=o.blocks_received, degraded=o.degraded,
+                                 missing_block_ids=[int(b) for b in o.missing_block_ids],
+                                 drop_reason=o.drop_reason, num_detections=len(o.detections),
+                                 latency_ms=float((now - stamp) * 1000.0) if stamp > 0 else 0.0,
+                                 budget_ms=float(budget_ms), frames_published=self.published,
+                                 frames_degraded=self.degraded)
+            self.pub_report.publish(report)
+            if o.degraded:
+                self.get_logger().warning(
+                    f"frame {o.frame_seq} degraded: {o.blocks_received}/{o.blocks_expected} blocks"
+                    + (f", {o.drop_reason}" if o.drop_reason else ""))
+
+    def destroy_node(self):
+        """Publish what is still pending before going away."""
+        try:
+            self._publish(self.assembler.flush())
+        except Exception:  # noqa: BLE001 - shutdown must not raise
+            pass
+        return super().destroy_node()
+
+
+def main(args=None) -> None:
+    """Run the aggregator node."""
+    rclpy.init(args=args)
+    spin_node(AggregatorNode())

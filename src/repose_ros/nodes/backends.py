@@ -1,0 +1,40 @@
+"""Detector back-ends the nodes can be configured with (no rclpy)."""
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+
+from ..core.detections import Detections
+from ..core.detector import FakeDetector, ModelZoo
+
+
+def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> Detections:
+    """Boxes of the bright connected regions of an image (the 'fake' back-end's detector).
+
+    Used by tests and CPU-free smoke runs with synthetic frames (white figures on a dark
+    background): the output depends on the pixels, so crops, offsets and fusion are exercised
+    exactly as with a real network.
+    """
+    import cv2
+
+    gray = image if image.ndim == 2 else cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+    n, _, stats, _ = cv2.connectedComponentsWithStats((gray >= threshold).astype(np.uint8), connectivity=8)
+    st = stats[1:]
+    st = st[st[:, cv2.CC_STAT_AREA] >= min_area]
+    if len(st) == 0:
+        return Detections.empty()
+    x, y = st[:, cv2.CC_STAT_LEFT], st[:, cv2.CC_STAT_TOP]
+    xyxy = np.stack([x, y, x + st[:, cv2.CC_STAT_WIDTH], y + st[:, cv2.CC_STAT_HEIGHT]], 1).astype(np.float32)
+    return Detections(xyxy, np.full(len(st), 0.9, np.float32), np.zeros(len(st), np.int32))
+
+
+def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu") -> ModelZoo:
+    """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs)."""
+    if len(names) != len(files):
+        raise ValueError("weights_names and weights_files must have the same length")
+    if backend == "fake":
+        return ModelZoo.fake(FakeDetector(ground_truth=bright_blobs), names)
+    if backend == "ultralytics":
+        return ModelZoo(dict(zip(names, files)), device=device)
+    raise ValueError(f"unknown detector backend '{backend}' (ultralytics or fake)")

@@ -1,0 +1,189 @@
+"""Camera node: receive frames, run coarse detection, hand frame and coarse boxes on.
+
+Subscribes ``image_raw`` (sensor_msgs/Image) or, with ``compressed: true``,
+``image_raw/compressed`` (sensor_msgs/CompressedImage). The callback only numbers the frame
+and queues it; a worker thread decodes it and runs coarse detection, so a slow detector never
+blocks DDS. A frame that cannot be processed (bad encoding, short data, corrupt JPEG, too
+large, queue overflow, detector error) is still handed on with a ``drop_reason``, so that the
+aggregator answers every input frame exactly once.
+
+Run alone (``camera_node``) it publishes ``coarse_frame`` (CoarseFrame) for a partitioner in
+another process; inside ``frontend_node`` it hands frames to the partitioner in memory, so the
+full frame crosses a process boundary only once (camera driver -> this process).
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable, Optional
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from repose_ros.msg import CoarseFrame
+from sensor_msgs.msg import CompressedImage, Image
+
+from ..core.detections import Detections
+from ..core.image_codec import ImageDecodeError, SizeLimit
+from ..core.pipeline import RePose, RePoseConfig
+from ..ros.convert import bgr_to_image, detections_to_msg, image_to_bgr, time_to_sec
+from ..ros.params import QOS_PARAMS, Param, declare_all, qos_from, reliable, spin_node
+from .backends import make_zoo
+
+DETECTOR_PARAMS = (
+    Param("num_servers", 4, "Number of edge servers (the coarse stage uses as many equal blocks)", (1, 64),
+          read_only=True),
+    Param("backend", "ultralytics", "Detector backend: ultralytics or fake (bright blobs)", read_only=True),
+    Param("weights_names", ["yolov8s"], "Model names", read_only=True),
+    Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
+    Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
+)
+
+CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
+    Param("compressed", False, "Subscribe to image_raw/compressed (CompressedImage) instead of image_raw",
+          read_only=True),
+    Param("max_width", 7680, "Frames wider than this are refused (counted, answered degraded)", (16, 65536)),
+    Param("max_height", 4320, "Frames taller than this are refused", (16, 65536)),
+    Param("coarse.model", "yolov8s@640", "Model key of the coarse detector", read_only=True),
+    Param("coarse.conf", 0.05, "Low confidence threshold of the coarse stage (recall first)", (0.0, 1.0)),
+    Param("coarse.iou", 0.5, "NMS IoU threshold across coarse blocks", (0.05, 0.95)),
+    Param("queue.size", 2, "Frames waiting for coarse detection at most", (1, 100)),
+    Param("queue.policy", "drop_oldest", "When the queue is full: drop_oldest (keep latest) or drop_newest"),
+)
+
+
+@dataclass
+class CoarseItem:
+    """A frame after the coarse stage (or the reason it has none)."""
+
+    header: object
+    frame_seq: int
+    frame: Optional[np.ndarray]
+    coarse: Detections
+    coarse_ms: float
+    drop_reason: str = ""
+
+
+class CameraNode(Node):
+    """Queue frames, decode, coarse-detect, hand on; count every drop."""
+
+    def __init__(self, repose: Optional[RePose] = None, sink: Optional[Callable[[CoarseItem], None]] = None,
+                 **kwargs):
+        super().__init__("camera", **kwargs)
+        self.p = declare_all(self, CAMERA_PARAMS)
+        if self.p["queue.policy"] not in ("drop_oldest", "drop_newest"):
+            raise ValueError("queue.policy must be drop_oldest or drop_newest")
+        self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
+        self.repose = repose or build_repose(self.p, coarse_model=self.p["coarse.model"],
+                                             coarse_conf=self.p["coarse.conf"], coarse_iou=self.p["coarse.iou"])
+        self._pub = None
+        if sink is None:
+            self._pub = self.create_publisher(CoarseFrame, "coarse_frame", reliable(4))
+            sink = self._publish_item
+        self.sink = sink
+        self.seq = 0
+        self.counts = collections.Counter()
+        self._last_stamp = None
+        self._queue = collections.deque()
+        self._cv = threading.Condition()
+        self._stop = False
+        qos = qos_from(self.p["qos.depth"], self.p["qos.reliability"])
+        if self.p["compressed"]:
+            self.create_subscription(CompressedImage, "image_raw/compressed", self.on_image, qos)
+        else:
+            self.create_subscription(Image, "image_raw", self.on_image, qos)
+        self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
+        self._worker.start()
+
+    def on_image(self, msg) -> None:
+        """Number the frame and queue it (fast; the work happens in the worker thread)."""
+        seq = self.seq
+        self.seq += 1
+        self.counts["received"] += 1
+        stamp = time_to_sec(msg.header.stamp)
+        if self._last_stamp is not None and stamp < self._last_stamp:
+            self.counts["stamp_backwards"] += 1
+            self.get_logger().warning(f"frame {seq}: stamp went backwards ({stamp:.3f} < {self._last_stamp:.3f})")
+        self._last_stamp = stamp
+        dropped = None
+        with self._cv:
+            if len(self._queue) >= self.p["queue.size"]:
+                dropped = self._queue.popleft() if self.p["queue.policy"] == "drop_oldest" else (msg, seq)
+            if dropped is None or self.p["queue.policy"] == "drop_oldest":
+                self._queue.append((msg, seq))
+            self._cv.notify()
+        if dropped is not None:
+            self.counts["queue_full"] += 1
+            self._emit(CoarseItem(dropped[0].header, dropped[1], None, Detections.empty(), 0.0,
+                                  "queue_full: frame dropped before coarse detection"))
+
+    def _work(self) -> None:
+        while True:
+            with self._cv:
+                while not self._queue and not self._stop:
+                    self._cv.wait(0.5)
+                if self._stop:
+                    return
+                msg, seq = self._queue.popleft()
+            self._emit(self.process(msg, seq))
+
+    def process(self, msg, seq: int) -> CoarseItem:
+        """Decode one frame and run the coarse stage; never raises."""
+        try:
+            frame = image_to_bgr(msg, self.limit)
+        except ImageDecodeError as exc:
+            self.counts[exc.reason] += 1
+            self.get_logger().warning(f"frame {seq} refused: {exc}")
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, str(exc))
+        except Exception as exc:  # noqa: BLE001 - a malformed frame never kills the node
+            self.counts["decode_error"] += 1
+            self.get_logger().error(f"frame {seq} refused: {exc}")
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"decode_error: {exc}")
+        t0 = time.perf_counter()
+        try:
+            coarse = self.repose.coarse(frame)
+        except Exception as exc:  # noqa: BLE001
+            self.counts["coarse_error"] += 1
+            self.get_logger().error(f"frame {seq}: coarse detection failed: {exc}")
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"coarse_error: {exc}")
+        self.counts["processed"] += 1
+        return CoarseItem(msg.header, seq, frame, coarse, (time.perf_counter() - t0) * 1000.0)
+
+    def _emit(self, item: CoarseItem) -> None:
+        try:
+            self.sink(item)
+        except Exception as exc:  # noqa: BLE001
+            self.counts["sink_error"] += 1
+            self.get_logger().error(f"frame {item.frame_seq}: hand-over failed: {exc}")
+
+    def _publish_item(self, item: CoarseItem) -> None:
+        msg = CoarseFrame(header=item.header, frame_seq=item.frame_seq, coarse_ms=float(item.coarse_ms),
+                          drop_reason=item.drop_reason)
+        if item.frame is not None:
+            msg.image = bgr_to_image(item.frame, item.header)
+        msg.coarse = detections_to_msg(item.coarse, item.header)
+        self._pub.publish(msg)
+
+    def destroy_node(self):
+        """Stop the worker thread."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        self._worker.join(timeout=5.0)
+        return super().destroy_node()
+
+
+def build_repose(p: dict, **overrides) -> RePose:
+    """Build the core pipeline object from node parameters (detector part)."""
+    cfg = RePoseConfig(num_servers=int(p["num_servers"]), device=p["device"],
+                       weights=dict(zip(p["weights_names"], p["weights_files"])), **overrides)
+    zoo = make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"])
+    return RePose(cfg, zoo=zoo)
+
+
+def main(args=None) -> None:
+    """Run the camera node alone (publishes coarse_frame for a separate partitioner)."""
+    rclpy.init(args=args)
+    spin_node(CameraNode())

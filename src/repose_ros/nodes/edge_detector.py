@@ -1,0 +1,177 @@
+"""Edge detector node: one per edge server; detects on the blocks assigned to its server_id.
+
+A lifecycle node: publishers and the subscription are made on configure, the models are loaded
+(and warmed up) on activate and released on deactivate. With ``autostart`` (default) it walks
+itself to active. Subscribes ``blocks/server_<server_id>`` (BlockAssignment); publishes
+``block_detections`` (BlockDetections, boxes in full-frame pixels, the source image's header)
+and ``server_status`` (ServerStatus: lifecycle state, measured latency per model).
+"""
+from __future__ import annotations
+
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import rclpy
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
+from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
+
+from ..core.detector import ModelZoo
+from ..core.image_codec import ImageDecodeError
+from ..ros.convert import detections_to_msg, image_to_bgr
+from ..ros.params import Param, declare_all, reliable, spin_node
+from .backends import make_zoo
+
+PARAMS = (
+    Param("server_id", 0, "Edge server id: this node handles blocks whose server_id matches", (0, 1023),
+          read_only=True),
+    Param("backend", "ultralytics", "Detector backend: ultralytics, or fake (bright blobs; tests and smoke runs)",
+          read_only=True),
+    Param("weights_names", ["yolov8s"], "Model names known to this server", read_only=True),
+    Param("weights_files", ["builtin:yolov8s-person"],
+          "Weights of each name in weights_names (file paths, or builtin:yolov8s-person)", read_only=True),
+    Param("warmup_models", ["yolov8s@640"], "Model keys run once on activate so the first block is not slow",
+          read_only=True),
+    Param("device", "cpu", "Inference device: cpu or cuda:N", read_only=True),
+    Param("conf", 0.25, "Confidence threshold", (0.0, 1.0)),
+    Param("iou", 0.5, "NMS IoU threshold inside a block", (0.05, 0.95)),
+    Param("status_period_s", 0.5, "Period of server_status messages", (0.05, 60.0), read_only=True),
+    Param("latency_smoothing", 0.3, "Weight of the newest measurement in the latency average", (0.01, 1.0)),
+    Param("autostart", True, "Configure and activate on start-up", read_only=True),
+)
+
+
+class EdgeDetectorNode(LifecycleNode):
+    """Lifecycle adapter around ModelZoo."""
+
+    def __init__(self, zoo: Optional[ModelZoo] = None, **kwargs):
+        super().__init__("edge_detector", **kwargs)
+        self.p = declare_all(self, PARAMS)
+        self.server_id = int(self.p["server_id"])
+        self._zoo = zoo
+        self.latency: Dict[str, float] = {}
+        self.done = 0
+        self.failed = 0
+        self.dropped_wrong_server = 0
+        self._active = False
+        self._pub = self._status_pub = self._sub = self._timer = None
+        if self.p["autostart"]:
+            self._autostart = self.create_timer(0.0, self._walk_to_active)
+
+    def _walk_to_active(self) -> None:
+        self.destroy_timer(self._autostart)
+        if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
+            self.trigger_activate()
+
+    # lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create publishers and the block subscription."""
+        names, files = list(self.p["weights_names"]), list(self.p["weights_files"])
+        if len(names) != len(files):
+            self.get_logger().error("weights_names and weights_files must have the same length")
+            return TransitionCallbackReturn.FAILURE
+        if self._zoo is None:
+            try:
+                self._zoo = make_zoo(self.p["backend"], names, files, self.p["device"])
+            except ValueError as exc:
+                self.get_logger().error(str(exc))
+                return TransitionCallbackReturn.FAILURE
+        self._pub = self.create_publisher(BlockDetections, "block_detections", reliable(50))
+        self._status_pub = self.create_publisher(ServerStatus, "server_status", reliable(5))
+        self._sub = self.create_subscription(BlockAssignment, f"blocks/server_{self.server_id}",
+                                             self.on_block, reliable(20))
+        self._timer = self.create_timer(self.p["status_period_s"], self.publish_status)
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load and warm up the models, then accept blocks."""
+        try:
+            for key in self.p["warmup_models"]:
+                if key in self._zoo:
+                    det, imgsz = self._zoo.get(key)
+                    det.load()
+                    t0 = time.perf_counter()
+                    det.detect_crops(np.zeros((imgsz, imgsz, 3), np.uint8), [(0, 0, imgsz, imgsz)], imgsz=imgsz)
+                    self._record(key, (time.perf_counter() - t0) * 1000.0)
+        except Exception as exc:  # noqa: BLE001 - a model that cannot load fails the transition
+            self.get_logger().error(f"cannot load models: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self._active = True
+        self.get_logger().info(f"edge server {self.server_id} active")
+        return super().on_activate(state)
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop accepting blocks and release the models."""
+        self._active = False
+        if self.p["backend"] != "fake" and self._zoo is not None:
+            self._zoo = None  # models freed; rebuilt lazily on the next configure/activate
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop publishers and subscriptions."""
+        for ent in (self._sub,):
+            if ent is not None:
+                self.destroy_subscription(ent)
+        for ent in (self._pub, self._status_pub):
+            if ent is not None:
+                self.destroy_publisher(ent)
+        if self._timer is not None:
+            self.destroy_timer(self._timer)
+        self._pub = self._status_pub = self._sub = self._timer = None
+        return super().on_cleanup(state)
+
+    # work --------------------------------------------------------------------------------
+    def on_block(self, msg: BlockAssignment) -> None:
+        """Detect on one block and publish its detections in frame pixels."""
+        t_arrival = time.perf_counter()
+        if not self._active:
+            return
+        if msg.server_id != self.server_id:
+            self.dropped_wrong_server += 1
+            self.get_logger().warning(f"block for server {msg.server_id} received by server {self.server_id}; "
+                                      f"dropped ({self.dropped_wrong_server} so far)")
+            return
+        out = BlockDetections(header=msg.header, frame_seq=msg.frame_seq, block_id=msg.block_id,
+                              server_id=self.server_id, model=msg.model, ok=True)
+        out.detections.header = msg.header
+        try:
+            crop = image_to_bgr(msg.image)
+            if (crop.shape[1], crop.shape[0]) != (msg.roi.width, msg.roi.height):
+                raise ImageDecodeError("bad_block", f"image {crop.shape[1]}x{crop.shape[0]} != roi "
+                                                    f"{msg.roi.width}x{msg.roi.height}")
+            if msg.model not in self._zoo:
+                raise KeyError(f"unknown model '{msg.model}'")
+            t0 = time.perf_counter()
+            dets = self._zoo.detect_crops(msg.model, crop, [(0, 0, crop.shape[1], crop.shape[0])],
+                                          conf=self.p["conf"], iou=self.p["iou"])[0]
+            out.inference_ms = (time.perf_counter() - t0) * 1000.0
+            self._record(msg.model, out.inference_ms)
+            out.detections = detections_to_msg(dets.shift(msg.roi.x_offset, msg.roi.y_offset), msg.header)
+            self.done += 1
+        except Exception as exc:  # noqa: BLE001 - every block gets an answer, even a failed one
+            out.ok = False
+            out.error = f"{type(exc).__name__}: {exc}"
+            self.failed += 1
+            self.get_logger().error(f"frame {msg.frame_seq} block {msg.block_id}: {out.error}")
+        out.total_ms = (time.perf_counter() - t_arrival) * 1000.0
+        self._pub.publish(out)
+
+    def _record(self, key: str, ms: float) -> None:
+        a = self.p["latency_smoothing"]
+        self.latency[key] = ms if key not in self.latency else (1 - a) * self.latency[key] + a * ms
+
+    def publish_status(self) -> None:
+        """Publish liveness, state and measured latencies."""
+        if self._status_pub is None:
+            return
+        msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
+                           models=list(self.latency), latency_ms=[float(v) for v in self.latency.values()],
+                           blocks_done=self.done, blocks_failed=self.failed)
+        msg.header.stamp = self.get_clock().now().to_msg()
+        self._status_pub.publish(msg)
+
+
+def main(args=None) -> None:
+    """Run one edge detector node."""
+    rclpy.init(args=args)
+    spin_node(EdgeDetectorNode())

@@ -1,0 +1,25 @@
+"""Frontend: the camera and partitioner nodes in one process, frames handed over in memory.
+
+This is the default deployment (pipeline.launch.py): the full-resolution frame is received
+once from the camera driver and never re-serialised; only the blocks' pixels travel to the
+edge detector processes.
+"""
+from __future__ import annotations
+
+import rclpy
+from rclpy.executors import MultiThreadedExecutor
+
+from ..ros.params import spin_node
+from .camera import CameraNode
+from .partitioner import PartitionerNode
+
+
+def main(args=None) -> None:
+    """Run camera and partitioner in one process."""
+    rclpy.init(args=args)
+    partitioner = PartitionerNode(standalone=False)
+    camera = CameraNode(sink=partitioner.on_coarse)
+    executor = MultiThreadedExecutor(num_threads=2)
+    executor.add_node(partitioner)
+    executor.add_node(camera)
+    spin_node(None, executor)

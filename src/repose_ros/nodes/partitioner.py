@@ -1,0 +1,222 @@
+"""Partitioner node: RL-DCA partitioning and planning; sends each block to its edge server.
+
+Input: CoarseItems from the camera node (in memory inside ``frontend_node``, or the
+``coarse_frame`` topic when run alone). For every frame it publishes one ``plan`` (FramePlan,
+what the aggregator waits for) and one BlockAssignment per block on
+``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
+``server_status`` says active and is younger than ``server_timeout_s``; the latencies the
+servers measure replace the profile's figures for them. The annotated ``debug_image``
+(blocks, models, final detections) is drawn when the frame's detections come back.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+import time
+from typing import Dict, Optional
+
+import numpy as np
+import rclpy
+from rclpy.node import Node
+from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
+from sensor_msgs.msg import Image
+from vision_msgs.msg import Detection2DArray
+
+from ..core.detections import Detections
+from ..core.detector import ModelZoo
+from ..core.pipeline import RePose, RePoseConfig
+from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
+                           sec_to_time)
+from ..ros.params import Param, declare_all, reliable, spin_node
+from .camera import CoarseItem
+
+PARAMS = (
+    Param("num_servers", 4, "Number of edge servers (ids 0 .. num_servers-1)", (1, 64), read_only=True),
+    Param("partitioner", "rl_dca", "rl_dca, meanshift (no policy) or uniform (grid, for comparison)"),
+    Param("policy", "", "RL-DCA policy file (.zip); empty: the policy shipped with the package",
+          read_only=True),
+    Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
+    Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
+          read_only=True),
+    Param("budget_ms", 2000.0, "Latency budget of the parallel detection stage per frame", (1.0, 600000.0)),
+    Param("deadline_factor", 1.5, "The aggregator waits budget_ms * deadline_factor for a frame's blocks",
+          (1.0, 100.0)),
+    Param("block_margin", 32, "Pixels added around each cluster's boxes", (0, 1024)),
+    Param("block_min_size", 64, "Smallest block side in pixels", (8, 4096)),
+    Param("server_timeout_s", 3.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
+    Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
+          "the coarse boxes"),
+    Param("publish_debug_image", True, "Publish the annotated debug_image"),
+    Param("debug_image.max_width", 1280, "Debug image is downscaled to at most this width", (64, 16384)),
+)
+
+
+class PartitionerNode(Node):
+    """Thin adapter around RePose.partition / RePose.plan."""
+
+    def __init__(self, standalone: bool = True, **kwargs):
+        super().__init__("partitioner", **kwargs)
+        self.p = declare_all(self, PARAMS)
+        models = [m for m in self.p["models"] if m]
+        cfg = RePoseConfig(num_servers=self.p["num_servers"], partitioner=self.p["partitioner"],
+                           policy=self.p["policy"], profile=self.p["profile"], models=models,
+                           budget_ms=self.p["budget_ms"], block_margin=self.p["block_margin"],
+                           block_min_size=self.p["block_min_size"])
+        self.repose = RePose(cfg, zoo=ModelZoo.fake())
+        self.pub_plan = self.create_publisher(FramePlan, "plan", reliable(50))
+        self.pub_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
+                           for s in range(self.p["num_servers"])}
+        self.pub_debug = self.create_publisher(Image, "debug_image", reliable(2)) \
+            if self.p["publish_debug_image"] else None
+        self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20))
+        self.create_subscription(Detection2DArray, "detections", self.on_detections, reliable(10))
+        if standalone:
+            self.create_subscription(CoarseFrame, "coarse_frame", self.on_coarse_frame, reliable(4))
+        self.last_seen: Dict[int, float] = {}
+        self.counts = collections.Counter()
+        self._recent = collections.OrderedDict()
+        self._lock = threading.Lock()
+
+    # inputs ------------------------------------------------------------------------------
+    def on_status(self, msg: ServerStatus) -> None:
+        """Track liveness and measured latency of the edge servers."""
+        if msg.server_id not in self.pub_blocks:
+            self.counts["unknown_server_status"] += 1
+            return
+        with self._lock:
+            if msg.state == "active":
+                self.last_seen[msg.server_id] = time.monotonic()
+            else:
+                self.last_seen.pop(msg.server_id, None)
+            for key, ms in zip(msg.models, msg.latency_ms):
+                if ms > 0 and key in self.repose.profiles.latency_ms:
+                    self.repose.profiles.latency_ms[key][str(msg.server_id)] = float(ms)
+
+    def live_servers(self) -> list:
+        """Servers that reported active within server_timeout_s (all, if liveness is not required)."""
+        if not self.p["require_live_servers"]:
+            return list(self.pub_blocks)
+        now = time.monotonic()
+        with self._lock:
+            return sorted(s for s, t in self.last_seen.items() if now - t <= self.p["server_timeout_s"])
+
+    def on_coarse_frame(self, msg: CoarseFrame) -> None:
+        """Standalone mode: a CoarseFrame from a camera node in another process."""
+        frame = None
+        reason = msg.drop_reason
+        if not reason:
+            try:
+                frame = image_to_bgr(msg.image)
+            except Exception as exc:  # noqa: BLE001
+                reason = f"decode_error: {exc}"
+        self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, msg_to_detections(msg.coarse),
+                               msg.coarse_ms, reason))
+
+    # work --------------------------------------------------------------------------------
+    def on_coarse(self, item: CoarseItem) -> None:
+        """Partition, plan and send one frame; always publishes exactly one FramePlan."""
+        plan_msg = FramePlan(header=item.header, frame_seq=item.frame_seq, budget_ms=float(self.p["budget_ms"]),
+                             coarse_ms=float(item.coarse_ms), feasible=True)
+        plan_msg.coarse = detections_to_msg(item.coarse, item.header)
+        assignments = []
+        if item.frame is not None:
+            h, w = item.frame.shape[:2]
+            plan_msg.image_width, plan_msg.image_height = w, h
+            servers = self.live_servers()
+            if not servers:
+                self.counts["no_live_server"] += 1
+                plan_msg.drop_reason = "no_live_server: answered with coarse detections"
+            elif len(item.coarse):
+                try:
+                    assignments = self._plan(item, plan_msg, servers)
+                except Exception as exc:  # noqa: BLE001 - answer with the coarse boxes instead
+                    self.counts["plan_error"] += 1
+                    self.get_logger().error(f"frame {item.frame_seq}: planning failed: {exc}")
+                    plan_msg.drop_reason = f"plan_error: {exc}"
+                    plan_msg.blocks, assignments = [], []
+        else:
+            plan_msg.drop_reason = item.drop_reason or "no_frame"
+        plan_msg.num_blocks = len(plan_msg.blocks)
+        now = self.get_clock().now().nanoseconds * 1e-9
+        plan_msg.deadline = sec_to_time(now + self.p["budget_ms"] * self.p["deadline_factor"] / 1000.0)
+        self.pub_plan.publish(plan_msg)
+        for a in assignments:
+            a.deadline = plan_msg.deadline
+            self.pub_blocks[a.server_id].publish(a)
+        self.counts["frames"] += 1
+        if self.pub_debug is not None and item.frame is not None:
+            self._remember(item, plan_msg)
+
+    def _plan(self, item: CoarseItem, plan_msg: FramePlan, servers: list) -> list:
+        h, w = item.frame.shape[:2]
+        t0 = time.perf_counter()
+        part = self.repose.partition(item.coarse, w, h)
+        t1 = time.perf_counter()
+        plan = self.repose.plan(part.blocks, item.coarse, budget_ms=self.p["budget_ms"], servers=servers)
+        t2 = time.perf_counter()
+        plan_msg.partition_ms = (t1 - t0) * 1000.0
+        plan_msg.plan_ms = (t2 - t1) * 1000.0
+        plan_msg.feasible = bool(plan.feasible)
+        out = []
+        for bid, bp in enumerate(plan.blocks):
+            rect = part.blocks[bp.block_index].rect
+            roi = rect_to_roi((rect.x0, rect.y0, rect.x1, rect.y1))
+            plan_msg.blocks.append(BlockInfo(block_id=bid, roi=roi, model=bp.model_key, server_id=int(bp.server_id),
+                                             expected_latency_ms=float(bp.expected_latency_ms),
+                                             expected_precision=float(bp.expected_precision),
+                                             num_coarse_boxes=int(bp.n_boxes)))
+            crop = item.frame[rect.y0:rect.y1, rect.x0:rect.x1]
+            out.append(BlockAssignment(header=item.header, frame_seq=item.frame_seq, block_id=bid,
+                                       num_blocks=len(plan.blocks), roi=roi, model=bp.model_key,
+                                       server_id=int(bp.server_id), budget_ms=float(self.p["budget_ms"]),
+                                       expected_latency_ms=float(bp.expected_latency_ms),
+                                       image=bgr_to_image(crop, item.header)))
+        return out
+
+    # debug image -------------------------------------------------------------------------
+    def _remember(self, item: CoarseItem, plan_msg: FramePlan) -> None:
+        key = (item.header.stamp.sec, item.header.stamp.nanosec, item.header.frame_id)
+        with self._lock:
+            self._recent[key] = (item.frame, plan_msg)
+            while len(self._recent) > 8:
+                self._recent.popitem(last=False)
+
+    def on_detections(self, msg: Detection2DArray) -> None:
+        """Draw blocks, models and the final detections on the frame they belong to."""
+        if self.pub_debug is None:
+            return
+        key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
+        with self._lock:
+            entry = self._recent.pop(key, None)
+        if entry is None:
+            return
+        frame, plan_msg = entry
+        img = draw_debug(frame, plan_msg, msg_to_detections(msg), self.p["debug_image.max_width"])
+        self.pub_debug.publish(bgr_to_image(img, msg.header))
+
+
+def draw_debug(frame: np.ndarray, plan_msg: FramePlan, dets: Detections, max_width: int) -> np.ndarray:
+    """Annotated copy of the frame: blocks with model and server, detections in green."""
+    import cv2
+
+    scale = min(1.0, max_width / frame.shape[1])
+    img = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy()
+    colors = [(255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255), (128, 0, 255), (255, 255, 0)]
+    for b in plan_msg.blocks:
+        c = colors[b.server_id % len(colors)]
+        x0, y0 = int(b.roi.x_offset * scale), int(b.roi.y_offset * scale)
+        x1, y1 = int((b.roi.x_offset + b.roi.width) * scale), int((b.roi.y_offset + b.roi.height) * scale)
+        cv2.rectangle(img, (x0, y0), (x1, y1), c, 2)
+        cv2.putText(img, f"#{b.block_id} {b.model} s{b.server_id}", (x0 + 3, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX,
+                    0.45, c, 1, cv2.LINE_AA)
+    for x0, y0, x1, y1 in (dets.xyxy * scale).astype(int):
+        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 220, 0), 1)
+    cv2.putText(img, f"frame {plan_msg.frame_seq}: {len(dets)} detections, {len(plan_msg.blocks)} blocks",
+                (8, img.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+    return img
+
+
+def main(args=None) -> None:
+    """Run the partitioner alone (subscribes coarse_frame)."""
+    rclpy.init(args=args)
+    spin_node(PartitionerNode(standalone=True))

@@ -1,0 +1,111 @@
+"""Conversions between ROS messages and the core's plain types (no rclpy needed)."""
+from __future__ import annotations
+
+from typing import Dict, Optional
+
+import numpy as np
+from builtin_interfaces.msg import Time
+from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
+from vision_msgs.msg import Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose, VisionClass
+
+from ..core.detections import Detections
+from ..core.image_codec import SizeLimit, decode_compressed, decode_raw, encode_bgr8
+
+
+def detections_to_msg(dets: Detections, header) -> Detection2DArray:
+    """Build a Detection2DArray (boxes as centre + size in image pixels, class id as a string)."""
+    out = Detection2DArray()
+    out.header = header
+    xyxy = dets.xyxy.astype(np.float64)
+    for (x0, y0, x1, y1), score, cls in zip(xyxy, dets.scores.tolist(), dets.class_ids.tolist()):
+        d = Detection2D()
+        d.header = header
+        d.bbox.center.position.x = float((x0 + x1) / 2.0)
+        d.bbox.center.position.y = float((y0 + y1) / 2.0)
+        d.bbox.size_x = float(x1 - x0)
+        d.bbox.size_y = float(y1 - y0)
+        h = ObjectHypothesisWithPose()
+        h.hypothesis.class_id = str(int(cls))
+        h.hypothesis.score = float(score)
+        d.results.append(h)
+        out.detections.append(d)
+    return out
+
+
+def msg_to_detections(msg: Detection2DArray) -> Detections:
+    """Read a Detection2DArray back into Detections (best hypothesis of each detection)."""
+    n = len(msg.detections)
+    if n == 0:
+        return Detections.empty()
+    xyxy = np.empty((n, 4), np.float32)
+    scores = np.zeros(n, np.float32)
+    classes = np.zeros(n, np.int32)
+    for i, d in enumerate(msg.detections):
+        cx, cy = d.bbox.center.position.x, d.bbox.center.position.y
+        xyxy[i] = (cx - d.bbox.size_x / 2, cy - d.bbox.size_y / 2, cx + d.bbox.size_x / 2, cy + d.bbox.size_y / 2)
+        if d.results:
+            best = max(d.results, key=lambda r: r.hypothesis.score)
+            scores[i] = best.hypothesis.score
+            try:
+                classes[i] = int(best.hypothesis.class_id)
+            except ValueError:
+                classes[i] = -1
+    return Detections(xyxy, scores, classes)
+
+
+def label_info(names: Dict[int, str], threshold: float, header=None) -> LabelInfo:
+    """Build the LabelInfo message for a class map."""
+    msg = LabelInfo()
+    if header is not None:
+        msg.header = header
+    msg.threshold = float(threshold)
+    for cid, name in sorted(names.items()):
+        msg.class_map.append(VisionClass(class_id=int(cid), class_name=str(name)))
+    return msg
+
+
+def rect_to_roi(rect) -> RegionOfInterest:
+    """Convert a (x0, y0, x1, y1) rectangle (exclusive end) into a RegionOfInterest."""
+    x0, y0, x1, y1 = (int(v) for v in rect)
+    return RegionOfInterest(x_offset=x0, y_offset=y0, width=x1 - x0, height=y1 - y0)
+
+
+def roi_to_rect(roi: RegionOfInterest) -> tuple:
+    """Convert a RegionOfInterest into (x0, y0, x1, y1)."""
+    return (roi.x_offset, roi.y_offset, roi.x_offset + roi.width, roi.y_offset + roi.height)
+
+
+def image_to_bgr(msg, limit: SizeLimit = SizeLimit()) -> np.ndarray:
+    """Decode a sensor_msgs/Image or CompressedImage into a BGR frame (raises ImageDecodeError)."""
+    if isinstance(msg, CompressedImage):
+        return decode_compressed(msg.format, msg.data, limit)
+    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), limit)
+
+
+def bgr_to_image(frame: np.ndarray, header=None) -> Image:
+    """Build a bgr8 sensor_msgs/Image (the fast path: bytes, not a numpy assignment)."""
+    h, w, step, data = encode_bgr8(frame)
+    msg = Image()
+    if header is not None:
+        msg.header = header
+    msg.height, msg.width, msg.step, msg.encoding = h, w, step, "bgr8"
+    msg.data = data
+    return msg
+
+
+def time_to_sec(t: Time) -> float:
+    """Seconds of a builtin_interfaces/Time."""
+    return t.sec + t.nanosec * 1e-9
+
+
+def sec_to_time(s: float) -> Time:
+    """builtin_interfaces/Time from seconds (clamped at 0)."""
+    s = max(0.0, s)
+    sec = int(s)
+    return Time(sec=sec, nanosec=min(int(round((s - sec) * 1e9)), 999_999_999))
+
+
+def optional_header_stamp(header) -> Optional[float]:
+    """Stamp of a header in seconds, or None for an unset (zero) stamp."""
+    t = time_to_sec(header.stamp)
+    return t if t > 0 else None

@@ -1,0 +1,198 @@
+"""Tests of repose_ros.core.blocks: Rect, blocks_from_clusters, uniform_grid."""
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repose_ros.core.blocks import Block, Rect, blocks_from_clusters, uniform_grid
+
+FAST = settings(max_examples=150, deadline=None)
+
+
+# -- Rect -----------------------------------------------------------------------------------------
+def test_rect_basics():
+    """Size properties, tuple and dict forms."""
+    r = Rect(10, 20, 40, 30)
+    assert (r.w, r.h, r.area) == (30, 10, 300)
+    assert r.as_tuple() == (10, 20, 40, 30)
+    assert r.to_dict() == {"x0": 10, "y0": 20, "x1": 40, "y1": 30}
+    assert Rect(np.int64(1), 2, 3, 4).x0 == 1 and type(Rect(np.int64(1), 2, 3, 4).x0) is int
+
+
+@pytest.mark.parametrize("args", [(0, 0, -1, 5), (0, 5, 5, 4), (0.5, 0, 1, 1), (True, 0, 1, 1), ("0", 0, 1, 1)])
+def test_rect_rejects_bad_values(args):
+    """Inverted rects and non-int coordinates raise ValueError."""
+    with pytest.raises(ValueError):
+        Rect(*args)
+
+
+@pytest.mark.parametrize("rect, frame, expected", [
+    ((-10, -10, 50, 50), (100, 80), (0, 0, 50, 50)),
+    ((90, 70, 120, 100), (100, 80), (90, 70, 100, 80)),
+    ((10, 10, 20, 20), (100, 80), (10, 10, 20, 20)),
+    ((120, 90, 130, 95), (100, 80), (100, 80, 100, 80)),  # fully outside: empty
+])
+def test_rect_clip(rect, frame, expected):
+    """Clipping to the frame."""
+    assert Rect(*rect).clip(*frame).as_tuple() == expected
+
+
+def test_rect_expand():
+    """Expanding grows every side; an over-large negative margin raises."""
+    assert Rect(10, 10, 20, 30).expand(5).as_tuple() == (5, 5, 25, 35)
+    assert Rect(10, 10, 20, 30).expand(-2).as_tuple() == (12, 12, 18, 28)
+    with pytest.raises(ValueError):
+        Rect(10, 10, 20, 30).expand(-6)
+
+
+@pytest.mark.parametrize("box, inside", [
+    ((0, 0, 10, 10), True),          # exactly the rect (exclusive end == continuous edge)
+    ((2.5, 3, 9.9, 9), True),
+    ((-0.1, 0, 5, 5), False),
+    ((0, 0, 10.01, 10), False),
+    ((5, 5, 5, 5), True),            # degenerate point inside
+])
+def test_contains_box(box, inside):
+    """contains_box and contains_boxes agree on a table of boxes."""
+    r = Rect(0, 0, 10, 10)
+    assert r.contains_box(box) is inside
+    assert r.contains_boxes(np.array([box]))[0] == inside
+
+
+# -- blocks_from_clusters ---------------------------------------------------------------------------
+def test_single_cluster_with_margin():
+    """Hull of the boxes (floor/ceil) plus margin."""
+    xyxy = np.array([[100.2, 200.7, 150.0, 260.0], [300, 210, 340.5, 290]])
+    (blk,) = blocks_from_clusters(xyxy, np.array([0, 0]), 1000, 800, margin=10, min_size=1)
+    assert blk.rect.as_tuple() == (90, 190, 351, 300)
+    assert blk.box_indices.tolist() == [0, 1] and blk.label == 0 and blk.n_boxes == 2
+
+
+@pytest.mark.parametrize("box, frame, margin, min_size, expected", [
+    ((0, 0, 10, 10), (1000, 800), 32, 64, (0, 0, 64, 64)),             # clipped then grown right/down
+    ((990, 790, 1000, 800), (1000, 800), 32, 64, (936, 736, 1000, 800)),  # grown left/up
+    ((500, 400, 510, 410), (1000, 800), 0, 64, (473, 373, 537, 437)),  # symmetric growth
+    ((500, 400, 510, 410), (1000, 800), 0, 1, (500, 400, 510, 410)),   # no growth needed
+    ((10, 10, 20, 20), (50, 40), 0, 64, (0, 0, 50, 40)),               # never bigger than frame
+    ((-20, -20, 30, 30), (1000, 800), 0, 1, (0, 0, 30, 30)),            # box outside frame clipped
+])
+def test_block_geometry_cases(box, frame, margin, min_size, expected):
+    """Margin, clipping, growth to min_size and shifting back into the frame."""
+    (blk,) = blocks_from_clusters(np.array([box], float), np.array([0]), *frame, margin=margin,
+                                  min_size=min_size)
+    assert blk.rect.as_tuple() == expected
+
+
+def test_noise_own_and_nearest():
+    """Noise boxes get their own blocks by default, or join the nearest cluster."""
+    xyxy = np.array([[0, 0, 10, 10], [20, 0, 30, 10], [500, 500, 510, 510], [40, 0, 50, 10]], float)
+    labels = np.array([3, 3, -1, -1])
+    own = blocks_from_clusters(xyxy, labels, 1000, 1000, margin=0, min_size=1)
+    assert [b.box_indices.tolist() for b in own] == [[0, 1], [2], [3]]
+    assert [b.label for b in own] == [3, -1, -1]
+    near = blocks_from_clusters(xyxy, labels, 1000, 1000, margin=0, min_size=1, noise="nearest")
+    assert [b.box_indices.tolist() for b in near] == [[0, 1, 2, 3]]
+    assert near[0].rect.as_tuple() == (0, 0, 510, 510)
+    only_noise = blocks_from_clusters(xyxy[2:], labels[2:], 1000, 1000, noise="nearest")
+    assert len(only_noise) == 2
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"xyxy": np.zeros((2, 3)), "labels": np.zeros(2, int)}, "shape"),
+    ({"labels": np.zeros(3, int)}, "one entry per box"),
+    ({"labels": np.array([0.5, 1.0])}, "integers"),
+    ({"labels": np.array([-2, 0])}, ">= -1"),
+    ({"frame_w": 0}, "positive"),
+    ({"margin": -1}, "margin"),
+    ({"min_size": 0}, "min_size"),
+    ({"noise": "drop"}, "noise"),
+])
+def test_blocks_from_clusters_validation(kwargs, match):
+    """Bad arguments raise ValueError naming the problem."""
+    args = {"xyxy": np.array([[0, 0, 5, 5], [6, 6, 9, 9]], float), "labels": np.array([0, 1]),
+            "frame_w": 100, "frame_h": 100}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        blocks_from_clusters(**args)
+
+
+def test_empty_input_gives_no_blocks():
+    """No boxes, no blocks."""
+    assert blocks_from_clusters(np.zeros((0, 4)), np.zeros(0, int), 100, 100) == []
+
+
+@st.composite
+def clustered_boxes(draw):
+    """Frame size, boxes inside it (possibly touching the edges) and labels with noise."""
+    fw = draw(st.integers(1, 400))
+    fh = draw(st.integers(1, 400))
+    n = draw(st.integers(1, 25))
+    rows = []
+    for _ in range(n):
+        x0 = draw(st.floats(0, fw))
+        y0 = draw(st.floats(0, fh))
+        rows.append([x0, y0, draw(st.floats(x0, fw)), draw(st.floats(y0, fh))])
+    labels = draw(st.lists(st.integers(-1, 4), min_size=n, max_size=n))
+    return fw, fh, np.array(rows), np.array(labels)
+
+
+@FAST
+@given(clustered_boxes(), st.integers(0, 40), st.integers(1, 128), st.sampled_from(["own", "nearest"]))
+def test_every_box_inside_its_block(data, margin, min_size, noise):
+    """Every box lies inside the block serving it; blocks stay in the frame at the minimum size."""
+    fw, fh, xyxy, labels = data
+    blocks = blocks_from_clusters(xyxy, labels, fw, fh, margin=margin, min_size=min_size, noise=noise)
+    served = np.concatenate([b.box_indices for b in blocks])
+    assert sorted(served.tolist()) == list(range(len(xyxy)))          # each box in exactly one block
+    for b in blocks:
+        assert isinstance(b, Block)
+        r = b.rect
+        assert 0 <= r.x0 < r.x1 <= fw and 0 <= r.y0 < r.y1 <= fh
+        assert r.w >= min(min_size, fw) and r.h >= min(min_size, fh)
+        assert np.all(r.contains_boxes(xyxy[b.box_indices]))
+        if noise == "own":
+            assert len({int(labels[i]) for i in b.box_indices}) == 1
+
+
+# -- uniform_grid -------------------------------------------------------------------------------
+@pytest.mark.parametrize("w, h, rows, cols, overlap, tile", [
+    (1000, 600, 1, 1, 0.3, (1000, 600)),
+    (1000, 600, 2, 2, 0.0, (500, 300)),
+    (1000, 600, 2, 3, 0.25, (400, 343)),   # 1000 / (1 + 2 * 0.75) = 400; 600 / 1.75 = 342.9
+    (7, 5, 3, 4, 0.5, (3, 3)),
+])
+def test_uniform_grid_cases(w, h, rows, cols, overlap, tile):
+    """Tile sizes, first tile at the origin, last tile flush with the far edges."""
+    rects = uniform_grid(w, h, rows, cols, overlap)
+    assert len(rects) == rows * cols
+    assert {(r.w, r.h) for r in rects} == {tile}
+    assert rects[0].as_tuple()[:2] == (0, 0)
+    assert (rects[-1].x1, rects[-1].y1) == (w, h)
+
+
+@pytest.mark.parametrize("args", [(0, 10, 1, 1), (10, 10, 0, 1), (10, 10, 1, 1, 1.0), (10, 10, 1, 1, -0.1)])
+def test_uniform_grid_validation(args):
+    """Bad sizes, counts and overlaps raise ValueError."""
+    with pytest.raises(ValueError):
+        uniform_grid(*args)
+
+
+@FAST
+@given(st.integers(1, 300), st.integers(1, 300), st.integers(1, 6), st.integers(1, 6), st.floats(0, 0.9))
+def test_uniform_grid_covers_every_pixel(w, h, rows, cols, overlap):
+    """Every pixel is covered; tiles equal, inside the frame, row-major, overlap close to asked."""
+    rects = uniform_grid(w, h, rows, cols, overlap)
+    cover = np.zeros((h, w), dtype=np.int32)
+    for r in rects:
+        assert 0 <= r.x0 < r.x1 <= w and 0 <= r.y0 < r.y1 <= h
+        cover[r.y0:r.y1, r.x0:r.x1] += 1
+    assert cover.min() >= 1
+    assert len({(r.w, r.h) for r in rects}) == 1
+    grid = [rects[i * cols:(i + 1) * cols] for i in range(rows)]          # row-major
+    xs = [r.x0 for r in grid[0]]
+    ys = [row[0].y0 for row in grid]
+    assert xs == sorted(xs) and ys == sorted(ys)
+    assert all([r.x0 for r in row] == xs and {r.y0 for r in row} == {row[0].y0} for row in grid)
+    if cols > 1 and rects[0].w < w:
+        realised = rects[0].x1 - rects[1].x0
+        assert abs(realised - overlap * rects[0].w) <= 2

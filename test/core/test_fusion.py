@@ -1,0 +1,67 @@
+"""Tests of repose_ros.core.fusion.fuse."""
+import numpy as np
+import pytest
+
+from repose_ros.core.detections import Detections
+from repose_ros.core.fusion import fuse
+
+
+def det(rows):
+    """Detections from rows ``(x0, y0, x1, y1, score, class)``."""
+    a = np.array(rows, float).reshape(-1, 6)
+    return Detections(a[:, :4], a[:, 4], a[:, 5].astype(int))
+
+
+@pytest.mark.parametrize("items", [[], [Detections.empty()], [Detections.empty(), Detections.empty()]])
+def test_fuse_empty(items):
+    """Nothing in, nothing out."""
+    assert len(fuse(items)) == 0
+
+
+# Two overlapping blocks both see object A (class 0); block 2 also sees B (class 1) on top of A.
+BLOCK1 = [(0, 0, 10, 10, 0.8, 0)]
+BLOCK2 = [(1, 0, 11, 10, 0.9, 0), (0, 0, 10, 10, 0.6, 1)]
+
+
+@pytest.mark.parametrize("method, agnostic, expected_boxes, expected_scores", [
+    ("nms", False, [[1, 0, 11, 10], [0, 0, 10, 10]], [0.9, 0.6]),
+    ("nms", True, [[1, 0, 11, 10]], [0.9]),
+    ("nmm", False, [[0, 0, 11, 10], [0, 0, 10, 10]], [0.9, 0.6]),
+    ("wbf", False, [[0.9 / 1.7, 0, 10 + 0.9 / 1.7, 10], [0, 0, 10, 10]], [0.9, 0.6]),
+])
+def test_fuse_methods(method, agnostic, expected_boxes, expected_scores):
+    """Duplicates across blocks are merged by the chosen rule, classes kept apart by default."""
+    out = fuse([det(BLOCK1), det(BLOCK2)], method=method, iou=0.5, class_agnostic=agnostic)
+    np.testing.assert_allclose(out.xyxy, expected_boxes, rtol=1e-5)
+    np.testing.assert_allclose(out.scores, expected_scores, rtol=1e-6)
+
+
+@pytest.mark.parametrize("metric, n_out", [("iou", 2), ("ios", 1)])
+def test_fuse_partial_box_at_block_edge(metric, n_out):
+    """A partial box from a neighbouring block merges with the full box only under IoS."""
+    full = det([(100, 100, 200, 300, 0.9, 0)])
+    partial = det([(100, 100, 140, 300, 0.5, 0)])
+    assert len(fuse([full, partial], method="nmm", iou=0.6, match_metric=metric)) == n_out
+
+
+def test_fuse_keeps_distinct_objects_sorted():
+    """Far-apart boxes all survive, ordered by score."""
+    out = fuse([det([(0, 0, 5, 5, 0.2, 0)]), det([(50, 50, 60, 60, 0.7, 0), (80, 0, 90, 9, 0.4, 2)])])
+    assert out.scores.tolist() == pytest.approx([0.7, 0.4, 0.2])
+    assert out.class_ids.tolist() == [0, 2, 0]
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"method": "soft-nms"}, ValueError),
+    ({"match_metric": "giou"}, ValueError),
+])
+def test_fuse_bad_arguments(kwargs, exc):
+    """Unknown method or metric raise, even on empty input."""
+    with pytest.raises(exc):
+        fuse([], **kwargs)
+
+
+def test_fuse_rejects_non_detections():
+    """Items that are not Detections raise TypeError."""
+    with pytest.raises(TypeError):
+        fuse([np.zeros((1, 4))])

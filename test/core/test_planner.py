@@ -1,0 +1,314 @@
+"""Tests of repose_ros.core.planner: MCKP by DP, brute force, multi-server plans."""
+import json
+import math
+import time
+
+import numpy as np
+import pytest
+from hypothesis import assume, given, settings
+from hypothesis import strategies as st
+
+from repose_ros.core.blocks import Block, Rect
+from repose_ros.core.planner import Plan, brute_force_mckp, plan_blocks, solve_mckp
+from repose_ros.core.profiles import Profiles
+
+FAST = settings(max_examples=150, deadline=None)
+
+
+# -- solve_mckp -------------------------------------------------------------------------------
+@pytest.mark.parametrize("values, costs, cap, choice, value", [
+    ([[1, 3], [2, 5]], [[1, 3], [1, 4]], 5, [0, 1], 6.0),          # beats (1, 0): cost 4, value 5
+    ([[1, 3], [2, 5]], [[1, 3], [1, 4]], 7, [1, 1], 8.0),
+    ([[1, 3], [2, 5]], [[1, 3], [1, 4]], 2, [0, 0], 3.0),
+    ([[0, 0, 1]], [[0, 5, 2]], 0, [0], 0.0),                         # zero-cost option at capacity 0
+    ([[4, 1]], [[math.inf, 1]], 10, [1], 1.0),                       # infinite cost forbids option 0
+    ([[2, 2, 2]], [[5, 1, 3]], 10, [1], 2.0),                        # equal values: cheapest chosen
+])
+def test_solve_mckp_cases(values, costs, cap, choice, value):
+    """Small instances with known optimum."""
+    res = solve_mckp(np.array(values, float), np.array(costs, float), cap)
+    assert res.feasible
+    assert res.choice.tolist() == choice
+    assert res.value == pytest.approx(value)
+    assert res.cost <= cap
+
+
+def test_solve_mckp_infeasible_returns_cheapest():
+    """When even the cheapest options do not fit, the cheapest choice comes back, infeasible."""
+    res = solve_mckp(np.array([[5.0, 1.0], [3.0, 2.0]]), np.array([[4.0, 2.0], [9.0, 3.0]]), 4)
+    assert not res.feasible
+    assert res.choice.tolist() == [1, 1]
+    assert res.cost == 5.0
+
+
+def test_solve_mckp_rounds_costs_up():
+    """Rounded-up costs: 2 x 0.6 ms with 1 ms resolution needs 2 cells, so 1.2 ms does not fit."""
+    v, c = np.ones((2, 1)), np.full((2, 1), 0.6)
+    assert not solve_mckp(v, c, 1.2, resolution=1.0).feasible
+    assert solve_mckp(v, c, 1.2, resolution=0.1).feasible
+    assert solve_mckp(v, c, 2.0, resolution=1.0).feasible
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"values": np.ones((2, 2)), "costs": np.ones((2, 3))}, "shape"),
+    ({"values": np.array([[np.nan]]), "costs": np.ones((1, 1))}, "finite"),
+    ({"costs": -np.ones((1, 1))}, ">= 0"),
+    ({"resolution": 0.0}, "resolution"),
+    ({"capacity": -1.0}, "capacity"),
+    ({"costs": np.full((3, 1), 1e6), "values": np.ones((3, 1)), "capacity": 1e9, "resolution": 1e-3},
+     "too large"),
+])
+def test_solve_mckp_validation(kwargs, match):
+    """Bad arguments raise ValueError."""
+    args = {"values": np.ones((1, 1)), "costs": np.ones((1, 1)), "capacity": 5.0, "resolution": 1.0}
+    args.update(kwargs)
+    with pytest.raises(ValueError, match=match):
+        solve_mckp(**args)
+
+
+def test_solve_mckp_no_items():
+    """Zero items: feasible, empty choice."""
+    res = solve_mckp(np.zeros((0, 3)), np.zeros((0, 3)), 10)
+    assert res.feasible and res.choice.size == 0 and res.value == 0.0
+
+
+@st.composite
+def mckp_instances(draw, integer_costs=True):
+    """Random instances with <= 5 items and <= 4 options."""
+    n = draw(st.integers(1, 5))
+    m = draw(st.integers(1, 4))
+    values = np.array(draw(st.lists(st.floats(0, 10), min_size=n * m, max_size=n * m))).reshape(n, m)
+    if integer_costs:
+        costs = np.array(draw(st.lists(st.integers(0, 20), min_size=n * m, max_size=n * m)), float)
+    else:
+        costs = np.array(draw(st.lists(st.floats(0, 20), min_size=n * m, max_size=n * m)))
+    cap = draw(st.integers(0, 70))
+    return values, costs.reshape(n, m), cap
+
+
+@FAST
+@given(mckp_instances(integer_costs=True))
+def test_dp_equals_brute_force(inst):
+    """With integer costs (1 ms resolution) the DP value equals the brute-force optimum."""
+    values, costs, cap = inst
+    res = solve_mckp(values, costs, cap)
+    best, best_value = brute_force_mckp(values, costs, cap)
+    assert res.feasible == (best is not None)
+    if best is not None:
+        idx = np.arange(len(values))
+        assert res.value == pytest.approx(best_value, abs=1e-9)
+        assert res.value == pytest.approx(values[idx, res.choice].sum())
+        assert costs[idx, res.choice].sum() <= cap
+
+
+@FAST
+@given(mckp_instances(integer_costs=False), st.sampled_from([0.25, 1.0, 3.0]))
+def test_dp_with_rounding_never_exceeds(inst, resolution):
+    """With real costs the DP never exceeds the capacity and never beats brute force."""
+    values, costs, cap = inst
+    res = solve_mckp(values, costs, cap, resolution)
+    _, best_value = brute_force_mckp(values, costs, cap)
+    if res.feasible:
+        idx = np.arange(len(values))
+        assert costs[idx, res.choice].sum() <= cap
+        assert res.value <= best_value + 1e-9
+
+
+# -- plan_blocks ------------------------------------------------------------------------------
+def two_model_profile(fast_server=None):
+    """small@100 (10 ms) and big@400 (30 ms); precision 0.05 / 0.1 / 0.9 by area."""
+    lat_small, lat_big = {"default": 10.0}, {"default": 30.0}
+    if fast_server:
+        lat_small[fast_server], lat_big[fast_server] = 5.0, 15.0
+    bins = [[10, 0.05], [100, 0.1], [math.inf, 0.9]]
+    return Profiles.from_dict({
+        "meta": {"source": "test"},
+        "models": [{"key": "small@100", "weights": "s.pt", "imgsz": 100},
+                   {"key": "big@400", "weights": "b.pt", "imgsz": 400}],
+        "latency_ms": {"small@100": lat_small, "big@400": lat_big},
+        "precision": {"small@100": bins, "big@400": bins},
+    })
+
+
+# Block A: 10 boxes gaining 0.8 each from the big model; block B: 1 box gaining 0.85.
+BLOCKS_AB = [Rect(0, 0, 400, 400), Rect(400, 0, 800, 400)]
+AREAS_AB = [np.full(10, 400.0), np.array([150.0])]
+
+
+@pytest.mark.parametrize("weight, upgraded", [("boxes", 0), ("uniform", 1)])
+def test_weighting_changes_the_choice(weight, upgraded):
+    """Box-count weighting upgrades the crowded block; uniform weighting the better-gaining one."""
+    plan = plan_blocks(BLOCKS_AB, AREAS_AB, two_model_profile(), 40, 1, weight=weight)
+    assert plan.feasible and plan.reason == ""
+    assert [bp.model_key for bp in plan.blocks] == [
+        "big@400" if i == upgraded else "small@100" for i in range(2)]
+    assert plan.makespan_ms == 40.0 and plan.weight == weight
+    assert [bp.n_boxes for bp in plan.blocks] == [10, 1]
+
+
+@pytest.mark.parametrize("budget, servers, feasible, models", [
+    (5, 1, False, ["small@100", "small@100"]),      # no model fits at all
+    (15, 1, False, ["small@100", "small@100"]),     # cheapest plan needs 20 ms on one server
+    (20, 1, True, ["small@100", "small@100"]),
+    (15, 2, True, ["small@100", "small@100"]),      # one block per server
+    (30, 2, True, ["big@400", "big@400"]),
+    (60, 1, True, ["big@400", "big@400"]),
+])
+def test_budget_and_servers(budget, servers, feasible, models):
+    """Feasibility, per-server loads and choices for a table of budgets and server counts."""
+    plan = plan_blocks(BLOCKS_AB, AREAS_AB, two_model_profile(), budget, servers)
+    assert plan.feasible is feasible
+    assert [bp.model_key for bp in plan.blocks] == models
+    assert (plan.reason == "") is feasible
+    assert set(plan.server_load_ms) == set(range(servers))
+    for sid, load in plan.server_load_ms.items():
+        assert load == pytest.approx(sum(bp.expected_latency_ms for bp in plan.blocks_on(sid)))
+    assert plan.makespan_ms == max(plan.server_load_ms.values())
+
+
+def test_heterogeneous_servers_use_the_fast_one():
+    """A server twice as fast takes twice the work; its own latencies are reported."""
+    prof = two_model_profile(fast_server="gpu")
+    blocks = [Rect(0, 0, 400, 400)] * 3
+    areas = [np.full(5, 400.0)] * 3
+    plan = plan_blocks(blocks, areas, prof, 30, ["gpu", "cpu"])
+    assert plan.feasible
+    assert plan.server_load_ms["gpu"] <= 30 and plan.server_load_ms["cpu"] <= 30
+    assert [bp.model_key for bp in plan.blocks] == ["big@400"] * 3
+    assert sorted(bp.server_id for bp in plan.blocks) == ["cpu", "gpu", "gpu"]
+    assert {bp.expected_latency_ms for bp in plan.blocks_on("gpu")} == {15.0}
+
+
+def test_block_inputs_and_empty_blocks():
+    """Blocks may be Block, Rect or (w, h); zero-box blocks get the cheapest model; no blocks is fine."""
+    prof = two_model_profile()
+    blocks = [Block(Rect(0, 0, 400, 400), np.arange(3)), Rect(0, 0, 400, 400), (400, 400)]
+    plan = plan_blocks(blocks, [np.full(3, 400.0), [], np.full(2, 400.0)], prof, 1000, 1)
+    assert [bp.model_key for bp in plan.blocks] == ["big@400", "small@100", "big@400"]
+    assert plan.blocks[1].expected_precision == 0.0
+    empty = plan_blocks([], [], prof, 10, 2)
+    assert empty.feasible and empty.blocks == [] and empty.server_load_ms == {0: 0.0, 1: 0.0}
+
+
+def test_model_subset_and_json():
+    """model_keys restricts the candidates; to_dict is JSON-serialisable."""
+    plan = plan_blocks(BLOCKS_AB, AREAS_AB, two_model_profile(), 1000, 2, model_keys=["small@100"])
+    assert {bp.model_key for bp in plan.blocks} == {"small@100"}
+    d = json.loads(json.dumps(plan.to_dict()))
+    assert d["feasible"] is True and len(d["blocks"]) == 2 and set(d["server_load_ms"]) == {"0", "1"}
+    assert isinstance(plan, Plan)
+
+
+@pytest.mark.parametrize("kwargs, exc", [
+    ({"weight": "area"}, ValueError),
+    ({"budget_ms": -1}, ValueError),
+    ({"servers": 0}, ValueError),
+    ({"servers": ["a", "a"]}, ValueError),
+    ({"servers": []}, ValueError),
+    ({"box_areas_per_block": [[1.0]]}, ValueError),
+    ({"model_keys": ["nope@1"]}, KeyError),
+])
+def test_plan_blocks_validation(kwargs, exc):
+    """Bad arguments raise."""
+    args = {"blocks": BLOCKS_AB, "box_areas_per_block": AREAS_AB, "profiles": two_model_profile(),
+            "budget_ms": 40, "servers": 1}
+    args.update(kwargs)
+    with pytest.raises(exc):
+        plan_blocks(**args)
+
+
+@st.composite
+def planning_instances(draw, integer_latency=True, max_servers=3):
+    """Random profile (<= 4 models, per-server latencies), <= 5 blocks, budget, server list."""
+    n_models = draw(st.integers(1, 4))
+    sizes = sorted(draw(st.lists(st.sampled_from([64, 128, 256, 512, 1024]), min_size=n_models,
+                                 max_size=n_models, unique=True)))
+    n_servers = draw(st.integers(1, max_servers))
+    servers = ["s0", "s1", "s2"][:n_servers]
+    lat_value = st.integers(1, 60).map(float) if integer_latency else st.floats(0.5, 60)
+    models, latency, precision = [], {}, {}
+    for s in sizes:
+        key = f"m@{s}"
+        models.append({"key": key, "weights": "m.pt", "imgsz": s})
+        latency[key] = {"default": draw(lat_value)}
+        for sid in servers:
+            if draw(st.booleans()):
+                latency[key][sid] = draw(lat_value)
+        bounds = sorted(draw(st.lists(st.integers(1, 100000), min_size=1, max_size=5, unique=True)))
+        precision[key] = [[b, draw(st.floats(0, 1))] for b in bounds]
+    prof = Profiles.from_dict({"models": models, "latency_ms": latency, "precision": precision})
+    n_blocks = draw(st.integers(1, 5))
+    blocks = [(draw(st.integers(8, 2000)), draw(st.integers(8, 2000))) for _ in range(n_blocks)]
+    areas = [draw(st.lists(st.floats(1, 40000), max_size=6)) for _ in range(n_blocks)]
+    budget = draw(st.integers(0, 150))
+    weight = draw(st.sampled_from(["boxes", "uniform"]))
+    return prof, blocks, areas, budget, servers, weight
+
+
+def _check_plan(plan, prof, budget, servers):
+    loads = {s: 0.0 for s in servers}
+    for bp in plan.blocks:
+        assert bp.expected_latency_ms == prof.latency(bp.model_key, bp.server_id)
+        loads[bp.server_id] += bp.expected_latency_ms
+    for s in servers:
+        assert plan.server_load_ms[s] == pytest.approx(loads[s])
+        if plan.feasible:
+            assert loads[s] <= budget
+
+
+@FAST
+@given(planning_instances(integer_latency=False))
+def test_feasible_plans_never_exceed_budget(inst):
+    """Whatever the servers, a plan that says feasible keeps every server within the budget."""
+    prof, blocks, areas, budget, servers, weight = inst
+    plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
+    _check_plan(plan, prof, budget, servers)
+    assert plan.feasible == (plan.reason == "")
+
+
+@FAST
+@given(planning_instances(integer_latency=False, max_servers=1))
+def test_one_server_feasible_iff_brute_force(inst):
+    """On one server the plan is feasible exactly when brute force finds a feasible choice."""
+    prof, blocks, areas, budget, servers, weight = inst
+    plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
+    keys = prof.model_keys
+    lat = np.array([prof.latency(k, servers[0]) for k in keys])
+    costs = np.tile(lat, (len(blocks), 1))
+    best, _ = brute_force_mckp(np.zeros_like(costs), costs, budget)
+    assert plan.feasible == (best is not None)
+    _check_plan(plan, prof, budget, servers)
+
+
+@FAST
+@given(planning_instances(integer_latency=True, max_servers=1))
+def test_one_server_plan_is_optimal(inst):
+    """On one server with whole-ms latencies the plan's value equals the brute-force optimum."""
+    prof, blocks, areas, budget, servers, weight = inst
+    plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
+    keys = prof.model_keys
+    prec = prof.expected_precision_matrix(blocks, areas)
+    w = np.array([len(a) for a in areas], float) if weight == "boxes" else np.ones(len(blocks))
+    values = prec * w[:, None]
+    costs = np.tile([prof.latency(k, servers[0]) for k in keys], (len(blocks), 1))
+    best, best_value = brute_force_mckp(values, costs, budget)
+    assume(best is not None)
+    assert plan.feasible
+    assert plan.total_value == pytest.approx(best_value, abs=1e-9)
+    assert plan.total_value == pytest.approx(
+        sum(bp.expected_precision * (bp.n_boxes if weight == "boxes" else 1) for bp in plan.blocks))
+
+
+def test_plan_speed_default_profile():
+    """15 blocks x 5 models at 3000 ms on 4 servers plans in a few ms (loose bound for slow CI)."""
+    prof = Profiles.default()
+    rng = np.random.default_rng(0)
+    blocks = [Rect(0, 0, int(w), int(h)) for w, h in rng.integers(200, 2000, (15, 2))]
+    areas = [rng.uniform(100, 20000, n) for n in rng.multinomial(300, [1 / 15] * 15)]
+    times = []
+    for _ in range(7):
+        t = time.perf_counter()
+        plan = plan_blocks(blocks, areas, prof, 3000, 4)
+        times.append(time.perf_counter() - t)
+    assert plan.feasible and plan.makespan_ms <= 3000
+    assert sorted(times)[3] < 0.05

@@ -1,0 +1,209 @@
+"""Tests of repose_ros.core.profiles: ModelSpec, Profiles, expected precision, YAML."""
+import copy
+import math
+
+import numpy as np
+import pytest
+import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repose_ros.core.profiles import ModelSpec, ProfileError, Profiles, make_key, parse_key
+
+
+def small_dict():
+    """A valid two-model profile as a dict."""
+    return {
+        "meta": {"source": "test"},
+        "models": [{"key": "m@100", "weights": "m.pt", "imgsz": 100},
+                   {"key": "m@200", "weights": "m.pt", "imgsz": 200}],
+        "latency_ms": {"m@100": {"default": 10.0, "fast": 5.0}, "m@200": {"default": 40.0}},
+        "precision": {"m@100": [[100, 0.1], [1000, 0.5], [math.inf, 0.9]],
+                      "m@200": [[100, 0.2], [1000, 0.6]]},
+    }
+
+
+# -- keys and ModelSpec -----------------------------------------------------------------------
+@pytest.mark.parametrize("key, parsed", [("yolov8s@640", ("yolov8s", 640)), ("a.b-c@1", ("a.b-c", 1))])
+def test_parse_key(key, parsed):
+    """Valid keys split into name and input size; make_key inverts."""
+    assert parse_key(key) == parsed
+    assert make_key(*parsed) == key
+
+
+@pytest.mark.parametrize("key", ["yolov8s", "yolov8s@", "@640", "yolo v8@640", "a@b@640", "m@64.5"])
+def test_parse_key_rejects(key):
+    """Malformed keys raise ProfileError (a ValueError)."""
+    with pytest.raises(ValueError, match="form"):
+        parse_key(key)
+
+
+@pytest.mark.parametrize("args, match", [
+    (("m@640", "m.pt", 320), "key says imgsz 640"),
+    (("m@640", "", 640), "weights"),
+    (("m@0", "m.pt", 0), "positive"),
+    (("m@640", "m.pt", 640.0), "positive int"),
+])
+def test_modelspec_validation(args, match):
+    """Inconsistent ModelSpec fields raise ProfileError naming the field."""
+    with pytest.raises(ProfileError, match=match):
+        ModelSpec(*args)
+    assert ModelSpec("m@640", "m.pt", 640).name == "m"
+
+
+# -- validation -------------------------------------------------------------------------------
+def _mutate(path, value):
+    d = small_dict()
+    target = d
+    for k in path[:-1]:
+        target = target[k]
+    if value is KeyError:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return d
+
+
+@pytest.mark.parametrize("path, value, match", [
+    (("latency_ms", "m@200"), KeyError, "latency_ms lacks entries"),
+    (("latency_ms", "x@1"), {"default": 1.0}, "unknown models"),
+    (("latency_ms", "m@200"), {"fast": 1.0}, "'default' entry"),
+    (("latency_ms", "m@200", "default"), -1.0, "must be > 0"),
+    (("latency_ms", "m@200", "default"), "slow", "must be a number"),
+    (("latency_ms", "m@200", "default"), math.inf, "finite"),
+    (("precision", "m@100"), KeyError, "precision lacks entries"),
+    (("precision", "m@100"), [], "non-empty list"),
+    (("precision", "m@100"), [[100, 0.1], [100, 0.2]], "increase strictly"),
+    (("precision", "m@100"), [[100, 1.5]], r"in \[0, 1\]"),
+    (("precision", "m@100"), [[0, 0.5]], "must be > 0"),
+    (("precision", "m@100"), [[100, 0.5, 3]], "area_max, precision"),
+    (("models",), [], "at least one model"),
+    (("models", 1), {"key": "m@100", "weights": "m.pt", "imgsz": 100}, "duplicate"),
+    (("models", 1), {"key": "m@200", "imgsz": 200}, "lacks 'weights'"),
+    (("meta",), [1, 2], "meta must be a mapping"),
+    (("extra",), 1, "unknown sections"),
+    (("precision",), KeyError, "lacks sections"),
+])
+def test_validation_errors(path, value, match):
+    """Each malformed profile raises ProfileError with a message naming the problem."""
+    with pytest.raises(ProfileError, match=match):
+        Profiles.from_dict(_mutate(path, value))
+
+
+def test_valid_profile_and_latency_lookup():
+    """Server-specific latency, fallback to default, matrix layout."""
+    p = Profiles.from_dict(small_dict())
+    assert p.model_keys == ["m@100", "m@200"]
+    assert p.latency("m@100", "fast") == 5.0
+    assert p.latency("m@100", "other") == 10.0
+    assert p.latency("m@200") == 40.0
+    np.testing.assert_array_equal(p.latency_matrix(["fast", "x"]), [[5, 10], [40, 40]])
+    with pytest.raises(KeyError, match="unknown model"):
+        p.latency("m@300")
+
+
+# -- precision mapping --------------------------------------------------------------------------
+@pytest.mark.parametrize("area, expected", [
+    (0, 0.1), (50, 0.1), (100, 0.1), (100.001, 0.5), (1000, 0.5), (1001, 0.9), (1e12, 0.9)])
+def test_precision_step_bins(area, expected):
+    """Bin i covers (bound[i-1], bound[i]]; beyond the last bound the last bin applies."""
+    p = Profiles.from_dict(small_dict())
+    assert p.precision_of_area("m@100", [area])[0] == pytest.approx(expected)
+    assert p.precision_of_area("m@200", [5000])[0] == pytest.approx(0.6)  # clamped, finite last bound
+
+
+@pytest.mark.parametrize("block_wh, areas, model, expected", [
+    ((100, 50), [], "m@100", 0.0),                    # no boxes
+    ((100, 50), [50, 500, 5000], "m@100", 0.5),       # scale 1: bins 0.1, 0.5, 0.9
+    ((200, 400), [400, 4000], "m@100", 0.3),          # scale 1/4 (longest side 400): 25, 250
+    ((50, 25), [20, 200], "m@100", 0.3),              # enlarged x2 (areas x4): 80, 800
+    ((50, 25), [20, 200], "m@200", 0.6),              # x16: 320, 3200 (clamped)
+])
+def test_expected_precision_cases(block_wh, areas, model, expected):
+    """Letterbox scaling by imgsz / max(w, h), then the mean of the mapped precisions."""
+    p = Profiles.from_dict(small_dict())
+    assert p.expected_precision(model, *block_wh, areas) == pytest.approx(expected)
+
+
+def test_expected_precision_rejects_bad_block():
+    """Non-positive block sizes raise ValueError."""
+    with pytest.raises(ValueError):
+        Profiles.from_dict(small_dict()).expected_precision("m@100", 0, 10, [1.0])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 3000), st.integers(1, 3000),
+                          st.lists(st.floats(0, 1e6), max_size=8)), max_size=6))
+def test_expected_precision_matrix_matches_scalar(blocks):
+    """The vectorised matrix equals per-block calls of expected_precision."""
+    p = Profiles.default()
+    wh = [(w, h) for w, h, _ in blocks]
+    areas = [a for _, _, a in blocks]
+    m = p.expected_precision_matrix(wh, areas)
+    assert m.shape == (len(blocks), len(p.model_keys))
+    for i, (w, h, a) in enumerate(blocks):
+        for j, k in enumerate(p.model_keys):
+            assert m[i, j] == pytest.approx(p.expected_precision(k, w, h, a))
+
+
+# -- YAML -------------------------------------------------------------------------------------
+def test_yaml_roundtrip(tmp_path):
+    """save then load gives the same profile, infinite bounds included."""
+    p = Profiles.from_dict(small_dict())
+    path = p.save(tmp_path / "sub" / "p.yaml")
+    text = path.read_text()
+    assert ".inf" in text and "meta:" in text
+    q = Profiles.load(path)
+    assert q.to_dict() == p.to_dict()
+    assert q.precision["m@100"][-1][0] == math.inf
+
+
+@pytest.mark.parametrize("text, match", [
+    ("models: [\n", "not valid YAML"),
+    ("- 1\n- 2\n", "must be a mapping"),
+    ("models: {}\nlatency_ms: {}\nprecision: {}\n", "'models' must be a list"),
+])
+def test_load_errors_name_the_file(tmp_path, text, match):
+    """Malformed files raise ProfileError that names the file."""
+    path = tmp_path / "bad.yaml"
+    path.write_text(text)
+    with pytest.raises(ProfileError, match=match) as info:
+        Profiles.load(path)
+    assert "bad.yaml" in str(info.value)
+
+
+def test_to_dict_is_a_copy():
+    """Mutating to_dict() output does not change the profile."""
+    p = Profiles.from_dict(small_dict())
+    d = p.to_dict()
+    d["latency_ms"]["m@100"]["default"] = 99.0
+    assert p.latency("m@100") == 10.0
+    assert Profiles.from_dict(copy.deepcopy(small_dict())).to_dict() == p.to_dict()
+
+
+# -- default placeholder profile --------------------------------------------------------------
+def test_default_profile_is_labelled_placeholder():
+    """The shipped profile loads, is labelled placeholder and has the expected models."""
+    p = Profiles.default()
+    assert p.meta["source"] == "placeholder, to be replaced by 'repose profile'"
+    assert p.model_keys == [f"yolov8s@{s}" for s in (320, 480, 640, 960, 1280)]
+
+
+def test_default_profile_shape():
+    """Latency ~ imgsz^2 (1.2 s at 1280); precision rises with area, larger inputs never worse."""
+    p = Profiles.default()
+    sizes = np.array([p.model(k).imgsz for k in p.model_keys], float)
+    lat = np.array([p.latency(k) for k in p.model_keys])
+    assert lat[-1] == pytest.approx(1200.0, rel=0.1)
+    np.testing.assert_allclose(lat / sizes ** 2, lat[-1] / sizes[-1] ** 2, rtol=0.05)
+    areas = np.geomspace(1, 1e6, 200)
+    curves = np.array([p.precision_of_area(k, areas) for k in p.model_keys])
+    assert np.all(np.diff(curves, axis=1) >= 0)   # rising with area
+    assert np.all(np.diff(curves, axis=0) >= 0)   # larger input never worse at the same area
+
+
+def test_default_file_is_plain_yaml():
+    """The file parses with plain yaml.safe_load (no custom tags)."""
+    from repose_ros.core.paths import find_config_file
+    data = yaml.safe_load(find_config_file("profiles/default.yaml").read_text())
+    assert set(data) == {"meta", "models", "latency_ms", "precision"}

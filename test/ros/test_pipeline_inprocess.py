@@ -1,0 +1,177 @@
+"""All pipeline nodes in one executor (fake 'bright blob' detector): one output per frame."""
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from rclpy.executors import MultiThreadedExecutor  # noqa: E402
+from rclpy.parameter import Parameter  # noqa: E402
+from sensor_msgs.msg import CompressedImage, Image  # noqa: E402
+from vision_msgs.msg import Detection2DArray  # noqa: E402
+
+from repose_ros.msg import FrameReport  # noqa: E402
+from repose_ros.nodes.aggregator import AggregatorNode  # noqa: E402
+from repose_ros.nodes.camera import CameraNode  # noqa: E402
+from repose_ros.nodes.edge_detector import EdgeDetectorNode  # noqa: E402
+from repose_ros.nodes.partitioner import PartitionerNode  # noqa: E402
+from repose_ros.ros.convert import bgr_to_image  # noqa: E402
+from repose_ros.ros.params import reliable  # noqa: E402
+
+W, H = 1280, 720
+BLOBS = [(100, 100, 140, 200), (400, 150, 430, 230), (900, 500, 990, 700), (1000, 80, 1020, 120)]
+
+
+def _frame():
+    img = np.full((H, W, 3), 15, np.uint8)
+    for x0, y0, x1, y1 in BLOBS:
+        img[y0:y1, x0:x1] = 240
+    return img
+
+
+class Harness:
+    """Nodes + a test node that feeds frames and collects outputs."""
+
+    def __init__(self, num_servers=2, partitioner="meanshift", extra=None):
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        shared = [Parameter("num_servers", value=num_servers), Parameter("backend", value="fake")]
+        extra = extra or {}
+        self.part = PartitionerNode(standalone=False, context=self.ctx, namespace="repose", parameter_overrides=[
+            *shared, Parameter("partitioner", value=partitioner), Parameter("budget_ms", value=3000.0),
+            Parameter("deadline_factor", value=1.0), *extra.get("partitioner", [])])
+        self.cam = CameraNode(sink=self.part.on_coarse, context=self.ctx, namespace="repose", parameter_overrides=[
+            *shared, Parameter("queue.size", value=8), Parameter("qos.depth", value=10), *extra.get("camera", [])])
+        self.edges = [EdgeDetectorNode(context=self.ctx, namespace="repose", parameter_overrides=[
+            *shared, Parameter("server_id", value=i), Parameter("status_period_s", value=0.1),
+            Parameter("warmup_models", value=[""])]) for i in range(num_servers)]
+        self.agg = AggregatorNode(context=self.ctx, namespace="repose", parameter_overrides=[
+            Parameter("deadline_slack_ms", value=300.0)])
+        self.test = rclpy.create_node("tester", context=self.ctx)
+        self.out, self.reports = [], []
+        self.test.create_subscription(Detection2DArray, "/repose/detections", self.out.append, reliable(50))
+        self.test.create_subscription(FrameReport, "/repose/frame_report", self.reports.append, reliable(50))
+        self.pub = self.test.create_publisher(Image, "/repose/image_raw", reliable(10))
+        self.pub_c = self.test.create_publisher(CompressedImage, "/repose/image_raw/compressed", reliable(10))
+        self.ex = MultiThreadedExecutor(num_threads=4, context=self.ctx)
+        for n in [self.part, self.cam, *self.edges, self.agg, self.test]:
+            self.ex.add_node(n)
+
+    def spin_until(self, cond, timeout=20.0):
+        end = time.monotonic() + timeout
+        while not cond() and time.monotonic() < end:
+            self.ex.spin_once(timeout_sec=0.05)
+        return cond()
+
+    def wait_ready(self, n_servers):
+        assert self.spin_until(lambda: len(self.part.live_servers()) == n_servers
+                               and self.pub.get_subscription_count() > 0)
+
+    def close(self):
+        for n in [self.part, self.cam, *self.edges, self.agg, self.test]:
+            n.destroy_node()
+        rclpy.try_shutdown(context=self.ctx)
+
+
+@pytest.fixture
+def harness():
+    h = Harness()
+    yield h
+    h.close()
+
+
+def _img(stamp_sec):
+    m = bgr_to_image(_frame())
+    m.header.stamp.sec = stamp_sec
+    m.header.frame_id = "cam"
+    return m
+
+
+@pytest.mark.ros
+def test_one_output_per_frame_with_all_people(harness):
+    """Every frame gets exactly one Detection2DArray with its stamp and every blob found."""
+    harness.wait_ready(2)
+    for s in range(1, 4):
+        harness.pub.publish(_img(s))
+    assert harness.spin_until(lambda: len(harness.out) >= 3)
+    harness.spin_until(lambda: False, timeout=0.5)
+    assert sorted(m.header.stamp.sec for m in harness.out) == [1, 2, 3]
+    for m in harness.out:
+        assert m.header.frame_id == "cam"
+        boxes = sorted((round(d.bbox.center.position.x - d.bbox.size_x / 2),
+                        round(d.bbox.center.position.y - d.bbox.size_y / 2)) for d in m.detections)
+        assert boxes == sorted((x0, y0) for x0, y0, _, _ in BLOBS)
+        for d in m.detections:
+            assert 0 <= d.bbox.center.position.x <= W and 0 <= d.bbox.center.position.y <= H
+            assert d.results[0].hypothesis.class_id == "0"
+    assert not any(r.degraded for r in harness.reports)
+    assert all(r.blocks_received == r.blocks_expected > 0 for r in harness.reports)
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("mutate,reason", [
+    (lambda m: setattr(m, "encoding", "yuv420"), "bad_encoding"),
+    (lambda m: (setattr(m, "height", 0), setattr(m, "width", 0)), "empty"),
+    (lambda m: setattr(m, "data", bytes(m.data)[:1000]), "short_data"),
+    (lambda m: setattr(m, "step", 3), "bad_step"),
+    (lambda m: setattr(m, "height", 100000), "too_large"),
+])
+def test_bad_frames_are_answered_degraded(harness, mutate, reason):
+    """A malformed frame gets one (empty, degraded) answer; the next good frame still works."""
+    harness.wait_ready(2)
+    bad = _img(10)
+    mutate(bad)
+    harness.pub.publish(bad)
+    harness.pub.publish(_img(11))
+    assert harness.spin_until(lambda: len(harness.out) >= 2)
+    by_stamp = {m.header.stamp.sec: m for m in harness.out}
+    assert len(by_stamp[10].detections) == 0 and len(by_stamp[11].detections) == len(BLOBS)
+    rep = {r.header.stamp.sec: r for r in harness.reports}
+    assert rep[10].degraded and reason in rep[10].drop_reason
+    assert harness.cam.counts[reason] == 1
+
+
+@pytest.mark.ros
+def test_corrupt_jpeg_and_good_jpeg():
+    """CompressedImage input: a corrupt JPEG is answered degraded, a good one normally."""
+    import cv2
+
+    h = Harness(extra={"camera": [Parameter("compressed", value=True)]})
+    try:
+        assert h.spin_until(lambda: len(h.part.live_servers()) == 2 and h.pub_c.get_subscription_count() > 0)
+        ok, jpg = cv2.imencode(".jpg", _frame())
+        good = CompressedImage(format="jpeg", data=jpg.tobytes())
+        good.header.stamp.sec = 21
+        bad = CompressedImage(format="jpeg", data=jpg.tobytes()[:200] + b"\x00" * 50)
+        bad.header.stamp.sec = 20
+        h.pub_c.publish(bad)
+        h.pub_c.publish(good)
+        assert h.spin_until(lambda: len(h.out) >= 2)
+        by_stamp = {m.header.stamp.sec: m for m in h.out}
+        assert len(by_stamp[20].detections) == 0
+        assert len(by_stamp[21].detections) == len(BLOBS)
+    finally:
+        h.close()
+
+
+@pytest.mark.ros
+def test_missing_server_degrades_to_coarse_boxes():
+    """A server that never answers: after the deadline the frame is published with coarse boxes."""
+    h = Harness(extra={"partitioner": [Parameter("require_live_servers", value=False),
+                                       Parameter("budget_ms", value=300.0)]})
+    try:
+        h.edges[1].destroy_node()  # server 1 is gone: its blocks are never answered
+        h.edges = h.edges[:1]
+        assert h.spin_until(lambda: h.pub.get_subscription_count() > 0)
+        h.pub.publish(_img(30))
+        assert h.spin_until(lambda: len(h.out) >= 1, timeout=10)
+        h.spin_until(lambda: False, timeout=0.5)
+        assert len(h.out) == 1
+        rep = h.reports[0]
+        # Coarse detections stand in for the missing blocks: every blob is still reported.
+        assert len(h.out[0].detections) == len(BLOBS)
+        if rep.blocks_received < rep.blocks_expected:
+            assert rep.degraded and len(rep.missing_block_ids) == rep.blocks_expected - rep.blocks_received
+    finally:
+        h.close()
