@@ -1,9 +1,12 @@
 """The ``repose`` command: one entry point, one sub-command per job.
 
+Sub-commands::
+
     repose demo                 run the ROS pipeline on the built-in default input
     repose detect IMAGE|VIDEO   run the whole method in one process; annotated images + JSON
     repose train-dca            train the RL-DCA policy (PPO)
     repose profile              measure latency / precision profiles of the model family
+    repose bag OUT INPUTS...    write a rosbag2 of camera frames
     repose bench overhead       partition + planning time per frame
 """
 from __future__ import annotations
@@ -18,6 +21,7 @@ COMMANDS = {
     "detect": ("repose_ros.cli.detect", "main_detect", "run RE-POSE in one process on images or videos"),
     "train-dca": ("repose_ros.cli.train_dca", "main_train", "train the RL-DCA partitioning policy"),
     "profile": ("repose_ros.cli.profile", "main_profile", "measure latency and precision profiles"),
+    "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
     "bench": ("repose_ros.cli.bench", "main_bench", "benchmarks (overhead)"),
 }
 

@@ -32,8 +32,8 @@ def build_parser() -> argparse.ArgumentParser:
     from repose_ros.core.rl_dca import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, default_policy_path
 
     p = argparse.ArgumentParser(prog="repose train-dca", description="Train the RL-DCA policy (PPO, CPU).")
-    p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write (default: %(default)s)")
-    p.add_argument("--timesteps", type=int, default=200_000, help="PPO environment steps (default: %(default)s)")
+    p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write")
+    p.add_argument("--timesteps", type=int, default=200_000, help="PPO steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument(
         "--data",
@@ -48,11 +48,11 @@ def build_parser() -> argparse.ArgumentParser:
         default="paper",
         help="paper: cluster-quality score only; planner: add the planner value hook",
     )
-    p.add_argument("--planner-weight", type=float, default=1.0, help="weight of the planner value (--reward planner)")
+    p.add_argument("--planner-weight", type=float, default=1.0, help="planner value weight")
     p.add_argument("--n-envs", type=int, default=4, help="environments per rollout (default: %(default)s)")
     p.add_argument("--max-clusters", type=int, default=DEFAULT_MAX_CLUSTERS, help="observation slots")
     p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="refinement steps per frame")
-    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="y stretch exponent of the initial clustering")
+    p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="y stretch exponent")
     p.add_argument("--bandwidth", type=float, default=DEFAULT_BANDWIDTH, help="mean-shift bandwidth")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
@@ -69,11 +69,14 @@ def _layout_source(spec: Optional[str], mosaic_prob: float, seed: int) -> tuple[
         raise SystemExit(f"repose train-dca: --data must be mot17:PATH, got {spec!r}")
     frames = mot_frames(path)
     if len(frames) < 4:
-        raise SystemExit(f"repose train-dca: need at least 4 annotated MOT17 frames under {path}, found {len(frames)}")
+        raise SystemExit(
+            f"repose train-dca: need at least 4 annotated MOT17 frames under {path}, found {len(frames)}"
+        )
     mosaics = mosaic_2x2_layouts(frames, n_layouts=2000, rng=np.random.default_rng(seed))
     source = mixed_layout_source(mosaics, mosaic_prob=mosaic_prob)
     source.__name__ = "panda_like+mot17_mosaic"  # type: ignore[attr-defined]
-    return source, {"data": f"panda_like+mot17:{path}", "mot17_frames": len(frames), "mosaic_prob": mosaic_prob}
+    settings = {"data": f"panda_like+mot17:{path}", "mot17_frames": len(frames), "mosaic_prob": mosaic_prob}
+    return source, settings
 
 
 def main_train(argv: Optional[List[str]] = None) -> int:

@@ -152,23 +152,26 @@ def mean_shift(
     active = np.arange(n_seeds)
     bw2 = bandwidth * bandwidth
     stop = 1e-3 * bandwidth
+    stop2 = stop * stop
     x2 = np.einsum("ij,ij->i", X, X)
     xt2 = 2.0 * X.T
     x_aug = np.concatenate([X, np.ones((n, 1))], axis=1)  # one product gives sums and counts
+    d = X.shape[1]
     for completed in range(max_iter + 1):
         if active.size == 0:
             break
         m = means[active]
-        d2 = np.einsum("ij,ij->i", m, m)[:, None] + x2[None, :] - m @ xt2
-        sums = (d2 <= bw2).astype(np.float64) @ x_aug
-        cnt = sums[:, -1]
-        counts[active] = cnt.astype(np.int64)
+        within = (np.einsum("ij,ij->i", m, m)[:, None] + x2) - m @ xt2 <= bw2
+        sums = within.astype(np.float64) @ x_aug
+        cnt = sums[:, d]
+        counts[active] = cnt
+        new = sums[:, :d] / np.maximum(cnt, 1.0)[:, None]
+        step = new - m
+        moving = np.einsum("ij,ij->i", step, step) > stop2
         nonempty = cnt > 0
-        new = sums[:, :-1] / np.maximum(cnt, 1.0)[:, None]
-        shift = np.sqrt(((new - m) ** 2).sum(axis=1))
         means[active[nonempty]] = new[nonempty]
-        done = (~nonempty) | (shift <= stop) | (completed == max_iter)
-        active = active[~done]
+        # Stop a seed whose window is empty, whose mean moved by at most ``stop``, or at max_iter.
+        active = active[moving & nonempty] if completed < max_iter else active[:0]
     keep = counts > 0
     if not np.any(keep):
         # Cannot happen with binned seeds (every seed bin holds a point); fall back to one cluster.

@@ -166,8 +166,11 @@ class RePose:
 
     def detect_blocks(self, frame: np.ndarray, blocks: Sequence[Block], plan: Plan
                       ) -> Tuple[List[Detections], Dict[int, float]]:
-        """Run every block with its planned model (batched per model); return detections and
-        the measured time per server (ms), attributing each batch's time to its blocks by area."""
+        """Run every block with its planned model, batched per model.
+
+        Returns the detections per block and the measured time per server (ms); a batch's time
+        is shared equally among its blocks.
+        """
         per_block: List[Optional[Detections]] = [None] * len(blocks)
         server_ms: Dict[int, float] = {}
         by_model: Dict[str, List] = {}

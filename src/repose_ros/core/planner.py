@@ -7,14 +7,14 @@ model (:meth:`Profiles.expected_precision`, eq. 17-18). ``weight="boxes"`` (defa
 boxes detected: a block holding 50 people counts more than one holding a single person.
 ``weight="uniform"`` sets ``weight_b = 1``, the plain sum of per-block precisions of eq. (20).
 
-**Single budget, exact (:func:`solve_mckp`).** Dynamic programming over a discretised budget:
-costs are rounded *up* to multiples of ``resolution`` and the capacity *down*, so a solution
-that fits in the discrete problem also fits with the true costs. ``dp[c]`` is the best value
-with total cost at most ``c``; each block is one vectorised step (candidates ``dp[c - cost_m] +
-value_m`` for all ``c`` and models, max over models) and the argmax is stored per block and
-budget cell for backtracking. Among optimal plans the one of least discrete cost is returned.
-The result is optimal for the rounded costs (and for the true ones when the costs are
-multiples of the resolution).
+**Single budget, exact (:func:`solve_mckp`).** Dynamic programming over a discretised budget.
+Costs are rounded *up* to multiples of ``resolution`` and the capacity *down* (with a 1e-9
+tolerance for float noise; the true cost of the answer is then re-checked), so the returned
+solution always fits with the true costs. ``dp[c]`` is the best value with total cost at most
+``c``; each block is one vectorised step over all cells (``dp[c - cost_m] + value_m``, max over
+models) whose argmax is stored per block and cell for backtracking. Among optimal plans the one
+of least discrete cost is returned. The result is optimal for the rounded costs, hence exact
+when the costs are multiples of the resolution.
 
 **Several servers (:func:`plan_blocks`).** Servers run in parallel and may differ in speed;
 a plan must keep each server's summed latency within ``budget_ms``. The approach:
@@ -25,17 +25,18 @@ a plan must keep each server's summed latency within ``budget_ms``. The approach
    every server are excluded. The DP above runs with capacity ``S * budget_ms``.
 2. Blocks are assigned to servers longest-first, each to the server where it would finish
    earliest (LPT / earliest-finish-time).
-3. While some server exceeds the budget, the block on an overloaded server whose downgrade to
-   a cheaper model (on that server) loses the least value per millisecond saved is downgraded,
-   and step 2 is repeated. This ends after at most ``blocks x models`` downgrades.
+3. While some server exceeds the budget, among the blocks on overloaded servers the downgrade
+   (to a model cheaper on that server and in aggregate cost) that loses the least value per
+   millisecond saved is applied, and step 2 is repeated. As every downgrade lowers a block's
+   aggregate cost, this ends after at most ``blocks x (models - 1)`` downgrades.
 
 **Guarantee.** The final per-server loads are recomputed from the profile's true latencies and
 ``feasible`` is True only if every load is ``<= budget_ms``: a plan that says feasible never
 exceeds the budget on any server. With one server the plan is feasible exactly when the
-cheapest model on every block fits (then it is the DP optimum for the rounded costs); with
-several servers a feasible assignment can be missed (bin packing is NP-hard) and the plan is
-then reported infeasible. An infeasible plan is the cheapest one reached (the cheapest model
-on every block when nothing fits), with ``feasible=False`` and a ``reason``.
+cheapest model on every block fits, and it is the DP optimum whenever the rounded problem is
+feasible. With several servers a feasible assignment can be missed (bin packing is NP-hard);
+the plan is then reported infeasible. An infeasible plan is the cheapest one reached (the
+cheapest model on every block when nothing fits), with ``feasible=False`` and a ``reason``.
 """
 from __future__ import annotations
 
@@ -52,6 +53,7 @@ from repose_ros.core.profiles import Profiles
 ServerId = Union[int, str]
 WEIGHTS = ("boxes", "uniform")
 _MAX_DP_CELLS = 50_000_000
+_EPS = 1e-9
 
 
 @dataclass
@@ -68,9 +70,9 @@ def _discretise(costs: np.ndarray, resolution: float) -> np.ndarray:
     """Round costs up to whole multiples of ``resolution`` (``-1`` marks a forbidden option)."""
     out = np.full(costs.shape, -1, dtype=np.int64)
     ok = np.isfinite(costs)
-    units = np.ceil(costs[ok] / resolution)
-    units = np.where(units * resolution < costs[ok], units + 1, units)  # float-division safety
-    out[ok] = units.astype(np.int64)
+    # The tolerance absorbs float noise such as 0.6 / 0.1 = 5.999...; solve_mckp re-checks the
+    # true cost of its answer, so a cost rounded down by this tolerance can never slip through.
+    out[ok] = np.maximum(np.ceil(costs[ok] / resolution - _EPS), 0).astype(np.int64)
     return out
 
 
@@ -111,13 +113,10 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
     allowed = dc >= 0
     if not np.all(allowed.any(axis=1)):
         return infeasible()
-    cap = math.floor(capacity / resolution) if math.isfinite(capacity) else None
+    cap = math.floor(capacity / resolution + _EPS) if math.isfinite(capacity) else None
     top = int(np.where(allowed, dc, 0).max(axis=1).sum())  # beyond this, everything fits
     if cap is None or cap > top:
         cap = top
-    else:
-        while cap > 0 and cap * resolution > capacity:
-            cap -= 1
     if int(np.where(allowed, dc, np.iinfo(np.int64).max).min(axis=1).sum()) > cap:
         return infeasible()
     width = cap + 1
@@ -142,17 +141,22 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
                 np.copyto(nxt[k:], tmp[:n], where=better[:n])
                 np.copyto(ch[k:], m, where=better[:n])
         dp, nxt = nxt, dp
-    best = dp[cap]
-    # Least-cost optimal plan: the first budget cell that reaches the optimum (dp is monotone).
-    tol = 1e-9 * max(1.0, abs(best))
-    cell = int(np.argmax(dp >= best - tol))
-    picked = np.empty(n_items, dtype=np.int64)
-    for b in range(n_items - 1, -1, -1):
-        m = int(choice[b, cell])
-        picked[b] = m
-        cell -= int(dc[b, m])
     idx = np.arange(n_items)
-    return MCKPResult(picked, float(v[idx, picked].sum()), float(c[idx, picked].sum()), True)
+    while cap >= 0 and np.isfinite(dp[cap]):
+        best = dp[cap]
+        # Least-cost optimal plan: the first cell that reaches the optimum (dp is monotone).
+        cell = int(np.argmax(dp[:cap + 1] >= best - 1e-12 * max(1.0, abs(best))))
+        start = cell
+        picked = np.empty(n_items, dtype=np.int64)
+        for b in range(n_items - 1, -1, -1):
+            m = int(choice[b, cell])
+            picked[b] = m
+            cell -= int(dc[b, m])
+        cost = float(c[idx, picked].sum())
+        if cost <= capacity:
+            return MCKPResult(picked, float(v[idx, picked].sum()), cost, True)
+        cap = start - 1  # only float noise gets here: retry below the offending cell
+    return infeasible()
 
 
 def brute_force_mckp(values: np.ndarray, costs: np.ndarray,
@@ -264,7 +268,7 @@ def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.n
         for b in np.flatnonzero(over[server_of]):
             m, s = model_of[b], server_of[b]
             saved = lat[m, s] - lat[:, s]
-            ok = usable & (saved > 0)
+            ok = usable & (saved > 0) & (agg < agg[m])
             for m2 in np.flatnonzero(ok):
                 ratio = (values[b, m] - values[b, m2]) / saved[m2]
                 key = (ratio, -saved[m2], int(b), int(m2))

@@ -40,15 +40,16 @@ w_planner V`` with
 * ``V`` optional planner value in [0, 1] (expected precision of the plan under the latency
   budget) from a caller-supplied hook, off by default (``w_planner = 0``).
 
-The environment pays the *change* of the score, ``r_t = Q(s_{t+1}) - Q(s_t)``, minus the
-invalid-action penalty; an episode is ``max_steps`` steps long. The undiscounted return is the
-final score minus the score of the mean-shift clustering (less penalties): the agent is paid
-for improving the frame it was given, not for the frame being easy, and using differences
-removes the large per-layout offset of ``Q`` from the value targets. *Keep* (and an invalid
-action) leaves the state unchanged and does not end the episode in training, so an early random
-keep does not cut exploration short; a deterministic policy that keeps once would keep at every
-later step (same observation), so :meth:`RLDCA.refine` stopping at the first keep gives the
-same result as running all ``max_steps`` steps.
+The environment pays the *change* of the score, ``r_t = Q(s_{t+1}) - Q(s_t)``, minus a small
+cost per applied merge or split (``step_cost``) or the invalid-action penalty; an episode is
+``max_steps`` steps long. The undiscounted return is the final score minus the score of the
+mean-shift clustering (less costs): the agent is paid for improving the frame it was given,
+not for the frame being easy, and using differences removes the large per-layout offset of
+``Q`` from the value targets. *Keep* (and an invalid action) leaves the state unchanged and
+does not end the episode in training, so an early random keep does not cut exploration
+short. A deterministic policy that keeps once would keep at every later step (same
+observation), so :meth:`RLDCA.refine` stopping at the first keep gives the same result as
+running all ``max_steps`` steps.
 
 Inference
 ---------
@@ -86,7 +87,6 @@ __all__ = [
     "reward_terms",
     "cluster_score",
     "apply_action",
-    "DCAEnv",
     "make_env",
     "train_policy",
     "extract_actor_weights",
@@ -126,6 +126,9 @@ class RewardConfig:
         k_max: largest acceptable number of clusters.
         d_min: minimum centroid distance (plain normalised units) before a pair is penalised.
         invalid_penalty: cost of an action that cannot apply (it is a no-op).
+        step_cost: cost of every applied merge or split (environment reward only, not part of
+            the score): a change must gain more than this to pay, which also makes a
+            split-then-merge round trip a loss instead of a tie.
         weighting: how ``T`` and ``A`` average their per-cluster values: ``"boxes"`` (by box
             count, default) or ``"clusters"`` (uniform). With a uniform average, cutting a
             single far box off a large cluster creates a cluster with zero spread and zero
@@ -144,6 +147,7 @@ class RewardConfig:
     k_max: int = 8
     d_min: float = 0.08
     invalid_penalty: float = 0.05
+    step_cost: float = 0.01
     weighting: str = "boxes"
     planner_value: PlannerValue | None = field(default=None, repr=False, compare=False)
 
@@ -296,7 +300,7 @@ def merge_closest(labels: np.ndarray, points: np.ndarray, centroids: np.ndarray 
     if k < 2:
         return lab
     d2 = ((cent[:, None, :] - cent[None, :, :]) ** 2).sum(axis=2)
-    d2[np.tril_indices(k)] = np.inf
+    d2 = np.where(np.tri(k, dtype=bool), np.inf, d2)
     flat = int(np.argmin(d2))
     i, j = divmod(flat, k)
     lab[lab == j] = i
@@ -383,7 +387,8 @@ def apply_action(state: ClusterState, action: int, max_clusters: int) -> tuple[C
     if a == ACTION_MERGE:
         if state.k < 2:
             return state, False
-        return state.with_labels(merge_closest(state.labels, state.points, state.centroids), compact=True), True
+        merged = merge_closest(state.labels, state.points, state.centroids)
+        return state.with_labels(merged, compact=True), True
     i = a - 2
     if i < 0 or i >= min(state.k, max_clusters):
         return state, False
@@ -409,7 +414,7 @@ def _average(per_cluster: np.ndarray, counts: np.ndarray, weighting: str) -> flo
 
 
 def tightness(points: np.ndarray, labels: np.ndarray, weighting: str = "boxes") -> float:
-    """Average over clusters of the mean distance of a cluster's points to its centroid.
+    """Return the average over clusters of the mean distance of points to their centroid.
 
     ``weighting="boxes"`` weights each cluster by its box count (the mean over boxes of the
     distance to their own centroid); ``"clusters"`` gives every cluster the same weight.
@@ -424,7 +429,7 @@ def tightness(points: np.ndarray, labels: np.ndarray, weighting: str = "boxes") 
 
 
 def area_variance(rel_areas: np.ndarray, labels: np.ndarray, weighting: str = "boxes") -> float:
-    """Average over clusters of the population variance of the (relative) box areas.
+    """Return the average over clusters of the population variance of the (relative) areas.
 
     ``weighting`` as in :func:`tightness`.
     """
@@ -440,7 +445,7 @@ def area_variance(rel_areas: np.ndarray, labels: np.ndarray, weighting: str = "b
 
 
 def count_penalty(k: int, k_min: int, k_max: int, n_boxes: int | None = None) -> float:
-    """Distance of the cluster count ``k`` outside ``[k_min, k_max]``.
+    """Return the distance of the cluster count ``k`` outside ``[k_min, k_max]``.
 
     ``k_min`` is capped by ``n_boxes`` when given (three boxes cannot make four clusters).
     """
@@ -449,7 +454,7 @@ def count_penalty(k: int, k_min: int, k_max: int, n_boxes: int | None = None) ->
 
 
 def close_penalty(centroids: np.ndarray, d_min: float) -> float:
-    """Number of centroid pairs closer than ``d_min``."""
+    """Return the number of centroid pairs closer than ``d_min``."""
     c = np.asarray(centroids, dtype=np.float64)
     k = len(c)
     if k < 2:
@@ -479,7 +484,12 @@ def cluster_score(state: ClusterState, cfg: RewardConfig) -> float:
     """Return the quality score ``Q`` of a clustering (higher is better; see module docstring)."""
     t = reward_terms(state, cfg)
     return float(
-        -(cfg.w_tight * t["tight"] + cfg.w_area * t["area"] + cfg.w_count * t["count"] + cfg.w_close * t["close"])
+        -(
+            cfg.w_tight * t["tight"]
+            + cfg.w_area * t["area"]
+            + cfg.w_count * t["count"]
+            + cfg.w_close * t["close"]
+        )
         + cfg.w_planner * t["planner"]
     )
 
@@ -598,7 +608,7 @@ def _build_env_class() -> type:
                 reward = -self.reward_config.invalid_penalty
             else:
                 score = cluster_score(new, self.reward_config)
-                reward = score - self._score
+                reward = score - self._score - self.reward_config.step_cost
                 self._score = score
                 self.state = new
             terminated = False
@@ -642,7 +652,9 @@ class NumpyActor:
         activation: ``"relu"`` or ``"tanh"`` (hidden layers).
     """
 
-    def __init__(self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], activation: str = "relu") -> None:
+    def __init__(
+        self, weights: Sequence[np.ndarray], biases: Sequence[np.ndarray], activation: str = "relu"
+    ) -> None:
         if len(weights) != len(biases) or not weights:
             raise ValueError("need as many weight matrices as bias vectors (at least one)")
         if activation not in ("relu", "tanh"):
@@ -914,7 +926,9 @@ def train_policy(
         net_arch=dict(pi=[128, 128], vf=[128, 128]),
         activation="relu",
         reward=cfg.to_dict(),
-        layout_source=("panda_like" if layout_source is None else getattr(layout_source, "__name__", "custom")),
+        layout_source=(
+            "panda_like" if layout_source is None else getattr(layout_source, "__name__", "custom")
+        ),
         curve=curve,
         first_mean_episode_reward=curve[0][1] if curve else None,
         final_mean_episode_reward=curve[-1][1] if curve else None,
@@ -931,7 +945,9 @@ def train_policy(
             b = panda_like_layout(rng, frame_w, frame_h)
             if len(b) >= 2:
                 layouts.append((b, frame_w, frame_h))
-        refiner = RLDCA(actor=actor, max_clusters=max_clusters, max_steps=max_steps, gamma=gamma, bandwidth=bandwidth)
+        refiner = RLDCA(
+            actor=actor, max_clusters=max_clusters, max_steps=max_steps, gamma=gamma, bandwidth=bandwidth
+        )
         summary["eval_panda_like"] = evaluate_refiners(refiner, layouts, cfg)
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     venv.close()
@@ -991,6 +1007,19 @@ class RLDCA:
         self._actor = actor
         self._meta: dict[str, Any] = {}
         self._loaded = actor is not None or not use_policy
+        if actor is not None:
+            self._meta["max_clusters"] = self._check_actor(actor, max_clusters)
+
+    @staticmethod
+    def _check_actor(actor: NumpyActor, max_clusters: int | None) -> int:
+        """Return the actor's number of slots; raise ValueError if it is not ``max_clusters``."""
+        m = actor.n_actions - 2 if max_clusters is None else int(max_clusters)
+        if actor.n_actions != 2 + m or actor.obs_dim != 5 * m + 1:
+            raise ValueError(
+                f"policy has {actor.obs_dim} inputs / {actor.n_actions} actions, "
+                f"expected {5 * m + 1} / {2 + m} for max_clusters={m}"
+            )
+        return m
 
     @classmethod
     def meanshift_only(cls, gamma: float = DEFAULT_GAMMA, bandwidth: float = DEFAULT_BANDWIDTH) -> "RLDCA":
@@ -1027,7 +1056,7 @@ class RLDCA:
 
     @property
     def actor(self) -> NumpyActor | None:
-        """The numpy actor (loads the policy if needed); None in mean-shift-only mode."""
+        """Get the numpy actor, loading the policy if needed (None in mean-shift-only mode)."""
         if self.use_policy:
             self.load()
         return self._actor
@@ -1053,14 +1082,10 @@ class RLDCA:
             self._meta = json.loads(side.read_text()) if side.is_file() else {}
         else:
             raise FileNotFoundError(f"no RL-DCA policy at {path} (nor {npz.name})")
-        n_act = self._actor.n_actions
-        m = self._max_clusters if self._max_clusters is not None else self._meta.get("max_clusters", n_act - 2)
-        if n_act != 2 + int(m) or self._actor.obs_dim != 5 * int(m) + 1:
-            raise ValueError(
-                f"policy has {self._actor.obs_dim} inputs / {n_act} actions, "
-                f"expected {5 * int(m) + 1} / {2 + int(m)} for max_clusters={m}"
-            )
-        self._meta.setdefault("max_clusters", int(m))
+        m = self._max_clusters
+        if m is None:
+            m = self._meta.get("max_clusters")
+        self._meta["max_clusters"] = self._check_actor(self._actor, m)
         self._loaded = True
 
     def cluster(self, xyxy: np.ndarray, frame_w: float, frame_h: float) -> np.ndarray:
@@ -1102,4 +1127,3 @@ class RLDCA:
             if not valid:
                 break
         return state.labels
-

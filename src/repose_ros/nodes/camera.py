@@ -98,7 +98,7 @@ class CameraNode(Node):
         self._worker.start()
 
     def on_image(self, msg) -> None:
-        """Number the frame and queue it (fast; the work happens in the worker thread)."""
+        """Give the frame its sequence number and queue it (fast; the worker thread does the rest)."""
         seq = self.seq
         self.seq += 1
         self.counts["received"] += 1

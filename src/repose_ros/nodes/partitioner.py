@@ -13,18 +13,17 @@ from __future__ import annotations
 import collections
 import threading
 import time
-from typing import Dict, Optional
+from typing import Dict
 
-import numpy as np
 import rclpy
 from rclpy.node import Node
 from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
-from ..core.detections import Detections
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
+from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time)
 from ..ros.params import Param, declare_all, reliable, spin_node
@@ -110,7 +109,7 @@ class PartitionerNode(Node):
             except Exception as exc:  # noqa: BLE001
                 reason = f"decode_error: {exc}"
         self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, msg_to_detections(msg.coarse),
-                               msg.coarse_ms, reason))
+                                  msg.coarse_ms, reason))
 
     # work --------------------------------------------------------------------------------
     def on_coarse(self, item: CoarseItem) -> None:
@@ -191,29 +190,12 @@ class PartitionerNode(Node):
         if entry is None:
             return
         frame, plan_msg = entry
-        img = draw_debug(frame, plan_msg, msg_to_detections(msg), self.p["debug_image.max_width"])
+        dets = msg_to_detections(msg)
+        blocks = [((b.roi.x_offset, b.roi.y_offset, b.roi.x_offset + b.roi.width, b.roi.y_offset + b.roi.height),
+                   b.model, b.server_id) for b in plan_msg.blocks]
+        img = annotate(frame, blocks, dets, f"frame {plan_msg.frame_seq}: {len(dets)} detections, "
+                       f"{len(blocks)} blocks", self.p["debug_image.max_width"])
         self.pub_debug.publish(bgr_to_image(img, msg.header))
-
-
-def draw_debug(frame: np.ndarray, plan_msg: FramePlan, dets: Detections, max_width: int) -> np.ndarray:
-    """Annotated copy of the frame: blocks with model and server, detections in green."""
-    import cv2
-
-    scale = min(1.0, max_width / frame.shape[1])
-    img = cv2.resize(frame, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA) if scale < 1 else frame.copy()
-    colors = [(255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255), (128, 0, 255), (255, 255, 0)]
-    for b in plan_msg.blocks:
-        c = colors[b.server_id % len(colors)]
-        x0, y0 = int(b.roi.x_offset * scale), int(b.roi.y_offset * scale)
-        x1, y1 = int((b.roi.x_offset + b.roi.width) * scale), int((b.roi.y_offset + b.roi.height) * scale)
-        cv2.rectangle(img, (x0, y0), (x1, y1), c, 2)
-        cv2.putText(img, f"#{b.block_id} {b.model} s{b.server_id}", (x0 + 3, y0 + 14), cv2.FONT_HERSHEY_SIMPLEX,
-                    0.45, c, 1, cv2.LINE_AA)
-    for x0, y0, x1, y1 in (dets.xyxy * scale).astype(int):
-        cv2.rectangle(img, (x0, y0), (x1, y1), (0, 220, 0), 1)
-    cv2.putText(img, f"frame {plan_msg.frame_seq}: {len(dets)} detections, {len(plan_msg.blocks)} blocks",
-                (8, img.shape[0] - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-    return img
 
 
 def main(args=None) -> None:

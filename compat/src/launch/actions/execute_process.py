@@ -1,0 +1,208 @@
+"""The ExecuteProcess action: run a process as part of the launch."""
+
+import os
+import shlex
+from typing import Dict
+from typing import Iterable
+from typing import List
+from typing import NamedTuple
+from typing import Optional
+from typing import Text
+
+from .._compat import unsupported
+from ..action import Action
+from ..substitution import Substitution
+from ..utilities import normalize_to_list_of_substitutions
+from ..utilities import perform_substitutions
+
+DEFAULT_OUTPUT_FORMAT = '[{this.process_description.final_name}] {line}'
+_OUTPUT_MODES = ('screen', 'log', 'both')
+
+
+class ProcessSpec(NamedTuple):
+    """Everything the launch service needs to start one process (evaluated, plain values)."""
+
+    name: Text
+    cmd: List[Text]
+    cwd: Optional[Text]
+    env: Dict[Text, Text]
+    shell: bool
+    output: Text
+    emulate_tty: bool
+    sigterm_timeout: float
+    sigkill_timeout: float
+    respawn: bool
+    respawn_delay: float
+    respawn_max_retries: int
+    log_cmd: bool
+
+
+def _evaluate_bool(context, value, what: Text) -> bool:
+    if isinstance(value, bool):
+        return value
+    from ..conditions import evaluate_condition_expression
+    try:
+        return evaluate_condition_expression(context, normalize_to_list_of_substitutions(value))
+    except Exception as exc:
+        raise ValueError('{}: {}'.format(what, exc)) from exc
+
+
+def _evaluate_float(context, value, what: Text) -> float:
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        return float(value)
+    text = perform_substitutions(context, normalize_to_list_of_substitutions(value))
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError("{} must be a number, got '{}'".format(what, text)) from None
+
+
+class ExecuteProcess(Action):
+    """
+    Run a process: ``cmd`` is a list whose items are text or substitutions.
+
+    Supported: name, cwd, env, additional_env, shell, prefix (and the 'launch-prefix' launch
+    configuration), output ('screen', 'log', 'both'), emulate_tty, sigterm_timeout,
+    sigkill_timeout, respawn, respawn_delay, respawn_max_retries, on_exit, log_cmd and
+    cached_output (accepted, ignored). A custom ``output_format`` is not supported.
+    """
+
+    def __init__(self, *, cmd: Iterable, prefix=None, name=None, cwd=None,
+                 env: Optional[Dict] = None, additional_env: Optional[Dict] = None,
+                 shell: bool = False, sigterm_timeout=None, sigkill_timeout=None,
+                 emulate_tty=False, output='log', output_format: Text = DEFAULT_OUTPUT_FORMAT,
+                 cached_output: bool = False, log_cmd: bool = False, on_exit=None,
+                 respawn=False, respawn_delay: Optional[float] = None,
+                 respawn_max_retries: int = -1, **kwargs) -> None:
+        super().__init__(**kwargs)
+        from ..substitutions import LaunchConfiguration
+        if output_format != DEFAULT_OUTPUT_FORMAT:
+            raise unsupported('ExecuteProcess(output_format=...)')
+        if isinstance(cmd, (str, Substitution)):
+            cmd = [cmd]
+        self.__cmd = [normalize_to_list_of_substitutions(part) for part in cmd]
+        self.__prefix = None if prefix is None else normalize_to_list_of_substitutions(prefix)
+        self.__name = None if name is None else normalize_to_list_of_substitutions(name)
+        self.__cwd = None if cwd is None else normalize_to_list_of_substitutions(cwd)
+        self.__env = None if env is None else [
+            (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
+            for k, v in env.items()]
+        self.__additional_env = [] if additional_env is None else [
+            (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
+            for k, v in additional_env.items()]
+        self.__shell = shell
+        self.__sigterm_timeout = (LaunchConfiguration('sigterm_timeout', default=5)
+                                  if sigterm_timeout is None else sigterm_timeout)
+        self.__sigkill_timeout = (LaunchConfiguration('sigkill_timeout', default=5)
+                                  if sigkill_timeout is None else sigkill_timeout)
+        self.__emulate_tty = emulate_tty
+        if isinstance(output, dict):
+            raise unsupported('ExecuteProcess(output={...}) (a dict output configuration)')
+        self.__output = normalize_to_list_of_substitutions(output)
+        self.__log_cmd = log_cmd
+        self.__on_exit = on_exit
+        self.__respawn = respawn
+        self.__respawn_delay = 0.0 if respawn_delay is None else respawn_delay
+        self.__respawn_max_retries = respawn_max_retries
+        self.__final_name: Optional[Text] = None
+        self.__process_details: Optional[Dict] = None
+
+    @property
+    def cmd(self) -> List[List[Substitution]]:
+        """Getter for the command (one list of substitutions per argument)."""
+        return self.__cmd
+
+    @property
+    def name(self) -> Optional[Text]:
+        """Getter for the process label (e.g. 'talker-1') once the process was started."""
+        return self.__final_name
+
+    @property
+    def cwd(self):
+        """Getter for the working directory (substitutions) or None."""
+        return self.__cwd
+
+    @property
+    def shell(self) -> bool:
+        """Getter for shell."""
+        return self.__shell
+
+    @property
+    def output(self):
+        """Getter for the output mode (substitutions)."""
+        return self.__output
+
+    @property
+    def process_details(self) -> Optional[Dict]:
+        """Getter for name, cmd, cwd, env and pid of the process, once executed."""
+        return self.__process_details
+
+    def _set_final_name(self, label: Text) -> None:
+        self.__final_name = label
+        if self.__process_details is not None:
+            self.__process_details['name'] = label
+
+    def _set_pid(self, pid: int) -> None:
+        if self.__process_details is not None:
+            self.__process_details['pid'] = pid
+
+    def _compat_build_cmd(self, context) -> List[Text]:
+        """Evaluate the command line (Node extends this with the ROS arguments)."""
+        return [perform_substitutions(context, part) for part in self.__cmd]
+
+    def _compat_prepare(self, context) -> ProcessSpec:
+        """Evaluate every setting of the action into a ProcessSpec."""
+        cmd = self._compat_build_cmd(context)
+        prefix = self.__prefix
+        if prefix is None and 'launch-prefix' in context.launch_configurations:
+            prefix = normalize_to_list_of_substitutions(context.launch_configurations['launch-prefix'])
+        if prefix is not None:
+            cmd = shlex.split(perform_substitutions(context, prefix)) + cmd
+        if self.__name is not None:
+            name = perform_substitutions(context, self.__name)
+        else:
+            name = os.path.basename(cmd[0]) if cmd else 'process'
+        cwd = None if self.__cwd is None else perform_substitutions(context, self.__cwd)
+        if self.__env is not None:
+            env = {perform_substitutions(context, k): perform_substitutions(context, v)
+                   for k, v in self.__env}
+        else:
+            env = dict(context.environment)
+        for k, v in self.__additional_env:
+            env[perform_substitutions(context, k)] = perform_substitutions(context, v)
+        env.setdefault('PYTHONUNBUFFERED', '1')
+        output = perform_substitutions(context, self.__output)
+        override = os.environ.get('OVERRIDE_LAUNCH_PROCESS_OUTPUT')
+        if override:
+            output = override
+        if output not in _OUTPUT_MODES:
+            raise unsupported("ExecuteProcess(output='{}') (supported: {})".format(
+                output, ', '.join(_OUTPUT_MODES)))
+        emulate_tty = self.__emulate_tty
+        if 'emulate_tty' in context.launch_configurations:
+            emulate_tty = context.launch_configurations['emulate_tty']
+        return ProcessSpec(
+            name=name, cmd=cmd, cwd=cwd, env=env, shell=bool(self.__shell), output=output,
+            emulate_tty=_evaluate_bool(context, emulate_tty, 'emulate_tty'),
+            sigterm_timeout=_evaluate_float(context, self.__sigterm_timeout, 'sigterm_timeout'),
+            sigkill_timeout=_evaluate_float(context, self.__sigkill_timeout, 'sigkill_timeout'),
+            respawn=_evaluate_bool(context, self.__respawn, 'respawn'),
+            respawn_delay=_evaluate_float(context, self.__respawn_delay, 'respawn_delay'),
+            respawn_max_retries=int(self.__respawn_max_retries),
+            log_cmd=bool(self.__log_cmd))
+
+    def execute(self, context) -> None:
+        """Evaluate the settings and hand the process to the launch service to start."""
+        if context.is_shutdown:
+            return None
+        spec = self._compat_prepare(context)
+        self.__process_details = {'name': spec.name, 'cmd': list(spec.cmd), 'cwd': spec.cwd,
+                                  'env': dict(spec.env), 'pid': None}
+        service = context._launch_service
+        if service is None:
+            raise RuntimeError('ExecuteProcess needs a running launch service (LaunchService)')
+        if self.__on_exit is not None:
+            from ..event_handlers import OnProcessExit
+            context.register_event_handler(OnProcessExit(target_action=self, on_exit=self.__on_exit))
+        service._start_process(self, spec)
+        return None

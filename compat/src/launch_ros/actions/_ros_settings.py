@@ -1,0 +1,97 @@
+"""launch_ros actions that change settings for the nodes launched after them."""
+
+from typing import Text
+
+from launch.action import Action
+from launch.substitutions import SubstitutionFailure
+from launch.utilities import normalize_to_list_of_substitutions
+from launch.utilities import perform_substitutions
+
+from ..parameter_descriptions import Parameter
+from ..utilities import prefix_namespace
+
+
+class PushRosNamespace(Action):
+    """Push a namespace: relative node namespaces of later nodes in the scope are prefixed."""
+
+    def __init__(self, namespace, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.__namespace = normalize_to_list_of_substitutions(namespace)
+
+    @property
+    def namespace(self):
+        """Getter for the namespace (substitutions)."""
+        return self.__namespace
+
+    def execute(self, context) -> None:
+        """Set the 'ros_namespace' launch configuration."""
+        from rclpy.validate_namespace import validate_namespace
+        pushed = perform_substitutions(context, self.__namespace)
+        previous = context.launch_configurations.get('ros_namespace', None)
+        namespace = prefix_namespace(previous, pushed)
+        try:
+            validate_namespace(namespace)
+        except Exception:
+            raise SubstitutionFailure(
+                'The resulting namespace is invalid: [previous_namespace="{}", '
+                'pushed_namespace="{}"]'.format(previous, pushed)) from None
+        context.launch_configurations['ros_namespace'] = namespace
+
+
+PushROSNamespace = PushRosNamespace
+
+
+class SetParameter(Action):
+    """Set a parameter (``-p name:=value``) for every node launched after it in the scope."""
+
+    def __init__(self, name, value, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.__parameter = Parameter(name, value)
+
+    def execute(self, context) -> None:
+        """Append to the 'global_params' launch configuration."""
+        name, value = self.__parameter.evaluate(context)
+        params = list(context.launch_configurations.get('global_params', None) or [])
+        params.append((name, value))
+        context.launch_configurations['global_params'] = params
+
+
+class SetUseSimTime(SetParameter):
+    """Set the use_sim_time parameter for every node launched after it in the scope."""
+
+    def __init__(self, value, **kwargs) -> None:
+        super().__init__('use_sim_time', value, **kwargs)
+
+
+class SetParametersFromFile(Action):
+    """Pass a parameter file to every node launched after it in the scope."""
+
+    def __init__(self, filename, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.__filename = normalize_to_list_of_substitutions(filename)
+
+    def execute(self, context) -> None:
+        """Append to the 'global_params' launch configuration."""
+        params = list(context.launch_configurations.get('global_params', None) or [])
+        params.append(perform_substitutions(context, self.__filename))
+        context.launch_configurations['global_params'] = params
+
+
+class SetRemap(Action):
+    """Add a remapping rule for every node launched after it in the scope."""
+
+    def __init__(self, src, dst, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.__src = normalize_to_list_of_substitutions(src)
+        self.__dst = normalize_to_list_of_substitutions(dst)
+
+    def describe(self) -> Text:
+        """Return a short description."""
+        return 'SetRemap'
+
+    def execute(self, context) -> None:
+        """Append to the 'ros_remaps' launch configuration."""
+        remaps = list(context.launch_configurations.get('ros_remaps', None) or [])
+        remaps.append((perform_substitutions(context, self.__src),
+                       perform_substitutions(context, self.__dst)))
+        context.launch_configurations['ros_remaps'] = remaps

@@ -1,0 +1,104 @@
+"""``repose bench``: overhead benchmarks of the partitioner.
+
+``repose bench overhead`` measures, per frame, the partition time (mean-shift initial clustering
+plus RL-DCA policy refinement) on PANDA-like layouts of exactly N boxes in a 3840x2160 frame and
+prints the medians as JSON.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+import numpy as np
+
+__all__ = ["bench_overhead", "main_bench"]
+
+
+def bench_overhead(
+    sizes: Sequence[int] = (50, 300, 1000),
+    repeats: int = 50,
+    seed: int = 0,
+    policy_path: str | Path | None = None,
+    use_policy: bool = True,
+    frame_w: int = 3840,
+    frame_h: int = 2160,
+    warmup: int = 3,
+) -> dict[str, Any]:
+    """Measure the median partition time per frame for each box count.
+
+    Each repeat draws a fresh PANDA-like layout with exactly N boxes (subsampled from enough
+    crowds), then times ``RLDCA.cluster`` (initial clustering + policy refinement) with
+    ``time.perf_counter``. Layout generation is not timed; the policy is loaded before timing.
+
+    Args:
+        sizes: box counts per frame.
+        repeats: timed frames per size.
+        seed: seed of the layouts.
+        policy_path: RL-DCA policy (default: the shipped one).
+        use_policy: False times mean shift alone.
+        frame_w: frame width in pixels.
+        frame_h: frame height in pixels.
+        warmup: untimed frames per size before timing.
+
+    Returns:
+        ``{"boxes": {"<N>": {"partition_ms": median, "partition_p90_ms": p90,
+        "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
+    """
+    from repose_ros.core.layouts import panda_like_layout
+    from repose_ros.core.rl_dca import RLDCA
+
+    part = RLDCA(policy_path, use_policy=use_policy)
+    if use_policy:
+        part.load()
+    rng = np.random.default_rng(seed)
+    out: dict[str, Any] = {
+        "boxes": {},
+        "repeats": repeats,
+        "policy": "meanshift_only" if not use_policy else str(policy_path or "default"),
+    }
+    for n in sizes:
+        layouts = [panda_like_layout(rng, frame_w, frame_h, n_boxes=int(n)) for _ in range(repeats + warmup)]
+        times, ks = [], []
+        for i, b in enumerate(layouts):
+            t0 = time.perf_counter()
+            labels = part.cluster(b, frame_w, frame_h)
+            dt = time.perf_counter() - t0
+            if i >= warmup:
+                times.append(dt * 1e3)
+                ks.append(int(labels.max()) + 1 if len(labels) else 0)
+        out["boxes"][str(int(n))] = {
+            "partition_ms": round(float(np.median(times)), 4),
+            "partition_p90_ms": round(float(np.percentile(times, 90)), 4),
+            "clusters": round(float(np.mean(ks)), 2),
+        }
+    return out
+
+
+def main_bench(argv: Optional[List[str]] = None) -> int:
+    """Run ``repose bench``; returns the exit code."""
+    p = argparse.ArgumentParser(prog="repose bench", description="RE-POSE overhead benchmarks.")
+    sub = p.add_subparsers(dest="what", required=True)
+    o = sub.add_parser("overhead", help="partition time per frame vs number of boxes")
+    o.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 1000], help="box counts")
+    o.add_argument("--repeats", type=int, default=50, help="frames per size")
+    o.add_argument("--seed", type=int, default=0, help="layout seed")
+    o.add_argument("--policy", default=None, help="RL-DCA policy .zip (default: shipped)")
+    o.add_argument("--meanshift-only", action="store_true", help="time mean shift without the policy")
+    args = p.parse_args(argv)
+    res = bench_overhead(
+        sizes=args.sizes,
+        repeats=args.repeats,
+        seed=args.seed,
+        policy_path=args.policy,
+        use_policy=not args.meanshift_only,
+    )
+    print(json.dumps(res, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main_bench())

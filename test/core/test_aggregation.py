@@ -1,0 +1,74 @@
+"""FrameAssembler: one release per frame, deadlines, coarse fallback, bounded memory."""
+import numpy as np
+
+from repose_ros.core.aggregation import FrameAssembler
+from repose_ros.core.detections import Detections
+
+
+def _dets(*boxes, score=0.9):
+    xyxy = np.array(boxes, np.float32).reshape(-1, 4)
+    return Detections(xyxy, np.full(len(xyxy), score, np.float32), np.zeros(len(xyxy), np.int32))
+
+
+COARSE = _dets((10, 10, 20, 40), (110, 10, 120, 40), score=0.1)
+RECTS = [(0, 0, 100, 100), (100, 0, 200, 100)]
+
+
+def test_complete_frame_is_released_once_when_last_block_arrives():
+    a = FrameAssembler()
+    assert a.add_plan(1, 2, 10.0, COARSE, RECTS) == []
+    assert a.add_result(1, 0, _dets((11, 11, 21, 41))) == []
+    out = a.add_result(1, 1, _dets((111, 11, 121, 41)))
+    assert len(out) == 1 and not out[0].degraded and len(out[0].detections) == 2
+    assert a.add_result(1, 1, _dets((1, 1, 2, 2))) == [] and a.stats.late_results == 1
+    assert a.poll(1e9) == [] and a.pending == 0
+
+
+def test_deadline_releases_with_coarse_boxes_of_missing_blocks():
+    a = FrameAssembler()
+    a.add_plan(2, 2, 5.0, COARSE, RECTS)
+    a.add_result(2, 0, _dets((11, 11, 21, 41)))
+    assert a.poll(4.9) == []
+    (o,) = a.poll(5.0)
+    assert o.degraded and o.missing_block_ids == [1] and o.blocks_received == 1
+    # block 0 from its detector, block 1 from the coarse stage (score 0.1)
+    assert np.allclose(sorted(o.detections.scores.tolist()), [0.1, 0.9])
+
+
+def test_failed_block_counts_as_missing_but_does_not_wait():
+    a = FrameAssembler()
+    a.add_plan(3, 2, 100.0, COARSE, RECTS)
+    a.add_result(3, 0, _dets((11, 11, 21, 41)))
+    (o,) = a.add_result(3, 1, None, "boom")
+    assert o.degraded and o.missing_block_ids == [1]
+
+
+def test_frames_without_blocks_and_dropped_frames_are_released_at_once():
+    a = FrameAssembler()
+    (o,) = a.add_plan(4, 0, 0.0, COARSE, [])
+    assert not o.degraded and len(o.detections) == 2
+    (o,) = a.add_plan(5, 0, 0.0, Detections.empty(), [], drop_reason="bad_encoding: x")
+    assert o.degraded and len(o.detections) == 0
+
+
+def test_result_before_plan_is_kept():
+    a = FrameAssembler()
+    assert a.add_result(6, 0, _dets((11, 11, 21, 41))) == []
+    (o,) = a.add_plan(6, 1, 9.0, COARSE, RECTS[:1])
+    assert not o.degraded and len(o.detections) == 1
+
+
+def test_pending_frames_are_bounded():
+    a = FrameAssembler(max_pending=3)
+    released = []
+    for seq in range(10):
+        released += a.add_plan(seq, 1, 1e9, COARSE, RECTS[:1])
+    assert a.pending == 3 and [o.frame_seq for o in released] == list(range(7))
+    assert all(o.degraded for o in released) and a.stats.evicted == 7
+
+
+def test_unknown_block_id_is_counted():
+    a = FrameAssembler()
+    a.add_plan(7, 1, 9.0, COARSE, RECTS[:1])
+    assert a.add_result(7, 5, _dets((1, 1, 2, 2))) == []
+    assert a.stats.unknown_results == 1 and a.pending == 1

@@ -1,0 +1,405 @@
+"""Tests of RL-DCA: state features, merge/split actions, reward, environment, policy inference."""
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from repose_ros.core import rl_dca as R
+from repose_ros.core.layouts import panda_like_layout
+
+M = R.DEFAULT_MAX_CLUSTERS
+
+
+def _boxes(centres, size=4.0):
+    c = np.asarray(centres, dtype=np.float32)
+    return np.concatenate([c - size / 2, c + size / 2], axis=1)
+
+
+def _same_partition(a, b):
+    """Return True when two labelings group the boxes identically."""
+    a, b = np.asarray(a), np.asarray(b)
+    return all(len(set(b[a == k])) == 1 for k in set(a)) and len(set(a)) == len(set(b))
+
+
+# ----------------------------------------------------------------------------- actions
+
+
+def test_merge_merges_exactly_the_closest_pair():
+    # four clusters; centroids of clusters 1 and 3 are the closest pair
+    pts = np.array([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [0.5, 0.6], [1.0, 0.0], [0.55, 0.72]])
+    labels = np.array([0, 0, 1, 1, 2, 3])
+    merged = R.merge_closest(labels, pts)
+    assert merged.max() + 1 == 3
+    np.testing.assert_array_equal(merged, [0, 0, 1, 1, 2, 1])
+    # a single cluster cannot be merged
+    np.testing.assert_array_equal(R.merge_closest(np.zeros(3, int), pts[:3]), [0, 0, 0])
+
+
+def test_merge_uses_given_centroids():
+    pts = np.array([[0.0, 0.0], [0.2, 0.0], [1.0, 0.0]])
+    labels = np.array([0, 1, 2])
+    # real centroids: (0,1) closest; pretend (1,2) coincide
+    out = R.merge_closest(labels, pts, centroids=np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 0.0]]))
+    np.testing.assert_array_equal(out, [0, 1, 1])
+
+
+@pytest.mark.parametrize("axis", [0, 1])
+def test_split_along_larger_variance_axis(axis):
+    rng = np.random.default_rng(axis)
+    n = 40
+    pts = np.zeros((n, 2))
+    pts[:, axis] = np.concatenate([rng.uniform(0.0, 0.3, n // 2), rng.uniform(0.6, 0.9, n // 2)])
+    pts[:, 1 - axis] = rng.uniform(0.4, 0.5, n)  # small spread on the other axis
+    other = np.array([[0.95, 0.95], [0.96, 0.95]])
+    all_pts = np.concatenate([pts, other])
+    labels = np.concatenate([np.zeros(n, int), np.ones(2, int)])
+    out = R.split_cluster(labels, 0, all_pts)
+    assert out.max() + 1 == 3
+    np.testing.assert_array_equal(out[n:], [1, 1])  # other clusters untouched
+    a, b = pts[out[:n] == 0, axis], pts[out[:n] == 2, axis]
+    assert len(a) and len(b)
+    assert a.max() < b.min()  # separable by a threshold on the split axis
+    # the found cut is the obvious gap
+    assert a.max() <= 0.3 and b.min() >= 0.6
+
+
+def test_split_prefers_y_on_ties_and_rejects_degenerate():
+    pts = np.array([[0.0, 0.0], [1.0, 1.0]])  # equal variances -> y
+    out = R.split_cluster(np.zeros(2, int), 0, pts)
+    assert sorted(out.tolist()) == [0, 1]
+    same = np.array([[0.3, 0.3], [0.3, 0.3], [0.3, 0.3]])
+    np.testing.assert_array_equal(R.split_cluster(np.zeros(3, int), 0, same), [0, 0, 0])
+    np.testing.assert_array_equal(R.split_cluster(np.array([0, 1]), 1, pts), [0, 1])  # one box
+
+
+def test_two_means_1d_is_exact():
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        v = np.sort(rng.normal(size=int(rng.integers(2, 25))))
+        t = R.two_means_1d(v)
+        costs = [
+            ((v[:i] - v[:i].mean()) ** 2).sum() + ((v[i:] - v[i:].mean()) ** 2).sum() for i in range(1, len(v))
+        ]
+        assert t == int(np.argmin(costs)) + 1
+    assert R.two_means_1d(np.array([1.0, 1.0, 1.0])) == 0
+    assert R.two_means_1d(np.array([0.0, 1.0, 1.0, 1.0])) == 1
+
+
+def test_apply_action_validity():
+    b = _boxes([[10, 10], [12, 10], [90, 90]])
+    s = R.ClusterState(b, [0, 0, 1], 100, 100)
+    same, valid = R.apply_action(s, R.ACTION_KEEP, M)
+    assert valid and same is s
+    # order: the 2-box cluster first, so split index 1 is the 1-box cluster -> invalid
+    assert R.apply_action(s, 2 + 1, M)[1] is False
+    assert R.apply_action(s, 2 + 5, M)[1] is False  # beyond K
+    s2, valid = R.apply_action(s, 2 + 0, M)
+    assert valid and s2.k == 3
+    one = R.ClusterState(b, [0, 0, 0], 100, 100)
+    assert R.apply_action(one, R.ACTION_MERGE, M)[1] is False
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    n=st.integers(min_value=1, max_value=40),
+    seed=st.integers(min_value=0, max_value=10_000),
+    actions=st.lists(st.integers(min_value=0, max_value=1 + M), max_size=25),
+)
+def test_every_box_always_labelled(n, seed, actions):
+    rng = np.random.default_rng(seed)
+    b = _boxes(rng.uniform(5, 95, (n, 2)))
+    s = R.ClusterState(b, rng.integers(0, 4, n), 100, 100)
+    for a in actions:
+        s, _ = R.apply_action(s, a, M)
+        assert s.labels.shape == (n,)
+        assert set(s.labels.tolist()) == set(range(s.k))
+        assert 1 <= s.k <= n
+        assert s.features(M).shape == (5 * M + 1,)
+
+
+# ----------------------------------------------------------------------------- state
+
+
+def test_features_shape_order_and_padding():
+    b = _boxes([[10, 10], [20, 10], [30, 10], [80, 60]], size=10)
+    s = R.ClusterState(b, [5, 5, 5, 2], 100, 200)
+    f = s.features(4)
+    assert f.shape == (21,) and f.dtype == np.float32
+    # largest cluster first: centroid (0.2, 0.05), size (0.1, 0.05), 3/4 of the boxes
+    np.testing.assert_allclose(f[:5], [0.2, 0.05, 0.1, 0.05, 0.75], rtol=1e-6)
+    np.testing.assert_allclose(f[5:10], [0.8, 0.3, 0.1, 0.05, 0.25], rtol=1e-6)
+    assert np.all(f[10:20] == 0)
+    assert f[-1] == pytest.approx(2 / 4)
+
+
+def test_features_truncate():
+    b = _boxes([[10 * i + 5, 50] for i in range(6)])
+    s = R.ClusterState(b, np.arange(6), 100, 100)
+    f = s.features(3)
+    assert f.shape == (16,)
+    assert np.all(f[:15].reshape(3, 5)[:, 4] > 0)  # all slots filled
+    assert f[-1] == pytest.approx(2.0)  # K / max_clusters
+    # ties in count: sorted by y then x
+    np.testing.assert_allclose(f[0], 0.05, rtol=1e-6)
+
+
+def test_features_empty():
+    s = R.ClusterState(np.zeros((0, 4), np.float32), np.zeros(0, int), 100, 100)
+    assert s.k == 0 and np.all(s.features(4) == 0)
+
+
+# ----------------------------------------------------------------------------- reward
+
+
+def _tiny_state():
+    # centres (0.1, 0.1), (0.3, 0.1), (0.9, 0.9); areas 4, 12, 8 px^2 (relative 0.5, 1.5, 1.0)
+    b = np.array([[9, 9, 11, 11], [29, 7, 31, 13], [89, 88, 91, 92]], dtype=np.float32)
+    return R.ClusterState(b, [0, 0, 1], 100, 100)
+
+
+def test_reward_terms_hand_computed():
+    s = _tiny_state()
+    np.testing.assert_allclose(s.rel_areas, [0.5, 1.5, 1.0])
+    assert R.tightness(s.points, s.labels, "boxes") == pytest.approx(2 * 0.1 / 3)
+    assert R.tightness(s.points, s.labels, "clusters") == pytest.approx(0.05)
+    assert R.area_variance(s.rel_areas, s.labels, "boxes") == pytest.approx(2 * 0.25 / 3)
+    assert R.area_variance(s.rel_areas, s.labels, "clusters") == pytest.approx(0.125)
+    assert R.count_penalty(1, 2, 8) == 1.0
+    assert R.count_penalty(11, 2, 8) == 3.0
+    assert R.count_penalty(5, 2, 8) == 0.0
+    assert R.count_penalty(1, 2, 8, n_boxes=1) == 0.0
+    assert R.close_penalty(np.array([[0, 0], [0.05, 0], [1, 1], [1, 1.01]]), 0.08) == 2.0
+    cfg = R.RewardConfig(k_min=3, d_min=0.5)
+    t = R.reward_terms(s, cfg)
+    assert t["count"] == 1.0 and t["close"] == 0.0
+    expected = -(cfg.w_tight * 0.2 / 3 + cfg.w_area * 0.5 / 3 + cfg.w_count * 1.0)
+    assert R.cluster_score(s, cfg) == pytest.approx(expected)
+
+
+def test_planner_hook():
+    calls = []
+
+    def hook(xyxy, labels, w, h):
+        calls.append((xyxy.shape, labels.tolist(), w, h))
+        return 0.8
+
+    s = _tiny_state()
+    base = R.cluster_score(s, R.RewardConfig())
+    assert R.cluster_score(s, R.RewardConfig(planner_value=hook)) == pytest.approx(base)  # weight 0
+    assert not calls
+    with_hook = R.cluster_score(s, R.RewardConfig(w_planner=2.0, planner_value=hook))
+    assert with_hook == pytest.approx(base + 1.6)
+    assert calls == [((3, 4), [0, 0, 1], 100.0, 100.0)]
+
+
+def test_box_weighting_does_not_reward_splitting_off_outliers():
+    # one cluster of 20 packed boxes plus one box slightly off: cutting that box off makes a
+    # singleton; with uniform averaging that halves the mean tightness, with box weighting it
+    # barely changes it.
+    pts = np.concatenate([np.full((20, 2), 50.0) + np.linspace(-2, 2, 20)[:, None], [[60.0, 50.0]]])
+    s = R.ClusterState(_boxes(pts), np.zeros(21, int), 100, 100)
+    cut = s.with_labels(np.r_[np.zeros(20, int), 1])
+    for w in ("boxes", "clusters"):
+        before, after = R.tightness(s.points, s.labels, w), R.tightness(cut.points, cut.labels, w)
+        if w == "clusters":
+            assert after < 0.6 * before
+        else:
+            assert after > 0.6 * before
+
+
+def test_reward_config_roundtrip():
+    cfg = R.RewardConfig(w_tight=2.0, k_max=5, planner_value=lambda *a: 0.0)
+    d = cfg.to_dict()
+    assert d["planner_hook"] is True and "planner_value" not in d
+    json.dumps(d)
+    back = R.RewardConfig.from_dict(d)
+    assert back.w_tight == 2.0 and back.k_max == 5 and back.planner_value is None
+
+
+# ----------------------------------------------------------------------------- environment
+
+
+def test_env_is_deterministic_with_seed():
+    actions = [2, 1, 3, 0, 2, 4, 1, 2]
+
+    def run(seed):
+        env = R.make_env(max_steps=8)
+        obs, _ = env.reset(seed=seed)
+        trace = [obs]
+        for a in actions:
+            obs, r, term, trunc, info = env.step(a)
+            trace.append(np.r_[obs, r, float(term), float(trunc)])
+        return np.concatenate(trace)
+
+    np.testing.assert_array_equal(run(7), run(7))
+    assert not np.array_equal(run(7), run(8))
+
+
+def test_env_rewards_are_score_differences():
+    env = R.make_env(max_steps=8, reward_config=R.RewardConfig(step_cost=0.0))
+    _, info = env.reset(seed=1)
+    score = info["score"]
+    total = 0.0
+    for a in [2, 2, 1, 3]:
+        _, r, _, _, info = env.step(a)
+        total += r
+        if info["valid"]:
+            assert r == pytest.approx(info["score"] - score)
+        score = info["score"]
+    assert env.observation_space.contains(env.state.features(env.max_clusters))
+
+
+def test_env_invalid_action_penalty_and_truncation():
+    layouts = [_boxes([[100, 100], [3000, 2000]])]
+    cfg = R.RewardConfig()
+    env = R.make_env(layout_source=layouts, max_steps=3, reward_config=cfg)
+    env.reset(seed=0)
+    k = env.state.k
+    _, r, term, trunc, info = env.step(2 + 10)  # split an absent cluster
+    assert r == pytest.approx(-cfg.invalid_penalty) and not info["valid"] and env.state.k == k
+    _, r, term, trunc, _ = env.step(0)
+    assert r == 0.0 and not term and not trunc
+    _, _, term, trunc, _ = env.step(0)
+    assert trunc and not term
+
+
+def test_env_layout_with_size():
+    env = R.make_env(layout_source=lambda rng: (_boxes(rng.uniform(0, 600, (5, 2))), 640, 480))
+    obs, _ = env.reset(seed=0)
+    assert env.state.frame_w == 640 and obs.shape == (5 * M + 1,)
+
+
+# ----------------------------------------------------------------------------- policy inference
+
+
+def _ppo(max_clusters=4):
+    import torch
+    from stable_baselines3 import PPO
+
+    env = R.make_env(max_clusters=max_clusters)
+    torch.manual_seed(0)
+    model = PPO(
+        "MlpPolicy",
+        env,
+        policy_kwargs=dict(net_arch=dict(pi=[128, 128], vf=[128, 128]), activation_fn=torch.nn.ReLU),
+        device="cpu",
+        seed=0,
+        n_steps=64,
+        batch_size=64,
+    )
+    with torch.no_grad():  # larger logits than the near-uniform initial head: no near-ties
+        model.policy.action_net.weight.mul_(300.0)
+        model.policy.action_net.bias.zero_()
+    return model
+
+
+def test_numpy_actor_matches_sb3_predict(tmp_path):
+    model = _ppo()
+    actor = R.extract_actor_weights(model)
+    rng = np.random.default_rng(0)
+    obs = rng.random((300, 21)).astype(np.float32)
+    obs[:, -1] *= 2
+    ref, _ = model.predict(obs, deterministic=True)
+    np.testing.assert_array_equal(actor.act(obs), ref)
+    assert len(set(ref.tolist())) > 1
+    for o, a in zip(obs[:20], ref[:20]):
+        assert actor.act(o) == int(a)
+    # npz round trip
+    actor.save_npz(tmp_path / "p.npz", {"max_clusters": 4})
+    back, meta = R.NumpyActor.load_npz(tmp_path / "p.npz")
+    assert meta["max_clusters"] == 4
+    np.testing.assert_array_equal(back.act(obs), ref)
+
+
+def test_rldca_loads_zip_without_npz(tmp_path):
+    model = _ppo()
+    model.save(str(tmp_path / "p.zip"))
+    r = R.RLDCA(tmp_path / "p.zip")
+    assert r.max_clusters == 4
+    obs = np.random.default_rng(1).random((50, 21)).astype(np.float32)
+    np.testing.assert_array_equal(r.actor.act(obs), model.predict(obs, deterministic=True)[0])
+
+
+def _const_actor(action, max_clusters=M):
+    n_in, n_act = 5 * max_clusters + 1, 2 + max_clusters
+    bias = np.zeros(n_act)
+    bias[action] = 1.0
+    return R.NumpyActor([np.zeros((n_act, n_in))], [bias])
+
+
+def test_refine_runs_policy_and_stops_on_keep():
+    rng = np.random.default_rng(0)
+    b = panda_like_layout(rng, n_boxes=120)
+    ms = R.RLDCA.meanshift_only()
+    init = ms.cluster(b, 3840, 2160)
+    assert init.max() + 1 >= 3
+    keep = R.RLDCA(actor=_const_actor(R.ACTION_KEEP))
+    np.testing.assert_array_equal(keep.refine(b, 3840, 2160), init)
+    merge = R.RLDCA(actor=_const_actor(R.ACTION_MERGE), max_steps=2)
+    out = merge.refine(b, 3840, 2160, labels=init)
+    assert out.max() + 1 == init.max() + 1 - 2
+    merge_all = R.RLDCA(actor=_const_actor(R.ACTION_MERGE), max_steps=50)
+    np.testing.assert_array_equal(merge_all.refine(b, 3840, 2160), np.zeros(len(b)))
+    split = R.RLDCA(actor=_const_actor(2), max_steps=3)
+    assert split.refine(b, 3840, 2160).max() + 1 == init.max() + 1 + 3
+
+
+def test_refine_small_inputs():
+    r = R.RLDCA(actor=_const_actor(R.ACTION_MERGE))
+    assert r.refine(np.zeros((0, 4), np.float32), 100, 100).shape == (0,)
+    np.testing.assert_array_equal(r.refine(np.array([[0, 0, 5, 5]], np.float32), 100, 100), [0])
+
+
+def test_meanshift_only_needs_no_policy(tmp_path):
+    r = R.RLDCA(tmp_path / "missing.zip", use_policy=False)
+    b = _boxes([[10, 10], [12, 12]])
+    np.testing.assert_array_equal(r.cluster(b, 100, 100), [0, 0])
+    with pytest.raises(FileNotFoundError):
+        R.RLDCA(tmp_path / "missing.zip").cluster(b, 100, 100)
+
+
+def test_rldca_rejects_mismatched_policy(tmp_path):
+    with pytest.raises(ValueError):
+        R.RLDCA(actor=_const_actor(0, max_clusters=4), max_clusters=5)
+    assert R.RLDCA(actor=_const_actor(0, max_clusters=4)).max_clusters == 4
+    _const_actor(0, max_clusters=4).save_npz(tmp_path / "p.npz", {"max_clusters": 4})
+    with pytest.raises(ValueError):
+        R.RLDCA(tmp_path / "p.zip", max_clusters=6).load()
+
+
+def test_default_policy_path():
+    p = R.default_policy_path()
+    assert p.name == "rl_dca_policy.zip" and p.parent.name == "data"
+    assert p.parent.parent.name == "repose_ros"
+
+
+def test_shipped_policy_loads_and_matches_zip():
+    p = R.default_policy_path()
+    if not p.is_file() or not p.with_suffix(".npz").is_file():
+        pytest.skip("no shipped policy")
+    from stable_baselines3 import PPO
+
+    r = R.RLDCA()
+    m = r.max_clusters
+    model = PPO.load(str(p), device="cpu")
+    obs = np.random.default_rng(2).random((200, 5 * m + 1)).astype(np.float32)
+    np.testing.assert_array_equal(r.actor.act(obs), model.predict(obs, deterministic=True)[0])
+
+
+def test_train_policy_small_and_reproducible(tmp_path):
+    kw = dict(total_timesteps=256, n_envs=2, max_clusters=4, max_steps=4, progress_bar=False,
+              n_eval_layouts=2, ppo_kwargs=dict(n_steps=64, batch_size=64, n_epochs=2))
+    s1 = R.train_policy(tmp_path / "a.zip", seed=3, **kw)
+    s2 = R.train_policy(tmp_path / "b", seed=3, **kw)
+    for ext in (".zip", ".npz", ".json"):
+        assert (tmp_path / f"a{ext}").is_file() and (tmp_path / f"b{ext}").is_file()
+    a, _ = R.NumpyActor.load_npz(tmp_path / "a.npz")
+    b, _ = R.NumpyActor.load_npz(tmp_path / "b.npz")
+    for wa, wb in zip(a.weights, b.weights):
+        np.testing.assert_array_equal(wa, wb)
+    side = json.loads((tmp_path / "a.json").read_text())
+    assert side["seed"] == 3 and side["max_clusters"] == 4 and "final_mean_episode_reward" in side
+    assert s1["curve"] == s2["curve"]
+    assert R.RLDCA(tmp_path / "a.zip").max_steps == 4
