@@ -91,7 +91,8 @@ if ! stamp_ok vision_msgs "$VM_HASH"; then
 fi
 
 # 6. repose_ros interfaces (the Python code itself is installed editable below) -------------
-IF_HASH=$(hash_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml")-$VM_HASH
+IF_HASH=$(hash_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/launch/* \
+  $(find "$ROOT/config" -type f | sort))-$VM_HASH
 if ! stamp_ok interfaces "$IF_HASH"; then
   cmake_pkg repose_ros "$ROOT" -DREPOSE_INSTALL_PYTHON=OFF
   # The generator installs an empty repose_ros/__init__.py beside the messages. Removing it

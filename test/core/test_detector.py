@@ -340,3 +340,49 @@ def test_core_imports_without_torch():
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
     assert res.returncode == 0, res.stderr
     assert res.stdout.split() == ["False", "False"]
+
+
+# --------------------------------------------------------------------------- profile command
+
+
+def test_profile_metrics():
+    """AP, matching with ignore regions and the monotone step fit of the profile command."""
+    from repose_ros.cli.profile import average_precision, match_detections, monotone_bins
+    assert average_precision(np.array([0.9, 0.8]), np.array([True, True]), 2) == pytest.approx(1.0)
+    assert average_precision(np.array([0.9, 0.8]), np.array([False, True]), 1) == pytest.approx(0.5)
+    assert average_precision(np.zeros(0), np.zeros(0, bool), 3) == 0.0
+    ious = np.array([[0.9, 0.0], [0.8, 0.0], [0.0, 0.7], [0.0, 0.0]])
+    status = match_detections(np.array([0.9, 0.8, 0.7, 0.6]), ious, np.array([False, True]),
+                              np.array([False, False, False, True]), 0.5)
+    assert status.tolist() == [1, 0, -1, -1]      # TP, duplicate = FP, on ignore region, outside the bin
+    assert monotone_bins([None, 0.2, 0.5, 0.4, None], [0, 20, 20, 20, 3], 10) == [0.0, 0.2, 0.45, 0.45, 0.45]
+    assert monotone_bins([0.1, 0.3, 0.9], [5, 50, 50], 10) == [0.0, 0.3, 0.9]
+    with pytest.raises(ValueError):
+        monotone_bins([0.5, None], [1, 0], 10)
+
+
+def test_profile_command_fake_backend(tmp_path):
+    """`repose profile` on the fake back-end writes a loadable, measured profile and a plot."""
+    from repose_ros.cli.profile import main_profile
+    from repose_ros.core.profiles import Profiles
+    out = tmp_path / "p.yaml"
+    argv = ["--backend", "fake", "--data", "synthetic", "--quick", "--no-progress", "--out", str(out),
+            "--models", "yolov8s@320,yolov8s@1280"]
+    if importlib.util.find_spec("matplotlib") is not None:
+        argv += ["--plot", str(tmp_path / "p.png")]
+    assert main_profile(argv) == 0
+    prof = Profiles.load(out)
+    assert prof.model_keys == ["yolov8s@320", "yolov8s@1280"]
+    assert prof.latency("yolov8s@1280") > prof.latency("yolov8s@320") > 0
+    assert prof.meta["precision"]["source"] == "measured" and prof.meta["latency"]["repeats"] == 3
+    for key in prof.model_keys:
+        values = [p for _, p in prof.precision[key]]
+        assert values == sorted(values) and values[-1] > 0.5 and values[0] == 0.0
+    if "--plot" in argv:
+        assert (tmp_path / "p.png").stat().st_size > 1000
+    # no data: latency only, precision flagged as a prior
+    assert main_profile(["--backend", "fake", "--data", "none", "--quick", "--no-progress",
+                         "--out", str(out), "--models", "yolov8s@320", "--server-id", "edge1"]) == 0
+    prof = Profiles.load(out)
+    assert "NOT measured" in prof.meta["precision"]["source"]
+    assert set(prof.latency_ms["yolov8s@320"]) == {"edge1", "default"}

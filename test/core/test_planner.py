@@ -9,7 +9,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from repose_ros.core.blocks import Block, Rect
-from repose_ros.core.planner import Plan, brute_force_mckp, plan_blocks, solve_mckp
+from repose_ros.core.planner import Plan, _repair, brute_force_mckp, plan_blocks, solve_mckp
 from repose_ros.core.profiles import Profiles
 
 FAST = settings(max_examples=150, deadline=None)
@@ -149,6 +149,7 @@ def test_weighting_changes_the_choice(weight, upgraded):
 @pytest.mark.parametrize("budget, servers, feasible, models", [
     (5, 1, False, ["small@100", "small@100"]),      # no model fits at all
     (15, 1, False, ["small@100", "small@100"]),     # cheapest plan needs 20 ms on one server
+    (19.9, 1, False, ["small@100", "small@100"]),   # ... also when only slightly over
     (20, 1, True, ["small@100", "small@100"]),
     (15, 2, True, ["small@100", "small@100"]),      # one block per server
     (30, 2, True, ["big@400", "big@400"]),
@@ -177,6 +178,50 @@ def test_heterogeneous_servers_use_the_fast_one():
     assert [bp.model_key for bp in plan.blocks] == ["big@400"] * 3
     assert sorted(bp.server_id for bp in plan.blocks) == ["cpu", "gpu", "gpu"]
     assert {bp.expected_latency_ms for bp in plan.blocks_on("gpu")} == {15.0}
+
+
+def test_harmonic_mean_capacity_needs_no_repair():
+    """Servers 2x apart: the DP's harmonic-mean costs pick a plan that packs without downgrades.
+
+    Aggregate costs are 20 ms (big) and 6.7 ms (small) for 2 x 30 ms of capacity, so the DP takes
+    two big models; they fit (gpu: 15 + 15, cpu: 10 + 10). Three big models would not.
+    """
+    prof = two_model_profile(fast_server="gpu")
+    plan = plan_blocks([Rect(0, 0, 400, 400)] * 4, [np.full(5, 400.0)] * 4, prof, 30, ["gpu", "cpu"])
+    assert plan.feasible and plan.stats["downgrades"] == 0
+    assert sorted(bp.model_key for bp in plan.blocks) == ["big@400"] * 2 + ["small@100"] * 2
+    assert plan.server_load_ms == {"gpu": 30.0, "cpu": 20.0}
+
+
+def test_repair_prefers_a_sufficient_downgrade():
+    """Two servers, models 10/20/25 ms: the DP's (big, big, small) overloads one server by 5 ms.
+
+    Downgrading block 0 to mid (saves 5 ms, loses 0.1) removes the excess; the per-ms rule alone
+    would take small (saves 15 ms, loses 0.2, less per ms) and end with a worse plan.
+    """
+    bins = [[25, 0.5], [100, 0.6], [math.inf, 0.7]]
+    prof = Profiles.from_dict({
+        "models": [{"key": f"m@{s}", "weights": "m.pt", "imgsz": s} for s in (100, 200, 400)],
+        "latency_ms": {"m@100": {"default": 10.0}, "m@200": {"default": 20.0}, "m@400": {"default": 25.0}},
+        "precision": {f"m@{s}": bins for s in (100, 200, 400)}})
+    plan = plan_blocks([Rect(0, 0, 400, 400)] * 3, [[400.0], [400.0], []], prof, 30, 2)
+    assert plan.feasible and plan.stats["downgrades"] == 1
+    assert [bp.model_key for bp in plan.blocks] == ["m@200", "m@400", "m@100"]
+    assert plan.total_value == pytest.approx(1.3)
+
+
+def test_repair_falls_back_to_least_loss_per_ms():
+    """One server 20 ms over budget, no single downgrade saves that much: least loss per ms first.
+
+    Models cost 10 / 18 / 25 ms. Block 0 -> mid loses 0.1 for 7 ms (the best ratio); then block 1
+    -> small saves 15 >= the remaining 13 ms of excess. The result is the optimum (mid, small).
+    """
+    values = np.array([[0.3, 0.9, 1.0], [0.45, 0.5, 1.0]])
+    lat = np.array([[10.0], [18.0], [25.0]])
+    model_of, server_of, load, n = _repair(np.array([2, 2]), values, lat, lat[:, 0], np.ones(3, bool), 30.0)
+    assert model_of.tolist() == [1, 0] and n == 2 and load.tolist() == [28.0]
+    best, best_value = brute_force_mckp(values, np.tile(lat[:, 0], (2, 1)), 30.0)
+    assert best == (1, 0) and best_value == pytest.approx(1.35)
 
 
 def test_block_inputs_and_empty_blocks():

@@ -74,14 +74,16 @@ def test_split_prefers_y_on_ties_and_rejects_degenerate():
     np.testing.assert_array_equal(R.split_cluster(np.array([0, 1]), 1, pts), [0, 1])  # one box
 
 
+def _sse(x):
+    return float(((x - x.mean()) ** 2).sum())
+
+
 def test_two_means_1d_is_exact():
     rng = np.random.default_rng(1)
     for _ in range(30):
         v = np.sort(rng.normal(size=int(rng.integers(2, 25))))
         t = R.two_means_1d(v)
-        costs = [
-            ((v[:i] - v[:i].mean()) ** 2).sum() + ((v[i:] - v[i:].mean()) ** 2).sum() for i in range(1, len(v))
-        ]
+        costs = [_sse(v[:i]) + _sse(v[i:]) for i in range(1, len(v))]
         assert t == int(np.argmin(costs)) + 1
     assert R.two_means_1d(np.array([1.0, 1.0, 1.0])) == 0
     assert R.two_means_1d(np.array([0.0, 1.0, 1.0, 1.0])) == 1

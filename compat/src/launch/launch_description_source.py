@@ -1,5 +1,6 @@
 """Base class of launch description sources (where an included description comes from)."""
 
+from typing import Dict
 from typing import Optional
 from typing import Text
 
@@ -17,6 +18,7 @@ class LaunchDescriptionSource:
         self.__location_subs = normalize_to_list_of_substitutions(location)
         self.__location: Optional[Text] = None
         self.__method = method
+        self.__loaded: Dict[Text, LaunchDescription] = {}
 
     @property
     def location(self) -> Text:
@@ -27,13 +29,15 @@ class LaunchDescriptionSource:
 
     @property
     def method(self) -> Text:
-        """Getter for the method (how the description is obtained)."""
+        """Getter for the method: how the description is obtained."""
         return self.__method
 
-    def _expand_location(self, context) -> Text:
-        if self.__location is None:
-            self.__location = perform_substitutions(context, self.__location_subs)
-        return self.__location
+    def _description_at(self, location: Text) -> LaunchDescription:
+        if self._launch_description is not None:
+            return self._launch_description
+        if location not in self.__loaded:
+            self.__loaded[location] = self._load(location)
+        return self.__loaded[location]
 
     def try_get_launch_description_without_context(self) -> Optional[LaunchDescription]:
         """Return the description if it can be had without a launch context, else None."""
@@ -41,16 +45,15 @@ class LaunchDescriptionSource:
             return self._launch_description
         from .launch_context import LaunchContext
         try:
-            return self.get_launch_description(LaunchContext())
+            return self._description_at(perform_substitutions(LaunchContext(),
+                                                              self.__location_subs))
         except Exception:
             return None
 
     def get_launch_description(self, context) -> LaunchDescription:
-        """Return the description, loading it on first use."""
-        self._expand_location(context)
-        if self._launch_description is None:
-            self._launch_description = self._load(self.location)
-        return self._launch_description
+        """Evaluate the location in ``context`` and return the description found there."""
+        self.__location = perform_substitutions(context, self.__location_subs)
+        return self._description_at(self.__location)
 
     def _load(self, location: Text) -> LaunchDescription:
         raise RuntimeError('launch description source has neither a description nor a loader')

@@ -128,7 +128,7 @@ class LaunchService:
         self._entities.append(launch_description)
 
     def shutdown(self, force_sync: bool = False) -> None:
-        """Ask the launch to shut down (thread-safe)."""
+        """Ask the launch to shut down; safe to call from any thread."""
         self._events.put(('shutdown', 'LaunchService.shutdown() called'))
 
     # ----------------------------------------------------------------- logging and output
@@ -288,14 +288,14 @@ class LaunchService:
         if spec.log_cmd:
             self._log('INFO', record.label, "process details: cmd='{}', cwd='{}'".format(
                 ' '.join(spec.cmd), spec.cwd if spec.cwd is not None else os.getcwd()))
+        self._dispatch(ProcessStarted(action=record.action, name=record.label, cmd=spec.cmd,
+                                      cwd=spec.cwd, env=spec.env, pid=popen.pid))
         readers = [threading.Thread(target=self._read_output, args=(record, fd, stream),
                                     daemon=True) for fd, stream in fds]
         for reader in readers:
             reader.start()
         threading.Thread(target=self._wait_process, args=(record, popen, readers, masters),
                          daemon=True).start()
-        self._dispatch(ProcessStarted(action=record.action, name=record.label, cmd=spec.cmd,
-                                      cwd=spec.cwd, env=spec.env, pid=popen.pid))
 
     def _read_output(self, record: _Process, fd: int, stream: Text) -> None:
         to_screen = record.spec.output in ('screen', 'both') or stream == 'stderr'

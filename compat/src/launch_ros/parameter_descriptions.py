@@ -100,7 +100,7 @@ class Parameter:
 
     @property
     def name(self):
-        """Getter for the name (substitutions)."""
+        """Getter for the name, as substitutions."""
         return self.__name
 
     @property

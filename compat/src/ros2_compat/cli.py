@@ -13,6 +13,7 @@ import os
 import shlex
 import shutil
 import sys
+import traceback
 from typing import List
 from typing import Optional
 from typing import Text
@@ -111,8 +112,14 @@ def _launch_command(argv: List[Text]) -> int:
         return compat_launch.run(path, launch_args, debug=args.debug,
                                  show_all_output=args.show_all_subprocesses_output,
                                  launch_prefix=args.launch_prefix)
-    except (compat_launch.LaunchError, NotImplementedError, FileNotFoundError) as exc:
+    except compat_launch.LaunchError as exc:
         print(exc, file=sys.stderr)
+        return 1
+    except Exception as exc:  # noqa: BLE001 - report errors of the launch file like ros2 launch
+        if args.debug:
+            traceback.print_exc()
+        print('[ERROR] [launch]: Caught exception when trying to load file of format [py]: {}: {}'
+              .format(type(exc).__name__, exc), file=sys.stderr)
         return 1
 
 
@@ -238,3 +245,7 @@ def main(argv: Optional[List[Text]] = None) -> int:
         return handlers[command](rest)
     except KeyboardInterrupt:
         return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main())

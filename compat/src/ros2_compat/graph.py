@@ -17,7 +17,7 @@ from .message_format import message_to_csv
 from .message_format import message_to_yaml
 from .message_format import set_message_fields
 
-DEFAULT_SPIN_TIME = 1.0
+DEFAULT_SPIN_TIME = 2.0
 DEFAULT_TRUNCATE_LENGTH = 128
 
 

@@ -126,6 +126,20 @@ def missing_required_arguments(description: LaunchDescription,
     return missing
 
 
+def missing_arguments_report(description: LaunchDescription,
+                             arguments: List[Tuple[Text, Text]]) -> Optional[Text]:
+    """Return the error text for missing required arguments (with the argument list), or None."""
+    missing = missing_required_arguments(description, [name for name, _ in arguments])
+    if not missing:
+        return None
+    first = missing[0]
+    return ("[ERROR] [launch]: Caught exception in launch (see debug for traceback): Included "
+            "launch description missing required argument '{}' (description: '{}'), given: [{}]\n"
+            'missing required launch argument(s): {}\n\n{}'.format(
+                first.name, first.description, ', '.join(name for name, _ in arguments),
+                ', '.join(arg.name for arg in missing), format_arguments(description)))
+
+
 def _build_service(path: Text, description: LaunchDescription, arguments: List[Tuple[Text, Text]],
                    *, launch_prefix: Optional[Text], debug: bool, dry_run: bool) -> LaunchService:
     service = LaunchService(argv=['{}:={}'.format(k, v) for k, v in arguments], debug=debug,
@@ -146,15 +160,23 @@ def evaluate(launch_file: Text, launch_args: LaunchArgs = None) -> LaunchService
 
     Returns the LaunchService; ``service.dry_run_processes`` lists (label, ProcessSpec) of the
     processes that would have been started, ``service.context`` holds the final launch
-    configurations. Generated parameter files are left in place.
+    configurations. Generated parameter files are left in place until ``discard(service)``.
     """
     arguments = parse_launch_arguments(launch_args)
     description = load_launch_description(launch_file)
+    report = missing_arguments_report(description, arguments)
+    if report is not None:
+        raise LaunchError(report)
     service = _build_service(launch_file, description, arguments, launch_prefix=None,
                              debug=True, dry_run=True)
     if service.run() != 0:
         raise LaunchError('evaluating {} failed (see the messages above)'.format(launch_file))
     return service
+
+
+def discard(service: LaunchService) -> None:
+    """Remove the parameter files generated while evaluating (see evaluate())."""
+    service._remove_temp_files()
 
 
 def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = False,
@@ -167,16 +189,9 @@ def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = Fals
     """
     arguments = parse_launch_arguments(launch_args)
     description = load_launch_description(launch_file)
-    missing = missing_required_arguments(description, [name for name, _ in arguments])
-    if missing:
-        first = missing[0]
-        print("[ERROR] [launch]: Caught exception in launch (see debug for traceback): Included "
-              "launch description missing required argument '{}' (description: '{}'), given: [{}]"
-              .format(first.name, first.description, ', '.join(name for name, _ in arguments)),
-              flush=True)
-        print('missing required launch argument(s): {}\n'.format(
-            ', '.join(arg.name for arg in missing)))
-        print(format_arguments(description), flush=True)
+    report = missing_arguments_report(description, arguments)
+    if report is not None:
+        print(report, flush=True)
         return 1
     if show_all_output:
         os.environ['OVERRIDE_LAUNCH_PROCESS_OUTPUT'] = 'both'

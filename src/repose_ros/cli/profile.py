@@ -607,8 +607,9 @@ def plot_profile(profiles, latency_detail: Dict[str, Dict[str, Any]], path: str,
         bins = profiles.precision[m.key]
         finite = [b for b, _ in bins if math.isfinite(b)]
         top = finite[-1] * 4 if finite else 1e5
-        xs = [b if math.isfinite(b) else top for b, _ in bins]
-        ax2.step(xs, [p for _, p in bins], where="pre", label=m.key)
+        edges = [bins[0][0] / 4 if math.isfinite(bins[0][0]) else 1.0]
+        edges += [b if math.isfinite(b) else top for b, _ in bins]
+        ax2.stairs([p for _, p in bins], edges, label=m.key)
         if raw and m.key in raw:
             pts = [(r["area_max"] if math.isfinite(r["area_max"]) else top, r.get("ap50"))
                    for r in raw[m.key]]

@@ -31,6 +31,10 @@ __all__ = [
     "mot_frames",
     "mosaic_2x2_layouts",
     "mixed_layout_source",
+    "MOSAIC_TILE_CONFIG",
+    "RANDOM_PERSPECTIVE_CONFIG",
+    "synthetic_mosaic_layout",
+    "default_training_source",
 ]
 
 #: A frame's boxes with its size: ``(xyxy float32 (N, 4), frame_w, frame_h)``.
@@ -55,6 +59,11 @@ class PandaLayoutConfig:
         empty_frac: range of the side of an empty rectangle as a fraction of the frame side.
         y_range: populated band of the frame (normalised y of person centres).
         min_visible: minimum kept fraction of a box after clipping to the frame.
+        ref_height: frame height for which ``h_top`` / ``h_bottom`` are given; heights scale
+            with ``frame_h / ref_height``.
+        h_top_range: when set, ``h_top`` is drawn uniformly from this range for each layout
+            (perspective randomisation).
+        h_bottom_range: same for ``h_bottom``.
     """
 
     n_groups: tuple[int, int] = (1, 8)
@@ -70,6 +79,9 @@ class PandaLayoutConfig:
     empty_frac: tuple[float, float] = (0.15, 0.4)
     y_range: tuple[float, float] = (0.03, 0.97)
     min_visible: float = 0.5
+    ref_height: float = 2160.0
+    h_top_range: tuple[float, float] | None = None
+    h_bottom_range: tuple[float, float] | None = None
 
 
 def person_height(y_norm: np.ndarray, h_top: float = 20.0, h_bottom: float = 300.0) -> np.ndarray:
@@ -91,7 +103,9 @@ def _draw_people(
     rng: np.random.Generator, cfg: PandaLayoutConfig, frame_w: int, frame_h: int
 ) -> np.ndarray:
     """Draw one batch of crowds and isolated people as (N, 4) float64 centre-size rows."""
-    hs = frame_h / 2160.0  # scale the pixel heights with the frame height
+    hs = frame_h / float(cfg.ref_height)  # scale the pixel heights with the frame height
+    h_top = rng.uniform(*cfg.h_top_range) if cfg.h_top_range else cfg.h_top
+    h_bottom = rng.uniform(*cfg.h_bottom_range) if cfg.h_bottom_range else cfg.h_bottom
     y0, y1 = cfg.y_range
     rows: list[np.ndarray] = []
     n_groups = int(rng.integers(cfg.n_groups[0], cfg.n_groups[1] + 1))
@@ -99,7 +113,7 @@ def _draw_people(
         size = int(rng.integers(cfg.group_size[0], cfg.group_size[1] + 1))
         gy = rng.uniform(y0, y1)
         gx = rng.uniform(0.05, 0.95)
-        h = person_height(gy, cfg.h_top, cfg.h_bottom) * hs
+        h = person_height(gy, h_top, h_bottom) * hs
         sigma = cfg.spread * h * np.sqrt(size)
         elong = rng.uniform(*cfg.elongation)
         sx = sigma * np.sqrt(elong)
@@ -115,7 +129,7 @@ def _draw_people(
     if not rows:
         return np.zeros((0, 4))
     c = np.concatenate(rows, axis=0)
-    h = person_height(c[:, 1] / frame_h, cfg.h_top, cfg.h_bottom) * hs
+    h = person_height(c[:, 1] / frame_h, h_top, h_bottom) * hs
     h = h * np.exp(rng.normal(0.0, cfg.size_jitter, len(c)))
     w = h * cfg.aspect * np.exp(rng.normal(0.0, cfg.size_jitter, len(c)))
     return np.concatenate([c, w[:, None], h[:, None]], axis=1)
@@ -354,4 +368,75 @@ def mixed_layout_source(
             return fixed[int(rng.integers(len(fixed)))]
         return panda_like_layout(rng, frame_w, frame_h, config)
 
+    return source
+
+
+#: Synthetic PANDA-like layouts with a random perspective per layout (person height 10-40 px at
+#: the top, 150-450 px at the bottom of a 2160-row frame).
+RANDOM_PERSPECTIVE_CONFIG = PandaLayoutConfig(h_top_range=(10.0, 40.0), h_bottom_range=(150.0, 450.0))
+
+#: One 1080p tile of :func:`synthetic_mosaic_layout`: a street-level view like the MOT17
+#: sequences (camera at head height: fewer people in wide rows around the middle of the tile,
+#: person height 20-300 px at the top and 20-600 px at the bottom of the band, so size may
+#: barely depend on y or even shrink downwards; strong size jitter for depth along the rows).
+MOSAIC_TILE_CONFIG = PandaLayoutConfig(
+    n_groups=(0, 3),
+    group_size=(2, 15),
+    n_isolated=(0, 6),
+    ref_height=1080.0,
+    h_top_range=(20.0, 300.0),
+    h_bottom_range=(20.0, 600.0),
+    elongation=(2.0, 6.0),
+    size_jitter=0.4,
+    y_range=(0.3, 0.8),
+    n_empty=(0, 1),
+)
+
+
+def synthetic_mosaic_layout(
+    rng: np.random.Generator,
+    frame_w: int = 3840,
+    frame_h: int = 2160,
+    tile_config: PandaLayoutConfig | None = None,
+) -> np.ndarray:
+    """Draw a 2x2 mosaic of four independent synthetic tiles (no real data needed).
+
+    Mimics :func:`mosaic_2x2_layouts` of MOT17 frames: every quadrant is its own scene with its
+    own perspective, so person size is no longer a function of the frame y alone.
+
+    Args:
+        rng: random generator.
+        frame_w: mosaic width (tiles are ``frame_w // 2`` wide).
+        frame_h: mosaic height (tiles are ``frame_h // 2`` high).
+        tile_config: layout parameters of a tile (default :data:`MOSAIC_TILE_CONFIG`).
+
+    Returns:
+        (N, 4) float32 xyxy boxes in mosaic pixels.
+    """
+    cfg = tile_config or MOSAIC_TILE_CONFIG
+    tw, th = frame_w // 2, frame_h // 2
+    parts = []
+    for q in range(4):
+        b = panda_like_layout(rng, tw, th, cfg).astype(np.float64)
+        b[:, [0, 2]] += (q % 2) * tw
+        b[:, [1, 3]] += (q // 2) * th
+        parts.append(b)
+    return np.concatenate(parts, axis=0).astype(np.float32).reshape(-1, 4)
+
+
+def default_training_source(
+    mosaic_prob: float = 0.3, frame_w: int = 3840, frame_h: int = 2160
+) -> Callable[[np.random.Generator], np.ndarray]:
+    """Return the default RL-DCA training layout generator ``rng -> xyxy`` (synthetic only).
+
+    With probability ``mosaic_prob`` a :func:`synthetic_mosaic_layout`, otherwise a
+    :func:`panda_like_layout` with :data:`RANDOM_PERSPECTIVE_CONFIG`.
+    """
+
+    def source(rng: np.random.Generator) -> np.ndarray:
+        if rng.random() < mosaic_prob:
+            return synthetic_mosaic_layout(rng, frame_w, frame_h)
+        return panda_like_layout(rng, frame_w, frame_h, RANDOM_PERSPECTIVE_CONFIG)
+
+    source.__name__ = f"synthetic(panda_like_random_perspective+{mosaic_prob:g}*synthetic_mosaic)"
     return source

@@ -25,10 +25,12 @@ a plan must keep each server's summed latency within ``budget_ms``. The approach
    every server are excluded. The DP above runs with capacity ``S * budget_ms``.
 2. Blocks are assigned to servers longest-first, each to the server where it would finish
    earliest (LPT / earliest-finish-time).
-3. While some server exceeds the budget, among the blocks on overloaded servers the downgrade
-   (to a model cheaper on that server and in aggregate cost) that loses the least value per
-   millisecond saved is applied, and step 2 is repeated. As every downgrade lowers a block's
-   aggregate cost, this ends after at most ``blocks x (models - 1)`` downgrades.
+3. While some server exceeds the budget, one block on an overloaded server is downgraded (to
+   a model cheaper on that server and in aggregate cost) and step 2 is repeated. The downgrade
+   taken is, if some single downgrade removes its server's whole excess, the one among those
+   that loses the least value; otherwise the one that loses the least value per millisecond
+   saved. As every downgrade lowers a block's aggregate cost, this ends after at most
+   ``blocks x (models - 1)`` downgrades.
 
 **Guarantee.** The final per-server loads are recomputed from the profile's true latencies and
 ``feasible`` is True only if every load is ``<= budget_ms``: a plan that says feasible never
@@ -256,27 +258,32 @@ def _assign(model_of: np.ndarray, lat: np.ndarray, agg: np.ndarray) -> Tuple[np.
 
 def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.ndarray,
             usable: np.ndarray, budget: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-    """Assign, then downgrade blocks on overloaded servers until all fit or nothing is left."""
+    """Assign, then downgrade blocks on overloaded servers until all fit or nothing is left.
+
+    A downgrade that alone removes its server's excess is preferred (least value lost among
+    those); otherwise the one losing the least value per millisecond saved is taken.
+    """
     model_of = model_of.copy()
     downgrades = 0
     while True:
         server_of, load = _assign(model_of, lat, agg)
-        over = load > budget
-        if not over.any():
+        excess = load - budget
+        if not np.any(excess > 0):
             return model_of, server_of, load, downgrades
-        best: Optional[Tuple[float, float, int, int]] = None
-        for b in np.flatnonzero(over[server_of]):
+        best: Optional[Tuple[bool, float, float, int, int]] = None
+        for b in np.flatnonzero(excess[server_of] > 0):
             m, s = model_of[b], server_of[b]
             saved = lat[m, s] - lat[:, s]
             ok = usable & (saved > 0) & (agg < agg[m])
             for m2 in np.flatnonzero(ok):
-                ratio = (values[b, m] - values[b, m2]) / saved[m2]
-                key = (ratio, -saved[m2], int(b), int(m2))
+                loss = values[b, m] - values[b, m2]
+                enough = bool(saved[m2] >= excess[s])
+                key = (not enough, loss if enough else -loss / saved[m2], -saved[m2], int(b), int(m2))
                 if best is None or key < best:
                     best = key
         if best is None:
             return model_of, server_of, load, downgrades
-        model_of[best[2]] = best[3]
+        model_of[best[3]] = best[4]
         downgrades += 1
 
 

@@ -795,13 +795,15 @@ def train_policy(
     n_eval_layouts: int = 100,
     torch_threads: int | None = 1,
     extra_settings: dict[str, Any] | None = None,
+    eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
 ) -> dict[str, Any]:
     """Train the RL-DCA policy with PPO and save it.
 
     Writes ``out_path`` (``.zip``, stable-baselines3 format), ``<stem>.npz`` (numpy actor
     weights and the clustering settings, read by :class:`RLDCA`) and ``<stem>.json`` (training
     settings, learning curve, final mean episode reward, evaluation against mean shift alone
-    and a greedy one-step look-ahead on held-out PANDA-like layouts).
+    and a greedy one-step look-ahead on held-out PANDA-like layouts, synthetic mosaics and
+    ``eval_sets``).
 
     The actor and critic are separate 2x128 ReLU MLPs; training runs on the CPU with
     ``n_envs`` environments in one process. Runs with the same seed and settings give the same
@@ -811,7 +813,9 @@ def train_policy(
         out_path: path of the ``.zip`` to write (suffix added if missing).
         total_timesteps: PPO environment steps.
         seed: random seed of everything.
-        layout_source: see :data:`DCAEnv` (None: PANDA-like layouts).
+        layout_source: see :data:`DCAEnv`; None uses
+            :func:`repose_ros.core.layouts.default_training_source` (synthetic only: PANDA-like
+            layouts with a random perspective and synthetic 2x2 street-view mosaics).
         reward_config: score weights; a ``planner_value`` hook is used when ``w_planner != 0``.
         progress_bar: show a tqdm progress bar.
         n_envs: parallel environments (vectorised in-process).
@@ -825,6 +829,8 @@ def train_policy(
         n_eval_layouts: held-out layouts for the final evaluation (0 to skip).
         torch_threads: ``torch.set_num_threads`` value (None leaves it).
         extra_settings: more entries for the JSON sidecar (e.g. the data used).
+        eval_sets: extra named evaluation layout lists ``(xyxy, frame_w, frame_h)`` (e.g. MOT17
+            mosaics); reported as ``eval_<name>`` in the sidecar.
 
     Returns:
         The summary written to the JSON sidecar.
@@ -840,6 +846,10 @@ def train_policy(
         out = out.with_suffix(".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg = reward_config or RewardConfig()
+    if layout_source is None:
+        from repose_ros.core.layouts import default_training_source
+
+        layout_source = default_training_source(frame_w=frame_w, frame_h=frame_h)
     if torch_threads is not None:
         torch.set_num_threads(int(torch_threads))
     set_random_seed(seed)
@@ -926,9 +936,7 @@ def train_policy(
         net_arch=dict(pi=[128, 128], vf=[128, 128]),
         activation="relu",
         reward=cfg.to_dict(),
-        layout_source=(
-            "panda_like" if layout_source is None else getattr(layout_source, "__name__", "custom")
-        ),
+        layout_source=getattr(layout_source, "__name__", type(layout_source).__name__),
         curve=curve,
         first_mean_episode_reward=curve[0][1] if curve else None,
         final_mean_episode_reward=curve[-1][1] if curve else None,
@@ -936,19 +944,25 @@ def train_policy(
     )
     if extra_settings:
         summary.update(extra_settings)
+    sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] = {}
     if n_eval_layouts > 0:
-        from repose_ros.core.layouts import panda_like_layout
+        from repose_ros.core.layouts import panda_like_layout, synthetic_mosaic_layout
 
-        rng = np.random.default_rng(10_000 + seed)
-        layouts = []
-        while len(layouts) < n_eval_layouts:
-            b = panda_like_layout(rng, frame_w, frame_h)
-            if len(b) >= 2:
-                layouts.append((b, frame_w, frame_h))
+        for name, draw in (("panda_like", panda_like_layout), ("synthetic_mosaic", synthetic_mosaic_layout)):
+            rng = np.random.default_rng(10_000 + seed)
+            layouts = []
+            while len(layouts) < n_eval_layouts:
+                b = draw(rng, frame_w, frame_h)
+                if len(b) >= 2:
+                    layouts.append((b, frame_w, frame_h))
+            sets[name] = layouts
+    sets.update(eval_sets or {})
+    if sets:
         refiner = RLDCA(
             actor=actor, max_clusters=max_clusters, max_steps=max_steps, gamma=gamma, bandwidth=bandwidth
         )
-        summary["eval_panda_like"] = evaluate_refiners(refiner, layouts, cfg)
+        for name, layouts in sets.items():
+            summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg), n_layouts=len(layouts))
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     venv.close()
     return summary

@@ -109,12 +109,12 @@ class SetLaunchConfiguration(Action):
 
     @property
     def name(self):
-        """Getter for the name (substitutions)."""
+        """Getter for the name, as substitutions."""
         return self.__name
 
     @property
     def value(self):
-        """Getter for the value (substitutions)."""
+        """Getter for the value, as substitutions."""
         return self.__value
 
     def execute(self, context) -> None:
@@ -202,12 +202,12 @@ class SetEnvironmentVariable(Action):
 
     @property
     def name(self):
-        """Getter for the name (substitutions)."""
+        """Getter for the name, as substitutions."""
         return self.__name
 
     @property
     def value(self):
-        """Getter for the value (substitutions)."""
+        """Getter for the value, as substitutions."""
         return self.__value
 
     def execute(self, context) -> None:
@@ -443,7 +443,7 @@ class TimerAction(Action):
 
     @property
     def period(self):
-        """Getter for the period (substitutions)."""
+        """Getter for the period, as substitutions."""
         return self.__period
 
     @property

@@ -20,7 +20,7 @@ class PushRosNamespace(Action):
 
     @property
     def namespace(self):
-        """Getter for the namespace (substitutions)."""
+        """Getter for the namespace, as substitutions."""
         return self.__namespace
 
     def execute(self, context) -> None:

@@ -1,0 +1,294 @@
+"""Evaluate launch files with the launch / launch_ros stand-ins without starting processes."""
+
+import textwrap
+
+from launch import LaunchContext
+from launch.substitutions import LaunchConfiguration
+from launch.substitutions import PythonExpression
+from launch.substitutions import SubstitutionFailure
+import pytest
+from ros2_compat.launch import discard
+from ros2_compat.launch import evaluate as _evaluate
+from ros2_compat.launch import format_arguments
+from ros2_compat.launch import LaunchError
+from ros2_compat.launch import load_launch_description
+from ros2_compat.launch import run
+import yaml
+
+_SERVICES = []
+
+
+@pytest.fixture(autouse=True)
+def _remove_generated_files():
+    yield
+    while _SERVICES:
+        discard(_SERVICES.pop())
+
+
+def evaluate(*args, **kwargs):
+    """Evaluate a launch file, removing generated parameter files after the test."""
+    service = _evaluate(*args, **kwargs)
+    _SERVICES.append(service)
+    return service
+
+
+SAMPLE = '''
+from launch import LaunchDescription
+from launch.actions import DeclareLaunchArgument, GroupAction, LogInfo
+from launch.conditions import IfCondition, UnlessCondition
+from launch.substitutions import LaunchConfiguration, PathJoinSubstitution, PythonExpression
+from launch_ros.actions import Node, PushRosNamespace
+from launch_ros.substitutions import FindPackageShare
+
+
+def generate_launch_description():
+    ns = LaunchConfiguration('ns')
+    return LaunchDescription([
+        DeclareLaunchArgument('ns', default_value='ns1', description='Namespace of the nodes'),
+        DeclareLaunchArgument('robot', default_value='r1'),
+        DeclareLaunchArgument('mode', default_value='slow', choices=['slow', 'fast']),
+        DeclareLaunchArgument('rate', description='Publishing rate in Hz'),
+        DeclareLaunchArgument('with_listener', default_value='true'),
+        LogInfo(msg=['rate doubled: ', PythonExpression([LaunchConfiguration('rate'), ' * 2'])]),
+        Node(
+            package='demo_pkg', executable='talker',
+            name=[LaunchConfiguration('robot'), '_talker'], namespace=ns,
+            arguments=['--verbose', LaunchConfiguration('mode')],
+            ros_arguments=['--log-level', 'debug'],
+            parameters=[
+                PathJoinSubstitution([FindPackageShare('demo_pkg'), 'config', 'params.yaml']),
+                {'rate': LaunchConfiguration('rate'), 'frame': 'map', 'gains': {'kp': 1.5},
+                 'label': ParameterValueText},
+            ],
+            remappings=[('chatter', ['/', ns, '/chat'])],
+            output='screen'),
+        Node(package='demo_pkg', executable='listener',
+             condition=IfCondition(LaunchConfiguration('with_listener'))),
+        Node(package='demo_pkg', executable='listener', exec_name='quiet_listener',
+             condition=UnlessCondition(LaunchConfiguration('with_listener'))),
+        GroupAction([
+            PushRosNamespace('group_ns'),
+            Node(package='demo_pkg', executable='talker', name='inner', namespace='sub'),
+        ]),
+        Node(package='demo_pkg', executable='talker', name='outer'),
+    ])
+'''.replace('ParameterValueText', "LaunchConfiguration('robot')")
+
+
+@pytest.fixture
+def sample(demo_prefix):
+    """Write the sample launch file and a parameter file into the demo package."""
+    (demo_prefix / 'share' / 'demo_pkg' / 'config' / 'params.yaml').write_text(
+        '/**:\n  ros__parameters:\n    period: 0.1\n')
+    path = demo_prefix / 'share' / 'demo_pkg' / 'launch' / 'sample.launch.py'
+    path.write_text(SAMPLE)
+    return str(path)
+
+
+def _commands(service):
+    return {label.rsplit('-', 1)[0]: spec.cmd for label, spec in service.dry_run_processes}
+
+
+def test_show_args_lists_arguments_like_ros2_launch(sample):
+    text = format_arguments(load_launch_description(sample))
+    assert text.startswith("Arguments (pass arguments as '<name>:=<value>'):\n")
+    assert "    'ns':\n        Namespace of the nodes\n        (default: 'ns1')" in text
+    assert "    'rate':\n        Publishing rate in Hz\n" in text
+    assert "    'mode':\n        One of: ['slow', 'fast']\n        (default: 'slow')" in text
+
+
+def test_node_command_line_is_built_like_launch_ros(sample, demo_prefix):
+    service = evaluate(sample, {'rate': '20', 'ns': 'ns2', 'robot': 'r2', 'mode': 'fast'})
+    talker = [cmd for label, spec in service.dry_run_processes
+              if '__node:=r2_talker' in (cmd := spec.cmd)][0]
+    params_yaml = talker[talker.index('--params-file', talker.index('--params-file') + 1) + 1]
+    assert talker == [
+        str(demo_prefix / 'lib' / 'demo_pkg' / 'talker'), '--verbose', 'fast',
+        '--ros-args', '--log-level', 'debug',
+        '--ros-args', '-r', '__node:=r2_talker', '-r', '__ns:=/ns2',
+        '--params-file', str(demo_prefix / 'share' / 'demo_pkg' / 'config' / 'params.yaml'),
+        '--params-file', params_yaml,
+        '-r', 'chatter:=/ns2/chat',
+    ]
+    with open(params_yaml) as handle:
+        assert yaml.safe_load(handle) == {'/ns2/r2_talker': {'ros__parameters': {
+            'rate': 20, 'frame': 'map', 'gains.kp': 1.5, 'label': 'r2'}}}
+
+
+def test_conditions_and_namespace_scoping(sample, demo_prefix):
+    service = evaluate(sample, ['rate:=5'])
+    labels = [label.rsplit('-', 1)[0] for label, _ in service.dry_run_processes]
+    assert labels == ['talker', 'listener', 'talker', 'talker']
+    commands = [spec.cmd for _, spec in service.dry_run_processes]
+    assert commands[1] == [str(demo_prefix / 'lib' / 'demo_pkg' / 'listener'), '--ros-args']
+    assert commands[2][1:] == ['--ros-args', '-r', '__node:=inner', '-r', '__ns:=/group_ns/sub']
+    assert commands[3][1:] == ['--ros-args', '-r', '__node:=outer']
+    assert service.context.launch_configurations['ns'] == 'ns1'
+    assert 'ros_namespace' not in service.context.launch_configurations
+
+    service = evaluate(sample, ['rate:=5', 'with_listener:=False'])
+    labels = [label.rsplit('-', 1)[0] for label, _ in service.dry_run_processes]
+    assert labels == ['talker', 'quiet_listener', 'talker', 'talker']
+
+
+def test_parameter_dict_without_full_name_uses_wildcard(demo_prefix, tmp_path):
+    path = tmp_path / 'wild.launch.py'
+    path.write_text(textwrap.dedent('''
+        from launch import LaunchDescription
+        from launch_ros.actions import Node
+        from launch_ros.parameter_descriptions import ParameterValue
+
+
+        def generate_launch_description():
+            return LaunchDescription([Node(
+                package='demo_pkg', executable='talker', name='only_name',
+                parameters=[{'flag': True, 'text': ParameterValue('007', value_type=str),
+                             'list': [1, 2, 3]}, '/does/not/exist.yaml'])])
+    '''))
+    service = evaluate(str(path))
+    (label, spec), = service.dry_run_processes
+    assert spec.cmd[1:5] == ['--ros-args', '-r', '__node:=only_name', '--params-file']
+    assert len(spec.cmd) == 6, 'a missing parameter file is skipped, as in launch_ros'
+    with open(spec.cmd[5]) as handle:
+        assert yaml.safe_load(handle) == {'/**': {'ros__parameters': {
+            'flag': True, 'text': '007', 'list': [1, 2, 3]}}}
+
+
+def test_missing_required_argument_is_a_clear_error(sample, capsys):
+    assert run(sample, {}) == 1
+    out = capsys.readouterr().out
+    assert "missing required argument 'rate' (description: 'Publishing rate in Hz')" in out
+    assert "Arguments (pass arguments as '<name>:=<value>'):" in out
+    assert "'with_listener'" in out
+
+
+def test_invalid_choice_fails(sample):
+    with pytest.raises(LaunchError):
+        evaluate(sample, {'rate': '1', 'mode': 'medium'})
+
+
+def test_malformed_argument_is_rejected(sample):
+    with pytest.raises(LaunchError, match="expected format '<name>:=<value>'"):
+        evaluate(sample, ['rate=5'])
+
+
+def test_unsupported_features_raise_clear_errors(tmp_path):
+    with pytest.raises(NotImplementedError, match=r'does not support launch\.actions\.ExecuteLocal; '
+                                                  r'install ROS 2 launch'):
+        from launch.actions import ExecuteLocal  # noqa: F401
+    with pytest.raises(NotImplementedError, match='launch_ros.actions.ComposableNodeContainer'):
+        from launch_ros.actions import ComposableNodeContainer  # noqa: F401
+    with pytest.raises(NotImplementedError, match='does not support launch.frontend'):
+        import launch.frontend  # noqa: F401
+    try:  # launch files falling back to another name on ImportError keep working
+        from launch_ros.actions import LifecycleNode as NodeClass
+    except ImportError:
+        from launch_ros.actions import Node as NodeClass
+    assert NodeClass.__name__ == 'Node'
+    with pytest.raises(NotImplementedError, match='output_format'):
+        from launch.actions import ExecuteProcess
+        ExecuteProcess(cmd=['true'], output_format='{line}')
+    path = tmp_path / 'uses_frontend.launch.py'
+    path.write_text('from launch.substitutions import FileContent\n'
+                    'def generate_launch_description():\n    pass\n')
+    with pytest.raises(NotImplementedError, match='launch.substitutions.FileContent'):
+        evaluate(str(path))
+    xml = tmp_path / 'a.launch.xml'
+    xml.write_text('<launch/>')
+    with pytest.raises(LaunchError, match='only Python launch files'):
+        evaluate(str(xml))
+
+
+def test_python_expression_has_only_safe_builtins():
+    context = LaunchContext()
+    context.launch_configurations['x'] = '9'
+    assert PythonExpression(['sqrt(', LaunchConfiguration('x'), ') + 1']).perform(context) == '4.0'
+    assert PythonExpression(["'a' == 'a' and len('abc') == 3"]).perform(context) == 'True'
+    with pytest.raises(SubstitutionFailure, match='NameError'):
+        PythonExpression(["__import__('os').getcwd()"]).perform(context)
+    with pytest.raises(SubstitutionFailure, match='NameError'):
+        PythonExpression(["open('/etc/passwd')"]).perform(context)
+
+
+def test_launch_configuration_default_and_missing():
+    context = LaunchContext()
+    assert LaunchConfiguration('nope', default='d').perform(context) == 'd'
+    with pytest.raises(SubstitutionFailure, match="launch configuration 'nope' does not exist"):
+        LaunchConfiguration('nope').perform(context)
+
+
+def test_include_opaque_function_and_scoping(demo_prefix, tmp_path):
+    child = tmp_path / 'child.launch.py'
+    child.write_text(textwrap.dedent('''
+        from launch import LaunchDescription
+        from launch.actions import DeclareLaunchArgument, SetLaunchConfiguration
+        from launch.substitutions import LaunchConfiguration, ThisLaunchFileDir
+        from launch_ros.actions import Node
+
+
+        def generate_launch_description():
+            return LaunchDescription([
+                DeclareLaunchArgument('who'),
+                SetLaunchConfiguration('from_child', ThisLaunchFileDir()),
+                Node(package='demo_pkg', executable='talker', name=LaunchConfiguration('who')),
+            ])
+    '''))
+    parent = tmp_path / 'parent.launch.py'
+    parent.write_text(textwrap.dedent('''
+        from launch import LaunchDescription
+        from launch.actions import GroupAction, IncludeLaunchDescription, OpaqueFunction
+        from launch.actions import SetLaunchConfiguration
+        from launch.launch_description_sources import PythonLaunchDescriptionSource
+        from launch_ros.actions import Node
+
+
+        def late(context):
+            who = context.launch_configurations.get('who', 'unset')
+            return [Node(package='demo_pkg', executable='listener', name='after_' + who)]
+
+
+        def generate_launch_description():
+            return LaunchDescription([
+                GroupAction([IncludeLaunchDescription(
+                    PythonLaunchDescriptionSource(%r), launch_arguments={'who': 'alice'}.items())]),
+                IncludeLaunchDescription(PythonLaunchDescriptionSource(%r),
+                                         launch_arguments=[('who', 'bob')]),
+                OpaqueFunction(function=late),
+            ])
+    ''' % (str(child), str(child))))
+    service = evaluate(str(parent))
+    names = [spec.cmd[-1] for _, spec in service.dry_run_processes]
+    assert names == ['__node:=alice', '__node:=bob', '__node:=after_bob']
+    assert service.context.launch_configurations['from_child'] == str(tmp_path)
+
+
+def test_include_path_from_launch_argument(demo_prefix, tmp_path):
+    for which in ('a', 'b'):
+        (tmp_path / (which + '.launch.py')).write_text(textwrap.dedent('''
+            from launch import LaunchDescription
+            from launch_ros.actions import Node
+
+
+            def generate_launch_description():
+                return LaunchDescription([Node(package='demo_pkg', executable='talker',
+                                               name='from_%s')])
+        ''' % which))
+    parent = tmp_path / 'choose.launch.py'
+    parent.write_text(textwrap.dedent('''
+        from launch import LaunchDescription
+        from launch.actions import DeclareLaunchArgument, IncludeLaunchDescription
+        from launch.launch_description_sources import PythonLaunchDescriptionSource
+        from launch.substitutions import LaunchConfiguration
+
+
+        def generate_launch_description():
+            return LaunchDescription([
+                DeclareLaunchArgument('which', default_value='a'),
+                IncludeLaunchDescription(PythonLaunchDescriptionSource(
+                    [%r, '/', LaunchConfiguration('which', default='a'), '.launch.py'])),
+            ])
+    ''' % str(tmp_path)))
+    assert "'which'" in format_arguments(load_launch_description(str(parent)))
+    for which in ('a', 'b'):
+        service = evaluate(str(parent), {'which': which})
+        assert [spec.cmd[-1] for _, spec in service.dry_run_processes] == ['__node:=from_' + which]

@@ -1,0 +1,103 @@
+"""Integration: `ros2 launch repose_ros pipeline.launch.py` as separate processes.
+
+One /itest/detections message per input frame, with the input's stamp, boxes inside the image,
+every (synthetic) person found; then a clean shutdown on SIGINT.
+"""
+import os
+import shutil
+import signal
+import subprocess
+import time
+
+import numpy as np
+import pytest
+
+rclpy = pytest.importorskip("rclpy")
+
+from sensor_msgs.msg import Image  # noqa: E402
+from vision_msgs.msg import Detection2DArray  # noqa: E402
+
+from repose_ros.msg import FrameReport  # noqa: E402
+from repose_ros.ros.convert import bgr_to_image  # noqa: E402
+from repose_ros.ros.params import reliable  # noqa: E402
+
+W, H = 1920, 1080
+BLOBS = [(100, 100, 140, 200), (400, 150, 430, 230), (900, 500, 990, 700), (1600, 80, 1620, 120),
+         (1700, 900, 1800, 1070)]
+
+
+def _frame(shift):
+    img = np.full((H, W, 3), 15, np.uint8)
+    for x0, y0, x1, y1 in BLOBS:
+        img[y0:y1, x0 + shift:x1 + shift] = 240
+    return img
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ros2") is None, reason="no ros2 command on PATH")
+def test_launched_pipeline_answers_every_frame(tmp_path):
+    log = open(tmp_path / "launch.log", "w")
+    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=itest",
+                               "input_topic:=/itest_in", "num_servers:=2", "backend:=fake", "log_level:=warn"],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("itest_client", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    out, reports = [], []
+    node.create_subscription(Detection2DArray, "/itest/detections", out.append, reliable(20))
+    node.create_subscription(FrameReport, "/itest/frame_report", reports.append, reliable(20))
+    pub = node.create_publisher(Image, "/itest_in", reliable(10))
+    try:
+        # Wait for the pipeline: subscribers on the input and both edge servers reporting active.
+        from repose_ros.msg import ServerStatus
+
+        active = {}
+        node.create_subscription(ServerStatus, "/itest/server_status",
+                                 lambda m: active.__setitem__(m.server_id, m.state), reliable(10))
+        end = time.monotonic() + 90
+        while (pub.get_subscription_count() == 0 or list(active.values()).count("active") < 2) \
+                and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+            assert launch.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
+        assert pub.get_subscription_count() > 0 and len(active) == 2
+        time.sleep(1.0)
+        stamps = []
+        for i in range(4):
+            msg = bgr_to_image(_frame(i * 5))
+            msg.header.stamp.sec, msg.header.stamp.nanosec = 1000 + i, 500
+            msg.header.frame_id = "itest_cam"
+            stamps.append(1000 + i)
+            pub.publish(msg)
+            time.sleep(0.2)
+        end = time.monotonic() + 60
+        while len(out) < 4 and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+        t_extra = time.monotonic() + 1.0
+        while time.monotonic() < t_extra:
+            ex.spin_once(timeout_sec=0.1)
+    finally:
+        os.killpg(launch.pid, signal.SIGINT)
+        try:
+            rc = launch.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(launch.pid, signal.SIGKILL)
+            rc = "hung"
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        log.close()
+    text = (tmp_path / "launch.log").read_text()
+    assert sorted(m.header.stamp.sec for m in out) == stamps, text[-3000:]
+    for m in out:
+        i = m.header.stamp.sec - 1000
+        assert m.header.frame_id == "itest_cam" and m.header.stamp.nanosec == 500
+        got = sorted((round(d.bbox.center.position.x - d.bbox.size_x / 2),
+                      round(d.bbox.center.position.y - d.bbox.size_y / 2)) for d in m.detections)
+        assert got == sorted((x0 + i * 5, y0) for x0, y0, _, _ in BLOBS), text[-3000:]
+        for d in m.detections:
+            assert 0 <= d.bbox.center.position.x - d.bbox.size_x / 2 and d.bbox.center.position.x + d.bbox.size_x / 2 <= W
+            assert 0 <= d.bbox.center.position.y - d.bbox.size_y / 2 and d.bbox.center.position.y + d.bbox.size_y / 2 <= H
+    assert len(reports) == 4 and not any(r.degraded for r in reports), [r.drop_reason for r in reports]
+    assert rc == 0, f"launch exit code {rc}\n{text[-3000:]}"
