@@ -18,14 +18,17 @@ def test_source_tree_used_without_ament(monkeypatch):
         paths.SOURCE_CONFIG_DIR / "profiles" / "default.yaml"]
 
 
-def test_share_folder_preferred(monkeypatch, tmp_path):
-    """A file in the share folder wins over the source tree; a missing one falls through."""
-    (tmp_path / "profiles").mkdir()
-    (tmp_path / "profiles" / "default.yaml").write_text("x: 1\n")
-    monkeypatch.setattr(paths, "_share_config_dir", lambda: tmp_path)
-    assert paths.find_config_file("profiles/default.yaml") == tmp_path / "profiles" / "default.yaml"
-    (tmp_path / "profiles" / "default.yaml").unlink()
-    assert paths.find_config_file("profiles/default.yaml") == paths.SOURCE_CONFIG_DIR / "profiles" / "default.yaml"
+def test_source_tree_preferred_then_share(monkeypatch, tmp_path):
+    """The checkout's config/ wins; the share folder is used when the source tree lacks the file."""
+    src, share = tmp_path / "src_config", tmp_path / "share_config"
+    for d in (src, share):
+        (d / "profiles").mkdir(parents=True)
+        (d / "profiles" / "default.yaml").write_text("x: 1\n")
+    monkeypatch.setattr(paths, "SOURCE_CONFIG_DIR", src)
+    monkeypatch.setattr(paths, "_share_config_dir", lambda: share)
+    assert paths.find_config_file("profiles/default.yaml") == src / "profiles" / "default.yaml"
+    (src / "profiles" / "default.yaml").unlink()
+    assert paths.find_config_file("profiles/default.yaml") == share / "profiles" / "default.yaml"
 
 
 def test_missing_file_lists_candidates(monkeypatch, tmp_path):

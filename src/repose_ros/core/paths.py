@@ -26,20 +26,21 @@ def config_candidates(relative_path: str) -> List[Path]:
     rel = PurePosixPath(str(relative_path).replace("\\", "/"))
     if rel.is_absolute() or ".." in rel.parts or str(rel) in ("", "."):
         raise ValueError(f"config path must be relative and stay inside config/, got {relative_path!r}")
-    out: List[Path] = []
+    # The source tree first: it exists only in a checkout, where it is the file being edited;
+    # an installed package (colcon, share folder) has no such folder next to its Python code.
+    out: List[Path] = [SOURCE_CONFIG_DIR.joinpath(*rel.parts)]
     share = _share_config_dir()
     if share is not None:
         out.append(share.joinpath(*rel.parts))
-    out.append(SOURCE_CONFIG_DIR.joinpath(*rel.parts))
     return out
 
 
 def find_config_file(relative_path: str) -> Path:
     """Find ``config/<relative_path>`` of this package, e.g. ``"profiles/default.yaml"``.
 
-    Looks first in the ament share folder (``share/repose_ros/config``, only when
-    ``ament_index_python`` is importable and knows the package), then in the source tree
-    (``<checkout>/config``). Returns the first existing file; raises FileNotFoundError naming
+    Looks first in the source tree (``<checkout>/config``), then in the ament share folder
+    (``share/repose_ros/config``, only when ``ament_index_python`` is importable and knows the
+    package). Returns the first existing file; raises FileNotFoundError naming
     every path tried.
     """
     tried = config_candidates(relative_path)

@@ -278,7 +278,7 @@ def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.n
             for m2 in np.flatnonzero(ok):
                 loss = values[b, m] - values[b, m2]
                 enough = bool(saved[m2] >= excess[s])
-                key = (not enough, loss if enough else -loss / saved[m2], -saved[m2], int(b), int(m2))
+                key = (not enough, loss if enough else loss / saved[m2], -saved[m2], int(b), int(m2))
                 if best is None or key < best:
                     best = key
         if best is None:

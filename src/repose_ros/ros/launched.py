@@ -1,0 +1,148 @@
+"""Drive a launched pipeline from Python: start it, feed frames, collect answers, stop it.
+
+Used by ``repose demo`` and ``repose bench pipeline``; a frame is sent, and the call returns
+when its Detection2DArray and FrameReport have arrived (closed loop), so the measured wall
+time is the pipeline's latency for that frame.
+"""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from typing import List, Optional
+
+import numpy as np
+
+
+@dataclass
+class Answer:
+    """What came back for one frame."""
+
+    detections: object
+    report: object
+    debug_image: Optional[object]
+    wall_ms: float
+
+
+class LaunchedPipeline:
+    """``ros2 launch repose_ros pipeline.launch.py`` in a subprocess, plus a client node."""
+
+    def __init__(self, servers: int, backend: str = "ultralytics", namespace: str = "repose",
+                 log_path: Optional[str] = None, extra_args: Optional[List[str]] = None,
+                 input_topic: str = "/repose_client/image_raw"):
+        self.servers = servers
+        self.ns = "/" + namespace.strip("/")
+        self.input_topic = input_topic
+        self.cmd = ["ros2", "launch", "repose_ros", "pipeline.launch.py", f"namespace:={namespace}",
+                    f"input_topic:={input_topic}", f"num_servers:={servers}", f"backend:={backend}",
+                    *(extra_args or [])]
+        self.log_path = log_path
+        self._log = None
+        self.proc: Optional[subprocess.Popen] = None
+        self.node = self.ex = self.ctx = None
+
+    def __enter__(self) -> "LaunchedPipeline":
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def start(self) -> None:
+        """Start the launch and the client node (does not wait)."""
+        import rclpy
+        from rclpy.executors import SingleThreadedExecutor
+        from repose_ros.msg import FrameReport, ServerStatus
+        from sensor_msgs.msg import Image
+        from vision_msgs.msg import Detection2DArray
+
+        from .params import reliable
+
+        self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
+        self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
+        self.ctx = rclpy.Context()
+        rclpy.init(context=self.ctx)
+        self.node = rclpy.create_node("repose_client", context=self.ctx)
+        self.ex = SingleThreadedExecutor(context=self.ctx)
+        self.ex.add_node(self.node)
+        self.results, self.reports, self.debug, self.active = {}, {}, {}, {}
+        n = self.node
+        n.create_subscription(Detection2DArray, f"{self.ns}/detections",
+                              lambda m: self.results.setdefault(_key(m.header), m), reliable(10))
+        n.create_subscription(FrameReport, f"{self.ns}/frame_report",
+                              lambda m: self.reports.setdefault(_key(m.header), m), reliable(10))
+        n.create_subscription(Image, f"{self.ns}/debug_image",
+                              lambda m: self.debug.setdefault(_key(m.header), m), reliable(4))
+        n.create_subscription(ServerStatus, f"{self.ns}/server_status",
+                              lambda m: self.active.__setitem__(m.server_id, m.state), reliable(20))
+        self.pub = n.create_publisher(Image, self.input_topic, reliable(2))
+
+    def wait_ready(self, timeout: float = 300.0) -> float:
+        """Wait until every edge server is active and the input has a subscriber; returns seconds."""
+        t0 = time.monotonic()
+        while sum(s == "active" for s in self.active.values()) < self.servers or self.pub.get_subscription_count() == 0:
+            self.ex.spin_once(timeout_sec=0.2)
+            if self.proc.poll() is not None:
+                raise RuntimeError(f"the pipeline exited early (code {self.proc.returncode}); see {self.log_path}")
+            if time.monotonic() - t0 > timeout:
+                raise RuntimeError(f"edge servers not active after {timeout:.0f} s ({self.active}); "
+                                   f"see {self.log_path}")
+        time.sleep(1.0)
+        self.ex.spin_once(timeout_sec=0.1)
+        return time.monotonic() - t0
+
+    def send(self, frame: np.ndarray, timeout: float = 180.0, want_debug: bool = False) -> Optional[Answer]:
+        """Publish one frame and wait for its answer; None if nothing came within ``timeout``."""
+        from .convert import bgr_to_image
+
+        msg = bgr_to_image(frame)
+        msg.header.frame_id = "repose_client"
+        msg.header.stamp = self.node.get_clock().now().to_msg()
+        key = _key(msg.header)
+        sent = time.monotonic()
+        self.pub.publish(msg)
+        while (key not in self.results or key not in self.reports) and time.monotonic() - sent < timeout:
+            self.ex.spin_once(timeout_sec=0.02)
+        wall = (time.monotonic() - sent) * 1000.0
+        if key not in self.results:
+            return None
+        if want_debug:
+            t = time.monotonic()
+            while key not in self.debug and time.monotonic() - t < 3.0:
+                self.ex.spin_once(timeout_sec=0.05)
+        return Answer(self.results.pop(key), self.reports.pop(key, None), self.debug.pop(key, None), wall)
+
+    def close(self) -> None:
+        """Stop the client and the launch (SIGINT, then SIGTERM / SIGKILL)."""
+        import rclpy
+
+        if self.node is not None:
+            self.node.destroy_node()
+            rclpy.try_shutdown(context=self.ctx)
+            self.node = None
+        if self.proc is not None:
+            stop_process_group(self.proc)
+        if self._log not in (None, subprocess.DEVNULL):
+            self._log.close()
+
+
+def _key(header) -> tuple:
+    return (header.stamp.sec, header.stamp.nanosec)
+
+
+def stop_process_group(proc: subprocess.Popen, timeout: float = 15.0) -> None:
+    """SIGINT a process group (like Ctrl-C), then SIGTERM / SIGKILL it if needed."""
+    if proc.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, timeout), (signal.SIGTERM, 5.0), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
