@@ -1,10 +1,12 @@
 """Lint the package the way ament_flake8 and ament_pep257 would."""
+import pathlib
 import subprocess
 import sys
 
 import pytest
 
-from conftest import ROOT
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
 
 PY_DIRS = ["src", "launch", "test", "compat/src", "tools"]
 

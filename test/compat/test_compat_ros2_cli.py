@@ -83,7 +83,9 @@ def test_topic_pub_once_reaches_echo(ros_env, ros2_cmd):
     echo = subprocess.Popen(ros2_cmd + ['topic', 'echo', '/greeting', 'std_msgs/msg/String',
                                         '--once'], stdout=subprocess.PIPE, text=True)
     try:
-        pub = _ros2(ros2_cmd, 'topic', 'pub', '--once', '/greeting', 'std_msgs/msg/String',
+        # Repeat the message: the first one can be sent before the echo's reader has matched the
+        # writer (discovery is not symmetric), and a volatile message is then lost.
+        pub = _ros2(ros2_cmd, 'topic', 'pub', '-r', '5', '--times', '10', '/greeting', 'std_msgs/msg/String',
                     'data: hi there', '--max-wait-time-secs', '20')
         assert pub.returncode == 0, pub.stderr
         assert "publishing #1: std_msgs.msg.String(data='hi there')" in pub.stdout

@@ -97,7 +97,7 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
                       round(d.bbox.center.position.y - d.bbox.size_y / 2)) for d in m.detections)
         assert got == sorted((x0 + i * 5, y0) for x0, y0, _, _ in BLOBS), text[-3000:]
         for d in m.detections:
-            assert 0 <= d.bbox.center.position.x - d.bbox.size_x / 2 and d.bbox.center.position.x + d.bbox.size_x / 2 <= W
-            assert 0 <= d.bbox.center.position.y - d.bbox.size_y / 2 and d.bbox.center.position.y + d.bbox.size_y / 2 <= H
+            cx, cy, hw, hh = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x / 2, d.bbox.size_y / 2
+            assert 0 <= cx - hw and cx + hw <= W and 0 <= cy - hh and cy + hh <= H
     assert len(reports) == 4 and not any(r.degraded for r in reports), [r.drop_reason for r in reports]
     assert rc == 0, f"launch exit code {rc}\n{text[-3000:]}"

@@ -69,6 +69,7 @@ class Harness:
                                and self.pub.get_subscription_count() > 0)
 
     def close(self):
+        self.ex.shutdown()
         for n in [self.part, self.cam, *self.edges, self.agg, self.test]:
             n.destroy_node()
         rclpy.try_shutdown(context=self.ctx)

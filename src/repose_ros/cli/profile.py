@@ -450,6 +450,25 @@ def _default_data() -> Optional[str]:
     return None
 
 
+def _command_line(argv: Optional[Sequence[str]]) -> str:
+    """Return the command line for meta, with the (long) --note text left out."""
+    import shlex
+    items = list(argv if argv is not None else sys.argv[1:])
+    out = []
+    skip = False
+    for item in items:
+        if skip:
+            skip = False
+            continue
+        if item == "--note":
+            skip = True
+            continue
+        if item.startswith("--note="):
+            continue
+        out.append(item)
+    return shlex.join(["repose", "profile", *out])
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``repose profile``."""
     p = argparse.ArgumentParser(prog="repose profile", description=__doc__.split("\n\n")[0],
@@ -489,6 +508,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="existing profile to update (other servers' latencies are kept)")
     p.add_argument("--note", default="", help="free text added to meta.notes")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--latency-only", action="store_true",
+                   help="measure latency only (on a few data frames if any); precision is kept from "
+                        "--update/--precision-from or set to the generic prior")
     p.add_argument("--quick", action="store_true", help="few repeats and frames (tests, smoke runs)")
     p.add_argument("--out", default="profile.yaml", help="output YAML file")
     p.add_argument("--plot", default=None, help="also draw latency and precision curves into this PNG")
@@ -665,13 +687,14 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
                 raise SystemExit("--data synthetic only makes sense with --backend fake (a real "
                                  "network finds no people in generated layouts); "
                                  "use --data mot17:PATH or none")
-            samples = synthetic_samples(max_frames, args.seed)
+            samples = synthetic_samples(min(max_frames, 3) if args.latency_only else max_frames, args.seed)
             data_desc = f"synthetic PANDA-like layouts ({len(samples)} frames, seed {args.seed})"
         elif data.startswith("mot17:"):
             root = Path(data.split(":", 1)[1]).expanduser()
             if not find_mot_sequences(root):
                 raise SystemExit(f"no MOT sequences (gt/gt.txt + img1/) under {root}")
-            samples = load_mot_samples(root, max_frames, args.min_visibility)
+            samples = load_mot_samples(root, min(max_frames, 3) if args.latency_only else max_frames,
+                                       args.min_visibility)
             data_desc = f"MOT format at {root} ({len(samples)} frames: {', '.join(s.name for s in samples)})"
         else:
             raise SystemExit(f"--data must be mot17:PATH, synthetic, none or auto, got {data!r}")
@@ -680,7 +703,8 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
               file=sys.stderr)
 
     zoo, fake = _build_zoo(args, names)
-    total = len(keys) * (repeats + warmup) + len(keys) * len(samples) * len(scales)
+    precision_samples = [] if args.latency_only else samples
+    total = len(keys) * (repeats + warmup) + len(keys) * len(precision_samples) * len(scales)
     if args.no_progress:
         bar: Any = _NoBar()
     else:
@@ -691,9 +715,9 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         bar.set_description("latency")
         lat = measure_latency(zoo, keys, samples, repeats, warmup, rng, bar)
         raw: Dict[str, List[Dict[str, Any]]] = {}
-        if samples:
+        if precision_samples:
             bar.set_description("precision")
-            raw = measure_precision(zoo, keys, samples, scales, bounds, args.conf, rng, bar, fake)
+            raw = measure_precision(zoo, keys, precision_samples, scales, bounds, args.conf, rng, bar, fake)
     finally:
         bar.close()
     elapsed = time.perf_counter() - t_start
@@ -714,16 +738,28 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
                 precision_source = "measured, except the generic prior (NOT measured) for " + key
                 continue
             precision[key] = [[b, v] for b, v in zip(bounds, fitted)]
-    else:
+    earlier: Optional[Dict[str, Any]] = None
+    if not raw:
         src = args.precision_from or args.update
-        prev = Profiles.load(src) if src else None
+        prev = Profiles.load(src) if src and Path(src).is_file() else None
+        copied, prior = [], []
         for key in keys:
             if prev is not None and key in prev.precision:
                 precision[key] = [[b, p] for b, p in prev.precision[key]]
-                precision_source = f"copied from {src} (not measured in this run)"
+                copied.append(key)
             else:
                 precision[key] = [[b, p] for b, p in PRIOR_PRECISION]
-                precision_source = "generic prior, NOT measured (no annotated data)"
+                prior.append(key)
+        parts = []
+        if copied:
+            parts.append(f"kept from {src} (profile dated {prev.meta.get('date')}), not measured in this "
+                         f"run, for {', '.join(copied)}")
+            earlier = {k: prev.meta.get(k) for k in ("date", "host", "command", "duration_s", "notes")}
+            if isinstance(prev.meta.get("precision"), dict):
+                earlier.update(prev.meta["precision"])
+        if prior:
+            parts.append(f"generic prior, NOT measured (no annotated data), for {', '.join(prior)}")
+        precision_source = "; ".join(parts)
 
     # latency table (optionally merged into an existing profile)
     prev_lat: Dict[str, Dict[str, float]] = {}
@@ -753,17 +789,19 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         "cpu_count": os.cpu_count(),
         "torch_threads": threads,
         "versions": _versions(),
-        "command": "repose profile " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "command": _command_line(argv),
         "duration_s": round(elapsed, 1),
         "latency": {
             "definition": "median wall time of detect_crops() with one square block letterboxed to "
                           "imgsz x imgsz, batch 1, after warm-up (pre-processing + forward + NMS)",
             "server_id": str(args.server_id), "repeats": repeats, "warmup": warmup,
+            "images": ("square crops of random size of the data frames" if samples
+                       else "square crops of a random-noise 1920x1080 image"),
             "per_model": lat,
         },
         "precision": {
             "source": precision_source,
-            "data": data_desc,
+            "data": data_desc if raw else "none in this run",
             "metric": args.metric,
             "definition": "per area bin (model-input px^2; bin i covers (bound[i-1], bound[i]]): COCO-style "
                           "AP at IoU 0.5 (ap50), mean over IoU 0.5:0.95 (ap50_95), and recall/precision at "
@@ -777,6 +815,11 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         },
         "notes": args.note,
     }
+    if not raw:
+        for k in ("scales", "conf", "min_gt", "min_visibility", "raw"):
+            meta["precision"].pop(k, None)
+    if earlier is not None:
+        meta["precision"]["earlier_measurement"] = earlier
     models = [ModelSpec(k, weights[k], size) for k, (_n, size) in zip(keys, parsed)]
     prof = Profiles(models, latency_ms, precision, meta)
     path = prof.save(args.out)

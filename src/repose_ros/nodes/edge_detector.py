@@ -59,7 +59,7 @@ class EdgeDetectorNode(LifecycleNode):
             self._autostart = self.create_timer(0.0, self._walk_to_active)
 
     def _walk_to_active(self) -> None:
-        self.destroy_timer(self._autostart)
+        self._autostart.cancel()  # one-shot (destroying a timer inside its own callback upsets the executor)
         if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
 
