@@ -5,13 +5,16 @@ import numpy as np
 import pytest
 
 from repose_ros.core.layouts import (
+    RANDOM_PERSPECTIVE_CONFIG,
     PandaLayoutConfig,
+    default_training_source,
     load_mot_boxes,
     mixed_layout_source,
     mosaic_2x2_layouts,
     mot_frames,
     panda_like_layout,
     person_height,
+    synthetic_mosaic_layout,
 )
 
 MOT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot17_mini" / "train"
@@ -62,6 +65,35 @@ def test_panda_like_layout_has_empty_regions():
         cy = ((b[:, 1] + b[:, 3]) / 2 / 2160 * 8).astype(int).clip(0, 7)
         empty.append(64 - len(set(zip(cx.tolist(), cy.tolist()))))
     assert np.median(empty) > 16
+
+
+def test_random_perspective_varies_person_size():
+    medians = []
+    for seed in range(12):
+        b = panda_like_layout(np.random.default_rng(seed), config=RANDOM_PERSPECTIVE_CONFIG, n_boxes=60)
+        cy = (b[:, 1] + b[:, 3]) / 2
+        h = b[:, 3] - b[:, 1]
+        medians.append(np.median(h / (1 + cy / 2160)))
+    assert max(medians) > 1.5 * min(medians)
+
+
+def test_synthetic_mosaic_layout():
+    rng = np.random.default_rng(0)
+    quads = set()
+    for _ in range(10):
+        m = synthetic_mosaic_layout(rng)
+        assert m.dtype == np.float32 and m.shape[1] == 4
+        assert np.all(m[:, [0, 2]] <= 3840) and np.all(m[:, [1, 3]] <= 2160)
+        cx, cy = (m[:, 0] + m[:, 2]) / 2, (m[:, 1] + m[:, 3]) / 2
+        quads |= {(int(x >= 1920), int(y >= 1080)) for x, y in zip(cx, cy)}
+        # no box crosses a tile border
+        assert not np.any((m[:, 0] < 1920) & (m[:, 2] > 1920))
+        assert not np.any((m[:, 1] < 1080) & (m[:, 3] > 1080))
+    assert len(quads) == 4
+    src = default_training_source(mosaic_prob=0.5)
+    a = [src(np.random.default_rng(s)) for s in range(6)]
+    b = [src(np.random.default_rng(s)) for s in range(6)]
+    assert all(np.array_equal(x, y) for x, y in zip(a, b))
 
 
 def _write_seq(root: Path, name: str, rows, w=1920, h=1080):

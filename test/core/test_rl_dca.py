@@ -147,6 +147,34 @@ def test_features_truncate():
     np.testing.assert_allclose(f[0], 0.05, rtol=1e-6)
 
 
+def test_extended_features_add_spreads():
+    b = _boxes([[10, 10], [30, 10], [80, 60]], size=10)
+    s = R.ClusterState(b, [0, 0, 1], 100, 100)
+    f = s.features(3, extended=True)
+    assert f.shape == (R.feature_size(3, True),) == (25,)
+    np.testing.assert_allclose(f[:5], s.features(3)[:5])
+    np.testing.assert_allclose(f[5:8], [0.1, 0.0, 0.0], atol=1e-7)  # std x = 0.1, equal areas
+    np.testing.assert_allclose(f[13:16], 0.0)  # single box: no spread
+    assert np.all(f[16:24] == 0) and f[-1] == pytest.approx(2 / 3)
+    env = R.make_env(max_clusters=3, extended_state=True)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == (25,) and env.observation_space.contains(obs)
+
+
+def test_rldca_infers_extended_state():
+    n_in = R.feature_size(4, True)
+    bias = np.zeros(6)
+    bias[R.ACTION_MERGE] = 1.0
+    actor = R.NumpyActor([np.zeros((6, n_in))], [bias])
+    r = R.RLDCA(actor=actor, max_steps=1)
+    assert r.extended_state and r.max_clusters == 4
+    b = panda_like_layout(np.random.default_rng(0), n_boxes=80)
+    init = R.RLDCA.meanshift_only().cluster(b, 3840, 2160)
+    assert r.refine(b, 3840, 2160).max() == init.max() - 1
+    with pytest.raises(ValueError):
+        R.RLDCA(actor=actor, extended_state=False)
+
+
 def test_features_empty():
     s = R.ClusterState(np.zeros((0, 4), np.float32), np.zeros(0, int), 100, 100)
     assert s.k == 0 and np.all(s.features(4) == 0)

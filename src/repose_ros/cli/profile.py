@@ -318,6 +318,20 @@ class AreaBinEvaluator:
                 self.scores[b][t].append(det_scores[kept])
                 self.tps[b][t].append(status[kept] == 1)
 
+    @classmethod
+    def pooled(cls, evaluators: Sequence["AreaBinEvaluator"]) -> "AreaBinEvaluator":
+        """Return one evaluator holding the matches of all ``evaluators`` (same bins)."""
+        out = cls(evaluators[0].bounds, evaluators[0].report_conf)
+        for ev in evaluators:
+            if ev.bounds != out.bounds:
+                raise ValueError("cannot pool evaluators with different area bins")
+            out.n_gt += ev.n_gt
+            for b in range(len(out.bounds)):
+                for t in range(len(IOU_THRESHOLDS)):
+                    out.scores[b][t].extend(ev.scores[b][t])
+                    out.tps[b][t].extend(ev.tps[b][t])
+        return out
+
     def summary(self) -> List[Dict[str, Any]]:
         """Per bin: ``area_max``, ``n_gt``, ``ap50``, ``ap50_95``, ``recall50`` and ``precision50``.
 
@@ -511,6 +525,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-only", action="store_true",
                    help="measure latency only (on a few data frames if any); precision is kept from "
                         "--update/--precision-from or set to the generic prior")
+    p.add_argument("--skip-latency", action="store_true",
+                   help="keep the latencies of --update FILE and measure precision only")
+    p.add_argument("--no-pool", action="store_true",
+                   help="one precision curve per model key; by default the keys sharing a weights file "
+                        "share the curve measured on all their inputs (the same network, less noise)")
     p.add_argument("--quick", action="store_true", help="few repeats and frames (tests, smoke runs)")
     p.add_argument("--out", default="profile.yaml", help="output YAML file")
     p.add_argument("--plot", default=None, help="also draw latency and precision curves into this PNG")
@@ -571,8 +590,8 @@ def measure_latency(zoo, keys: Sequence[str], samples: List[FrameSample], repeat
 
 def measure_precision(zoo, keys: Sequence[str], samples: List[FrameSample], scales: Sequence[float],
                       bounds: Sequence[float], conf: float, rng: np.random.Generator, bar,
-                      fake=None) -> Dict[str, List[Dict[str, Any]]]:
-    """Return per key the per-bin summary of :class:`AreaBinEvaluator` over all samples x scales."""
+                      fake=None) -> Dict[str, "AreaBinEvaluator"]:
+    """Return per key the :class:`AreaBinEvaluator` filled over all samples x scales."""
     from repose_ros.core.detections import Detections
     out = {}
     for key in keys:
@@ -592,7 +611,7 @@ def measure_precision(zoo, keys: Sequence[str], samples: List[FrameSample], scal
             for mi, dets in zip(inputs, results):
                 ev.add(dets.xyxy, dets.scores, mi.gt, mi.ignore)
             bar.update(len(inputs))
-        out[key] = ev.summary()
+        out[key] = ev
     return out
 
 
@@ -702,9 +721,16 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         print("repose profile: no annotated data found (../shared/data/mot17_mini); measuring latency only",
               file=sys.stderr)
 
+    prev_profile = Profiles.load(args.update) if args.update and Path(args.update).is_file() else None
+    if args.skip_latency:
+        if prev_profile is None or any(k not in prev_profile.latency_ms for k in keys):
+            raise SystemExit("--skip-latency needs --update FILE holding latencies of every model")
+        if args.latency_only:
+            raise SystemExit("--skip-latency and --latency-only exclude each other")
     zoo, fake = _build_zoo(args, names)
     precision_samples = [] if args.latency_only else samples
-    total = len(keys) * (repeats + warmup) + len(keys) * len(precision_samples) * len(scales)
+    total = (0 if args.skip_latency else len(keys) * (repeats + warmup)) \
+        + len(keys) * len(precision_samples) * len(scales)
     if args.no_progress:
         bar: Any = _NoBar()
     else:
@@ -712,12 +738,27 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         bar = tqdm(total=total, desc="profile", unit="call", file=sys.stderr)
     t_start = time.perf_counter()
     try:
-        bar.set_description("latency")
-        lat = measure_latency(zoo, keys, samples, repeats, warmup, rng, bar)
+        if prev_profile is not None and args.skip_latency:
+            lat = prev_profile.meta.get("latency", {}).get("per_model", {})
+        else:
+            bar.set_description("latency")
+            lat = measure_latency(zoo, keys, samples, repeats, warmup, rng, bar)
         raw: Dict[str, List[Dict[str, Any]]] = {}
+        pooled_raw: Dict[str, List[Dict[str, Any]]] = {}
+        curve: Dict[str, List[Dict[str, Any]]] = {}
         if precision_samples:
             bar.set_description("precision")
-            raw = measure_precision(zoo, keys, precision_samples, scales, bounds, args.conf, rng, bar, fake)
+            evals = measure_precision(zoo, keys, precision_samples, scales, bounds, args.conf, rng, bar, fake)
+            raw = {k: ev.summary() for k, ev in evals.items()}
+            curve = dict(raw)
+            if not args.no_pool:
+                groups: Dict[str, List[str]] = {}
+                for k in keys:
+                    groups.setdefault(zoo.resolve(k)[0], []).append(k)
+                for spec, members in groups.items():
+                    pooled_raw[spec] = AreaBinEvaluator.pooled([evals[k] for k in members]).summary()
+                    for k in members:
+                        curve[k] = pooled_raw[spec]
     finally:
         bar.close()
     elapsed = time.perf_counter() - t_start
@@ -727,8 +768,8 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
     precision_source = "measured"
     if raw:
         for key in keys:
-            vals = [r[args.metric] for r in raw[key]]
-            counts = [r["n_gt"] for r in raw[key]]
+            vals = [r[args.metric] for r in curve[key]]
+            counts = [r["n_gt"] for r in curve[key]]
             try:
                 fitted = monotone_bins(vals, counts, min_gt)
             except ValueError as exc:
@@ -762,14 +803,13 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         precision_source = "; ".join(parts)
 
     # latency table (optionally merged into an existing profile)
-    prev_lat: Dict[str, Dict[str, float]] = {}
-    if args.update and Path(args.update).is_file():
-        prev_lat = Profiles.load(args.update).latency_ms
+    prev_lat: Dict[str, Dict[str, float]] = prev_profile.latency_ms if prev_profile is not None else {}
     latency_ms = {}
     for key in keys:
         entry = dict(prev_lat.get(key, {}))
-        entry[str(args.server_id)] = lat[key]["median_ms"]
-        entry.setdefault("default", lat[key]["median_ms"])
+        if not args.skip_latency:
+            entry[str(args.server_id)] = lat[key]["median_ms"]
+            entry.setdefault("default", lat[key]["median_ms"])
         latency_ms[key] = entry
 
     any_det = zoo.detector(keys[0])
@@ -791,14 +831,16 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         "versions": _versions(),
         "command": _command_line(argv),
         "duration_s": round(elapsed, 1),
-        "latency": {
+        "latency": ({**prev_profile.meta.get("latency", {}),
+                     "source": f"kept from {args.update} (profile dated {prev_profile.meta.get('date')})"}
+                    if args.skip_latency else {
             "definition": "median wall time of detect_crops() with one square block letterboxed to "
                           "imgsz x imgsz, batch 1, after warm-up (pre-processing + forward + NMS)",
-            "server_id": str(args.server_id), "repeats": repeats, "warmup": warmup,
+            "server_id": str(args.server_id), "repeats": repeats, "warmup": warmup, "torch_threads": threads,
             "images": ("square crops of random size of the data frames" if samples
                        else "square crops of a random-noise 1920x1080 image"),
             "per_model": lat,
-        },
+        }),
         "precision": {
             "source": precision_source,
             "data": data_desc if raw else "none in this run",
@@ -808,15 +850,19 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
                           "IoU 0.5 for score >= 0.25; ground truth outside the bin, cut by the input "
                           "border, less visible than min_visibility or of MOT ignore classes 2,7,8,12 is "
                           "ignored. The profile holds the metric made non-decreasing in area (isotonic), "
-                          "bins with fewer than min_gt boxes filled from neighbours.",
+                          "bins with fewer than min_gt boxes filled from neighbours; when pooled, the "
+                          "model keys of one weights file share the curve measured on all their inputs "
+                          "(raw_pooled_by_weights; per-key numbers in raw).",
             "scales": [float(s) for s in scales] if raw else [],
             "conf": args.conf, "min_gt": min_gt, "min_visibility": args.min_visibility,
+            "pooled": (not args.no_pool) and bool(raw),
             "raw": raw,
+            "raw_pooled_by_weights": pooled_raw,
         },
         "notes": args.note,
     }
     if not raw:
-        for k in ("scales", "conf", "min_gt", "min_visibility", "raw"):
+        for k in ("scales", "conf", "min_gt", "min_visibility", "raw", "raw_pooled_by_weights", "pooled"):
             meta["precision"].pop(k, None)
     if earlier is not None:
         meta["precision"]["earlier_measurement"] = earlier

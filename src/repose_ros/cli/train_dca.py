@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: cluster-quality score only; planner: add the planner value hook",
     )
     p.add_argument("--planner-weight", type=float, default=1.0, help="planner value weight")
+    p.add_argument(
+        "--state",
+        choices=("paper", "extended"),
+        default="paper",
+        help="paper: [cx, cy, mean w, mean h, count] per cluster; extended: plus spreads of x, y, area",
+    )
     p.add_argument("--n-envs", type=int, default=4, help="environments per rollout (default: %(default)s)")
     p.add_argument("--max-clusters", type=int, default=DEFAULT_MAX_CLUSTERS, help="observation slots")
     p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="refinement steps per frame")
@@ -128,8 +134,9 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         max_steps=args.max_steps,
         gamma=args.gamma,
         bandwidth=args.bandwidth,
-        extra_settings=dict(data_settings, reward_mode=args.reward),
+        extra_settings=dict(data_settings, reward_mode=args.reward, state=args.state),
         eval_sets=eval_sets,
+        extended_state=args.state == "extended",
     )
     brief = {k: summary.get(k) for k in (
         "policy", "total_timesteps", "train_seconds", "timesteps_per_second",

@@ -13,7 +13,13 @@ State
 :meth:`ClusterState.features` gives, per cluster, ``[cx, cy, mean_w, mean_h, count / N]``,
 clusters sorted by count (descending), then centroid y, then centroid x (ascending), truncated
 or zero-padded to ``max_clusters`` slots, followed by ``min(K / max_clusters, 4)``. Length
-``5 * max_clusters + 1``.
+``5 * max_clusters + 1``. This is the state of the method description and the default.
+
+Optional *extended* state (``extended=True``): three more values per slot, the standard
+deviation of the box centres along x and y and of the relative box areas (the quantities the
+tightness and area terms penalise). Without them the policy cannot tell which cluster is
+spread out or mixes near and far people; see :func:`train_policy` ``extended_state``.
+Length ``8 * max_clusters + 1``.
 
 Actions
 -------
@@ -72,6 +78,7 @@ from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial
 
 __all__ = [
     "ACTION_KEEP",
+    "feature_size",
     "ACTION_MERGE",
     "DEFAULT_MAX_CLUSTERS",
     "DEFAULT_MAX_STEPS",
@@ -102,6 +109,14 @@ DEFAULT_MAX_CLUSTERS = 16
 #: Default episode length / maximum number of refinement steps per frame.
 DEFAULT_MAX_STEPS = 8
 _K_FEATURE_CAP = 4.0
+_PER_SLOT = 5
+_PER_SLOT_EXTENDED = 8
+
+
+def feature_size(max_clusters: int, extended: bool = False) -> int:
+    """Return the observation length: ``5`` (or ``8`` when ``extended``) per slot, plus one."""
+    return (_PER_SLOT_EXTENDED if extended else _PER_SLOT) * int(max_clusters) + 1
+
 
 #: ``planner_value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
 PlannerValue = Callable[[np.ndarray, np.ndarray, float, float], float]
@@ -246,20 +261,31 @@ class ClusterState:
         new._set_labels(labels, compact=compact)
         return new
 
-    def features(self, max_clusters: int = DEFAULT_MAX_CLUSTERS) -> np.ndarray:
-        """Return the fixed-size observation vector (float32, length ``5 * max_clusters + 1``).
+    def spreads(self) -> np.ndarray:
+        """Return (K, 3) per-cluster standard deviations of centre x, centre y, relative area."""
+        if not self.k:
+            return np.zeros((0, 3))
+        vals = np.concatenate([self.points, self.rel_areas[:, None]], axis=1)
+        means = _cluster_sums(self.labels, self.k, vals) / self.counts[:, None]
+        var = _cluster_sums(self.labels, self.k, (vals - means[self.labels]) ** 2) / self.counts[:, None]
+        return np.sqrt(var)
 
-        Per slot ``[cx, cy, mean_w, mean_h, count / N]`` for the clusters in :attr:`order`
-        (zeros for empty slots), then ``min(K / max_clusters, 4)``.
+    def features(self, max_clusters: int = DEFAULT_MAX_CLUSTERS, extended: bool = False) -> np.ndarray:
+        """Return the fixed-size observation vector (float32, see :func:`feature_size`).
+
+        Per slot ``[cx, cy, mean_w, mean_h, count / N]`` (``extended``: then ``std_x, std_y,
+        std_rel_area``) for the clusters in :attr:`order` (zeros for empty slots), then
+        ``min(K / max_clusters, 4)``.
         """
-        out = np.zeros(5 * max_clusters + 1, dtype=np.float32)
+        per_slot = _PER_SLOT_EXTENDED if extended else _PER_SLOT
+        out = np.zeros(per_slot * max_clusters + 1, dtype=np.float32)
         m = min(self.k, max_clusters)
         if m:
             sel = self.order[:m]
-            per = np.concatenate(
-                [self.centroids[sel], self.mean_wh[sel], (self.counts[sel] / self.n_boxes)[:, None]], axis=1
-            )
-            out[: 5 * m] = per.reshape(-1)
+            cols = [self.centroids[sel], self.mean_wh[sel], (self.counts[sel] / self.n_boxes)[:, None]]
+            if extended:
+                cols.append(self.spreads()[sel])
+            out[: per_slot * m] = np.concatenate(cols, axis=1).reshape(-1)
         out[-1] = min(self.k / max_clusters, _K_FEATURE_CAP)
         return out
 
@@ -548,6 +574,7 @@ def _build_env_class() -> type:
             gamma: stretch exponent of the initial clustering.
             bandwidth: mean-shift bandwidth of the initial clustering.
             min_boxes: minimum number of boxes of a layout.
+            extended_state: use the extended observation (:meth:`ClusterState.features`).
         """
 
         metadata: dict[str, Any] = {"render_modes": []}
@@ -563,8 +590,10 @@ def _build_env_class() -> type:
             gamma: float = DEFAULT_GAMMA,
             bandwidth: float = DEFAULT_BANDWIDTH,
             min_boxes: int = 2,
+            extended_state: bool = False,
         ) -> None:
             super().__init__()
+            self.extended_state = bool(extended_state)
             self.layout_source = layout_source
             self.frame_w = frame_w
             self.frame_h = frame_h
@@ -574,7 +603,9 @@ def _build_env_class() -> type:
             self.gamma = gamma
             self.bandwidth = bandwidth
             self.min_boxes = min_boxes
-            high = np.ones(5 * self.max_clusters + 1, dtype=np.float32)
+            high = np.ones(feature_size(self.max_clusters, self.extended_state), dtype=np.float32)
+            if self.extended_state:  # the relative-area spread is unbounded
+                high[_PER_SLOT_EXTENDED - 1:-1:_PER_SLOT_EXTENDED] = np.inf
             high[-1] = _K_FEATURE_CAP
             self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
             self.action_space = spaces.Discrete(2 + self.max_clusters)
@@ -594,7 +625,8 @@ def _build_env_class() -> type:
             self.state = ClusterState(xyxy, labels, w, h)
             self._score = cluster_score(self.state, self.reward_config)
             self._t = 0
-            return self.state.features(self.max_clusters), {"score": self._score, "k": self.state.k}
+            obs = self.state.features(self.max_clusters, self.extended_state)
+            return obs, {"score": self._score, "k": self.state.k}
 
         def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
             """Apply ``action``; return ``(obs, reward, terminated, truncated, info)``."""
@@ -614,7 +646,8 @@ def _build_env_class() -> type:
             terminated = False
             truncated = self._t >= self.max_steps
             info = {"score": self._score, "k": self.state.k, "valid": valid}
-            return self.state.features(self.max_clusters), float(reward), terminated, truncated, info
+            obs = self.state.features(self.max_clusters, self.extended_state)
+            return obs, float(reward), terminated, truncated, info
 
     _DCAEnv.__name__ = "DCAEnv"
     _DCAEnv.__qualname__ = "DCAEnv"
@@ -796,6 +829,7 @@ def train_policy(
     torch_threads: int | None = 1,
     extra_settings: dict[str, Any] | None = None,
     eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
+    extended_state: bool = False,
 ) -> dict[str, Any]:
     """Train the RL-DCA policy with PPO and save it.
 
@@ -829,6 +863,8 @@ def train_policy(
         n_eval_layouts: held-out layouts for the final evaluation (0 to skip).
         torch_threads: ``torch.set_num_threads`` value (None leaves it).
         extra_settings: more entries for the JSON sidecar (e.g. the data used).
+        extended_state: train on the extended observation (per-cluster spreads); the choice is
+            stored with the policy and used by :class:`RLDCA`.
         eval_sets: extra named evaluation layout lists ``(xyxy, frame_w, frame_h)`` (e.g. MOT17
             mosaics); reported as ``eval_<name>`` in the sidecar.
 
@@ -864,6 +900,7 @@ def train_policy(
         reward_config=cfg,
         gamma=gamma,
         bandwidth=bandwidth,
+        extended_state=extended_state,
     )
     venv = make_vec_env(__getattr__("DCAEnv"), n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     hp: dict[str, Any] = dict(
@@ -917,6 +954,7 @@ def train_policy(
     actor = extract_actor_weights(model)
     meta = dict(
         max_clusters=max_clusters,
+        extended_state=bool(extended_state),
         max_steps=max_steps,
         gamma=gamma,
         bandwidth=bandwidth,
@@ -959,7 +997,12 @@ def train_policy(
     sets.update(eval_sets or {})
     if sets:
         refiner = RLDCA(
-            actor=actor, max_clusters=max_clusters, max_steps=max_steps, gamma=gamma, bandwidth=bandwidth
+            actor=actor,
+            max_clusters=max_clusters,
+            max_steps=max_steps,
+            gamma=gamma,
+            bandwidth=bandwidth,
+            extended_state=extended_state,
         )
         for name, layouts in sets.items():
             summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg), n_layouts=len(layouts))
@@ -1000,6 +1043,8 @@ class RLDCA:
         max_clusters: observation slots (must match the policy).
         max_steps: refinement steps per frame.
         actor: an already built :class:`NumpyActor` (skips loading).
+        extended_state: expected observation kind; by default inferred from the policy's input
+            size (``5`` or ``8`` values per slot).
     """
 
     def __init__(
@@ -1011,6 +1056,7 @@ class RLDCA:
         max_clusters: int | None = None,
         max_steps: int | None = None,
         actor: NumpyActor | None = None,
+        extended_state: bool | None = None,
     ) -> None:
         self.policy_path = Path(policy_path) if policy_path is not None else None
         self.use_policy = use_policy
@@ -1018,22 +1064,28 @@ class RLDCA:
         self._bandwidth = bandwidth
         self._max_clusters = max_clusters
         self._max_steps = max_steps
+        self._extended = extended_state
         self._actor = actor
         self._meta: dict[str, Any] = {}
         self._loaded = actor is not None or not use_policy
         if actor is not None:
-            self._meta["max_clusters"] = self._check_actor(actor, max_clusters)
+            self._meta["max_clusters"], self._meta["extended_state"] = self._check_actor(
+                actor, max_clusters, extended_state
+            )
 
     @staticmethod
-    def _check_actor(actor: NumpyActor, max_clusters: int | None) -> int:
-        """Return the actor's number of slots; raise ValueError if it is not ``max_clusters``."""
+    def _check_actor(actor: NumpyActor, max_clusters: int | None, extended: bool | None) -> tuple[int, bool]:
+        """Return the actor's ``(slots, extended)``; raise ValueError on a mismatch."""
         m = actor.n_actions - 2 if max_clusters is None else int(max_clusters)
-        if actor.n_actions != 2 + m or actor.obs_dim != 5 * m + 1:
-            raise ValueError(
-                f"policy has {actor.obs_dim} inputs / {actor.n_actions} actions, "
-                f"expected {5 * m + 1} / {2 + m} for max_clusters={m}"
-            )
-        return m
+        kinds = [extended] if extended is not None else [False, True]
+        for ext in kinds:
+            if actor.n_actions == 2 + m and actor.obs_dim == feature_size(m, ext):
+                return m, bool(ext)
+        want = " or ".join(str(feature_size(m, e)) for e in kinds)
+        raise ValueError(
+            f"policy has {actor.obs_dim} inputs / {actor.n_actions} actions, "
+            f"expected {want} / {2 + m} for max_clusters={m}"
+        )
 
     @classmethod
     def meanshift_only(cls, gamma: float = DEFAULT_GAMMA, bandwidth: float = DEFAULT_BANDWIDTH) -> "RLDCA":
@@ -1062,6 +1114,11 @@ class RLDCA:
     def max_clusters(self) -> int:
         """Observation slots of the policy."""
         return int(self._setting(self._max_clusters, "max_clusters", DEFAULT_MAX_CLUSTERS))
+
+    @property
+    def extended_state(self) -> bool:
+        """Whether the policy observes the extended state."""
+        return bool(self._setting(self._extended, "extended_state", False))
 
     @property
     def max_steps(self) -> int:
@@ -1099,7 +1156,10 @@ class RLDCA:
         m = self._max_clusters
         if m is None:
             m = self._meta.get("max_clusters")
-        self._meta["max_clusters"] = self._check_actor(self._actor, m)
+        ext = self._extended
+        if ext is None:
+            ext = self._meta.get("extended_state")
+        self._meta["max_clusters"], self._meta["extended_state"] = self._check_actor(self._actor, m, ext)
         self._loaded = True
 
     def cluster(self, xyxy: np.ndarray, frame_w: float, frame_h: float) -> np.ndarray:
@@ -1133,8 +1193,9 @@ class RLDCA:
         actor = self.actor
         assert actor is not None
         m = self.max_clusters
+        ext = self.extended_state
         for _ in range(self.max_steps):
-            a = actor.act(state.features(m))
+            a = actor.act(state.features(m, ext))
             if a == ACTION_KEEP:
                 break
             state, valid = apply_action(state, int(a), m)
