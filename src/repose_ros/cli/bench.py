@@ -1,8 +1,10 @@
 """``repose bench``: overhead benchmarks of the partitioner.
 
 ``repose bench overhead`` measures, per frame, the partition time (mean-shift initial clustering
-plus RL-DCA policy refinement) on PANDA-like layouts of exactly N boxes in a 3840x2160 frame and
-prints the medians as JSON.
+plus RL-DCA policy refinement) and the planning time (blocks from the clusters, then the
+knapsack DP and the server assignment with the default profile) on PANDA-like layouts of
+exactly N boxes in a 3840x2160 frame, and prints the medians as JSON.
+``repose bench pipeline`` compares the launched ROS pipeline with the in-process core.
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ def bench_overhead(
     frame_w: int = 3840,
     frame_h: int = 2160,
     warmup: int = 3,
+    budget_ms: float = 2000.0,
+    servers: int = 4,
 ) -> dict[str, Any]:
     """Measure the median partition time per frame for each box count.
 
@@ -43,13 +47,20 @@ def bench_overhead(
         frame_w: frame width in pixels.
         frame_h: frame height in pixels.
         warmup: untimed frames per size before timing.
+        budget_ms: latency budget given to the planner.
+        servers: number of edge servers the planner assigns blocks to.
 
     Returns:
-        ``{"boxes": {"<N>": {"partition_ms": median, "partition_p90_ms": p90,
-        "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
+        ``{"boxes": {"<N>": {"partition_ms": median, "plan_ms": median, "partition_p90_ms": p90,
+        "plan_p90_ms": p90, "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
     """
+    from repose_ros.core.blocks import blocks_from_clusters
     from repose_ros.core.layouts import panda_like_layout
+    from repose_ros.core.planner import plan_blocks
+    from repose_ros.core.profiles import Profiles
     from repose_ros.core.rl_dca import RLDCA
+
+    profiles = Profiles.default()
 
     part = RLDCA(policy_path, use_policy=use_policy)
     if use_policy:
@@ -59,20 +70,29 @@ def bench_overhead(
         "boxes": {},
         "repeats": repeats,
         "policy": "meanshift_only" if not use_policy else str(policy_path or "default"),
+        "budget_ms": budget_ms,
+        "servers": servers,
     }
     for n in sizes:
         layouts = [panda_like_layout(rng, frame_w, frame_h, n_boxes=int(n)) for _ in range(repeats + warmup)]
-        times, ks = [], []
+        times, plan_times, ks = [], [], []
         for i, b in enumerate(layouts):
             t0 = time.perf_counter()
             labels = part.cluster(b, frame_w, frame_h)
-            dt = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            blocks = blocks_from_clusters(b, labels, frame_w, frame_h)
+            areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
+            plan_blocks(blocks, [areas[blk.box_indices] for blk in blocks], profiles, budget_ms, servers)
+            t2 = time.perf_counter()
             if i >= warmup:
-                times.append(dt * 1e3)
+                times.append((t1 - t0) * 1e3)
+                plan_times.append((t2 - t1) * 1e3)
                 ks.append(int(labels.max()) + 1 if len(labels) else 0)
         out["boxes"][str(int(n))] = {
             "partition_ms": round(float(np.median(times)), 4),
+            "plan_ms": round(float(np.median(plan_times)), 4),
             "partition_p90_ms": round(float(np.percentile(times, 90)), 4),
+            "plan_p90_ms": round(float(np.percentile(plan_times, 90)), 4),
             "clusters": round(float(np.mean(ks)), 2),
         }
     return out
@@ -88,6 +108,17 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     o.add_argument("--seed", type=int, default=0, help="layout seed")
     o.add_argument("--policy", default=None, help="RL-DCA policy .zip (default: shipped)")
     o.add_argument("--meanshift-only", action="store_true", help="time mean shift without the policy")
+    o.add_argument("--budget-ms", type=float, default=2000.0, help="planner budget (default 2000)")
+    o.add_argument("--servers", type=int, default=4, help="edge servers for the planner (default 4)")
+    o.add_argument("--json", help="also write the result to this file")
+    sub.add_parser("pipeline", help="launched ROS pipeline vs in-process core (see repose bench pipeline -h)",
+                   add_help=False)
+    if argv is None:
+        argv = sys.argv[1:]
+    if argv and argv[0] == "pipeline":
+        from .bench_pipeline import main_bench_pipeline
+
+        return main_bench_pipeline(list(argv[1:]))
     args = p.parse_args(argv)
     res = bench_overhead(
         sizes=args.sizes,
@@ -95,8 +126,12 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         seed=args.seed,
         policy_path=args.policy,
         use_policy=not args.meanshift_only,
+        budget_ms=args.budget_ms,
+        servers=args.servers,
     )
     print(json.dumps(res, indent=2))
+    if args.json:
+        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
     return 0
 
 

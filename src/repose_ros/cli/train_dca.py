@@ -20,9 +20,10 @@ import numpy as np
 
 __all__ = ["build_parser", "main_train", "PLANNER_VALUE_HOOK"]
 
-#: Planner value hook used by ``--reward planner``: set it to a callable
+#: Planner value hook used by ``--reward planner``: a callable
 #: ``(xyxy, labels, frame_w, frame_h) -> float in [0, 1]`` (expected precision under the latency
-#: budget) before calling :func:`main_train`. None means unavailable.
+#: budget). None means the default: core.planner_reward.make_planner_value with the default
+#: profile and the --planner-budget-ms / --planner-servers options.
 PLANNER_VALUE_HOOK: Optional[Callable[..., float]] = None
 
 
@@ -55,6 +56,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="paper: cluster-quality score only; planner: add the planner value hook",
     )
     p.add_argument("--planner-weight", type=float, default=1.0, help="planner value weight")
+    p.add_argument("--planner-budget-ms", type=float, default=2000.0,
+                   help="latency budget of the planner reward (default: %(default)s)")
+    p.add_argument("--planner-servers", type=int, default=4, help="servers of the planner reward (default: 4)")
     p.add_argument(
         "--state",
         choices=("paper", "extended"),
@@ -106,14 +110,12 @@ def main_train(argv: Optional[List[str]] = None) -> int:
 
     cfg = RewardConfig()
     if args.reward == "planner":
-        if PLANNER_VALUE_HOOK is None:
-            print(
-                "repose train-dca: --reward planner needs a planner value hook, and none is available yet "
-                "(set repose_ros.cli.train_dca.PLANNER_VALUE_HOOK); use --reward paper",
-                file=sys.stderr,
-            )
-            return 2
-        cfg = RewardConfig(w_planner=args.planner_weight, planner_value=PLANNER_VALUE_HOOK)
+        hook = PLANNER_VALUE_HOOK
+        if hook is None:
+            from repose_ros.core.planner_reward import make_planner_value
+
+            hook = make_planner_value(budget_ms=args.planner_budget_ms, servers=args.planner_servers)
+        cfg = RewardConfig(w_planner=args.planner_weight, planner_value=hook)
     source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
     eval_sets = None
     if args.eval_data:

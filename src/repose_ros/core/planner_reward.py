@@ -1,0 +1,45 @@
+"""A reward term for RL-DCA computed from the planner (profiles only, no detector call).
+
+The paper's reward scores clusters by geometry (tightness, size variance, count, spacing), a
+proxy for what the blocks are for. :func:`make_planner_value` scores a clustering by what the
+planner expects of it instead: turn the clusters into blocks, plan them under the latency
+budget on the servers, and return the expected precision per coarse box (in [0, 1]). Plans
+that do not fit the budget score 0, so the agent learns to avoid partitions that cannot be
+run in time.
+"""
+from __future__ import annotations
+
+from typing import Callable, Optional, Sequence, Union
+
+import numpy as np
+
+from .blocks import blocks_from_clusters
+from .planner import plan_blocks
+from .profiles import Profiles
+
+PlannerValue = Callable[[np.ndarray, np.ndarray, int, int], float]
+
+
+def make_planner_value(profiles: Optional[Profiles] = None, budget_ms: float = 2000.0,
+                       servers: Union[int, Sequence[int]] = 4, margin: int = 32, min_size: int = 64,
+                       model_keys: Optional[Sequence[str]] = None) -> PlannerValue:
+    """Return ``value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
+
+    The value is the planner's expected number of detected boxes divided by the number of
+    boxes (``weight="boxes"``), or 0 when the plan is infeasible or there are no boxes.
+    """
+    prof = profiles if profiles is not None else Profiles.default()
+
+    def value(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int) -> float:
+        xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
+        if len(xyxy) == 0:
+            return 0.0
+        blocks = blocks_from_clusters(xyxy, np.asarray(labels), frame_w, frame_h, margin=margin, min_size=min_size)
+        areas = (xyxy[:, 2] - xyxy[:, 0]) * (xyxy[:, 3] - xyxy[:, 1])
+        plan = plan_blocks(blocks, [areas[b.box_indices] for b in blocks], prof, budget_ms, servers,
+                           model_keys=model_keys)
+        if not plan.feasible:
+            return 0.0
+        return float(np.clip(plan.total_value / len(xyxy), 0.0, 1.0))
+
+    return value
