@@ -181,21 +181,22 @@ def test_to_dict_is_a_copy():
     assert Profiles.from_dict(copy.deepcopy(small_dict())).to_dict() == p.to_dict()
 
 
-# -- default placeholder profile --------------------------------------------------------------
-def test_default_profile_is_labelled_placeholder():
-    """The shipped profile loads, is labelled placeholder and has the expected models."""
+# -- shipped default profile -----------------------------------------------------------------
+def test_default_profile_is_labelled_as_measured():
+    """The shipped profile loads, says where it was measured and has the expected models."""
     p = Profiles.default()
-    assert p.meta["source"] == "placeholder, to be replaced by 'repose profile'"
+    assert p.meta["source"].startswith("measured by 'repose profile'")
+    assert p.meta.get("date") and p.meta.get("device") and p.meta.get("command")
     assert p.model_keys == [f"yolov8s@{s}" for s in (320, 480, 640, 960, 1280)]
 
 
 def test_default_profile_shape():
-    """Latency ~ imgsz^2 (1.2 s at 1280); precision rises with area, larger inputs never worse."""
+    """Latency grows ~ imgsz^2; precision rises with area, larger inputs never worse."""
     p = Profiles.default()
     sizes = np.array([p.model(k).imgsz for k in p.model_keys], float)
     lat = np.array([p.latency(k) for k in p.model_keys])
-    assert lat[-1] == pytest.approx(1200.0, rel=0.1)
-    np.testing.assert_allclose(lat / sizes ** 2, lat[-1] / sizes[-1] ** 2, rtol=0.05)
+    assert np.all(np.diff(lat) > 0)
+    np.testing.assert_allclose(lat / sizes ** 2, lat[-1] / sizes[-1] ** 2, rtol=0.25)
     areas = np.geomspace(1, 1e6, 200)
     curves = np.array([p.precision_of_area(k, areas) for k in p.model_keys])
     assert np.all(np.diff(curves, axis=1) >= 0)   # rising with area

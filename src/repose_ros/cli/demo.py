@@ -19,7 +19,8 @@ from typing import List, Optional
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repose demo", description=__doc__.split("\n\n")[0])
     p.add_argument("--frames", type=int, default=4, help="number of 4K frames to send (default 4)")
-    p.add_argument("--servers", type=int, default=4, help="edge detector processes (default 4)")
+    p.add_argument("--servers", type=int, default=2,
+                   help="edge detector processes (default 2: one per core of a 2-core machine)")
     p.add_argument("--backend", choices=["auto", "ultralytics", "fake"], default="auto",
                    help="detector back-end; auto: ultralytics on the demo clip, fake on generated scenes")
     p.add_argument("--timeout", type=float, default=180.0, help="seconds to wait for each frame's answer")

@@ -332,6 +332,9 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     values = prec * weights[:, None]
     lat = profiles.latency_matrix([str(s) for s in ids], keys)  # (M, S)
     agg = n_servers / (1.0 / lat).sum(axis=1)  # harmonic mean over servers
+    # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
+    # and that float noise would make an exactly fitting plan look over budget to the DP.
+    agg = np.where(lat.max(axis=1) == lat.min(axis=1), lat[:, 0], agg)
     usable = lat.min(axis=1) <= budget
 
     if n_blocks == 0:
