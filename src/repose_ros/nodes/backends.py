@@ -29,12 +29,17 @@ def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> 
     return Detections(xyxy, np.full(len(st), 0.9, np.float32), np.zeros(len(st), np.int32))
 
 
-def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu") -> ModelZoo:
-    """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs)."""
+def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu",
+             torch_threads: int = 0) -> ModelZoo:
+    """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs).
+
+    ``torch_threads`` > 0 fixes torch's CPU thread count (several detector processes sharing
+    one machine should use 1 each); 0 leaves torch's default.
+    """
     if len(names) != len(files):
         raise ValueError("weights_names and weights_files must have the same length")
     if backend == "fake":
         return ModelZoo.fake(FakeDetector(ground_truth=bright_blobs), names)
     if backend == "ultralytics":
-        return ModelZoo(dict(zip(names, files)), device=device)
+        return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None)
     raise ValueError(f"unknown detector backend '{backend}' (ultralytics or fake)")

@@ -39,6 +39,7 @@ DETECTOR_PARAMS = (
     Param("weights_names", ["yolov8s"], "Model names", read_only=True),
     Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
     Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
+    Param("torch_threads", 0, "CPU threads for torch (0: torch default)", (0, 256), read_only=True),
 )
 
 CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
@@ -179,7 +180,7 @@ def build_repose(p: dict, **overrides) -> RePose:
     """Build the core pipeline object from node parameters (detector part)."""
     cfg = RePoseConfig(num_servers=int(p["num_servers"]), device=p["device"],
                        weights=dict(zip(p["weights_names"], p["weights_files"])), **overrides)
-    zoo = make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"])
+    zoo = make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"], p["torch_threads"])
     return RePose(cfg, zoo=zoo)
 
 

@@ -33,6 +33,8 @@ PARAMS = (
     Param("warmup_models", ["yolov8s@640"], "Model keys run once on activate so the first block is not slow",
           read_only=True),
     Param("device", "cpu", "Inference device: cpu or cuda:N", read_only=True),
+    Param("torch_threads", 0, "CPU threads for torch (0: torch default; 1 when servers share a machine)",
+          (0, 256), read_only=True),
     Param("conf", 0.25, "Confidence threshold", (0.0, 1.0)),
     Param("iou", 0.5, "NMS IoU threshold inside a block", (0.05, 0.95)),
     Param("status_period_s", 0.5, "Period of server_status messages", (0.05, 60.0), read_only=True),
@@ -72,7 +74,7 @@ class EdgeDetectorNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         if self._zoo is None:
             try:
-                self._zoo = make_zoo(self.p["backend"], names, files, self.p["device"])
+                self._zoo = make_zoo(self.p["backend"], names, files, self.p["device"], self.p["torch_threads"])
             except ValueError as exc:
                 self.get_logger().error(str(exc))
                 return TransitionCallbackReturn.FAILURE
