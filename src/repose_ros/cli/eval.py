@@ -1,0 +1,251 @@
+r"""``repose eval``: accuracy and latency of RE-POSE against its baselines, in one run.
+
+Methods (all with the same detector weights): ``full_frame`` at each input size of the model
+family, ``uniform`` grids with 30% overlap spread over the S servers (one tile per server and
+round), ``sahi`` (the PyPI library: its default greedy-NMM/IOS merging and NMS/IoU merging),
+``remix`` (REMIX-style: partition and per-block models planned from the previous frame's boxes
+under the same budget), ``meanshift`` (RE-POSE without the RL policy) and ``rl_dca`` (RE-POSE).
+Metrics: COCO mAP50:95, mAP50 and AP by object size with ignore regions (pycocotools); latency:
+measured serial time per frame and the parallel latency on S servers.
+
+Examples::
+
+    repose eval --dataset mot17:../shared/data/mot17_mini --mosaic collage --frames 8 \\
+        --json docs/eval/collage.json --plot docs/eval/collage.png
+    repose eval --dataset synthetic --quick        # no data: fake detector, machinery only
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as _dt
+import platform
+import sys
+import time
+from typing import Any, Dict, List, Optional, Sequence
+
+DEFAULT_UNIFORM = "2x2-640,2x2-960,2x2-1280,3x3-640,3x3-960"
+DEFAULT_BUDGETS = "1000,2000,4000"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="repose eval", description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", default="auto",
+                   help="KIND:PATH - mot17:ROOT, panda:IMAGES_ROOT:JSON, coco:JSON:IMAGES or synthetic; "
+                        "default auto: ../shared/data/mot17_mini when present, else synthetic")
+    p.add_argument("--mosaic", choices=["none", "2x2", "collage"], default="none",
+                   help="MOT only: 2x2 mosaics of 1080p frames or PANDA-like collages (3840x2160)")
+    p.add_argument("--frames", type=int, default=None, help="number of frames (mosaics) to evaluate (default 8)")
+    p.add_argument("--servers", type=int, default=4, help="edge servers S (default 4)")
+    p.add_argument("--budgets", default=None, help=f"latency budgets in ms (default {DEFAULT_BUDGETS})")
+    p.add_argument("--methods", default=",".join(("full_frame", "uniform", "sahi", "remix", "meanshift", "rl_dca")),
+                   help="comma-separated method families to run")
+    p.add_argument("--full-sizes", default=None,
+                   help="input sizes of full_frame (default: every size of the profile's model family)")
+    p.add_argument("--uniform", default=None, help=f"uniform grids RxC-IMGSZ (default {DEFAULT_UNIFORM})")
+    p.add_argument("--sahi", default="greedynmm,nms", help="SAHI merges: greedynmm (its default), nms")
+    p.add_argument("--sahi-slice", type=int, default=640, help="SAHI slice size and model input size")
+    p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
+    p.add_argument("--iou", type=float, default=0.5, help="NMS IoU of the detector and of fusion")
+    p.add_argument("--profile", default="", help="latency/precision profile YAML (default: the package's)")
+    p.add_argument("--policy", default="", help="RL-DCA policy (default: the shipped one)")
+    p.add_argument("--weights", default="builtin:yolov8s-person", help="detector weights of every method")
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--threads", type=int, default=None, help="torch threads (default: usable CPUs)")
+    p.add_argument("--panda-box", choices=["full", "visible", "head"], default="full")
+    p.add_argument("--min-visibility", type=float, default=0.0,
+                   help="MOT: pedestrians less visible than this become ignore regions")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="write the results as JSON to this file")
+    p.add_argument("--plot", help="write the latency-accuracy plot (PNG) to this file")
+    p.add_argument("--quick", action="store_true",
+                   help="tiny run for tests: 2 frames, few settings (1280x720 scenes when synthetic)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def _floats(text: str) -> List[float]:
+    return [float(v) for v in str(text).replace(" ", "").split(",") if v]
+
+
+def _words(text: str) -> List[str]:
+    return [v for v in str(text).replace(" ", "").split(",") if v]
+
+
+def _resolve_dataset(spec: str) -> tuple:
+    """Return ``(spec, message)``: auto becomes the shared MOT data when present, else synthetic."""
+    if spec != "auto":
+        return spec, ""
+    from repose_ros.core.evaluation import default_mot_root
+
+    root = default_mot_root()
+    if root is not None:
+        return f"mot17:{root}", ""
+    return "synthetic", ("repose eval: no annotated data given and ../shared/data/mot17_mini not found; "
+                         "running on generated scenes with the FAKE detector (figures say nothing about "
+                         "real accuracy). Give --dataset mot17:PATH, panda:IMAGES:JSON or coco:JSON:IMAGES.")
+
+
+def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
+    from repose_ros.core.detector import FakeDetector, ModelZoo, resolve_weights
+
+    name = profiles.models[0].name
+    if fake_mode:
+        lat640 = 343.8 * (0.0 if args.quick else 0.01)
+        fake = FakeDetector(None, dropout=0.05, jitter=0.03, min_input_px=12.0, latency_ms_at_640=lat640,
+                            seed=args.seed)
+        return ModelZoo.fake(fake, [name]), fake, name, None
+    zoo = ModelZoo({name: args.weights}, device=args.device, torch_threads=args.threads)
+    return zoo, None, name, str(resolve_weights(args.weights))
+
+
+def main_eval(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
+    args = _parser().parse_args(argv)
+    from repose_ros.core import evaluation as ev
+    from repose_ros.core.profiles import Profiles
+
+    spec, message = _resolve_dataset(args.dataset)
+    if message:
+        print(message, file=sys.stderr)
+    n_frames = args.frames if args.frames is not None else (2 if args.quick else 8)
+    if n_frames < 1 or args.servers < 1:
+        raise SystemExit("--frames and --servers must be >= 1")
+    try:
+        kind, _ = ev.parse_dataset_spec(spec)
+        size = (1280, 720) if args.quick else ev.TARGET_4K
+        dataset = ev.load_dataset(spec, n_frames, args.mosaic, args.seed, args.panda_box, args.min_visibility,
+                                  synthetic_size=size)
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"repose eval: {exc}") from None
+    if not dataset.frames:
+        raise SystemExit(f"repose eval: no frames in {spec}")
+    profiles = Profiles.load(args.profile) if args.profile else Profiles.default()
+    family_sizes = sorted({m.imgsz for m in profiles.models})
+    if args.quick:
+        full_sizes = [int(v) for v in _floats(args.full_sizes)] if args.full_sizes else family_sizes[:1] + \
+            family_sizes[-1:]
+        uniform = _words(args.uniform) if args.uniform else ["2x2-640"]
+        budgets = _floats(args.budgets) if args.budgets else [1000.0, 4000.0]
+    else:
+        full_sizes = [int(v) for v in _floats(args.full_sizes)] if args.full_sizes else family_sizes
+        uniform = _words(args.uniform or DEFAULT_UNIFORM)
+        budgets = _floats(args.budgets or DEFAULT_BUDGETS)
+    try:
+        specs = ev.build_methods(_words(args.methods), full_sizes, uniform, budgets, _words(args.sahi),
+                                 args.sahi_slice)
+    except ValueError as exc:
+        raise SystemExit(f"repose eval: {exc}") from None
+
+    zoo, fake, name, weights_path = _build_zoo(args, dataset.fake, profiles)
+    coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
+    runner = ev.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou, model_name=name,
+                             coarse_model=coarse_key, policy=args.policy, fake=fake, weights_path=weights_path,
+                             device=args.device)
+    skipped: Dict[str, str] = {}
+    if any(s.family == "sahi" for s in specs):
+        try:
+            import sahi  # noqa: F401
+        except ImportError as exc:
+            for s in specs:
+                if s.family == "sahi":
+                    skipped[s.key] = f"sahi is not installed ({exc}); pip install sahi==0.12.8"
+
+    total = len(dataset.frames) * len(specs)
+    if args.no_progress:
+        bar: Any = None
+    else:
+        from tqdm import tqdm
+
+        bar = tqdm(total=total, desc="eval", unit="run", file=sys.stderr)
+
+    def progress(key: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(key, refresh=False)
+            bar.update(1)
+
+    t0 = time.perf_counter()
+    try:
+        stats = ev.evaluate(dataset, runner, specs, progress, skipped)
+    finally:
+        if bar is not None:
+            bar.close()
+    elapsed = time.perf_counter() - t0
+    methods = {k: st.summary() for k, st in stats.items()}
+    checks = ev.goal_checks(methods, collage=args.mosaic == "collage" or kind == "panda" or dataset.fake)
+    notes = list(dataset.notes) + list(runner.notes)
+    notes.append("latency_ms: measured serial time per frame in this process (all stages); parallel_latency_ms: "
+                 f"coarse stage / S + partition + planning + slowest of S={args.servers} servers' detector time "
+                 "+ fusion (full_frame and sahi: one device, = latency_ms)")
+    notes.append("remix plans from the previous frame's coarse boxes (computed on that frame, not timed: they stand "
+                 "for what REMIX keeps from earlier frames)")
+    if any(s.family == "sahi" for s in specs):
+        notes.append(f"sahi: get_sliced_prediction with {args.sahi_slice}px slices, 0.2 overlap, full-image pass "
+                     "(its defaults), match threshold 0.5, class-agnostic merging (the model's two classes are both "
+                     "'person'), confidence threshold --conf like every method")
+    payload = {
+        "dataset": dataset.spec,
+        "description": dataset.description,
+        "frames": len(dataset.frames),
+        "frame_names": [f.name for f in dataset.frames],
+        "n_gt": int(sum(len(f.gt) for f in dataset.frames)),
+        "n_ignore": int(sum(len(f.ignore) for f in dataset.frames)),
+        "detector": "fake (simulated)" if dataset.fake else args.weights,
+        "servers": args.servers,
+        "conf": args.conf,
+        "methods": methods,
+        "skipped": skipped,
+        "goals": checks,
+        "notes": notes,
+        "machine": {"host": platform.node(), "python": platform.python_version(), "cpu": _cpu(),
+                    "device": args.device, "threads": getattr(zoo.detector(f"{name}@640"), "torch_threads", None)},
+        "command": "repose eval " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "duration_s": round(elapsed, 1),
+    }
+    if dataset.frames and "free_fraction" in dataset.frames[0].info:
+        payload["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
+    _print_report(payload)
+    if args.json:
+        path = ev.write_json(args.json, payload)
+        print(f"repose eval: wrote {path}", file=sys.stderr)
+    if args.plot:
+        title = f"{dataset.description} - {len(dataset.frames)} frames, S={args.servers}"
+        if dataset.fake:
+            title = "FAKE DETECTOR - " + title
+        path = ev.plot_results(methods, args.plot, title[:110])
+        print(f"repose eval: wrote {path}", file=sys.stderr)
+    return 0
+
+
+def _cpu() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+def _print_report(payload: Dict[str, Any]) -> None:
+    from repose_ros.core.evaluation import format_table
+
+    print(f"data: {payload['description']} ({payload['frames']} frames, {payload['n_gt']} people, "
+          f"{payload['n_ignore']} ignore regions); detector: {payload['detector']}; S={payload['servers']}")
+    for note in payload["notes"]:
+        if note.startswith("FAKE"):
+            print(f"NOTE: {note}")
+    print(format_table(payload["methods"]))
+    for key, why in payload["skipped"].items():
+        print(f"skipped {key}: {why}")
+    if payload["goals"]:
+        print("goals:")
+        for g in payload["goals"]:
+            state = {True: "met", False: "MISSED", None: "n/a"}[g["met"]]
+            print(f"  [{state}] {g['goal']}: {g['detail']}")
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main_eval())
