@@ -64,7 +64,7 @@ NPINC=$("$VPY" -c 'import numpy; print(numpy.get_include())')
 FIX_HASH=$(echo "$INC $NPINC $REQ_HASH" | sha256sum | cut -c1-16)
 if ! stamp_ok cmake-paths "$FIX_HASH"; then
   log "rewriting Python include paths in the wheels' CMake exports"
-  grep -rl "/opt/python/cp3" "$VENV/share" --include='*.cmake' 2>/dev/null | while read -r f; do
+  { grep -rl "/opt/python/cp3" "$VENV/share" --include='*.cmake' 2>/dev/null || true; } | while read -r f; do
     sed -i -E "s#/opt/python/cp3[0-9]+-cp3[0-9]+/lib/python3\.[0-9]+/site-packages/numpy/_core/include#$NPINC#g; s#/opt/python/cp3[0-9]+-cp3[0-9]+/include/python3\.[0-9]+#$INC#g" "$f"
   done
   stamp_set cmake-paths "$FIX_HASH"

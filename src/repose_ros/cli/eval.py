@@ -182,7 +182,8 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     if any(s.family == "sahi" for s in specs):
         notes.append(f"sahi: get_sliced_prediction with {args.sahi_slice}px slices, 0.2 overlap, full-image pass "
                      "(its defaults), match threshold 0.5, class-agnostic merging (the model's two classes are both "
-                     "'person'), confidence threshold --conf like every method")
+                     "'person'), confidence threshold --conf like every method; greedynmm is forced "
+                     "(force_postprocess_type), since SAHI would switch to NMS below confidence 0.1")
     payload = {
         "dataset": dataset.spec,
         "description": dataset.description,
@@ -210,10 +211,11 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         path = ev.write_json(args.json, payload)
         print(f"repose eval: wrote {path}", file=sys.stderr)
     if args.plot:
-        title = f"{dataset.description} - {len(dataset.frames)} frames, S={args.servers}"
+        title = (f"{dataset.title or dataset.description}: {len(dataset.frames)} frames, {payload['n_gt']} people, "
+                 f"S={args.servers}")
         if dataset.fake:
             title = "FAKE DETECTOR - " + title
-        path = ev.plot_results(methods, args.plot, title[:110])
+        path = ev.plot_results(methods, args.plot, title[:100])
         print(f"repose eval: wrote {path}", file=sys.stderr)
     return 0
 

@@ -6,6 +6,7 @@ Sub-commands::
     repose detect IMAGE|VIDEO   run the whole method in one process; annotated images + JSON
     repose train-dca            train the RL-DCA policy (PPO)
     repose profile              measure latency / precision profiles of the model family
+    repose eval --dataset KIND:PATH   accuracy/latency against full frame, uniform, SAHI, REMIX
     repose bag OUT INPUTS...    write a rosbag2 of camera frames
     repose bench overhead       partition + planning time per frame
 """
@@ -21,6 +22,7 @@ COMMANDS = {
     "detect": ("repose_ros.cli.detect", "main_detect", "run RE-POSE in one process on images or videos"),
     "train-dca": ("repose_ros.cli.train_dca", "main_train", "train the RL-DCA partitioning policy"),
     "profile": ("repose_ros.cli.profile", "main_profile", "measure latency and precision profiles"),
+    "eval": ("repose_ros.cli.eval", "main_eval", "accuracy and latency of RE-POSE against the baselines"),
     "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
     "bench": ("repose_ros.cli.bench", "main_bench", "benchmarks (overhead)"),
 }

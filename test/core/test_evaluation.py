@@ -1,0 +1,446 @@
+"""repose eval: COCO metrics against hand-computed cases, data sets, methods and the command."""
+import json
+
+import numpy as np
+import pytest
+
+from repose_ros.core import evaluation as ev
+from repose_ros.core.detections import Detections
+from repose_ros.core.detector import FakeDetector, ModelZoo
+from repose_ros.core.profiles import Profiles
+
+GT = [[10.0, 10.0, 60.0, 110.0]]          # 50 x 100 px: a "medium" object (32^2 <= area < 96^2)
+FP = [[200.0, 200.0, 250.0, 300.0]]
+
+
+def metrics(*images):
+    """coco_metrics of (gt, dets, scores, ignore) tuples."""
+    return ev.coco_metrics(list(images))
+
+
+# --------------------------------------------------------------------------- metrics by hand
+
+
+def test_single_perfect_box_is_one():
+    m = metrics((GT, GT, [0.9], None))
+    assert m["map50_95"] == pytest.approx(1.0) and m["map50"] == pytest.approx(1.0)
+    assert m["ap_medium"] == pytest.approx(1.0)
+    assert m["ap_small"] is None and m["ap_large"] is None  # no ground truth of those sizes
+
+
+def test_false_positive_ranked_above_the_hit_halves_ap():
+    # PR points: (recall 0, precision 0) then (1, 0.5); interpolated precision is 0.5 everywhere.
+    m = metrics((GT, FP + GT, [0.9, 0.8], None))
+    assert m["map50"] == pytest.approx(0.5) and m["map50_95"] == pytest.approx(0.5)
+
+
+def test_false_positive_ranked_below_the_hit_costs_nothing():
+    m = metrics((GT, GT + FP, [0.9, 0.8], None))
+    assert m["map50"] == pytest.approx(1.0)
+
+
+def test_ignore_region_removes_the_false_positive():
+    ignore = [[190.0, 190.0, 260.0, 310.0]]  # the FP lies inside it
+    assert metrics((GT, FP + GT, [0.9, 0.8], ignore))["map50"] == pytest.approx(1.0)
+    # a detection on an ignore region is not a hit either: nothing left to find
+    only_ignored = metrics(([], FP, [0.9], ignore))
+    assert only_ignored["map50"] is None and only_ignored["n_gt"] == 0
+    # an ignore region elsewhere does not help
+    far = [[500.0, 500.0, 600.0, 600.0]]
+    assert metrics((GT, FP + GT, [0.9, 0.8], far))["map50"] == pytest.approx(0.5)
+
+
+def test_ignore_region_uses_intersection_over_detection_area():
+    # A small detection inside a large ignore box has a tiny IoU but lies wholly in the region.
+    ignore = [[0.0, 0.0, 1000.0, 1000.0]]
+    gt = [[2000.0, 2000.0, 2050.0, 2100.0]]
+    m = metrics((gt, [[100.0, 100.0, 150.0, 200.0], gt[0]], [0.9, 0.8], ignore))
+    assert m["map50"] == pytest.approx(1.0)
+
+
+def test_half_recall_gives_51_of_101_points():
+    m = metrics((GT + [[300.0, 300.0, 400.0, 500.0]], GT, [0.9], None))
+    assert m["map50"] == pytest.approx(51 / 101)
+    assert m["ap_medium"] == pytest.approx(1.0) and m["ap_large"] == pytest.approx(0.0)
+
+
+def test_iou_062_counts_at_three_of_ten_thresholds():
+    gt = [[0.0, 0.0, 100.0, 100.0]]
+    det = [[0.0, 0.0, 100.0, 62.0]]  # IoU 0.62: a hit at 0.50, 0.55, 0.60 only
+    m = metrics((gt, det, [0.9], None))
+    assert m["map50"] == pytest.approx(1.0)
+    assert m["map50_95"] == pytest.approx(0.3)
+    assert m["map75"] == pytest.approx(0.0)
+
+
+def test_sizes_small_and_large():
+    small = [5.0, 5.0, 25.0, 25.0]         # 400 px^2 < 32^2
+    large = [100.0, 100.0, 300.0, 400.0]   # 60000 px^2 >= 96^2
+    m = metrics(([small, large], [small], [0.9], None))
+    assert m["ap_small"] == pytest.approx(1.0) and m["ap_large"] == pytest.approx(0.0)
+    assert m["ap_medium"] is None
+
+
+def test_no_detections_and_no_ground_truth():
+    m = metrics((GT, [], [], None))
+    assert m["map50_95"] == 0.0 and m["ap_medium"] == 0.0 and m["ap_small"] is None
+    assert metrics(([], FP, [0.9], None))["map50_95"] is None
+
+
+def test_images_are_pooled_by_score():
+    # image 2's false positive outranks image 1's hit
+    m = metrics((GT, GT, [0.9], None), ([], FP, [0.95], None))
+    assert m["map50"] == pytest.approx(0.5)
+    assert metrics((GT, GT, [0.9], None), ([], FP, [0.5], None))["map50"] == pytest.approx(1.0)
+
+
+def _reference_ap50(images):
+    """Independent COCO-style AP at IoU 0.5 (greedy matching by score, 101-point interpolation)."""
+    from repose_ros.core.boxes import box_iou
+
+    scores, tps, n_gt = [], [], 0
+    for gt, det, sc in images:
+        gt, det, sc = np.asarray(gt).reshape(-1, 4), np.asarray(det).reshape(-1, 4), np.asarray(sc)
+        n_gt += len(gt)
+        used = np.zeros(len(gt), bool)
+        iou = box_iou(det, gt) if len(gt) and len(det) else np.zeros((len(det), len(gt)))
+        for d in np.argsort(-sc, kind="stable"):
+            cand = np.where(~used & (iou[d] >= 0.5), iou[d], -1.0) if len(gt) else np.zeros(0)
+            hit = len(gt) > 0 and cand.max() >= 0.5
+            if hit:
+                used[int(np.argmax(cand))] = True
+            scores.append(sc[d])
+            tps.append(hit)
+    order = np.argsort(-np.asarray(scores), kind="mergesort")
+    tp = np.asarray(tps, float)[order]
+    ctp, cfp = np.cumsum(tp), np.cumsum(1 - tp)
+    rec = ctp / n_gt
+    prec = ctp / np.maximum(ctp + cfp, 1e-12)
+    prec = np.maximum.accumulate(prec[::-1])[::-1]
+    idx = np.searchsorted(rec, np.linspace(0, 1, 101), side="left")
+    return float(np.mean([prec[i] if i < len(prec) else 0.0 for i in idx]))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_ap50_matches_an_independent_implementation(seed):
+    rng = np.random.default_rng(seed)
+    images = []
+    for _ in range(3):
+        n = int(rng.integers(1, 8))
+        xy = rng.uniform(0, 400, (n, 2))
+        wh = rng.uniform(40, 120, (n, 2))
+        gt = np.concatenate([xy, xy + wh], axis=1)
+        keep = rng.random(n) < 0.7
+        det = gt[keep] + rng.normal(0, 8, (int(keep.sum()), 4))
+        fps = np.concatenate([rng.uniform(0, 400, (3, 2)), rng.uniform(0, 400, (3, 2)) + 60], axis=1)
+        det = np.concatenate([det, fps])
+        images.append((gt, det, rng.uniform(0.05, 1.0, len(det))))
+    got = metrics(*[(g, d, s, None) for g, d, s in images])["map50"]
+    assert got == pytest.approx(_reference_ap50(images), abs=1e-9)
+
+
+def test_max_dets_keeps_the_best_scores():
+    e = ev.DetectionEvaluator(max_dets=1)
+    e.add(GT, FP + GT, [0.5, 0.9])  # only the 0.9 hit is kept
+    assert e.summary()["map50"] == pytest.approx(1.0)
+    with pytest.raises(ValueError):
+        e.add(GT, GT, [0.9, 0.8])
+
+
+# --------------------------------------------------------------------------- data sets
+
+
+def test_parse_dataset_spec():
+    assert ev.parse_dataset_spec("mot17:/a/b") == ("mot17", ["/a/b"])
+    assert ev.parse_dataset_spec("panda:/img:/x/person_bbox.json") == ("panda", ["/img", "/x/person_bbox.json"])
+    assert ev.parse_dataset_spec("coco:/x/a.json:/img") == ("coco", ["/x/a.json", "/img"])
+    assert ev.parse_dataset_spec("synthetic") == ("synthetic", [])
+    for bad in ("mot17", "panda:/only", "kitti:/x", "coco:"):
+        with pytest.raises(ValueError):
+            ev.parse_dataset_spec(bad)
+
+
+RED = (0, 0, 255)
+
+
+def _write_mot(root, n_seqs=5, n_frames=3, w=192, h=108, seed=0):
+    """Tiny MOT sequences: grey-ish noise frames, people drawn as pure red boxes (plus one ignore box)."""
+    import cv2
+
+    rng = np.random.default_rng(seed)
+    for s in range(n_seqs):
+        d = root / "train" / f"SEQ-{s:02d}"
+        (d / "img1").mkdir(parents=True)
+        (d / "gt").mkdir()
+        (d / "seqinfo.ini").write_text(f"[Sequence]\nname=SEQ-{s:02d}\nimWidth={w}\nimHeight={h}\n")
+        rows = []
+        base = rng.uniform([0, h * 0.3], [w - 20, h - 30], (4, 2))
+        for f in range(1, n_frames + 1):
+            img = rng.integers(60, 140, (h, w, 3), dtype=np.uint8)
+            for k, (x, y) in enumerate(base + f):
+                bw, bh = 8 + 2 * k, 20 + 2 * k
+                cv2.rectangle(img, (int(x), int(y)), (int(x + bw), int(y + bh)), RED, -1)
+                rows.append(f"{f},{k + 1},{x:.1f},{y:.1f},{bw},{bh},1,1,1.0")
+            rows.append(f"{f},9,{w - 12},2,8,8,0,8,1.0")  # a distractor -> ignore region
+            cv2.imwrite(str(d / "img1" / f"{f:06d}.png"), img)
+        (d / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def mot_root(tmp_path_factory):
+    return _write_mot(tmp_path_factory.mktemp("mot"))
+
+
+def test_mot_sequences_and_frames(mot_root):
+    seqs = ev.find_mot_sequences(mot_root)
+    assert [s.name for s in seqs] == [f"SEQ-{i:02d}" for i in range(5)]
+    gt, ign = seqs[0].boxes(2)
+    assert gt.shape == (4, 4) and ign.shape == (1, 4)
+    frames = ev.mot_frames(seqs, 3)
+    assert [f.index for f in frames] == [1, 1, 1]  # frame 2 of three sequences: each has a previous frame
+    assert frames[0].load().shape == (108, 192, 3)
+    assert frames[0].load_history is not None
+    assert ev.find_mot_sequences(mot_root / "missing") == []
+
+
+def test_mosaic_2x2_shifts_boxes_into_quadrants(mot_root):
+    seqs = {s.name: s for s in ev.find_mot_sequences(mot_root)}
+    frames = ev.mot_mosaic_2x2(list(seqs.values()), 3, seed=1, tile=(192, 108))
+    assert len(frames) == 3
+    f = frames[0]
+    img = f.load()
+    assert img.shape == (216, 384, 3) and (f.width, f.height) == (384, 216)
+    expected = []
+    for q, name in enumerate(f.info["sources"]):
+        gt, _ = seqs[name].boxes(seqs[name].frame_ids[f.index])
+        expected.append(gt + np.array([(q % 2) * 192, (q // 2) * 108] * 2, np.float32))
+    np.testing.assert_allclose(f.gt, np.concatenate(expected), atol=1e-4)
+    assert len(set(f.info["sources"])) == 4  # four different frames
+    for x0, y0, x1, y1 in f.gt.astype(int):  # a red person under every box
+        assert img[(y0 + y1) // 2, (x0 + x1) // 2, 2] > 200
+    prev = f.load_history()
+    assert prev.shape == img.shape and not np.array_equal(prev, img)
+
+
+def test_collage_properties(mot_root):
+    seqs = ev.find_mot_sequences(mot_root)
+    canvas = (768, 432)
+    a = ev.mot_collage(seqs, 2, seed=3, canvas=canvas)
+    b = ev.mot_collage(seqs, 2, seed=3, canvas=canvas)
+    c = ev.mot_collage(seqs, 1, seed=4, canvas=canvas)
+    img = a[0].load()
+    assert img.shape == (432, 768, 3)
+    np.testing.assert_array_equal(img, b[0].load())                  # seeded and deterministic
+    np.testing.assert_array_equal(a[0].gt, b[0].gt)
+    assert not np.array_equal(img, c[0].load())
+    layout = ev.collage_layout(seqs, np.random.default_rng([3, 0]), canvas)
+    assert layout.free_fraction >= 0.3
+    assert layout.grid_distance >= 48.0 * 432 / 2160                  # no seam on a 2x2/3x3/4x4 grid line
+    inside_tile = np.zeros(img.shape[:2], bool)
+    for t in layout.tiles:
+        inside_tile[t.y:t.y + t.h, t.x:t.x + t.w] = True
+        assert 0 <= t.x and t.x + t.w <= canvas[0] and 0 <= t.y and t.y + t.h <= canvas[1]
+    for x0, y0, x1, y1 in a[0].gt:                                    # every person lies in a tile
+        assert inside_tile[int((y0 + y1) / 2), int((x0 + x1) / 2)]
+    red = (img[..., 2] > 200) & (img[..., 1] < 60) & (img[..., 0] < 60)
+    assert red[inside_tile].any() and not red[~inside_tile].any()     # the fill is free of people
+    # people grow from the top of the canvas to the bottom
+    heights = a[0].gt[:, 3] - a[0].gt[:, 1]
+    cy = (a[0].gt[:, 1] + a[0].gt[:, 3]) / 2
+    top, bottom = heights[cy < 432 / 3], heights[cy > 2 * 432 / 3]
+    assert len(top) and len(bottom) and bottom.mean() > 1.5 * top.mean()
+
+
+def test_synthetic_frames_hold_the_fake_view():
+    frames = ev.synthetic_frames(2, seed=0, size=(640, 360))
+    f = frames[0]
+    assert len(f.fake_gt) == len(f.gt) + len(f.ignore)
+    assert f.load().shape == (360, 640, 3) and f.load_history is not None
+    ds = ev.load_dataset("synthetic", 2, synthetic_size=(640, 360))
+    assert ds.fake and "FAKE" in ds.notes[0]
+    with pytest.raises(ValueError):
+        ev.load_dataset("synthetic", 2, mosaic="2x2")
+
+
+def test_panda_and_coco_loaders(tmp_path):
+    import cv2
+
+    img = np.full((400, 800, 3), 90, np.uint8)
+    (tmp_path / "scene").mkdir()
+    for n in ("a.jpg", "b.jpg"):
+        cv2.imwrite(str(tmp_path / "scene" / n), img)
+    rect = {"tl": {"x": 0.1, "y": 0.2}, "br": {"x": 0.2, "y": 0.6}}
+    head = {"tl": {"x": 0.12, "y": 0.2}, "br": {"x": 0.15, "y": 0.25}}
+    objs = [{"category": "person", "rects": {"full body": rect, "visible body": rect, "head": head}},
+            {"category": "crowd", "rect": {"tl": {"x": 0.5, "y": 0.5}, "br": {"x": 0.9, "y": 0.9}}}]
+    data = {f"scene/{n}": {"image id": i, "image size": {"width": 800, "height": 400}, "objects list": objs}
+            for i, n in enumerate(("a.jpg", "b.jpg"))}
+    (tmp_path / "p.json").write_text(json.dumps(data))
+    frames = ev.panda_frames(tmp_path, tmp_path / "p.json", 5, box="head", target=(1600, 900))
+    assert len(frames) == 2 and (frames[0].width, frames[0].height) == (1600, 800)
+    np.testing.assert_allclose(frames[0].gt, [[192, 160, 240, 200]], atol=1e-3)
+    assert frames[0].ignore.shape == (1, 4) and frames[0].load().shape == (800, 1600, 3)
+    assert frames[0].load_history is None and frames[1].load_history is not None
+    coco = {"images": [{"id": 1, "file_name": "scene/a.jpg", "width": 800, "height": 400}],
+            "categories": [{"id": 1, "name": "person"}, {"id": 2, "name": "car"}],
+            "annotations": [{"id": 1, "image_id": 1, "category_id": 1, "bbox": [10, 20, 30, 40], "iscrowd": 0},
+                            {"id": 2, "image_id": 1, "category_id": 1, "bbox": [100, 100, 50, 50], "iscrowd": 1},
+                            {"id": 3, "image_id": 1, "category_id": 2, "bbox": [0, 0, 5, 5], "iscrowd": 0}]}
+    (tmp_path / "c.json").write_text(json.dumps(coco))
+    ds = ev.load_dataset(f"coco:{tmp_path / 'c.json'}:{tmp_path}", 3)
+    (f,) = ds.frames
+    np.testing.assert_allclose(f.gt, [[10, 20, 40, 60]])
+    np.testing.assert_allclose(f.ignore, [[100, 100, 150, 150]])
+
+
+# --------------------------------------------------------------------------- methods
+
+
+def test_build_methods_keys():
+    specs = ev.build_methods(list(ev.FAMILIES), [640, 1280], ["2x2-640", "3x3-960"], [1000, 2000])
+    keys = [s.key for s in specs]
+    assert keys == ["full_frame@640", "full_frame@1280", "uniform@2x2-640", "uniform@3x3-960",
+                    "sahi@640-greedynmm", "sahi@640-nms", "remix@1000", "remix@2000", "meanshift@1000",
+                    "meanshift@2000", "rl_dca@1000", "rl_dca@2000"]
+    assert specs[3].grid == (3, 3) and specs[3].imgsz == 960
+    for bad in (dict(families=["yolo"]), dict(uniform=["3by3"]), dict(budgets=[0])):
+        kw = dict(families=["uniform", "rl_dca"], full_sizes=[640], uniform=["2x2-640"], budgets=[1000])
+        kw.update(bad)
+        with pytest.raises(ValueError):
+            ev.build_methods(**kw)
+
+
+def test_remix_candidates_skip_empty_blocks_and_split_dense_regions():
+    # a dense crowd in the top-left corner, nothing elsewhere
+    rng = np.random.default_rng(0)
+    xy = rng.uniform(50, 400, (60, 2))
+    boxes = np.concatenate([xy, xy + [10, 25]], axis=1)
+    cands = ev.remix_candidates(boxes, 3840, 2160)
+    assert len(cands["grid2x2"]) == 1 and len(cands["grid1x1"]) == 1
+    quad = cands["quadtree6"]
+    assert len(quad) > 1 and all(r.x1 <= 3840 / 2 and r.y1 <= 2160 / 2 for r in quad)
+    profiles = Profiles.default()
+    blocks, plan, name = ev.remix_partition(boxes, 3840, 2160, profiles, 1000.0, [0, 1, 2, 3])
+    assert plan.feasible and max(plan.server_load_ms.values()) <= 1000.0
+    assert all(b.rect.x1 <= 2000 and b.rect.y1 <= 1200 for b in blocks)  # nothing planned on empty parts
+    # no earlier boxes: every grid block is kept
+    assert len(ev.remix_candidates(np.zeros((0, 4)), 3840, 2160)["grid2x2"]) == 4
+
+
+def _runner(frames, servers=4, latency_ms_at_640=0.0):
+    fake = FakeDetector(None, dropout=0.0, jitter=0.0, min_input_px=8.0, latency_ms_at_640=latency_ms_at_640)
+    profiles = Profiles.default()
+    zoo = ModelZoo.fake(fake, [profiles.models[0].name])
+    return ev.MethodRunner(zoo, profiles, servers=servers, fake=fake), fake
+
+
+def test_uniform_parallel_latency_is_the_slowest_server_share():
+    frames = ev.synthetic_frames(1, seed=1, size=(640, 360))
+    spec = ev.build_methods(["uniform"], [], ["2x2-640"], [1000])[0]
+    for servers, share in ((4, 1 / 4), (2, 1 / 2), (1, 1.0)):
+        runner, _ = _runner(frames, servers=servers, latency_ms_at_640=15.0)
+        runner.begin_frame(frames[0])
+        res = runner.run(spec, frames[0].load(), frames[0])
+        assert res.latency_ms >= 4 * 15.0
+        assert res.parallel_ms == pytest.approx(res.latency_ms * share, rel=0.25, abs=3.0)
+
+
+def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
+    frames = ev.synthetic_frames(1, seed=2, size=(1280, 720))
+    runner, fake = _runner(frames, latency_ms_at_640=2.0)
+    specs = ev.build_methods(["meanshift", "rl_dca"], [], [], [1000, 4000])
+    runner.begin_frame(frames[0])
+    image = frames[0].load()
+    results = [runner.run(s, image, frames[0]) for s in specs]
+    coarse_calls = [c for c in fake.calls if c == (4, 640)]
+    assert len(coarse_calls) == 1  # one coarse pass for four runs
+    for r in results:
+        assert 0 < r.parallel_ms < r.latency_ms
+        assert r.info["feasible"] and r.info["blocks"] >= 1 and len(r.detections) > 0
+
+
+def test_evaluate_runs_every_family_on_the_fake_detector():
+    ds = ev.load_dataset("synthetic", 2, seed=0, synthetic_size=(960, 540))
+    runner, _ = _runner(ds.frames)
+    specs = ev.build_methods(list(ev.FAMILIES), [320, 1280], ["2x2-640"], [2000], ["greedynmm", "nms"])
+    skip = {}
+    stats = ev.evaluate(ds, runner, specs, skip=skip)
+    assert skip == {} and set(stats) == {s.key for s in specs}
+    summary = {k: st.summary() for k, st in stats.items()}
+    for k, m in summary.items():
+        assert m["frames"] == 2 and 0.0 <= m["map50_95"] <= m["map50"] <= 1.0, k
+    # the fake detector misses people that are small at the model input: 320 sees fewer than 1280
+    assert summary["full_frame@320"]["map50"] < summary["full_frame@1280"]["map50"]
+    assert summary["remix@2000"]["candidates"]
+    table = ev.format_table(summary)
+    assert all(k in table for k in summary)
+
+
+def test_goal_checks():
+    def m(fam, setting, mp, par):
+        return {"family": fam, "setting": setting, "map50_95": mp, "map50": mp, "parallel_latency_ms": par,
+                "latency_ms": par}
+
+    methods = {
+        "full_frame@640": m("full_frame", "640", 0.05, 300.0),
+        "full_frame@1280": m("full_frame", "1280", 0.10, 1300.0),
+        "uniform@2x2-640": m("uniform", "2x2-640", 0.08, 400.0),
+        "uniform@3x3-960": m("uniform", "3x3-960", 0.20, 2500.0),
+        "sahi@640-nms": m("sahi", "640-nms", 0.12, 9000.0),
+        "meanshift@1000": m("meanshift", "1000", 0.11, 700.0),
+        "rl_dca@1000": m("rl_dca", "1000", 0.12, 700.0),
+    }
+    checks = {c["goal"]: c["met"] for c in ev.goal_checks(methods, collage=True)}
+    assert checks[">= 1.25x best full frame at equal latency"] is True        # 0.12 vs 0.05
+    assert checks[">= SAHI's best mAP50:95 at <= half its latency"] is True
+    assert checks["never below uniform slicing at equal parallel latency"] is True
+    assert checks["collage: >= 1.25x best uniform at equal or higher parallel latency"] is False  # 0.12 < 0.25
+    assert checks["above MeanShift-only at every budget"] is True
+    methods["meanshift@1000"]["map50_95"] = 0.13
+    checks = {c["goal"]: c["met"] for c in ev.goal_checks(methods)}
+    assert checks["above MeanShift-only at every budget"] is False
+
+
+# --------------------------------------------------------------------------- the command
+
+
+def test_command_writes_table_json_and_plot(tmp_path, capsys):
+    from repose_ros.cli.eval import main_eval
+
+    out, png = tmp_path / "r.json", tmp_path / "r.png"
+    rc = main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--json", str(out), "--plot", str(png)])
+    assert rc == 0
+    text = capsys.readouterr().out
+    assert "FAKE DETECTOR" in text and "| rl_dca@1000 |" in text
+    data = json.loads(out.read_text())
+    assert data["dataset"] == "synthetic" and data["frames"] == 2 and data["skipped"] == {}
+    assert {k.split("@")[0] for k in data["methods"]} == set(ev.FAMILIES)
+    for entry in data["methods"].values():
+        assert {"map50_95", "map50", "latency_ms", "parallel_latency_ms", "budget_ms"} <= set(entry)
+    assert data["methods"]["rl_dca@4000"]["budget_ms"] == 4000.0
+    assert data["methods"]["full_frame@320"]["budget_ms"] is None
+    assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_command_selects_methods_and_rejects_bad_input(tmp_path):
+    from repose_ros.cli.eval import main_eval
+
+    out = tmp_path / "r.json"
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "full_frame,rl_dca",
+                      "--budgets", "1500", "--json", str(out)]) == 0
+    keys = set(json.loads(out.read_text())["methods"])
+    assert keys == {"full_frame@320", "full_frame@1280", "rl_dca@1500"}
+    for argv in (["--dataset", "kitti:/x"], ["--dataset", "mot17:" + str(tmp_path / "none")],
+                 ["--dataset", "synthetic", "--methods", "yolo"], ["--dataset", "synthetic", "--frames", "0"]):
+        with pytest.raises(SystemExit):
+            main_eval(argv + ["--quick", "--no-progress"])
+
+
+def test_fake_detections_on_ignore_regions_are_not_false_positives():
+    frames = ev.synthetic_frames(1, seed=5, size=(640, 360), ignore_fraction=0.3)
+    f = frames[0]
+    dets = Detections(f.fake_gt.xyxy, f.fake_gt.scores, f.fake_gt.class_ids)  # everything, incl. ignored
+    with_ignore = ev.coco_metrics([(f.gt, dets.xyxy, dets.scores, f.ignore)])
+    without = ev.coco_metrics([(f.gt, dets.xyxy, dets.scores, None)])
+    assert with_ignore["map50_95"] == pytest.approx(1.0) and without["map50_95"] < 0.95
