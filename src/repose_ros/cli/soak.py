@@ -281,6 +281,7 @@ class Stream:
             due = t0 + i / rate
             while time.monotonic() < due:
                 self.ex.spin_once(timeout_sec=min(0.02, max(0.0, due - time.monotonic())))
+            self.max_lateness = max(getattr(self, "max_lateness", 0.0), time.monotonic() - due)
             keys.append(self.send(frames[i % len(frames)], label))
             if on_tick is not None:
                 on_tick()
@@ -368,6 +369,7 @@ def main_soak(argv: Optional[List[str]] = None) -> int:
                           f"RSS total {sum(_mb(v) for v in rss.values()):.0f} MB", flush=True)
 
         stream.send_for(args.minutes * 60.0, args.rate, lambda i: frames[i % len(frames)], "soak", on_tick=sample)
+        print(f"[soak] camera lateness: at most {stream.max_lateness * 1000:.0f} ms behind schedule", flush=True)
         stream.drain(30.0)
         sample_end = {r: proc_rss_kb(p) for r, p in roles.items()}
         samples.append((time.monotonic() - t_start, sample_end))

@@ -9,7 +9,11 @@ arrive, and polls it with the current time. A frame is released exactly once:
 * at once, when its plan says it has no blocks (nothing to detect, or a dropped frame).
 
 Results for unknown or already released frames are counted and ignored, so a late block can
-never produce a second output for the same frame. Memory is bounded by ``max_pending``.
+never produce a second output for the same frame. Memory is bounded by ``max_pending``: at most
+that many frames wait for blocks, and results that overtook their plan are kept for at most
+that many frames (``max_early_per_frame`` results each); when more arrive the oldest are
+forgotten, so results whose plan never comes (e.g. sent to an aggregator that was restarted)
+cannot crowd out those of new frames.
 """
 from __future__ import annotations
 
@@ -66,10 +70,11 @@ class FrameAssembler:
     """Match block results to frame plans; release each frame exactly once."""
 
     def __init__(self, fusion_method: str = "nms", fusion_iou: float = 0.5, max_pending: int = 64,
-                 released_memory: int = 4096):
+                 released_memory: int = 4096, max_early_per_frame: int = 64):
         self.fusion_method = fusion_method
         self.fusion_iou = fusion_iou
         self.max_pending = max_pending
+        self.max_early_per_frame = max_early_per_frame
         self._pending: Dict[int, PendingFrame] = {}
         self._early: Dict[int, list] = {}
         self._released: Dict[int, None] = {}
@@ -110,11 +115,17 @@ class FrameAssembler:
             self.stats.late_results += 1
             return []
         if frame_seq not in self._pending:
-            # The result overtook its plan (different topics): keep it briefly.
-            if len(self._early) >= self.max_pending:
+            # The result overtook its plan (different topics): keep it briefly, forgetting the
+            # oldest such frame when too many wait (their plan may never come).
+            early = self._early.get(frame_seq)
+            if early is None:
+                while len(self._early) >= self.max_pending:
+                    self.stats.unknown_results += len(self._early.pop(next(iter(self._early))))
+                early = self._early[frame_seq] = []
+            if len(early) >= self.max_early_per_frame:
                 self.stats.unknown_results += 1
                 return []
-            self._early.setdefault(frame_seq, []).append((block_id, detections, error))
+            early.append((block_id, detections, error))
             return []
         self._add(frame_seq, block_id, detections, error)
         frame = self._pending[frame_seq]

@@ -3,8 +3,10 @@
 The functions take the plain fields of a sensor_msgs/Image or CompressedImage, so that the
 logic is testable without ROS; the nodes pass ``msg.encoding, msg.height, ...`` in. Every
 failure raises :class:`ImageDecodeError` whose ``reason`` is a short machine-readable code
-(``bad_encoding``, ``empty``, ``short_data``, ``bad_step``, ``too_large``, ``corrupt``) that the
-nodes count and report; nothing here ever allocates more than the caller's size limit.
+(``bad_encoding``, ``empty``, ``short_data``, ``bad_step``, ``bad_size``, ``too_large``,
+``corrupt``) that the nodes count and report; nothing here ever allocates more than the
+caller's size limit. Compressed images must be JPEG or PNG (what image_transport's
+``compressed`` plugin sends), because their size is read from the header before decoding.
 """
 from __future__ import annotations
 
@@ -69,7 +71,11 @@ def _to_bgr8(arr: np.ndarray, conversion: Optional[str]) -> np.ndarray:
         arr = (arr >> 8).astype(np.uint8)
     if conversion is None:
         return np.ascontiguousarray(arr)
-    return cv2.cvtColor(arr, getattr(cv2, conversion))
+    try:
+        return cv2.cvtColor(arr, getattr(cv2, conversion))
+    except cv2.error as exc:
+        raise ImageDecodeError("bad_size", f"{arr.shape[1]}x{arr.shape[0]} cannot be converted: "
+                                           f"{str(exc).strip().splitlines()[-1]}") from None
 
 
 def decode_raw(encoding: str, height: int, width: int, step: int, data, is_bigendian: bool = False,
@@ -84,6 +90,8 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data, is_bigen
             "bad_encoding", f"'{encoding}' is not supported (supported: {', '.join(SUPPORTED_ENCODINGS)})")
     limit.check(width, height)
     channels, dtype, conversion = _RAW_ENCODINGS[encoding]
+    if channels == 2 and width % 2:
+        raise ImageDecodeError("bad_size", f"{encoding} packs two pixels per sample: width {width} must be even")
     itemsize = np.dtype(dtype).itemsize
     row_bytes = width * channels * itemsize
     if step < row_bytes:
@@ -102,40 +110,81 @@ def decode_raw(encoding: str, height: int, width: int, step: int, data, is_bigen
 
 
 def decode_compressed(fmt: str, data, limit: SizeLimit = SizeLimit()) -> np.ndarray:
-    """Decode a sensor_msgs/CompressedImage (JPEG, PNG, ...) into a BGR uint8 array.
+    """Decode a sensor_msgs/CompressedImage (JPEG or PNG) into a BGR uint8 array.
 
-    The header of the image is checked against ``limit`` before the pixels are decoded, so a
-    small malicious file that claims a huge size is refused without allocating the frame.
+    The size in the image's header is checked against ``limit`` before the pixels are decoded,
+    so a small malicious file that claims a huge size is refused without allocating the frame.
+    Other formats, and JPEG/PNG data whose header gives no size, are refused: OpenCV would
+    decode them (BMP, TIFF, WebP, ...) without such a check.
     """
     import cv2
 
     buf = np.frombuffer(memoryview(data).cast("B"), dtype=np.uint8)
     if buf.size == 0:
         raise ImageDecodeError("empty", f"compressed image ({fmt or 'no format'}) has no data")
-    width, height = _peek_size(bytes(buf[:65536]))
-    if width is not None:
-        limit.check(width, height)
-    img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    head = bytes(buf[:8])
+    if head[:8] == b"\x89PNG\r\n\x1a\n":
+        width, height = _png_size(bytes(buf[:24]))
+    elif head[:2] == b"\xff\xd8":
+        width, height = _jpeg_size(buf)
+    else:
+        raise ImageDecodeError("bad_encoding", f"'{fmt or 'no format'}' data is neither JPEG nor PNG "
+                                               f"(starts with {head[:4].hex()})")
+    if width is None:
+        raise ImageDecodeError("corrupt", f"no image size in the header of {buf.size} bytes of '{fmt or 'image'}'")
+    limit.check(width, height)
+    try:
+        img = cv2.imdecode(buf, cv2.IMREAD_COLOR)
+    except cv2.error as exc:
+        raise ImageDecodeError("corrupt", f"cannot decode {buf.size} bytes as '{fmt or 'image'}': "
+                                          f"{str(exc).strip().splitlines()[-1]}") from None
     if img is None:
         raise ImageDecodeError("corrupt", f"cannot decode {buf.size} bytes as '{fmt or 'image'}'")
     limit.check(img.shape[1], img.shape[0])
     return img
 
 
-def _peek_size(head: bytes):
-    """Read width and height from a PNG or JPEG header; (None, None) if unknown."""
-    if head[:8] == b"\x89PNG\r\n\x1a\n" and len(head) >= 24:
+def _png_size(head: bytes):
+    """Width and height from a PNG's IHDR chunk (which must come first); (None, None) if absent."""
+    if len(head) >= 24 and head[12:16] == b"IHDR":
         return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
-    if head[:2] == b"\xff\xd8":
-        i = 2
-        while i + 9 < len(head):
-            if head[i] != 0xFF:
+    return None, None
+
+
+# Start-of-frame markers (SOF0..SOF15 except DHT C4, JPG C8 and DAC CC): they carry the size.
+_SOF = frozenset((0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF))
+
+
+def _jpeg_size(buf: np.ndarray):
+    """Width and height from a JPEG's frame header, walking the marker segments of the whole file.
+
+    Returns (None, None) when the structure is not the plain one (segments back to back until
+    the frame header): such a file is refused rather than handed to the decoder unchecked.
+    """
+    n = int(buf.size)
+    i = 2
+    while i + 4 <= n:
+        if buf[i] != 0xFF:
+            return None, None
+        marker = int(buf[i + 1])
+        if marker == 0xFF:  # fill byte before a marker
+            i += 1
+            continue
+        if marker == 0x01 or 0xD0 <= marker <= 0xD7:  # markers without a length
+            i += 2
+            continue
+        if marker in (0xD8, 0xD9, 0xDA):  # SOI again, EOI or start of scan before any frame header
+            return None, None
+        seg_len = (int(buf[i + 2]) << 8) | int(buf[i + 3])
+        if seg_len < 2:
+            return None, None
+        if marker in _SOF:
+            if seg_len < 7 or i + 9 > n:
                 return None, None
-            marker = head[i + 1]
-            seg_len = int.from_bytes(head[i + 2:i + 4], "big")
-            if marker in (0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF):
-                return int.from_bytes(head[i + 7:i + 9], "big"), int.from_bytes(head[i + 5:i + 7], "big")
-            i += 2 + seg_len
+            height = (int(buf[i + 5]) << 8) | int(buf[i + 6])
+            width = (int(buf[i + 7]) << 8) | int(buf[i + 8])
+            return width, height
+        i += 2 + seg_len
     return None, None
 
 

@@ -13,6 +13,7 @@ from repose_ros.msg import BlockDetections, FramePlan, FrameReport
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ..core.aggregation import FrameAssembler
+from ..core.detections import Detections
 from ..ros.convert import detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.params import Param, declare_all, latched, reliable, spin_node
 
@@ -48,28 +49,49 @@ class AggregatorNode(Node):
         self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer)
         self.published = 0
         self.degraded = 0
+        self.malformed = 0
 
     def on_plan(self, msg: FramePlan) -> None:
-        """Register a frame plan; frames without blocks are published at once."""
+        """Register a frame plan; frames without blocks are published at once.
+
+        A malformed plan (block count and list disagree, non-finite or inverted coarse boxes) is
+        still answered: with the coarse boxes if they are usable, and flagged degraded.
+        """
+        context = (msg.header, msg.budget_ms)
+        reason = msg.drop_reason
+        try:
+            coarse = msg_to_detections(msg.coarse)
+        except (ValueError, OverflowError) as exc:
+            coarse, reason = Detections.empty(), reason or f"malformed_plan: coarse detections: {exc}"
+            self._malformed(f"plan for frame {msg.frame_seq}: {exc}")
         try:
             rects = [roi_to_rect(b.roi) for b in msg.blocks]
             deadline = time_to_sec(msg.deadline) + self.slack
-            outcomes = self.assembler.add_plan(msg.frame_seq, msg.num_blocks, deadline,
-                                               msg_to_detections(msg.coarse), rects, msg.drop_reason,
-                                               context=(msg.header, msg.budget_ms))
+            outcomes = self.assembler.add_plan(msg.frame_seq, msg.num_blocks, deadline, coarse, rects, reason,
+                                               context=context)
         except ValueError as exc:
-            self.get_logger().error(f"malformed plan for frame {msg.frame_seq}: {exc}")
-            outcomes = self.assembler.add_plan(msg.frame_seq, 0, 0.0, msg_to_detections(msg.coarse), [],
-                                               f"malformed_plan: {exc}", context=(msg.header, msg.budget_ms))
+            self._malformed(f"plan for frame {msg.frame_seq}: {exc}")
+            outcomes = self.assembler.add_plan(msg.frame_seq, 0, 0.0, coarse, [], f"malformed_plan: {exc}",
+                                               context=context)
         self._publish(outcomes)
 
     def on_block(self, msg: BlockDetections) -> None:
-        """Register one block's detections (or its failure)."""
-        dets = msg_to_detections(msg.detections) if msg.ok else None
-        if not msg.ok:
+        """Register one block's detections (or its failure; malformed detections count as a failure)."""
+        dets, error = None, msg.error
+        if msg.ok:
+            try:
+                dets = msg_to_detections(msg.detections)
+            except (ValueError, OverflowError) as exc:
+                error = f"malformed detections: {exc}"
+                self._malformed(f"frame {msg.frame_seq} block {msg.block_id} from server {msg.server_id}: {exc}")
+        if dets is None:
             self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id} failed on server "
-                                      f"{msg.server_id}: {msg.error}")
-        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, msg.error))
+                                      f"{msg.server_id}: {error}")
+        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, error))
+
+    def _malformed(self, what: str) -> None:
+        self.malformed += 1
+        self.get_logger().error(f"malformed input ({self.malformed} so far): {what}")
 
     def on_timer(self) -> None:
         """Publish frames whose deadline has passed."""

@@ -91,12 +91,44 @@ class CameraNode(Node):
         self._cv = threading.Condition()
         self._stop = False
         qos = qos_from(self.p["qos.depth"], self.p["qos.reliability"])
+        self._pub_seq = {}
         if self.p["compressed"]:
-            self.create_subscription(CompressedImage, "image_raw/compressed", self.on_image, qos)
+            self.create_subscription(CompressedImage, "image_raw/compressed", self._on_image_with_info, qos)
         else:
-            self.create_subscription(Image, "image_raw", self.on_image, qos)
+            self.create_subscription(Image, "image_raw", self._on_image_with_info, qos)
         self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
         self._worker.start()
+
+    def _on_image_with_info(self, msg, info) -> None:
+        self.count_lost(info)
+        self.on_image(msg)
+
+    def count_lost(self, info) -> int:
+        """Count frames that DDS dropped before this node saw them (gaps in the publisher's sequence).
+
+        Such frames cannot be answered (their header is unknown): when the node falls behind by
+        more than ``qos.depth`` frames, the oldest are overwritten in the subscription's history.
+        They are counted as ``lost_before_queue`` and logged; raise ``qos.depth`` if it happens.
+        """
+        try:
+            seq = info.get("publication_sequence_number")
+            gid = info.get("publisher_gid")
+            key = bytes(gid["data"]) if gid else b""
+        except (AttributeError, KeyError, TypeError):
+            return 0
+        if not seq:  # not reported by this RMW
+            return 0
+        last = self._pub_seq.pop(key, None)
+        self._pub_seq[key] = seq
+        while len(self._pub_seq) > 64:  # publishers come and go: remember the recent ones
+            self._pub_seq.pop(next(iter(self._pub_seq)))
+        lost = seq - last - 1 if last is not None and seq > last + 1 else 0
+        if lost:
+            self.counts["lost_before_queue"] += lost
+            self.get_logger().warning(f"{lost} frame(s) lost before the input queue "
+                                      f"({self.counts['lost_before_queue']} so far): the node fell behind by "
+                                      f"more than qos.depth={self.p['qos.depth']}")
+        return lost
 
     def on_image(self, msg) -> None:
         """Give the frame its sequence number and queue it (fast; the worker thread does the rest)."""

@@ -4,13 +4,18 @@ Input: CoarseItems from the camera node (in memory inside ``frontend_node``, or 
 ``coarse_frame`` topic when run alone). For every frame it publishes one ``plan`` (FramePlan,
 what the aggregator waits for) and one BlockAssignment per block on
 ``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
-``server_status`` says active and is younger than ``server_timeout_s``; the latencies the
-servers measure replace the profile's figures for them. The annotated ``debug_image``
+``server_status`` says active and is younger than ``server_timeout_s`` and its block topic has
+a subscriber; a server that dies or stalls drops out of the plans once its heartbeat is older
+than the timeout, and one that comes back is planned for again from its first heartbeat on.
+The latencies the servers measure replace the profile's figures for them (see
+:func:`server_latencies` for the models a server has not run yet). The annotated ``debug_image``
 (blocks, models, final detections) is drawn when the frame's detections come back.
 """
 from __future__ import annotations
 
 import collections
+import math
+import statistics
 import threading
 import time
 from typing import Dict
@@ -21,6 +26,7 @@ from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, S
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
+from ..core.detections import Detections
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
@@ -50,6 +56,32 @@ PARAMS = (
 )
 
 
+def server_latencies(profiled: Dict[str, Dict[str, float]], measured: Dict[str, Dict[str, float]],
+                     sid: str) -> Dict[str, float]:
+    """Latency per model key for server ``sid``, for the planner.
+
+    ``profiled[key][server or 'default']`` holds the profile's figures, ``measured[server][key]``
+    the latest figures each server reported. A model the server measured keeps its figure. For
+    one it has not run yet, the estimate is optimistic: the profile's figure scaled by the
+    server's median measured/profiled ratio, or the fastest figure another server measured for
+    that model, whichever is smaller. A pessimistic estimate would be self-confirming (the
+    planner avoids the server, so it never measures that model), an optimistic one is corrected
+    by the server's next report once it has run a block.
+    """
+    own = measured.get(sid, {})
+    base = {k: per.get(sid, per["default"]) for k, per in profiled.items()}
+    ratios = [ms / base[k] for k, ms in own.items() if k in base and base[k] > 0]
+    factor = min(1e3, max(1e-3, statistics.median(ratios))) if ratios else 1.0
+    out = {}
+    for key in profiled:
+        if key in own:
+            out[key] = own[key]
+            continue
+        peers = [m[key] for s, m in measured.items() if s != sid and key in m]
+        out[key] = min([base[key] * factor, *peers])
+    return out
+
+
 class PartitionerNode(Node):
     """Thin adapter around RePose.partition / RePose.plan."""
 
@@ -62,6 +94,8 @@ class PartitionerNode(Node):
                            budget_ms=self.p["budget_ms"], block_margin=self.p["block_margin"],
                            block_min_size=self.p["block_min_size"])
         self.repose = RePose(cfg, zoo=ModelZoo.fake())
+        self._profiled = {k: dict(v) for k, v in self.repose.profiles.latency_ms.items()}
+        self._measured: Dict[str, Dict[str, float]] = {}
         self.pub_plan = self.create_publisher(FramePlan, "plan", reliable(50))
         self.pub_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
                            for s in range(self.p["num_servers"])}
@@ -82,22 +116,30 @@ class PartitionerNode(Node):
         if msg.server_id not in self.pub_blocks:
             self.counts["unknown_server_status"] += 1
             return
+        measured = {k: float(ms) for k, ms in zip(msg.models, msg.latency_ms)
+                    if k in self._profiled and math.isfinite(ms) and 0.0 < ms < 1e7}
+        sid = str(msg.server_id)
         with self._lock:
             if msg.state == "active":
                 self.last_seen[msg.server_id] = time.monotonic()
             else:
                 self.last_seen.pop(msg.server_id, None)
-            for key, ms in zip(msg.models, msg.latency_ms):
-                if ms > 0 and key in self.repose.profiles.latency_ms:
-                    self.repose.profiles.latency_ms[key][str(msg.server_id)] = float(ms)
+            if measured:
+                self._measured[sid] = measured
+                for key, ms in server_latencies(self._profiled, self._measured, sid).items():
+                    self.repose.profiles.latency_ms[key][sid] = ms
 
     def live_servers(self) -> list:
-        """Servers that reported active within server_timeout_s (all, if liveness is not required)."""
+        """Servers that reported active within server_timeout_s and whose block topic has a subscriber.
+
+        All servers if liveness is not required.
+        """
         if not self.p["require_live_servers"]:
             return list(self.pub_blocks)
         now = time.monotonic()
         with self._lock:
-            return sorted(s for s, t in self.last_seen.items() if now - t <= self.p["server_timeout_s"])
+            return sorted(s for s, t in self.last_seen.items() if now - t <= self.p["server_timeout_s"]
+                          and self.pub_blocks[s].get_subscription_count() > 0)
 
     def on_coarse_frame(self, msg: CoarseFrame) -> None:
         """Standalone mode: a CoarseFrame from a camera node in another process."""
@@ -108,8 +150,12 @@ class PartitionerNode(Node):
                 frame = image_to_bgr(msg.image)
             except Exception as exc:  # noqa: BLE001
                 reason = f"decode_error: {exc}"
-        self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, msg_to_detections(msg.coarse),
-                                  msg.coarse_ms, reason))
+        try:
+            coarse = msg_to_detections(msg.coarse)
+        except (ValueError, OverflowError) as exc:
+            self.counts["malformed_coarse"] += 1
+            coarse, frame, reason = Detections.empty(), None, reason or f"malformed_coarse: {exc}"
+        self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, coarse, msg.coarse_ms, reason))
 
     # work --------------------------------------------------------------------------------
     def on_coarse(self, item: CoarseItem) -> None:
@@ -151,7 +197,8 @@ class PartitionerNode(Node):
         t0 = time.perf_counter()
         part = self.repose.partition(item.coarse, w, h)
         t1 = time.perf_counter()
-        plan = self.repose.plan(part.blocks, item.coarse, budget_ms=self.p["budget_ms"], servers=servers)
+        with self._lock:  # on_status updates the latency profile from another thread
+            plan = self.repose.plan(part.blocks, item.coarse, budget_ms=self.p["budget_ms"], servers=servers)
         t2 = time.perf_counter()
         plan_msg.partition_ms = (t1 - t0) * 1000.0
         plan_msg.plan_ms = (t2 - t1) * 1000.0
@@ -190,7 +237,11 @@ class PartitionerNode(Node):
         if entry is None:
             return
         frame, plan_msg = entry
-        dets = msg_to_detections(msg)
+        try:
+            dets = msg_to_detections(msg)
+        except (ValueError, OverflowError) as exc:
+            self.get_logger().warning(f"no debug image for frame {plan_msg.frame_seq}: {exc}")
+            return
         blocks = [((b.roi.x_offset, b.roi.y_offset, b.roi.x_offset + b.roi.width, b.roi.y_offset + b.roi.height),
                    b.model, b.server_id) for b in plan_msg.blocks]
         img = annotate(frame, blocks, dets, f"frame {plan_msg.frame_seq}: {len(dets)} detections, "
