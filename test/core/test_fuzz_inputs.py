@@ -356,7 +356,7 @@ def nodes():
     from repose_ros.nodes.partitioner import PartitionerNode
 
     ctx = rclpy.Context()
-    rclpy.init(context=ctx, domain_id=30 + (os.getpid() % 30) * 3 + 2)
+    rclpy.init(context=ctx, domain_id=30 + (os.getpid() % 30) * 4 + 3)
     shared = [Parameter("num_servers", value=2), Parameter("backend", value="fake")]
     items = []
     part = PartitionerNode(standalone=True, context=ctx, namespace="fuzz", parameter_overrides=[
@@ -370,6 +370,8 @@ def nodes():
     edge.trigger_configure()
     edge.trigger_activate()
     agg = AggregatorNode(context=ctx, namespace="fuzz")
+    for n in (cam, part, edge, agg):  # hostile input is logged at warning/error level: keep the output short
+        n.get_logger().set_level(rclpy.logging.LoggingSeverity.FATAL)
     yield {"camera": cam, "items": items, "partitioner": part, "edge": edge, "aggregator": agg}
     for n in (cam, part, edge, agg):
         n.destroy_node()
@@ -396,6 +398,22 @@ def test_camera_on_image_survives_random_frames(nodes, msg):
     item = items[-1]
     assert (item.frame is not None) != bool(item.drop_reason)
     assert cam.counts["sink_error"] == 0
+
+
+def test_camera_counts_frames_lost_before_its_queue(nodes):
+    """Gaps in a publisher's sequence numbers are counted per publisher; odd message info is ignored."""
+    cam = nodes["camera"]
+    before = cam.counts["lost_before_queue"]
+    a, b = {"data": [1] * 16}, {"data": [2] * 16}
+    for info in ({"publication_sequence_number": 5, "publisher_gid": a},
+                 {"publication_sequence_number": 1, "publisher_gid": b},
+                 {"publication_sequence_number": 9, "publisher_gid": a},   # 6, 7, 8 lost
+                 {"publication_sequence_number": 2, "publisher_gid": b},
+                 {"publication_sequence_number": 10, "publisher_gid": a},
+                 {"publication_sequence_number": 0, "publisher_gid": None},  # RMW without sequence numbers
+                 {}, None, {"publication_sequence_number": 3, "publisher_gid": 7}):
+        cam.count_lost(info)
+    assert cam.counts["lost_before_queue"] - before == 3
 
 
 @HANDLERS

@@ -134,13 +134,14 @@ def _netns_env(domain):
 @pytest.mark.slow
 def test_edge_servers_in_separate_namespaces_survive_a_link_cut(netbed, tmp_path, repo_root):
     """Discovery across namespaces; cutting edge 1's link drops it from the plans; restoring brings it back."""
-    domain = str(30 + (os.getpid() % 30) * 3 + 2)
+    domain = str(30 + (os.getpid() % 30) * 4 + 2)
     env = _netns_env(domain)
     params = yaml.safe_load((repo_root / "config" / "repose.yaml").read_text())
     params["/**"]["ros__parameters"].update(backend="fake", num_servers=2, status_period_s=STATUS_PERIOD_S)
-    params["/**/partitioner"]["ros__parameters"].update(server_timeout_s=SERVER_TIMEOUT_S, budget_ms=700.0,
+    params["/**/partitioner"]["ros__parameters"].update(server_timeout_s=SERVER_TIMEOUT_S, budget_ms=1000.0,
                                                         deadline_factor=1.0, publish_debug_image=False)
     params["/**/aggregator"]["ros__parameters"].update(deadline_slack_ms=300.0)
+    params["/**/camera"]["ros__parameters"].update({"qos.depth": 20, "queue.size": 8})  # see test_faults.py
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
     bindir = os.path.dirname(sys.executable)

@@ -9,6 +9,7 @@ Sub-commands::
     repose eval --dataset KIND:PATH   accuracy/latency against full frame, uniform, SAHI, REMIX
     repose bag OUT INPUTS...    write a rosbag2 of camera frames
     repose bench overhead       partition + planning time per frame
+    repose soak --minutes M     long run of the pipeline (fake detector): frames, drops, memory
 """
 from __future__ import annotations
 
@@ -24,6 +25,7 @@ COMMANDS = {
     "profile": ("repose_ros.cli.profile", "main_profile", "measure latency and precision profiles"),
     "eval": ("repose_ros.cli.eval", "main_eval", "accuracy and latency of RE-POSE against the baselines"),
     "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
+    "soak": ("repose_ros.cli.soak", "main_soak", "long run of the launched pipeline: frames, drops, memory"),
     "bench": ("repose_ros.cli.bench", "main_bench", "benchmarks (overhead)"),
 }
 

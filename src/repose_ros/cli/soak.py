@@ -173,6 +173,7 @@ class Stream:
     frames: Dict[tuple, FrameRecord] = field(default_factory=dict)
     status: Dict[int, tuple] = field(default_factory=dict)
     unknown_answers: int = 0
+    max_lateness: float = 0.0
 
     def start(self) -> None:
         """Create the context, the node, the publisher and the subscriptions."""
@@ -281,7 +282,7 @@ class Stream:
             due = t0 + i / rate
             while time.monotonic() < due:
                 self.ex.spin_once(timeout_sec=min(0.02, max(0.0, due - time.monotonic())))
-            self.max_lateness = max(getattr(self, "max_lateness", 0.0), time.monotonic() - due)
+            self.max_lateness = max(self.max_lateness, time.monotonic() - due)
             keys.append(self.send(frames[i % len(frames)], label))
             if on_tick is not None:
                 on_tick()
@@ -320,6 +321,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--sample-s", type=float, default=5.0, help="RSS sampling period (default 5 s)")
     p.add_argument("--namespace", default="soak")
     p.add_argument("--params-file", default=None, help="parameters (default: the package's config/repose.yaml)")
+    p.add_argument("--transports", default=None,
+                   help="FASTDDS_BUILTIN_TRANSPORTS for every process, e.g. LARGE_DATA (default: the environment's)")
     p.add_argument("--log", default="/tmp/repose_soak_launch.log", help="launch log file")
     p.add_argument("--json", default=None, help="write the figures to this file")
     p.add_argument("--max-growth-mb", type=float, default=20.0,
@@ -336,6 +339,8 @@ def main_soak(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     from ..ros.launched import stop_process_group
 
+    if args.transports:
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
     ns = args.namespace.strip("/")
     input_topic = f"/{ns}_camera/image_raw"
     cmd = ["ros2", "launch", "repose_ros", "pipeline.launch.py", f"namespace:={ns}", f"input_topic:={input_topic}",
@@ -377,10 +382,22 @@ def main_soak(argv: Optional[List[str]] = None) -> int:
         stream.close()
         stop_process_group(proc)
         log.close()
-    return _report(args, stream, samples)
+    return _report(args, stream, samples, _lost_before_queue(args.log))
 
 
-def _report(args, stream: Stream, samples: List[tuple]) -> int:
+def _lost_before_queue(log_path: str) -> Optional[int]:
+    """Frames the camera saw DDS drop before its input queue (from its warnings in the launch log)."""
+    import re
+
+    try:
+        text = Path(log_path).read_text(errors="replace")
+    except OSError:
+        return None
+    counts = [int(m) for m in re.findall(r"lost before the input queue \((\d+) so far\)", text)]
+    return max(counts, default=0)
+
+
+def _report(args, stream: Stream, samples: List[tuple], lost_dds: Optional[int] = None) -> int:
     recs = stream.records()
     sent = len(recs)
     once = sum(1 for r in recs if r.answers == 1)
@@ -396,6 +413,8 @@ def _report(args, stream: Stream, samples: List[tuple]) -> int:
         "minutes": args.minutes, "rate_hz": args.rate, "servers": args.servers,
         "frame": f"{args.width}x{args.height}", "frames_sent": sent, "answered_once": once,
         "answered_twice_or_more": dup, "unanswered": lost, "degraded": degraded, "queue_drops": dropped,
+        "lost_before_input_queue": lost_dds, "camera_max_lateness_ms": round(stream.max_lateness * 1000.0, 1),
+        "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"),
         "latency_ms_p50": statistics.median(lat) if lat else None,
         "latency_ms_p95": float(np.percentile(lat, 95)) if lat else None,
         "warmup_s": args.warmup_s,
@@ -408,6 +427,9 @@ def _report(args, stream: Stream, samples: List[tuple]) -> int:
           f"({args.width}x{args.height}, {args.servers} edge servers)")
     print(f"[soak] answered exactly once {once}, more than once {dup}, unanswered {lost}; "
           f"degraded {degraded} (of which queue drops {dropped})")
+    if lost_dds:
+        print(f"[soak] the camera counted {lost_dds} frames lost by DDS before its input queue (history qos.depth "
+              f"overflowed while the frontend fell behind); those cannot be answered")
     if lat:
         print(f"[soak] latency p50 {figures['latency_ms_p50']:.0f} ms, p95 {figures['latency_ms_p95']:.0f} ms")
     print(f"[soak] RSS (MB) after {args.warmup_s:g} s warm-up -> end (peak):")
