@@ -71,6 +71,7 @@ def spin_node(node, executor=None) -> None:
     import rclpy
     from rclpy.executors import ExternalShutdownException
 
+    context = node.context if executor is None else executor.context
     try:
         if executor is None:
             rclpy.spin(node)
@@ -78,6 +79,11 @@ def spin_node(node, executor=None) -> None:
             executor.spin()
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except Exception:
+        # A SIGINT/SIGTERM can shut the context down while the executor is building its wait
+        # set, which surfaces as an RCLError; that is a normal shutdown, anything else is not.
+        if context.ok():
+            raise
     finally:
         nodes = executor.get_nodes() if executor is not None else [node]
         for n in nodes:
