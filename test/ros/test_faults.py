@@ -78,8 +78,13 @@ def _table(recs):
     """One line per frame: index, phase, servers planned, answers, degraded, lost blocks, reason, latency."""
     return "\n".join(
         f"{r.index:4d} {r.label:<12} servers={r.servers} answers={r.answers} degraded={r.degraded} "
-        f"missing={r.missing} {r.drop_reason[:40]!r} "
+        f"missing={r.missing} from {sorted(r.missing_servers())} {r.drop_reason[:40]!r} "
         f"{'%.0f ms' % ((r.answered_at - r.sent) * 1000) if r.answered_at else '-'}" for r in recs)
+
+
+def _touches(rec, failed):
+    """Whether a frame was planned on, or lost blocks of, one of the ``failed`` servers."""
+    return bool(set(rec.servers or ()) & failed or rec.missing_servers() & failed)
 
 
 def _recovery(recs, bad, until=float("inf")):
@@ -171,6 +176,8 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
             stop_process_group(p, timeout=10.0)
         stop_process_group(launch, timeout=15.0)
         log.close()
+        if shutil.which("fastdds"):  # the SIGKILLed processes left Fast DDS shared-memory segments behind
+            subprocess.run(["fastdds", "shm", "clean"], capture_output=True, timeout=60)
 
     text = log_path.read_text()[-3000:]
     for role in ("edge_detector_1", "aggregator"):
@@ -195,11 +202,10 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
     assert set().union(*((r.servers or ()) for r in by["baseline"])) == set(range(SERVERS)), diag
 
     # 2. SIGKILL of server 1: no longer planned for (and nothing degraded) after at most RECOVERY_BOUND frames.
-    kill_recovery = _recovery(by["kill_1"], lambda r: r.degraded or 1 in (r.servers or ()), events["stop_2"])
+    kill_recovery = _recovery(by["kill_1"], lambda r: _touches(r, {1}), events["stop_2"])
     assert kill_recovery <= RECOVERY_BOUND and kill_recovery < len(by["kill_1"]), diag
     # 3. SIGSTOP of server 2: the same for a stalled (not dead) process.
-    stop_recovery = _recovery(by["stop_2"], lambda r: r.degraded or 2 in (r.servers or ()) or 1 in (r.servers or ()),
-                              events["cont_2"])
+    stop_recovery = _recovery(by["stop_2"], lambda r: _touches(r, {1, 2}), events["cont_2"])
     assert stop_recovery <= RECOVERY_BOUND and stop_recovery < len(by["stop_2"]), diag
     # 4. Both come back and are used again: server 2 (SIGCONT) from its next heartbeat, the restarted
     #    server 1 from its first heartbeat (the process start itself depends on the machine).
@@ -211,7 +217,7 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
     rejoin_1 = next((i + 1 for i, r in enumerate(after_status) if 1 in (r.servers or ())), None)
     assert rejoin_1 is not None and rejoin_1 <= REJOIN_BOUND, diag
     back_degraded = sum(1 for r in back if r.degraded)
-    assert back_degraded <= 2, diag
+    assert sum(1 for r in back if r.missing_servers() & {1, 2}) <= 2, diag  # returning servers do answer
 
     # 5. Aggregator killed and restarted: every frame after a bounded gap is answered exactly once.
     agg = by["agg_restart"]
@@ -229,8 +235,10 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
     print(f"[faults] degraded (flagged in frame_report, counted by the aggregator): {len(degraded)} of "
           f"{len(first_agg)} frames before the aggregator restart ({len(in_flight)} in flight at the SIGKILL, "
           f"{sum(r.degraded for r in by['kill_1'])} after it, {sum(r.degraded for r in by['stop_2'])} after the "
-          f"SIGSTOP, {back_degraded} after SIGCONT/restart)")
-    print(f"[faults] recovery (frames until the failed server is no longer planned for and nothing is degraded): "
+          f"SIGSTOP, {back_degraded} after SIGCONT/restart); frames that lost blocks of the failed server: "
+          f"{sum(1 in r.missing_servers() for r in by['baseline'] + by['kill_1'])} (SIGKILL), "
+          f"{sum(2 in r.missing_servers() for r in by['kill_1'] + by['stop_2'])} (SIGSTOP)")
+    print(f"[faults] recovery (frames until the failed server is neither planned for nor missing in a frame): "
           f"SIGKILL {kill_recovery}, SIGSTOP {stop_recovery} (bound {RECOVERY_BOUND})")
     print(f"[faults] used again: server 2 after SIGCONT in {rejoin_2} frames; restarted server 1 reported "
           f"{events['status_1'] - events['restart_1']:.1f} s after its start and was planned for "

@@ -157,6 +157,14 @@ class FrameRecord:
     drop_reason: str = ""
     frames_degraded: int = 0
     servers: Optional[tuple] = None
+    block_servers: Optional[tuple] = None
+    missing_ids: tuple = ()
+
+    def missing_servers(self) -> set:
+        """Servers whose blocks of this frame were missing (needs the plan and the report)."""
+        if not self.block_servers:
+            return set()
+        return {self.block_servers[b] for b in self.missing_ids if 0 <= b < len(self.block_servers)}
 
 
 @dataclass
@@ -226,12 +234,14 @@ class Stream:
         if rec is not None:
             rec.degraded, rec.missing, rec.drop_reason = bool(msg.degraded), len(msg.missing_block_ids), \
                 msg.drop_reason
+            rec.missing_ids = tuple(int(b) for b in msg.missing_block_ids)
             rec.frames_degraded = int(msg.frames_degraded)
 
     def _on_plan(self, msg) -> None:
         rec = self.frames.get(self._key(msg.header))
         if rec is not None:
             rec.servers = tuple(sorted({int(b.server_id) for b in msg.blocks}))
+            rec.block_servers = tuple(int(b.server_id) for b in sorted(msg.blocks, key=lambda b: b.block_id))
 
     def _on_status(self, msg) -> None:
         self.status[int(msg.server_id)] = (msg.state, time.monotonic())
