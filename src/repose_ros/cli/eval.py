@@ -221,14 +221,9 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _cpu() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8", errors="replace") as fh:
-            for line in fh:
-                if line.lower().startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
+    from .profile import cpu_model
+
+    return cpu_model()
 
 
 def _print_report(payload: Dict[str, Any]) -> None:

@@ -338,17 +338,9 @@ def find_mot_sequences(root: str | os.PathLike) -> List[MotSequence]:
 
 
 def _seqinfo_size(seq_dir: Path) -> Optional[Tuple[int, int]]:
-    import configparser
+    from .layouts import read_seqinfo
 
-    ini = seq_dir / "seqinfo.ini"
-    if not ini.is_file():
-        return None
-    cp = configparser.ConfigParser()
-    cp.read(ini)
-    try:
-        return int(cp["Sequence"]["imWidth"]), int(cp["Sequence"]["imHeight"])
-    except (KeyError, ValueError):
-        return None
+    return read_seqinfo(seq_dir)
 
 
 def _take_round_robin(groups: Sequence[Sequence[Any]], n: int) -> List[Any]:
