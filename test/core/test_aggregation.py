@@ -72,3 +72,27 @@ def test_unknown_block_id_is_counted():
     a.add_plan(7, 1, 9.0, COARSE, RECTS[:1])
     assert a.add_result(7, 5, _dets((1, 1, 2, 2))) == []
     assert a.stats.unknown_results == 1 and a.pending == 1
+
+
+def test_frames_of_a_restarted_camera_are_new_frames():
+    """frame_seq restarts at 0 with a new session: those frames are answered, not taken as repeats."""
+    a = FrameAssembler()
+    first = [o for seq in range(3) for o in a.add_plan(seq, 0, 0.0, COARSE, [], session=11)]
+    assert [o.frame_seq for o in first] == [0, 1, 2] and {o.session for o in first} == {11}
+    # Same numbers, same session: duplicates of released frames, ignored.
+    assert a.add_plan(1, 0, 0.0, COARSE, [], session=11) == []
+    # The camera restarted: session 42 numbers from 0 again.
+    a.add_plan(0, 1, 9.0, COARSE, RECTS[:1], session=42)
+    assert a.add_result(0, 0, _dets((11, 11, 21, 41)), session=11) == [] and a.stats.late_results == 1
+    (o,) = a.add_result(0, 0, _dets((11, 11, 21, 41)), session=42)
+    assert (o.session, o.frame_seq, o.degraded) == (42, 0, False)
+
+
+def test_eviction_and_deadlines_follow_arrival_not_numbers():
+    """Across sessions the oldest plan (first to arrive) is evicted first; poll goes by deadline."""
+    a = FrameAssembler(max_pending=2)
+    a.add_plan(500, 1, 3.0, COARSE, RECTS[:1], session=1)
+    a.add_plan(0, 1, 2.0, COARSE, RECTS[:1], session=2)
+    (o,) = a.add_plan(1, 1, 1.0, COARSE, RECTS[:1], session=2)
+    assert (o.session, o.frame_seq) == (1, 500)
+    assert [(o.session, o.frame_seq) for o in a.poll(10.0)] == [(2, 1), (2, 0)]

@@ -11,7 +11,7 @@ from repose_ros.core.blocks import Rect
 from repose_ros.core.detections import Detections
 from repose_ros.core.detector import (
     BUILTIN_PERSON, DeviceError, FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, apply_class_map,
-    build_class_map, check_device, model_key, normalize_device, parse_model_key, resolve_weights)
+    build_class_map, check_device, file_sha256, model_key, normalize_device, parse_model_key, resolve_weights)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MOT = ROOT.parent / "shared" / "data" / "mot17_mini" / "train"
@@ -225,12 +225,117 @@ def test_model_zoo_shares_detectors(tmp_path):
     assert zoo.detector("big@640") is not d320
     assert len(built) == 2
     assert zoo.resolve("big@1280") == (str(w2), 1280)
-    assert f"{w2}@320" in zoo and zoo.detector(f"{w2}@320") is zoo.detector("big@320")
+    # A key naming a file is refused unless the zoo allows paths (interactive tools only).
+    assert f"{w2}@320" not in zoo
+    with pytest.raises(KeyError, match="unknown model"):
+        zoo.get(f"{w2}@320")
+    free = ModelZoo({"big": str(w2)}, factory=factory, allow_paths=True)
+    assert f"{w2}@320" in free and free.detector(f"{w2}@320") is free.detector("big@320")
     assert "nope@640" not in zoo
     with pytest.raises(KeyError):
         zoo.get("yolov8n.pt@640")
     with pytest.raises(ValueError):
         zoo.get("small")
+
+
+def _booby_trapped_pickle(path: pathlib.Path, marker: pathlib.Path) -> pathlib.Path:
+    """A .pt-named pickle that creates ``marker`` when it is unpickled (what a hostile file could do)."""
+    import pickle
+
+    class Trap:
+        def __reduce__(self):
+            return (pathlib.Path.touch, (marker,))
+
+    path.write_bytes(pickle.dumps(Trap()))
+    return path
+
+
+def test_model_zoo_loads_only_configured_files(tmp_path):
+    """Keys from messages select among configured names; a path in a key is never loaded."""
+    marker = tmp_path / "pwned"
+    evil = _booby_trapped_pickle(tmp_path / "evil.pt", marker)
+    good = tmp_path / "good.pt"
+    good.write_bytes(b"weights")
+    built = []
+    zoo = ModelZoo({"yolov8s": str(good)}, factory=lambda p: built.append(p) or FakeDetector())
+    for key in (f"{evil}@640", "../evil.pt@640", f"{tmp_path}/../{tmp_path.name}/evil.pt@320", "evil.pt@640"):
+        assert key not in zoo
+        with pytest.raises(KeyError):
+            zoo.detect_crops(key, np.zeros((64, 64, 3), np.uint8), [(0, 0, 64, 64)])
+    assert built == [] and not marker.exists()
+    import pickle
+    pickle.loads(evil.read_bytes())  # the trap is real
+    assert marker.exists()
+    zoo.get("yolov8s@640")
+    assert built == [str(good.resolve())]
+
+
+def test_weights_restricted_to_allowed_dirs(tmp_path):
+    """allowed_dirs: files outside (also through a symbolic link) are refused; the builtin always passes."""
+    models, other = tmp_path / "models", tmp_path / "other"
+    models.mkdir()
+    other.mkdir()
+    inside, outside = models / "a.pt", other / "b.pt"
+    inside.write_bytes(b"a")
+    outside.write_bytes(b"b")
+    (models / "link.pt").symlink_to(outside)
+    assert resolve_weights(str(inside), allowed_dirs=[str(models)]) == inside.resolve()
+    assert resolve_weights(str(outside), allowed_dirs=["", ""]) == outside.resolve()  # "" entries: no restriction
+    for path in (outside, models / "link.pt", models / ".." / "other" / "b.pt"):
+        with pytest.raises(WeightsError, match="outside the allowed folders"):
+            resolve_weights(str(path), allowed_dirs=[str(models)])
+    built = []
+    zoo = ModelZoo({"a": str(inside), "b": str(outside)}, factory=lambda p: built.append(p) or FakeDetector(),
+                   allowed_dirs=[str(models)])
+    zoo.get("a@640")
+    with pytest.raises(WeightsError):
+        zoo.get("b@640")
+    assert built == [str(inside.resolve())]
+    if _have_builtin():
+        assert resolve_weights(BUILTIN_PERSON, allowed_dirs=[str(models)]).name == "best.pt"
+
+
+def test_weights_sha256_pinning(tmp_path):
+    """A configured digest is checked before the file is handed to the loader."""
+    f = tmp_path / "m.pt"
+    f.write_bytes(b"model bytes")
+    digest = file_sha256(f)
+    built = []
+
+    def factory(p):
+        built.append(p)
+        return FakeDetector()
+
+    assert ModelZoo({"m": str(f)}, factory=factory, sha256={"m": digest.upper()}).get("m@320")[1] == 320
+    assert ModelZoo({"m": str(f)}, factory=factory, sha256={"m": "sha256:" + digest}).get("m@320")[1] == 320
+    with pytest.raises(WeightsError, match="refusing to load"):
+        ModelZoo({"m": str(f)}, factory=factory, sha256={"m": "0" * 64}).get("m@640")
+    with pytest.raises(WeightsError, match="64 hex"):
+        ModelZoo({"m": str(f)}, factory=factory, sha256={"m": "abc"}).get("m@640")
+    with pytest.raises(WeightsError, match="unknown model names"):
+        ModelZoo({"m": str(f)}, factory=factory, sha256={"x": digest})
+    # Two names sharing one file: the second name's digest is checked too.
+    shared = ModelZoo({"m": str(f), "n": str(f)}, factory=factory, sha256={"n": "1" * 64})
+    shared.get("m@320")
+    with pytest.raises(WeightsError):
+        shared.get("n@320")
+    assert len(built) == 3
+
+
+def test_ultralytics_detector_checks_before_unpickling(tmp_path):
+    """A wrong digest or a file moved outside the allowed folders never reaches torch.load."""
+    pytest.importorskip("torch")
+    marker = tmp_path / "pwned"
+    evil = _booby_trapped_pickle(tmp_path / "evil.pt", marker)
+    det = UltralyticsDetector(str(evil), sha256="0" * 64)
+    with pytest.raises(WeightsError, match="refusing to load"):
+        det.load()
+    with pytest.raises(WeightsError, match="outside the allowed folders"):
+        UltralyticsDetector(str(evil), allowed_dirs=[str(tmp_path / "models")])
+    assert not marker.exists()
+    import pickle
+    pickle.loads(evil.read_bytes())  # the trap is real: unpickling the file does create the marker
+    assert marker.exists()
 
 
 def test_model_zoo_fake_assignments():

@@ -176,3 +176,72 @@ def test_missing_server_degrades_to_coarse_boxes():
             assert rep.degraded and len(rep.missing_block_ids) == rep.blocks_expected - rep.blocks_received
     finally:
         h.close()
+
+
+@pytest.mark.ros
+def test_restarted_frontend_is_answered_from_frame_zero_again():
+    """A new camera + partitioner (frontend restart) numbers frames from 0 again: every frame is answered."""
+    h = Harness()
+    try:
+        h.wait_ready(2)
+        for s in (40, 41):
+            h.pub.publish(_img(s))
+        assert h.spin_until(lambda: len(h.out) >= 2)
+        first_session = h.cam.session_id
+        # Replace the frontend (camera + partitioner) with fresh nodes, as after a process restart.
+        for n in (h.cam, h.part):
+            h.ex.remove_node(n)
+            n.destroy_node()
+        shared = [Parameter("num_servers", value=2), Parameter("backend", value="fake")]
+        h.part = PartitionerNode(standalone=False, context=h.ctx, namespace="repose", parameter_overrides=[
+            *shared, Parameter("partitioner", value="meanshift"), Parameter("deadline_factor", value=1.0)])
+        h.cam = CameraNode(sink=h.part.on_coarse, context=h.ctx, namespace="repose", parameter_overrides=[
+            *shared, Parameter("queue.size", value=8)])
+        h.ex.add_node(h.part)
+        h.ex.add_node(h.cam)
+        assert h.cam.session_id != first_session
+        h.wait_ready(2)
+        for s in (42, 43):
+            h.pub.publish(_img(s))
+        assert h.spin_until(lambda: len(h.out) >= 4)
+        h.spin_until(lambda: False, timeout=0.5)
+    finally:
+        h.close()
+    assert sorted(m.header.stamp.sec for m in h.out) == [40, 41, 42, 43]
+    reports = {r.header.stamp.sec: r for r in h.reports}
+    assert [reports[s].frame_seq for s in (40, 41, 42, 43)] == [0, 1, 0, 1]
+    assert reports[40].session_id == reports[41].session_id == first_session != reports[42].session_id
+    assert not any(r.degraded for r in h.reports)
+
+
+@pytest.mark.ros
+def test_parameters_set_at_run_time_take_effect(harness):
+    """ros2 param set on a running pipeline: valid values apply to the next frame, invalid ones are refused."""
+    h = harness
+    h.wait_ready(2)
+
+    def set_param(node, name, value):
+        return node.set_parameters([Parameter(name, value=value)])[0]
+
+    # Refused, with the reason the caller sees; the value is unchanged.
+    bad = set_param(h.agg, "fusion.method", "median")
+    assert not bad.successful and "fusion.method must be one of" in bad.reason
+    assert h.agg.p["fusion.method"] == "nms" and h.agg.get_parameter("fusion.method").value == "nms"
+    assert not set_param(h.part, "partitioner", "kmeans").successful
+    assert not set_param(h.cam, "queue.policy", "drop_random").successful
+    assert not set_param(h.part, "num_servers", 3).successful          # read-only
+    # Applied: a uniform grid instead of clusters, wbf fusion, a smaller size limit, a tighter budget.
+    for node, name, value in ((h.part, "partitioner", "uniform"), (h.agg, "fusion.method", "wbf"),
+                              (h.cam, "max_width", 1000), (h.part, "budget_ms", 1234.0)):
+        assert set_param(node, name, value).successful, name
+    assert h.agg.assembler.fusion_method == "wbf" and h.cam.limit.max_width == 1000
+    h.pub.publish(_img(50))                       # 1280 px wide: now too large
+    assert h.spin_until(lambda: len(h.reports) >= 1)
+    assert set_param(h.cam, "max_width", 7680).successful
+    h.pub.publish(_img(51))
+    assert h.spin_until(lambda: len(h.reports) >= 2)
+    rep = {r.header.stamp.sec: r for r in h.reports}
+    assert "too_large" in rep[50].drop_reason and rep[50].degraded
+    grid = h.part.repose.config.uniform_grid
+    assert rep[51].blocks_expected == grid[0] * grid[1] and rep[51].budget_ms == pytest.approx(1234.0)
+    assert not rep[51].degraded

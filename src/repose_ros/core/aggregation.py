@@ -14,11 +14,14 @@ that many frames wait for blocks, and results that overtook their plan are kept 
 that many frames (``max_early_per_frame`` results each); when more arrive the oldest are
 forgotten, so results whose plan never comes (e.g. sent to an aggregator that was restarted)
 cannot crowd out those of new frames.
+
+Frames are identified by ``(session, frame_seq)``: the camera numbers frames from 0 in every run
+and names each run with a session id, so a restarted camera's frames are new frames, not repeats.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional
+from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -39,6 +42,7 @@ class PendingFrame:
     drop_reason: str = ""
     results: Dict[int, Detections] = field(default_factory=dict)
     failed: Dict[int, str] = field(default_factory=dict)
+    session: int = 0
 
 
 @dataclass
@@ -53,6 +57,11 @@ class FrameOutcome:
     degraded: bool
     drop_reason: str
     context: object = None
+    session: int = 0
+
+
+FrameKey = Tuple[int, int]
+"""``(session, frame_seq)``."""
 
 
 @dataclass
@@ -75,9 +84,9 @@ class FrameAssembler:
         self.fusion_iou = fusion_iou
         self.max_pending = max_pending
         self.max_early_per_frame = max_early_per_frame
-        self._pending: Dict[int, PendingFrame] = {}
-        self._early: Dict[int, list] = {}
-        self._released: Dict[int, None] = {}
+        self._pending: Dict[FrameKey, PendingFrame] = {}   # in arrival order of the plans
+        self._early: Dict[FrameKey, list] = {}
+        self._released: Dict[FrameKey, None] = {}
         self._released_memory = released_memory
         self.stats = AssemblerStats()
 
@@ -88,60 +97,61 @@ class FrameAssembler:
 
     def add_plan(self, frame_seq: int, num_blocks: int, deadline: float, coarse: Detections,
                  block_rects: Optional[List[tuple]] = None, drop_reason: str = "",
-                 context: object = None) -> List[FrameOutcome]:
+                 context: object = None, session: int = 0) -> List[FrameOutcome]:
         """Register a frame; returns frames released as a consequence (this one or evicted ones)."""
         out: List[FrameOutcome] = []
-        if frame_seq in self._pending or frame_seq in self._released:
+        key = (session, frame_seq)
+        if key in self._pending or key in self._released:
             return out
         rects = list(block_rects or [])
         if len(rects) != num_blocks:
             raise ValueError(f"frame {frame_seq}: {num_blocks} blocks but {len(rects)} rectangles")
-        self._pending[frame_seq] = PendingFrame(frame_seq, num_blocks, deadline, coarse, rects, context,
-                                                drop_reason)
-        for args in self._early.pop(frame_seq, []):
-            self._add(frame_seq, *args)
-        if num_blocks == 0 or self._complete(self._pending[frame_seq]):
-            out.append(self._release(frame_seq))
+        self._pending[key] = PendingFrame(frame_seq, num_blocks, deadline, coarse, rects, context, drop_reason,
+                                          session=session)
+        for args in self._early.pop(key, []):
+            self._add(key, *args)
+        if num_blocks == 0 or self._complete(self._pending[key]):
+            out.append(self._release(key))
         while len(self._pending) > self.max_pending:
-            oldest = min(self._pending)
             self.stats.evicted += 1
-            out.append(self._release(oldest))
+            out.append(self._release(next(iter(self._pending))))  # the plan that arrived first
         return out
 
     def add_result(self, frame_seq: int, block_id: int, detections: Optional[Detections],
-                   error: str = "") -> List[FrameOutcome]:
+                   error: str = "", session: int = 0) -> List[FrameOutcome]:
         """Register the result of one block (``detections=None`` with ``error`` for a failed block)."""
-        if frame_seq in self._released:
+        key = (session, frame_seq)
+        if key in self._released:
             self.stats.late_results += 1
             return []
-        if frame_seq not in self._pending:
+        if key not in self._pending:
             # The result overtook its plan (different topics): keep it briefly, forgetting the
             # oldest such frame when too many wait (their plan may never come).
-            early = self._early.get(frame_seq)
+            early = self._early.get(key)
             if early is None:
                 while len(self._early) >= self.max_pending:
                     self.stats.unknown_results += len(self._early.pop(next(iter(self._early))))
-                early = self._early[frame_seq] = []
+                early = self._early[key] = []
             if len(early) >= self.max_early_per_frame:
                 self.stats.unknown_results += 1
                 return []
             early.append((block_id, detections, error))
             return []
-        self._add(frame_seq, block_id, detections, error)
-        frame = self._pending[frame_seq]
-        return [self._release(frame_seq)] if self._complete(frame) else []
+        self._add(key, block_id, detections, error)
+        frame = self._pending[key]
+        return [self._release(key)] if self._complete(frame) else []
 
     def poll(self, now: float) -> List[FrameOutcome]:
-        """Release every frame whose deadline is at or before ``now``."""
-        due = sorted(seq for seq, f in self._pending.items() if f.deadline <= now)
-        return [self._release(seq) for seq in due]
+        """Release every frame whose deadline is at or before ``now`` (earliest deadline first)."""
+        due = sorted((f.deadline, i, key) for i, (key, f) in enumerate(self._pending.items()) if f.deadline <= now)
+        return [self._release(key) for _, _, key in due]
 
     def flush(self) -> List[FrameOutcome]:
-        """Release everything still pending (shutdown)."""
-        return [self._release(seq) for seq in sorted(self._pending)]
+        """Release everything still pending (shutdown), in the order the plans arrived."""
+        return [self._release(key) for key in list(self._pending)]
 
-    def _add(self, frame_seq, block_id, detections, error) -> None:
-        frame = self._pending[frame_seq]
+    def _add(self, key: FrameKey, block_id, detections, error) -> None:
+        frame = self._pending[key]
         if not 0 <= block_id < frame.num_blocks or block_id in frame.results or block_id in frame.failed:
             self.stats.unknown_results += 1
             return
@@ -154,9 +164,9 @@ class FrameAssembler:
     def _complete(frame: PendingFrame) -> bool:
         return len(frame.results) + len(frame.failed) >= frame.num_blocks
 
-    def _release(self, frame_seq: int) -> FrameOutcome:
-        frame = self._pending.pop(frame_seq)
-        self._released[frame_seq] = None
+    def _release(self, key: FrameKey) -> FrameOutcome:
+        frame = self._pending.pop(key)
+        self._released[key] = None
         while len(self._released) > self._released_memory:
             self._released.pop(next(iter(self._released)))
         missing = [b for b in range(frame.num_blocks) if b not in frame.results]
@@ -170,7 +180,7 @@ class FrameAssembler:
         self.stats.released += 1
         self.stats.degraded += int(degraded)
         return FrameOutcome(frame.frame_seq, fused, frame.num_blocks, len(frame.results), missing, degraded,
-                            frame.drop_reason, frame.context)
+                            frame.drop_reason, frame.context, frame.session)
 
 
 def _coarse_inside(coarse: Detections, rects: List[tuple]) -> Detections:

@@ -8,14 +8,19 @@ Both back-ends implement the same small interface:
   possible), boxes returned in *frame* pixels (the rectangle offset is added back).
 
 Weights are only ever read from files (:func:`resolve_weights`): nothing is downloaded, which
-ultralytics would otherwise do for a bare name such as ``"yolov8n.pt"``.  torch and ultralytics
-are imported lazily, so this module imports without them.
+ultralytics would otherwise do for a bare name such as ``"yolov8n.pt"``.  A ``.pt`` file is a
+pickle, and loading one runs code, so a :class:`ModelZoo` loads only the files it was configured
+with (a model key received in a message selects among them; it is never taken as a path), and can
+be restricted further to files under given folders (``allowed_dirs``) and with a given SHA-256
+digest, both checked before the file is opened by torch.  torch and ultralytics are imported
+lazily, so this module imports without them.
 
 :class:`ModelZoo` maps model keys ``"<name>@<imgsz>"`` (for example ``"yolov8s@640"``) to a
 weights file and an input size; keys that share a weights file share one loaded network.
 """
 from __future__ import annotations
 
+import hashlib
 import importlib.util
 import os
 import threading
@@ -69,7 +74,8 @@ def builtin_weights_path() -> Path:
 
 
 def resolve_weights(spec: Union[str, os.PathLike],
-                    base_dir: Optional[Union[str, os.PathLike]] = None) -> Path:
+                    base_dir: Optional[Union[str, os.PathLike]] = None,
+                    allowed_dirs: Optional[Sequence[Union[str, os.PathLike]]] = None) -> Path:
     """Turn a weights spec into the path of an existing local file; never download.
 
     ``"default"``, ``"builtin"`` and ``"builtin:yolov8s-person"`` name the bundled person
@@ -77,6 +83,9 @@ def resolve_weights(spec: Union[str, os.PathLike],
     against ``base_dir`` first when it is given, then the current directory). URLs, hub names
     and bare names such as ``"yolov8n.pt"`` that are not existing files are refused with
     :class:`WeightsError`, because ultralytics would try to download them.
+
+    With ``allowed_dirs`` (a non-empty list of folders), the file, after symbolic links are
+    resolved, must lie inside one of them; the bundled model is always allowed.
     """
     text = os.fspath(spec).strip() if spec is not None else ""
     if not text:
@@ -94,11 +103,69 @@ def resolve_weights(spec: Union[str, os.PathLike],
         candidates.insert(0, Path(base_dir).expanduser() / path)
     for cand in candidates:
         if cand.is_file():
-            return cand.resolve()
+            resolved = cand.resolve()
+            check_weights_location(resolved, allowed_dirs)
+            return resolved
     raise WeightsError(
         f"weights file {text!r} does not exist (looked at: {', '.join(str(c) for c in candidates)}). "
         "repose never downloads weights (ultralytics would, for a bare name such as 'yolov8n.pt'): "
         "give the path of an existing file or 'builtin:yolov8s-person'")
+
+
+def normalize_allowed_dirs(dirs: Optional[Iterable[Union[str, os.PathLike]]]) -> Tuple[Path, ...]:
+    """Resolve the folders of a ``weights_dirs`` setting; empty entries are ignored (none: no restriction)."""
+    out = []
+    for d in dirs or ():
+        text = os.fspath(d).strip()
+        if text:
+            out.append(Path(text).expanduser().resolve())
+    return tuple(out)
+
+
+def check_weights_location(path: Path, allowed_dirs: Optional[Sequence[Union[str, os.PathLike]]]) -> None:
+    """Raise :class:`WeightsError` unless ``path`` (resolved) lies in one of ``allowed_dirs``.
+
+    No folders (None, empty, or only empty strings) means no restriction. The bundled model is
+    always allowed.
+    """
+    dirs = normalize_allowed_dirs(allowed_dirs)
+    if not dirs:
+        return
+    real = Path(path).resolve()
+    try:
+        if real == builtin_weights_path():
+            return
+    except WeightsError:
+        pass
+    for d in dirs:
+        if real == d or d in real.parents:
+            return
+    raise WeightsError(f"weights file {str(real)!r} is outside the allowed folders "
+                       f"({', '.join(str(d) for d in dirs)}); a .pt file is a pickle and is loaded "
+                       "only from configured locations (parameter weights_dirs)")
+
+
+def file_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex SHA-256 digest of a file (read in 1 MiB chunks)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def check_weights_digest(path: Union[str, os.PathLike], expected: Optional[str]) -> None:
+    """Raise :class:`WeightsError` when ``expected`` (hex SHA-256) is given and the file differs."""
+    want = (expected or "").strip().lower()
+    if not want:
+        return
+    if want.startswith("sha256:"):
+        want = want[len("sha256:"):]
+    if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
+        raise WeightsError(f"expected SHA-256 of {str(path)!r} is not 64 hex digits: {expected!r}")
+    got = file_sha256(path)
+    if got != want:
+        raise WeightsError(f"weights file {str(path)!r} has SHA-256 {got}, configured {want}: refusing to load it")
 
 
 # --------------------------------------------------------------------------- class maps
@@ -253,13 +320,18 @@ class UltralyticsDetector:
     :func:`build_class_map`; ``half`` runs FP16 on CUDA (ignored on CPU); ``torch_threads``
     sets ``torch.set_num_threads`` after ultralytics has reset it (None:
     :func:`default_torch_threads`); ``max_batch`` caps the crops per forward pass.
+    ``allowed_dirs`` and ``sha256`` restrict which file may be loaded (see :func:`resolve_weights`
+    and :func:`check_weights_digest`); both are checked again just before torch opens the file.
     Calls are serialised by a lock, so one instance may be shared by threads.
     """
 
     def __init__(self, weights: Union[str, os.PathLike] = "default", device: Union[str, int] = "cpu",
                  class_map: ClassMapSpec = None, half: bool = False, torch_threads: Optional[int] = None,
-                 max_batch: int = 32, base_dir: Optional[Union[str, os.PathLike]] = None):
-        self.weights_path = resolve_weights(weights, base_dir)
+                 max_batch: int = 32, base_dir: Optional[Union[str, os.PathLike]] = None,
+                 allowed_dirs: Optional[Sequence[Union[str, os.PathLike]]] = None, sha256: Optional[str] = None):
+        self.allowed_dirs = normalize_allowed_dirs(allowed_dirs)
+        self.sha256 = sha256 or None
+        self.weights_path = resolve_weights(weights, base_dir, self.allowed_dirs)
         self.device = check_device(device)
         self.half = bool(half) and self.device.startswith("cuda")
         self.class_map_spec = class_map
@@ -298,6 +370,9 @@ class UltralyticsDetector:
                 return self
             os.environ.setdefault("YOLO_OFFLINE", "1")
             threads = self.torch_threads or default_torch_threads()
+            # Unpickling runs code: check the file again right before torch opens it.
+            check_weights_location(self.weights_path, self.allowed_dirs)
+            check_weights_digest(self.weights_path, self.sha256)
             from ultralytics import YOLO
             model = YOLO(str(self.weights_path))
             if getattr(model, "task", "detect") != "detect":
@@ -524,23 +599,34 @@ class ModelZoo:
     """Model keys ``"<name>@<imgsz>"`` -> (detector, imgsz), one detector per weights file.
 
     ``weights`` maps model names to weights specs (default: ``yolov8s`` -> the builtin person
-    model). A name that is not in the map is accepted when it is itself the path of an
-    existing weights file. ``factory`` builds a detector from a *resolved* weights path (default:
-    :class:`UltralyticsDetector` with ``device``, ``class_map``, ``half`` and ``torch_threads``);
-    :meth:`fake` builds a zoo whose every model is one :class:`FakeDetector`.
+    model). Only these files are ever loaded: a name that is not in the map is refused, even when
+    it is the path of an existing file, unless ``allow_paths`` is set (for interactive tools whose
+    user typed the path; never for keys that arrive in messages). ``allowed_dirs`` restricts the
+    files to those folders and ``sha256`` maps model names to the digest their file must have.
+    ``factory`` builds a detector from a *resolved* weights path (default:
+    :class:`UltralyticsDetector` with ``device``, ``class_map``, ``half``, ``torch_threads`` and the
+    checks above); :meth:`fake` builds a zoo whose every model is one :class:`FakeDetector`.
     """
 
     def __init__(self, weights: Optional[Mapping[str, str]] = None, *, device: Union[str, int] = "cpu",
                  class_map: ClassMapSpec = None, half: bool = False, torch_threads: Optional[int] = None,
                  factory: Optional[DetectorFactory] = None,
                  base_dir: Optional[Union[str, os.PathLike]] = None,
-                 resolve: bool = True):
+                 resolve: bool = True, allow_paths: bool = False,
+                 allowed_dirs: Optional[Sequence[Union[str, os.PathLike]]] = None,
+                 sha256: Optional[Mapping[str, str]] = None):
         self.weights: Dict[str, str] = dict(DEFAULT_WEIGHTS if weights is None else weights)
         self.device = device
         self.class_map = class_map
         self.half = half
         self.torch_threads = torch_threads
         self.base_dir = base_dir
+        self.allow_paths = bool(allow_paths)
+        self.allowed_dirs = normalize_allowed_dirs(allowed_dirs)
+        self.sha256: Dict[str, str] = {str(k): str(v) for k, v in (sha256 or {}).items() if str(v).strip()}
+        unknown = sorted(set(self.sha256) - set(self.weights))
+        if unknown:
+            raise WeightsError(f"SHA-256 digests given for unknown model names {unknown}")
         self._resolve = resolve
         self._factory = factory
         self._detectors: Dict[str, Any] = {}
@@ -566,8 +652,10 @@ class ModelZoo:
             return self.weights[name], imgsz
         if self._fake is not None:
             return f"fake:{name}", imgsz
+        if not self.allow_paths:
+            raise KeyError(f"unknown model {name!r} in key {key!r}: known names are {sorted(self.weights)}")
         try:
-            resolve_weights(name, self.base_dir)
+            resolve_weights(name, self.base_dir, self.allowed_dirs)
         except WeightsError as exc:
             raise KeyError(f"unknown model {name!r} in key {key!r}: known names are {sorted(self.weights)} "
                            f"and it is not a weights file ({exc})") from None
@@ -576,20 +664,27 @@ class ModelZoo:
     def _weights_id(self, spec: str) -> str:
         if not self._resolve:
             return spec
-        return str(resolve_weights(spec, self.base_dir))
+        return str(resolve_weights(spec, self.base_dir, self.allowed_dirs))
 
     def detector(self, key: str) -> Any:
         """Return the (shared, lazily loaded) detector of model key ``key``."""
         spec, _ = self.resolve(key)
         wid = self._weights_id(spec)
+        digest = self.sha256.get(parse_model_key(key)[0])
         with self._lock:
             det = self._detectors.get(wid)
+            if det is not None and digest and self._resolve:
+                check_weights_digest(wid, digest)  # another name shares this file: its digest must match too
             if det is None:
                 if self._factory is not None:
+                    if self._resolve:
+                        check_weights_location(Path(wid), self.allowed_dirs)
+                        check_weights_digest(wid, digest)
                     det = self._factory(wid)
                 else:
                     det = UltralyticsDetector(wid, device=self.device, class_map=self.class_map,
-                                              half=self.half, torch_threads=self.torch_threads)
+                                              half=self.half, torch_threads=self.torch_threads,
+                                              allowed_dirs=self.allowed_dirs, sha256=digest)
                 self._detectors[wid] = det
         return det
 

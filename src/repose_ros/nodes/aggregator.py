@@ -13,9 +13,10 @@ from repose_ros.msg import BlockDetections, FramePlan, FrameReport
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from ..core.aggregation import FrameAssembler
+from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
 from ..ros.convert import detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
-from ..ros.params import Param, declare_all, latched, reliable, spin_node
+from ..ros.params import Param, declare_all, latched, one_of, reliable, spin_node
 
 PARAMS = (
     Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),
@@ -36,20 +37,38 @@ class AggregatorNode(Node):
 
     def __init__(self, **kwargs):
         super().__init__("aggregator", **kwargs)
-        self.p = declare_all(self, PARAMS)
+        self.p = declare_all(self, PARAMS, self._on_params)
+        one_of("fusion.method", self.p["fusion.method"], MERGE_METHODS)
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
                                         max_pending=self.p["max_pending_frames"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.create_publisher(Detection2DArray, "detections", reliable(10))
         self.pub_report = self.create_publisher(FrameReport, "frame_report", reliable(10))
         self.pub_labels = self.create_publisher(LabelInfo, "label_info", latched())
-        self.pub_labels.publish(label_info(dict(enumerate(self.p["class_names"])), self.p["score_threshold"]))
+        self._publish_labels(self.p["score_threshold"])
         self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50))
         self.create_subscription(BlockDetections, "block_detections", self.on_block, reliable(200))
         self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer)
         self.published = 0
         self.degraded = 0
         self.malformed = 0
+        self._sessions = {}
+
+    def _publish_labels(self, threshold: float) -> None:
+        self.pub_labels.publish(label_info(dict(enumerate(self.p["class_names"])), threshold))
+
+    def _on_params(self, changed: dict) -> None:
+        """Apply parameter changes made at run time (values already type- and range-checked)."""
+        if "fusion.method" in changed:
+            self.assembler.fusion_method = one_of("fusion.method", changed["fusion.method"], MERGE_METHODS)
+        if "fusion.iou" in changed:
+            self.assembler.fusion_iou = float(changed["fusion.iou"])
+        if "deadline_slack_ms" in changed:
+            self.slack = changed["deadline_slack_ms"] / 1000.0  # frames planned from now on
+        if "max_pending_frames" in changed:
+            self.assembler.max_pending = int(changed["max_pending_frames"])
+        if "score_threshold" in changed:
+            self._publish_labels(changed["score_threshold"])
 
     def on_plan(self, msg: FramePlan) -> None:
         """Register a frame plan; frames without blocks are published at once.
@@ -68,12 +87,24 @@ class AggregatorNode(Node):
             rects = [roi_to_rect(b.roi) for b in msg.blocks]
             deadline = time_to_sec(msg.deadline) + self.slack
             outcomes = self.assembler.add_plan(msg.frame_seq, msg.num_blocks, deadline, coarse, rects, reason,
-                                               context=context)
+                                               context=context, session=msg.session_id)
         except ValueError as exc:
             self._malformed(f"plan for frame {msg.frame_seq}: {exc}")
             outcomes = self.assembler.add_plan(msg.frame_seq, 0, 0.0, coarse, [], f"malformed_plan: {exc}",
-                                               context=context)
+                                               context=context, session=msg.session_id)
+        self._note_session(msg.session_id, msg.frame_seq)
         self._publish(outcomes)
+
+    def _note_session(self, session_id: int, frame_seq: int) -> None:
+        """Log when frames of a new camera run (a restarted camera/frontend) start to arrive."""
+        if session_id in self._sessions:
+            return
+        self._sessions[session_id] = None
+        while len(self._sessions) > 16:
+            self._sessions.pop(next(iter(self._sessions)))
+        if len(self._sessions) > 1:
+            self.get_logger().warning(f"frames of a new camera session {session_id:#x} (from frame {frame_seq}): "
+                                      "the camera node was restarted")
 
     def on_block(self, msg: BlockDetections) -> None:
         """Register one block's detections (or its failure; malformed detections count as a failure)."""
@@ -86,8 +117,8 @@ class AggregatorNode(Node):
                 self._malformed(f"frame {msg.frame_seq} block {msg.block_id} from server {msg.server_id}: {exc}")
         if dets is None:
             self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id} failed on server "
-                                      f"{msg.server_id}: {error}")
-        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, error))
+                                      f"{msg.server_id}: {error}", throttle_duration_sec=1.0)
+        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, error, session=msg.session_id))
 
     def _malformed(self, what: str) -> None:
         self.malformed += 1
@@ -105,7 +136,8 @@ class AggregatorNode(Node):
             self.published += 1
             self.degraded += int(o.degraded)
             stamp = time_to_sec(header.stamp)
-            report = FrameReport(header=header, frame_seq=o.frame_seq, blocks_expected=o.blocks_expected,
+            report = FrameReport(header=header, frame_seq=o.frame_seq, session_id=o.session,
+                                 blocks_expected=o.blocks_expected,
                                  blocks_received=o.blocks_received, degraded=o.degraded,
                                  missing_block_ids=[int(b) for b in o.missing_block_ids],
                                  drop_reason=o.drop_reason, num_detections=len(o.detections),

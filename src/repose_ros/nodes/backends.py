@@ -30,16 +30,36 @@ def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> 
 
 
 def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu",
-             torch_threads: int = 0) -> ModelZoo:
+             torch_threads: int = 0, allowed_dirs: Sequence[str] = (),
+             sha256: Sequence[str] = ()) -> ModelZoo:
     """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs).
 
     ``torch_threads`` > 0 fixes torch's CPU thread count (several detector processes sharing
-    one machine should use 1 each); 0 leaves torch's default.
+    one machine should use 1 each); 0 leaves torch's default. The zoo loads only ``files``
+    (model keys received in messages select among ``names``); ``allowed_dirs`` (empty strings
+    ignored) restricts them to folders and ``sha256`` (one digest or "" per file, or empty)
+    pins their contents.
     """
     if len(names) != len(files):
         raise ValueError("weights_names and weights_files must have the same length")
+    digests = [d for d in sha256 if str(d).strip()]
+    if digests and len(sha256) != len(files):
+        raise ValueError("weights_sha256 must be empty or have one entry (digest or \"\") per weights file")
     if backend == "fake":
         return ModelZoo.fake(FakeDetector(ground_truth=bright_blobs), names)
     if backend == "ultralytics":
-        return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None)
+        return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None,
+                        allowed_dirs=allowed_dirs, sha256=dict(zip(names, sha256)) if digests else None)
     raise ValueError(f"unknown detector backend '{backend}' (ultralytics or fake)")
+
+
+def make_zoo_from_params(p: dict) -> ModelZoo:
+    """:func:`make_zoo` from a node's parameter values (backend, weights_*, device, torch_threads)."""
+    return make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"], p["torch_threads"],
+                    allowed_dirs=p.get("weights_dirs", ()), sha256=_entries(p.get("weights_sha256", ())))
+
+
+def _entries(values: Sequence[str]) -> list:
+    """Turn a string-array parameter into a list (the ``[""]`` placeholder means none)."""
+    values = [str(v) for v in values]
+    return [] if all(not v.strip() for v in values) else values

@@ -14,6 +14,7 @@ full frame crosses a process boundary only once (camera driver -> this process).
 from __future__ import annotations
 
 import collections
+import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -29,8 +30,9 @@ from ..core.detections import Detections
 from ..core.image_codec import ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.convert import bgr_to_image, detections_to_msg, image_to_bgr, time_to_sec
-from ..ros.params import QOS_PARAMS, Param, declare_all, qos_from, reliable, spin_node
-from .backends import make_zoo
+from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, one_of, qos_from, reliable,
+                          spin_node)
+from .backends import make_zoo_from_params
 
 DETECTOR_PARAMS = (
     Param("num_servers", 4, "Number of edge servers (the coarse stage uses as many equal blocks)", (1, 64),
@@ -40,7 +42,9 @@ DETECTOR_PARAMS = (
     Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
     Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
     Param("torch_threads", 0, "CPU threads for torch (0: torch default)", (0, 256), read_only=True),
-)
+) + WEIGHTS_SAFETY_PARAMS
+
+QUEUE_POLICIES = ("drop_oldest", "drop_newest")
 
 CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("compressed", False, "Subscribe to image_raw/compressed (CompressedImage) instead of image_raw",
@@ -65,6 +69,7 @@ class CoarseItem:
     coarse: Detections
     coarse_ms: float
     drop_reason: str = ""
+    session_id: int = 0
 
 
 class CameraNode(Node):
@@ -73,9 +78,8 @@ class CameraNode(Node):
     def __init__(self, repose: Optional[RePose] = None, sink: Optional[Callable[[CoarseItem], None]] = None,
                  **kwargs):
         super().__init__("camera", **kwargs)
-        self.p = declare_all(self, CAMERA_PARAMS)
-        if self.p["queue.policy"] not in ("drop_oldest", "drop_newest"):
-            raise ValueError("queue.policy must be drop_oldest or drop_newest")
+        self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
+        one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
         self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
         self.repose = repose or build_repose(self.p, coarse_model=self.p["coarse.model"],
                                              coarse_conf=self.p["coarse.conf"], coarse_iou=self.p["coarse.iou"])
@@ -85,6 +89,8 @@ class CameraNode(Node):
             sink = self._publish_item
         self.sink = sink
         self.seq = 0
+        # Frame numbers start at 0 in every run; the session id tells runs apart downstream.
+        self.session_id = new_session_id()
         self.counts = collections.Counter()
         self._last_stamp = None
         self._queue = collections.deque()
@@ -98,6 +104,18 @@ class CameraNode(Node):
             self.create_subscription(Image, "image_raw", self._on_image_with_info, qos)
         self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
         self._worker.start()
+
+    def _on_params(self, changed: dict) -> None:
+        """Apply parameter changes made at run time (values already type- and range-checked)."""
+        if "queue.policy" in changed:
+            one_of("queue.policy", changed["queue.policy"], QUEUE_POLICIES)
+        if "max_width" in changed or "max_height" in changed:
+            self.limit = SizeLimit(changed.get("max_width", self.p["max_width"]),
+                                   changed.get("max_height", self.p["max_height"]))
+        if "coarse.conf" in changed:
+            self.repose.config.coarse_conf = float(changed["coarse.conf"])
+        if "coarse.iou" in changed:
+            self.repose.config.coarse_iou = float(changed["coarse.iou"])
 
     def _on_image_with_info(self, msg, info) -> None:
         self.count_lost(info)
@@ -185,6 +203,7 @@ class CameraNode(Node):
         return CoarseItem(msg.header, seq, frame, coarse, (time.perf_counter() - t0) * 1000.0)
 
     def _emit(self, item: CoarseItem) -> None:
+        item.session_id = self.session_id
         try:
             self.sink(item)
         except Exception as exc:  # noqa: BLE001
@@ -192,7 +211,8 @@ class CameraNode(Node):
             self.get_logger().error(f"frame {item.frame_seq}: hand-over failed: {exc}")
 
     def _publish_item(self, item: CoarseItem) -> None:
-        msg = CoarseFrame(header=item.header, frame_seq=item.frame_seq, coarse_ms=float(item.coarse_ms),
+        msg = CoarseFrame(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
+                          coarse_ms=float(item.coarse_ms),
                           drop_reason=item.drop_reason)
         if item.frame is not None:
             msg.image = bgr_to_image(item.frame, item.header)
@@ -208,11 +228,16 @@ class CameraNode(Node):
         return super().destroy_node()
 
 
+def new_session_id() -> int:
+    """Return a random non-zero 63-bit number naming one run of the camera node."""
+    return secrets.randbits(63) | 1
+
+
 def build_repose(p: dict, **overrides) -> RePose:
     """Build the core pipeline object from node parameters (detector part)."""
     cfg = RePoseConfig(num_servers=int(p["num_servers"]), device=p["device"],
                        weights=dict(zip(p["weights_names"], p["weights_files"])), **overrides)
-    zoo = make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"], p["torch_threads"])
+    zoo = make_zoo_from_params(p)
     return RePose(cfg, zoo=zoo)
 
 

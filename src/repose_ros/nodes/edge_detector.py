@@ -19,8 +19,8 @@ from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 from ..core.detector import ModelZoo
 from ..core.image_codec import ImageDecodeError
 from ..ros.convert import detections_to_msg, image_to_bgr
-from ..ros.params import Param, declare_all, reliable, spin_node
-from .backends import make_zoo
+from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable, spin_node
+from .backends import make_zoo_from_params
 
 PARAMS = (
     Param("server_id", 0, "Edge server id: this node handles blocks whose server_id matches", (0, 1023),
@@ -40,7 +40,11 @@ PARAMS = (
     Param("status_period_s", 0.5, "Period of server_status messages", (0.05, 60.0), read_only=True),
     Param("latency_smoothing", 0.3, "Weight of the newest measurement in the latency average", (0.01, 1.0)),
     Param("autostart", True, "Configure and activate on start-up", read_only=True),
-)
+    Param("skip_expired_blocks", True, "Answer a block whose deadline has passed (e.g. queued during a stall) "
+          "with ok=false instead of running the detector on it"),
+    Param("expiry_margin_ms", 0.0, "A block counts as expired this long after its deadline (clock skew "
+          "between hosts; the aggregator waits deadline_slack_ms beyond the deadline)", (-60000.0, 60000.0)),
+) + WEIGHTS_SAFETY_PARAMS
 
 
 class EdgeDetectorNode(LifecycleNode):
@@ -54,6 +58,7 @@ class EdgeDetectorNode(LifecycleNode):
         self.latency: Dict[str, float] = {}
         self.done = 0
         self.failed = 0
+        self.expired = 0
         self.dropped_wrong_server = 0
         self._active = False
         self._pub = self._status_pub = self._sub = self._timer = None
@@ -74,7 +79,7 @@ class EdgeDetectorNode(LifecycleNode):
             return TransitionCallbackReturn.FAILURE
         if self._zoo is None:
             try:
-                self._zoo = make_zoo(self.p["backend"], names, files, self.p["device"], self.p["torch_threads"])
+                self._zoo = make_zoo_from_params(self.p)
             except ValueError as exc:
                 self.get_logger().error(str(exc))
                 return TransitionCallbackReturn.FAILURE
@@ -137,9 +142,21 @@ class EdgeDetectorNode(LifecycleNode):
             self.get_logger().warning(f"block for server {msg.server_id} received by server {self.server_id}; "
                                       f"dropped ({self.dropped_wrong_server} so far)")
             return
-        out = BlockDetections(header=msg.header, frame_seq=msg.frame_seq, block_id=msg.block_id,
-                              server_id=self.server_id, model=msg.model, ok=True)
+        out = BlockDetections(header=msg.header, frame_seq=msg.frame_seq, session_id=msg.session_id,
+                              block_id=msg.block_id, server_id=self.server_id, model=msg.model, ok=True)
         out.detections.header = msg.header
+        late_ms = self._late_ms(msg)
+        if late_ms is not None:
+            # Its frame has been published without it: running it would only delay the next blocks.
+            self.expired += 1
+            out.ok = False
+            out.error = f"expired: taken from the queue {late_ms:.0f} ms after the deadline; not run"
+            if self.expired == 1 or self.expired % 100 == 0:
+                self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id}: {out.error} "
+                                          f"({self.expired} expired blocks so far)")
+            out.total_ms = (time.perf_counter() - t_arrival) * 1000.0
+            self._pub.publish(out)
+            return
         try:
             crop = image_to_bgr(msg.image)
             if (crop.shape[1], crop.shape[0]) != (msg.roi.width, msg.roi.height):
@@ -162,6 +179,16 @@ class EdgeDetectorNode(LifecycleNode):
         out.total_ms = (time.perf_counter() - t_arrival) * 1000.0
         self._pub.publish(out)
 
+    def _late_ms(self, msg: BlockAssignment) -> Optional[float]:
+        """Milliseconds past the block's deadline (plus margin), or None when it is still due or has none."""
+        if not self.p["skip_expired_blocks"]:
+            return None
+        deadline_ns = msg.deadline.sec * 1_000_000_000 + msg.deadline.nanosec
+        if deadline_ns <= 0:
+            return None
+        late_ms = (self.get_clock().now().nanoseconds - deadline_ns) / 1e6 - self.p["expiry_margin_ms"]
+        return late_ms if late_ms > 0 else None
+
     def _record(self, key: str, ms: float) -> None:
         a = self.p["latency_smoothing"]
         self.latency[key] = ms if key not in self.latency else (1 - a) * self.latency[key] + a * ms
@@ -172,7 +199,7 @@ class EdgeDetectorNode(LifecycleNode):
             return
         msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
                            models=list(self.latency), latency_ms=[float(v) for v in self.latency.values()],
-                           blocks_done=self.done, blocks_failed=self.failed)
+                           blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired)
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 

@@ -32,12 +32,15 @@ from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time)
-from ..ros.params import Param, declare_all, reliable, spin_node
+from ..ros.params import Param, declare_all, one_of, reliable, spin_node
 from .camera import CoarseItem
+
+PARTITIONERS = ("rl_dca", "meanshift", "uniform")
 
 PARAMS = (
     Param("num_servers", 4, "Number of edge servers (ids 0 .. num_servers-1)", (1, 64), read_only=True),
-    Param("partitioner", "rl_dca", "rl_dca, meanshift (no policy) or uniform (grid, for comparison)"),
+    Param("partitioner", "rl_dca", "rl_dca, meanshift (no policy) or uniform (grid, for comparison); "
+          "may be switched at run time"),
     Param("policy", "", "RL-DCA policy file (.zip); empty: the policy shipped with the package",
           read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
@@ -87,7 +90,8 @@ class PartitionerNode(Node):
 
     def __init__(self, standalone: bool = True, **kwargs):
         super().__init__("partitioner", **kwargs)
-        self.p = declare_all(self, PARAMS)
+        self.p = declare_all(self, PARAMS, self._on_params)
+        one_of("partitioner", self.p["partitioner"], PARTITIONERS)
         models = [m for m in self.p["models"] if m]
         cfg = RePoseConfig(num_servers=self.p["num_servers"], partitioner=self.p["partitioner"],
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
@@ -99,8 +103,7 @@ class PartitionerNode(Node):
         self.pub_plan = self.create_publisher(FramePlan, "plan", reliable(50))
         self.pub_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
                            for s in range(self.p["num_servers"])}
-        self.pub_debug = self.create_publisher(Image, "debug_image", reliable(2)) \
-            if self.p["publish_debug_image"] else None
+        self.pub_debug = self.create_publisher(Image, "debug_image", reliable(2))
         self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20))
         self.create_subscription(Detection2DArray, "detections", self.on_detections, reliable(10))
         if standalone:
@@ -155,12 +158,29 @@ class PartitionerNode(Node):
         except (ValueError, OverflowError) as exc:
             self.counts["malformed_coarse"] += 1
             coarse, frame, reason = Detections.empty(), None, reason or f"malformed_coarse: {exc}"
-        self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, coarse, msg.coarse_ms, reason))
+        self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, coarse, msg.coarse_ms, reason,
+                                  session_id=msg.session_id))
+
+    def _on_params(self, changed: dict) -> None:
+        """Apply parameter changes made at run time (values already type- and range-checked)."""
+        cfg = self.repose.config
+        if "partitioner" in changed:
+            method = one_of("partitioner", changed["partitioner"], PARTITIONERS)
+            if method == "rl_dca":
+                _ = self.repose.dca  # load the policy now: a broken policy file refuses the change
+            cfg.partitioner = method
+        for name in ("budget_ms", "block_margin", "block_min_size"):
+            if name in changed:
+                setattr(cfg, name, changed[name])
+        if changed.get("publish_debug_image") is False:
+            with self._lock:
+                self._recent.clear()
 
     # work --------------------------------------------------------------------------------
     def on_coarse(self, item: CoarseItem) -> None:
         """Partition, plan and send one frame; always publishes exactly one FramePlan."""
-        plan_msg = FramePlan(header=item.header, frame_seq=item.frame_seq, budget_ms=float(self.p["budget_ms"]),
+        plan_msg = FramePlan(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
+                             budget_ms=float(self.p["budget_ms"]),
                              coarse_ms=float(item.coarse_ms), feasible=True)
         plan_msg.coarse = detections_to_msg(item.coarse, item.header)
         assignments = []
@@ -189,7 +209,7 @@ class PartitionerNode(Node):
             a.deadline = plan_msg.deadline
             self.pub_blocks[a.server_id].publish(a)
         self.counts["frames"] += 1
-        if self.pub_debug is not None and item.frame is not None:
+        if self.p["publish_debug_image"] and item.frame is not None:
             self._remember(item, plan_msg)
 
     def _plan(self, item: CoarseItem, plan_msg: FramePlan, servers: list) -> list:
@@ -212,7 +232,8 @@ class PartitionerNode(Node):
                                              expected_precision=float(bp.expected_precision),
                                              num_coarse_boxes=int(bp.n_boxes)))
             crop = item.frame[rect.y0:rect.y1, rect.x0:rect.x1]
-            out.append(BlockAssignment(header=item.header, frame_seq=item.frame_seq, block_id=bid,
+            out.append(BlockAssignment(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
+                                       block_id=bid,
                                        num_blocks=len(plan.blocks), roi=roi, model=bp.model_key,
                                        server_id=int(bp.server_id), budget_ms=float(self.p["budget_ms"]),
                                        expected_latency_ms=float(bp.expected_latency_ms),
@@ -229,7 +250,7 @@ class PartitionerNode(Node):
 
     def on_detections(self, msg: Detection2DArray) -> None:
         """Draw blocks, models and the final detections on the frame they belong to."""
-        if self.pub_debug is None:
+        if not self.p["publish_debug_image"]:
             return
         key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
         with self._lock:

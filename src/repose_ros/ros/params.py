@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, Iterable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterable, Optional, Tuple
 
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor, SetParametersResult
 from rclpy.qos import DurabilityPolicy, HistoryPolicy, QoSProfile, ReliabilityPolicy
 
 
@@ -19,8 +19,17 @@ class Param:
     read_only: bool = False
 
 
-def declare_all(node, params: Iterable[Param]) -> Dict[str, Any]:
-    """Declare every parameter on ``node`` and return their current values by name."""
+def declare_all(node, params: Iterable[Param],
+                on_change: Optional[Callable[[Dict[str, Any]], None]] = None) -> Dict[str, Any]:
+    """Declare every parameter on ``node`` and return their current values by name.
+
+    The returned dict stays current: a later ``ros2 param set`` of a parameter that is not
+    read-only updates it (rclpy has already checked the type and range). ``on_change`` gets the
+    changed values first, to validate them (raise ValueError to refuse the change, with the reason
+    the caller sees) and to update whatever the node derived from them.
+    """
+    params = tuple(params)
+    names = {p.name for p in params}
     values = {}
     for p in params:
         desc = ParameterDescriptor(description=p.description, read_only=p.read_only)
@@ -34,15 +43,43 @@ def declare_all(node, params: Iterable[Param]) -> Dict[str, Any]:
                 desc.floating_point_range = [FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)]
         node.declare_parameter(p.name, p.default, desc)
         values[p.name] = node.get_parameter(p.name).value
+
+    def on_set(changes) -> SetParametersResult:
+        updates = {c.name: c.value for c in changes if c.name in names}
+        if updates and on_change is not None:
+            try:
+                on_change(updates)
+            except (ValueError, TypeError, KeyError) as exc:
+                return SetParametersResult(successful=False, reason=str(exc))
+        values.update(updates)
+        return SetParametersResult(successful=True)
+
+    node.add_on_set_parameters_callback(on_set)
     return values
 
 
+def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
+    """Return ``value`` if it is one of ``choices``; otherwise raise ValueError naming the parameter."""
+    choices = tuple(choices)
+    if value not in choices:
+        raise ValueError(f"{name} must be one of {', '.join(map(str, choices))}; got {value!r}")
+    return value
+
+
+WEIGHTS_SAFETY_PARAMS = (
+    Param("weights_dirs", [""], "Folders the weights files must lie in ([\"\"]: any configured file); "
+          "a .pt file is a pickle and loading it runs code", read_only=True),
+    Param("weights_sha256", [""], "SHA-256 of each file in weights_files, checked before loading "
+          "([\"\"] or \"\" entries: not checked)", read_only=True),
+)
+
 QOS_PARAMS = (
-    Param("qos.depth", 4, "History depth of the input subscription (frames arriving in a burst beyond it "
-          "are overwritten by DDS before the node sees them)", (1, 1000)),
+    Param("qos.depth", 20, "History depth of the input subscription: frames arriving in a burst beyond it are "
+          "overwritten by DDS before the node sees them (counted as lost_before_queue); each held frame costs "
+          "its size in memory (a 4K bgr8 frame is 25 MB)", (1, 1000), read_only=True),
     Param("qos.reliability", "reliable",
           "Input reliability: reliable (no silent loss of large frames; matches reliable publishers) or "
-          "best_effort (needed when the camera publishes best effort)"),
+          "best_effort (needed when the camera publishes best effort)", read_only=True),
 )
 
 
