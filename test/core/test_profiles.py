@@ -208,3 +208,22 @@ def test_default_file_is_plain_yaml():
     from repose_ros.core.paths import find_config_file
     data = yaml.safe_load(find_config_file("profiles/default.yaml").read_text())
     assert set(data) == {"meta", "models", "latency_ms", "precision"}
+
+
+def test_server_latencies_measured_scaled_and_borrowed():
+    """Measured figures win; unmeasured models are scaled by the server's ratio or borrowed from a faster peer."""
+    from repose_ros.core.profiles import server_latencies
+
+    profiled = {"m@320": {"default": 100.0}, "m@640": {"default": 200.0, "1": 150.0}, "m@1280": {"default": 800.0}}
+    assert server_latencies(profiled, {}, "0") == {"m@320": 100.0, "m@640": 200.0, "m@1280": 800.0}
+    assert server_latencies(profiled, {}, "1")["m@640"] == 150.0          # the server's own profile entry
+    measured = {"0": {"m@320": 50.0}, "1": {"m@1280": 300.0}}
+    lat0 = server_latencies(profiled, measured, "0")
+    # Server 0 runs at half the profile's time: m@640 -> 100; m@1280 -> min(400, peer's 300).
+    assert lat0 == {"m@320": 50.0, "m@640": 100.0, "m@1280": 300.0}
+    # Server 1's ratio is 300/800; m@320 -> min(37.5, 50 measured by server 0).
+    lat1 = server_latencies(profiled, measured, "1")
+    assert lat1["m@1280"] == 300.0 and lat1["m@320"] == pytest.approx(37.5) and lat1["m@640"] == pytest.approx(56.25)
+    # A server that measured itself much slower is not made faster than it measured.
+    slow = server_latencies(profiled, {"2": {"m@320": 1000.0}}, "2")
+    assert slow == {"m@320": 1000.0, "m@640": 2000.0, "m@1280": 8000.0}

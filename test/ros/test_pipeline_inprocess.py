@@ -189,8 +189,11 @@ def test_restarted_frontend_is_answered_from_frame_zero_again():
         assert h.spin_until(lambda: len(h.out) >= 2)
         first_session = h.cam.session_id
         # Replace the frontend (camera + partitioner) with fresh nodes, as after a process restart.
-        for n in (h.cam, h.part):
+        old = (h.cam, h.part)
+        for n in old:
             h.ex.remove_node(n)
+        h.spin_until(lambda: False, timeout=0.5)  # callbacks the executor had already taken for them
+        for n in old:
             n.destroy_node()
         shared = [Parameter("num_servers", value=2), Parameter("backend", value="fake")]
         h.part = PartitionerNode(standalone=False, context=h.ctx, namespace="repose", parameter_overrides=[

@@ -157,6 +157,7 @@ class FrameRecord:
     drop_reason: str = ""
     frames_degraded: int = 0
     servers: Optional[tuple] = None
+    live: Optional[tuple] = None
     block_servers: Optional[tuple] = None
     missing_ids: tuple = ()
 
@@ -241,6 +242,7 @@ class Stream:
         rec = self.frames.get(self._key(msg.header))
         if rec is not None:
             rec.servers = tuple(sorted({int(b.server_id) for b in msg.blocks}))
+            rec.live = tuple(int(s) for s in msg.live_servers)
             rec.block_servers = tuple(int(b.server_id) for b in sorted(msg.blocks, key=lambda b: b.block_id))
 
     def _on_status(self, msg) -> None:

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import math
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
@@ -303,3 +304,29 @@ class Profiles:
     def default(cls) -> "Profiles":
         """Load the package's ``config/profiles/default.yaml`` (see ``paths.find_config_file``)."""
         return cls.load(find_config_file(DEFAULT_PROFILE))
+
+
+def server_latencies(profiled: Dict[str, Dict[str, float]], measured: Dict[str, Dict[str, float]],
+                     sid: str) -> Dict[str, float]:
+    """Latency per model key for server ``sid``, for the planner.
+
+    ``profiled[key][server or 'default']`` holds the profile's figures, ``measured[server][key]``
+    the latest figures each server reported. A model the server measured keeps its figure. For
+    one it has not run yet, the estimate is optimistic: the profile's figure scaled by the
+    server's median measured/profiled ratio, or the fastest figure another server measured for
+    that model, whichever is smaller. A pessimistic estimate would be self-confirming (the
+    planner avoids the server, so it never measures that model), an optimistic one is corrected
+    by the server's next report once it has run a block.
+    """
+    own = measured.get(sid, {})
+    base = {k: per.get(sid, per["default"]) for k, per in profiled.items()}
+    ratios = [ms / base[k] for k, ms in own.items() if k in base and base[k] > 0]
+    factor = min(1e3, max(1e-3, statistics.median(ratios))) if ratios else 1.0
+    out = {}
+    for key in profiled:
+        if key in own:
+            out[key] = own[key]
+            continue
+        peers = [m[key] for s, m in measured.items() if s != sid and key in m]
+        out[key] = min([base[key] * factor, *peers])
+    return out

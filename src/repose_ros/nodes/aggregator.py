@@ -29,6 +29,9 @@ PARAMS = (
     Param("score_threshold", 0.25, "Confidence threshold of the edge detectors (reported in LabelInfo)",
           (0.0, 1.0)),
     Param("poll_period_ms", 10.0, "How often deadlines are checked", (1.0, 1000.0), read_only=True),
+    Param("qos.depth", 100, "History depth of the detections and frame_report publishers: a reliable reader "
+          "that falls this many messages behind (a busy robot process) loses the oldest", (1, 10000),
+          read_only=True),
 )
 
 
@@ -42,8 +45,8 @@ class AggregatorNode(Node):
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
                                         max_pending=self.p["max_pending_frames"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
-        self.pub_det = self.create_publisher(Detection2DArray, "detections", reliable(10))
-        self.pub_report = self.create_publisher(FrameReport, "frame_report", reliable(10))
+        self.pub_det = self.create_publisher(Detection2DArray, "detections", reliable(self.p["qos.depth"]))
+        self.pub_report = self.create_publisher(FrameReport, "frame_report", reliable(self.p["qos.depth"]))
         self.pub_labels = self.create_publisher(LabelInfo, "label_info", latched())
         self._publish_labels(self.p["score_threshold"])
         self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50))

@@ -8,14 +8,13 @@ what the aggregator waits for) and one BlockAssignment per block on
 a subscriber; a server that dies or stalls drops out of the plans once its heartbeat is older
 than the timeout, and one that comes back is planned for again from its first heartbeat on.
 The latencies the servers measure replace the profile's figures for them (see
-:func:`server_latencies` for the models a server has not run yet). The annotated ``debug_image``
-(blocks, models, final detections) is drawn when the frame's detections come back.
+:func:`core.profiles.server_latencies` for the models a server has not run yet). The annotated
+``debug_image`` (blocks, models, final detections) is drawn when the frame's detections come back.
 """
 from __future__ import annotations
 
 import collections
 import math
-import statistics
 import threading
 import time
 from typing import Dict
@@ -29,6 +28,7 @@ from vision_msgs.msg import Detection2DArray
 from ..core.detections import Detections
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
+from ..core.profiles import server_latencies
 from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time)
@@ -57,32 +57,6 @@ PARAMS = (
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
     Param("debug_image.max_width", 1280, "Debug image is downscaled to at most this width", (64, 16384)),
 )
-
-
-def server_latencies(profiled: Dict[str, Dict[str, float]], measured: Dict[str, Dict[str, float]],
-                     sid: str) -> Dict[str, float]:
-    """Latency per model key for server ``sid``, for the planner.
-
-    ``profiled[key][server or 'default']`` holds the profile's figures, ``measured[server][key]``
-    the latest figures each server reported. A model the server measured keeps its figure. For
-    one it has not run yet, the estimate is optimistic: the profile's figure scaled by the
-    server's median measured/profiled ratio, or the fastest figure another server measured for
-    that model, whichever is smaller. A pessimistic estimate would be self-confirming (the
-    planner avoids the server, so it never measures that model), an optimistic one is corrected
-    by the server's next report once it has run a block.
-    """
-    own = measured.get(sid, {})
-    base = {k: per.get(sid, per["default"]) for k, per in profiled.items()}
-    ratios = [ms / base[k] for k, ms in own.items() if k in base and base[k] > 0]
-    factor = min(1e3, max(1e-3, statistics.median(ratios))) if ratios else 1.0
-    out = {}
-    for key in profiled:
-        if key in own:
-            out[key] = own[key]
-            continue
-        peers = [m[key] for s, m in measured.items() if s != sid and key in m]
-        out[key] = min([base[key] * factor, *peers])
-    return out
 
 
 class PartitionerNode(Node):
@@ -188,6 +162,7 @@ class PartitionerNode(Node):
             h, w = item.frame.shape[:2]
             plan_msg.image_width, plan_msg.image_height = w, h
             servers = self.live_servers()
+            plan_msg.live_servers = [int(s) for s in servers]
             if not servers:
                 self.counts["no_live_server"] += 1
                 plan_msg.drop_reason = "no_live_server: answered with coarse detections"
