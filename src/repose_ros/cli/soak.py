@@ -256,12 +256,19 @@ class Stream:
             self.ex.spin_once(timeout_sec=min(0.05, max(0.0, end - time.monotonic())))
 
     def wait_ready(self, servers: int, timeout: float = 90.0, alive: Callable[[], bool] = lambda: True) -> float:
-        """Wait until ``servers`` edge servers report active and the input is subscribed; return seconds."""
+        """Wait until the pipeline is ready for this client; return the seconds waited.
+
+        Ready: ``servers`` edge servers report active, the input is subscribed, and the outputs
+        have publishers (answers published before that would not reach this client).
+        """
         t0 = time.monotonic()
+        ns = "/" + self.namespace.strip("/")
+        outputs = (f"{ns}/detections", f"{ns}/frame_report", f"{ns}/plan")
         while True:
             self.ex.spin_once(timeout_sec=0.1)
             active = sum(1 for s, _ in self.status.values() if s == "active")
-            if active >= servers and self.pub.get_subscription_count() > 0:
+            if (active >= servers and self.pub.get_subscription_count() > 0
+                    and all(self.node.count_publishers(t) > 0 for t in outputs)):
                 break
             if not alive():
                 raise RuntimeError("the pipeline exited while starting")

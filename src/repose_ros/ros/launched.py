@@ -80,9 +80,16 @@ class LaunchedPipeline:
         self.pub = n.create_publisher(Image, self.input_topic, reliable(2))
 
     def wait_ready(self, timeout: float = 300.0) -> float:
-        """Wait until every edge server is active and the input has a subscriber; returns seconds."""
+        """Wait until every edge server is active, the input has a subscriber and the outputs a publisher.
+
+        Returns the seconds waited. Answers published before the outputs are matched would not reach
+        this client, hence the last condition.
+        """
         t0 = time.monotonic()
-        while sum(s == "active" for s in self.active.values()) < self.servers or self.pub.get_subscription_count() == 0:
+        outputs = (f"{self.ns}/detections", f"{self.ns}/frame_report")
+        while (sum(s == "active" for s in self.active.values()) < self.servers
+               or self.pub.get_subscription_count() == 0
+               or not all(self.node.count_publishers(t) > 0 for t in outputs)):
             self.ex.spin_once(timeout_sec=0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the pipeline exited early (code {self.proc.returncode}); see {self.log_path}")
