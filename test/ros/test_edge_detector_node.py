@@ -135,7 +135,12 @@ def test_expired_blocks_are_answered_without_running_the_detector(fake_edge):
     assert published[-1].error.startswith("expired") and len(calls) == n_calls == 3
     assert len(published[0].detections.detections) == 1
     assert (node.done, node.expired, node.failed) == (3, 1, 0)
-    node.publish_status()  # the status message carries the count (published on the real topic)
+    # The smoothed slack went from about +5 s towards the late blocks' negative values.
+    assert node.slack_ms is not None and node.slack_ms < 5000.0
+    statuses = []
+    node._status_pub.publish = statuses.append
+    node.publish_status()
+    assert statuses[0].blocks_expired == 1 and statuses[0].deadline_slack_ms == pytest.approx(node.slack_ms)
 
 
 def test_expired_blocks_are_run_when_skipping_is_off(fake_edge):

@@ -59,6 +59,7 @@ class EdgeDetectorNode(LifecycleNode):
         self.done = 0
         self.failed = 0
         self.expired = 0
+        self.slack_ms: Optional[float] = None  # smoothed time left to the deadline when a block is taken
         self.dropped_wrong_server = 0
         self._active = False
         self._pub = self._status_pub = self._sub = self._timer = None
@@ -180,13 +181,19 @@ class EdgeDetectorNode(LifecycleNode):
         self._pub.publish(out)
 
     def _late_ms(self, msg: BlockAssignment) -> Optional[float]:
-        """Milliseconds past the block's deadline (plus margin), or None when it is still due or has none."""
-        if not self.p["skip_expired_blocks"]:
-            return None
+        """Milliseconds past the block's deadline (plus margin), or None when it is still due or has none.
+
+        Also updates the smoothed deadline slack reported in ServerStatus.
+        """
         deadline_ns = msg.deadline.sec * 1_000_000_000 + msg.deadline.nanosec
         if deadline_ns <= 0:
             return None
-        late_ms = (self.get_clock().now().nanoseconds - deadline_ns) / 1e6 - self.p["expiry_margin_ms"]
+        slack_ms = (deadline_ns - self.get_clock().now().nanoseconds) / 1e6
+        a = self.p["latency_smoothing"]
+        self.slack_ms = slack_ms if self.slack_ms is None else (1 - a) * self.slack_ms + a * slack_ms
+        if not self.p["skip_expired_blocks"]:
+            return None
+        late_ms = -slack_ms - self.p["expiry_margin_ms"]
         return late_ms if late_ms > 0 else None
 
     def _record(self, key: str, ms: float) -> None:
@@ -199,7 +206,8 @@ class EdgeDetectorNode(LifecycleNode):
             return
         msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
                            models=list(self.latency), latency_ms=[float(v) for v in self.latency.values()],
-                           blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired)
+                           blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
+                           deadline_slack_ms=float(self.slack_ms or 0.0))
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 
