@@ -33,6 +33,7 @@ rclpy = pytest.importorskip("rclpy")
 from repose_ros.cli.soak import (Stream, pipeline_processes, proc_cmdline, proc_environ,  # noqa: E402
                                  proc_state, synthetic_frame)
 from repose_ros.ros.launched import stop_process_group  # noqa: E402
+from repose_ros.ros.params import close_executor  # noqa: E402
 
 W, H = 960, 540
 RATE = 5.0                # frames per second sent by the camera
@@ -326,7 +327,7 @@ def test_queue_overload_drops_are_counted_and_answered(policy):
         assert spin_until(lambda: len(reports) >= n_frames, 30.0), sorted(reports)
         spin_until(lambda: False, 0.5)
     finally:
-        ex.shutdown()
+        close_executor(ex)
         for n in nodes:
             n.destroy_node()
         rclpy.try_shutdown(context=ctx)

@@ -17,7 +17,7 @@ from repose_ros.nodes.camera import CameraNode  # noqa: E402
 from repose_ros.nodes.edge_detector import EdgeDetectorNode  # noqa: E402
 from repose_ros.nodes.partitioner import PartitionerNode  # noqa: E402
 from repose_ros.ros.convert import bgr_to_image  # noqa: E402
-from repose_ros.ros.params import reliable  # noqa: E402
+from repose_ros.ros.params import close_executor, reliable  # noqa: E402
 
 W, H = 1280, 720
 BLOBS = [(100, 100, 140, 200), (400, 150, 430, 230), (900, 500, 990, 700), (1000, 80, 1020, 120)]
@@ -69,7 +69,7 @@ class Harness:
                                and self.pub.get_subscription_count() > 0)
 
     def close(self):
-        self.ex.shutdown()
+        close_executor(self.ex)
         for n in [self.part, self.cam, *self.edges, self.agg, self.test]:
             n.destroy_node()
         rclpy.try_shutdown(context=self.ctx)
@@ -214,7 +214,11 @@ def test_restarted_frontend_is_answered_from_frame_zero_again():
     reports = {r.header.stamp.sec: r for r in h.reports}
     assert [reports[s].frame_seq for s in (40, 41, 42, 43)] == [0, 1, 0, 1]
     assert reports[40].session_id == reports[41].session_id == first_session != reports[42].session_id
-    assert not any(r.degraded for r in h.reports)
+    # Processed normally, not dropped (a block may miss its deadline on a busy machine: that is flagged,
+    # and the coarse boxes stand in for it).
+    assert all(not r.drop_reason and (not r.degraded or r.missing_block_ids) for r in h.reports), \
+        [(r.header.stamp.sec, r.degraded, r.drop_reason, list(r.missing_block_ids)) for r in h.reports]
+    assert all(len(m.detections) == len(BLOBS) for m in h.out)
 
 
 @pytest.mark.ros

@@ -103,6 +103,20 @@ def latched() -> QoSProfile:
     return qos_from(1, "reliable", transient_local=True)
 
 
+def close_executor(executor) -> None:
+    """Shut an executor down after the callbacks it is running have finished.
+
+    rclpy's ``Executor.shutdown`` (Kilted) destroys its guard condition without waiting for a
+    MultiThreadedExecutor's in-flight callbacks, which then fail when they signal completion
+    ("exception was never retrieved: cannot use Destroyable"). Waiting for the worker pool first
+    avoids that; executors without a pool are shut down directly.
+    """
+    pool = getattr(executor, "_executor", None)  # MultiThreadedExecutor's ThreadPoolExecutor
+    if pool is not None and hasattr(pool, "shutdown"):
+        pool.shutdown(wait=True)
+    executor.shutdown()
+
+
 def spin_node(node, executor=None) -> None:
     """Spin until Ctrl-C / SIGTERM / external shutdown, then clean up (the rclpy idiom)."""
     import rclpy
@@ -123,6 +137,8 @@ def spin_node(node, executor=None) -> None:
             raise
     finally:
         nodes = executor.get_nodes() if executor is not None else [node]
+        if executor is not None:
+            close_executor(executor)
         for n in nodes:
             n.destroy_node()
         rclpy.try_shutdown()
