@@ -322,6 +322,23 @@ def test_weights_sha256_pinning(tmp_path):
     assert len(built) == 3
 
 
+def test_weights_digest_checked_once_per_file(tmp_path, monkeypatch):
+    """The digest is verified when the detector is built, not again on every block (the hot path)."""
+    import repose_ros.core.detector as detector_mod
+
+    f = tmp_path / "m.pt"
+    f.write_bytes(b"model bytes")
+    digest = file_sha256(f)
+    hashed = []
+    real = detector_mod.file_sha256
+    monkeypatch.setattr(detector_mod, "file_sha256", lambda p: hashed.append(p) or real(p))
+    zoo = ModelZoo({"m": str(f), "n": str(f)}, factory=lambda p: FakeDetector(), sha256={"m": digest, "n": digest})
+    for _ in range(5):
+        zoo.get("m@320")
+        zoo.get("n@640")
+    assert len(hashed) == 1  # one file, one digest: verified once for both names
+
+
 def test_ultralytics_detector_checks_before_unpickling(tmp_path):
     """A wrong digest or a file moved outside the allowed folders never reaches torch.load."""
     pytest.importorskip("torch")

@@ -630,6 +630,7 @@ class ModelZoo:
         self._resolve = resolve
         self._factory = factory
         self._detectors: Dict[str, Any] = {}
+        self._digests_checked: set = set()  # (weights path, digest) pairs already verified
         self._fake: Optional[FakeDetector] = None
         self._lock = threading.Lock()
 
@@ -673,12 +674,11 @@ class ModelZoo:
         digest = self.sha256.get(parse_model_key(key)[0])
         with self._lock:
             det = self._detectors.get(wid)
-            if det is not None and digest and self._resolve:
-                check_weights_digest(wid, digest)  # another name shares this file: its digest must match too
             if det is None:
+                # The location was checked by _weights_id; the digest is checked here for a
+                # factory, and by UltralyticsDetector itself right before it loads the file.
                 if self._factory is not None:
                     if self._resolve:
-                        check_weights_location(Path(wid), self.allowed_dirs)
                         check_weights_digest(wid, digest)
                     det = self._factory(wid)
                 else:
@@ -686,6 +686,11 @@ class ModelZoo:
                                               half=self.half, torch_threads=self.torch_threads,
                                               allowed_dirs=self.allowed_dirs, sha256=digest)
                 self._detectors[wid] = det
+                self._digests_checked.add((wid, digest))
+            elif digest and self._resolve and (wid, digest) not in self._digests_checked:
+                # Another name shares this file: its digest must match too (checked once, not per call).
+                check_weights_digest(wid, digest)
+                self._digests_checked.add((wid, digest))
         return det
 
     def get(self, key: str) -> Tuple[Any, int]:

@@ -56,10 +56,4 @@ def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: s
 def make_zoo_from_params(p: dict) -> ModelZoo:
     """:func:`make_zoo` from a node's parameter values (backend, weights_*, device, torch_threads)."""
     return make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"], p["torch_threads"],
-                    allowed_dirs=p.get("weights_dirs", ()), sha256=_entries(p.get("weights_sha256", ())))
-
-
-def _entries(values: Sequence[str]) -> list:
-    """Turn a string-array parameter into a list (the ``[""]`` placeholder means none)."""
-    values = [str(v) for v in values]
-    return [] if all(not v.strip() for v in values) else values
+                    allowed_dirs=p.get("weights_dirs", ()), sha256=p.get("weights_sha256", ()))
