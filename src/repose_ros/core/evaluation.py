@@ -1588,6 +1588,24 @@ def _points(methods: Dict[str, Dict[str, Any]], fam: str) -> List[Tuple[str, flo
             and m.get("parallel_latency_ms") is not None]
 
 
+def _ratio_goal(goal: str, rl: List[Tuple[str, float, float]],
+                baseline: Callable[[float], Optional[Tuple[str, float, float]]], missing: str,
+                factor: float = 1.25) -> Dict[str, Any]:
+    """Judge the goal "RE-POSE >= ``factor`` x a baseline's mAP".
+
+    For each rl_dca point (key, latency, mAP) the baseline point is ``baseline(latency)`` (or
+    None). Met when any ratio reaches ``factor``; None when no point has a baseline.
+    """
+    ratios = []
+    for k, lat, m in rl:
+        b = baseline(lat)
+        ratios.append((k, m / b[2] if b and b[2] > 0 else None, b))
+    ok = [r for r in ratios if r[1] is not None]
+    return {"goal": goal, "met": any(r[1] >= factor for r in ok) if ok else None,
+            "detail": "; ".join(f"{k}: {r:.2f}x vs {b[0]} {b[2]:.3f}" if r is not None else f"{k}: {missing}"
+                                for k, r, b in ratios)}
+
+
 def goal_checks(methods: Dict[str, Dict[str, Any]], collage: bool = False) -> List[Dict[str, Any]]:
     """Check the issue's goals on the measured entries; one dict per check (``met`` None: not measurable).
 
@@ -1610,15 +1628,8 @@ def goal_checks(methods: Dict[str, Dict[str, Any]], collage: bool = False) -> Li
     # full frame
     full = _points(methods, "full_frame")
     if full:
-        ratios = []
-        for k, lat, m in rl:
-            b = best_at_most("full_frame", lat)
-            ratios.append((k, m / b[2] if b and b[2] > 0 else None, b))
-        ok = [r for r in ratios if r[1] is not None]
-        out.append({"goal": ">= 1.25x best full frame at equal latency",
-                    "met": any(r[1] >= 1.25 for r in ok) if ok else None,
-                    "detail": "; ".join(f"{k}: {r:.2f}x vs {b[0]} {b[2]:.3f}" if r is not None else
-                                        f"{k}: no full-frame config as fast" for k, r, b in ratios)})
+        out.append(_ratio_goal(">= 1.25x best full frame at equal latency", rl,
+                               lambda lat: best_at_most("full_frame", lat), "no full-frame config as fast"))
     sahi = _points(methods, "sahi")
     if sahi:
         sbest = max(sahi, key=lambda p: p[2])
@@ -1638,25 +1649,12 @@ def goal_checks(methods: Dict[str, Dict[str, Any]], collage: bool = False) -> Li
                     "detail": "; ".join(f"{k} {m:.3f} vs {b[0]} {b[2]:.3f}" if b else f"{k} {m:.3f} (no uniform "
                                         "config as fast)" for k, m, b in rows)})
         if collage:
-            ratios = []
-            for k, lat, m in rl:
-                slower = [p for p in uni if p[1] >= lat]
-                b = max(slower, key=lambda p: p[2]) if slower else None
-                ratios.append((k, m / b[2] if b and b[2] > 0 else None, b))
-            ok = [r for r in ratios if r[1] is not None]
-            out.append({"goal": "collage: >= 1.25x best uniform at equal or higher parallel latency",
-                        "met": any(r[1] >= 1.25 for r in ok) if ok else None,
-                        "detail": "; ".join(f"{k}: {r:.2f}x vs {b[0]} {b[2]:.3f}" if r is not None else
-                                            f"{k}: no uniform config as slow" for k, r, b in ratios)})
-            ratios = []
-            for k, lat, m in rl:
-                b = best_at_most("uniform", lat)
-                ratios.append((k, m / b[2] if b and b[2] > 0 else None, b))
-            ok = [r for r in ratios if r[1] is not None]
-            out.append({"goal": "collage (context): >= 1.25x best uniform no slower than RE-POSE",
-                        "met": any(r[1] >= 1.25 for r in ok) if ok else None,
-                        "detail": "; ".join(f"{k}: {r:.2f}x vs {b[0]} {b[2]:.3f}" if r is not None else
-                                            f"{k}: no uniform config as fast" for k, r, b in ratios)})
+            out.append(_ratio_goal("collage: >= 1.25x best uniform at equal or higher parallel latency", rl,
+                                   lambda lat: max((p for p in uni if p[1] >= lat), key=lambda p: p[2],
+                                                   default=None),
+                                   "no uniform config as slow"))
+            out.append(_ratio_goal("collage (context): >= 1.25x best uniform no slower than RE-POSE", rl,
+                                   lambda lat: best_at_most("uniform", lat), "no uniform config as fast"))
     ms = {k.split("@", 1)[1]: m for k, _, m in _points(methods, "meanshift")}
     if ms:
         rows = [(k, m, ms.get(k.split("@", 1)[1])) for k, _, m in rl]
