@@ -335,15 +335,18 @@ def _runner(frames, servers=4, latency_ms_at_640=0.0):
     return ev.MethodRunner(zoo, profiles, servers=servers, fake=fake), fake
 
 
-def test_uniform_parallel_latency_is_the_slowest_server_share():
+def test_uniform_parallel_latency_is_the_slowest_server_measured():
+    """Tiles go round-robin to the servers; each server is timed on its own tiles (15 ms sleep each)."""
     frames = ev.synthetic_frames(1, seed=1, size=(640, 360))
     spec = ev.build_methods(["uniform"], [], ["2x2-640"], [1000])[0]
-    for servers, share in ((4, 1 / 4), (2, 1 / 2), (1, 1.0)):
+    for servers, per_server in ((4, 1), (2, 2), (1, 4)):
         runner, _ = _runner(frames, servers=servers, latency_ms_at_640=15.0)
         runner.begin_frame(frames[0])
         res = runner.run(spec, frames[0].load(), frames[0])
-        assert res.latency_ms >= 4 * 15.0
-        assert res.parallel_ms == pytest.approx(res.latency_ms * share, rel=0.25, abs=3.0)
+        assert len(res.server_ms) == servers
+        assert min(res.server_ms) >= per_server * 15.0
+        assert res.parallel_ms >= max(res.server_ms)
+        assert res.latency_ms >= sum(res.server_ms) >= 4 * 15.0
 
 
 def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
@@ -375,31 +378,6 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     assert summary["remix@2000"]["candidates"]
     table = ev.format_table(summary)
     assert all(k in table for k in summary)
-
-
-def test_goal_checks():
-    def m(fam, setting, mp, par):
-        return {"family": fam, "setting": setting, "map50_95": mp, "map50": mp, "parallel_latency_ms": par,
-                "latency_ms": par}
-
-    methods = {
-        "full_frame@640": m("full_frame", "640", 0.05, 300.0),
-        "full_frame@1280": m("full_frame", "1280", 0.10, 1300.0),
-        "uniform@2x2-640": m("uniform", "2x2-640", 0.08, 400.0),
-        "uniform@3x3-960": m("uniform", "3x3-960", 0.20, 2500.0),
-        "sahi@640-nms": m("sahi", "640-nms", 0.12, 9000.0),
-        "meanshift@1000": m("meanshift", "1000", 0.11, 700.0),
-        "rl_dca@1000": m("rl_dca", "1000", 0.12, 700.0),
-    }
-    checks = {c["goal"]: c["met"] for c in ev.goal_checks(methods, collage=True)}
-    assert checks[">= 1.25x best full frame at equal latency"] is True        # 0.12 vs 0.05
-    assert checks[">= SAHI's best mAP50:95 at <= half its latency"] is True
-    assert checks["never below uniform slicing at equal parallel latency"] is True
-    assert checks["collage: >= 1.25x best uniform at equal or higher parallel latency"] is False  # 0.12 < 0.25
-    assert checks["above MeanShift-only at every budget"] is True
-    methods["meanshift@1000"]["map50_95"] = 0.13
-    checks = {c["goal"]: c["met"] for c in ev.goal_checks(methods)}
-    assert checks["above MeanShift-only at every budget"] is False
 
 
 # --------------------------------------------------------------------------- the command

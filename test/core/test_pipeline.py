@@ -37,13 +37,25 @@ def test_process_finds_the_ground_truth(partitioner):
                 assert b.rect.x0 <= x0 and b.rect.y0 <= y0 and x1 <= b.rect.x1 and y1 <= b.rect.y1
 
 
-def test_tight_budget_still_returns_cheapest_plan():
+def test_tight_budget_without_skipping_returns_cheapest_plan():
     zoo = ModelZoo.fake(FakeDetector(_gt(1)))
-    rp = RePose(RePoseConfig(budget_ms=1.0), zoo=zoo)
+    rp = RePose(RePoseConfig(budget_ms=1.0, skip_blocks=False), zoo=zoo)
     dets, plan, _ = rp.process(np.zeros((H, W, 3), np.uint8))
     assert not plan.feasible and plan.reason
     cheapest = min(rp.models, key=lambda k: rp.profiles.latency(k))
     assert {bp.model_key for bp in plan.blocks} == {cheapest}
+
+
+def test_tight_budget_leaves_blocks_out_and_answers_with_coarse_boxes():
+    """A budget the coarse stage already used up: every block is left out, the coarse boxes answer."""
+    gt = _gt(1)
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    rp = RePose(RePoseConfig(budget_ms=1.0), zoo=zoo)
+    res = rp.run(np.zeros((H, W, 3), np.uint8))
+    assert res.plan.feasible and res.plan.blocks == []
+    assert sorted(res.plan.skipped) == list(range(len(res.partition.blocks))) and res.plan.skipped
+    assert res.timings["detection_budget_ms"] == 0.0 and res.timings["detect_ms"] == 0.0
+    assert len(res.detections) == len(res.coarse.detections) > 0
 
 
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
@@ -67,3 +79,58 @@ def test_planner_value_prefers_feasible_tight_clusters():
     assert 0.0 <= one <= 1.0 and 0.0 <= many <= 1.0
     assert many > one  # one frame-sized block shrinks small people; clusters keep them large
     assert make_planner_value(budget_ms=0.5, servers=1)(gt, np.zeros(len(gt), np.int64), W, H) == 0.0
+
+
+def _small_model_profile(recall=None):
+    from repose_ros.core.profiles import Profiles
+
+    d = {"models": [{"key": "yolov8s@256", "weights": "w", "imgsz": 256},
+                    {"key": "yolov8s@640", "weights": "w", "imgsz": 640}],
+         "latency_ms": {"yolov8s@256": {"default": 10.0}, "yolov8s@640": {"default": 60.0}},
+         "precision": {k: [[100, 0.0], [400, 0.3], [1600, 0.6], [float("inf"), 0.9]]
+                       for k in ("yolov8s@256", "yolov8s@640")}}
+    if recall:
+        d["recall"] = {"conf": 0.05, "bins": {"yolov8s@640": recall}}
+    return Profiles.from_dict(d)
+
+
+def _two_groups():
+    """Two groups of 20 small people, 1500 px apart: MeanShift with a wide bandwidth makes one cluster."""
+    rng = np.random.default_rng(3)
+    xy = np.concatenate([rng.uniform([200, 800], [500, 1000], (20, 2)),
+                         rng.uniform([2000, 800], [2300, 1000], (20, 2))])
+    return np.concatenate([xy, xy + [12, 30]], axis=1)
+
+
+def test_plan_frame_spends_the_budget_by_splitting_blocks():
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    frame = np.zeros((H, W, 3), np.uint8)
+    kw = dict(partitioner="meanshift", bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256"], num_servers=2)
+    rp = RePose(RePoseConfig(**kw), zoo=zoo, profiles=_small_model_profile())
+    stage = rp.coarse_stage(frame)
+    part = rp.partition(stage.detections, W, H)
+    assert len(part.blocks) == 1  # one cluster over both groups
+    base = rp.plan(part.blocks, stage.detections, 1000.0, frame_size=(W, H))
+    new_part, plan = rp.plan_frame(part, stage.detections, W, H, 1000.0)
+    assert plan.stats["spend_splits"] >= 1 and len(new_part.blocks) >= 2
+    assert plan.total_value > base.total_value and plan.makespan_ms <= 1000.0
+    rp0 = RePose(RePoseConfig(spend_splits=0, **kw), zoo=zoo, profiles=_small_model_profile())
+    same_part, same = rp0.plan_frame(part, stage.detections, W, H, 1000.0)
+    assert len(same_part.blocks) == 1 and same.total_value == pytest.approx(base.total_value)
+
+
+def test_box_values_weight_by_coarse_recall_and_value_left_out_blocks():
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    rp = RePose(RePoseConfig(partitioner="meanshift", models=["yolov8s@256"], max_box_weight=4.0), zoo=zoo,
+                profiles=_small_model_profile(recall=[[20, 0.1], [200, 0.5], [float("inf"), 1.0]]))
+    dets = rp.coarse(np.zeros((H, W, 3), np.uint8))
+    w, skip = rp.box_values(dets, W, H)
+    # a 12x30 box in a 1920x1080 coarse block at 640: area 360 / 9 = 40 -> recall 0.5 -> weight 2
+    assert rp.coarse_scale(W, H) == pytest.approx(640 / 1920)
+    np.testing.assert_allclose(w, 2.0)
+    np.testing.assert_allclose(skip, 0.0)  # 40 px^2 at the coarse input: precision 0
+    off = RePose(RePoseConfig(partitioner="meanshift", recall_weighting=False), zoo=zoo,
+                 profiles=_small_model_profile(recall=[[20, 0.1], [float("inf"), 1.0]]))
+    np.testing.assert_allclose(off.box_values(dets, W, H)[0], 1.0)

@@ -263,8 +263,12 @@ def test_plan_blocks_validation(kwargs, exc):
 
 
 @st.composite
-def planning_instances(draw, integer_latency=True, max_servers=3):
-    """Random profile (<= 4 models, per-server latencies), <= 5 blocks, budget, server list."""
+def planning_instances(draw, integer_latency=True, max_servers=3, square_blocks=False):
+    """Random profile (<= 4 models, per-server latencies), <= 5 blocks, budget, server list.
+
+    With ``square_blocks`` every block is square, so that its shape-aware latency is exactly the
+    profiled figure (whole milliseconds with ``integer_latency``).
+    """
     n_models = draw(st.integers(1, 4))
     sizes = sorted(draw(st.lists(st.sampled_from([64, 128, 256, 512, 1024]), min_size=n_models,
                                  max_size=n_models, unique=True)))
@@ -284,16 +288,19 @@ def planning_instances(draw, integer_latency=True, max_servers=3):
     prof = Profiles.from_dict({"models": models, "latency_ms": latency, "precision": precision})
     n_blocks = draw(st.integers(1, 5))
     blocks = [(draw(st.integers(8, 2000)), draw(st.integers(8, 2000))) for _ in range(n_blocks)]
+    if square_blocks:
+        blocks = [(w, w) for w, _ in blocks]
     areas = [draw(st.lists(st.floats(1, 40000), max_size=6)) for _ in range(n_blocks)]
     budget = draw(st.integers(0, 150))
     weight = draw(st.sampled_from(["boxes", "uniform"]))
     return prof, blocks, areas, budget, servers, weight
 
 
-def _check_plan(plan, prof, budget, servers):
+def _check_plan(plan, prof, budget, servers, blocks):
     loads = {s: 0.0 for s in servers}
     for bp in plan.blocks:
-        assert bp.expected_latency_ms == prof.latency(bp.model_key, bp.server_id)
+        w, h = blocks[bp.block_index]
+        assert bp.expected_latency_ms == pytest.approx(prof.block_latency(bp.model_key, w, h, bp.server_id))
         loads[bp.server_id] += bp.expected_latency_ms
     for s in servers:
         assert plan.server_load_ms[s] == pytest.approx(loads[s])
@@ -307,7 +314,7 @@ def test_feasible_plans_never_exceed_budget(inst):
     """Whatever the servers, a plan that says feasible keeps every server within the budget."""
     prof, blocks, areas, budget, servers, weight = inst
     plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
-    _check_plan(plan, prof, budget, servers)
+    _check_plan(plan, prof, budget, servers, blocks)
     assert plan.feasible == (plan.reason == "")
 
 
@@ -317,25 +324,22 @@ def test_one_server_feasible_iff_brute_force(inst):
     """On one server the plan is feasible exactly when brute force finds a feasible choice."""
     prof, blocks, areas, budget, servers, weight = inst
     plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
-    keys = prof.model_keys
-    lat = np.array([prof.latency(k, servers[0]) for k in keys])
-    costs = np.tile(lat, (len(blocks), 1))
+    costs = prof.block_latency_matrix(blocks, servers)[:, :, 0]
     best, _ = brute_force_mckp(np.zeros_like(costs), costs, budget)
     assert plan.feasible == (best is not None)
-    _check_plan(plan, prof, budget, servers)
+    _check_plan(plan, prof, budget, servers, blocks)
 
 
 @FAST
-@given(planning_instances(integer_latency=True, max_servers=1))
+@given(planning_instances(integer_latency=True, max_servers=1, square_blocks=True))
 def test_one_server_plan_is_optimal(inst):
     """On one server with whole-ms latencies the plan's value equals the brute-force optimum."""
     prof, blocks, areas, budget, servers, weight = inst
     plan = plan_blocks(blocks, areas, prof, budget, servers, weight=weight)
-    keys = prof.model_keys
     prec = prof.expected_precision_matrix(blocks, areas)
     w = np.array([len(a) for a in areas], float) if weight == "boxes" else np.ones(len(blocks))
     values = prec * w[:, None]
-    costs = np.tile([prof.latency(k, servers[0]) for k in keys], (len(blocks), 1))
+    costs = prof.block_latency_matrix(blocks, servers)[:, :, 0]
     best, best_value = brute_force_mckp(values, costs, budget)
     assume(best is not None)
     assert plan.feasible
@@ -357,3 +361,54 @@ def test_plan_speed_default_profile():
         times.append(time.perf_counter() - t)
     assert plan.feasible and plan.makespan_ms <= 3000
     assert sorted(times)[3] < 0.05
+
+
+# -- shape-aware costs and leaving blocks out ---------------------------------------------------
+def test_shape_aware_costs_fit_more_wide_blocks():
+    """A 400x100 strip costs a quarter of the square at big@400 (tensor 128x416 vs 416x416 pixels)."""
+    prof = two_model_profile()
+    strips = [(400, 100)] * 4
+    areas = [np.full(5, 400.0)] * 4
+    shaped = plan_blocks(strips, areas, prof, 40, 1)
+    square = plan_blocks(strips, areas, prof, 40, 1, shape_aware=False)
+    assert [bp.model_key for bp in square.blocks].count("big@400") == 0  # 4 x 10 ms fill the budget
+    assert [bp.model_key for bp in shaped.blocks].count("big@400") >= 3
+    assert shaped.feasible and shaped.makespan_ms <= 40
+    for bp in shaped.blocks:
+        assert bp.expected_latency_ms == pytest.approx(prof.block_latency(bp.model_key, 400, 100))
+
+
+def test_skip_option_leaves_out_the_least_valuable_blocks():
+    """Budget for one big block of three: the others are left out (their skip value), the plan fits."""
+    prof = two_model_profile()
+    blocks = [Rect(0, 0, 400, 400)] * 3
+    areas = [np.full(10, 400.0), np.full(2, 400.0), np.full(1, 400.0)]
+    plan = plan_blocks(blocks, areas, prof, 30, 1, skip_values=[0.0, 0.0, 0.5])
+    assert plan.feasible and plan.reason == ""
+    assert [bp.block_index for bp in plan.blocks] == [0] and plan.blocks[0].model_key == "big@400"
+    assert plan.skipped == [1, 2]
+    assert plan.total_value == pytest.approx(9.0 + 0.5)
+    # budget 0: everything is left out, still a feasible (empty) plan
+    none = plan_blocks(blocks, areas, prof, 0, 2, skip_values=[0.0] * 3)
+    assert none.feasible and none.blocks == [] and none.skipped == [0, 1, 2] and none.makespan_ms == 0.0
+
+
+def test_box_weights_make_a_block_count_more():
+    """Weights (people a coarse box stands for) move the upgrade to the block whose boxes weigh more."""
+    prof = two_model_profile()
+    areas = [np.full(2, 400.0), np.full(3, 400.0)]
+    plain = plan_blocks(BLOCKS_AB, areas, prof, 40, 1)
+    weighted = plan_blocks(BLOCKS_AB, areas, prof, 40, 1, box_weights_per_block=[np.full(2, 4.0), np.ones(3)])
+    assert [bp.model_key for bp in plain.blocks] == ["small@100", "big@400"]
+    assert [bp.model_key for bp in weighted.blocks] == ["big@400", "small@100"]
+    assert [bp.n_boxes for bp in weighted.blocks] == [2, 3]  # n_boxes stays the number of boxes
+
+
+def test_upscale_cap_runs_small_blocks_below_the_key_size():
+    """With upscale_cap 2 a 100x50 block runs big@400 at 224 (ceil32 of 200), cheaper than at 400."""
+    d = two_model_profile().to_dict()
+    d["upscale_cap"] = 2.0
+    prof = Profiles.from_dict(d)
+    plan = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"])
+    assert plan.blocks[0].imgsz == 224
+    assert plan.blocks[0].expected_latency_ms < prof.latency("big@400")

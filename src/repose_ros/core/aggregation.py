@@ -8,6 +8,11 @@ arrive, and polls it with the current time. A frame is released exactly once:
   detections that lie inside them, so the output never loses the coarse stage's objects, or
 * at once, when its plan says it has no blocks (nothing to detect, or a dropped frame).
 
+Blocks the plan left out (``skipped_rects``: the budget could not cover them) are answered by the
+coarse detections inside them; that is the plan, not a degradation. With the frame size known,
+the blocks' detections are fused by :func:`repose_ros.core.fusion.fuse_blocks` (fragments cut by
+block edges dropped first), as in the in-process pipeline.
+
 Results for unknown or already released frames are counted and ignored, so a late block can
 never produce a second output for the same frame. Memory is bounded by ``max_pending``: at most
 that many frames wait for blocks, and results that overtook their plan are kept for at most
@@ -26,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from .detections import Detections
-from .fusion import fuse
+from .fusion import fuse, fuse_blocks
 
 
 @dataclass
@@ -43,6 +48,8 @@ class PendingFrame:
     results: Dict[int, Detections] = field(default_factory=dict)
     failed: Dict[int, str] = field(default_factory=dict)
     session: int = 0
+    skipped_rects: List[tuple] = field(default_factory=list)
+    frame_size: Optional[Tuple[int, int]] = None
 
 
 @dataclass
@@ -97,8 +104,13 @@ class FrameAssembler:
 
     def add_plan(self, frame_seq: int, num_blocks: int, deadline: float, coarse: Detections,
                  block_rects: Optional[List[tuple]] = None, drop_reason: str = "",
-                 context: object = None, session: int = 0) -> List[FrameOutcome]:
-        """Register a frame; returns frames released as a consequence (this one or evicted ones)."""
+                 context: object = None, session: int = 0, skipped_rects: Optional[List[tuple]] = None,
+                 frame_size: Optional[Tuple[int, int]] = None) -> List[FrameOutcome]:
+        """Register a frame; returns frames released as a consequence (this one or evicted ones).
+
+        ``block_rects`` are the (x0, y0, x1, y1) of the blocks sent to servers, ``skipped_rects``
+        those of the blocks the plan left out, ``frame_size`` (w, h) enables fragment dropping.
+        """
         out: List[FrameOutcome] = []
         key = (session, frame_seq)
         if key in self._pending or key in self._released:
@@ -107,7 +119,8 @@ class FrameAssembler:
         if len(rects) != num_blocks:
             raise ValueError(f"frame {frame_seq}: {num_blocks} blocks but {len(rects)} rectangles")
         self._pending[key] = PendingFrame(frame_seq, num_blocks, deadline, coarse, rects, context, drop_reason,
-                                          session=session)
+                                          session=session, skipped_rects=list(skipped_rects or []),
+                                          frame_size=frame_size)
         for args in self._early.pop(key, []):
             self._add(key, *args)
         if num_blocks == 0 or self._complete(self._pending[key]):
@@ -170,12 +183,22 @@ class FrameAssembler:
         while len(self._released) > self._released_memory:
             self._released.pop(next(iter(self._released)))
         missing = [b for b in range(frame.num_blocks) if b not in frame.results]
-        parts = [frame.results[b] for b in sorted(frame.results)]
-        if frame.num_blocks == 0:
+        done = sorted(frame.results)
+        parts = [frame.results[b] for b in done]
+        rects = [frame.block_rects[b] for b in done]
+        if frame.num_blocks == 0 and not frame.skipped_rects:
             parts.append(frame.coarse)
-        elif missing:
-            parts.append(_coarse_inside(frame.coarse, [frame.block_rects[b] for b in missing]))
-        fused = fuse(parts, method=self.fusion_method, iou=self.fusion_iou) if parts else Detections.empty()
+            rects.append((0, 0, 1 << 30, 1 << 30))
+        elif missing or frame.skipped_rects:
+            parts.append(_coarse_inside(frame.coarse, [frame.block_rects[b] for b in missing] + frame.skipped_rects))
+            rects.append((0, 0, 1 << 30, 1 << 30))  # coarse boxes: seen on the whole frame, never cut
+        if not parts:
+            fused = Detections.empty()
+        elif frame.frame_size is not None:
+            fused = fuse_blocks(parts, rects, frame.frame_size[0], frame.frame_size[1], method=self.fusion_method,
+                                iou=self.fusion_iou)
+        else:
+            fused = fuse(parts, method=self.fusion_method, iou=self.fusion_iou)
         degraded = bool(missing) or bool(frame.drop_reason)
         self.stats.released += 1
         self.stats.degraded += int(degraded)

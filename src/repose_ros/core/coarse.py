@@ -19,6 +19,7 @@ import numpy as np
 from repose_ros.core.blocks import Rect, uniform_grid
 from repose_ros.core.boxes import batched_nms
 from repose_ros.core.detections import Detections
+from repose_ros.core.fusion import cut_flags, fragment_mask
 
 
 def grid_shape(n_blocks: int, frame_w: int = 16, frame_h: int = 9) -> Tuple[int, int]:
@@ -64,16 +65,6 @@ class CoarseResult(NamedTuple):
     rects: List[Rect]
     grid: Tuple[int, int]
     per_block: List[Detections]
-
-
-def _cut_flags(xyxy: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, tol: float) -> np.ndarray:
-    """Return (N, 4) bools: box touches an interior edge (left, top, right, bottom) of its block."""
-    return np.stack([
-        (xyxy[:, 0] <= rects[:, 0] + tol) & (rects[:, 0] > 0),
-        (xyxy[:, 1] <= rects[:, 1] + tol) & (rects[:, 1] > 0),
-        (xyxy[:, 2] >= rects[:, 2] - tol) & (rects[:, 2] < frame_w),
-        (xyxy[:, 3] >= rects[:, 3] - tol) & (rects[:, 3] < frame_h),
-    ], axis=1)
 
 
 def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -157,19 +148,9 @@ def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any]
     xyxy = dets.xyxy.astype(np.float64)
     scores, cls = dets.scores.copy(), dets.class_ids.copy()
     rects_b = rect_arr[owner]
-    cut = _cut_flags(xyxy, rects_b, frame_w, frame_h, edge_tol)
+    cut = cut_flags(xyxy, rects_b, frame_w, frame_h, edge_tol)
     # 2. fragments seen whole by another block
-    areas = np.maximum(xyxy[:, 2] - xyxy[:, 0], 0) * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0)
-    drop = np.zeros(len(xyxy), dtype=bool)
-    for f in np.flatnonzero(cut.any(axis=1)):
-        if areas[f] <= 0:
-            continue
-        iw = np.clip(np.minimum(xyxy[f, 2], xyxy[:, 2]) - np.maximum(xyxy[f, 0], xyxy[:, 0]), 0, None)
-        ih = np.clip(np.minimum(xyxy[f, 3], xyxy[:, 3]) - np.maximum(xyxy[f, 1], xyxy[:, 1]), 0, None)
-        ios = iw * ih / areas[f]
-        other = (owner != owner[f]) & (cls == cls[f]) & (areas > areas[f]) & ~drop & (ios >= fragment_ios)
-        if other.any():
-            drop[f] = True
+    drop = fragment_mask(xyxy, cls, owner, cut, fragment_ios)
     xyxy, scores, cls, rects_b, cut = xyxy[~drop], scores[~drop], cls[~drop], rects_b[~drop], cut[~drop]
     # 3. join fragments across vertical, then horizontal seams
     for axis in (0, 1):

@@ -474,13 +474,17 @@ class FakeDetector:
     (Gaussian noise on the coordinates, as a fraction of the box size), ``min_input_px`` (miss
     boxes whose side ``sqrt(area)`` is smaller than this in model-input pixels, i.e. after the
     crop is scaled to ``imgsz``) and a sleep of ``latency_base_ms + latency_ms_at_640 *
-    (imgsz / 640) ** 2`` per crop, to emulate the cost of larger inputs.
+    (imgsz / 640) ** 2`` per crop, to emulate the cost of larger inputs. With ``ms_per_mpx`` the
+    sleep instead follows the tensor ultralytics would run: ``latency_base_ms + ms_per_mpx *
+    pixels / 1e6`` per crop, where a call whose crops share one shape letterboxes them to a
+    rectangle (:func:`repose_ros.core.profiles.letterbox_shape`) and a call of mixed shapes pads
+    every crop to the ``imgsz x imgsz`` square (as ultralytics does).
     """
 
     def __init__(self, ground_truth: GroundTruth = None, *, dropout: float = 0.0, jitter: float = 0.0,
                  score: float = 0.9, class_id: int = 0, min_visibility: float = 0.3,
                  min_input_px: float = 0.0, latency_ms_at_640: float = 0.0, latency_base_ms: float = 0.0,
-                 seed: Optional[int] = 0):
+                 ms_per_mpx: float = 0.0, seed: Optional[int] = 0):
         if not 0.0 <= dropout <= 1.0:
             raise ValueError("dropout must be in [0, 1]")
         self.dropout = float(dropout)
@@ -491,6 +495,7 @@ class FakeDetector:
         self.min_input_px = float(min_input_px)
         self.latency_ms_at_640 = float(latency_ms_at_640)
         self.latency_base_ms = float(latency_base_ms)
+        self.ms_per_mpx = float(ms_per_mpx)
         self._rng = np.random.default_rng(seed)
         self._lock = threading.Lock()
         self.calls: List[Tuple[int, int]] = []  # (number of crops, imgsz) per call, for tests
@@ -519,8 +524,20 @@ class FakeDetector:
             return self._gt(image)
         return self._gt
 
-    def latency_ms(self, imgsz: int, n_crops: int = 1) -> float:
-        """Return the emulated latency of one call with ``n_crops`` crops at ``imgsz``."""
+    def latency_ms(self, imgsz: int, n_crops: int = 1,
+                   shapes: Optional[Sequence[Tuple[int, int]]] = None) -> float:
+        """Return the emulated latency of one call with ``n_crops`` crops at ``imgsz``.
+
+        ``shapes`` (``(w, h)`` per crop) matter only with ``ms_per_mpx`` (see the class docstring).
+        """
+        if self.ms_per_mpx > 0 and shapes:
+            from repose_ros.core.profiles import ceil_to, letterbox_shape
+            if len(set(shapes)) == 1:
+                th, tw = letterbox_shape(shapes[0][0], shapes[0][1], imgsz)
+                pixels = float(th * tw)
+            else:
+                pixels = float(ceil_to(imgsz, 32)) ** 2
+            return len(shapes) * (self.latency_base_ms + self.ms_per_mpx * pixels / 1e6)
         return n_crops * (self.latency_base_ms + self.latency_ms_at_640 * (float(imgsz) / 640.0) ** 2)
 
     def _crop(self, gt: Detections, bounds: Tuple[int, int, int, int], imgsz: int, conf: float,
@@ -561,7 +578,8 @@ class FakeDetector:
             gt = self._ground_truth(image)
             out = [self._crop(gt, b, imgsz, conf, max_det) for b in bounds]
             self.calls.append((len(bounds), int(imgsz)))
-        delay = self.latency_ms(imgsz, len(bounds))
+        shapes = [(x1 - x0, y1 - y0) for x0, y0, x1, y1 in bounds if x1 > x0 and y1 > y0]
+        delay = self.latency_ms(imgsz, len(bounds), shapes)
         if delay > 0:
             time.sleep(delay / 1000.0)
         return out
@@ -710,10 +728,15 @@ class ModelZoo:
             return dict(self._detectors)
 
     def detect_crops(self, key: str, image: np.ndarray, rects: Sequence[RectLike], conf: float = 0.25,
-                     iou: float = 0.7, max_det: int = 300) -> List[Detections]:
-        """Run model ``key`` on crops ``rects`` of ``image`` in one batch (frame-pixel boxes)."""
-        det, imgsz = self.get(key)
-        return det.detect_crops(image, rects, imgsz=imgsz, conf=conf, iou=iou, max_det=max_det)
+                     iou: float = 0.7, max_det: int = 300, imgsz: Optional[int] = None) -> List[Detections]:
+        """Run model ``key`` on crops ``rects`` of ``image`` in one batch (frame-pixel boxes).
+
+        ``imgsz`` overrides the key's input size (a planner may run a small block at a smaller
+        input than the key's, see :func:`repose_ros.core.profiles.effective_imgsz`).
+        """
+        det, key_imgsz = self.get(key)
+        size = key_imgsz if not imgsz else int(imgsz)
+        return det.detect_crops(image, rects, imgsz=size, conf=conf, iou=iou, max_det=max_det)
 
     def detect_assignments(self, image: np.ndarray, assignments: Sequence[Tuple[str, RectLike]],
                            conf: float = 0.25, iou: float = 0.7, max_det: int = 300) -> List[Detections]:

@@ -17,12 +17,14 @@ Four parts:
   REMIX-style planner (:func:`remix_partition`), and RE-POSE with MeanShift only or RL-DCA.
 * **Reporting**: terminal table, JSON, latency-accuracy plot and the goal checks of the issue.
 
-Latency accounting is the same for every method that splits a frame: ``latency_ms`` is the
-measured serial time of all stages in this process; ``parallel_latency_ms`` is what S edge
-servers working in parallel would take: the coarse stage split over the servers, plus the
-partition and planning time, plus the slowest server's share of the measured detector time
-(a batch's time is shared equally among its blocks), plus fusion. Full-frame inference and
-SAHI run on one device, so their parallel latency is their latency.
+Latency accounting is the same for every method that splits a frame, and it is measured, never
+shared out: each server's blocks run through :mod:`repose_ros.core.serving` (one block per
+detector call, as the edge detector node runs them) and every server is timed on its own.
+``parallel_latency_ms`` of a frame is the coarse stage as deployed (RE-POSE only: one call on the
+camera host, or the slowest coarse block when the coarse stage runs on the edge servers) +
+partition + planning + the slowest server's measured time + fusion. ``latency_ms`` is the serial
+compute time of all stages in this process. Full-frame inference and SAHI run on one device, as
+users run them, so their parallel latency is their latency.
 """
 from __future__ import annotations
 
@@ -1008,12 +1010,18 @@ def build_methods(families: Sequence[str], full_sizes: Sequence[int], uniform: S
 
 @dataclass
 class FrameResult:
-    """Detections of one method on one frame and its latencies (ms)."""
+    """Detections of one method on one frame and its measured latencies (ms).
+
+    ``server_ms``: measured detector time of each server (empty for one-device methods);
+    ``coarse_ms``: the coarse stage as deployed (RE-POSE only).
+    """
 
     detections: Detections
     latency_ms: float
     parallel_ms: float
     info: Dict[str, Any] = field(default_factory=dict)
+    server_ms: List[float] = field(default_factory=list)
+    coarse_ms: Optional[float] = None
 
 
 def _inside_centres(centres: np.ndarray, rect: Rect) -> np.ndarray:
@@ -1183,14 +1191,16 @@ class MethodRunner:
 
     ``fake`` is the :class:`FakeDetector` behind the zoo when the data set is synthetic (its
     ground truth is switched per frame). ``coarse`` detections of RE-POSE are computed once
-    per frame (timed once) and shared by the MeanShift and RL-DCA runs at every budget: the
-    computation is the same, so each run is charged the same measured coarse time.
+    per frame (timed once, as deployed: ``coarse_on_edge``) and shared by the MeanShift and
+    RL-DCA runs at every budget: the computation is the same, so each run is charged the same
+    measured coarse time.
     """
 
     def __init__(self, zoo: Any, profiles: Any, servers: int = 4, conf: float = 0.05, iou: float = 0.5,
                  model_name: str = "yolov8s", coarse_model: str = "yolov8s@640", coarse_conf: float = 0.05,
                  policy: str = "", fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
-                 weights_path: Optional[str] = None, device: str = "cpu"):
+                 weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: bool = False,
+                 budget_reserve_ms: float = 10.0):
         if servers < 1:
             raise ValueError("servers must be >= 1")
         self.zoo = zoo
@@ -1207,6 +1217,8 @@ class MethodRunner:
         self.fake = fake
         self.weights_path = weights_path
         self.device = device
+        self.coarse_on_edge = bool(coarse_on_edge)
+        self.budget_reserve_ms = float(budget_reserve_ms)
         self._repose: Dict[str, Any] = {}
         self._sahi_model: Any = None
         self._frame_cache: Dict[str, Any] = {}
@@ -1226,16 +1238,15 @@ class MethodRunner:
 
             cfg = RePoseConfig(num_servers=self.servers, coarse_model=self.coarse_model, coarse_conf=self.coarse_conf,
                                conf=self.conf, iou=self.iou, partitioner=partitioner, policy=self.policy,
-                               fusion=self.fusion, fusion_iou=self.fusion_iou)
+                               fusion=self.fusion, fusion_iou=self.fusion_iou, coarse_on_edge=self.coarse_on_edge,
+                               budget_reserve_ms=self.budget_reserve_ms)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 
-    def _coarse(self, image: np.ndarray) -> Tuple[Detections, float]:
+    def _coarse(self, image: np.ndarray) -> Any:
+        """Return the frame's coarse stage (:class:`repose_ros.core.pipeline.CoarseStage`), run once."""
         if "coarse" not in self._frame_cache:
-            rp = self.repose("meanshift")
-            t0 = time.perf_counter()
-            dets = rp.coarse(image)
-            self._frame_cache["coarse"] = (dets, (time.perf_counter() - t0) * 1000.0)
+            self._frame_cache["coarse"] = self.repose("meanshift").coarse_stage(image)
         return self._frame_cache["coarse"]
 
     def _history(self, frame: EvalFrame) -> Optional[np.ndarray]:
@@ -1303,23 +1314,23 @@ class MethodRunner:
         return FrameResult(dets, ms, ms)
 
     def _run_uniform(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
-        from repose_ros.core.fusion import fuse
+        from repose_ros.core.fusion import fuse_blocks
+        from repose_ros.core.serving import BlockJob, collect, run_servers, slowest_ms
 
         h, w = image.shape[:2]
         rects = uniform_grid(w, h, spec.grid[0], spec.grid[1], 0.3)
+        jobs: Dict[int, List[Any]] = {}
+        for i, r in enumerate(rects):  # tile i on server i mod S: one tile per server and round
+            jobs.setdefault(i % self.servers, []).append(BlockJob(i, r.as_tuple(), self._key(spec.imgsz)))
         t0 = time.perf_counter()
-        per = self.zoo.detect_crops(self._key(spec.imgsz), image, [r.as_tuple() for r in rects], conf=self.conf,
-                                    iou=self.iou)
+        runs = run_servers(self.zoo, image, jobs, self.conf, self.iou)
         t1 = time.perf_counter()
-        fused = fuse(per, method=self.fusion, iou=self.fusion_iou)
+        fused = fuse_blocks(collect(runs, len(rects)), rects, w, h, method=self.fusion, iou=self.fusion_iou)
         t2 = time.perf_counter()
-        share = (t1 - t0) * 1000.0 / len(rects)
-        load = np.zeros(self.servers)
-        for i in range(len(rects)):
-            load[i % self.servers] += share  # one tile per server and round
         fuse_ms = (t2 - t1) * 1000.0
-        return FrameResult(fused, (t2 - t0) * 1000.0, float(load.max()) + fuse_ms,
-                           {"blocks": len(rects), "rounds": math.ceil(len(rects) / self.servers)})
+        return FrameResult(fused, (t2 - t0) * 1000.0, slowest_ms(runs) + fuse_ms,
+                           {"blocks": len(rects), "rounds": math.ceil(len(rects) / self.servers)},
+                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)])
 
     def _sahi(self, imgsz: int) -> Any:
         if self._sahi_model is None:
@@ -1359,20 +1370,22 @@ class MethodRunner:
 
     def _run_repose(self, spec: MethodSpec, image: np.ndarray, partitioner: str) -> FrameResult:
         rp = self.repose(partitioner)
-        coarse, coarse_ms = self._coarse(image)
-        rp.coarse = lambda _frame: coarse  # the shared coarse result; its measured time is added below
-        try:
-            fused, plan, t = rp.process(image, spec.budget_ms)
-        finally:
-            del rp.coarse
-        extra = coarse_ms - t["coarse_ms"]
-        total = t["total_ms"] + extra
-        parallel = t["parallel_ms"] + extra / self.servers
-        blocks = rp.last_partition.blocks
+        res = rp.run(image, spec.budget_ms, coarse=self._coarse(image))
+        t = res.timings
+        blocks = res.partition.blocks
         cover = _coverage(blocks, image.shape[1], image.shape[0])
-        return FrameResult(fused, total, parallel, {"feasible": bool(plan.feasible), "blocks": len(blocks),
-                                                    "coverage": cover, "coarse_boxes": len(coarse),
-                                                    "models": [bp.model_key for bp in plan.blocks]})
+        planned = [b for b in range(len(blocks)) if b not in set(res.plan.skipped)]
+        return FrameResult(res.detections, t["total_ms"], t["parallel_ms"],
+                           {"feasible": bool(res.plan.feasible), "blocks": len(blocks), "coverage": cover,
+                            "coverage_planned": _coverage([blocks[b] for b in planned], image.shape[1],
+                                                          image.shape[0]),
+                            "skipped": len(res.plan.skipped), "coarse_boxes": len(res.coarse.detections),
+                            "planned_makespan_ms": res.plan.makespan_ms,
+                            "detection_budget_ms": t["detection_budget_ms"], "detect_ms": t["detect_ms"],
+                            "models": [bp.model_key for bp in res.plan.blocks]},
+                           server_ms=[res.servers[s].total_ms if s in res.servers else 0.0
+                                      for s in range(self.servers)],
+                           coarse_ms=res.coarse.ms)
 
     def _run_meanshift(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
         return self._run_repose(spec, image, "meanshift")
@@ -1381,28 +1394,33 @@ class MethodRunner:
         return self._run_repose(spec, image, "rl_dca")
 
     def _run_remix(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
-        from repose_ros.core.fusion import fuse
+        from repose_ros.core.fusion import fuse_blocks
+        from repose_ros.core.serving import collect, slowest_ms
 
         h, w = image.shape[:2]
         rp = self.repose("meanshift")
         history = self._history(frame)
+        budget = max(0.0, spec.budget_ms - self.budget_reserve_ms)
         t0 = time.perf_counter()
         if history is None:
-            blocks, plan, name = self._remix_fallback(w, h, spec.budget_ms)
+            blocks, plan, name = self._remix_fallback(w, h, budget)
         else:
-            blocks, plan, name = remix_partition(history, w, h, self.profiles, spec.budget_ms,
+            blocks, plan, name = remix_partition(history, w, h, self.profiles, budget,
                                                  list(range(self.servers)), model_keys=rp.models)
         t1 = time.perf_counter()
-        per, server_ms = rp.detect_blocks(image, blocks, plan)
+        runs = rp._run_servers(image, blocks, plan)
         t2 = time.perf_counter()
-        fused = fuse(per, method=self.fusion, iou=self.fusion_iou) if per else Detections.empty()
+        fused = fuse_blocks(collect(runs, len(blocks)), [b.rect for b in blocks], w, h, method=self.fusion,
+                            iou=self.fusion_iou) if blocks else Detections.empty()
         t3 = time.perf_counter()
         plan_ms, fuse_ms = (t1 - t0) * 1000.0, (t3 - t2) * 1000.0
-        parallel = plan_ms + max(server_ms.values(), default=0.0) + fuse_ms
+        parallel = plan_ms + slowest_ms(runs) + fuse_ms
         return FrameResult(fused, (t3 - t0) * 1000.0, parallel,
                            {"feasible": bool(plan.feasible), "blocks": len(blocks), "candidate": name,
                             "coverage": _coverage(blocks, w, h), "history": history is not None,
-                            "models": [bp.model_key for bp in plan.blocks]})
+                            "planned_makespan_ms": plan.makespan_ms, "detect_ms": slowest_ms(runs),
+                            "models": [bp.model_key for bp in plan.blocks]},
+                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)])
 
     def _remix_fallback(self, w: int, h: int, budget_ms: float) -> Tuple[List[Block], Any, str]:
         """No earlier frame: one grid block per server, each with the largest model within the budget."""
@@ -1412,7 +1430,9 @@ class MethodRunner:
         rects = coarse_blocks(w, h, self.servers, overlap=0.15)
         blocks = [Block(r) for r in rects]
         keys = self.repose("meanshift").models
-        fits = [k for k in keys if self.profiles.latency(k) <= budget_ms] or [min(keys, key=self.profiles.latency)]
+        r0 = rects[0]
+        cost = {k: self.profiles.block_latency(k, r0.w, r0.h) for k in keys}
+        fits = [k for k in keys if cost[k] <= budget_ms] or [min(keys, key=cost.get)]
         best = max(fits, key=lambda k: self.profiles.model(k).imgsz)
         plan = plan_blocks(blocks, [np.zeros(0)] * len(blocks), self.profiles, budget_ms,
                            list(range(self.servers)), model_keys=[best])
@@ -1442,6 +1462,8 @@ class MethodStats:
     latency_ms: List[float] = field(default_factory=list)
     parallel_ms: List[float] = field(default_factory=list)
     infos: List[Dict[str, Any]] = field(default_factory=list)
+    server_ms: List[List[float]] = field(default_factory=list)
+    coarse_ms: List[float] = field(default_factory=list)
 
     def summary(self) -> Dict[str, Any]:
         """Metrics, mean latencies and plan statistics as the JSON entry of the method."""
@@ -1452,15 +1474,25 @@ class MethodStats:
             "ap_small": m["ap_small"], "ap_medium": m["ap_medium"], "ap_large": m["ap_large"],
             "latency_ms": float(np.mean(self.latency_ms)) if self.latency_ms else None,
             "parallel_latency_ms": float(np.mean(self.parallel_ms)) if self.parallel_ms else None,
+            "parallel_latency_p95_ms": float(np.percentile(self.parallel_ms, 95)) if self.parallel_ms else None,
+            "latency_measured": True,
             "budget_ms": self.spec.budget_ms, "frames": len(self.latency_ms),
             "n_gt": m["n_gt"], "n_det": m["n_det"],
         }
+        if self.server_ms:
+            out["server_ms"] = [float(v) for v in np.mean(np.array(self.server_ms, dtype=np.float64), axis=0)]
+        if self.coarse_ms:
+            out["coarse_ms"] = float(np.mean(self.coarse_ms))
+        if self.spec.budget_ms is not None and self.parallel_ms:
+            out["within_budget_fraction"] = float(np.mean(np.array(self.parallel_ms) <= self.spec.budget_ms))
+            out["p95_over_budget"] = float(np.percentile(self.parallel_ms, 95) / self.spec.budget_ms)
         if self.spec.imgsz is not None:
             out["imgsz"] = self.spec.imgsz
         feas = [i["feasible"] for i in self.infos if "feasible" in i]
         if feas:
             out["feasible_fraction"] = float(np.mean(feas))
-        for k in ("blocks", "coverage"):
+        for k in ("blocks", "coverage", "coverage_planned", "skipped", "coarse_boxes", "planned_makespan_ms",
+                  "detect_ms", "detection_budget_ms"):
             vals = [i[k] for i in self.infos if k in i]
             if vals:
                 out[f"mean_{k}"] = float(np.mean(vals))
@@ -1502,6 +1534,10 @@ def evaluate(dataset: EvalDataset, runner: MethodRunner, specs: Sequence[MethodS
             st.latency_ms.append(res.latency_ms)
             st.parallel_ms.append(res.parallel_ms)
             st.infos.append(res.info)
+            if res.server_ms:
+                st.server_ms.append(list(res.server_ms))
+            if res.coarse_ms is not None:
+                st.coarse_ms.append(res.coarse_ms)
             if progress:
                 progress(spec.key)
     return {k: v for k, v in stats.items() if k not in skip}
@@ -1579,89 +1615,6 @@ def plot_results(methods: Dict[str, Dict[str, Any]], path: str | os.PathLike, ti
     out.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    return out
-
-
-def _points(methods: Dict[str, Dict[str, Any]], fam: str) -> List[Tuple[str, float, float]]:
-    return [(k, float(m["parallel_latency_ms"]), float(m["map50_95"])) for k, m in methods.items()
-            if m.get("family", k.split("@")[0]) == fam and m.get("map50_95") is not None
-            and m.get("parallel_latency_ms") is not None]
-
-
-def _ratio_goal(goal: str, rl: List[Tuple[str, float, float]],
-                baseline: Callable[[float], Optional[Tuple[str, float, float]]], missing: str,
-                factor: float = 1.25) -> Dict[str, Any]:
-    """Judge the goal "RE-POSE >= ``factor`` x a baseline's mAP".
-
-    For each rl_dca point (key, latency, mAP) the baseline point is ``baseline(latency)`` (or
-    None). Met when any ratio reaches ``factor``; None when no point has a baseline.
-    """
-    ratios = []
-    for k, lat, m in rl:
-        b = baseline(lat)
-        ratios.append((k, m / b[2] if b and b[2] > 0 else None, b))
-    ok = [r for r in ratios if r[1] is not None]
-    return {"goal": goal, "met": any(r[1] >= factor for r in ok) if ok else None,
-            "detail": "; ".join(f"{k}: {r:.2f}x vs {b[0]} {b[2]:.3f}" if r is not None else f"{k}: {missing}"
-                                for k, r, b in ratios)}
-
-
-def goal_checks(methods: Dict[str, Dict[str, Any]], collage: bool = False) -> List[Dict[str, Any]]:
-    """Check the issue's goals on the measured entries; one dict per check (``met`` None: not measurable).
-
-    Goals (RE-POSE = ``rl_dca``): >= 1.25x the best full frame at no more latency; >= SAHI's
-    best mAP50:95 at no more than half of SAHI's latency; never below uniform slicing at equal
-    parallel latency (best uniform not slower than RE-POSE, per budget); above MeanShift-only
-    at every budget; on the collage set, >= 1.25x the best uniform configuration at equal or
-    higher parallel latency (and, for context, against the best uniform configuration that is
-    no slower).
-    """
-    rl = _points(methods, "rl_dca")
-    out: List[Dict[str, Any]] = []
-    if not rl:
-        return [{"goal": "RE-POSE (rl_dca) measured", "met": None, "detail": "rl_dca was not run"}]
-
-    def best_at_most(fam: str, lat: float) -> Optional[Tuple[str, float, float]]:
-        c = [p for p in _points(methods, fam) if p[1] <= lat]
-        return max(c, key=lambda p: p[2]) if c else None
-
-    # full frame
-    full = _points(methods, "full_frame")
-    if full:
-        out.append(_ratio_goal(">= 1.25x best full frame at equal latency", rl,
-                               lambda lat: best_at_most("full_frame", lat), "no full-frame config as fast"))
-    sahi = _points(methods, "sahi")
-    if sahi:
-        sbest = max(sahi, key=lambda p: p[2])
-        cands = [p for p in rl if p[1] <= sbest[1] / 2.0]
-        met = any(p[2] >= sbest[2] for p in cands)
-        out.append({"goal": ">= SAHI's best mAP50:95 at <= half its latency", "met": met,
-                    "detail": f"SAHI best {sbest[0]} {sbest[2]:.3f} at {sbest[1] / 1000:.1f} s; rl_dca within half: "
-                              + (", ".join(f"{k} {m:.3f}" for k, _, m in cands) or "none")})
-    uni = _points(methods, "uniform")
-    if uni:
-        rows = []
-        for k, lat, m in rl:
-            b = best_at_most("uniform", lat)
-            rows.append((k, m, b))
-        met = all(b is None or m >= b[2] for _, m, b in rows)
-        out.append({"goal": "never below uniform slicing at equal parallel latency", "met": met,
-                    "detail": "; ".join(f"{k} {m:.3f} vs {b[0]} {b[2]:.3f}" if b else f"{k} {m:.3f} (no uniform "
-                                        "config as fast)" for k, m, b in rows)})
-        if collage:
-            out.append(_ratio_goal("collage: >= 1.25x best uniform at equal or higher parallel latency", rl,
-                                   lambda lat: max((p for p in uni if p[1] >= lat), key=lambda p: p[2],
-                                                   default=None),
-                                   "no uniform config as slow"))
-            out.append(_ratio_goal("collage (context): >= 1.25x best uniform no slower than RE-POSE", rl,
-                                   lambda lat: best_at_most("uniform", lat), "no uniform config as fast"))
-    ms = {k.split("@", 1)[1]: m for k, _, m in _points(methods, "meanshift")}
-    if ms:
-        rows = [(k, m, ms.get(k.split("@", 1)[1])) for k, _, m in rl]
-        met = all(o is None or m > o for _, m, o in rows)
-        out.append({"goal": "above MeanShift-only at every budget", "met": met,
-                    "detail": "; ".join(f"{k} {m:.3f} vs {o:.3f}" if o is not None else f"{k} (no meanshift)"
-                                        for k, m, o in rows)})
     return out
 
 

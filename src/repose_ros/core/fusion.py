@@ -6,10 +6,17 @@ sometimes as a partial box cut by a block edge. :func:`fuse` concatenates the bl
 :func:`repose_ros.core.boxes.merge_boxes`: "nms" keeps the best box, "nmm" replaces a group by
 its union box, "wbf" by its score-weighted mean box. ``match_metric="ios"`` (intersection over
 the smaller box) matches a partial box to the full one even when their IoU is low.
+
+:func:`fuse_blocks` first drops *fragments*: a box that touches an interior edge of its own
+block (the block was cut there, not the frame) and lies mostly inside a larger box of the same
+class from another block, which saw the object whole. The more blocks a plan cuts a frame into,
+the more such fragments there are; NMS alone keeps them when their IoU with the whole box is low.
 """
 from __future__ import annotations
 
-from typing import Iterable
+from typing import Any, Iterable, Sequence
+
+import numpy as np
 
 from repose_ros.core.boxes import MERGE_METHODS, METRICS, merge_boxes
 from repose_ros.core.detections import Detections
@@ -36,3 +43,54 @@ def fuse(detections_list: Iterable[Detections], method: str = "nms", iou: float 
     xyxy, scores, class_ids = merge_boxes(merged.xyxy, merged.scores, merged.class_ids, method=method,
                                           iou_thr=iou, metric=match_metric, class_agnostic=class_agnostic)
     return Detections(xyxy, scores, class_ids)
+
+
+def cut_flags(xyxy: np.ndarray, rects: np.ndarray, frame_w: int, frame_h: int, tol: float) -> np.ndarray:
+    """(N, 4) bools: box touches an interior edge (left, top, right, bottom) of its block ``rects[i]``."""
+    return np.stack([
+        (xyxy[:, 0] <= rects[:, 0] + tol) & (rects[:, 0] > 0),
+        (xyxy[:, 1] <= rects[:, 1] + tol) & (rects[:, 1] > 0),
+        (xyxy[:, 2] >= rects[:, 2] - tol) & (rects[:, 2] < frame_w),
+        (xyxy[:, 3] >= rects[:, 3] - tol) & (rects[:, 3] < frame_h),
+    ], axis=1)
+
+
+def fragment_mask(xyxy: np.ndarray, class_ids: np.ndarray, owner: np.ndarray, cut: np.ndarray,
+                  min_ios: float = 0.8) -> np.ndarray:
+    """Return bools: the boxes to drop as fragments.
+
+    A fragment is cut by its block (``cut``) and lies ``min_ios`` inside a larger same-class box
+    of another block; a box already dropped does not make another one a fragment.
+    """
+    xyxy = np.asarray(xyxy, dtype=np.float64)
+    areas = np.maximum(xyxy[:, 2] - xyxy[:, 0], 0) * np.maximum(xyxy[:, 3] - xyxy[:, 1], 0)
+    drop = np.zeros(len(xyxy), dtype=bool)
+    for f in np.flatnonzero(cut.any(axis=1)):
+        if areas[f] <= 0:
+            continue
+        iw = np.clip(np.minimum(xyxy[f, 2], xyxy[:, 2]) - np.maximum(xyxy[f, 0], xyxy[:, 0]), 0, None)
+        ih = np.clip(np.minimum(xyxy[f, 3], xyxy[:, 3]) - np.maximum(xyxy[f, 1], xyxy[:, 1]), 0, None)
+        ios = iw * ih / areas[f]
+        other = (owner != owner[f]) & (class_ids == class_ids[f]) & (areas > areas[f]) & ~drop & (ios >= min_ios)
+        if other.any():
+            drop[f] = True
+    return drop
+
+
+def fuse_blocks(per_block: Sequence[Detections], rects: Sequence[Any], frame_w: int, frame_h: int,
+                method: str = "nms", iou: float = 0.5, edge_tol: float = 3.0, fragment_ios: float = 0.8) -> Detections:
+    """Drop fragments cut by block edges (see the module docstring), then :func:`fuse` the rest.
+
+    ``rects[i]`` is block ``i``'s rectangle (a ``Rect`` or ``(x0, y0, x1, y1)``) in frame pixels.
+    """
+    if len(per_block) != len(rects):
+        raise ValueError(f"got {len(per_block)} detection sets for {len(rects)} blocks")
+    items = list(per_block)
+    dets = Detections.concatenate(items) if items else Detections.empty()
+    if len(dets) < 2:
+        return fuse(items, method=method, iou=iou)
+    rect_arr = np.array([[r.x0, r.y0, r.x1, r.y1] if hasattr(r, "x0") else list(r) for r in rects], np.float64)
+    owner = np.concatenate([np.full(len(d), i, np.int64) for i, d in enumerate(items)])
+    cut = cut_flags(dets.xyxy.astype(np.float64), rect_arr[owner], frame_w, frame_h, edge_tol)
+    keep = ~fragment_mask(dets.xyxy, dets.class_ids, owner, cut, fragment_ios)
+    return fuse([dets[keep]], method=method, iou=iou)

@@ -194,6 +194,7 @@ class BlockPlan:
     expected_latency_ms: float
     expected_precision: float
     n_boxes: int
+    imgsz: int = 0  # input size the block runs at (the key's, or less under the profile's upscale cap)
 
     def to_dict(self) -> Dict[str, Any]:
         """Return a JSON-serialisable dict."""
@@ -213,6 +214,7 @@ class Plan:
     budget_ms: float = math.inf
     weight: str = "boxes"
     stats: Dict[str, Any] = field(default_factory=dict)
+    skipped: List[int] = field(default_factory=list)  # blocks left out (answered by their coarse boxes)
 
     def blocks_on(self, server_id: ServerId) -> List[BlockPlan]:
         """Block plans assigned to ``server_id``."""
@@ -230,6 +232,7 @@ class Plan:
             "budget_ms": float(self.budget_ms),
             "weight": self.weight,
             "stats": dict(self.stats),
+            "skipped": list(self.skipped),
         }
 
 
@@ -244,26 +247,43 @@ def _block_wh(block: Union[Block, Rect, Sequence[float]]) -> Tuple[float, float]
 
 
 def _assign(model_of: np.ndarray, lat: np.ndarray, agg: np.ndarray) -> Tuple[np.ndarray, np.ndarray]:
-    """LPT / earliest-finish assignment; returns (server index per block, load per server)."""
-    n_servers = lat.shape[1]
+    """LPT / earliest-finish assignment; returns (server index per block, load per server).
+
+    ``lat`` is ``(B, M, S)`` (latency of block b under model m on server s), ``agg`` ``(B, M)``.
+    """
+    n_blocks, n_servers = model_of.shape[0], lat.shape[2]
     load = np.zeros(n_servers, dtype=np.float64)
-    server_of = np.zeros(model_of.shape[0], dtype=np.int64)
-    for b in sorted(range(model_of.shape[0]), key=lambda i: (-agg[model_of[i]], i)):
-        finish = load + lat[model_of[b]]
+    server_of = np.zeros(n_blocks, dtype=np.int64)
+    for b in sorted(range(n_blocks), key=lambda i: (-agg[i, model_of[i]], i)):
+        finish = load + lat[b, model_of[b]]
         s = int(np.argmin(finish))
         server_of[b] = s
         load[s] = finish[s]
     return server_of, load
 
 
+def _per_block(lat: np.ndarray, agg: np.ndarray, usable: np.ndarray, n_blocks: int
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Broadcast per-model ``(M, S)`` / ``(M,)`` tables to the per-block ``(B, M, S)`` / ``(B, M)`` layout."""
+    if lat.ndim == 2:
+        lat = np.broadcast_to(lat[None], (n_blocks,) + lat.shape)
+    if agg.ndim == 1:
+        agg = np.broadcast_to(agg[None], (n_blocks, agg.shape[0]))
+    if usable.ndim == 1:
+        usable = np.broadcast_to(usable[None], (n_blocks, usable.shape[0]))
+    return lat, agg, usable
+
+
 def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.ndarray,
             usable: np.ndarray, budget: float) -> Tuple[np.ndarray, np.ndarray, np.ndarray, int]:
     """Assign, then downgrade blocks on overloaded servers until all fit or nothing is left.
 
-    A downgrade that alone removes its server's excess is preferred (least value lost among
+    ``lat`` is ``(B, M, S)`` or ``(M, S)``, ``agg`` and ``usable`` ``(B, M)`` or ``(M,)``. A
+    downgrade that alone removes its server's excess is preferred (least value lost among
     those); otherwise the one losing the least value per millisecond saved is taken.
     """
     model_of = model_of.copy()
+    lat, agg, usable = _per_block(lat, agg, usable, model_of.shape[0])
     downgrades = 0
     while True:
         server_of, load = _assign(model_of, lat, agg)
@@ -273,8 +293,8 @@ def _repair(model_of: np.ndarray, values: np.ndarray, lat: np.ndarray, agg: np.n
         best: Optional[Tuple[bool, float, float, int, int]] = None
         for b in np.flatnonzero(excess[server_of] > 0):
             m, s = model_of[b], server_of[b]
-            saved = lat[m, s] - lat[:, s]
-            ok = usable & (saved > 0) & (agg < agg[m])
+            saved = lat[b, m, s] - lat[b, :, s]
+            ok = usable[b] & (saved > 0) & (agg[b] < agg[b, m])
             for m2 in np.flatnonzero(ok):
                 loss = values[b, m] - values[b, m2]
                 enough = bool(saved[m2] >= excess[s])
@@ -305,13 +325,23 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
                 box_areas_per_block: Sequence[Union[Sequence[float], np.ndarray]],
                 profiles: Profiles, budget_ms: float,
                 servers: Union[int, Sequence[ServerId]] = 1, *, weight: str = "boxes",
-                resolution_ms: float = 1.0, model_keys: Optional[Sequence[str]] = None) -> Plan:
+                resolution_ms: float = 1.0, model_keys: Optional[Sequence[str]] = None,
+                box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
+                skip_values: Optional[Sequence[float]] = None, shape_aware: bool = True) -> Plan:
     """Choose a model and a server for every block (see the module docstring).
 
     ``blocks`` are Blocks, Rects or ``(w, h)`` pairs; ``box_areas_per_block[b]`` holds the
     frame-pixel areas of the boxes block ``b`` serves. ``servers`` is a count (ids ``0 ..
     S-1``) or a list of ids; the profile's latency of a server is looked up by ``str(id)``,
     falling back to "default". ``model_keys`` restricts the candidate models (default: all).
+
+    Latency of a block is shape-aware (:meth:`Profiles.block_latency`: the tensor the network
+    really runs for that block) unless ``shape_aware=False`` (one figure per model, a square
+    input). ``box_weights_per_block`` weights each box (for example the objects a coarse box
+    stands for, given the coarse pass's recall); the value of a block under ``weight="boxes"``
+    is then the weighted sum of its boxes' precisions. ``skip_values`` (one per block) adds the
+    option to leave a block out at no latency and that value (its coarse boxes answer for it):
+    the plan then always fits, and the left-out blocks are listed in ``Plan.skipped``.
     """
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
@@ -320,37 +350,50 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
         raise ValueError(f"budget_ms must be >= 0, got {budget_ms}")
     if len(box_areas_per_block) != len(blocks):
         raise ValueError(f"need one area list per block ({len(blocks)}), got {len(box_areas_per_block)}")
+    if skip_values is not None and len(skip_values) != len(blocks):
+        raise ValueError(f"need one skip value per block ({len(blocks)}), got {len(skip_values)}")
     ids = _normalise_servers(servers)
     keys = profiles.model_keys if model_keys is None else [profiles.model(k).key for k in model_keys]
     if not keys:
         raise ValueError("no candidate models")
-    n_blocks, n_servers = len(blocks), len(ids)
-    wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
-    n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.int64)
-    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys)
-    weights = n_boxes.astype(np.float64) if weight == "boxes" else np.ones(n_blocks)
-    values = prec * weights[:, None]
-    lat = profiles.latency_matrix([str(s) for s in ids], keys)  # (M, S)
-    agg = n_servers / (1.0 / lat).sum(axis=1)  # harmonic mean over servers
-    # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
-    # and that float noise would make an exactly fitting plan look over budget to the DP.
-    agg = np.where(lat.max(axis=1) == lat.min(axis=1), lat[:, 0], agg)
-    usable = lat.min(axis=1) <= budget
-
+    n_blocks, n_servers, n_models = len(blocks), len(ids), len(keys)
     if n_blocks == 0:
         return Plan([], {s: 0.0 for s in ids}, 0.0, 0.0, True, "", budget, weight)
+    wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
+    if box_weights_per_block is None:
+        n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.float64)
+    else:
+        n_boxes = np.array([float(np.sum(w)) for w in box_weights_per_block], dtype=np.float64)
+    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block)
+    values = prec * (n_boxes[:, None] if weight == "boxes" else 1.0)
+    sids = [str(s) for s in ids]
+    if shape_aware:
+        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
+    else:
+        lat = np.repeat(profiles.latency_matrix(sids, keys)[None], n_blocks, axis=0)
+    agg = n_servers / (1.0 / lat).sum(axis=2)  # harmonic mean over servers, (B, M)
+    # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
+    # and that float noise would make an exactly fitting plan look over budget to the DP.
+    agg = np.where(lat.max(axis=2) == lat.min(axis=2), lat[:, :, 0], agg)
+    usable = lat.min(axis=2) <= budget
+    imgsz = np.array([[profiles.input_size(k, w, h) for k in keys] for w, h in wh], dtype=np.int64)
+    if skip_values is not None:  # option M: leave the block out
+        values = np.concatenate([values, np.asarray(skip_values, np.float64).reshape(-1, 1)], axis=1)
+        lat = np.concatenate([lat, np.zeros((n_blocks, 1, n_servers))], axis=1)
+        agg = np.concatenate([agg, np.zeros((n_blocks, 1))], axis=1)
+        usable = np.concatenate([usable, np.ones((n_blocks, 1), bool)], axis=1)
     reasons: List[str] = []
-    if usable.any():
-        costs = np.where(usable, agg, np.inf)[None, :].repeat(n_blocks, axis=0)
+    res = None
+    if usable.any(axis=1).all():
+        costs = np.where(usable, agg, np.inf)
         res = solve_mckp(values, costs, n_servers * budget, resolution_ms)
-        start = res.choice if res.feasible else np.full(n_blocks, int(np.argmin(np.where(usable, agg, np.inf))))
+        start = res.choice if res.feasible else np.argmin(np.where(usable, agg, np.inf), axis=1)
         if not res.feasible:
             reasons.append("the DP found no plan within the total capacity")
     else:
-        start = np.full(n_blocks, int(np.argmin(lat.min(axis=1))))
-        res = None
+        start = np.argmin(lat.min(axis=2), axis=1)
         reasons.append(f"no model runs within {budget:g} ms on any server "
-                       f"(fastest: {keys[int(start[0])]} at {lat.min():g} ms)")
+                       f"(fastest: {keys[int(start[0])]} at {lat[:, :n_models].min():g} ms)")
     model_of, server_of, load, downgrades = _repair(start, values, lat, agg, usable, budget)
     feasible = bool(np.all(load <= budget))
     if not feasible:
@@ -358,11 +401,14 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
         reasons.append(f"server {ids[worst]} needs {load[worst]:g} ms > budget {budget:g} ms "
                        "even after downgrading; cheapest reachable plan returned")
     idx = np.arange(n_blocks)
-    plans = [BlockPlan(int(b), keys[int(model_of[b])], ids[int(server_of[b])],
-                       float(lat[model_of[b], server_of[b]]), float(prec[b, model_of[b]]), int(n_boxes[b]))
-             for b in idx]
+    run = [int(b) for b in idx if model_of[b] < n_models]
+    counts = [int(np.size(a)) for a in box_areas_per_block]
+    plans = [BlockPlan(b, keys[int(model_of[b])], ids[int(server_of[b])],
+                       float(lat[b, model_of[b], server_of[b]]), float(prec[b, model_of[b]]), counts[b],
+                       int(imgsz[b, model_of[b]]))
+             for b in run]
     stats = {"dp_value": None if res is None or not res.feasible else res.value,
-             "downgrades": downgrades, "resolution_ms": float(resolution_ms)}
+             "downgrades": downgrades, "resolution_ms": float(resolution_ms), "shape_aware": bool(shape_aware)}
     return Plan(plans, {s: float(load[i]) for i, s in enumerate(ids)}, float(load.max()),
                 float(values[idx, model_of].sum()), feasible, "" if feasible else "; ".join(reasons),
-                budget, weight, stats)
+                budget, weight, stats, [int(b) for b in idx if model_of[b] >= n_models])
