@@ -134,3 +134,25 @@ def test_box_values_weight_by_coarse_recall_and_value_left_out_blocks():
     off = RePose(RePoseConfig(partitioner="meanshift", recall_weighting=False), zoo=zoo,
                  profiles=_small_model_profile(recall=[[20, 0.1], [float("inf"), 1.0]]))
     np.testing.assert_allclose(off.box_values(dets, W, H)[0], 1.0)
+
+
+def test_plan_frame_grows_margins_only_while_the_budget_allows():
+    """Flat precision: a larger margin costs latency but loses nothing, so it is taken while it fits."""
+    from repose_ros.core.profiles import Profiles
+
+    prof = Profiles.from_dict({"models": [{"key": "yolov8s@640", "weights": "w", "imgsz": 640}],
+                               "latency_ms": {"yolov8s@640": {"default": 100.0}},
+                               "precision": {"yolov8s@640": [[1, 0.0], [float("inf"), 0.9]]}})
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    # The coarse model is not in the profile, so a block left out is worth nothing and every block runs.
+    rp = RePose(RePoseConfig(partitioner="meanshift", num_servers=2, spend_splits=0, coarse_model="yolov8s@320"),
+                zoo=zoo, profiles=prof)
+    coarse = rp.coarse(np.zeros((H, W, 3), np.uint8))
+    part = rp.partition(coarse, W, H)
+    wide_part, wide = rp.plan_frame(part, coarse, W, H, 10000.0)
+    assert wide.stats["margin"] == 256 and wide_part.blocks[0].rect.area > part.blocks[0].rect.area
+    tight_budget = rp.plan(part.blocks, coarse, 10000.0, frame_size=(W, H)).makespan_ms / 0.9 + 1.0
+    tight_part, tight = rp.plan_frame(part, coarse, W, H, tight_budget)
+    assert tight.stats["margin"] < 256 and tight.makespan_ms <= tight_budget
+    assert tight.total_value == pytest.approx(wide.total_value)

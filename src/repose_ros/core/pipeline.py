@@ -69,6 +69,7 @@ class RePoseConfig:
     max_box_weight: float = 5.0
     spend_splits: int = 8
     spend_min_slack: float = 0.1
+    spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
     fusion: str = "nms"
     fusion_iou: float = 0.5
 
@@ -86,6 +87,9 @@ class RePoseConfig:
         if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
             raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
         self.uniform_grid = tuple(int(v) for v in self.uniform_grid)
+        self.spend_margins = tuple(int(v) for v in self.spend_margins)
+        if any(v < 0 for v in self.spend_margins):
+            raise ValueError("spend_margins must be >= 0")
 
     @classmethod
     def from_dict(cls, values: dict) -> "RePoseConfig":
@@ -109,6 +113,7 @@ class RePoseConfig:
         """Return the config as plain types."""
         d = asdict(self)
         d["uniform_grid"] = list(self.uniform_grid)
+        d["spend_margins"] = list(self.spend_margins)
         return d
 
 
@@ -296,7 +301,7 @@ class RePose:
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
                    servers: Optional[Sequence[int]] = None) -> Tuple[Partition, Plan]:
-        """Plan a frame's blocks, then spend what the budget leaves by splitting the largest blocks.
+        """Plan a frame's blocks, then spend what the budget leaves: split the largest blocks, then grow them.
 
         While the planned makespan leaves more than ``spend_min_slack`` of the budget unused, the
         largest block that already runs at the largest input size of the candidate models (so it
@@ -304,10 +309,15 @@ class RePose:
         (1-D 2-means of its box centres along its axis of larger variance, as RL-DCA splits) and
         the frame re-planned; the split is kept when the plan's value grows. At most
         ``spend_splits`` splits.
+
+        Then, while budget is left, every block's margin is grown through ``spend_margins``
+        (pixels around its boxes): a larger block also covers the neighbourhood of its people,
+        where the coarse pass may have missed smaller ones. A larger margin is kept only when the
+        plan still fits and its value does not drop (no block loses resolution for it).
         """
         c = self.config
         plan = self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
-        if c.spend_splits == 0 or len(coarse) == 0 or c.partitioner == "uniform":
+        if len(coarse) == 0 or c.partitioner == "uniform":
             return part, plan
         from .rl_dca import split_cluster
 
@@ -334,7 +344,18 @@ class RePose:
                 splits += 1
             else:
                 tried.add(target.label)
+        margin = c.block_margin
+        for m in c.spend_margins:
+            if m <= margin or plan.makespan_ms >= (1.0 - c.spend_min_slack) * budget_ms:
+                continue
+            blocks = blocks_from_clusters(coarse.xyxy, part.labels, frame_w, frame_h, margin=m,
+                                          min_size=c.block_min_size)
+            trial = self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+            if not trial.feasible or trial.total_value < plan.total_value * (1.0 - 1e-6):
+                break
+            part, plan, margin = Partition(part.labels, blocks), trial, m
         plan.stats["spend_splits"] = splits
+        plan.stats["margin"] = margin
         return part, plan
 
     def server_jobs(self, blocks: Sequence[Block], plan: Plan) -> Dict[int, List[BlockJob]]:
