@@ -106,7 +106,8 @@ def test_plan_frame_spends_the_budget_by_splitting_blocks():
     gt = _two_groups()
     zoo = ModelZoo.fake(FakeDetector(gt))
     frame = np.zeros((H, W, 3), np.uint8)
-    kw = dict(partitioner="meanshift", bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256"], num_servers=2)
+    kw = dict(partitioner="meanshift", bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256"], num_servers=2,
+              coverage=False)
     rp = RePose(RePoseConfig(**kw), zoo=zoo, profiles=_small_model_profile())
     stage = rp.coarse_stage(frame)
     part = rp.partition(stage.detections, W, H)
@@ -146,8 +147,8 @@ def test_plan_frame_grows_margins_only_while_the_budget_allows():
     gt = _two_groups()
     zoo = ModelZoo.fake(FakeDetector(gt))
     # The coarse model is not in the profile, so a block left out is worth nothing and every block runs.
-    rp = RePose(RePoseConfig(partitioner="meanshift", num_servers=2, spend_splits=0, coarse_model="yolov8s@320"),
-                zoo=zoo, profiles=prof)
+    rp = RePose(RePoseConfig(partitioner="meanshift", num_servers=2, spend_splits=0, coarse_model="yolov8s@320",
+                             coverage=False), zoo=zoo, profiles=prof)
     coarse = rp.coarse(np.zeros((H, W, 3), np.uint8))
     part = rp.partition(coarse, W, H)
     wide_part, wide = rp.plan_frame(part, coarse, W, H, 10000.0)
@@ -156,3 +157,34 @@ def test_plan_frame_grows_margins_only_while_the_budget_allows():
     tight_part, tight = rp.plan_frame(part, coarse, W, H, tight_budget)
     assert tight.stats["margin"] < 256 and tight.makespan_ms <= tight_budget
     assert tight.total_value == pytest.approx(wide.total_value)
+
+
+def test_coverage_blocks_take_only_what_is_left():
+    """Budget left after the people's blocks goes to tiles over empty regions; they never cost a block resolution."""
+    from repose_ros.core.blocks import COVERAGE_LABEL
+
+    from repose_ros.core.profiles import Profiles
+
+    prof = Profiles.from_dict({"models": [{"key": "yolov8s@640", "weights": "w", "imgsz": 640}],
+                               "latency_ms": {"yolov8s@640": {"default": 100.0}},
+                               "precision": {"yolov8s@640": [[20, 0.0], [float("inf"), 0.9]]}})
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    kw = dict(partitioner="meanshift", num_servers=2, spend_splits=0, spend_margins=(), coarse_model="yolov8s@320")
+    rp = RePose(RePoseConfig(**kw), zoo=zoo, profiles=prof)
+    coarse = rp.coarse(np.zeros((H, W, 3), np.uint8))
+    part = rp.partition(coarse, W, H)
+    base = rp.plan(part.blocks, coarse, 10000.0, frame_size=(W, H))
+    covered_part, covered = rp.plan_frame(part, coarse, W, H, 10000.0)
+    tiles = [b for b in covered_part.blocks if b.label == COVERAGE_LABEL]
+    assert tiles and covered.stats["coverage_blocks"] == len(tiles)
+    assert all(b.prior is not None and b.n_boxes == 0 for b in tiles)
+    # the people's blocks keep their models; the tiles only add (a little) value
+    assert [bp.model_key for bp in covered.blocks if bp.block_index < len(part.blocks)] == \
+        [bp.model_key for bp in base.blocks]
+    assert base.total_value < covered.total_value < base.total_value + 0.01 * len(tiles) + 1e-9
+    # no budget left: no tiles
+    tight = rp.plan_frame(part, coarse, W, H, base.makespan_ms + 1.0)[1]
+    assert tight.stats["coverage_blocks"] == 0
+    off = RePose(RePoseConfig(coverage=False, **kw), zoo=zoo, profiles=prof).plan_frame(part, coarse, W, H, 10000.0)
+    assert len(off[0].blocks) == len(part.blocks)

@@ -54,17 +54,17 @@ def bench_overhead(
         ``{"boxes": {"<N>": {"partition_ms": median, "plan_ms": median, "partition_p90_ms": p90,
         "plan_p90_ms": p90, "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
     """
-    from repose_ros.core.blocks import blocks_from_clusters
+    from repose_ros.core.detections import Detections
+    from repose_ros.core.detector import ModelZoo
     from repose_ros.core.layouts import panda_like_layout
-    from repose_ros.core.planner import plan_blocks
-    from repose_ros.core.profiles import Profiles
+    from repose_ros.core.pipeline import RePose, RePoseConfig
     from repose_ros.core.rl_dca import RLDCA
-
-    profiles = Profiles.default()
 
     part = RLDCA(policy_path, use_policy=use_policy)
     if use_policy:
         part.load()
+    # Planning as the partitioner node plans: RePose.plan_frame (knapsack, then budget spending).
+    rp = RePose(RePoseConfig(num_servers=servers, partitioner="meanshift"), zoo=ModelZoo.fake())
     rng = np.random.default_rng(seed)
     out: dict[str, Any] = {
         "boxes": {},
@@ -80,9 +80,9 @@ def bench_overhead(
             t0 = time.perf_counter()
             labels = part.cluster(b, frame_w, frame_h)
             t1 = time.perf_counter()
-            blocks = blocks_from_clusters(b, labels, frame_w, frame_h)
-            areas = (b[:, 2] - b[:, 0]) * (b[:, 3] - b[:, 1])
-            plan_blocks(blocks, [areas[blk.box_indices] for blk in blocks], profiles, budget_ms, servers)
+            dets = Detections(b, np.full(len(b), 0.5, np.float32), np.zeros(len(b), np.int32))
+            blocks = rp.blocks_of(dets, labels, frame_w, frame_h)
+            rp.plan_frame(blocks, dets, frame_w, frame_h, budget_ms)
             t2 = time.perf_counter()
             if i >= warmup:
                 times.append((t1 - t0) * 1e3)

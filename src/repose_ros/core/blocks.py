@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Sequence
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -80,16 +80,24 @@ class Rect:
                 & (b[:, 2] <= self.x1) & (b[:, 3] <= self.y1))
 
 
+COVERAGE_LABEL = -2
+"""Label of blocks that cover regions the coarse pass left empty."""
+
+
 @dataclass
 class Block:
     """A block to offload: its rect and the indices of the boxes (of the coarse set) it serves.
 
-    ``label`` is the cluster label it came from (``-1`` for a block made for one noise box).
+    ``label`` is the cluster label it came from (``-1`` for a block made for one noise box,
+    :data:`COVERAGE_LABEL` for a block that covers a region without coarse boxes). ``prior``
+    ``(area, weight)`` stands for people nobody has seen in the block yet: the planner values it
+    like one box of that area (frame px^2) counted ``weight`` times.
     """
 
     rect: Rect
     box_indices: np.ndarray = field(default_factory=lambda: np.zeros(0, np.int64))
     label: int = -1
+    prior: Optional[Tuple[float, float]] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.rect, Rect):

@@ -27,7 +27,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .blocks import Block, blocks_from_clusters, uniform_grid
+from .blocks import COVERAGE_LABEL, Block, blocks_from_clusters, uniform_grid
 from .coarse import coarse_blocks, coarse_detect, merge_block_detections
 from .detections import Detections
 from .detector import ModelZoo
@@ -70,6 +70,8 @@ class RePoseConfig:
     spend_splits: int = 8
     spend_min_slack: float = 0.1
     spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
+    coverage: bool = True
+    coverage_value: float = 0.01
     fusion: str = "nms"
     fusion_iou: float = 0.5
 
@@ -237,7 +239,14 @@ class RePose:
         labels = initial_clusters(coarse.xyxy, frame_w, frame_h, **kwargs)
         if c.partitioner == "rl_dca":
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels)
-        blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=c.block_margin,
+        return self.blocks_of(coarse, labels, frame_w, frame_h)
+
+    def blocks_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int,
+                  margin: Optional[int] = None) -> Partition:
+        """Turn cluster ``labels`` of the coarse boxes into blocks (``margin`` default: ``block_margin``)."""
+        c = self.config
+        blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h,
+                                      margin=c.block_margin if margin is None else int(margin),
                                       min_size=c.block_min_size)
         return Partition(np.asarray(labels), blocks)
 
@@ -295,6 +304,12 @@ class RePose:
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)
+        if any(b.prior is not None for b in blocks):
+            weights = weights if weights is not None else [np.ones(len(a)) for a in box_areas]
+            for i, b in enumerate(blocks):
+                if b.prior is not None:  # people nobody has seen yet: one pseudo box
+                    box_areas[i] = np.concatenate([box_areas[i], [float(b.prior[0])]]).astype(np.float32)
+                    weights[i] = np.concatenate([weights[i], [float(b.prior[1])]])
         return plan_blocks(list(blocks), box_areas, self.profiles,
                            budget_ms if budget_ms is not None else self.config.budget_ms, srv,
                            model_keys=self.models, box_weights_per_block=weights, skip_values=skip)
@@ -336,11 +351,10 @@ class RePose:
             if labels.max() == part.labels.max():
                 tried.add(target.label)
                 continue
-            blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=c.block_margin,
-                                          min_size=c.block_min_size)
-            trial = self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+            split = self.blocks_of(coarse, labels, frame_w, frame_h)
+            trial = self.plan(split.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
             if trial.total_value > plan.total_value + 1e-9:
-                part, plan = Partition(labels, blocks), trial
+                part, plan = split, trial
                 splits += 1
             else:
                 tried.add(target.label)
@@ -348,15 +362,55 @@ class RePose:
         for m in c.spend_margins:
             if m <= margin or plan.makespan_ms >= (1.0 - c.spend_min_slack) * budget_ms:
                 continue
-            blocks = blocks_from_clusters(coarse.xyxy, part.labels, frame_w, frame_h, margin=m,
-                                          min_size=c.block_min_size)
-            trial = self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+            grown = self.blocks_of(coarse, part.labels, frame_w, frame_h, margin=m)
+            trial = self.plan(grown.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
             if not trial.feasible or trial.total_value < plan.total_value * (1.0 - 1e-6):
                 break
-            part, plan, margin = Partition(part.labels, blocks), trial, m
+            part, plan, margin = grown, trial, m
         plan.stats["spend_splits"] = splits
         plan.stats["margin"] = margin
+        if c.coverage and plan.makespan_ms < (1.0 - c.spend_min_slack) * budget_ms:
+            tiles = self.coverage_blocks(part.blocks, coarse, frame_w, frame_h, plan)
+            if tiles:
+                n = len(part.blocks)
+                trial = self.plan(part.blocks + tiles, coarse, budget_ms, servers, (frame_w, frame_h))
+                used = [tiles[bp.block_index - n] for bp in trial.blocks if bp.block_index >= n]
+                if used and trial.feasible and trial.total_value >= plan.total_value * (1.0 - 1e-6):
+                    if len(used) < len(tiles):  # keep only the tiles that run
+                        trial = self.plan(part.blocks + used, coarse, budget_ms, servers, (frame_w, frame_h))
+                    if trial.feasible and trial.total_value >= plan.total_value * (1.0 - 1e-6):
+                        part, plan = Partition(part.labels, part.blocks + used), trial
+                        plan.stats.update(spend_splits=splits, margin=margin)
+        plan.stats["coverage_blocks"] = sum(1 for bp in plan.blocks if part.blocks[bp.block_index].prior)
         return part, plan
+
+    def coverage_blocks(self, blocks: Sequence[Block], coarse: Detections, frame_w: int, frame_h: int,
+                        plan: Plan) -> List[Block]:
+        """Candidate blocks over regions that no planned block covers (the coarse pass saw nobody there).
+
+        Tiles of a grid twice as fine as the coarse grid, overlapping by 15%; a tile at least half
+        uncovered becomes a block whose :attr:`Block.prior` is one small person (half the median
+        coarse box area, or 30 x 75 px without boxes) worth ``coverage_value`` x the uncovered
+        fraction: little enough that the planner gives such blocks only budget nothing else can use.
+        """
+        from .coarse import grid_shape
+
+        c = self.config
+        rows, cols = grid_shape(c.num_servers, frame_w, frame_h)
+        tiles = uniform_grid(frame_w, frame_h, 2 * rows, 2 * cols, 0.15)
+        step = 8
+        mask = np.zeros((frame_h // step + 1, frame_w // step + 1), bool)
+        for bp in plan.blocks:
+            r = blocks[bp.block_index].rect
+            mask[r.y0 // step:(r.y1 + step - 1) // step, r.x0 // step:(r.x1 + step - 1) // step] = True
+        area = 0.5 * float(np.median(coarse.areas)) if len(coarse) else 30.0 * 75.0
+        out = []
+        for t in tiles:
+            sub = mask[t.y0 // step:(t.y1 + step - 1) // step, t.x0 // step:(t.x1 + step - 1) // step]
+            free = 1.0 - float(sub.mean()) if sub.size else 0.0
+            if free >= 0.5:
+                out.append(Block(t, label=COVERAGE_LABEL, prior=(area, c.coverage_value * free)))
+        return out
 
     def server_jobs(self, blocks: Sequence[Block], plan: Plan) -> Dict[int, List[BlockJob]]:
         """Return the plan's blocks per server, in the order the partitioner sends them."""
