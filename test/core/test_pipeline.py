@@ -171,7 +171,7 @@ def test_coverage_blocks_take_only_what_is_left():
     gt = _two_groups()
     zoo = ModelZoo.fake(FakeDetector(gt))
     kw = dict(partitioner="meanshift", num_servers=2, spend_splits=0, spend_margins=(), coarse_model="yolov8s@320")
-    rp = RePose(RePoseConfig(**kw), zoo=zoo, profiles=prof)
+    rp = RePose(RePoseConfig(coverage=True, **kw), zoo=zoo, profiles=prof)
     coarse = rp.coarse(np.zeros((H, W, 3), np.uint8))
     part = rp.partition(coarse, W, H)
     base = rp.plan(part.blocks, coarse, 10000.0, frame_size=(W, H))

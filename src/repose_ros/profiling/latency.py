@@ -130,3 +130,20 @@ def makespan_check(repose: Any, frames: Sequence[np.ndarray], budgets: Sequence[
                 progress(1)
     errs = [abs(r["error"]) for r in rows if r["error"] is not None]
     return {"rows": rows, "median_abs_error": statistics.median(errs) if errs else None, "n": len(errs)}
+
+
+def merge_latency(profiles: Any, measured: Dict[str, Dict[str, Any]], server_id: str = "default") -> Any:
+    """Write measured shape latencies into ``profiles`` for ``server_id`` (in place; returns it).
+
+    ``latency_ms[key][server_id]`` becomes the square figure and ``latency_shapes[key][server_id]``
+    every measured point; keys of ``measured`` that the profile lacks are an error (add the model
+    first). The profile is validated again, so its shape fits follow the new points.
+    """
+    sid = str(server_id)
+    for key, m in measured.items():
+        profiles.model(key)
+        if m.get("square_ms"):
+            profiles.latency_ms[key][sid] = float(m["square_ms"])
+        profiles.latency_shapes.setdefault(key, {})[sid] = [list(p) for p in m["points"]]
+    profiles.validate()
+    return profiles
