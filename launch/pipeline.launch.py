@@ -21,13 +21,17 @@ def _nodes(context):
     backend = LaunchConfiguration("backend").perform(context)
     input_topic = LaunchConfiguration("input_topic").perform(context)
     log_level = LaunchConfiguration("log_level").perform(context)
+    coarse_on_edge = LaunchConfiguration("coarse_on_edge").perform(context).lower()
     shared = {"num_servers": n, "backend": backend}
+    frontend = dict(shared, compressed=compressed)
+    if coarse_on_edge in ("true", "false"):  # "": as params_file says
+        frontend["coarse.on_edge"] = coarse_on_edge == "true"
     image_remap = ("image_raw/compressed", input_topic) if compressed else ("image_raw", input_topic)
     common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
     actions = [
         # Camera and partitioner share one process: the full frame is never re-serialised.
         Node(package="repose_ros", executable="frontend_node",
-             parameters=[params_file, dict(shared, compressed=compressed)], remappings=[image_remap], **common),
+             parameters=[params_file, frontend], remappings=[image_remap], **common),
         Node(package="repose_ros", executable="aggregator_node", name="aggregator",
              parameters=[params_file], **common),
     ]
@@ -51,6 +55,9 @@ def generate_launch_description():
                               description="Subscribe to sensor_msgs/CompressedImage"),
         DeclareLaunchArgument("backend", default_value="ultralytics", choices=["ultralytics", "fake"],
                               description="Detector backend (fake: bright blobs, for tests)"),
+        DeclareLaunchArgument("coarse_on_edge", default_value="", choices=["", "true", "false"],
+                              description="Run the coarse stage's N blocks on the N edge servers instead of in "
+                              "the frontend (camera parameter coarse.on_edge; empty: as params_file says)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
         OpaqueFunction(function=_nodes),

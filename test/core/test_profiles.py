@@ -191,7 +191,12 @@ def test_default_profile_is_labelled_as_measured():
 
 
 def test_default_profile_shape():
-    """Latency grows ~ imgsz^2; precision rises with area, larger inputs never worse."""
+    """Latency grows ~ imgsz^2; precision rises with area; input sizes agree at the same area.
+
+    The curves are measured per input size, so at one model-input area they differ only by
+    measurement noise (the same network sees an object of the same size, with more or less
+    context): within 0.15 of each other, not ordered by size.
+    """
     p = Profiles.default()
     sizes = np.array([p.model(k).imgsz for k in p.model_keys], float)
     lat = np.array([p.latency(k) for k in p.model_keys])
@@ -200,14 +205,16 @@ def test_default_profile_shape():
     areas = np.geomspace(1, 1e6, 200)
     curves = np.array([p.precision_of_area(k, areas) for k in p.model_keys])
     assert np.all(np.diff(curves, axis=1) >= 0)   # rising with area
-    assert np.all(np.diff(curves, axis=0) >= 0)   # larger input never worse at the same area
+    assert np.all(curves.max(axis=0) - curves.min(axis=0) <= 0.15)
 
 
 def test_default_file_is_plain_yaml():
     """The file parses with plain yaml.safe_load (no custom tags)."""
     from repose_ros.core.paths import find_config_file
     data = yaml.safe_load(find_config_file("profiles/default.yaml").read_text())
-    assert set(data) == {"meta", "models", "latency_ms", "precision"}
+    from repose_ros.core.profiles import OPTIONAL_SECTIONS
+    assert {"meta", "models", "latency_ms", "precision"} <= set(data)
+    assert set(data) <= {"meta", "models", "latency_ms", "precision", *OPTIONAL_SECTIONS}
 
 
 def test_server_latencies_measured_scaled_and_borrowed():

@@ -41,11 +41,14 @@ class Harness:
         self.part = PartitionerNode(standalone=False, context=self.ctx, namespace="repose", parameter_overrides=[
             *shared, Parameter("partitioner", value=partitioner), Parameter("budget_ms", value=3000.0),
             Parameter("deadline_factor", value=1.0), *extra.get("partitioner", [])])
-        self.cam = CameraNode(sink=self.part.on_coarse, context=self.ctx, namespace="repose", parameter_overrides=[
-            *shared, Parameter("queue.size", value=8), Parameter("qos.depth", value=10), *extra.get("camera", [])])
+        # As in frontend_node: the camera sends coarse blocks (coarse.on_edge) to the partitioner's live servers.
+        self.cam = CameraNode(sink=self.part.on_coarse, live_servers=self.part.live_servers, context=self.ctx,
+                              namespace="repose", parameter_overrides=[
+                                  *shared, Parameter("queue.size", value=8), Parameter("qos.depth", value=10),
+                                  *extra.get("camera", [])])
         self.edges = [EdgeDetectorNode(context=self.ctx, namespace="repose", parameter_overrides=[
             *shared, Parameter("server_id", value=i), Parameter("status_period_s", value=0.1),
-            Parameter("warmup_models", value=[""])]) for i in range(num_servers)]
+            Parameter("warmup_models", value=[""]), *extra.get("edge", [])]) for i in range(num_servers)]
         self.agg = AggregatorNode(context=self.ctx, namespace="repose", parameter_overrides=[
             Parameter("deadline_slack_ms", value=300.0)])
         self.test = rclpy.create_node("tester", context=self.ctx)
@@ -250,5 +253,8 @@ def test_parameters_set_at_run_time_take_effect(harness):
     rep = {r.header.stamp.sec: r for r in h.reports}
     assert "too_large" in rep[50].drop_reason and rep[50].degraded
     grid = h.part.repose.config.uniform_grid
-    assert rep[51].blocks_expected == grid[0] * grid[1] and rep[51].budget_ms == pytest.approx(1234.0)
+    # Every grid cell is a block: sent, or left out by the plan (a cell without people) and answered by
+    # its coarse boxes.
+    assert rep[51].blocks_expected + rep[51].blocks_skipped == grid[0] * grid[1]
+    assert rep[51].budget_ms == pytest.approx(1234.0)
     assert not rep[51].degraded

@@ -1,97 +1,195 @@
-"""``repose bench pipeline``: the launched ROS pipeline against the in-process core.
+"""``repose bench pipeline``: budget adherence of the launched ROS pipeline beside the in-process core.
 
-Both run the same frames with the same configuration. In-process, ``RePose.process`` runs
-every stage serially in one process; the pipeline runs the frontend, S edge detector
-processes and the aggregator, fed closed-loop (the next frame is sent when the previous one is
-answered). Reported per setting: mean and p95 latency per frame, throughput, the ratio to
-the in-process latency, and budget adherence (share of frames whose measured latency stays
-within the planner's budget, and p95 latency / budget).
+Both run the same frames with the same configuration (``config/repose.yaml``, the budget and the
+coarse-stage placement given here). In-process, ``RePose.run`` runs every stage in one process and
+*measures* the parallel latency of a frame (``timings["parallel_ms"]``: the coarse stage as
+deployed, partition, plan, the slowest server's measured time, fusion). The ROS pipeline runs the
+frontend, S edge detector processes and the aggregator, fed closed-loop (the next frame is sent
+when the previous one is answered), and every ``FrameReport`` says what the frame cost from its
+arrival at the camera node to the publication of its detections (``e2e_ms``), against the frame's
+budget. Reported per setting: the share of frames within the budget, p50 / p95 latency and their
+ratio to the budget, the coarse and detection stages, degraded frames and blocks left out.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
-from typing import List, Optional
+import tempfile
+from typing import Dict, List, Optional
 
 import numpy as np
+
+MODES = ("camera", "edge")
 
 
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repose bench pipeline", description=__doc__.split("\n\n")[0])
-    p.add_argument("--frames", type=int, default=4, help="frames per setting (default 4)")
+    p.add_argument("--frames", type=int, default=4, help="frames per setting, after one warm-up frame (default 4)")
     p.add_argument("--servers", default="1,2,4", help="comma-separated edge server counts (default 1,2,4)")
+    p.add_argument("--coarse", default="camera",
+                   help="where the coarse stage runs, comma-separated: camera, edge (coarse.on_edge) or both "
+                        "(default camera)")
     p.add_argument("--backend", choices=["ultralytics", "fake"], default="ultralytics")
     p.add_argument("--budget-ms", type=float, default=None,
-                   help="planner budget (default: the partitioner's budget_ms in config/repose.yaml)")
+                   help="frame budget (default: the partitioner's budget_ms in config/repose.yaml); used by both")
+    p.add_argument("--no-inprocess", action="store_true", help="skip the in-process RePose.run figures")
+    p.add_argument("--transports", default=None,
+                   help="FASTDDS_BUILTIN_TRANSPORTS for the pipeline and this client (e.g. LARGE_DATA; "
+                        "default: the environment's)")
     p.add_argument("--json", help="write the figures to this file")
-    p.add_argument("--log-dir", default="/tmp", help="where the launch logs go")
+    p.add_argument("--log-dir", default="/tmp", help="where the launch logs and the parameters file go")
     return p
 
 
-def _p95(values: List[float]) -> float:
-    return float(np.percentile(values, 95)) if values else float("nan")
+def latency_summary(values: List[float], budget_ms: float) -> Dict[str, Optional[float]]:
+    """Mean, p50, p95 of latencies (ms), their ratio to the budget, and the share within it."""
+    if not values:
+        return {"n": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p50_over_budget": None,
+                "p95_over_budget": None, "within_budget_share": None}
+    p50, p95 = float(np.percentile(values, 50)), float(np.percentile(values, 95))
+    return {"n": len(values), "mean_ms": float(statistics.mean(values)), "p50_ms": p50, "p95_ms": p95,
+            "p50_over_budget": p50 / budget_ms, "p95_over_budget": p95 / budget_ms,
+            "within_budget_share": sum(v <= budget_ms for v in values) / len(values)}
+
+
+def _mean(values: List[float]) -> Optional[float]:
+    return float(statistics.mean(values)) if values else None
+
+
+def _fmt(v: Optional[float], spec: str = ".0f") -> str:
+    return "-" if v is None else format(v, spec)
+
+
+def _load_params() -> dict:
+    """Read the package's parameters (config/repose.yaml)."""
+    import yaml
+
+    from ..core.paths import find_config_file
+
+    return yaml.safe_load(find_config_file("repose.yaml").read_text())
+
+
+def _write_params(params: dict, budget: float, folder: str) -> str:
+    """Write the parameters with the benchmark's budget to a file for the launch; return its path."""
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(params)
+    out["/**/partitioner"]["ros__parameters"]["budget_ms"] = float(budget)
+    fd, path = tempfile.mkstemp(prefix="repose_bench_", suffix=".yaml", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(out, f)
+    return path
+
+
+def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
+    """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
+    from ..core.pipeline import RePose, RePoseConfig
+    from ..nodes.backends import make_zoo
+
+    shared = params["/**"]["ros__parameters"]
+    part = params["/**/partitioner"]["ros__parameters"]
+    cam = params["/**/camera"]["ros__parameters"]
+    models = [m for m in part.get("models", [""]) if m]
+    cfg = RePoseConfig(num_servers=servers, budget_ms=budget,
+                       budget_reserve_ms=float(part.get("budget_reserve_ms", 10.0)), partitioner=part["partitioner"],
+                       block_margin=int(part["block_margin"]), block_min_size=int(part["block_min_size"]),
+                       models=models,
+                       coarse_model=cam["coarse.model"], coarse_conf=float(cam["coarse.conf"]),
+                       coarse_iou=float(cam["coarse.iou"]), conf=float(shared["conf"]), iou=float(shared["iou"]),
+                       coarse_on_edge=on_edge,
+                       weights=dict(zip(shared["weights_names"], shared["weights_files"])))
+    zoo = make_zoo(args.backend, shared["weights_names"], shared["weights_files"], shared.get("device", "cpu"),
+                   int(shared.get("torch_threads", 0)))
+    core = RePose(cfg, zoo=zoo)
+    core.run(frames[0])  # warm-up: model loading is not part of a frame's latency
+    runs = [core.run(f) for f in frames[1:]]
+    t = [r.timings for r in runs]
+    return {"servers": servers, "coarse": "edge" if on_edge else "camera",
+            "parallel": latency_summary([x["parallel_ms"] for x in t], budget),
+            "coarse_ms_mean": _mean([x["coarse_ms"] for x in t]), "detect_ms_mean": _mean([x["detect_ms"] for x in t]),
+            "detection_budget_ms_mean": _mean([x["detection_budget_ms"] for x in t]),
+            "serial_ms_mean": _mean([x["total_ms"] for x in t]),
+            "blocks_run_mean": _mean([len(r.plan.blocks) for r in runs]),
+            "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs])}
+
+
+def _ros(args, param_path: str, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
+    """Run the launched pipeline closed loop; the figures come from each frame's FrameReport."""
+    from ..ros.launched import LaunchedPipeline
+
+    mode = "edge" if on_edge else "camera"
+    extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
+    with LaunchedPipeline(servers, args.backend, namespace=f"bench{servers}{mode}",
+                          log_path=f"{args.log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra) as pipe:
+        pipe.wait_ready()
+        pipe.send(frames[0])  # warm-up
+        answers = [pipe.send(f) for f in frames[1:]]
+    got = [a for a in answers if a is not None and a.report is not None]
+    reps = [a.report for a in got]
+    return {"servers": servers, "coarse": mode, "sent": len(answers), "answered": len(got),
+            "e2e": latency_summary([float(r.e2e_ms) for r in reps], budget),
+            "within_budget_reported": sum(bool(r.within_budget) for r in reps),
+            "client_wall_ms_mean": _mean([a.wall_ms for a in got]),
+            "coarse_ms_mean": _mean([float(r.coarse_ms) for r in reps]),
+            "detect_ms_mean": _mean([float(r.detect_ms) for r in reps]),
+            "degraded": sum(bool(r.degraded) for r in reps),
+            "degraded_reasons": sorted({r.drop_reason for r in reps if r.degraded}),
+            "blocks_sent_mean": _mean([float(r.blocks_expected) for r in reps]),
+            "blocks_skipped_mean": _mean([float(r.blocks_skipped) for r in reps])}
 
 
 def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
-    """Run the benchmark; prints a table and optionally writes JSON."""
+    """Run the benchmark; prints one line per setting and optionally writes JSON."""
     args = _parser().parse_args(argv)
-    import yaml
-
     from ..core.demo_data import demo_frames
-    from ..core.detector import ModelZoo
-    from ..core.paths import find_config_file
-    from ..core.pipeline import RePose, RePoseConfig
-    from ..nodes.backends import make_zoo
-    from ..ros.launched import LaunchedPipeline
 
-    params = yaml.safe_load(find_config_file("repose.yaml").read_text())
-    part = params["/**/partitioner"]["ros__parameters"]
-    budget = args.budget_ms or float(part["budget_ms"])
-    frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
+    modes = [m.strip() for m in args.coarse.replace("both", ",".join(MODES)).split(",") if m.strip()]
+    bad = [m for m in modes if m not in MODES]
+    if bad:
+        raise SystemExit(f"--coarse: unknown placement(s) {bad}; use camera, edge or both")
     servers = [int(s) for s in args.servers.split(",")]
-    results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames, "settings": {}}
-
-    for s in servers:
-        cfg = RePoseConfig(num_servers=s, budget_ms=budget, partitioner=part["partitioner"])
-        zoo: ModelZoo = make_zoo(args.backend, ["yolov8s"], ["builtin:yolov8s-person"])
-        core = RePose(cfg, zoo=zoo)
-        core.process(frames[0])  # warm-up: model loading is not part of a frame's latency
-        lat, par = [], []
-        for f in frames[1:]:
-            _, _, t = core.process(f)
-            lat.append(t["total_ms"])
-            par.append(t["parallel_ms"])
-        results["settings"][f"inprocess@{s}"] = {
-            "servers": s, "latency_ms_mean": statistics.mean(lat), "latency_ms_p95": _p95(lat),
-            "parallel_estimate_ms_mean": statistics.mean(par)}
-        print(f"in-process, planned for {s} servers: {statistics.mean(lat):.0f} ms/frame "
-              f"(serial; parallel estimate {statistics.mean(par):.0f} ms)", flush=True)
-
-        with LaunchedPipeline(s, args.backend, namespace=f"bench{s}",
-                              log_path=f"{args.log_dir}/repose_bench_{s}.log") as pipe:
-            pipe.wait_ready()
-            pipe.send(frames[0])  # warm-up
-            walls, within, degraded = [], 0, 0
-            for f in frames[1:]:
-                ans = pipe.send(f)
-                if ans is None:
-                    degraded += 1
-                    continue
-                walls.append(ans.wall_ms)
-                within += int(ans.wall_ms <= budget)
-                degraded += int(ans.report.degraded)
-        total_s = sum(walls) / 1000.0
-        ros = {"servers": s, "latency_ms_mean": statistics.mean(walls) if walls else None,
-               "latency_ms_p95": _p95(walls), "throughput_fps": len(walls) / total_s if total_s else None,
-               "answered": len(walls), "degraded": degraded,
-               "ratio_to_inprocess": (statistics.mean(walls) / statistics.mean(lat)) if walls else None,
-               "within_budget_share": within / max(1, len(walls)),
-               "p95_over_budget": _p95(walls) / budget if walls else None}
-        results["settings"][f"ros@{s}"] = ros
-        print(f"ROS pipeline, {s} edge processes: {ros['latency_ms_mean']:.0f} ms/frame mean, "
-              f"p95 {ros['latency_ms_p95']:.0f} ms, ratio to in-process {ros['ratio_to_inprocess']:.2f}, "
-              f"within budget {ros['within_budget_share']:.0%}, p95/budget {ros['p95_over_budget']:.2f}", flush=True)
+    if args.transports:
+        os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
+    params = _load_params()
+    budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
+    path = _write_params(params, budget, args.log_dir)
+    frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
+    results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
+               "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"), "settings": {}}
+    try:
+        for mode in modes:
+            on_edge = mode == "edge"
+            for s in servers:
+                name = f"{s} servers, coarse on {mode}"
+                if not args.no_inprocess:
+                    ip = _inprocess(args, params, frames, s, on_edge, budget)
+                    results["settings"][f"inprocess@{s}/{mode}"] = ip
+                    par = ip["parallel"]
+                    print(f"in-process RePose.run, {name}: parallel p50 {_fmt(par['p50_ms'])} / p95 "
+                          f"{_fmt(par['p95_ms'])} ms (p95 {_fmt(par['p95_over_budget'], '.2f')} x budget), within "
+                          f"budget {_fmt(100 * par['within_budget_share'])} %; coarse {_fmt(ip['coarse_ms_mean'])} "
+                          f"ms, detection {_fmt(ip['detect_ms_mean'])} ms of {_fmt(ip['detection_budget_ms_mean'])} "
+                          f"ms; blocks run {_fmt(ip['blocks_run_mean'], '.1f')}, left out "
+                          f"{_fmt(ip['blocks_skipped_mean'], '.1f')}", flush=True)
+                ros = _ros(args, path, frames, s, on_edge, budget)
+                if not args.no_inprocess and ros["e2e"]["p50_ms"] is not None and ip["parallel"]["p50_ms"]:
+                    ros["e2e_p50_over_inprocess_p50"] = ros["e2e"]["p50_ms"] / ip["parallel"]["p50_ms"]
+                results["settings"][f"ros@{s}/{mode}"] = ros
+                e2e = ros["e2e"]
+                print(f"ROS pipeline, {name}: {ros['answered']}/{ros['sent']} answered; e2e p50 "
+                      f"{_fmt(e2e['p50_ms'])} / p95 {_fmt(e2e['p95_ms'])} ms (p50 {_fmt(e2e['p50_over_budget'], '.2f')}"
+                      f", p95 {_fmt(e2e['p95_over_budget'], '.2f')} x budget), within budget "
+                      f"{_fmt(None if e2e['within_budget_share'] is None else 100 * e2e['within_budget_share'])} %; "
+                      f"coarse {_fmt(ros['coarse_ms_mean'])} ms, detection {_fmt(ros['detect_ms_mean'])} ms; "
+                      f"degraded {ros['degraded']}; blocks sent {_fmt(ros['blocks_sent_mean'], '.1f')}, left out "
+                      f"{_fmt(ros['blocks_skipped_mean'], '.1f')}; e2e p50 / in-process p50 "
+                      f"{_fmt(ros.get('e2e_p50_over_inprocess_p50'), '.2f')}", flush=True)
+    finally:
+        os.unlink(path)
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)

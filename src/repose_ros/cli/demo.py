@@ -65,12 +65,16 @@ def main_demo(argv: Optional[List[str]] = None) -> int:
                 row = {"frame": i, "answered": True, "detections": len(ans.detections.detections),
                        "blocks": int(rep.blocks_expected), "blocks_received": int(rep.blocks_received),
                        "degraded": bool(rep.degraded), "drop_reason": rep.drop_reason,
-                       "latency_ms": round(ans.wall_ms, 1),
+                       "latency_ms": round(ans.wall_ms, 1), "e2e_ms": round(float(rep.e2e_ms), 1),
+                       "budget_ms": float(rep.budget_ms), "within_budget": bool(rep.within_budget),
+                       "blocks_skipped": int(rep.blocks_skipped),
                        "mean_score": round(float(np.mean(scores)), 3) if scores else None}
                 rows.append(row)
+                skipped = f" ({row['blocks_skipped']} left out)" if row["blocks_skipped"] else ""
                 print(f"[demo] frame {i}: {row['detections']} people, {row['blocks_received']}/{row['blocks']} "
-                      f"blocks{' DEGRADED (' + rep.drop_reason + ')' if row['degraded'] else ''}, "
-                      f"latency {ans.wall_ms:.0f} ms", flush=True)
+                      f"blocks{skipped}{' DEGRADED (' + rep.drop_reason + ')' if row['degraded'] else ''}, "
+                      f"latency {ans.wall_ms:.0f} ms (from arrival {rep.e2e_ms:.0f} ms, budget "
+                      f"{rep.budget_ms:.0f} ms)", flush=True)
     except (KeyboardInterrupt, RuntimeError) as exc:
         print(f"[demo] stopped: {exc}", file=sys.stderr, flush=True)
         return 1

@@ -35,7 +35,7 @@ def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repose eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="auto",
-                   help="KIND:PATH - mot17:ROOT, panda:IMAGES_ROOT:JSON, coco:JSON:IMAGES or synthetic; "
+                   help="KIND:PATH - mot17:ROOT, visdrone:ROOT, panda:IMAGES_ROOT:JSON, coco:JSON:IMAGES or synthetic; "
                         "default auto: ../shared/data/mot17_mini when present, else synthetic")
     p.add_argument("--mosaic", choices=["none", "2x2", "collage"], default="none",
                    help="MOT only: 2x2 mosaics of 1080p frames or PANDA-like collages (3840x2160)")

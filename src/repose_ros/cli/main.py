@@ -6,6 +6,7 @@ Sub-commands::
     repose detect IMAGE|VIDEO   run the whole method in one process; annotated images + JSON
     repose train-dca            train the RL-DCA policy (PPO)
     repose profile              measure latency / precision profiles of the model family
+    repose coarse-study         recall and block time of the coarse stage per coarse setting
     repose eval --dataset KIND:PATH   accuracy/latency against full frame, uniform, SAHI, REMIX
     repose bag OUT INPUTS...    write a rosbag2 of camera frames
     repose bench overhead       partition + planning time per frame
@@ -23,6 +24,8 @@ COMMANDS = {
     "detect": ("repose_ros.cli.detect", "main_detect", "run RE-POSE in one process on images or videos"),
     "train-dca": ("repose_ros.cli.train_dca", "main_train", "train the RL-DCA partitioning policy"),
     "profile": ("repose_ros.cli.profile", "main_profile", "measure latency and precision profiles"),
+    "coarse-study": ("repose_ros.cli.coarse_study", "main_coarse_study",
+                     "recall and block time of the coarse stage per input size and threshold"),
     "eval": ("repose_ros.cli.eval", "main_eval", "accuracy and latency of RE-POSE against the baselines"),
     "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
     "soak": ("repose_ros.cli.soak", "main_soak", "long run of the launched pipeline: frames, drops, memory"),

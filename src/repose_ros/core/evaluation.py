@@ -9,7 +9,8 @@ Four parts:
   matches no real object counts neither as a hit nor as a false positive.
 * **Data sets** (:func:`load_dataset`): ``mot17:PATH`` as frames, as 2x2 mosaics of four
   different 1080p frames (3840x2160, :func:`mot_mosaic_2x2`) or as PANDA-like collages
-  (:func:`mot_collage`); ``panda:IMAGES_ROOT:JSON`` resized to 4K; ``coco:JSON:IMAGES``; and
+  (:func:`mot_collage`); ``visdrone:ROOT`` (VisDrone-DET people at native resolution,
+  :mod:`repose_ros.core.visdrone`); ``panda:IMAGES_ROOT:JSON`` resized to 4K; ``coco:JSON:IMAGES``; and
   ``synthetic`` scenes for the fake detector. Every frame knows the previous frame of its
   sequence (for the REMIX-style baseline, which plans from earlier frames).
 * **Methods** (:class:`MethodSpec`, :class:`MethodRunner`): full-frame inference at each input
@@ -241,16 +242,17 @@ class EvalDataset:
 def parse_dataset_spec(spec: str) -> Tuple[str, List[str]]:
     """Split ``KIND:PATH[:PATH]`` into ``(kind, [paths])``; ValueError when malformed.
 
-    Kinds: ``mot17:ROOT``, ``panda:IMAGES_ROOT:JSON``, ``coco:JSON:IMAGES``, ``synthetic``.
+    Kinds: ``mot17:ROOT``, ``visdrone:ROOT`` (a VisDrone-DET split or a folder holding one, see
+    :mod:`repose_ros.core.visdrone`), ``panda:IMAGES_ROOT:JSON``, ``coco:JSON:IMAGES``, ``synthetic``.
     """
     text = str(spec).strip()
     kind, _, rest = text.partition(":")
     kind = kind.strip().lower()
     if kind == "synthetic":
         return kind, []
-    if kind == "mot17":
+    if kind in ("mot17", "visdrone"):
         if not rest:
-            raise ValueError("mot17 needs a folder: mot17:PATH")
+            raise ValueError(f"{kind} needs a folder: {kind}:PATH")
         return kind, [rest]
     if kind in ("panda", "coco"):
         parts = rest.rsplit(":", 1) if rest.count(":") >= 1 else []
@@ -258,8 +260,8 @@ def parse_dataset_spec(spec: str) -> Tuple[str, List[str]]:
             want = "panda:IMAGES_ROOT:JSON" if kind == "panda" else "coco:JSON:IMAGES"
             raise ValueError(f"{kind} needs two paths: {want}, got {spec!r}")
         return kind, parts
-    raise ValueError(f"unknown data set kind {kind!r} in {spec!r}; use mot17:PATH, panda:IMAGES_ROOT:JSON, "
-                     "coco:JSON:IMAGES or synthetic")
+    raise ValueError(f"unknown data set kind {kind!r} in {spec!r}; use mot17:PATH, visdrone:PATH, "
+                     "panda:IMAGES_ROOT:JSON, coco:JSON:IMAGES or synthetic")
 
 
 # ---------------------------------------------------------------------------- MOT
@@ -722,6 +724,10 @@ def mot_collage(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0, canva
     return _take_round_robin(groups, n_frames)
 
 
+# ---------------------------------------------------------------------------- VisDrone
+
+from repose_ros.core.visdrone import find_visdrone_split, visdrone_frames  # noqa: E402
+
 # ---------------------------------------------------------------------------- PANDA, COCO
 
 
@@ -937,6 +943,14 @@ def load_dataset(spec: str, n_frames: int = 8, mosaic: str = "none", seed: int =
         frames = panda_frames(paths[0], paths[1], n_frames, panda_box)
         return EvalDataset(spec, f"PANDA images resized to 4K ({PANDA_BOXES[panda_box]} boxes)", frames,
                            title=f"PANDA 4K ({PANDA_BOXES[panda_box]})")
+    if kind == "visdrone":
+        split = find_visdrone_split(paths[0])
+        frames = visdrone_frames(split, n_frames)
+        return EvalDataset(f"visdrone:{paths[0]}", f"VisDrone-DET images at native resolution from {split} "
+                           "(persons: categories 1 and 2; ignore: category 0 and score-0 persons)", frames,
+                           title="VisDrone-DET people (native resolution)",
+                           notes=["still images have no previous frame: remix uses its uniform fall-back plan"],
+                           info={"split": str(split)})
     frames = coco_frames(paths[0], paths[1], n_frames)
     return EvalDataset(spec, "COCO-format images", frames, title="COCO-format images",
                        notes=["still images have no previous frame: remix uses its uniform fall-back plan"])

@@ -2,11 +2,19 @@
 
 Subscribes ``plan`` (FramePlan) and ``block_detections`` (BlockDetections); publishes
 ``detections`` (vision_msgs/Detection2DArray, header = the input image's header),
-``frame_report`` (FrameReport: degraded flag, missing blocks, latency) and ``label_info``
-(vision_msgs/LabelInfo, transient local). The logic lives in core.aggregation.FrameAssembler.
+``frame_report`` (FrameReport: degraded flag, missing blocks, measured coarse / detection /
+end-to-end latency against the frame's budget) and ``label_info`` (vision_msgs/LabelInfo,
+transient local). The logic lives in core.aggregation.FrameAssembler.
+
+Blocks the plan left out (``FramePlan.skipped_blocks``) are answered at once by the coarse boxes
+they hold; they are not waited for and do not make the frame degraded. Answers to coarse blocks
+(``BlockDetections.coarse``) belong to the camera node and are ignored here.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import rclpy
 from rclpy.node import Node
 from repose_ros.msg import BlockDetections, FramePlan, FrameReport
@@ -35,6 +43,25 @@ PARAMS = (
 )
 
 
+@dataclass
+class _FrameContext:
+    """What the aggregator keeps of a frame's plan until the frame is published."""
+
+    header: object
+    budget_ms: float
+    arrival: float = 0.0     # ROS time (s) of the frame's arrival at the camera node; 0: unknown
+    published: float = 0.0   # ROS time (s) of the plan's publication; 0: unknown
+    coarse_ms: float = 0.0
+    num_sent: int = 0
+    num_skipped: int = 0
+
+
+def skipped_block_detections(coarse: Detections, block) -> Detections:
+    """Return the coarse boxes a left-out block holds (``coarse_box_indices``; invalid ones ignored)."""
+    idx = np.asarray([i for i in block.coarse_box_indices if i < len(coarse)], dtype=np.int64)
+    return coarse[idx] if len(idx) else Detections.empty()
+
+
 class AggregatorNode(Node):
     """Thin adapter around FrameAssembler."""
 
@@ -56,6 +83,7 @@ class AggregatorNode(Node):
         self.degraded = 0
         self.malformed = 0
         self._sessions = {}
+        self._sent = {}  # (session, frame_seq) -> blocks sent, for frames waiting for blocks
 
     def _publish_labels(self, threshold: float) -> None:
         self.pub_labels.publish(label_info(dict(enumerate(self.p["class_names"])), threshold))
@@ -76,10 +104,12 @@ class AggregatorNode(Node):
     def on_plan(self, msg: FramePlan) -> None:
         """Register a frame plan; frames without blocks are published at once.
 
-        A malformed plan (block count and list disagree, non-finite or inverted coarse boxes) is
-        still answered: with the coarse boxes if they are usable, and flagged degraded.
+        Blocks the plan left out are registered with their coarse boxes right away. A malformed
+        plan (block count and list disagree, non-finite or inverted coarse boxes) is still
+        answered: with the coarse boxes if they are usable, and flagged degraded.
         """
-        context = (msg.header, msg.budget_ms)
+        context = _FrameContext(msg.header, msg.budget_ms, time_to_sec(msg.arrival), time_to_sec(msg.published),
+                                msg.coarse_ms, int(msg.num_blocks), len(msg.skipped_blocks))
         reason = msg.drop_reason
         try:
             coarse = msg_to_detections(msg.coarse)
@@ -87,12 +117,23 @@ class AggregatorNode(Node):
             coarse, reason = Detections.empty(), reason or f"malformed_plan: coarse detections: {exc}"
             self._malformed(f"plan for frame {msg.frame_seq}: {exc}")
         try:
-            rects = [roi_to_rect(b.roi) for b in msg.blocks]
+            if len(msg.blocks) != msg.num_blocks:
+                raise ValueError(f"{msg.num_blocks} blocks but {len(msg.blocks)} block entries")
+            rects = [roi_to_rect(b.roi) for b in [*msg.blocks, *msg.skipped_blocks]]
             deadline = time_to_sec(msg.deadline) + self.slack
-            outcomes = self.assembler.add_plan(msg.frame_seq, msg.num_blocks, deadline, coarse, rects, reason,
+            self._sent[(msg.session_id, msg.frame_seq)] = context.num_sent
+            while len(self._sent) > 2 * self.assembler.max_pending + 64:  # duplicate plans are never released
+                self._sent.pop(next(iter(self._sent)))
+            outcomes = self.assembler.add_plan(msg.frame_seq, len(rects), deadline, coarse, rects, reason,
                                                context=context, session=msg.session_id)
+            for j, block in enumerate(msg.skipped_blocks):
+                outcomes += self.assembler.add_result(msg.frame_seq, msg.num_blocks + j,
+                                                      skipped_block_detections(coarse, block),
+                                                      session=msg.session_id)
         except ValueError as exc:
             self._malformed(f"plan for frame {msg.frame_seq}: {exc}")
+            self._sent.pop((msg.session_id, msg.frame_seq), None)
+            context.num_sent = context.num_skipped = 0
             outcomes = self.assembler.add_plan(msg.frame_seq, 0, 0.0, coarse, [], f"malformed_plan: {exc}",
                                                context=context, session=msg.session_id)
         self._note_session(msg.session_id, msg.frame_seq)
@@ -111,6 +152,12 @@ class AggregatorNode(Node):
 
     def on_block(self, msg: BlockDetections) -> None:
         """Register one block's detections (or its failure; malformed detections count as a failure)."""
+        if msg.coarse:  # a coarse block's answer: the camera node's, not a block of a plan
+            return
+        if msg.block_id >= self._sent.get((msg.session_id, msg.frame_seq), 1 << 32):
+            # Ids from num_blocks on name left-out blocks, answered by their coarse boxes already.
+            self.assembler.stats.unknown_results += 1
+            return
         dets, error = None, msg.error
         if msg.ok:
             try:
@@ -132,25 +179,33 @@ class AggregatorNode(Node):
         self._publish(self.assembler.poll(self.get_clock().now().nanoseconds * 1e-9))
 
     def _publish(self, outcomes) -> None:
-        now = self.get_clock().now().nanoseconds * 1e-9
         for o in outcomes:
-            header, budget_ms = o.context
+            now = self.get_clock().now().nanoseconds * 1e-9
+            ctx = o.context
+            header = ctx.header
+            self._sent.pop((o.session, o.frame_seq), None)
             self.pub_det.publish(detections_to_msg(o.detections, header))
             self.published += 1
             self.degraded += int(o.degraded)
             stamp = time_to_sec(header.stamp)
+            e2e_ms = (now - ctx.arrival) * 1000.0 if ctx.arrival > 0 else 0.0
             report = FrameReport(header=header, frame_seq=o.frame_seq, session_id=o.session,
-                                 blocks_expected=o.blocks_expected,
-                                 blocks_received=o.blocks_received, degraded=o.degraded,
+                                 blocks_expected=ctx.num_sent,
+                                 blocks_received=max(0, o.blocks_received - ctx.num_skipped),
+                                 blocks_skipped=ctx.num_skipped, degraded=o.degraded,
                                  missing_block_ids=[int(b) for b in o.missing_block_ids],
                                  drop_reason=o.drop_reason, num_detections=len(o.detections),
                                  latency_ms=float((now - stamp) * 1000.0) if stamp > 0 else 0.0,
-                                 budget_ms=float(budget_ms), frames_published=self.published,
-                                 frames_degraded=self.degraded)
+                                 budget_ms=float(ctx.budget_ms), coarse_ms=float(ctx.coarse_ms),
+                                 detect_ms=float((now - ctx.published) * 1000.0)
+                                 if ctx.num_sent and ctx.published > 0 else 0.0,
+                                 e2e_ms=float(e2e_ms),
+                                 within_budget=bool(ctx.arrival > 0 and e2e_ms <= ctx.budget_ms),
+                                 frames_published=self.published, frames_degraded=self.degraded)
             self.pub_report.publish(report)
             if o.degraded:
                 self.get_logger().warning(
-                    f"frame {o.frame_seq} degraded: {o.blocks_received}/{o.blocks_expected} blocks"
+                    f"frame {o.frame_seq} degraded: {report.blocks_received}/{report.blocks_expected} blocks"
                     + (f", {o.drop_reason}" if o.drop_reason else ""))
 
     def destroy_node(self):

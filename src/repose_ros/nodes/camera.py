@@ -7,9 +7,23 @@ blocks DDS. A frame that cannot be processed (bad encoding, short data, corrupt 
 large, queue overflow, detector error) is still handed on with a ``drop_reason``, so that the
 aggregator answers every input frame exactly once.
 
+Every frame is stamped with its arrival (ROS time, when this node received it): the frame's
+latency budget counts from there.
+
+The coarse stage runs here by default (all N blocks in one detector call). With ``coarse.on_edge``
+it runs on the edge servers, as in the paper: coarse block ``i`` goes to a live edge server
+(server ``i`` when all are live; the live ones in turn otherwise) as a BlockAssignment marked
+``coarse`` with the coarse model and thresholds, the answers come back on ``coarse_detections``
+and are merged with :func:`repose_ros.core.coarse.merge_block_detections`. The worker thread waits
+for them (the executor never blocks); a block not answered within ``coarse.timeout_ms`` counts as
+empty and the frame is handed on degraded, with the reason. With no live server the coarse stage
+runs here.
+
 Run alone (``camera_node``) it publishes ``coarse_frame`` (CoarseFrame) for a partitioner in
-another process; inside ``frontend_node`` it hands frames to the partitioner in memory, so the
-full frame crosses a process boundary only once (camera driver -> this process).
+another process (and, with ``coarse.on_edge``, counts a server as live while its block topic has a
+subscriber); inside ``frontend_node`` it hands frames to the partitioner in memory, so the full
+frame crosses a process boundary only once (camera driver -> this process), and uses the
+partitioner's live servers.
 """
 from __future__ import annotations
 
@@ -18,18 +32,22 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from typing import Callable, Optional
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 import rclpy
+from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
-from repose_ros.msg import CoarseFrame
+from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
 from sensor_msgs.msg import CompressedImage, Image
 
+from ..core.coarse import coarse_blocks, merge_block_detections
 from ..core.detections import Detections
 from ..core.image_codec import ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
-from ..ros.convert import bgr_to_image, detections_to_msg, image_to_bgr, time_to_sec
+from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
+from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
+                           sec_to_time, time_to_sec)
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, one_of, qos_from, reliable,
                           spin_node)
 from .backends import make_zoo_from_params
@@ -53,7 +71,11 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("max_height", 4320, "Frames taller than this are refused", (16, 65536)),
     Param("coarse.model", "yolov8s@640", "Model key of the coarse detector", read_only=True),
     Param("coarse.conf", 0.05, "Low confidence threshold of the coarse stage (recall first)", (0.0, 1.0)),
-    Param("coarse.iou", 0.5, "NMS IoU threshold across coarse blocks", (0.05, 0.95)),
+    Param("coarse.iou", 0.5, "NMS IoU threshold inside and across coarse blocks", (0.05, 0.95)),
+    Param("coarse.on_edge", False, "Run the N coarse blocks on the N edge servers (as in the paper) instead of "
+          "in this node", read_only=True),
+    Param("coarse.timeout_ms", 1500.0, "coarse.on_edge: a coarse block not answered this long after it was sent "
+          "counts as empty, and the frame is degraded", (1.0, 600000.0)),
     Param("queue.size", 2, "Frames waiting for coarse detection at most", (1, 100)),
     Param("queue.policy", "drop_oldest", "When the queue is full: drop_oldest (keep latest) or drop_newest"),
 )
@@ -70,13 +92,15 @@ class CoarseItem:
     coarse_ms: float
     drop_reason: str = ""
     session_id: int = 0
+    arrival: float = 0.0       # ROS time (s) when the camera node received the frame; 0: unknown
+    degraded_reason: str = ""  # processed, but degraded (e.g. a coarse block on the edge not answered)
 
 
 class CameraNode(Node):
     """Queue frames, decode, coarse-detect, hand on; count every drop."""
 
     def __init__(self, repose: Optional[RePose] = None, sink: Optional[Callable[[CoarseItem], None]] = None,
-                 **kwargs):
+                 live_servers: Optional[Callable[[], Sequence[int]]] = None, **kwargs):
         super().__init__("camera", **kwargs)
         self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
         one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
@@ -98,6 +122,15 @@ class CameraNode(Node):
         self._stop = False
         qos = qos_from(self.p["qos.depth"], self.p["qos.reliability"])
         self._pub_seq = {}
+        self._live_servers = live_servers
+        self.collector = CoarseCollector()
+        self._pub_coarse_blocks = {}
+        if self.p["coarse.on_edge"]:
+            self._pub_coarse_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
+                                       for s in range(self.p["num_servers"])}
+            # Its own callback group: answers are taken while the image callback runs.
+            self.create_subscription(BlockDetections, "coarse_detections", self.on_coarse_answer, reliable(50),
+                                     callback_group=MutuallyExclusiveCallbackGroup())
         if self.p["compressed"]:
             self.create_subscription(CompressedImage, "image_raw/compressed", self._on_image_with_info, qos)
         else:
@@ -148,8 +181,13 @@ class CameraNode(Node):
                                       f"more than qos.depth={self.p['qos.depth']}")
         return lost
 
+    def now(self) -> float:
+        """ROS time in seconds (a frame's arrival, as the partitioner and aggregator read it)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def on_image(self, msg) -> None:
-        """Give the frame its sequence number and queue it (fast; the worker thread does the rest)."""
+        """Give the frame its sequence number and arrival time and queue it (fast; the worker does the rest)."""
+        arrival = self.now()
         seq = self.seq
         self.seq += 1
         self.counts["received"] += 1
@@ -161,14 +199,14 @@ class CameraNode(Node):
         dropped = None
         with self._cv:
             if len(self._queue) >= self.p["queue.size"]:
-                dropped = self._queue.popleft() if self.p["queue.policy"] == "drop_oldest" else (msg, seq)
+                dropped = self._queue.popleft() if self.p["queue.policy"] == "drop_oldest" else (msg, seq, arrival)
             if dropped is None or self.p["queue.policy"] == "drop_oldest":
-                self._queue.append((msg, seq))
+                self._queue.append((msg, seq, arrival))
             self._cv.notify()
         if dropped is not None:
             self.counts["queue_full"] += 1
             self._emit(CoarseItem(dropped[0].header, dropped[1], None, Detections.empty(), 0.0,
-                                  "queue_full: frame dropped before coarse detection"))
+                                  "queue_full: frame dropped before coarse detection", arrival=dropped[2]))
 
     def _work(self) -> None:
         while True:
@@ -177,30 +215,101 @@ class CameraNode(Node):
                     self._cv.wait(0.5)
                 if self._stop:
                     return
-                msg, seq = self._queue.popleft()
-            self._emit(self.process(msg, seq))
+                msg, seq, arrival = self._queue.popleft()
+            self._emit(self.process(msg, seq, arrival))
 
-    def process(self, msg, seq: int) -> CoarseItem:
-        """Decode one frame and run the coarse stage; never raises."""
+    def process(self, msg, seq: int, arrival: float = 0.0) -> CoarseItem:
+        """Decode one frame and run the coarse stage (here or on the edge); never raises."""
         try:
             frame = image_to_bgr(msg, self.limit)
         except ImageDecodeError as exc:
             self.counts[exc.reason] += 1
             self.get_logger().warning(f"frame {seq} refused: {exc}")
-            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, str(exc))
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, str(exc), arrival=arrival)
         except Exception as exc:  # noqa: BLE001 - a malformed frame never kills the node
             self.counts["decode_error"] += 1
             self.get_logger().error(f"frame {seq} refused: {exc}")
-            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"decode_error: {exc}")
-        t0 = time.perf_counter()
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"decode_error: {exc}", arrival=arrival)
+        degraded = ""
         try:
-            coarse = self.repose.coarse(frame)
+            servers = self.coarse_servers() if self.p["coarse.on_edge"] else []
+            if servers:
+                coarse, coarse_ms, degraded = self._coarse_on_edge(msg.header, seq, frame, servers)
+            else:
+                if self.p["coarse.on_edge"]:
+                    self.counts["coarse_here_no_live_server"] += 1
+                stage = self.repose.coarse_stage(frame, on_edge=False)
+                coarse, coarse_ms = stage.detections, stage.ms
         except Exception as exc:  # noqa: BLE001
             self.counts["coarse_error"] += 1
             self.get_logger().error(f"frame {seq}: coarse detection failed: {exc}")
-            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"coarse_error: {exc}")
+            return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"coarse_error: {exc}", arrival=arrival)
         self.counts["processed"] += 1
-        return CoarseItem(msg.header, seq, frame, coarse, (time.perf_counter() - t0) * 1000.0)
+        return CoarseItem(msg.header, seq, frame, coarse, coarse_ms, arrival=arrival, degraded_reason=degraded)
+
+    # coarse stage on the edge servers ---------------------------------------------------------
+    def coarse_servers(self) -> List[int]:
+        """Edge servers the coarse blocks may go to: the partitioner's live ones, or those subscribed to their topic."""
+        if self._live_servers is not None:
+            return [int(s) for s in self._live_servers() if s in self._pub_coarse_blocks]
+        return [s for s, pub in self._pub_coarse_blocks.items() if pub.get_subscription_count() > 0]
+
+    def _coarse_on_edge(self, header, seq: int, frame: np.ndarray, servers: Sequence[int]
+                        ) -> Tuple[Detections, float, str]:
+        """Send the N coarse blocks to the edge servers, wait for the answers, merge them.
+
+        Returns (merged detections, measured ms from sending to the merge, degraded reason or "").
+        """
+        h, w = frame.shape[:2]
+        rects = coarse_blocks(w, h, self.p["num_servers"])
+        key = (self.session_id, seq)
+        timeout_s = self.p["coarse.timeout_ms"] / 1000.0
+        self.collector.open(key, len(rects))
+        t0 = time.perf_counter()
+        deadline = sec_to_time(self.now() + timeout_s)
+        sent_to = [int(servers[i % len(servers)]) for i in range(len(rects))]
+        try:
+            for i, (r, sid) in enumerate(zip(rects, sent_to)):
+                msg = BlockAssignment(header=header, frame_seq=seq, session_id=self.session_id, block_id=i,
+                                      num_blocks=len(rects), roi=rect_to_roi(r.as_tuple()),
+                                      model=self.p["coarse.model"], server_id=sid, coarse=True,
+                                      conf=float(self.p["coarse.conf"]), iou=float(self.p["coarse.iou"]),
+                                      deadline=deadline, image=bgr_to_image(frame[r.y0:r.y1, r.x0:r.x1], header))
+                self._pub_coarse_blocks[sid].publish(msg)
+        except Exception:
+            self.collector.wait(key, 0.0)  # forget the frame
+            raise
+        answers = self.collector.wait(key, timeout_s - (time.perf_counter() - t0))
+        per_block, missing = [], []
+        for i, a in enumerate(answers):
+            if a is None or a.detections is None:
+                missing.append(f"{i} (server {sent_to[i]}: {a.error if a is not None else 'no answer'})")
+                per_block.append(Detections.empty())
+            else:
+                per_block.append(a.detections)
+        merged = merge_block_detections(per_block, rects, w, h, iou=self.p["coarse.iou"])
+        ms = (time.perf_counter() - t0) * 1000.0
+        reason = ""
+        if missing:
+            self.counts["coarse_block_missing"] += len(missing)
+            reason = (f"coarse_missing: coarse block(s) {', '.join(missing)} not answered within "
+                      f"{self.p['coarse.timeout_ms']:.0f} ms; counted empty")
+            self.get_logger().warning(f"frame {seq}: {reason}", throttle_duration_sec=1.0)
+        return merged, ms, reason
+
+    def on_coarse_answer(self, msg: BlockDetections) -> None:
+        """Take an edge server's answer to a coarse block (executor thread) to the waiting worker."""
+        if not msg.coarse or msg.session_id != self.session_id:
+            return
+        dets, error = None, msg.error
+        if msg.ok:
+            try:
+                dets = msg_to_detections(msg.detections)
+            except (ValueError, OverflowError) as exc:
+                error = f"malformed detections: {exc}"
+        if not self.collector.add((msg.session_id, msg.frame_seq), int(msg.block_id),
+                                  CoarseAnswer(dets, error or "failed", int(msg.server_id))):
+            self.counts["coarse_answer_late"] += 1
 
     def _emit(self, item: CoarseItem) -> None:
         item.session_id = self.session_id
@@ -212,8 +321,10 @@ class CameraNode(Node):
 
     def _publish_item(self, item: CoarseItem) -> None:
         msg = CoarseFrame(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
-                          coarse_ms=float(item.coarse_ms),
-                          drop_reason=item.drop_reason)
+                          coarse_ms=float(item.coarse_ms), drop_reason=item.drop_reason,
+                          degraded_reason=item.degraded_reason)
+        if item.arrival > 0:
+            msg.arrival = sec_to_time(item.arrival)
         if item.frame is not None:
             msg.image = bgr_to_image(item.frame, item.header)
         msg.coarse = detections_to_msg(item.coarse, item.header)
@@ -224,6 +335,7 @@ class CameraNode(Node):
         with self._cv:
             self._stop = True
             self._cv.notify_all()
+        self.collector.close()
         self._worker.join(timeout=5.0)
         return super().destroy_node()
 

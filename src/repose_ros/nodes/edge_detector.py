@@ -3,11 +3,18 @@
 A lifecycle node: publishers and the subscription are made on configure, the models are loaded
 (and warmed up) on activate and released on deactivate. With ``autostart`` (default) it walks
 itself to active. Subscribes ``blocks/server_<server_id>`` (BlockAssignment); publishes
-``block_detections`` (BlockDetections, boxes in full-frame pixels, the source image's header)
-and ``server_status`` (ServerStatus: lifecycle state, measured latency per model).
+``block_detections`` (BlockDetections, boxes in full-frame pixels, the source image's header),
+``coarse_detections`` (the answers to coarse blocks, ``BlockAssignment.coarse``) and
+``server_status`` (ServerStatus: lifecycle state, measured latency and measured / predicted
+ratio per model).
+
+Every block runs through :func:`repose_ros.core.serving.run_block`, the code path of the
+in-process evaluation, at the input size the plan chose (``BlockAssignment.imgsz``) and with the
+thresholds the block carries (the coarse stage's low conf for a coarse block).
 """
 from __future__ import annotations
 
+import math
 import time
 from typing import Dict, Optional
 
@@ -18,6 +25,7 @@ from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
 from ..core.detector import ModelZoo
 from ..core.image_codec import ImageDecodeError
+from ..core.serving import BlockJob, run_block
 from ..ros.convert import detections_to_msg, image_to_bgr
 from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable, spin_node
 from .backends import make_zoo_from_params
@@ -35,10 +43,12 @@ PARAMS = (
     Param("device", "cpu", "Inference device: cpu or cuda:N", read_only=True),
     Param("torch_threads", 0, "CPU threads for torch (0: torch default; 1 when servers share a machine)",
           (0, 256), read_only=True),
-    Param("conf", 0.25, "Confidence threshold", (0.0, 1.0)),
-    Param("iou", 0.5, "NMS IoU threshold inside a block", (0.05, 0.95)),
+    Param("conf", 0.25, "Confidence threshold (a block that carries its own, e.g. a coarse block, uses that)",
+          (0.0, 1.0)),
+    Param("iou", 0.5, "NMS IoU threshold inside a block (a block's own, when it carries one, wins)", (0.05, 0.95)),
     Param("status_period_s", 0.5, "Period of server_status messages", (0.05, 60.0), read_only=True),
-    Param("latency_smoothing", 0.3, "Weight of the newest measurement in the latency average", (0.01, 1.0)),
+    Param("latency_smoothing", 0.3, "Weight of the newest measurement in the averages of latency and of "
+          "measured / predicted ratio", (0.01, 1.0)),
     Param("autostart", True, "Configure and activate on start-up", read_only=True),
     Param("skip_expired_blocks", True, "Answer a block whose deadline has passed (e.g. queued during a stall) "
           "with ok=false instead of running the detector on it"),
@@ -56,13 +66,15 @@ class EdgeDetectorNode(LifecycleNode):
         self.server_id = int(self.p["server_id"])
         self._zoo = zoo
         self.latency: Dict[str, float] = {}
+        self.ratio: Dict[str, float] = {}  # smoothed measured / BlockAssignment.base_latency_ms per model
+        self.coarse_done = 0
         self.done = 0
         self.failed = 0
         self.expired = 0
         self.slack_ms: Optional[float] = None  # smoothed time left to the deadline when a block is taken
         self.dropped_wrong_server = 0
         self._active = False
-        self._pub = self._status_pub = self._sub = self._timer = None
+        self._pub = self._coarse_pub = self._status_pub = self._sub = self._timer = None
         if self.p["autostart"]:
             self._autostart = self.create_timer(0.0, self._walk_to_active)
 
@@ -85,6 +97,7 @@ class EdgeDetectorNode(LifecycleNode):
                 self.get_logger().error(str(exc))
                 return TransitionCallbackReturn.FAILURE
         self._pub = self.create_publisher(BlockDetections, "block_detections", reliable(50))
+        self._coarse_pub = self.create_publisher(BlockDetections, "coarse_detections", reliable(50))
         self._status_pub = self.create_publisher(ServerStatus, "server_status", reliable(5))
         self._sub = self.create_subscription(BlockAssignment, f"blocks/server_{self.server_id}",
                                              self.on_block, reliable(20))
@@ -96,15 +109,17 @@ class EdgeDetectorNode(LifecycleNode):
         try:
             for key in self.p["warmup_models"]:
                 if key in self._zoo:
-                    det, imgsz = self._zoo.get(key)
-                    det.load()
+                    imgsz = self._zoo.resolve(key)[1]
                     blank = np.zeros((imgsz, imgsz, 3), np.uint8)
-                    det.detect_crops(blank, [(0, 0, imgsz, imgsz)], imgsz=imgsz)  # first call: one-off costs
-                    t0 = time.perf_counter()
-                    det.detect_crops(blank, [(0, 0, imgsz, imgsz)], imgsz=imgsz)
-                    # Reported to the planner: a first call's one-off costs would make this server
-                    # look slower than it is, and a server the planner avoids never measures again.
-                    self._record(key, (time.perf_counter() - t0) * 1000.0)
+                    job = BlockJob(0, (0, 0, imgsz, imgsz), key)
+                    runs = [run_block(self._zoo, blank, job, self.p["conf"], self.p["iou"]) for _ in range(2)]
+                    if not runs[-1].ok:
+                        raise RuntimeError(runs[-1].error)
+                    # The second call is reported (the first one's one-off costs would make this server
+                    # look slower than it is, and a server the planner avoids never measures again). A
+                    # square block at the key's size is what the profile's figure predicts; the ratio
+                    # stays unknown here (the profile lives with the partitioner).
+                    self._record(key, runs[-1].ms)
         except Exception as exc:  # noqa: BLE001 - a model that cannot load fails the transition
             self.get_logger().error(f"cannot load models: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -124,17 +139,17 @@ class EdgeDetectorNode(LifecycleNode):
         for ent in (self._sub,):
             if ent is not None:
                 self.destroy_subscription(ent)
-        for ent in (self._pub, self._status_pub):
+        for ent in (self._pub, self._coarse_pub, self._status_pub):
             if ent is not None:
                 self.destroy_publisher(ent)
         if self._timer is not None:
             self.destroy_timer(self._timer)
-        self._pub = self._status_pub = self._sub = self._timer = None
+        self._pub = self._coarse_pub = self._status_pub = self._sub = self._timer = None
         return super().on_cleanup(state)
 
     # work --------------------------------------------------------------------------------
     def on_block(self, msg: BlockAssignment) -> None:
-        """Detect on one block and publish its detections in frame pixels."""
+        """Detect on one block (serving.run_block) and publish its detections in frame pixels."""
         t_arrival = time.perf_counter()
         if not self._active:
             return
@@ -143,8 +158,11 @@ class EdgeDetectorNode(LifecycleNode):
             self.get_logger().warning(f"block for server {msg.server_id} received by server {self.server_id}; "
                                       f"dropped ({self.dropped_wrong_server} so far)")
             return
+        coarse = bool(msg.coarse)
+        pub = self._coarse_pub if coarse else self._pub
         out = BlockDetections(header=msg.header, frame_seq=msg.frame_seq, session_id=msg.session_id,
-                              block_id=msg.block_id, server_id=self.server_id, model=msg.model, ok=True)
+                              block_id=msg.block_id, server_id=self.server_id, model=msg.model, ok=True,
+                              coarse=coarse)
         out.detections.header = msg.header
         late_ms = self._late_ms(msg)
         if late_ms is not None:
@@ -156,29 +174,43 @@ class EdgeDetectorNode(LifecycleNode):
                 self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id}: {out.error} "
                                           f"({self.expired} expired blocks so far)")
             out.total_ms = (time.perf_counter() - t_arrival) * 1000.0
-            self._pub.publish(out)
+            pub.publish(out)
             return
         try:
             crop = image_to_bgr(msg.image)
             if (crop.shape[1], crop.shape[0]) != (msg.roi.width, msg.roi.height):
                 raise ImageDecodeError("bad_block", f"image {crop.shape[1]}x{crop.shape[0]} != roi "
                                                     f"{msg.roi.width}x{msg.roi.height}")
-            if msg.model not in self._zoo:
-                raise KeyError(f"unknown model '{msg.model}'")
-            t0 = time.perf_counter()
-            dets = self._zoo.detect_crops(msg.model, crop, [(0, 0, crop.shape[1], crop.shape[0])],
-                                          conf=self.p["conf"], iou=self.p["iou"])[0]
-            out.inference_ms = (time.perf_counter() - t0) * 1000.0
-            self._record(msg.model, out.inference_ms)
-            out.detections = detections_to_msg(dets.shift(msg.roi.x_offset, msg.roi.y_offset), msg.header)
-            self.done += 1
+            job = self._job(msg, crop)
+            run = run_block(self._zoo, crop, job, _threshold(msg.conf, self.p["conf"]),
+                            _threshold(msg.iou, self.p["iou"]))
+            out.inference_ms = run.ms
+            if run.ok:
+                if coarse:
+                    self.coarse_done += 1
+                else:
+                    self._record(msg.model, run.ms, msg.base_latency_ms)
+                out.detections = detections_to_msg(run.detections.shift(msg.roi.x_offset, msg.roi.y_offset),
+                                                   msg.header)
+            else:
+                out.ok, out.error = False, run.error
         except Exception as exc:  # noqa: BLE001 - every block gets an answer, even a failed one
-            out.ok = False
-            out.error = f"{type(exc).__name__}: {exc}"
+            out.ok, out.error = False, f"{type(exc).__name__}: {exc}"
+        if out.ok:
+            self.done += 1
+        else:
             self.failed += 1
             self.get_logger().error(f"frame {msg.frame_seq} block {msg.block_id}: {out.error}")
         out.total_ms = (time.perf_counter() - t_arrival) * 1000.0
-        self._pub.publish(out)
+        pub.publish(out)
+
+    def _job(self, msg: BlockAssignment, crop: np.ndarray) -> BlockJob:
+        """Make the serving job of a block: model key checked (never a path), imgsz at most the key's."""
+        key_imgsz = self._zoo.resolve(msg.model)[1]  # KeyError "unknown model ..." for a key not configured
+        imgsz = int(msg.imgsz)
+        if imgsz > key_imgsz:
+            raise ValueError(f"imgsz {imgsz} is above the input size of model key {msg.model!r}")
+        return BlockJob(int(msg.block_id), (0, 0, crop.shape[1], crop.shape[0]), msg.model, imgsz)
 
     def _late_ms(self, msg: BlockAssignment) -> Optional[float]:
         """Milliseconds past the block's deadline (plus margin), or None when it is still due or has none.
@@ -196,20 +228,31 @@ class EdgeDetectorNode(LifecycleNode):
         late_ms = -slack_ms - self.p["expiry_margin_ms"]
         return late_ms if late_ms > 0 else None
 
-    def _record(self, key: str, ms: float) -> None:
+    def _record(self, key: str, ms: float, base_ms: float = 0.0) -> None:
+        """Smooth the measured latency of ``key`` and, with a prediction ``base_ms``, its measured / predicted ratio."""
         a = self.p["latency_smoothing"]
         self.latency[key] = ms if key not in self.latency else (1 - a) * self.latency[key] + a * ms
+        if math.isfinite(base_ms) and base_ms > 0:
+            r = ms / base_ms
+            self.ratio[key] = r if key not in self.ratio else (1 - a) * self.ratio[key] + a * r
 
     def publish_status(self) -> None:
         """Publish liveness, state and measured latencies."""
         if self._status_pub is None:
             return
+        models = list(self.latency)
         msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
-                           models=list(self.latency), latency_ms=[float(v) for v in self.latency.values()],
+                           models=models, latency_ms=[float(self.latency[k]) for k in models],
+                           latency_ratio=[float(self.ratio.get(k, 0.0)) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
                            deadline_slack_ms=float(self.slack_ms or 0.0))
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
+
+
+def _threshold(carried: float, own: float) -> float:
+    """Return the threshold a block carries (in (0, 1]), else (0, out of range, NaN) the server's own."""
+    return float(carried) if 0.0 < carried <= 1.0 else float(own)
 
 
 def main(args=None) -> None:

@@ -2,7 +2,8 @@
 
 This is the default deployment (pipeline.launch.py): the full-resolution frame is received
 once from the camera driver and never re-serialised; only the blocks' pixels travel to the
-edge detector processes.
+edge detector processes. With ``coarse.on_edge`` the camera sends its coarse blocks to the
+partitioner's live servers.
 """
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ def main(args=None) -> None:
     """Run camera and partitioner in one process."""
     rclpy.init(args=args)
     partitioner = PartitionerNode(standalone=False)
-    camera = CameraNode(sink=partitioner.on_coarse)
+    camera = CameraNode(sink=partitioner.on_coarse, live_servers=partitioner.live_servers)
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(partitioner)
     executor.add_node(camera)

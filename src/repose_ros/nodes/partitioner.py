@@ -2,18 +2,29 @@
 
 Input: CoarseItems from the camera node (in memory inside ``frontend_node``, or the
 ``coarse_frame`` topic when run alone). For every frame it publishes one ``plan`` (FramePlan,
-what the aggregator waits for) and one BlockAssignment per block on
+what the aggregator waits for) and one BlockAssignment per block sent on
 ``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
 ``server_status`` says active and is younger than ``server_timeout_s`` and its block topic has
 a subscriber; a server that dies or stalls drops out of the plans once its heartbeat is older
 than the timeout, and one that comes back is planned for again from its first heartbeat on.
-The latencies the servers measure replace the profile's figures for them (see
-:func:`core.profiles.server_latencies` for the models a server has not run yet). The annotated
-``debug_image`` (blocks, models, final detections) is drawn when the frame's detections come back.
+
+**Budget.** ``budget_ms`` is the whole frame's, from its arrival at the camera node to its fused
+detections. Each frame is planned with :meth:`RePose.detection_budget` of the time already spent
+on it (now - arrival: queue, decoding, coarse stage, partition), which also keeps
+``budget_reserve_ms`` for fusion and transfers. Blocks the plan leaves out (the budget cannot
+cover them) are listed in ``FramePlan.skipped_blocks`` and not sent; the aggregator answers them
+with their coarse boxes. The deadline is ``arrival + budget_ms * deadline_factor``.
+
+**Latency figures.** The servers report their measured / predicted ratio per model; they replace
+the profile's figures for them (see :mod:`repose_ros.ros.server_latency`). Each
+BlockAssignment carries the uncorrected prediction (``base_latency_ms``) the ratio is taken
+against. The annotated ``debug_image`` (blocks, models, final detections) is drawn when the
+frame's detections come back.
 """
 from __future__ import annotations
 
 import collections
+import copy
 import math
 import threading
 import time
@@ -28,11 +39,11 @@ from vision_msgs.msg import Detection2DArray
 from ..core.detections import Detections
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
-from ..core.profiles import server_latencies
 from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
-                           sec_to_time)
+                           sec_to_time, time_to_sec)
 from ..ros.params import Param, declare_all, one_of, reliable, spin_node
+from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
 
 PARTITIONERS = ("rl_dca", "meanshift", "uniform")
@@ -46,9 +57,13 @@ PARAMS = (
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
           read_only=True),
-    Param("budget_ms", 2000.0, "Latency budget of the parallel detection stage per frame", (1.0, 600000.0)),
-    Param("deadline_factor", 1.5, "The aggregator waits budget_ms * deadline_factor for a frame's blocks",
-          (1.0, 100.0)),
+    Param("budget_ms", 2000.0, "Latency budget of a whole frame (ms): from its arrival at the camera node to "
+          "its fused detections; the detection stage gets what is left when the frame is planned",
+          (1.0, 600000.0)),
+    Param("budget_reserve_ms", 10.0, "Part of budget_ms kept for fusion and transfers (not given to the "
+          "detection stage)", (0.0, 600000.0)),
+    Param("deadline_factor", 1.5, "The aggregator waits for a frame's blocks until its arrival + "
+          "budget_ms * deadline_factor", (1.0, 100.0)),
     Param("block_margin", 32, "Pixels added around each cluster's boxes", (0, 1024)),
     Param("block_min_size", 64, "Smallest block side in pixels", (8, 4096)),
     Param("server_timeout_s", 3.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
@@ -69,11 +84,14 @@ class PartitionerNode(Node):
         models = [m for m in self.p["models"] if m]
         cfg = RePoseConfig(num_servers=self.p["num_servers"], partitioner=self.p["partitioner"],
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
-                           budget_ms=self.p["budget_ms"], block_margin=self.p["block_margin"],
-                           block_min_size=self.p["block_min_size"])
+                           budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
+                           block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"])
         self.repose = RePose(cfg, zoo=ModelZoo.fake())
-        self._profiled = {k: dict(v) for k, v in self.repose.profiles.latency_ms.items()}
+        # The profile as measured (never corrected): BlockAssignment.base_latency_ms comes from it.
+        self.base_profiles = copy.deepcopy(self.repose.profiles)
+        self._profiled = {k: dict(v) for k, v in self.base_profiles.latency_ms.items()}
         self._measured: Dict[str, Dict[str, float]] = {}
+        self._ratios: Dict[str, Dict[str, float]] = {}
         self.pub_plan = self.create_publisher(FramePlan, "plan", reliable(50))
         self.pub_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
                            for s in range(self.p["num_servers"])}
@@ -89,21 +107,24 @@ class PartitionerNode(Node):
 
     # inputs ------------------------------------------------------------------------------
     def on_status(self, msg: ServerStatus) -> None:
-        """Track liveness and measured latency of the edge servers."""
+        """Track liveness and the measured speed (ratios, latencies) of the edge servers."""
         if msg.server_id not in self.pub_blocks:
             self.counts["unknown_server_status"] += 1
             return
         measured = {k: float(ms) for k, ms in zip(msg.models, msg.latency_ms)
                     if k in self._profiled and math.isfinite(ms) and 0.0 < ms < 1e7}
+        ratios = {k: float(r) for k, r in zip(msg.models, msg.latency_ratio)
+                  if k in self._profiled and math.isfinite(r) and 0.0 < r < 1e6}
         sid = str(msg.server_id)
         with self._lock:
             if msg.state == "active":
                 self.last_seen[msg.server_id] = time.monotonic()
             else:
                 self.last_seen.pop(msg.server_id, None)
-            if measured:
-                self._measured[sid] = measured
-                for key, ms in server_latencies(self._profiled, self._measured, sid).items():
+            if measured or ratios:
+                self._measured[sid], self._ratios[sid] = measured, ratios
+                for key, ms in server_latencies_from_ratios(self._profiled, self._ratios, self._measured,
+                                                            sid).items():
                     self.repose.profiles.latency_ms[key][sid] = ms
 
     def live_servers(self) -> list:
@@ -133,7 +154,8 @@ class PartitionerNode(Node):
             self.counts["malformed_coarse"] += 1
             coarse, frame, reason = Detections.empty(), None, reason or f"malformed_coarse: {exc}"
         self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, coarse, msg.coarse_ms, reason,
-                                  session_id=msg.session_id))
+                                  session_id=msg.session_id, arrival=time_to_sec(msg.arrival),
+                                  degraded_reason=msg.degraded_reason))
 
     def _on_params(self, changed: dict) -> None:
         """Apply parameter changes made at run time (values already type- and range-checked)."""
@@ -143,7 +165,7 @@ class PartitionerNode(Node):
             if method == "rl_dca":
                 _ = self.repose.dca  # load the policy now: a broken policy file refuses the change
             cfg.partitioner = method
-        for name in ("budget_ms", "block_margin", "block_min_size"):
+        for name in ("budget_ms", "budget_reserve_ms", "block_margin", "block_min_size"):
             if name in changed:
                 setattr(cfg, name, changed[name])
         if changed.get("publish_debug_image") is False:
@@ -151,13 +173,21 @@ class PartitionerNode(Node):
                 self._recent.clear()
 
     # work --------------------------------------------------------------------------------
+    def now(self) -> float:
+        """ROS time in seconds (the clock the camera stamps a frame's arrival with)."""
+        return self.get_clock().now().nanoseconds * 1e-9
+
     def on_coarse(self, item: CoarseItem) -> None:
         """Partition, plan and send one frame; always publishes exactly one FramePlan."""
+        budget_ms = float(self.p["budget_ms"])
+        arrival = item.arrival if item.arrival > 0 else self.now()
         plan_msg = FramePlan(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
-                             budget_ms=float(self.p["budget_ms"]),
-                             coarse_ms=float(item.coarse_ms), feasible=True)
+                             budget_ms=budget_ms, coarse_ms=float(item.coarse_ms), feasible=True)
+        if item.arrival > 0:
+            plan_msg.arrival = sec_to_time(item.arrival)
         plan_msg.coarse = detections_to_msg(item.coarse, item.header)
         assignments = []
+        reasons = [item.degraded_reason] if item.degraded_reason else []
         if item.frame is not None:
             h, w = item.frame.shape[:2]
             plan_msg.image_width, plan_msg.image_height = w, h
@@ -165,54 +195,70 @@ class PartitionerNode(Node):
             plan_msg.live_servers = [int(s) for s in servers]
             if not servers:
                 self.counts["no_live_server"] += 1
-                plan_msg.drop_reason = "no_live_server: answered with coarse detections"
+                reasons.append("no_live_server: answered with coarse detections")
             elif len(item.coarse):
                 try:
-                    assignments = self._plan(item, plan_msg, servers)
+                    assignments = self._plan(item, plan_msg, servers, arrival, budget_ms)
                 except Exception as exc:  # noqa: BLE001 - answer with the coarse boxes instead
                     self.counts["plan_error"] += 1
                     self.get_logger().error(f"frame {item.frame_seq}: planning failed: {exc}")
-                    plan_msg.drop_reason = f"plan_error: {exc}"
-                    plan_msg.blocks, assignments = [], []
+                    reasons.append(f"plan_error: {exc}")
+                    plan_msg.blocks, plan_msg.skipped_blocks, assignments = [], [], []
         else:
-            plan_msg.drop_reason = item.drop_reason or "no_frame"
+            reasons = [item.drop_reason or "no_frame"]
+        plan_msg.drop_reason = "; ".join(reasons)
         plan_msg.num_blocks = len(plan_msg.blocks)
-        now = self.get_clock().now().nanoseconds * 1e-9
-        plan_msg.deadline = sec_to_time(now + self.p["budget_ms"] * self.p["deadline_factor"] / 1000.0)
+        plan_msg.deadline = sec_to_time(arrival + budget_ms * self.p["deadline_factor"] / 1000.0)
+        plan_msg.published = sec_to_time(self.now())
         self.pub_plan.publish(plan_msg)
         for a in assignments:
             a.deadline = plan_msg.deadline
             self.pub_blocks[a.server_id].publish(a)
         self.counts["frames"] += 1
+        self.counts["blocks_skipped"] += len(plan_msg.skipped_blocks)
         if self.p["publish_debug_image"] and item.frame is not None:
             self._remember(item, plan_msg)
 
-    def _plan(self, item: CoarseItem, plan_msg: FramePlan, servers: list) -> list:
+    def _plan(self, item: CoarseItem, plan_msg: FramePlan, servers: list, arrival: float,
+              budget_ms: float) -> list:
         h, w = item.frame.shape[:2]
         t0 = time.perf_counter()
         part = self.repose.partition(item.coarse, w, h)
         t1 = time.perf_counter()
+        elapsed_ms = (self.now() - arrival) * 1000.0
+        detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
         with self._lock:  # on_status updates the latency profile from another thread
-            plan = self.repose.plan(part.blocks, item.coarse, budget_ms=self.p["budget_ms"], servers=servers)
+            part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers)
         t2 = time.perf_counter()
         plan_msg.partition_ms = (t1 - t0) * 1000.0
         plan_msg.plan_ms = (t2 - t1) * 1000.0
+        plan_msg.detection_budget_ms = float(detect_budget)
         plan_msg.feasible = bool(plan.feasible)
         out = []
         for bid, bp in enumerate(plan.blocks):
-            rect = part.blocks[bp.block_index].rect
+            block = part.blocks[bp.block_index]
+            rect = block.rect
             roi = rect_to_roi((rect.x0, rect.y0, rect.x1, rect.y1))
-            plan_msg.blocks.append(BlockInfo(block_id=bid, roi=roi, model=bp.model_key, server_id=int(bp.server_id),
-                                             expected_latency_ms=float(bp.expected_latency_ms),
+            sid = int(bp.server_id)
+            plan_msg.blocks.append(BlockInfo(block_id=bid, roi=roi, model=bp.model_key, imgsz=int(bp.imgsz),
+                                             server_id=sid, expected_latency_ms=float(bp.expected_latency_ms),
                                              expected_precision=float(bp.expected_precision),
-                                             num_coarse_boxes=int(bp.n_boxes)))
+                                             num_coarse_boxes=int(bp.n_boxes),
+                                             coarse_box_indices=[int(i) for i in block.box_indices]))
+            base_ms = self.base_profiles.block_latency(bp.model_key, rect.w, rect.h, str(sid))
             crop = item.frame[rect.y0:rect.y1, rect.x0:rect.x1]
             out.append(BlockAssignment(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
-                                       block_id=bid,
-                                       num_blocks=len(plan.blocks), roi=roi, model=bp.model_key,
-                                       server_id=int(bp.server_id), budget_ms=float(self.p["budget_ms"]),
+                                       block_id=bid, num_blocks=len(plan.blocks), roi=roi, model=bp.model_key,
+                                       imgsz=int(bp.imgsz), server_id=sid, budget_ms=budget_ms,
                                        expected_latency_ms=float(bp.expected_latency_ms),
-                                       image=bgr_to_image(crop, item.header)))
+                                       base_latency_ms=float(base_ms), image=bgr_to_image(crop, item.header)))
+        for j, index in enumerate(plan.skipped):
+            block = part.blocks[index]
+            rect = block.rect
+            plan_msg.skipped_blocks.append(BlockInfo(
+                block_id=len(plan.blocks) + j, roi=rect_to_roi((rect.x0, rect.y0, rect.x1, rect.y1)),
+                num_coarse_boxes=int(len(block.box_indices)),
+                coarse_box_indices=[int(i) for i in block.box_indices]))
         return out
 
     # debug image -------------------------------------------------------------------------
@@ -239,9 +285,10 @@ class PartitionerNode(Node):
             self.get_logger().warning(f"no debug image for frame {plan_msg.frame_seq}: {exc}")
             return
         blocks = [((b.roi.x_offset, b.roi.y_offset, b.roi.x_offset + b.roi.width, b.roi.y_offset + b.roi.height),
-                   b.model, b.server_id) for b in plan_msg.blocks]
+                   b.model or "coarse (left out)", b.server_id) for b in [*plan_msg.blocks, *plan_msg.skipped_blocks]]
         img = annotate(frame, blocks, dets, f"frame {plan_msg.frame_seq}: {len(dets)} detections, "
-                       f"{len(blocks)} blocks", self.p["debug_image.max_width"])
+                       f"{len(plan_msg.blocks)} blocks sent, {len(plan_msg.skipped_blocks)} left out",
+                       self.p["debug_image.max_width"])
         self.pub_debug.publish(bgr_to_image(img, msg.header))
 
 

@@ -1,0 +1,77 @@
+"""Per-server latency figures for the planner from the edge servers' measured/predicted ratios (no rclpy).
+
+Each edge detector reports, per model key, the smoothed ratio of its measured time for a block to
+the profile's prediction for that block (``BlockAssignment.base_latency_ms``, shape-aware). A
+ratio is independent of the block's shape, so it corrects every prediction of that model on that
+server, unlike an absolute figure averaged over blocks of different shapes.
+
+:func:`server_latencies_from_ratios` turns the reports into ``latency_ms[key][server]`` entries
+(the profile's square figures scaled by the ratios); the planner's shape-aware model then scales
+them per block. It keeps the spirit of :func:`repose_ros.core.profiles.server_latencies`: a model
+the server has not run yet gets an optimistic estimate (the server's median ratio, or the lowest
+ratio another server measured for that model, whichever is smaller), because a pessimistic one
+would be self-confirming (the planner would avoid the server, which then never measures it).
+"""
+from __future__ import annotations
+
+import math
+import statistics
+from typing import Dict, Mapping, Tuple
+
+RATIO_RANGE: Tuple[float, float] = (1e-3, 1e3)
+"""Ratios are clamped to this range (a broken report cannot make a server infinitely fast or slow)."""
+
+
+def _clamp(r: float) -> float:
+    lo, hi = RATIO_RANGE
+    return min(hi, max(lo, float(r)))
+
+
+def effective_ratios(profiled: Mapping[str, Mapping[str, float]], ratios: Mapping[str, Mapping[str, float]],
+                     measured: Mapping[str, Mapping[str, float]]) -> Dict[str, Dict[str, float]]:
+    """Ratio per server and model key from the servers' reports.
+
+    ``ratios[server][key]``: the reported ratios (> 0). A server that reported none yet (only its
+    warm-up ran: a square block at the key's input size, which is what the profile's square
+    figure predicts) gets ``measured / profiled`` from its absolute figures ``measured[server][key]``.
+    Keys not in ``profiled`` and non-finite or non-positive values are ignored.
+    """
+    out: Dict[str, Dict[str, float]] = {}
+    for sid in set(ratios) | set(measured):
+        own = {k: _clamp(r) for k, r in ratios.get(sid, {}).items()
+               if k in profiled and math.isfinite(r) and r > 0}
+        if not own:
+            for k, ms in measured.get(sid, {}).items():
+                per = profiled.get(k)
+                if per is None or not (math.isfinite(ms) and ms > 0):
+                    continue
+                base = per.get(sid, per["default"])
+                if base > 0:
+                    own[k] = _clamp(ms / base)
+        if own:
+            out[sid] = own
+    return out
+
+
+def server_latencies_from_ratios(profiled: Mapping[str, Mapping[str, float]],
+                                 ratios: Mapping[str, Mapping[str, float]],
+                                 measured: Mapping[str, Mapping[str, float]], sid: str) -> Dict[str, float]:
+    """Latency per model key (ms, the profile's square-block figure corrected) for server ``sid``.
+
+    ``profiled[key][server or 'default']`` holds the profile's uncorrected figures. With the
+    ratios of :func:`effective_ratios`: a model the server has a ratio for gets ``base * ratio``;
+    another gets ``base * min(median of the server's ratios (1 without any), ratios other servers
+    measured for that model)``.
+    """
+    eff = effective_ratios(profiled, ratios, measured)
+    own = eff.get(sid, {})
+    median = statistics.median(own.values()) if own else 1.0
+    out: Dict[str, float] = {}
+    for key, per in profiled.items():
+        base = per.get(sid, per["default"])
+        if key in own:
+            out[key] = base * own[key]
+            continue
+        peers = [r[key] for s, r in eff.items() if s != sid and key in r]
+        out[key] = base * min([median, *peers])
+    return out
