@@ -408,7 +408,16 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "full_frame,rl_dca",
                       "--budgets", "1500", "--json", str(out)]) == 0
     keys = set(json.loads(out.read_text())["methods"])
-    assert keys == {"full_frame@320", "full_frame@1280", "rl_dca@1500"}
+    from repose_ros.core.profiles import Profiles
+
+    sizes = sorted(m.imgsz for m in Profiles.default().models)   # quick: the family's smallest and largest
+    assert keys == {f"full_frame@{sizes[0]}", f"full_frame@{sizes[-1]}", "rl_dca@1500"}
+    # the coarse model of RE-POSE is recorded; one outside the profile is refused
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
+                      "--budgets", "1500", "--coarse-model", f"yolov8s@{sizes[0]}", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["coarse_model"] == f"yolov8s@{sizes[0]}"
+    with pytest.raises(SystemExit, match="not in the profile"):
+        main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--coarse-model", "yolov8s@333"])
     for argv in (["--dataset", "kitti:/x"], ["--dataset", "mot17:" + str(tmp_path / "none")],
                  ["--dataset", "synthetic", "--methods", "yolo"], ["--dataset", "synthetic", "--frames", "0"]):
         with pytest.raises(SystemExit):

@@ -187,7 +187,14 @@ def test_default_profile_is_labelled_as_measured():
     p = Profiles.default()
     assert p.meta["source"].startswith("measured by 'repose profile'")
     assert p.meta.get("date") and p.meta.get("device") and p.meta.get("command")
-    assert p.model_keys == [f"yolov8s@{s}" for s in (320, 480, 640, 960, 1280)]
+    assert p.model_keys == [f"yolov8s@{s}" for s in (320, 480, 640, 960, 1280, 1600, 1920)]
+    # shape-aware latency: measured points for every model, the square among them
+    for key in p.model_keys:
+        points = p.latency_shapes[key]["default"]
+        size = p.model(key).imgsz
+        assert len(points) >= 4 and any(h == w == size for h, w, _ in points)
+    # the planner's predicted makespan was checked against the measured one on real frames
+    assert p.meta["makespan_check"]["n"] > 0 and p.meta["makespan_check"]["median_abs_error"] is not None
 
 
 def test_default_profile_shape():

@@ -53,6 +53,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coarse-on-edge", action=argparse.BooleanOptionalAction, default=None,
                    help="RE-POSE's coarse stage: one block per edge server (as in the paper) instead of one call on "
                         "the camera host (default: the coarse.on_edge setting of config/repose.yaml)")
+    p.add_argument("--coarse-model", default=None,
+                   help="model key of RE-POSE's coarse stage (default: coarse.model of config/repose.yaml)")
     p.add_argument("--budget-reserve", type=float, default=None,
                    help="ms of the budget kept free of detector work for fusion and transfers (default: config)")
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
@@ -153,8 +155,13 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"repose eval: {exc}") from None
 
     zoo, fake, name, weights_path = _build_zoo(args, dataset.fake, profiles)
-    coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
     deployed = _deployed_settings()
+    coarse_key = args.coarse_model or deployed["coarse_model"]
+    if coarse_key not in profiles.model_keys:
+        if args.coarse_model:
+            raise SystemExit(f"repose eval: --coarse-model {coarse_key} is not in the profile "
+                             f"({', '.join(profiles.model_keys)})")
+        coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
     on_edge = deployed["coarse_on_edge"] if args.coarse_on_edge is None else bool(args.coarse_on_edge)
     reserve = deployed["budget_reserve_ms"] if args.budget_reserve is None else float(args.budget_reserve)
     runner = ev.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou, model_name=name,
@@ -216,6 +223,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         "detector": "fake (simulated)" if dataset.fake else args.weights,
         "servers": args.servers,
         "coarse_on_edge": on_edge,
+        "coarse_model": coarse_key,
         "budget_reserve_ms": reserve,
         "latency_measured": True,
         "conf": args.conf,
@@ -249,7 +257,8 @@ def _deployed_settings() -> Dict[str, Any]:
     """``coarse_on_edge`` and ``budget_reserve_ms`` as config/repose.yaml deploys them (core defaults if absent)."""
     from repose_ros.core.pipeline import RePoseConfig
 
-    out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms}
+    out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
+           "coarse_model": RePoseConfig.coarse_model}
     try:
         import yaml
 
@@ -264,6 +273,8 @@ def _deployed_settings() -> Dict[str, Any]:
                 out["coarse_on_edge"] = bool(coarse["on_edge"])
             if "coarse.on_edge" in params:
                 out["coarse_on_edge"] = bool(params["coarse.on_edge"])
+            if "coarse.model" in params:
+                out["coarse_model"] = str(params["coarse.model"])
             if "budget_reserve_ms" in params:
                 out["budget_reserve_ms"] = float(params["budget_reserve_ms"])
     except (OSError, ValueError, TypeError, AttributeError):
