@@ -198,11 +198,13 @@ def test_default_profile_is_labelled_as_measured():
 
 
 def test_default_profile_shape():
-    """Latency grows ~ imgsz^2; precision rises with area; input sizes agree at the same area.
+    """Latency grows ~ imgsz^2; precision rises with area, then may fall for the largest objects.
 
     The curves are measured per input size, so at one model-input area they differ only by
     measurement noise (the same network sees an object of the same size, with more or less
-    context): within 0.15 of each other, not ordered by size.
+    context): within 0.25 of each other, not ordered by size. They rise with area up to objects of
+    about 256 px at the model input (65536 px^2); only beyond that may they fall (measured: the
+    detector loses precision on objects far larger than those it was trained on).
     """
     p = Profiles.default()
     sizes = np.array([p.model(k).imgsz for k in p.model_keys], float)
@@ -211,8 +213,14 @@ def test_default_profile_shape():
     np.testing.assert_allclose(lat / sizes ** 2, lat[-1] / sizes[-1] ** 2, rtol=0.25)
     areas = np.geomspace(1, 1e6, 200)
     curves = np.array([p.precision_of_area(k, areas) for k in p.model_keys])
-    assert np.all(np.diff(curves, axis=1) >= 0)   # rising with area
-    assert np.all(curves.max(axis=0) - curves.min(axis=0) <= 0.15)
+    rising = areas <= 32768
+    assert np.all(np.diff(curves[:, rising], axis=1) >= 0)   # rising with area up to the peak region
+    assert np.all(curves.max(axis=0) - curves.min(axis=0) <= 0.25)
+    for c in curves:                                          # unimodal: once it falls, it never rises again
+        d = np.diff(c)
+        first_fall = np.argmax(d < 0) if np.any(d < 0) else len(d)
+        assert np.all(d[first_fall:] <= 0)
+    assert p.meta["precision"]["curve_shape"] == "unimodal"
 
 
 def test_default_file_is_plain_yaml():

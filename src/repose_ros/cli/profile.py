@@ -15,7 +15,9 @@ For every model key (``"<name>@<imgsz>"``; default yolov8s at 320, 480, 640, 960
   ``(bound[i-1], bound[i]]``; ground truth outside the bin, cut by the input border, heavily
   occluded, of the MOT ignore classes or VisDrone ignore regions, and detections matched to
   them, are ignored). The profile stores one number per bin (``--metric``, AP50:95 by default),
-  one curve per input size (``--pool``: one per weights file), made non-decreasing in area; the
+  one curve per input size (``--pool``: one per weights file), rising with area and falling where
+  the data say so for very large objects (``--curve-shape``; ``--refit`` fits stored raw numbers
+  again without running the detector); the
   raw numbers per bin (per key and per data set) are kept in ``meta``;
 * **recall** (the profile's ``recall`` section): the fraction of the ground truth matched at IoU
   0.5 by a detection of score >= ``--recall-conf`` (0.05, the coarse pass's threshold), per area
@@ -425,28 +427,8 @@ class AreaBinEvaluator:
         return out
 
 
-def monotone_bins(values: Sequence[Optional[float]], weights: Sequence[int], min_count: int) -> List[float]:
-    """Turn raw per-bin values into a non-decreasing step profile.
-
-    Bins with fewer than ``min_count`` ground-truth boxes are not trusted: below the first
-    trusted bin they get 0.0 when the bin is one of the two smallest (objects of a few pixels), else
-    the first trusted value; above the last trusted bin they get the last trusted value. Trusted
-    values are made non-decreasing by weighted pool-adjacent-violators (isotonic regression).
-    """
-    n = len(values)
-    trusted = [i for i in range(n) if values[i] is not None and weights[i] >= min_count]
-    if not trusted:
-        raise ValueError("no area bin has enough ground truth to measure precision")
-    blocks: List[List[float]] = []        # [value, weight, count]
-    for i in trusted:
-        blocks.append([float(values[i]), float(weights[i]), 1])
-        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
-            v2, w2, c2 = blocks.pop()
-            v1, w1, c1 = blocks.pop()
-            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
-    fitted: List[float] = []
-    for v, _w, c in blocks:
-        fitted.extend([v] * int(c))
+def _fill_untrusted(n: int, trusted: Sequence[int], fitted: Sequence[float]) -> List[float]:
+    """Spread fitted values of the trusted bins over all ``n`` bins (see :func:`monotone_bins`)."""
     out = [0.0] * n
     for i, v in zip(trusted, fitted):
         out[i] = v
@@ -459,6 +441,22 @@ def monotone_bins(values: Sequence[Optional[float]], weights: Sequence[int], min
         elif i not in trusted:                         # gap between trusted bins: previous value
             out[i] = out[i - 1]
     return [round(float(v), 4) for v in out]
+
+
+def monotone_bins(values: Sequence[Optional[float]], weights: Sequence[int], min_count: int) -> List[float]:
+    """Turn raw per-bin values into a non-decreasing step profile.
+
+    Bins with fewer than ``min_count`` ground-truth boxes are not trusted: below the first
+    trusted bin they get 0.0 when the bin is one of the two smallest (objects of a few pixels), else
+    the first trusted value; above the last trusted bin they get the last trusted value. Trusted
+    values are made non-decreasing by weighted pool-adjacent-violators (isotonic regression).
+    """
+    n = len(values)
+    trusted = [i for i in range(n) if values[i] is not None and weights[i] >= min_count]
+    if not trusted:
+        raise ValueError("no area bin has enough ground truth to measure precision")
+    fitted, _ = _pava([float(values[i]) for i in trusted], [float(weights[i]) for i in trusted])
+    return _fill_untrusted(n, trusted, fitted)
 
 
 # --------------------------------------------------------------------------- machine info
@@ -692,6 +690,15 @@ def build_parser() -> argparse.ArgumentParser:
                         "the MOT17 data when given, else the data frames) and print the planner's predicted "
                         "against the measured makespan (slowest server), per frame and budget")
     p.add_argument("--makespan-budgets", default="1000,2000,4000", help="budgets (ms) of --makespan-check")
+    p.add_argument("--curve-shape", choices=CURVE_SHAPES, default="unimodal",
+                   help="precision curves: unimodal (rise with area, may fall for very large objects; default) or "
+                        "monotone (non-decreasing)")
+    p.add_argument("--refit", default=None, metavar="FILE",
+                   help="no measurement: fit FILE's precision curves again (--curve-shape) from the raw per-bin "
+                        "numbers it keeps (meta.precision.raw, meta.kept_models.precision_raw) or, for keys it "
+                        "has none for, those of --raw-from; everything else is kept; writes --out")
+    p.add_argument("--raw-from", default=None, metavar="FILE",
+                   help="with --refit: a profile whose meta.precision.raw holds the raw numbers of FILE's other keys")
     p.add_argument("--keep-models", action="store_true",
                    help="with --update FILE: keep FILE's models that --models does not name, unchanged (latency, "
                         "shapes, precision, recall; their provenance goes to meta.kept_models), e.g. to add input "
@@ -898,14 +905,70 @@ def placeholder_keys(profile) -> List[str]:
     return [str(k) for k in keys] if isinstance(keys, list) else []
 
 
-def fit_curve(rows: Sequence[Dict[str, Any]], metric: str, min_gt: int) -> List[float]:
-    """Raw per-bin ``rows`` (:meth:`AreaBinEvaluator.summary` layout) -> isotonic step values."""
-    return monotone_bins([r[metric] for r in rows], [r["n_gt"] for r in rows], min_gt)
+def _pava(values: Sequence[float], weights: Sequence[float]) -> Tuple[List[float], float]:
+    """Weighted non-decreasing least-squares fit (pool adjacent violators) and its weighted squared error."""
+    blocks: List[List[float]] = []        # [value, weight, count]
+    for v, w in zip(values, weights):
+        blocks.append([float(v), float(w), 1])
+        while len(blocks) > 1 and blocks[-2][0] > blocks[-1][0]:
+            v2, w2, c2 = blocks.pop()
+            v1, w1, c1 = blocks.pop()
+            blocks.append([(v1 * w1 + v2 * w2) / (w1 + w2), w1 + w2, c1 + c2])
+    fitted: List[float] = []
+    for v, _w, c in blocks:
+        fitted.extend([v] * int(c))
+    err = sum(w * (f - v) ** 2 for f, v, w in zip(fitted, values, weights))
+    return fitted, float(err)
+
+
+def unimodal_bins(values: Sequence[Optional[float]], weights: Sequence[int], min_count: int) -> List[float]:
+    """Turn raw per-bin values into a step profile that rises with area, then may fall.
+
+    Like :func:`monotone_bins` (the same trust rule and filling of untrusted bins), but the
+    trusted values are fitted by weighted *unimodal* regression: non-decreasing up to a peak and
+    non-increasing after it, the peak chosen for the least weighted squared error. A detector
+    trained at 640 loses precision on objects far larger than it was trained on (measured: the
+    largest area bin, objects over ~256 px at the model input, drops at every input size), and the
+    planner must see that, or it enlarges blocks of large people past the point where it helps.
+    """
+    n = len(values)
+    trusted = [i for i in range(n) if values[i] is not None and weights[i] >= min_count]
+    if not trusted:
+        raise ValueError("no area bin has enough ground truth to measure precision")
+    vals = [float(values[i]) for i in trusted]
+    ws = [float(weights[i]) for i in trusted]
+    best: Optional[Tuple[float, List[float]]] = None
+    for k in range(1, len(vals) + 1):              # [0, k) rises, [k, end) falls
+        up, e1 = _pava(vals[:k], ws[:k])
+        down_rev, e2 = _pava(vals[k:][::-1], ws[k:][::-1])
+        if best is None or e1 + e2 < best[0] - 1e-12:
+            best = (e1 + e2, up + down_rev[::-1])
+    assert best is not None
+    return _fill_untrusted(n, trusted, best[1])
+
+
+CURVE_SHAPES = ("unimodal", "monotone")
+
+
+def fit_curve(rows: Sequence[Dict[str, Any]], metric: str, min_gt: int, shape: str = "unimodal") -> List[float]:
+    """Raw per-bin ``rows`` (:meth:`AreaBinEvaluator.summary` layout) -> step values (unimodal or isotonic)."""
+    fit = unimodal_bins if shape == "unimodal" else monotone_bins
+    return fit([r[metric] for r in rows], [r["n_gt"] for r in rows], min_gt)
 
 
 def _wrap(prefix: str, text: str, indent: str = "#     ") -> List[str]:
     import textwrap
     return textwrap.wrap(text, width=110, initial_indent=prefix, subsequent_indent=indent) or [prefix.rstrip()]
+
+
+def _shape_text(pre: Dict[str, Any]) -> str:
+    shape = pre.get("curve_shape", "monotone")
+    text = ("fitted rising then (for very large objects) falling, unimodal," if shape == "unimodal"
+            else "made non-decreasing")
+    refit = pre.get("refit")
+    if isinstance(refit, dict):
+        text += f" (fitted again on {refit.get('date')} from the stored raw numbers, meta.precision.refit)"
+    return text
 
 
 def profile_header(prof) -> str:
@@ -934,7 +997,7 @@ def profile_header(prof) -> str:
                else "one curve per input size")
         lines += _wrap("#   precision: ", f"{pre.get('metric')} (COCO-style) per model-input area bin (px^2; bin i "
                        f"covers (bound[i-1], bound[i]]), {how}, measured on {', '.join(pre.get('data_sets', []))} "
-                       f"({pre.get('frames')} frames x rescale factors {pre.get('scales')}); made non-decreasing in "
+                       f"({pre.get('frames')} frames x rescale factors {pre.get('scales')}); {_shape_text(pre)} in "
                        f"area, bins with < {pre.get('min_gt')} ground-truth boxes filled from neighbours; raw "
                        "per-bin numbers in meta.precision.raw")
         if src != "measured":
@@ -951,8 +1014,9 @@ def profile_header(prof) -> str:
                        + str(up.get("rule", "see meta.upscale")))
     kept = meta.get("kept_models")
     if isinstance(kept, dict) and kept.get("keys"):
-        lines += _wrap("#   kept models: ", f"{', '.join(kept['keys'])}: every section {kept.get('source')}; the "
-                       "sections above describe the other models (details in meta.kept_models)")
+        refit = " (precision fitted again since, see precision)" if isinstance(pre.get("refit"), dict) else ""
+        lines += _wrap("#   kept models: ", f"{', '.join(kept['keys'])}: every section {kept.get('source')}{refit}; "
+                       "the sections above describe the other models (details in meta.kept_models)")
     check = meta.get("makespan_check")
     if isinstance(check, dict) and check.get("median_abs_error") is not None:
         lines += _wrap("#   makespan check: ", f"planned vs measured slowest server on {check.get('frames')}: "
@@ -980,6 +1044,43 @@ def _load_sources(paths: Sequence[Optional[str]]) -> List[Tuple[str, Any]]:
     return out
 
 
+def refit_profile(path: str, out: str, shape: str, raw_from: Optional[str] = None) -> Path:
+    """Fit the precision curves of profile ``path`` again from stored raw per-bin numbers; write ``out``.
+
+    Raw rows come from ``meta.precision.raw`` of ``path``, else ``meta.kept_models.precision_raw``,
+    else ``meta.precision.raw`` of ``raw_from`` (same bins and metric required). Every raw row
+    used is stored in the output's ``meta.precision.raw``, so that it can be fitted again.
+    """
+    from repose_ros.core.profiles import Profiles
+
+    prof = Profiles.load(path)
+    pre = prof.meta.setdefault("precision", {})
+    metric, bins, min_gt = pre.get("metric", "ap50_95"), pre.get("bins"), int(pre.get("min_gt", 10))
+    sources: Dict[str, str] = {}
+    raw: Dict[str, Any] = {}
+    kept_raw = (prof.meta.get("kept_models") or {}).get("precision_raw") or {}
+    other = Profiles.load(raw_from).meta.get("precision", {}) if raw_from else {}
+    if other and (other.get("metric") != metric or other.get("bins") != bins):
+        raise SystemExit(f"--raw-from {raw_from}: its metric/bins differ from {path}'s")
+    for key in prof.model_keys:
+        for label, table in ((path, pre.get("raw") or {}), (f"{path} (kept models)", kept_raw),
+                             (str(raw_from), other.get("raw") or {})):
+            if key in table:
+                raw[key], sources[key] = table[key], label
+                break
+        else:
+            raise SystemExit(f"--refit: no raw per-bin numbers for {key} (give --raw-from FILE)")
+        fitted = fit_curve(raw[key], metric, min_gt, shape)
+        prof.precision[key] = [(float(b), float(v)) for b, v in zip(bins, fitted)]
+    pre["raw"] = raw
+    pre["refit"] = {"date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+                    "shape": shape, "min_gt": min_gt, "raw_sources": sources,
+                    "note": "curves fitted again from the raw per-bin numbers, no detector run"}
+    pre["curve_shape"] = shape
+    prof.validate()
+    return write_profile(prof, out)
+
+
 def keep_models(prof, prev, prev_path: str) -> List[str]:
     """Copy ``prev``'s models that ``prof`` lacks into ``prof`` (in place), with their provenance.
 
@@ -1003,8 +1104,11 @@ def keep_models(prof, prev, prev_path: str) -> List[str]:
     prof.models = sorted(list(prof.models) + [ModelSpec(m.key, m.weights, m.imgsz) for m in kept],
                          key=lambda m: (m.name, m.imgsz))
     pm = prev.meta if isinstance(prev.meta, dict) else {}
+    prev_raw = (pm.get("precision") or {}).get("raw") or {}
+    prev_raw = {**((pm.get("kept_models") or {}).get("precision_raw") or {}), **prev_raw}
     prof.meta["kept_models"] = {
         "keys": [m.key for m in kept],
+        "precision_raw": {m.key: prev_raw[m.key] for m in kept if m.key in prev_raw},
         "source": f"kept unchanged from {prev_path} (profile dated {pm.get('date')})",
         "command": pm.get("command"),
         "latency": {k: v for k, v in (pm.get("latency") or {}).items() if k != "per_model"},
@@ -1067,6 +1171,10 @@ def format_makespan_check(check: Dict[str, Any]) -> str:
 def main_profile(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose profile`` with command-line arguments ``argv``; return the exit code."""
     args = build_parser().parse_args(argv)
+    if args.refit:
+        out = refit_profile(args.refit, args.out, args.curve_shape, args.raw_from)
+        print(f"repose profile: wrote {out} (precision curves fitted again, {args.curve_shape})", file=sys.stderr)
+        return 0
     from repose_ros.core.detector import parse_model_key
     from repose_ros.core.profiles import ModelSpec, Profiles
 
@@ -1208,7 +1316,7 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
     if raw:
         for key in keys:
             try:
-                fitted = fit_curve(curve[key], args.metric, min_gt)
+                fitted = fit_curve(curve[key], args.metric, min_gt, args.curve_shape)
             except ValueError as exc:
                 print(f"repose profile: {key}: {exc} (use more --max-frames or --scales, or a lower "
                       "--min-gt); writing the generic prior for it", file=sys.stderr)
@@ -1324,13 +1432,15 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
             "data_sets": [lab for lab, _d, _s in data_for_precision] if raw else [],
             "frames": n_frames,
             "metric": args.metric,
+            "curve_shape": args.curve_shape,
             "definition": "per area bin (model-input px^2; bin i covers (bound[i-1], bound[i]]): COCO-style "
                           "AP at IoU 0.5 (ap50), mean over IoU 0.5:0.95 (ap50_95), and recall/precision at "
                           "IoU 0.5 for score >= 0.25; frames rescaled by each of the scales and cut into "
                           "imgsz x imgsz inputs around random people; ground truth outside the bin, cut by "
                           "the input border, less visible than min_visibility or of MOT ignore classes 2,7,8,12, "
                           "VisDrone ignored regions (category 0) and score-0 persons are ignored. The profile "
-                          "holds the metric made non-decreasing in area (isotonic), bins with fewer than "
+                          "holds the metric fitted in area (curve_shape: unimodal = non-decreasing up to a peak, "
+                          "then non-increasing; monotone = isotonic), bins with fewer than "
                           "min_gt boxes filled from neighbours; one curve per model key unless pooled "
                           "(then the keys of one weights file share the curve of all their inputs, "
                           "raw_pooled_by_weights).",
