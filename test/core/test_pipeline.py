@@ -188,3 +188,31 @@ def test_coverage_blocks_take_only_what_is_left():
     assert tight.stats["coverage_blocks"] == 0
     off = RePose(RePoseConfig(coverage=False, **kw), zoo=zoo, profiles=prof).plan_frame(part, coarse, W, H, 10000.0)
     assert len(off[0].blocks) == len(part.blocks)
+
+
+def test_coarse_key_takes_the_largest_coarse_size_the_budget_affords():
+    """With coarse_sizes the coarse stage runs at the largest size whose predicted time fits its share."""
+    from repose_ros.core.coarse import coarse_blocks
+
+    gt = _gt()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    cfg = RePoseConfig(partitioner="meanshift", coarse_sizes=(960, 1280), coarse_budget_share=0.3,
+                       coarse_on_edge=True, budget_ms=100000.0)
+    rp = RePose(cfg, zoo=zoo)
+    r = coarse_blocks(W, H, cfg.num_servers)[0]
+    cost = {s: rp.profiles.block_latency(f"yolov8s@{s}", r.w, r.h) for s in (640, 960, 1280)}
+    assert cost[640] < cost[960] < cost[1280]
+    # each budget gets the largest size whose one coarse block (on the edge, in parallel) fits 30 % of it
+    for size in (640, 960, 1280):
+        budget = cost[size] / 0.3 * 1.01
+        assert rp.coarse_key(W, H, budget) == f"yolov8s@{size}"
+    assert rp.coarse_key(W, H, 1.0) == "yolov8s@640"                        # nothing fits: the smallest
+    # on the camera host the N blocks run one after another: the same budget affords less
+    assert rp.coarse_key(W, H, cost[1280] / 0.3 * 1.01, on_edge=False) != "yolov8s@1280"
+    # without coarse_sizes the coarse model is fixed
+    assert RePose(RePoseConfig(), zoo=zoo).coarse_key(W, H, 1e9) == "yolov8s@640"
+    # run() uses it and the plan weighs the boxes with that model's recall
+    res = rp.run(np.zeros((H, W, 3), np.uint8), cost[960] / 0.3 * 1.01)
+    assert res.coarse.model_key == "yolov8s@960" and len(res.coarse.detections) > 0
+    with pytest.raises(ValueError, match="coarse_budget_share"):
+        RePoseConfig(coarse_budget_share=0.0)

@@ -349,10 +349,14 @@ def test_frame_report_measures_every_stage():
         assert r.within_budget  # a few ms here: well within 3 s
 
 
+COARSE_TIMEOUT_MS = 800.0  # 400 ms was missed now and then by a live server on a loaded 2-core box
+
+
 @pytest.mark.ros
 def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
     """coarse.on_edge: coarse blocks go to the edge servers; with one hung, every frame is still answered once."""
-    h = Harness(extra={"camera": [Parameter("coarse.on_edge", value=True), Parameter("coarse.timeout_ms", value=400.0),
+    h = Harness(extra={"camera": [Parameter("coarse.on_edge", value=True),
+                                  Parameter("coarse.timeout_ms", value=COARSE_TIMEOUT_MS),
                                   Parameter("coarse.conf", value=0.07)],
                        "partitioner": [Parameter("server_timeout_s", value=1.0)]})
     to_server0 = []
@@ -391,7 +395,29 @@ def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
     lost = "coarse_missing: coarse block(s) 1 (server 1: no answer)"
     timed_out = [s for s in stamps if lost in reports[s].drop_reason]
     assert timed_out and timed_out[0] == stamps[0], "the first frame after the hang lost server 1's coarse block"
-    assert all(reports[s].degraded and reports[s].coarse_ms >= 400.0 for s in timed_out)
+    assert all(reports[s].degraded and reports[s].coarse_ms >= COARSE_TIMEOUT_MS for s in timed_out)
     # Once server 1 is known gone the coarse blocks go to server 0 alone: whole answers again.
     last = {m.header.stamp.sec: m for m in h.out}[stamps[-1]]
     assert not reports[stamps[-1]].degraded and _boxes(last) == ALL_BLOBS
+
+
+@pytest.mark.ros
+def test_coarse_size_follows_the_budget():
+    """coarse.sizes: the camera runs the largest coarse size the partitioner's budget affords, per frame."""
+    h = Harness(extra={"camera": [Parameter("coarse.on_edge", value=True), Parameter("coarse.sizes", value=[1280]),
+                                  Parameter("coarse.budget_share", value=1.0)]})
+    to_server0 = []
+    h.test.create_subscription(BlockAssignment, "/repose/blocks/server_0", to_server0.append, reliable(20))
+    try:
+        h.wait_ready(2)
+        h.pub.publish(_img(90))                       # budget 3000 ms affords the 1280 coarse block
+        assert h.spin_until(lambda: len(h.reports) >= 1)
+        # 1 % of the budget (30 ms) affords no coarse block at all: the smallest size runs
+        assert h.cam.set_parameters([Parameter("coarse.budget_share", value=0.01)])[0].successful
+        h.pub.publish(_img(91))
+        assert h.spin_until(lambda: len(h.reports) >= 2)
+    finally:
+        h.close()
+    coarse = {m.header.stamp.sec: m.model for m in to_server0 if m.coarse}
+    assert coarse == {90: "yolov8s@1280", 91: "yolov8s@640"}
+    assert [r.header.stamp.sec for r in h.reports] == [90, 91] and not any(r.degraded for r in h.reports)

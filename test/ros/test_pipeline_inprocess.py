@@ -42,8 +42,9 @@ class Harness:
             *shared, Parameter("partitioner", value=partitioner), Parameter("budget_ms", value=3000.0),
             Parameter("deadline_factor", value=1.0), *extra.get("partitioner", [])])
         # As in frontend_node: the camera sends coarse blocks (coarse.on_edge) to the partitioner's live servers.
-        self.cam = CameraNode(sink=self.part.on_coarse, live_servers=self.part.live_servers, context=self.ctx,
-                              namespace="repose", parameter_overrides=[
+        self.cam = CameraNode(sink=self.part.on_coarse, live_servers=self.part.live_servers,
+                              budget_ms=lambda: float(self.part.p["budget_ms"]), profiles=self.part.repose.profiles,
+                              context=self.ctx, namespace="repose", parameter_overrides=[
                                   *shared, Parameter("queue.size", value=8), Parameter("qos.depth", value=10),
                                   *extra.get("camera", [])])
         self.edges = [EdgeDetectorNode(context=self.ctx, namespace="repose", parameter_overrides=[
@@ -258,3 +259,31 @@ def test_parameters_set_at_run_time_take_effect(harness):
     assert rep[51].blocks_expected + rep[51].blocks_skipped == grid[0] * grid[1]
     assert rep[51].budget_ms == pytest.approx(1234.0)
     assert not rep[51].degraded
+
+
+@pytest.mark.ros
+@pytest.mark.parametrize("with_info", [True, False])
+def test_camera_callback_works_as_each_executor_calls_it(monkeypatch, with_info):
+    """Jazzy and later pass (msg, info) to a two-argument callback; Humble's executor passes msg alone.
+
+    The camera subscribes with the callback this rclpy can call: driven as that executor drives it,
+    every frame is received (and, with the message info, frames lost by DDS can be counted).
+    """
+    import repose_ros.nodes.camera as camera_mod
+
+    monkeypatch.setattr(camera_mod, "message_info_supported", lambda: with_info)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    try:
+        cam = CameraNode(context=ctx, parameter_overrides=[Parameter("backend", value="fake")])
+        sub = next(s for s in cam.subscriptions if s.topic_name.endswith("image_raw"))
+        if with_info:
+            sub.callback(_img(1), {"publication_sequence_number": 7, "publisher_gid": {"data": [1] * 16}})
+        else:
+            sub.callback(_img(1))                 # as Humble's executor: await_or_execute(sub.callback, msg)
+            with pytest.raises(TypeError):        # what the two-argument callback did on Humble
+                cam._on_image_with_info(_img(2))
+        assert cam.counts["received"] == 1
+        cam.destroy_node()
+    finally:
+        rclpy.try_shutdown(context=ctx)

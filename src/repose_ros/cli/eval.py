@@ -55,6 +55,13 @@ def _parser() -> argparse.ArgumentParser:
                         "the camera host (default: the coarse.on_edge setting of config/repose.yaml)")
     p.add_argument("--coarse-model", default=None,
                    help="model key of RE-POSE's coarse stage (default: coarse.model of config/repose.yaml)")
+    p.add_argument("--coarse-sizes", default=None,
+                   help="candidate coarse input sizes (comma-separated; the coarse model's weights): per budget "
+                        "the largest whose predicted coarse stage fits --coarse-budget-share of it (default: "
+                        "coarse.sizes of config/repose.yaml; empty: the coarse model only)")
+    p.add_argument("--coarse-budget-share", type=float, default=None,
+                   help="share of the budget the coarse stage may take when choosing among --coarse-sizes "
+                        "(default: config)")
     p.add_argument("--budget-reserve", type=float, default=None,
                    help="ms of the budget kept free of detector work for fusion and transfers (default: config)")
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
@@ -164,9 +171,13 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
     on_edge = deployed["coarse_on_edge"] if args.coarse_on_edge is None else bool(args.coarse_on_edge)
     reserve = deployed["budget_reserve_ms"] if args.budget_reserve is None else float(args.budget_reserve)
+    coarse_sizes = [int(v) for v in _floats(args.coarse_sizes)] if args.coarse_sizes is not None \
+        else list(deployed["coarse_sizes"])
+    share = deployed["coarse_budget_share"] if args.coarse_budget_share is None else float(args.coarse_budget_share)
     runner = ev.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou, model_name=name,
                              coarse_model=coarse_key, policy=args.policy, fake=fake, weights_path=weights_path,
-                             device=args.device, coarse_on_edge=on_edge, budget_reserve_ms=reserve)
+                             device=args.device, coarse_on_edge=on_edge, budget_reserve_ms=reserve,
+                             coarse_sizes=coarse_sizes, coarse_budget_share=share)
     skipped: Dict[str, str] = {}
     if any(s.family == "sahi" for s in specs):
         try:
@@ -198,7 +209,9 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     elapsed = time.perf_counter() - t0
     methods = {k: st.summary() for k, st in stats.items()}
     goals_kind = args.goals if args.goals != "auto" else ("dense" if args.mosaic == "2x2" else "sparse")
-    checks = [] if goals_kind == "none" else goal_checks(methods, goals_kind)
+    widths = {f.width for f in dataset.frames}
+    checks = [] if goals_kind == "none" else goal_checks(methods, goals_kind,
+                                                         native_width=widths.pop() if len(widths) == 1 else None)
     notes = list(dataset.notes) + list(runner.notes)
     notes.append("latency_ms: measured serial time per frame in this process (all stages); parallel_latency_ms: "
                  "MEASURED: coarse stage as deployed ("
@@ -224,6 +237,8 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         "servers": args.servers,
         "coarse_on_edge": on_edge,
         "coarse_model": coarse_key,
+        "coarse_sizes": coarse_sizes,
+        "coarse_budget_share": share,
         "budget_reserve_ms": reserve,
         "latency_measured": True,
         "conf": args.conf,
@@ -258,7 +273,8 @@ def _deployed_settings() -> Dict[str, Any]:
     from repose_ros.core.pipeline import RePoseConfig
 
     out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
-           "coarse_model": RePoseConfig.coarse_model}
+           "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
+           "coarse_budget_share": RePoseConfig.coarse_budget_share}
     try:
         import yaml
 
@@ -275,6 +291,10 @@ def _deployed_settings() -> Dict[str, Any]:
                 out["coarse_on_edge"] = bool(params["coarse.on_edge"])
             if "coarse.model" in params:
                 out["coarse_model"] = str(params["coarse.model"])
+            if "coarse.sizes" in params:
+                out["coarse_sizes"] = [int(v) for v in params["coarse.sizes"] if int(v) > 0]
+            if "coarse.budget_share" in params:
+                out["coarse_budget_share"] = float(params["coarse.budget_share"])
             if "budget_reserve_ms" in params:
                 out["budget_reserve_ms"] = float(params["budget_reserve_ms"])
     except (OSError, ValueError, TypeError, AttributeError):

@@ -1214,7 +1214,7 @@ class MethodRunner:
                  model_name: str = "yolov8s", coarse_model: str = "yolov8s@640", coarse_conf: float = 0.05,
                  policy: str = "", fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
                  weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: bool = False,
-                 budget_reserve_ms: float = 10.0):
+                 budget_reserve_ms: float = 10.0, coarse_sizes: Sequence[int] = (), coarse_budget_share: float = 0.3):
         if servers < 1:
             raise ValueError("servers must be >= 1")
         self.zoo = zoo
@@ -1232,6 +1232,8 @@ class MethodRunner:
         self.weights_path = weights_path
         self.device = device
         self.coarse_on_edge = bool(coarse_on_edge)
+        self.coarse_sizes = tuple(int(v) for v in coarse_sizes)
+        self.coarse_budget_share = float(coarse_budget_share)
         self.budget_reserve_ms = float(budget_reserve_ms)
         self._repose: Dict[str, Any] = {}
         self._sahi_model: Any = None
@@ -1253,15 +1255,18 @@ class MethodRunner:
             cfg = RePoseConfig(num_servers=self.servers, coarse_model=self.coarse_model, coarse_conf=self.coarse_conf,
                                conf=self.conf, iou=self.iou, partitioner=partitioner, policy=self.policy,
                                fusion=self.fusion, fusion_iou=self.fusion_iou, coarse_on_edge=self.coarse_on_edge,
-                               budget_reserve_ms=self.budget_reserve_ms)
+                               budget_reserve_ms=self.budget_reserve_ms, coarse_sizes=self.coarse_sizes,
+                               coarse_budget_share=self.coarse_budget_share)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 
-    def _coarse(self, image: np.ndarray) -> Any:
-        """Return the frame's coarse stage (:class:`repose_ros.core.pipeline.CoarseStage`), run once."""
-        if "coarse" not in self._frame_cache:
-            self._frame_cache["coarse"] = self.repose("meanshift").coarse_stage(image)
-        return self._frame_cache["coarse"]
+    def _coarse(self, image: np.ndarray, key: Optional[str] = None) -> Any:
+        """Return the frame's coarse stage with coarse model ``key`` (:class:`CoarseStage`), run once per key."""
+        key = key or self.coarse_model
+        cache = self._frame_cache.setdefault("coarse", {})
+        if key not in cache:
+            cache[key] = self.repose("meanshift").coarse_stage(image, model_key=key)
+        return cache[key]
 
     def _history(self, frame: EvalFrame) -> Optional[np.ndarray]:
         """Boxes of the previous frame (coarse detector, not timed), or None without one."""
@@ -1290,6 +1295,7 @@ class MethodRunner:
         if any(s.family in ("remix", "meanshift", "rl_dca") for s in specs):
             sizes |= {self.profiles.model(k).imgsz for k in self.repose("meanshift").models}
             sizes.add(int(self.coarse_model.rpartition("@")[2]))
+            sizes |= set(self.coarse_sizes)
         crop = (0, 0, min(w, 960), min(h, 540))
         for size in sorted(sizes):
             self.zoo.detect_crops(self._key(size), image, [crop], conf=self.conf, iou=self.iou)
@@ -1384,7 +1390,8 @@ class MethodRunner:
 
     def _run_repose(self, spec: MethodSpec, image: np.ndarray, partitioner: str) -> FrameResult:
         rp = self.repose(partitioner)
-        res = rp.run(image, spec.budget_ms, coarse=self._coarse(image))
+        key = rp.coarse_key(image.shape[1], image.shape[0], spec.budget_ms)
+        res = rp.run(image, spec.budget_ms, coarse=self._coarse(image, key))
         t = res.timings
         blocks = res.partition.blocks
         cover = _coverage(blocks, image.shape[1], image.shape[0])
@@ -1394,6 +1401,7 @@ class MethodRunner:
                             "coverage_planned": _coverage([blocks[b] for b in planned], image.shape[1],
                                                           image.shape[0]),
                             "skipped": len(res.plan.skipped), "coarse_boxes": len(res.coarse.detections),
+                            "coarse_model": res.coarse.model_key,
                             "planned_makespan_ms": res.plan.makespan_ms,
                             "detection_budget_ms": t["detection_budget_ms"], "detect_ms": t["detect_ms"],
                             "models": [bp.model_key for bp in res.plan.blocks]},

@@ -33,7 +33,7 @@ from .detections import Detections
 from .detector import ModelZoo
 from .fusion import fuse_blocks
 from .planner import Plan, plan_blocks
-from .profiles import Profiles
+from .profiles import Profiles, make_key, parse_key
 from .serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
 
 PARTITIONERS = ("rl_dca", "meanshift", "uniform")
@@ -47,6 +47,8 @@ class RePoseConfig:
     weights: Dict[str, str] = field(default_factory=lambda: {"yolov8s": "builtin:yolov8s-person"})
     device: str = "cpu"
     coarse_model: str = "yolov8s@640"
+    coarse_sizes: Tuple[int, ...] = ()
+    coarse_budget_share: float = 0.3
     coarse_conf: float = 0.05
     coarse_iou: float = 0.5
     conf: float = 0.25
@@ -88,6 +90,11 @@ class RePoseConfig:
             raise ValueError("max_box_weight must be >= 1")
         if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
             raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
+        if not 0.0 < self.coarse_budget_share <= 1.0:
+            raise ValueError("coarse_budget_share must be in (0, 1]")
+        self.coarse_sizes = tuple(int(v) for v in self.coarse_sizes)
+        if any(v < 32 for v in self.coarse_sizes):
+            raise ValueError("coarse_sizes must be >= 32")
         self.uniform_grid = tuple(int(v) for v in self.uniform_grid)
         self.spend_margins = tuple(int(v) for v in self.spend_margins)
         if any(v < 0 for v in self.spend_margins):
@@ -116,6 +123,7 @@ class RePoseConfig:
         d = asdict(self)
         d["uniform_grid"] = list(self.uniform_grid)
         d["spend_margins"] = list(self.spend_margins)
+        d["coarse_sizes"] = list(self.coarse_sizes)
         return d
 
 
@@ -133,7 +141,8 @@ class CoarseStage:
 
     ``ms``: on the camera host, the one call over all N blocks plus the merge; on the edge
     servers (``on_edge``), the slowest server's block plus the merge. ``block_ms``: measured
-    time of each block's call (on the edge) or of the one call (camera).
+    time of each block's call (on the edge) or of the one call (camera). ``model_key``: the
+    coarse model that ran ("": ``config.coarse_model``).
     """
 
     detections: Detections
@@ -141,6 +150,7 @@ class CoarseStage:
     block_ms: List[float] = field(default_factory=list)
     on_edge: bool = False
     merge_ms: float = 0.0
+    model_key: str = ""
 
     @property
     def serial_ms(self) -> float:
@@ -190,7 +200,38 @@ class RePose:
         """Coarse detection on N equal blocks, low threshold, NMS across blocks."""
         return self.coarse_stage(frame).detections
 
-    def coarse_stage(self, frame: np.ndarray, on_edge: Optional[bool] = None) -> CoarseStage:
+    def coarse_key(self, frame_w: int, frame_h: int, budget_ms: Optional[float] = None,
+                   on_edge: Optional[bool] = None) -> str:
+        """Coarse model for a frame under ``budget_ms``: the largest affordable input size.
+
+        Without ``coarse_sizes`` this is ``coarse_model``. Otherwise the candidates are the
+        coarse model's weights at each of ``coarse_sizes`` (and its own size) that the profile
+        holds; the stage's predicted time is the profile's shape-aware latency of one coarse
+        block (on the edge servers: the blocks run in parallel) or of all N blocks (on the camera
+        host). The largest candidate whose predicted time is at most ``coarse_budget_share`` x
+        the budget wins, else the smallest. A larger coarse input finds more small people (the
+        recall the partition starts from) at a higher cost.
+        """
+        c = self.config
+        if not c.coarse_sizes:
+            return c.coarse_model
+        name, own = parse_key(c.coarse_model)
+        keys = [make_key(name, s) for s in sorted(set(c.coarse_sizes) | {own})]
+        keys = [k for k in keys if k in self.profiles.model_keys]
+        if not keys:
+            return c.coarse_model
+        edge = c.coarse_on_edge if on_edge is None else bool(on_edge)
+        r = coarse_blocks(frame_w, frame_h, c.num_servers)[0]
+        limit = c.coarse_budget_share * (c.budget_ms if budget_ms is None else float(budget_ms))
+        best = keys[0]
+        for k in keys:
+            ms = self.profiles.block_latency(k, r.w, r.h) * (1 if edge else c.num_servers)
+            if ms <= limit:
+                best = k
+        return best
+
+    def coarse_stage(self, frame: np.ndarray, on_edge: Optional[bool] = None,
+                     model_key: Optional[str] = None) -> CoarseStage:
         """Run the coarse stage as deployed and time it (see :class:`CoarseStage`).
 
         Camera host (default): :func:`coarse_detect`, all N blocks in one detector call. On the
@@ -199,16 +240,17 @@ class RePose:
         as the slowest block, then the merge.
         """
         c = self.config
+        key = model_key or c.coarse_model
         edge = c.coarse_on_edge if on_edge is None else bool(on_edge)
         if not edge:
-            det, imgsz = self.zoo.get(c.coarse_model)
+            det, imgsz = self.zoo.get(key)
             t0 = time.perf_counter()
             result = coarse_detect(frame, det, c.num_servers, imgsz=imgsz, conf=c.coarse_conf, iou=c.coarse_iou)
             ms = (time.perf_counter() - t0) * 1000.0
-            return CoarseStage(result.detections, ms, [result.timings["detect_ms"]], False)
+            return CoarseStage(result.detections, ms, [result.timings["detect_ms"]], False, model_key=key)
         h, w = frame.shape[:2]
         rects = coarse_blocks(w, h, c.num_servers)
-        runs = [run_block(self.zoo, frame, BlockJob(i, r.as_tuple(), c.coarse_model), c.coarse_conf, c.coarse_iou)
+        runs = [run_block(self.zoo, frame, BlockJob(i, r.as_tuple(), key), c.coarse_conf, c.coarse_iou)
                 for i, r in enumerate(rects)]
         failed = [r.error for r in runs if not r.ok]
         if failed:
@@ -217,7 +259,7 @@ class RePose:
         merged = merge_block_detections([r.detections for r in runs], rects, w, h, iou=c.coarse_iou)
         merge_ms = (time.perf_counter() - t0) * 1000.0
         block_ms = [r.ms for r in runs]
-        return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms)
+        return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms, key)
 
     def partition(self, coarse: Detections, frame_w: int, frame_h: int) -> Partition:
         """Cluster the coarse boxes and turn each cluster into a block."""
@@ -255,14 +297,15 @@ class RePose:
         b = self.config.budget_ms if budget_ms is None else float(budget_ms)
         return max(0.0, b - float(elapsed_ms) - self.config.budget_reserve_ms)
 
-    def coarse_scale(self, frame_w: int, frame_h: int) -> float:
+    def coarse_scale(self, frame_w: int, frame_h: int, coarse_key: Optional[str] = None) -> float:
         """Scale from frame pixels to the coarse model's input (the N coarse blocks are letterboxed)."""
+        key = coarse_key or self.config.coarse_model
         r = coarse_blocks(frame_w, frame_h, self.config.num_servers)[0]
-        imgsz = self.profiles.model(self.config.coarse_model).imgsz if self.config.coarse_model in \
-            self.profiles.model_keys else int(self.config.coarse_model.rpartition("@")[2])
+        imgsz = self.profiles.model(key).imgsz if key in self.profiles.model_keys else int(key.rpartition("@")[2])
         return imgsz / float(max(r.w, r.h))
 
-    def box_values(self, coarse: Detections, frame_w: int, frame_h: int) -> Tuple[np.ndarray, np.ndarray]:
+    def box_values(self, coarse: Detections, frame_w: int, frame_h: int,
+                   coarse_key: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
         """Per coarse box: its weight (people it stands for) and its value if only the coarse pass sees it.
 
         Weight: ``1 / recall`` of the coarse pass at the box's size (the profile's measured recall
@@ -277,29 +320,32 @@ class RePose:
         if n == 0:
             return weights, skip
         c = self.config
-        a = coarse.areas.astype(np.float64) * self.coarse_scale(frame_w, frame_h) ** 2
-        if c.recall_weighting and self.profiles.has_recall(c.coarse_model):
-            rec = self.profiles.recall_of_area(c.coarse_model, a)
+        key = coarse_key or c.coarse_model
+        a = coarse.areas.astype(np.float64) * self.coarse_scale(frame_w, frame_h, key) ** 2
+        if c.recall_weighting and self.profiles.has_recall(key):
+            rec = self.profiles.recall_of_area(key, a)
             weights = np.minimum(c.max_box_weight, 1.0 / np.maximum(rec, 1.0 / c.max_box_weight))
-        if c.coarse_model in self.profiles.model_keys:
-            skip = self.profiles.precision_of_area(c.coarse_model, a)
+        if key in self.profiles.model_keys:
+            skip = self.profiles.precision_of_area(key, a)
         return weights, skip
 
     def plan(self, blocks: Sequence[Block], coarse: Detections, budget_ms: Optional[float] = None,
-             servers: Optional[Sequence[int]] = None, frame_size: Optional[Tuple[int, int]] = None) -> Plan:
+             servers: Optional[Sequence[int]] = None, frame_size: Optional[Tuple[int, int]] = None,
+             coarse_key: Optional[str] = None) -> Plan:
         """Choose a model and a server per block so that every server's blocks fit ``budget_ms``.
 
         ``budget_ms`` here is the detection stage's own budget (see :meth:`detection_budget`).
         With ``frame_size`` (w, h) the boxes are weighted by the coarse pass's recall and blocks
-        left out are worth their coarse boxes (:meth:`box_values`); with ``skip_blocks`` a block
-        may be left out (its coarse boxes answer for it) when the budget cannot cover it.
+        left out are worth their coarse boxes (:meth:`box_values`, for the coarse model
+        ``coarse_key`` that found them); with ``skip_blocks`` a block may be left out (its coarse
+        boxes answer for it) when the budget cannot cover it.
         """
         areas = coarse.areas if len(coarse) else np.zeros(0, np.float32)
         box_areas = [areas[b.box_indices] if len(b.box_indices) else np.zeros(0, np.float32) for b in blocks]
         srv = list(servers) if servers is not None else list(range(self.config.num_servers))
         weights = skip = None
         if frame_size is not None:
-            w, v = self.box_values(coarse, *frame_size)
+            w, v = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
             weights = [w[b.box_indices] for b in blocks]
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
         elif self.config.skip_blocks:
@@ -315,7 +361,8 @@ class RePose:
                            model_keys=self.models, box_weights_per_block=weights, skip_values=skip)
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
-                   servers: Optional[Sequence[int]] = None) -> Tuple[Partition, Plan]:
+                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None
+                   ) -> Tuple[Partition, Plan]:
         """Plan a frame's blocks, then spend what the budget leaves: split the largest blocks, then grow them.
 
         While the planned makespan leaves more than ``spend_min_slack`` of the budget unused, the
@@ -331,7 +378,11 @@ class RePose:
         plan still fits and its value does not drop (no block loses resolution for it).
         """
         c = self.config
-        plan = self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+
+        def replan(blocks: Sequence[Block]) -> Plan:
+            return self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+
+        plan = replan(part.blocks)
         if len(coarse) == 0 or c.partitioner == "uniform":
             return part, plan
         from .rl_dca import split_cluster
@@ -352,7 +403,7 @@ class RePose:
                 tried.add(target.label)
                 continue
             split = self.blocks_of(coarse, labels, frame_w, frame_h)
-            trial = self.plan(split.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+            trial = replan(split.blocks)
             if trial.total_value > plan.total_value + 1e-9:
                 part, plan = split, trial
                 splits += 1
@@ -363,7 +414,7 @@ class RePose:
             if m <= margin or plan.makespan_ms >= (1.0 - c.spend_min_slack) * budget_ms:
                 continue
             grown = self.blocks_of(coarse, part.labels, frame_w, frame_h, margin=m)
-            trial = self.plan(grown.blocks, coarse, budget_ms, servers, (frame_w, frame_h))
+            trial = replan(grown.blocks)
             if not trial.feasible or trial.total_value < plan.total_value * (1.0 - 1e-6):
                 break
             part, plan, margin = grown, trial, m
@@ -373,11 +424,11 @@ class RePose:
             tiles = self.coverage_blocks(part.blocks, coarse, frame_w, frame_h, plan)
             if tiles:
                 n = len(part.blocks)
-                trial = self.plan(part.blocks + tiles, coarse, budget_ms, servers, (frame_w, frame_h))
+                trial = replan(part.blocks + tiles)
                 used = [tiles[bp.block_index - n] for bp in trial.blocks if bp.block_index >= n]
                 if used and trial.feasible and trial.total_value >= plan.total_value * (1.0 - 1e-6):
                     if len(used) < len(tiles):  # keep only the tiles that run
-                        trial = self.plan(part.blocks + used, coarse, budget_ms, servers, (frame_w, frame_h))
+                        trial = replan(part.blocks + used)
                     if trial.feasible and trial.total_value >= plan.total_value * (1.0 - 1e-6):
                         part, plan = Partition(part.labels, part.blocks + used), trial
                         plan.stats.update(spend_splits=splits, margin=margin)
@@ -446,13 +497,13 @@ class RePose:
         by the coarse boxes they hold.
         """
         h, w = frame.shape[:2]
-        stage = coarse if coarse is not None else self.coarse_stage(frame)
+        stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
         t1 = time.perf_counter()
         part = self.partition(stage.detections, w, h)
         t2 = time.perf_counter()
         partition_ms = (t2 - t1) * 1000.0
         detect_budget = self.detection_budget(stage.ms + partition_ms, budget_ms)
-        part, plan = self.plan_frame(part, stage.detections, w, h, detect_budget)
+        part, plan = self.plan_frame(part, stage.detections, w, h, detect_budget, coarse_key=stage.model_key or None)
         t3 = time.perf_counter()
         runs = self._run_servers(frame, part.blocks, plan)
         t4 = time.perf_counter()

@@ -23,7 +23,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from ..core.aggregation import FrameAssembler
 from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
-from ..ros.convert import detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
+from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.params import Param, declare_all, latched, one_of, reliable, spin_node
 
 PARAMS = (
@@ -158,13 +158,9 @@ class AggregatorNode(Node):
             # Ids from num_blocks on name left-out blocks, answered by their coarse boxes already.
             self.assembler.stats.unknown_results += 1
             return
-        dets, error = None, msg.error
-        if msg.ok:
-            try:
-                dets = msg_to_detections(msg.detections)
-            except (ValueError, OverflowError) as exc:
-                error = f"malformed detections: {exc}"
-                self._malformed(f"frame {msg.frame_seq} block {msg.block_id} from server {msg.server_id}: {exc}")
+        dets, error = block_answer(msg)
+        if error.startswith("malformed"):
+            self._malformed(f"frame {msg.frame_seq} block {msg.block_id} from server {msg.server_id}: {error}")
         if dets is None:
             self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id} failed on server "
                                       f"{msg.server_id}: {error}", throttle_duration_sec=1.0)

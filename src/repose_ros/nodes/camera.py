@@ -46,10 +46,10 @@ from ..core.detections import Detections
 from ..core.image_codec import ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
-from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
+from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
-from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, one_of, qos_from, reliable,
-                          spin_node)
+from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
+                          qos_from, reliable, spin_node)
 from .backends import make_zoo_from_params
 
 DETECTOR_PARAMS = (
@@ -70,6 +70,11 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("max_width", 7680, "Frames wider than this are refused (counted, answered degraded)", (16, 65536)),
     Param("max_height", 4320, "Frames taller than this are refused", (16, 65536)),
     Param("coarse.model", "yolov8s@640", "Model key of the coarse detector", read_only=True),
+    Param("coarse.sizes", [0], "Candidate coarse input sizes (same weights as coarse.model); per frame the largest "
+          "whose predicted coarse stage fits coarse.budget_share of the partitioner's budget_ms (frontend only); "
+          "[0]: coarse.model alone", read_only=True),
+    Param("coarse.budget_share", 0.3, "Share of the frame budget the coarse stage may take when choosing among "
+          "coarse.sizes", (0.01, 1.0)),
     Param("coarse.conf", 0.05, "Low confidence threshold of the coarse stage (recall first)", (0.0, 1.0)),
     Param("coarse.iou", 0.5, "NMS IoU threshold inside and across coarse blocks", (0.05, 0.95)),
     Param("coarse.on_edge", False, "Run the N coarse blocks on the N edge servers (as in the paper) instead of "
@@ -94,19 +99,28 @@ class CoarseItem:
     session_id: int = 0
     arrival: float = 0.0       # ROS time (s) when the camera node received the frame; 0: unknown
     degraded_reason: str = ""  # processed, but degraded (e.g. a coarse block on the edge not answered)
+    coarse_model: str = ""     # model key of the coarse stage that ran ("": the configured coarse.model)
 
 
 class CameraNode(Node):
     """Queue frames, decode, coarse-detect, hand on; count every drop."""
 
     def __init__(self, repose: Optional[RePose] = None, sink: Optional[Callable[[CoarseItem], None]] = None,
-                 live_servers: Optional[Callable[[], Sequence[int]]] = None, **kwargs):
+                 live_servers: Optional[Callable[[], Sequence[int]]] = None,
+                 budget_ms: Optional[Callable[[], float]] = None, profiles=None, **kwargs):
         super().__init__("camera", **kwargs)
         self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
         one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
         self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
-        self.repose = repose or build_repose(self.p, coarse_model=self.p["coarse.model"],
-                                             coarse_conf=self.p["coarse.conf"], coarse_iou=self.p["coarse.iou"])
+        sizes = tuple(int(v) for v in self.p["coarse.sizes"] if int(v) > 0)
+        self.repose = repose or build_repose(self.p, profiles=profiles, coarse_model=self.p["coarse.model"],
+                                             coarse_conf=self.p["coarse.conf"], coarse_iou=self.p["coarse.iou"],
+                                             coarse_sizes=sizes, coarse_budget_share=self.p["coarse.budget_share"])
+        # The frame budget is the partitioner's: known in the frontend; a camera alone keeps coarse.model.
+        self._budget_ms = budget_ms
+        if sizes and budget_ms is None:
+            self.get_logger().warning("coarse.sizes needs the partitioner's budget (frontend_node); running alone "
+                                      f"the camera uses coarse.model {self.p['coarse.model']}")
         self._pub = None
         if sink is None:
             self._pub = self.create_publisher(CoarseFrame, "coarse_frame", reliable(4))
@@ -131,10 +145,13 @@ class CameraNode(Node):
             # Its own callback group: answers are taken while the image callback runs.
             self.create_subscription(BlockDetections, "coarse_detections", self.on_coarse_answer, reliable(50),
                                      callback_group=MutuallyExclusiveCallbackGroup())
+        # With the message info (Jazzy and later) frames that DDS dropped are counted; Humble's
+        # executor passes the message alone, so there the callback takes the message only.
+        on_image = self._on_image_with_info if message_info_supported() else self.on_image
         if self.p["compressed"]:
-            self.create_subscription(CompressedImage, "image_raw/compressed", self._on_image_with_info, qos)
+            self.create_subscription(CompressedImage, "image_raw/compressed", on_image, qos)
         else:
-            self.create_subscription(Image, "image_raw", self._on_image_with_info, qos)
+            self.create_subscription(Image, "image_raw", on_image, qos)
         self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
         self._worker.start()
 
@@ -149,6 +166,8 @@ class CameraNode(Node):
             self.repose.config.coarse_conf = float(changed["coarse.conf"])
         if "coarse.iou" in changed:
             self.repose.config.coarse_iou = float(changed["coarse.iou"])
+        if "coarse.budget_share" in changed:
+            self.repose.config.coarse_budget_share = float(changed["coarse.budget_share"])
 
     def _on_image_with_info(self, msg, info) -> None:
         self.count_lost(info)
@@ -233,19 +252,27 @@ class CameraNode(Node):
         degraded = ""
         try:
             servers = self.coarse_servers() if self.p["coarse.on_edge"] else []
+            key = self.coarse_key(frame.shape[1], frame.shape[0], on_edge=bool(servers))
             if servers:
-                coarse, coarse_ms, degraded = self._coarse_on_edge(msg.header, seq, frame, servers)
+                coarse, coarse_ms, degraded = self._coarse_on_edge(msg.header, seq, frame, servers, key)
             else:
                 if self.p["coarse.on_edge"]:
                     self.counts["coarse_here_no_live_server"] += 1
-                stage = self.repose.coarse_stage(frame, on_edge=False)
+                stage = self.repose.coarse_stage(frame, on_edge=False, model_key=key)
                 coarse, coarse_ms = stage.detections, stage.ms
         except Exception as exc:  # noqa: BLE001
             self.counts["coarse_error"] += 1
             self.get_logger().error(f"frame {seq}: coarse detection failed: {exc}")
             return CoarseItem(msg.header, seq, None, Detections.empty(), 0.0, f"coarse_error: {exc}", arrival=arrival)
         self.counts["processed"] += 1
-        return CoarseItem(msg.header, seq, frame, coarse, coarse_ms, arrival=arrival, degraded_reason=degraded)
+        return CoarseItem(msg.header, seq, frame, coarse, coarse_ms, arrival=arrival, degraded_reason=degraded,
+                          coarse_model=key)
+
+    def coarse_key(self, frame_w: int, frame_h: int, on_edge: bool) -> str:
+        """Coarse model of a frame: ``coarse.model``, or with ``coarse.sizes`` the largest the budget affords."""
+        if self._budget_ms is None:
+            return self.p["coarse.model"]
+        return self.repose.coarse_key(frame_w, frame_h, float(self._budget_ms()), on_edge=on_edge)
 
     # coarse stage on the edge servers ---------------------------------------------------------
     def coarse_servers(self) -> List[int]:
@@ -254,7 +281,7 @@ class CameraNode(Node):
             return [int(s) for s in self._live_servers() if s in self._pub_coarse_blocks]
         return [s for s, pub in self._pub_coarse_blocks.items() if pub.get_subscription_count() > 0]
 
-    def _coarse_on_edge(self, header, seq: int, frame: np.ndarray, servers: Sequence[int]
+    def _coarse_on_edge(self, header, seq: int, frame: np.ndarray, servers: Sequence[int], model_key: str = ""
                         ) -> Tuple[Detections, float, str]:
         """Send the N coarse blocks to the edge servers, wait for the answers, merge them.
 
@@ -272,7 +299,7 @@ class CameraNode(Node):
             for i, (r, sid) in enumerate(zip(rects, sent_to)):
                 msg = BlockAssignment(header=header, frame_seq=seq, session_id=self.session_id, block_id=i,
                                       num_blocks=len(rects), roi=rect_to_roi(r.as_tuple()),
-                                      model=self.p["coarse.model"], server_id=sid, coarse=True,
+                                      model=model_key or self.p["coarse.model"], server_id=sid, coarse=True,
                                       conf=float(self.p["coarse.conf"]), iou=float(self.p["coarse.iou"]),
                                       deadline=deadline, image=bgr_to_image(frame[r.y0:r.y1, r.x0:r.x1], header))
                 self._pub_coarse_blocks[sid].publish(msg)
@@ -301,14 +328,9 @@ class CameraNode(Node):
         """Take an edge server's answer to a coarse block (executor thread) to the waiting worker."""
         if not msg.coarse or msg.session_id != self.session_id:
             return
-        dets, error = None, msg.error
-        if msg.ok:
-            try:
-                dets = msg_to_detections(msg.detections)
-            except (ValueError, OverflowError) as exc:
-                error = f"malformed detections: {exc}"
+        dets, error = block_answer(msg)
         if not self.collector.add((msg.session_id, msg.frame_seq), int(msg.block_id),
-                                  CoarseAnswer(dets, error or "failed", int(msg.server_id))):
+                                  CoarseAnswer(dets, error, int(msg.server_id))):
             self.counts["coarse_answer_late"] += 1
 
     def _emit(self, item: CoarseItem) -> None:
@@ -322,7 +344,7 @@ class CameraNode(Node):
     def _publish_item(self, item: CoarseItem) -> None:
         msg = CoarseFrame(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
                           coarse_ms=float(item.coarse_ms), drop_reason=item.drop_reason,
-                          degraded_reason=item.degraded_reason)
+                          degraded_reason=item.degraded_reason, coarse_model=item.coarse_model)
         if item.arrival > 0:
             msg.arrival = sec_to_time(item.arrival)
         if item.frame is not None:
@@ -345,12 +367,12 @@ def new_session_id() -> int:
     return secrets.randbits(63) | 1
 
 
-def build_repose(p: dict, **overrides) -> RePose:
-    """Build the core pipeline object from node parameters (detector part)."""
+def build_repose(p: dict, profiles=None, **overrides) -> RePose:
+    """Build the core pipeline object from node parameters (detector part; ``profiles``: default profile)."""
     cfg = RePoseConfig(num_servers=int(p["num_servers"]), device=p["device"],
                        weights=dict(zip(p["weights_names"], p["weights_files"])), **overrides)
     zoo = make_zoo_from_params(p)
-    return RePose(cfg, zoo=zoo)
+    return RePose(cfg, zoo=zoo, profiles=profiles)
 
 
 def main(args=None) -> None:

@@ -19,7 +19,8 @@ def main(args=None) -> None:
     """Run camera and partitioner in one process."""
     rclpy.init(args=args)
     partitioner = PartitionerNode(standalone=False)
-    camera = CameraNode(sink=partitioner.on_coarse, live_servers=partitioner.live_servers)
+    camera = CameraNode(sink=partitioner.on_coarse, live_servers=partitioner.live_servers,
+                        budget_ms=lambda: float(partitioner.p["budget_ms"]), profiles=partitioner.repose.profiles)
     executor = MultiThreadedExecutor(num_threads=2)
     executor.add_node(partitioner)
     executor.add_node(camera)

@@ -155,7 +155,7 @@ class PartitionerNode(Node):
             coarse, frame, reason = Detections.empty(), None, reason or f"malformed_coarse: {exc}"
         self.on_coarse(CoarseItem(msg.header, msg.frame_seq, frame, coarse, msg.coarse_ms, reason,
                                   session_id=msg.session_id, arrival=time_to_sec(msg.arrival),
-                                  degraded_reason=msg.degraded_reason))
+                                  degraded_reason=msg.degraded_reason, coarse_model=msg.coarse_model))
 
     def _on_params(self, changed: dict) -> None:
         """Apply parameter changes made at run time (values already type- and range-checked)."""
@@ -228,7 +228,8 @@ class PartitionerNode(Node):
         elapsed_ms = (self.now() - arrival) * 1000.0
         detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
         with self._lock:  # on_status updates the latency profile from another thread
-            part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers)
+            part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
+                                                coarse_key=item.coarse_model or None)
         t2 = time.perf_counter()
         plan_msg.partition_ms = (t1 - t0) * 1000.0
         plan_msg.plan_ms = (t2 - t1) * 1000.0

@@ -1,7 +1,7 @@
 """Conversions between ROS messages and the core's plain types (no rclpy needed)."""
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple
 
 import numpy as np
 from builtin_interfaces.msg import Time
@@ -51,6 +51,19 @@ def msg_to_detections(msg: Detection2DArray) -> Detections:
             except ValueError:
                 classes[i] = -1
     return Detections(xyxy, scores, classes)
+
+
+def block_answer(msg) -> Tuple[Optional[Detections], str]:
+    """Decode a BlockDetections answer: ``(detections, "")``, or ``(None, why)`` when it failed or is malformed.
+
+    The reason of a malformed answer starts with ``"malformed detections: "``.
+    """
+    if not msg.ok:
+        return None, msg.error or "failed"
+    try:
+        return msg_to_detections(msg.detections), ""
+    except (ValueError, OverflowError) as exc:
+        return None, f"malformed detections: {exc}"
 
 
 def label_info(names: Dict[int, str], threshold: float, header=None) -> LabelInfo:

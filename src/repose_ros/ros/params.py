@@ -93,6 +93,17 @@ def qos_from(depth: int, reliability: str, transient_local: bool = False) -> QoS
                       else DurabilityPolicy.VOLATILE)
 
 
+def message_info_supported() -> bool:
+    """Whether this rclpy hands ``(msg, MessageInfo)`` to a two-argument subscription callback.
+
+    Jazzy and later inspect the callback's signature; Humble's executor always calls
+    ``callback(msg)``, so a callback that needs the message info would fail on every message there.
+    """
+    from rclpy.subscription import Subscription
+
+    return hasattr(Subscription, "CallbackType")
+
+
 def reliable(depth: int = 10) -> QoSProfile:
     """Reliable keep-last QoS for plans, blocks and results."""
     return qos_from(depth, "reliable")
