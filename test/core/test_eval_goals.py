@@ -58,6 +58,14 @@ def test_sparse_goals_missed():
     assert c["moonshot: >= full frame at native 3840 at <= 1/4 of its latency"] is False
 
 
+def test_moonshot_only_at_the_native_width():
+    """Full frame at 3840 is native for 4K frames only; frames of mixed or other widths are not judged."""
+    moon = "moonshot: >= full frame at native 3840 at <= 1/4 of its latency"
+    assert moon in _checks(METHODS)
+    assert not any(g["goal"].startswith("moonshot") for g in goal_checks(METHODS, "sparse", native_width=None))
+    assert not any(g["goal"].startswith("moonshot") for g in goal_checks(METHODS, "sparse", native_width=1920))
+
+
 def test_dense_goal_allows_a_small_margin():
     methods = {"uniform@2x2-1280": m("uniform", "2x2-1280", 0.20, 900.0),
                "rl_dca@1000": m("rl_dca", "1000", 0.196, 990.0, 1000)}
