@@ -416,6 +416,10 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
                       "--budgets", "1500", "--coarse-model", f"yolov8s@{sizes[0]}", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["coarse_model"] == f"yolov8s@{sizes[0]}"
+    assert json.loads(out.read_text())["coverage"] is False
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
+                      "--budgets", "100000", "--coverage", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["coverage"] is True
     with pytest.raises(SystemExit, match="not in the profile"):
         main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--coarse-model", "yolov8s@333"])
     for argv in (["--dataset", "kitti:/x"], ["--dataset", "mot17:" + str(tmp_path / "none")],

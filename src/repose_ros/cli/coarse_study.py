@@ -38,6 +38,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from repose_ros.core.boxes import box_iou
+
 DEFAULT_SIZES = "640,800,960,1280"
 DEFAULT_CONFS = "0.01,0.05,0.1,0.25"
 HEIGHT_BINS = (25.0, 50.0, 100.0, 200.0, math.inf)
@@ -59,26 +61,12 @@ def height_bin_labels(bounds: Sequence[float]) -> List[str]:
     return out
 
 
-def _iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    a = np.asarray(a, np.float64).reshape(-1, 4)
-    b = np.asarray(b, np.float64).reshape(-1, 4)
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    area_a = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    area_b = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def matched_ground_truth(gt: np.ndarray, det_xyxy: np.ndarray, det_scores: np.ndarray,
                          iou_thr: float = 0.5) -> np.ndarray:
     """Boolean mask of the ground-truth boxes matched at IoU >= ``iou_thr`` (greedy by score, one-to-one)."""
     gt = np.asarray(gt, np.float64).reshape(-1, 4)
     matched = np.zeros(len(gt), bool)
-    ious = _iou(det_xyxy, gt)
+    ious = box_iou(det_xyxy, gt)
     if ious.size == 0:
         return matched
     for d in np.argsort(-np.asarray(det_scores, np.float64).reshape(-1), kind="stable"):

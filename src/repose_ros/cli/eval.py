@@ -62,6 +62,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coarse-budget-share", type=float, default=None,
                    help="share of the budget the coarse stage may take when choosing among --coarse-sizes "
                         "(default: config)")
+    p.add_argument("--coverage", action=argparse.BooleanOptionalAction, default=False,
+                   help="RE-POSE: spend budget left over by the planned blocks on coverage blocks over regions no "
+                        "block covers (RePoseConfig.coverage)")
     p.add_argument("--budget-reserve", type=float, default=None,
                    help="ms of the budget kept free of detector work for fusion and transfers (default: config)")
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
@@ -177,7 +180,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     runner = ev.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou, model_name=name,
                              coarse_model=coarse_key, policy=args.policy, fake=fake, weights_path=weights_path,
                              device=args.device, coarse_on_edge=on_edge, budget_reserve_ms=reserve,
-                             coarse_sizes=coarse_sizes, coarse_budget_share=share)
+                             coarse_sizes=coarse_sizes, coarse_budget_share=share, coverage=args.coverage)
     skipped: Dict[str, str] = {}
     if any(s.family == "sahi" for s in specs):
         try:
@@ -239,6 +242,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         "coarse_model": coarse_key,
         "coarse_sizes": coarse_sizes,
         "coarse_budget_share": share,
+        "coverage": bool(args.coverage),
         "budget_reserve_ms": reserve,
         "latency_measured": True,
         "conf": args.conf,

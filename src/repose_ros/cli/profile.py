@@ -51,6 +51,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 
 import numpy as np
 
+from repose_ros.core.boxes import box_iou
+
 DEFAULT_MODELS = "yolov8s@320,yolov8s@480,yolov8s@640,yolov8s@960,yolov8s@1280,yolov8s@1600,yolov8s@1920"
 DEFAULT_BINS = (16, 32, 64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 32768, 65536, math.inf)
 BINS_RATIONALE = ("log-spaced bounds, x2 in area (x1.41 in side) from 16 to 65536 model-input px^2 (4x4 to "
@@ -269,18 +271,6 @@ def make_model_input(sample: FrameSample, imgsz: int, scale: float, rng: np.rand
 # --------------------------------------------------------------------------- evaluation
 
 
-def _iou_matrix(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    if len(a) == 0 or len(b) == 0:
-        return np.zeros((len(a), len(b)))
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.prod(np.clip(rb - lt, 0, None), axis=2)
-    aa = np.prod(np.clip(a[:, 2:] - a[:, :2], 0, None), axis=1)
-    ab = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    union = aa[:, None] + ab[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
-
-
 def match_detections(scores: np.ndarray, ious: np.ndarray, gt_ignore: np.ndarray, det_out: np.ndarray,
                      thr: float) -> np.ndarray:
     """COCO-style greedy matching; return per detection 1 (TP), 0 (FP) or -1 (ignored).
@@ -353,7 +343,7 @@ class AreaBinEvaluator:
         boxes = np.concatenate([np.asarray(gt, np.float64).reshape(-1, 4),
                                 np.asarray(ignore, np.float64).reshape(-1, 4)])
         base_ignore = np.arange(len(boxes)) >= len(gt)
-        ious = _iou_matrix(det_xyxy, boxes)
+        ious = box_iou(det_xyxy, boxes)
         gt_area = np.prod(np.clip(boxes[:, 2:] - boxes[:, :2], 0, None), axis=1)
         det_area = np.prod(np.clip(det_xyxy[:, 2:] - det_xyxy[:, :2], 0, None), axis=1)
         for b, (lo, hi) in enumerate(zip(self.lows, self.bounds)):

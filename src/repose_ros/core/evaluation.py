@@ -1214,7 +1214,8 @@ class MethodRunner:
                  model_name: str = "yolov8s", coarse_model: str = "yolov8s@640", coarse_conf: float = 0.05,
                  policy: str = "", fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
                  weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: bool = False,
-                 budget_reserve_ms: float = 10.0, coarse_sizes: Sequence[int] = (), coarse_budget_share: float = 0.3):
+                 budget_reserve_ms: float = 10.0, coarse_sizes: Sequence[int] = (), coarse_budget_share: float = 0.3,
+                 coverage: bool = False):
         if servers < 1:
             raise ValueError("servers must be >= 1")
         self.zoo = zoo
@@ -1234,6 +1235,7 @@ class MethodRunner:
         self.coarse_on_edge = bool(coarse_on_edge)
         self.coarse_sizes = tuple(int(v) for v in coarse_sizes)
         self.coarse_budget_share = float(coarse_budget_share)
+        self.coverage = bool(coverage)
         self.budget_reserve_ms = float(budget_reserve_ms)
         self._repose: Dict[str, Any] = {}
         self._sahi_model: Any = None
@@ -1256,7 +1258,7 @@ class MethodRunner:
                                conf=self.conf, iou=self.iou, partitioner=partitioner, policy=self.policy,
                                fusion=self.fusion, fusion_iou=self.fusion_iou, coarse_on_edge=self.coarse_on_edge,
                                budget_reserve_ms=self.budget_reserve_ms, coarse_sizes=self.coarse_sizes,
-                               coarse_budget_share=self.coarse_budget_share)
+                               coarse_budget_share=self.coarse_budget_share, coverage=self.coverage)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 

@@ -301,8 +301,7 @@ class RePose:
         """Scale from frame pixels to the coarse model's input (the N coarse blocks are letterboxed)."""
         key = coarse_key or self.config.coarse_model
         r = coarse_blocks(frame_w, frame_h, self.config.num_servers)[0]
-        imgsz = self.profiles.model(key).imgsz if key in self.profiles.model_keys else int(key.rpartition("@")[2])
-        return imgsz / float(max(r.w, r.h))
+        return parse_key(key)[1] / float(max(r.w, r.h))
 
     def box_values(self, coarse: Detections, frame_w: int, frame_h: int,
                    coarse_key: Optional[str] = None) -> Tuple[np.ndarray, np.ndarray]:
