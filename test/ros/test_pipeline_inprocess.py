@@ -287,3 +287,10 @@ def test_camera_callback_works_as_each_executor_calls_it(monkeypatch, with_info)
         cam.destroy_node()
     finally:
         rclpy.try_shutdown(context=ctx)
+
+
+@pytest.mark.ros
+def test_camera_warms_its_coarse_model_up_before_the_first_frame(harness):
+    """The camera's worker runs the coarse model once at start, so the first frame does not pay for loading it."""
+    assert harness.spin_until(lambda: harness.cam.counts["warm_up"] == 1, timeout=10)
+    assert harness.cam.counts["received"] == 0

@@ -228,6 +228,7 @@ class CameraNode(Node):
                                   "queue_full: frame dropped before coarse detection", arrival=dropped[2]))
 
     def _work(self) -> None:
+        self.warm_up()
         while True:
             with self._cv:
                 while not self._queue and not self._stop:
@@ -236,6 +237,23 @@ class CameraNode(Node):
                     return
                 msg, seq, arrival = self._queue.popleft()
             self._emit(self.process(msg, seq, arrival))
+
+    def warm_up(self) -> None:
+        """Load the coarse model and run it once on a small blank block (worker thread, before any frame).
+
+        Otherwise the first frame pays for loading the weights, and its budget is gone before its
+        blocks are planned. Skipped when the coarse stage runs on the edge servers; a failure is
+        logged, and the first frame then tries again (and is answered either way).
+        """
+        if self.p["coarse.on_edge"]:
+            return
+        try:
+            blank = np.zeros((64, 64, 3), np.uint8)
+            self.repose.zoo.detect_crops(self.p["coarse.model"], blank, [(0, 0, 64, 64)],
+                                         conf=float(self.p["coarse.conf"]), iou=float(self.p["coarse.iou"]))
+            self.counts["warm_up"] += 1
+        except Exception as exc:  # noqa: BLE001 - the node keeps running; frames are still answered
+            self.get_logger().warning(f"coarse model warm-up failed: {exc}")
 
     def process(self, msg, seq: int, arrival: float = 0.0) -> CoarseItem:
         """Decode one frame and run the coarse stage (here or on the edge); never raises."""
