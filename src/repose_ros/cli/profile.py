@@ -918,8 +918,9 @@ def unimodal_bins(values: Sequence[Optional[float]], weights: Sequence[int], min
     trusted values are fitted by weighted *unimodal* regression: non-decreasing up to a peak and
     non-increasing after it, the peak chosen for the least weighted squared error. A detector
     trained at 640 loses precision on objects far larger than it was trained on (measured: the
-    largest area bin, objects over ~256 px at the model input, drops at every input size), and the
-    planner must see that, or it enlarges blocks of large people past the point where it helps.
+    largest area bin, objects over ~256 px at the model input, drops at every input size that sees
+    enough of them), and the planner must see that, or it enlarges blocks of large people past the
+    point where it helps.
     """
     n = len(values)
     trusted = [i for i in range(n) if values[i] is not None and weights[i] >= min_count]
