@@ -299,7 +299,7 @@ class CameraNode(Node):
             return [int(s) for s in self._live_servers() if s in self._pub_coarse_blocks]
         return [s for s, pub in self._pub_coarse_blocks.items() if pub.get_subscription_count() > 0]
 
-    def _coarse_on_edge(self, header, seq: int, frame: np.ndarray, servers: Sequence[int], model_key: str = ""
+    def _coarse_on_edge(self, header, seq: int, frame: np.ndarray, servers: Sequence[int], model_key: str
                         ) -> Tuple[Detections, float, str]:
         """Send the N coarse blocks to the edge servers, wait for the answers, merge them.
 
@@ -317,7 +317,7 @@ class CameraNode(Node):
             for i, (r, sid) in enumerate(zip(rects, sent_to)):
                 msg = BlockAssignment(header=header, frame_seq=seq, session_id=self.session_id, block_id=i,
                                       num_blocks=len(rects), roi=rect_to_roi(r.as_tuple()),
-                                      model=model_key or self.p["coarse.model"], server_id=sid, coarse=True,
+                                      model=model_key, server_id=sid, coarse=True,
                                       conf=float(self.p["coarse.conf"]), iou=float(self.p["coarse.iou"]),
                                       deadline=deadline, image=bgr_to_image(frame[r.y0:r.y1, r.x0:r.x1], header))
                 self._pub_coarse_blocks[sid].publish(msg)
