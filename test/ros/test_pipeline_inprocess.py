@@ -17,7 +17,8 @@ from repose_ros.nodes.camera import CameraNode  # noqa: E402
 from repose_ros.nodes.edge_detector import EdgeDetectorNode  # noqa: E402
 from repose_ros.nodes.partitioner import PartitionerNode  # noqa: E402
 from repose_ros.ros.convert import bgr_to_image  # noqa: E402
-from repose_ros.ros.params import close_executor, reliable  # noqa: E402
+from repose_ros.ros.executors import close_executor  # noqa: E402
+from repose_ros.ros.params import reliable  # noqa: E402
 
 W, H = 1280, 720
 BLOBS = [(100, 100, 140, 200), (400, 150, 430, 230), (900, 500, 990, 700), (1000, 80, 1020, 120)]

@@ -18,9 +18,11 @@ NODES = [
 
 @pytest.mark.ros
 @pytest.mark.slow
-@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+@pytest.mark.parametrize("sig,repeat", [(signal.SIGINT, 1), (signal.SIGINT, 3), (signal.SIGTERM, 1)],
+                         ids=["SIGINT", "SIGINT-3x", "SIGTERM"])
 @pytest.mark.parametrize("exe,args", NODES, ids=[n for n, _ in NODES])
-def test_clean_exit_on_signal(exe, args, sig, tmp_path):
+def test_clean_exit_on_signal(exe, args, sig, repeat, tmp_path):
+    """repeat: a terminal's Ctrl-C signals the whole group, and launch may signal its children again."""
     path = shutil.which(exe)
     if path is None:
         pytest.skip(f"{exe} is not installed on PATH")
@@ -30,7 +32,11 @@ def test_clean_exit_on_signal(exe, args, sig, tmp_path):
     time.sleep(4.0)  # let it start and spin
     assert proc.poll() is None, proc.stdout.read()
     t0 = time.monotonic()
-    proc.send_signal(sig)
+    for i in range(repeat):
+        if i:
+            time.sleep(0.1 * i)  # the later ones land during the clean-up
+        if proc.poll() is None:
+            proc.send_signal(sig)
     try:
         out, _ = proc.communicate(timeout=15)
     except subprocess.TimeoutExpired:

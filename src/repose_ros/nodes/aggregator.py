@@ -15,7 +15,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import rclpy
 from rclpy.node import Node
 from repose_ros.msg import BlockDetections, FramePlan, FrameReport
 from vision_msgs.msg import Detection2DArray, LabelInfo
@@ -24,7 +23,8 @@ from ..core.aggregation import FrameAssembler
 from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
-from ..ros.params import Param, declare_all, latched, one_of, reliable, spin_node
+from ..ros.executors import run_nodes
+from ..ros.params import Param, declare_all, latched, one_of, reliable
 
 PARAMS = (
     Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),
@@ -213,7 +213,6 @@ class AggregatorNode(Node):
         return super().destroy_node()
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     """Run the aggregator node."""
-    rclpy.init(args=args)
-    spin_node(AggregatorNode())
+    return run_nodes(lambda: [AggregatorNode()], args)

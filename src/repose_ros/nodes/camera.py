@@ -35,7 +35,6 @@ from dataclasses import dataclass
 from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
-import rclpy
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
 from rclpy.node import Node
 from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
@@ -48,8 +47,9 @@ from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
+from ..ros.executors import run_nodes
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
-                          qos_from, reliable, spin_node)
+                          qos_from, reliable)
 from .backends import make_zoo_from_params
 
 DETECTOR_PARAMS = (
@@ -393,7 +393,6 @@ def build_repose(p: dict, profiles=None, **overrides) -> RePose:
     return RePose(cfg, zoo=zoo, profiles=profiles)
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     """Run the camera node alone (publishes coarse_frame for a separate partitioner)."""
-    rclpy.init(args=args)
-    spin_node(CameraNode())
+    return run_nodes(lambda: [CameraNode()], args)

@@ -19,7 +19,6 @@ import time
 from typing import Dict, Optional
 
 import numpy as np
-import rclpy
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
@@ -27,7 +26,8 @@ from ..core.detector import ModelZoo
 from ..core.image_codec import ImageDecodeError
 from ..core.serving import BlockJob, run_block
 from ..ros.convert import detections_to_msg, image_to_bgr
-from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable, spin_node
+from ..ros.executors import run_nodes
+from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
 from .backends import make_zoo_from_params
 
 PARAMS = (
@@ -255,7 +255,6 @@ def _threshold(carried: float, own: float) -> float:
     return float(carried) if 0.0 < carried <= 1.0 else float(own)
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     """Run one edge detector node."""
-    rclpy.init(args=args)
-    spin_node(EdgeDetectorNode())
+    return run_nodes(lambda: [EdgeDetectorNode()], args)

@@ -7,21 +7,19 @@ partitioner's live servers.
 """
 from __future__ import annotations
 
-import rclpy
-from rclpy.executors import MultiThreadedExecutor
-
-from ..ros.params import spin_node
+from ..ros.executors import run_nodes
 from .camera import CameraNode
 from .partitioner import PartitionerNode
 
 
-def main(args=None) -> None:
-    """Run camera and partitioner in one process."""
-    rclpy.init(args=args)
+def build_frontend() -> list:
+    """Make the partitioner and the camera that hands it its frames (after ``rclpy.init``)."""
     partitioner = PartitionerNode(standalone=False)
     camera = CameraNode(sink=partitioner.on_coarse, live_servers=partitioner.live_servers,
                         budget_ms=lambda: float(partitioner.p["budget_ms"]), profiles=partitioner.repose.profiles)
-    executor = MultiThreadedExecutor(num_threads=2)
-    executor.add_node(partitioner)
-    executor.add_node(camera)
-    spin_node(None, executor)
+    return [partitioner, camera]
+
+
+def main(args=None) -> int:
+    """Run camera and partitioner in one process."""
+    return run_nodes(build_frontend, args, threads=2)

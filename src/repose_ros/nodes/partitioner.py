@@ -30,7 +30,6 @@ import threading
 import time
 from typing import Dict
 
-import rclpy
 from rclpy.node import Node
 from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
 from sensor_msgs.msg import Image
@@ -42,7 +41,8 @@ from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time, time_to_sec)
-from ..ros.params import Param, declare_all, one_of, reliable, spin_node
+from ..ros.executors import run_nodes
+from ..ros.params import Param, declare_all, one_of, reliable
 from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
 
@@ -293,7 +293,6 @@ class PartitionerNode(Node):
         self.pub_debug.publish(bgr_to_image(img, msg.header))
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     """Run the partitioner alone (subscribes coarse_frame)."""
-    rclpy.init(args=args)
-    spin_node(PartitionerNode(standalone=True))
+    return run_nodes(lambda: [PartitionerNode(standalone=True)], args)

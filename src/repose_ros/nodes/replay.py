@@ -20,6 +20,7 @@ from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
 from ..ros.convert import bgr_to_image
+from ..ros.executors import shut_down
 from ..ros.params import Param, declare_all, qos_from
 
 PARAMS = (
@@ -103,15 +104,16 @@ class ReplayNode(Node):
                 return
 
 
-def main(args=None) -> None:
+def main(args=None) -> int:
     """Run the replay node until the source is exhausted (or forever with loop)."""
     rclpy.init(args=args)
-    node = ReplayNode()
+    nodes = []
     try:
-        node.run()
+        nodes.append(ReplayNode())
+        nodes[0].run()
         time.sleep(1.0)  # let reliable readers fetch the last frame
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
-        node.destroy_node()
-        rclpy.try_shutdown()
+        shut_down(None, nodes, rclpy.try_shutdown)
+    return 0
