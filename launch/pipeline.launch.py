@@ -11,6 +11,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from repose_ros.ros.launch_params import write_overrides
 
 
 def _nodes(context):
@@ -28,16 +29,21 @@ def _nodes(context):
         frontend["coarse.on_edge"] = coarse_on_edge == "true"
     image_remap = ("image_raw/compressed", input_topic) if compressed else ("image_raw", input_topic)
     common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
+
+    def params(overrides):
+        # The launch arguments win over every entry of params_file, also node-specific ones.
+        return [params_file, write_overrides(params_file, overrides)]
+
     actions = [
         # Camera and partitioner share one process: the full frame is never re-serialised.
         Node(package="repose_ros", executable="frontend_node",
-             parameters=[params_file, frontend], remappings=[image_remap], **common),
+             parameters=params(frontend), remappings=[image_remap], **common),
         Node(package="repose_ros", executable="aggregator_node", name="aggregator",
              parameters=[params_file], **common),
     ]
     for i in range(n):
         actions.append(Node(package="repose_ros", executable="edge_detector_node", name=f"edge_detector_{i}",
-                            parameters=[params_file, dict(shared, server_id=i)], **common))
+                            parameters=params(dict(shared, server_id=i)), **common))
     return actions
 
 

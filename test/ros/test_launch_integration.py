@@ -101,3 +101,74 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
             assert 0 <= cx - hw and cx + hw <= W and 0 <= cy - hh and cy + hh <= H
     assert len(reports) == 4 and not any(r.degraded for r in reports), [r.drop_reason for r in reports]
     assert rc == 0, f"launch exit code {rc}\n{text[-3000:]}"
+
+
+def _get_params(node, ex, fqn, names, timeout=20.0):
+    """Read parameters of a running node through its get_parameters service."""
+    from rcl_interfaces.srv import GetParameters
+    from rclpy.parameter import parameter_value_to_python
+
+    client = node.create_client(GetParameters, f"{fqn}/get_parameters")
+    try:
+        end = time.monotonic() + timeout
+        while not client.service_is_ready() and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+        assert client.service_is_ready(), f"{fqn} offers no get_parameters service"
+        future = client.call_async(GetParameters.Request(names=list(names)))
+        ex.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), f"{fqn}: get_parameters timed out"
+        return dict(zip(names, (parameter_value_to_python(v) for v in future.result().values)))
+    finally:
+        node.destroy_client(client)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ros2") is None, reason="no ros2 command on PATH")
+def test_launch_arguments_win_over_the_params_file(tmp_path, repo_root):
+    """compressed, backend, num_servers, input_topic, coarse_on_edge: the launch argument wins, also over
+    node-specific entries of params_file (read back from the running nodes)."""
+    import yaml
+
+    params = yaml.safe_load((repo_root / "config" / "repose.yaml").read_text())
+    params["/**/camera"]["ros__parameters"].update(compressed=False, backend="ultralytics", num_servers=4)
+    params["/**/partitioner"]["ros__parameters"].update(num_servers=4)
+    params["/**/edge_detector_0"] = {"ros__parameters": {"backend": "ultralytics", "num_servers": 4}}
+    params["/**/camera"]["ros__parameters"]["coarse.on_edge"] = False
+    params_file = tmp_path / "params.yaml"
+    params_file.write_text(yaml.safe_dump(params))
+    log = open(tmp_path / "launch.log", "w")
+    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=largs",
+                               f"params_file:={params_file}", "input_topic:=/largs_in/compressed",
+                               "compressed:=true", "num_servers:=1", "backend:=fake", "coarse_on_edge:=true",
+                               "log_level:=warn"],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("largs_client", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    try:
+        cam = _get_params(node, ex, "/largs/camera", ["compressed", "backend", "num_servers", "coarse.on_edge"],
+                          timeout=60.0)
+        part = _get_params(node, ex, "/largs/partitioner", ["num_servers"])
+        edge = _get_params(node, ex, "/largs/edge_detector_0", ["backend", "server_id"])
+        end = time.monotonic() + 20
+        subs = []
+        while time.monotonic() < end and not subs:
+            subs = node.get_subscriptions_info_by_topic("/largs_in/compressed")
+            ex.spin_once(timeout_sec=0.2)
+    finally:
+        os.killpg(launch.pid, signal.SIGINT)
+        try:
+            launch.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(launch.pid, signal.SIGKILL)
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        log.close()
+    text = (tmp_path / "launch.log").read_text()[-3000:]
+    assert cam == {"compressed": True, "backend": "fake", "num_servers": 1, "coarse.on_edge": True}, text
+    assert part == {"num_servers": 1}, text
+    assert edge == {"backend": "fake", "server_id": 0}, text
+    assert [s.topic_type for s in subs] == ["sensor_msgs/msg/CompressedImage"], text
