@@ -48,8 +48,9 @@ from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
+from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
-                          qos_from, reliable)
+                          reliable)
 from .backends import make_zoo_from_params
 
 DETECTOR_PARAMS = (
@@ -109,8 +110,14 @@ class CameraNode(Node):
                  live_servers: Optional[Callable[[], Sequence[int]]] = None,
                  budget_ms: Optional[Callable[[], float]] = None, profiles=None, **kwargs):
         super().__init__("camera", **kwargs)
+        # What destroy_node needs, first: a constructor that fails (bad parameter) is cleaned up too.
+        self._worker = None
+        self._cv = threading.Condition()
+        self._stop = False
+        self.collector = CoarseCollector()
         self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
         one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
+        one_of("qos.reliability", self.p["qos.reliability"], RELIABILITY_CHOICES)
         self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
         sizes = tuple(int(v) for v in self.p["coarse.sizes"] if int(v) > 0)
         self.repose = repose or build_repose(self.p, profiles=profiles, coarse_model=self.p["coarse.model"],
@@ -132,12 +139,8 @@ class CameraNode(Node):
         self.counts = collections.Counter()
         self._last_stamp = None
         self._queue = collections.deque()
-        self._cv = threading.Condition()
-        self._stop = False
-        qos = qos_from(self.p["qos.depth"], self.p["qos.reliability"])
         self._pub_seq = {}
         self._live_servers = live_servers
-        self.collector = CoarseCollector()
         self._pub_coarse_blocks = {}
         if self.p["coarse.on_edge"]:
             self._pub_coarse_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
@@ -148,10 +151,10 @@ class CameraNode(Node):
         # With the message info (Jazzy and later) frames that DDS dropped are counted; Humble's
         # executor passes the message alone, so there the callback takes the message only.
         on_image = self._on_image_with_info if message_info_supported() else self.on_image
-        if self.p["compressed"]:
-            self.create_subscription(CompressedImage, "image_raw/compressed", on_image, qos)
-        else:
-            self.create_subscription(Image, "image_raw", on_image, qos)
+        msg_type, topic = (CompressedImage, "image_raw/compressed") if self.p["compressed"] else (Image, "image_raw")
+        self.input = InputSubscription(self, msg_type, topic, on_image, self.p["qos.depth"],
+                                       self.p["qos.reliability"], self.p["qos.check_period_s"],
+                                       on_lost=self.count_dds_lost)
         self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
         self._worker.start()
 
@@ -172,6 +175,14 @@ class CameraNode(Node):
     def _on_image_with_info(self, msg, info) -> None:
         self.count_lost(info)
         self.on_image(msg)
+
+    def count_dds_lost(self, lost: int) -> None:
+        """Count frames DDS reports lost on the input (best effort: never seen, so never answered)."""
+        if lost > 0:
+            self.counts["lost_dds"] += lost
+            self.get_logger().warning(f"DDS reports {lost} input frame(s) lost ({self.counts['lost_dds']} so far; "
+                                      f"input {self.input.current}): they cannot be answered",
+                                      throttle_duration_sec=1.0)
 
     def count_lost(self, info) -> int:
         """Count frames that DDS dropped before this node saw them (gaps in the publisher's sequence).
@@ -376,7 +387,8 @@ class CameraNode(Node):
             self._stop = True
             self._cv.notify_all()
         self.collector.close()
-        self._worker.join(timeout=5.0)
+        if self._worker is not None:
+            self._worker.join(timeout=5.0)
         return super().destroy_node()
 
 

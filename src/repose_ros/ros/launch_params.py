@@ -35,7 +35,7 @@ def node_patterns(params: Dict[str, Any], prefix: str = "") -> List[str]:
 
 
 def overrides_content(params_file: str, overrides: Dict[str, Any]) -> Dict[str, Any]:
-    """The content of the overriding parameters file (see :func:`write_overrides`)."""
+    """Return the content of the overriding parameters file (see :func:`write_overrides`)."""
     try:
         with open(params_file, encoding="utf-8") as f:
             content = yaml.safe_load(f) or {}

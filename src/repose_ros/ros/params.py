@@ -77,9 +77,12 @@ QOS_PARAMS = (
     Param("qos.depth", 20, "History depth of the input subscription: frames arriving in a burst beyond it are "
           "overwritten by DDS before the node sees them (counted as lost_before_queue); each held frame costs "
           "its size in memory (a 4K bgr8 frame is 25 MB)", (1, 1000), read_only=True),
-    Param("qos.reliability", "reliable",
-          "Input reliability: reliable (no silent loss of large frames; matches reliable publishers) or "
-          "best_effort (needed when the camera publishes best effort)", read_only=True),
+    Param("qos.reliability", "auto",
+          "Input reliability: auto (reliable while every publisher on the input is reliable, best effort as soon "
+          "as one is best effort; re-checked every qos.check_period_s), reliable (no silent loss of large frames; "
+          "matches only reliable publishers) or best_effort (matches every publisher)", read_only=True),
+    Param("qos.check_period_s", 1.0, "qos.reliability auto: how often the input publishers' QoS is read again "
+          "(0: only at start)", (0.0, 3600.0), read_only=True),
 )
 
 
