@@ -422,6 +422,36 @@ def test_camera_on_image_survives_random_frames(nodes, msg):
     assert cam.counts["sink_error"] == 0
 
 
+def _camera_item(cam, items, msg):
+    """Hand ``msg`` to the camera node and wait for the item its worker hands on."""
+    import time
+
+    before = len(items)
+    cam.on_image(msg)
+    end = time.monotonic() + 5.0
+    while len(items) == before and time.monotonic() < end:
+        time.sleep(0.002)
+    assert len(items) == before + 1
+    return items[-1]
+
+
+def test_camera_refuses_type_only_frames_unless_told_how_to_read_them(nodes):
+    """8UC3 is refused (counted as ambiguous_encoding, answered) until image.ambiguous_as says rgb8."""
+    cam, items = nodes["camera"], nodes["items"]
+    msg = Image(height=2, width=2, step=6, encoding="8UC3")
+    msg.data = bytes([10, 20, 30, 40, 50, 60] * 2)
+    before = cam.counts["ambiguous_encoding"]
+    item = _camera_item(cam, items, msg)
+    assert item.frame is None and item.drop_reason.startswith("ambiguous_encoding")
+    assert "image.ambiguous_as" in item.drop_reason and cam.counts["ambiguous_encoding"] == before + 1
+    assert cam.set_parameters([Parameter("image.ambiguous_as", value="rgb8")])[0].successful
+    try:
+        item = _camera_item(cam, items, msg)
+        assert not item.drop_reason and item.frame.tolist() == [[[30, 20, 10], [60, 50, 40]]] * 2
+    finally:
+        cam.set_parameters([Parameter("image.ambiguous_as", value="")])
+
+
 def test_camera_counts_frames_lost_before_its_queue(nodes):
     """Gaps in a publisher's sequence numbers are counted per publisher; odd message info is ignored."""
     cam = nodes["camera"]
