@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 from repose_ros.core.aggregation import FrameAssembler
 from repose_ros.core.detections import Detections
 from repose_ros.core.image_codec import (ImageDecodeError, SizeLimit, SUPPORTED_ENCODINGS, decode_compressed,
-                                         decode_raw)
+                                         decode_raw, pixel_type)
 
 cv2 = pytest.importorskip("cv2")
 
@@ -33,8 +33,22 @@ ALLOC_BOUND = 64 * 48 * 4 * 2 * 4 + 256 * 1024
 
 U32 = 2 ** 32 - 1
 sizes = st.one_of(st.integers(-3, 80), st.integers(0, U32), st.sampled_from([0, 1, 2, 3, 47, 48, 49, 63, 64, 65]))
-encodings = st.one_of(st.sampled_from(SUPPORTED_ENCODINGS), st.text(max_size=12),
-                      st.sampled_from(["yuv420", "BGR8", "bgr8 ", "32FC1", "nv12", ""]))
+TYPE_ONLY = ["8UC1", "8UC3", "8UC4", "8U", "16UC1", "16UC3", "16UC4", "8UC2", "32FC1", "64FC3", "16SC1", "8UC0"]
+encodings = st.one_of(st.sampled_from(SUPPORTED_ENCODINGS), st.text(max_size=12), st.sampled_from(TYPE_ONLY),
+                      st.sampled_from(["yuv420", "BGR8", "bgr8 ", "nv12", "bayer_rggb", "bgr16 ", ""]))
+ambiguous_as = st.sampled_from(["", "bgr8", "rgb8", "rgba8", "mono8", "mono16", "bgr16", "yuyv", "bayer_gbrg16",
+                                "junk", "8UC3"])
+
+
+def _bpp(enc):
+    """Bytes per pixel of an encoding (type-only ones from their type; 1 for unknown ones)."""
+    if enc in SUPPORTED_ENCODINGS:
+        enc = pixel_type(enc)
+    try:
+        depth, ch = enc.split("C")
+        return int(depth[:-1]) // 8 * int(ch)
+    except ValueError:
+        return 1
 
 
 def _peak(fn):
@@ -65,9 +79,7 @@ def raw_images(draw):
     """Fields of a sensor_msgs/Image: mostly near-valid, sometimes wild."""
     enc = draw(st.sampled_from(SUPPORTED_ENCODINGS)) if draw(st.integers(0, 4)) else draw(encodings)
     w, h = draw(sizes), draw(sizes)
-    bpp = {"bgra8": 4, "rgba8": 4, "bgr8": 3, "rgb8": 3, "8UC3": 3, "mono16": 2, "16UC1": 2,
-           "yuv422": 2, "uyvy": 2, "yuv422_yuy2": 2, "yuyv": 2}.get(enc, 1)
-    row = max(0, w) * bpp
+    row = max(0, w) * _bpp(enc)
     step = draw(st.one_of(st.integers(row - 3, row + 9), st.integers(0, U32)))
     if draw(st.integers(0, 3)) and 0 < h <= 80 and 0 <= step <= 2000:
         need = step * (h - 1) + row + draw(st.integers(-4, 4))
@@ -86,14 +98,24 @@ def raw_images(draw):
 
 
 @FUZZ
-@given(raw_images())
-def test_decode_raw_only_refuses_or_decodes_within_the_limit(args):
-    """Random Image fields: a BGR frame within the limit, or ImageDecodeError."""
+@given(raw_images(), ambiguous_as)
+def test_decode_raw_only_refuses_or_decodes_within_the_limit(args, ambiguous):
+    """Random Image fields (and ways to read type-only encodings): a BGR frame within the limit, or ImageDecodeError."""
     enc, h, w, step, data, big = args
-    out, peak = _peak(lambda: decode_raw(enc, h, w, step, data, big, LIMIT))
+    out, peak = _peak(lambda: decode_raw(enc, h, w, step, data, big, LIMIT, ambiguous))
     _check_decoded(out, peak)
     if not isinstance(out, Exception):
         assert out.shape[:2] == (h, w)
+    elif enc not in SUPPORTED_ENCODINGS and not enc.startswith(("8U", "16U")):
+        assert out.reason in ("bad_encoding", "ambiguous_encoding"), out
+
+
+@pytest.mark.parametrize("enc", TYPE_ONLY)
+def test_type_only_encodings_are_refused_by_default(enc):
+    """8UC3, 16UC1, ...: refused as ambiguous, not guessed, whatever the data."""
+    out, peak = _peak(lambda: decode_raw(enc, 4, 4, 64, bytes(256), False, LIMIT))
+    assert isinstance(out, ImageDecodeError) and out.reason == "ambiguous_encoding", out
+    assert peak <= ALLOC_BOUND
 
 
 def _encoded(ext, h, w, seed):
@@ -398,6 +420,36 @@ def test_camera_on_image_survives_random_frames(nodes, msg):
     item = items[-1]
     assert (item.frame is not None) != bool(item.drop_reason)
     assert cam.counts["sink_error"] == 0
+
+
+def _camera_item(cam, items, msg):
+    """Hand ``msg`` to the camera node and wait for the item its worker hands on."""
+    import time
+
+    before = len(items)
+    cam.on_image(msg)
+    end = time.monotonic() + 5.0
+    while len(items) == before and time.monotonic() < end:
+        time.sleep(0.002)
+    assert len(items) == before + 1
+    return items[-1]
+
+
+def test_camera_refuses_type_only_frames_unless_told_how_to_read_them(nodes):
+    """8UC3 is refused (counted as ambiguous_encoding, answered) until image.ambiguous_as says rgb8."""
+    cam, items = nodes["camera"], nodes["items"]
+    msg = Image(height=2, width=2, step=6, encoding="8UC3")
+    msg.data = bytes([10, 20, 30, 40, 50, 60] * 2)
+    before = cam.counts["ambiguous_encoding"]
+    item = _camera_item(cam, items, msg)
+    assert item.frame is None and item.drop_reason.startswith("ambiguous_encoding")
+    assert "image.ambiguous_as" in item.drop_reason and cam.counts["ambiguous_encoding"] == before + 1
+    assert cam.set_parameters([Parameter("image.ambiguous_as", value="rgb8")])[0].successful
+    try:
+        item = _camera_item(cam, items, msg)
+        assert not item.drop_reason and item.frame.tolist() == [[[30, 20, 10], [60, 50, 40]]] * 2
+    finally:
+        cam.set_parameters([Parameter("image.ambiguous_as", value="")])
 
 
 def test_camera_counts_frames_lost_before_its_queue(nodes):

@@ -70,6 +70,8 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
           read_only=True),
     Param("max_width", 7680, "Frames wider than this are refused (counted, answered degraded)", (16, 65536)),
     Param("max_height", 4320, "Frames taller than this are refused", (16, 65536)),
+    Param("image.ambiguous_as", "", "Encoding to read type-only raw frames (8UC3, 16UC1, ...) as, e.g. bgr8 or "
+          "mono16; \"\": refuse them (ambiguous_encoding)"),
     Param("coarse.model", "yolov8s@640", "Model key of the coarse detector", read_only=True),
     Param("coarse.sizes", [0], "Candidate coarse input sizes (same weights as coarse.model); per frame the largest "
           "whose predicted coarse stage fits coarse.budget_share of the partitioner's budget_ms (frontend only); "
@@ -269,7 +271,7 @@ class CameraNode(Node):
     def process(self, msg, seq: int, arrival: float = 0.0) -> CoarseItem:
         """Decode one frame and run the coarse stage (here or on the edge); never raises."""
         try:
-            frame = image_to_bgr(msg, self.limit)
+            frame = image_to_bgr(msg, self.limit, self.p["image.ambiguous_as"])
         except ImageDecodeError as exc:
             self.counts[exc.reason] += 1
             self.get_logger().warning(f"frame {seq} refused: {exc}")

@@ -1,6 +1,7 @@
 """Conversions between ROS messages and the core's plain types (no rclpy needed)."""
 from __future__ import annotations
 
+import sys
 from typing import Dict, Optional, Tuple
 
 import numpy as np
@@ -9,7 +10,8 @@ from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from vision_msgs.msg import Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose, VisionClass
 
 from ..core.detections import Detections
-from ..core.image_codec import SizeLimit, decode_compressed, decode_raw, encode_bgr8
+from ..core.image_codec import (CV_BRIDGE_ENCODINGS, ImageDecodeError, SizeLimit, check_raw, decode_compressed,
+                                decode_raw, encode_bgr8)
 
 
 def detections_to_msg(dets: Detections, header) -> Detection2DArray:
@@ -88,11 +90,82 @@ def roi_to_rect(roi: RegionOfInterest) -> tuple:
     return (roi.x_offset, roi.y_offset, roi.x_offset + roi.width, roi.y_offset + roi.height)
 
 
-def image_to_bgr(msg, limit: SizeLimit = SizeLimit()) -> np.ndarray:
-    """Decode a sensor_msgs/Image or CompressedImage into a BGR frame (raises ImageDecodeError)."""
+# Raw images go through cv_bridge when it is importable ("auto") or always through the own
+# converter ("own"); both give the same pixels (core.image_codec converts as cv_bridge does).
+IMAGE_CONVERTERS = ("auto", "own")
+_converter = "auto"
+_UNSET = object()
+_bridge = _UNSET  # the CvBridge instance once looked for; None: cv_bridge is not importable
+
+
+def set_image_converter(mode: str) -> None:
+    """Choose how raw images are converted: ``"auto"`` (cv_bridge when importable) or ``"own"``.
+
+    Setting it also forgets whether cv_bridge was found, so that the next frame looks again.
+    """
+    global _converter, _bridge
+    if mode not in IMAGE_CONVERTERS:
+        raise ValueError(f"image converter must be one of {', '.join(IMAGE_CONVERTERS)}, not '{mode}'")
+    _converter = mode
+    _bridge = _UNSET
+
+
+def _cv_bridge():
+    """Return the CvBridge to use, or None (own converter)."""
+    global _bridge
+    if _converter == "own":
+        return None
+    if _bridge is _UNSET:
+        try:
+            from cv_bridge import CvBridge
+
+            _bridge = CvBridge()
+        except Exception:  # noqa: BLE001 - absent, or built for another Python/numpy: use the own converter
+            _bridge = None
+    return _bridge
+
+
+def image_converter() -> str:
+    """Which converter raw images go through now: ``"cv_bridge"`` or ``"own"``."""
+    return "own" if _cv_bridge() is None else "cv_bridge"
+
+
+def image_to_bgr(msg, limit: SizeLimit = SizeLimit(), ambiguous_as: str = "") -> np.ndarray:
+    """Decode a sensor_msgs/Image or CompressedImage into a BGR frame (raises ImageDecodeError only).
+
+    A raw Image is first validated here (encoding, size against ``limit``, step, data length)
+    without touching its pixels, so both converters refuse the same frames with the same
+    reasons. It is then converted by cv_bridge (``imgmsg_to_cv2(msg, "bgr8")``) when that is
+    importable and reads the frame correctly: an encoding it knows, this host's byte order, rows padded
+    by whole pixels and the full last row present. Other frames, type-only encodings read as
+    ``ambiguous_as``, and every CompressedImage (whose size must be checked from the header
+    before decoding) go through :mod:`repose_ros.core.image_codec`.
+    """
     if isinstance(msg, CompressedImage):
         return decode_compressed(msg.format, msg.data, limit)
-    return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), limit)
+    bridge = _cv_bridge()
+    if bridge is None:
+        return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), limit,
+                          ambiguous_as)
+    layout = check_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, limit, ambiguous_as)
+    # cv_bridge's Python side reads rows as step // pixel size whole pixels, needs height * step
+    # bytes, and swaps the byte order with ndarray.newbyteorder, which numpy 2 removed.
+    if (layout.encoding != msg.encoding or layout.encoding not in CV_BRIDGE_ENCODINGS
+            or bool(msg.is_bigendian) != (sys.byteorder == "big")
+            or msg.step % layout.pixel_bytes or len(msg.data) < msg.height * msg.step):
+        return decode_raw(msg.encoding, msg.height, msg.width, msg.step, msg.data, bool(msg.is_bigendian), limit,
+                          ambiguous_as)
+    try:
+        frame = bridge.imgmsg_to_cv2(msg, desired_encoding="bgr8")
+    except Exception as exc:  # noqa: BLE001 - CvBridgeError (a TypeError), numpy or OpenCV errors
+        raise ImageDecodeError("cv_bridge", f"cv_bridge cannot convert {msg.width}x{msg.height} {msg.encoding}: "
+                                            f"{type(exc).__name__}: {exc}") from None
+    if not (isinstance(frame, np.ndarray) and frame.dtype == np.uint8
+            and frame.shape == (msg.height, msg.width, 3)):
+        raise ImageDecodeError("cv_bridge", f"cv_bridge gave {getattr(frame, 'shape', type(frame).__name__)} "
+                                            f"{getattr(frame, 'dtype', '')} for {msg.width}x{msg.height} "
+                                            f"{msg.encoding}")
+    return np.ascontiguousarray(frame)
 
 
 def bgr_to_image(frame: np.ndarray, header=None) -> Image:
