@@ -450,6 +450,8 @@ def test_camera_refuses_type_only_frames_unless_told_how_to_read_them(nodes):
         assert not item.drop_reason and item.frame.tolist() == [[[30, 20, 10], [60, 50, 40]]] * 2
     finally:
         cam.set_parameters([Parameter("image.ambiguous_as", value="")])
+    refused = cam.set_parameters([Parameter("image.ambiguous_as", value="bgr9")])[0]
+    assert not refused.successful and "image.ambiguous_as" in refused.reason
 
 
 def test_camera_counts_frames_lost_before_its_queue(nodes):

@@ -42,7 +42,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ..core.coarse import coarse_blocks, merge_block_detections
 from ..core.detections import Detections
-from ..core.image_codec import ImageDecodeError, SizeLimit
+from ..core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
@@ -120,6 +120,7 @@ class CameraNode(Node):
         self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
         one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
         one_of("qos.reliability", self.p["qos.reliability"], RELIABILITY_CHOICES)
+        one_of("image.ambiguous_as", self.p["image.ambiguous_as"], ("",) + SUPPORTED_ENCODINGS)
         self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
         sizes = tuple(int(v) for v in self.p["coarse.sizes"] if int(v) > 0)
         self.repose = repose or build_repose(self.p, profiles=profiles, coarse_model=self.p["coarse.model"],
@@ -164,6 +165,8 @@ class CameraNode(Node):
         """Apply parameter changes made at run time (values already type- and range-checked)."""
         if "queue.policy" in changed:
             one_of("queue.policy", changed["queue.policy"], QUEUE_POLICIES)
+        if "image.ambiguous_as" in changed:
+            one_of("image.ambiguous_as", changed["image.ambiguous_as"], ("",) + SUPPORTED_ENCODINGS)
         if "max_width" in changed or "max_height" in changed:
             self.limit = SizeLimit(changed.get("max_width", self.p["max_width"]),
                                    changed.get("max_height", self.p["max_height"]))
