@@ -23,7 +23,8 @@ def _nodes(context):
     input_topic = LaunchConfiguration("input_topic").perform(context)
     log_level = LaunchConfiguration("log_level").perform(context)
     coarse_on_edge = LaunchConfiguration("coarse_on_edge").perform(context).lower()
-    shared = {"num_servers": n, "backend": backend}
+    autostart = LaunchConfiguration("autostart").perform(context).lower() == "true"
+    shared = {"num_servers": n, "backend": backend, "autostart": autostart}
     frontend = dict(shared, compressed=compressed)
     if coarse_on_edge in ("true", "false"):  # "": as params_file says
         frontend["coarse.on_edge"] = coarse_on_edge == "true"
@@ -39,7 +40,7 @@ def _nodes(context):
         Node(package="repose_ros", executable="frontend_node",
              parameters=params(frontend), remappings=[image_remap], **common),
         Node(package="repose_ros", executable="aggregator_node", name="aggregator",
-             parameters=[params_file], **common),
+             parameters=params({"autostart": autostart}), **common),
     ]
     for i in range(n):
         actions.append(Node(package="repose_ros", executable="edge_detector_node", name=f"edge_detector_{i}",
@@ -64,6 +65,9 @@ def generate_launch_description():
         DeclareLaunchArgument("coarse_on_edge", default_value="", choices=["", "true", "false"],
                               description="Run the coarse stage's N blocks on the N edge servers instead of in "
                               "the frontend (camera parameter coarse.on_edge; empty: as params_file says)"),
+        DeclareLaunchArgument("autostart", default_value="true", choices=["true", "false"],
+                              description="Bring every node to active on start (false: they stay unconfigured "
+                              "until a lifecycle manager drives them)"),
         DeclareLaunchArgument("log_level", default_value="info",
                               choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
         OpaqueFunction(function=_nodes),

@@ -172,3 +172,76 @@ def test_launch_arguments_win_over_the_params_file(tmp_path, repo_root):
     assert part == {"num_servers": 1}, text
     assert edge == {"backend": "fake", "server_id": 0}, text
     assert [s.topic_type for s in subs] == ["sensor_msgs/msg/CompressedImage"], text
+
+
+def _call(node, ex, srv_type, name, request, timeout=30.0):
+    client = node.create_client(srv_type, name)
+    try:
+        end = time.monotonic() + timeout
+        while not client.service_is_ready() and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+        assert client.service_is_ready(), f"no service {name}"
+        future = client.call_async(request)
+        ex.spin_until_future_complete(future, timeout_sec=timeout)
+        assert future.done(), f"{name} timed out"
+        return future.result()
+    finally:
+        node.destroy_client(client)
+
+
+@pytest.mark.ros
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("ros2") is None, reason="no ros2 command on PATH")
+def test_lifecycle_manager_brings_a_manual_pipeline_up(tmp_path):
+    """autostart:=false: every node waits unconfigured; driven through change_state (as nav2_lifecycle_manager
+    does: servers, aggregator, partitioner, camera) the pipeline answers a frame."""
+    from lifecycle_msgs.msg import Transition
+    from lifecycle_msgs.srv import ChangeState, GetState
+
+    log = open(tmp_path / "launch.log", "w")
+    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=lcm",
+                               "input_topic:=/lcm_in", "num_servers:=1", "backend:=fake", "autostart:=false",
+                               "log_level:=warn"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node("lcm_client", context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    out = []
+    node.create_subscription(Detection2DArray, "/lcm/detections", out.append, reliable(10))
+    pub = node.create_publisher(Image, "/lcm_in", reliable(10))
+    order = ["/lcm/edge_detector_0", "/lcm/aggregator", "/lcm/partitioner", "/lcm/camera"]
+    try:
+        states = {n: _call(node, ex, GetState, f"{n}/get_state", GetState.Request(), timeout=60).current_state.label
+                  for n in order}
+        assert set(states.values()) == {"unconfigured"}, states
+        assert pub.get_subscription_count() == 0  # the camera takes no frame before it is active
+        for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
+            for n in order:
+                res = _call(node, ex, ChangeState, f"{n}/change_state",
+                            ChangeState.Request(transition=Transition(id=tid)))
+                assert res.success, (n, tid, (tmp_path / "launch.log").read_text()[-2000:])
+        end = time.monotonic() + 30
+        while pub.get_subscription_count() == 0 and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+        time.sleep(1.5)  # the edge server's first status reaches the partitioner
+        msg = bgr_to_image(_frame(0))
+        msg.header.stamp.sec = 4242
+        pub.publish(msg)
+        end = time.monotonic() + 30
+        while not out and time.monotonic() < end:
+            ex.spin_once(timeout_sec=0.1)
+    finally:
+        os.killpg(launch.pid, signal.SIGINT)
+        try:
+            rc = launch.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(launch.pid, signal.SIGKILL)
+            rc = "hung"
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+        log.close()
+    text = (tmp_path / "launch.log").read_text()[-3000:]
+    assert [m.header.stamp.sec for m in out] == [4242], text
+    assert len(out[0].detections) == len(BLOBS), text
+    assert rc == 0 and "Traceback" not in text, text

@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockDetections, FramePlan, FrameReport
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
@@ -24,6 +24,7 @@ from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, walk_to_active
 from ..ros.params import Param, declare_all, latched, one_of, reliable
 
 PARAMS = (
@@ -40,6 +41,7 @@ PARAMS = (
     Param("qos.depth", 100, "History depth of the detections and frame_report publishers: a reliable reader "
           "that falls this many messages behind (a busy robot process) loses the oldest", (1, 10000),
           read_only=True),
+    AUTOSTART,
 )
 
 
@@ -62,8 +64,13 @@ def skipped_block_detections(coarse: Detections, block) -> Detections:
     return coarse[idx] if len(idx) else Detections.empty()
 
 
-class AggregatorNode(Node):
-    """Thin adapter around FrameAssembler."""
+class AggregatorNode(LifecycleNode):
+    """Thin adapter around FrameAssembler (a lifecycle node).
+
+    Configure makes the (lifecycle) publishers; activate subscribes ``plan`` and
+    ``block_detections`` and publishes LabelInfo; deactivate publishes the frames still pending
+    (degraded) and unsubscribes, so an inactive aggregator takes no frame it could not answer.
+    """
 
     def __init__(self, **kwargs):
         super().__init__("aggregator", **kwargs)
@@ -72,18 +79,69 @@ class AggregatorNode(Node):
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
                                         max_pending=self.p["max_pending_frames"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
-        self.pub_det = self.create_publisher(Detection2DArray, "detections", reliable(self.p["qos.depth"]))
-        self.pub_report = self.create_publisher(FrameReport, "frame_report", reliable(self.p["qos.depth"]))
-        self.pub_labels = self.create_publisher(LabelInfo, "label_info", latched())
-        self._publish_labels(self.p["score_threshold"])
-        self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50))
-        self.create_subscription(BlockDetections, "block_detections", self.on_block, reliable(200))
-        self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer)
+        self.pub_det = self.pub_report = self.pub_labels = None
+        self._inputs = []
         self.published = 0
         self.degraded = 0
         self.malformed = 0
         self._sessions = {}
         self._sent = {}  # (session, frame_seq) -> blocks sent, for frames waiting for blocks
+        if self.p["autostart"]:
+            walk_to_active(self)
+
+    # lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Create the publishers (lifecycle publishers: they publish while the node is active)."""
+        self.pub_det = self.create_lifecycle_publisher(Detection2DArray, "detections", reliable(self.p["qos.depth"]))
+        self.pub_report = self.create_lifecycle_publisher(FrameReport, "frame_report", reliable(self.p["qos.depth"]))
+        self.pub_labels = self.create_lifecycle_publisher(LabelInfo, "label_info", latched())
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers, publish LabelInfo, subscribe the inputs, start the deadline timer."""
+        result = super().on_activate(state)
+        self._publish_labels(self.p["score_threshold"])
+        self._inputs = [
+            self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50)),
+            self.create_subscription(BlockDetections, "block_detections", self.on_block, reliable(200)),
+            self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer),
+        ]
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe, then publish every frame still waiting for blocks (degraded)."""
+        self._drop_inputs()
+        self._flush()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Destroy the publishers."""
+        for pub in (self.pub_det, self.pub_report, self.pub_labels):
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self.pub_det = self.pub_report = self.pub_labels = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Publish what is pending (when active) and drop every entity."""
+        self._drop_inputs()
+        self._flush()
+        return super().on_shutdown(state)
+
+    def _drop_inputs(self) -> None:
+        for ent in self._inputs:
+            if hasattr(ent, "cancel"):
+                self.destroy_timer(ent)
+            else:
+                self.destroy_subscription(ent)
+        self._inputs = []
+
+    def _flush(self) -> None:
+        try:
+            if self.pub_det is not None and self.pub_det.is_activated:
+                self._publish(self.assembler.flush())
+        except Exception as exc:  # noqa: BLE001 - a transition or shutdown must not raise
+            self.get_logger().error(f"could not publish the pending frames: {exc}")
 
     def _publish_labels(self, threshold: float) -> None:
         self.pub_labels.publish(label_info(dict(enumerate(self.p["class_names"])), threshold))
@@ -206,10 +264,7 @@ class AggregatorNode(Node):
 
     def destroy_node(self):
         """Publish what is still pending before going away."""
-        try:
-            self._publish(self.assembler.flush())
-        except Exception:  # noqa: BLE001 - shutdown must not raise
-            pass
+        self._flush()
         return super().destroy_node()
 
 

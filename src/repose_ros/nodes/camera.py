@@ -36,7 +36,7 @@ from typing import Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 from rclpy.callback_groups import MutuallyExclusiveCallbackGroup
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
 from sensor_msgs.msg import CompressedImage, Image
 
@@ -48,6 +48,7 @@ from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, walk_to_active
 from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
                           reliable)
@@ -86,6 +87,7 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
           "counts as empty, and the frame is degraded", (1.0, 600000.0)),
     Param("queue.size", 2, "Frames waiting for coarse detection at most", (1, 100)),
     Param("queue.policy", "drop_oldest", "When the queue is full: drop_oldest (keep latest) or drop_newest"),
+    AUTOSTART,
 )
 
 
@@ -105,52 +107,84 @@ class CoarseItem:
     coarse_model: str = ""     # model key of the coarse stage that ran ("": the configured coarse.model)
 
 
-class CameraNode(Node):
-    """Queue frames, decode, coarse-detect, hand on; count every drop."""
+class CameraNode(LifecycleNode):
+    """Queue frames, decode, coarse-detect, hand on; count every drop (a lifecycle node).
+
+    Configure builds the coarse detector and the publishers; activate starts the worker (which
+    loads and warms up the coarse model) and subscribes the input; deactivate unsubscribes, lets
+    the worker finish the frame it holds and hands the frames still queued on as dropped
+    (``inactive``), so every frame the node took is answered.
+    """
 
     def __init__(self, repose: Optional[RePose] = None, sink: Optional[Callable[[CoarseItem], None]] = None,
                  live_servers: Optional[Callable[[], Sequence[int]]] = None,
                  budget_ms: Optional[Callable[[], float]] = None, profiles=None, **kwargs):
+        """Make the node; ``profiles``: a ProfileSet, or a callable returning one (or None) at configure."""
         super().__init__("camera", **kwargs)
         # What destroy_node needs, first: a constructor that fails (bad parameter) is cleaned up too.
         self._worker = None
         self._cv = threading.Condition()
         self._stop = False
+        self._queue = collections.deque()
+        self.counts = collections.Counter()
         self.collector = CoarseCollector()
+        self.input = None
         self.p = declare_all(self, CAMERA_PARAMS, self._on_params)
         one_of("queue.policy", self.p["queue.policy"], QUEUE_POLICIES)
         one_of("qos.reliability", self.p["qos.reliability"], RELIABILITY_CHOICES)
         one_of("image.ambiguous_as", self.p["image.ambiguous_as"], ("",) + SUPPORTED_ENCODINGS)
         self.limit = SizeLimit(self.p["max_width"], self.p["max_height"])
-        sizes = tuple(int(v) for v in self.p["coarse.sizes"] if int(v) > 0)
-        self.repose = repose or build_repose(self.p, profiles=profiles, coarse_model=self.p["coarse.model"],
-                                             coarse_conf=self.p["coarse.conf"], coarse_iou=self.p["coarse.iou"],
-                                             coarse_sizes=sizes, coarse_budget_share=self.p["coarse.budget_share"])
+        self._given_repose, self._profiles = repose, profiles
+        self.repose = None
         # The frame budget is the partitioner's: known in the frontend; a camera alone keeps coarse.model.
         self._budget_ms = budget_ms
-        if sizes and budget_ms is None:
-            self.get_logger().warning("coarse.sizes needs the partitioner's budget (frontend_node); running alone "
-                                      f"the camera uses coarse.model {self.p['coarse.model']}")
         self._pub = None
-        if sink is None:
-            self._pub = self.create_publisher(CoarseFrame, "coarse_frame", reliable(4))
-            sink = self._publish_item
-        self.sink = sink
+        self.sink = sink if sink is not None else self._publish_item
         self.seq = 0
         # Frame numbers start at 0 in every run; the session id tells runs apart downstream.
         self.session_id = new_session_id()
-        self.counts = collections.Counter()
         self._last_stamp = None
-        self._queue = collections.deque()
         self._pub_seq = {}
         self._live_servers = live_servers
         self._pub_coarse_blocks = {}
+        self._coarse_answers = None
+        if self.p["autostart"]:
+            walk_to_active(self)
+
+    # lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Build the coarse detector (models load on activate) and the publishers."""
+        sizes = tuple(int(v) for v in self.p["coarse.sizes"] if int(v) > 0)
+        profiles = self._profiles() if callable(self._profiles) else self._profiles
+        try:
+            self.repose = self._given_repose or build_repose(
+                self.p, profiles=profiles, coarse_model=self.p["coarse.model"], coarse_conf=self.p["coarse.conf"],
+                coarse_iou=self.p["coarse.iou"], coarse_sizes=sizes, coarse_budget_share=self.p["coarse.budget_share"])
+        except Exception as exc:  # noqa: BLE001 - reported as a failed transition
+            self.get_logger().error(f"cannot configure: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        if sizes and self._budget_ms is None:
+            self.get_logger().warning("coarse.sizes needs the partitioner's budget (frontend_node); running alone "
+                                      f"the camera uses coarse.model {self.p['coarse.model']}")
+        if self.sink == self._publish_item:
+            self._pub = self.create_lifecycle_publisher(CoarseFrame, "coarse_frame", reliable(4))
         if self.p["coarse.on_edge"]:
-            self._pub_coarse_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
-                                       for s in range(self.p["num_servers"])}
+            self._pub_coarse_blocks = {
+                s: self.create_lifecycle_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
+                for s in range(self.p["num_servers"])}
             # Its own callback group: answers are taken while the image callback runs.
-            self.create_subscription(BlockDetections, "coarse_detections", self.on_coarse_answer, reliable(50),
-                                     callback_group=MutuallyExclusiveCallbackGroup())
+            self._coarse_answers = self.create_subscription(
+                BlockDetections, "coarse_detections", self.on_coarse_answer, reliable(50),
+                callback_group=MutuallyExclusiveCallbackGroup())
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Start the worker (it warms the coarse model up) and subscribe the input."""
+        result = super().on_activate(state)
+        with self._cv:
+            self._stop = False
+        self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
+        self._worker.start()
         # With the message info (Jazzy and later) frames that DDS dropped are counted; Humble's
         # executor passes the message alone, so there the callback takes the message only.
         on_image = self._on_image_with_info if message_info_supported() else self.on_image
@@ -158,8 +192,50 @@ class CameraNode(Node):
         self.input = InputSubscription(self, msg_type, topic, on_image, self.p["qos.depth"],
                                        self.p["qos.reliability"], self.p["qos.check_period_s"],
                                        on_lost=self.count_dds_lost)
-        self._worker = threading.Thread(target=self._work, name="coarse", daemon=True)
-        self._worker.start()
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Unsubscribe the input, stop the worker, hand the queued frames on as dropped."""
+        if self.input is not None:
+            self.input.destroy()
+            self.input = None
+        self._stop_worker()
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop publishers, the coarse-answer subscription and the detector."""
+        if self._coarse_answers is not None:
+            self.destroy_subscription(self._coarse_answers)
+        for pub in [self._pub, *self._pub_coarse_blocks.values()]:
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self._pub, self._pub_coarse_blocks, self._coarse_answers = None, {}, None
+        self.repose = None
+        return super().on_cleanup(state)
+
+    def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop taking frames and stop the worker."""
+        if self.input is not None:
+            self.input.destroy()
+            self.input = None
+        self._stop_worker()
+        return super().on_shutdown(state)
+
+    def _stop_worker(self) -> None:
+        """Stop the worker after its current frame; frames still queued are handed on as dropped."""
+        with self._cv:
+            self._stop = True
+            self._cv.notify_all()
+        if self._worker is not None:
+            self._worker.join(timeout=30.0)
+            self._worker = None
+        with self._cv:
+            left, self._queue = list(self._queue), collections.deque()
+        for msg, seq, arrival in left:
+            self.counts["inactive"] += 1
+            self._emit(CoarseItem(msg.header, seq, None, Detections.empty(), 0.0,
+                                  "inactive: the camera node was deactivated before processing the frame",
+                                  arrival=arrival))
 
     def _on_params(self, changed: dict) -> None:
         """Apply parameter changes made at run time (values already type- and range-checked)."""
@@ -170,12 +246,11 @@ class CameraNode(Node):
         if "max_width" in changed or "max_height" in changed:
             self.limit = SizeLimit(changed.get("max_width", self.p["max_width"]),
                                    changed.get("max_height", self.p["max_height"]))
-        if "coarse.conf" in changed:
-            self.repose.config.coarse_conf = float(changed["coarse.conf"])
-        if "coarse.iou" in changed:
-            self.repose.config.coarse_iou = float(changed["coarse.iou"])
-        if "coarse.budget_share" in changed:
-            self.repose.config.coarse_budget_share = float(changed["coarse.budget_share"])
+        if self.repose is not None:  # not configured yet: configure reads the parameters
+            for name, attr in (("coarse.conf", "coarse_conf"), ("coarse.iou", "coarse_iou"),
+                               ("coarse.budget_share", "coarse_budget_share")):
+                if name in changed:
+                    setattr(self.repose.config, attr, float(changed[name]))
 
     def _on_image_with_info(self, msg, info) -> None:
         self.count_lost(info)
@@ -388,12 +463,8 @@ class CameraNode(Node):
 
     def destroy_node(self):
         """Stop the worker thread."""
-        with self._cv:
-            self._stop = True
-            self._cv.notify_all()
+        self._stop_worker()
         self.collector.close()
-        if self._worker is not None:
-            self._worker.join(timeout=5.0)
         return super().destroy_node()
 
 

@@ -27,6 +27,7 @@ from ..core.image_codec import ImageDecodeError
 from ..core.serving import BlockJob, run_block
 from ..ros.convert import detections_to_msg, image_to_bgr
 from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART
 from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
 from .backends import make_zoo_from_params
 
@@ -49,7 +50,7 @@ PARAMS = (
     Param("status_period_s", 0.5, "Period of server_status messages", (0.05, 60.0), read_only=True),
     Param("latency_smoothing", 0.3, "Weight of the newest measurement in the averages of latency and of "
           "measured / predicted ratio", (0.01, 1.0)),
-    Param("autostart", True, "Configure and activate on start-up", read_only=True),
+    AUTOSTART,
     Param("skip_expired_blocks", True, "Answer a block whose deadline has passed (e.g. queued during a stall) "
           "with ok=false instead of running the detector on it"),
     Param("expiry_margin_ms", 0.0, "A block counts as expired this long after its deadline (clock skew "

@@ -15,8 +15,11 @@ from .partitioner import PartitionerNode
 def build_frontend() -> list:
     """Make the partitioner and the camera that hands it its frames (after ``rclpy.init``)."""
     partitioner = PartitionerNode(standalone=False)
+    # The camera takes the partitioner's profile when it is configured after it (autostart, or a
+    # lifecycle manager that configures in this order); otherwise it loads the same default itself.
     camera = CameraNode(sink=partitioner.on_coarse, live_servers=partitioner.live_servers,
-                        budget_ms=lambda: float(partitioner.p["budget_ms"]), profiles=partitioner.repose.profiles)
+                        budget_ms=lambda: float(partitioner.p["budget_ms"]),
+                        profiles=lambda: partitioner.repose.profiles if partitioner.repose is not None else None)
     return [partitioner, camera]
 
 

@@ -30,7 +30,7 @@ import threading
 import time
 from typing import Dict
 
-from rclpy.node import Node
+from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
@@ -42,6 +42,7 @@ from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, walk_to_active
 from ..ros.params import Param, declare_all, one_of, reliable
 from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
@@ -71,39 +72,100 @@ PARAMS = (
           "the coarse boxes"),
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
     Param("debug_image.max_width", 1280, "Debug image is downscaled to at most this width", (64, 16384)),
+    AUTOSTART,
 )
 
 
-class PartitionerNode(Node):
-    """Thin adapter around RePose.partition / RePose.plan."""
+class PartitionerNode(LifecycleNode):
+    """Thin adapter around RePose.partition / RePose.plan (a lifecycle node).
+
+    Configure loads the profile (and, for rl_dca, the policy), makes the (lifecycle) publishers and
+    subscribes ``server_status`` and ``detections``; activate enables the publishers and, when run
+    alone, subscribes ``coarse_frame``. A frame handed over while the node is not active cannot be
+    planned or answered: it is counted (``inactive``) and logged.
+    """
 
     def __init__(self, standalone: bool = True, **kwargs):
         super().__init__("partitioner", **kwargs)
+        self.standalone = standalone
         self.p = declare_all(self, PARAMS, self._on_params)
         one_of("partitioner", self.p["partitioner"], PARTITIONERS)
+        self.repose = None
+        self.base_profiles = None
+        self._profiled: Dict[str, Dict[str, float]] = {}
+        self._measured: Dict[str, Dict[str, float]] = {}
+        self._ratios: Dict[str, Dict[str, float]] = {}
+        self.pub_plan = self.pub_debug = None
+        self.pub_blocks = {}
+        self._entities, self._coarse_sub = [], None
+        self.last_seen: Dict[int, float] = {}
+        self.counts = collections.Counter()
+        self._recent = collections.OrderedDict()
+        self._lock = threading.Lock()
+        if self.p["autostart"]:
+            walk_to_active(self)
+
+    # lifecycle ---------------------------------------------------------------------------
+    def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Load the profile and policy, create publishers and the status / detections subscriptions."""
         models = [m for m in self.p["models"] if m]
         cfg = RePoseConfig(num_servers=self.p["num_servers"], partitioner=self.p["partitioner"],
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"])
-        self.repose = RePose(cfg, zoo=ModelZoo.fake())
+        try:
+            repose = RePose(cfg, zoo=ModelZoo.fake())
+            if cfg.partitioner == "rl_dca":
+                _ = repose.dca  # load the policy now: a broken policy file fails the transition
+        except Exception as exc:  # noqa: BLE001 - reported as a failed transition
+            self.get_logger().error(f"cannot configure: {exc}")
+            return TransitionCallbackReturn.FAILURE
+        self.repose = repose
         # The profile as measured (never corrected): BlockAssignment.base_latency_ms comes from it.
         self.base_profiles = copy.deepcopy(self.repose.profiles)
         self._profiled = {k: dict(v) for k, v in self.base_profiles.latency_ms.items()}
-        self._measured: Dict[str, Dict[str, float]] = {}
-        self._ratios: Dict[str, Dict[str, float]] = {}
-        self.pub_plan = self.create_publisher(FramePlan, "plan", reliable(50))
-        self.pub_blocks = {s: self.create_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
+        self.pub_plan = self.create_lifecycle_publisher(FramePlan, "plan", reliable(50))
+        self.pub_blocks = {s: self.create_lifecycle_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
                            for s in range(self.p["num_servers"])}
-        self.pub_debug = self.create_publisher(Image, "debug_image", reliable(2))
-        self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20))
-        self.create_subscription(Detection2DArray, "detections", self.on_detections, reliable(10))
-        if standalone:
-            self.create_subscription(CoarseFrame, "coarse_frame", self.on_coarse_frame, reliable(4))
-        self.last_seen: Dict[int, float] = {}
-        self.counts = collections.Counter()
-        self._recent = collections.OrderedDict()
-        self._lock = threading.Lock()
+        self.pub_debug = self.create_lifecycle_publisher(Image, "debug_image", reliable(2))
+        self._entities = [self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20)),
+                          self.create_subscription(Detection2DArray, "detections", self.on_detections,
+                                                   reliable(10))]
+        return super().on_configure(state)
+
+    def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Enable the publishers; run alone, subscribe coarse_frame."""
+        result = super().on_activate(state)
+        if self.standalone:
+            self._coarse_sub = self.create_subscription(CoarseFrame, "coarse_frame", self.on_coarse_frame,
+                                                        reliable(4))
+        return result
+
+    def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Stop taking frames."""
+        if self._coarse_sub is not None:
+            self.destroy_subscription(self._coarse_sub)
+            self._coarse_sub = None
+        return super().on_deactivate(state)
+
+    def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
+        """Drop publishers, subscriptions and the loaded profile / policy."""
+        for sub in self._entities:
+            self.destroy_subscription(sub)
+        for pub in [self.pub_plan, self.pub_debug, *self.pub_blocks.values()]:
+            if pub is not None:
+                self.destroy_lifecycle_publisher(pub)
+        self._entities, self.pub_plan, self.pub_debug, self.pub_blocks = [], None, None, {}
+        self.repose = self.base_profiles = None
+        with self._lock:
+            self.last_seen.clear()
+            self._recent.clear()
+        return super().on_cleanup(state)
+
+    @property
+    def active(self) -> bool:
+        """Whether frames are planned and published (the node is in the active state)."""
+        return self.pub_plan is not None and self.pub_plan.is_activated
 
     # inputs ------------------------------------------------------------------------------
     def on_status(self, msg: ServerStatus) -> None:
@@ -132,7 +194,7 @@ class PartitionerNode(Node):
 
         All servers if liveness is not required.
         """
-        if not self.p["require_live_servers"]:
+        if not self.p["require_live_servers"] or not self.pub_blocks:
             return list(self.pub_blocks)
         now = time.monotonic()
         with self._lock:
@@ -159,9 +221,11 @@ class PartitionerNode(Node):
 
     def _on_params(self, changed: dict) -> None:
         """Apply parameter changes made at run time (values already type- and range-checked)."""
+        method = one_of("partitioner", changed["partitioner"], PARTITIONERS) if "partitioner" in changed else None
+        if self.repose is None:  # not configured: configure reads the parameters
+            return
         cfg = self.repose.config
-        if "partitioner" in changed:
-            method = one_of("partitioner", changed["partitioner"], PARTITIONERS)
+        if method is not None:
             if method == "rl_dca":
                 _ = self.repose.dca  # load the policy now: a broken policy file refuses the change
             cfg.partitioner = method
@@ -178,7 +242,12 @@ class PartitionerNode(Node):
         return self.get_clock().now().nanoseconds * 1e-9
 
     def on_coarse(self, item: CoarseItem) -> None:
-        """Partition, plan and send one frame; always publishes exactly one FramePlan."""
+        """Partition, plan and send one frame; always publishes exactly one FramePlan (when active)."""
+        if not self.active:
+            self.counts["inactive"] += 1
+            self.get_logger().warning(f"frame {item.frame_seq} not planned: the partitioner is not active "
+                                      f"({self.counts['inactive']} so far)", throttle_duration_sec=1.0)
+            return
         budget_ms = float(self.p["budget_ms"])
         arrival = item.arrival if item.arrival > 0 else self.now()
         plan_msg = FramePlan(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
