@@ -1,5 +1,6 @@
 """Helpers for the tests of the launch / launch_ros / ros2 stand-ins in compat/."""
 
+import importlib
 import itertools
 import os
 import signal
@@ -8,6 +9,8 @@ import sys
 import textwrap
 import threading
 import time
+
+import pytest
 
 
 _domain_counter = itertools.count()
@@ -77,6 +80,72 @@ ECHO_ARGS = '''
 import sys
 print('ARGS ' + ' '.join(sys.argv[1:]), flush=True)
 '''
+
+
+SIGNAL_LOGGER = '''
+import os
+import signal
+import sys
+import time
+
+# argv: <log file> polite|stubborn. Logs every SIGINT/SIGTERM/SIGQUIT it gets, one per line.
+# polite: exits (code 0) one second after its first signal, so that a second signal that
+# follows the first at once is logged too; stubborn: never exits on its own (SIGKILL ends it).
+log = open(sys.argv[1], 'a', buffering=1)
+polite = sys.argv[2] == 'polite'
+deadline = []
+
+
+def on_signal(signum, frame):
+    log.write(signal.Signals(signum).name + '\\n')
+    if polite and not deadline:
+        deadline.append(time.monotonic() + 1.0)
+
+
+for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
+    signal.signal(sig, on_signal)
+print('ready pid=%d pgid=%d sid=%d' % (os.getpid(), os.getpgrp(), os.getsid(0)), flush=True)
+while not deadline or time.monotonic() < deadline[0]:
+    time.sleep(0.02)
+'''
+
+
+def stand_ins_missing() -> str:
+    """Return why the stand-ins of compat/ cannot be tested here ('' when they can)."""
+    for name in ('launch', 'launch_ros', 'ros2_compat'):
+        try:
+            module = importlib.import_module(name)
+        except ImportError as exc:
+            return 'the launch/launch_ros/ros2 stand-ins (compat/) are not installed: {}'.format(exc)
+        if name != 'ros2_compat' and not getattr(module, 'REPOSE_COMPAT', False):
+            return 'import {} gives the real package ({}), not the stand-in of compat/'.format(
+                name, module.__file__)
+    return ''
+
+
+def require_stand_ins() -> None:
+    """Skip the calling test module unless ``import launch`` etc. give the stand-ins."""
+    reason = stand_ins_missing()
+    if reason:
+        pytest.skip(reason, allow_module_level=True)
+
+
+def compat_source_root() -> str:
+    """Return the folder that holds the imported stand-in packages (launch, ros2_compat)."""
+    import ros2_compat
+    return os.path.dirname(os.path.dirname(os.path.abspath(ros2_compat.__file__)))
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL what is left of the process group led by ``proc`` (started in a new session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    try:
+        proc.wait(timeout=10)
+    except subprocess.TimeoutExpired:
+        pass
 
 
 def unique_domain_id() -> str:

@@ -1,10 +1,18 @@
-"""Fixtures for the tests of the launch / launch_ros / ros2 stand-ins in compat/."""
+"""
+Fixtures for the tests of the launch / launch_ros / ros2 stand-ins in compat/.
+
+Each test module calls compat_helpers.require_stand_ins() first: on a ROS 2 installation
+(where ``import launch`` gives the real package and compat/ is not installed) the modules are
+skipped instead of failing at collection.
+"""
 
 import os
 import sys
 
+from compat_helpers import compat_source_root
 from compat_helpers import ECHO_ARGS
 from compat_helpers import LISTENER
+from compat_helpers import SIGNAL_LOGGER
 from compat_helpers import STUBBORN
 from compat_helpers import TALKER
 from compat_helpers import unique_domain_id
@@ -31,6 +39,7 @@ def demo_prefix(tmp_path, monkeypatch):
     write_executable(lib / 'listener', LISTENER)
     write_executable(lib / 'stubborn', STUBBORN)
     write_executable(lib / 'echo_args', ECHO_ARGS)
+    write_executable(lib / 'siglog', SIGNAL_LOGGER)
     marker = prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'demo_pkg'
     marker.parent.mkdir(parents=True)
     marker.write_text('')
@@ -43,9 +52,15 @@ def demo_prefix(tmp_path, monkeypatch):
 
 
 @pytest.fixture
-def ros2_cmd():
-    """Return the command that runs the stand-in's ros2 console script."""
-    script = os.path.join(os.path.dirname(sys.executable), 'ros2')
-    if not os.path.exists(script):
-        pytest.skip('the ros2 console script of repose_ros2_compat is not installed')
-    return [script]
+def ros2_cmd(monkeypatch):
+    """
+    Return the command that runs the stand-in's ``ros2``: this interpreter, ``-m ros2_compat.cli``.
+
+    Never a ``ros2`` found on PATH or beside the interpreter (on a ROS 2 installation that is
+    the real one, e.g. /usr/bin/ros2 next to /usr/bin/python3). PYTHONPATH starts with the
+    folder of the stand-ins this test process imported, so the command runs the same code.
+    """
+    root = compat_source_root()
+    rest = os.environ.get('PYTHONPATH', '')
+    monkeypatch.setenv('PYTHONPATH', root + (os.pathsep + rest if rest else ''))
+    return [sys.executable, '-m', 'ros2_compat.cli']

@@ -2,18 +2,22 @@
 
 import textwrap
 
-from launch import LaunchContext
-from launch.substitutions import LaunchConfiguration
-from launch.substitutions import PythonExpression
-from launch.substitutions import SubstitutionFailure
+from compat_helpers import require_stand_ins
 import pytest
-from ros2_compat.launch import discard
-from ros2_compat.launch import evaluate as _evaluate
-from ros2_compat.launch import format_arguments
-from ros2_compat.launch import LaunchError
-from ros2_compat.launch import load_launch_description
-from ros2_compat.launch import run
 import yaml
+
+require_stand_ins()
+
+from launch import LaunchContext  # noqa: E402
+from launch.substitutions import LaunchConfiguration  # noqa: E402
+from launch.substitutions import PythonExpression  # noqa: E402
+from launch.substitutions import SubstitutionFailure  # noqa: E402
+from ros2_compat.launch import discard  # noqa: E402
+from ros2_compat.launch import evaluate as _evaluate  # noqa: E402
+from ros2_compat.launch import format_arguments  # noqa: E402
+from ros2_compat.launch import LaunchError  # noqa: E402
+from ros2_compat.launch import load_launch_description  # noqa: E402
+from ros2_compat.launch import run  # noqa: E402
 
 _SERVICES = []
 
@@ -292,3 +296,182 @@ def test_include_path_from_launch_argument(demo_prefix, tmp_path):
     for which in ('a', 'b'):
         service = evaluate(str(parent), {'which': which})
         assert [spec.cmd[-1] for _, spec in service.dry_run_processes] == ['__node:=from_' + which]
+
+
+# ------------------------------------------------------------------ what the real packages refuse
+def _launch_file(tmp_path, body, imports=''):
+    path = tmp_path / 'refused.launch.py'
+    path.write_text('from launch import LaunchDescription\n'
+                    'from launch_ros.actions import Node\n'
+                    '%s\n\n'
+                    'def generate_launch_description():\n'
+                    '    return LaunchDescription([%s])\n' % (imports, body))
+    return str(path)
+
+
+def test_empty_value_on_the_command_line_is_malformed(sample, tmp_path):
+    # ros2launch.api.parse_launch_arguments (humble, jazzy): 'name:=' is refused, as are
+    # ':=value' and text without ':='; 'a:=b:=' (two ':=') is accepted.
+    for bad in ('namespace:=', ':=x', 'rate'):
+        with pytest.raises(LaunchError, match="malformed launch argument '{}', expected format "
+                                              "'<name>:=<value>'".format(bad)):
+            evaluate(sample, ['rate:=1', bad])
+    path = tmp_path / 'args.launch.py'
+    path.write_text('from launch import LaunchDescription\n'
+                    'from launch.actions import DeclareLaunchArgument\n'
+                    'def generate_launch_description():\n'
+                    "    return LaunchDescription([DeclareLaunchArgument('x')])\n")
+    service = evaluate(str(path), ['x:=a:=', 'y:=1', 'y:=2'])
+    assert service.context.launch_configurations['x'] == 'a:='
+    assert service.context.launch_configurations['y'] == '2', 'the last value wins'
+
+
+def test_ros2_launch_refuses_an_empty_argument(ros_env, sample, ros2_cmd):
+    import subprocess
+    result = subprocess.run(ros2_cmd + ['launch', 'demo_pkg', 'sample.launch.py', 'rate:=1',
+                                        'ns:='], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 1
+    assert "malformed launch argument 'ns:=', expected format '<name>:=<value>'" in result.stderr
+
+
+@pytest.mark.parametrize('value', ['[]', "LaunchConfiguration('empty', default='[]')"])
+def test_empty_list_parameter_is_refused(demo_prefix, tmp_path, value):
+    # launch_ros evaluate_parameter_dict: a plain [] fails ensure_argument_type, text that reads
+    # as [] fails 'Expected a non-empty sequence'; both TypeError, an error of the launch.
+    path = _launch_file(tmp_path, "Node(package='demo_pkg', executable='talker', "
+                                  "parameters=[{'names': %s}])" % value,
+                        'from launch.substitutions import LaunchConfiguration')
+    with pytest.raises(LaunchError):
+        evaluate(path)
+    with pytest.raises(TypeError, match='non-empty sequence'):
+        from launch_ros.utilities import evaluate_parameter_value
+        evaluate_parameter_value(LaunchContext(), [], 'names')
+
+
+def test_launch_arguments_as_a_plain_dict_is_refused(demo_prefix, tmp_path, capsys):
+    # launch IncludeLaunchDescription (humble, jazzy) keeps tuple(launch_arguments): for a dict
+    # those are its keys, and execute() fails to unpack them (ValueError).
+    child = tmp_path / 'child.launch.py'
+    child.write_text('from launch import LaunchDescription\n'
+                     'def generate_launch_description():\n    return LaunchDescription([])\n')
+    path = _launch_file(
+        tmp_path, 'IncludeLaunchDescription(PythonLaunchDescriptionSource(%r), '
+                  "launch_arguments={'who': 'alice'})" % str(child),
+        'from launch.actions import IncludeLaunchDescription\n'
+        'from launch.launch_description_sources import PythonLaunchDescriptionSource')
+    with pytest.raises(LaunchError):
+        evaluate(path)
+    assert 'not a dict' in capsys.readouterr().out
+    from launch.actions import IncludeLaunchDescription
+    from launch.launch_description_sources import PythonLaunchDescriptionSource
+    include = IncludeLaunchDescription(PythonLaunchDescriptionSource(str(child)),
+                                       launch_arguments={'who': 'alice'})
+    with pytest.raises(ValueError, match='not a dict'):
+        include.execute(LaunchContext())
+
+
+def test_numeric_sigterm_timeout_is_refused():
+    # ExecuteLocal normalizes sigterm_timeout to substitutions: a number is a TypeError.
+    from launch.actions import ExecuteProcess
+    with pytest.raises(TypeError, match="'float'"):
+        ExecuteProcess(cmd=['true'], sigterm_timeout=0.5)
+    ExecuteProcess(cmd=['true'], sigterm_timeout='0.5', sigkill_timeout='1')
+
+
+def test_executables_come_only_from_lib_of_the_package(demo_prefix, tmp_path, monkeypatch):
+    # launch_ros ExecutableInPackage: <prefix of the package>/lib/<package>/<executable>, and
+    # nothing on PATH. ros2 pkg / ros2 run search the same folder (recursively).
+    from ament_index_python.packages import PackageNotFoundError
+    from launch_ros.substitutions import ExecutableInPackage
+    from launch_ros.substitutions import FindPackagePrefix
+    bin_dir = tmp_path / 'bin'
+    bin_dir.mkdir()
+    on_path = bin_dir / 'only_on_path'
+    on_path.write_text('#!/bin/sh\n')
+    on_path.chmod(0o755)
+    monkeypatch.setenv('PATH', str(bin_dir) + ':' + __import__('os').environ['PATH'])
+    context = LaunchContext()
+    assert ExecutableInPackage('talker', 'demo_pkg').perform(context) == str(
+        demo_prefix / 'lib' / 'demo_pkg' / 'talker')
+    assert isinstance(ExecutableInPackage('talker', 'demo_pkg'), FindPackagePrefix)
+    with pytest.raises(SubstitutionFailure, match="executable 'only_on_path' not found on the "
+                                                  'libexec directory'):
+        ExecutableInPackage('only_on_path', 'demo_pkg').perform(context)
+    with pytest.raises(PackageNotFoundError):
+        ExecutableInPackage('talker', 'no_such_pkg').perform(context)
+    marker = demo_prefix / 'share' / 'ament_index' / 'resource_index' / 'packages' / 'lib_less'
+    marker.write_text('')
+    with pytest.raises(SubstitutionFailure, match="package 'lib_less' found at '{}', but libexec "
+                                                  'directory'.format(demo_prefix)):
+        ExecutableInPackage('talker', 'lib_less').perform(context)
+    path = _launch_file(tmp_path, "Node(package='demo_pkg', executable='only_on_path')")
+    with pytest.raises(LaunchError):
+        evaluate(path)
+
+
+# ------------------------------------------------------------------ API newer than Humble
+NEWER_THAN_HUMBLE = '''
+from launch.substitutions import EqualsSubstitution, IfElseSubstitution, PathJoinSubstitution
+from launch_ros.actions import PushROSNamespace
+'''
+
+
+def test_api_newer_than_humble_is_offered_and_marked(monkeypatch):
+    monkeypatch.delenv('REPOSE_COMPAT_DISTRO', raising=False)
+    from launch.actions import ExecuteProcess
+    import launch.substitutions as substitutions
+    import launch_ros.actions as actions
+    from launch_ros.substitutions import FindPackageShare
+    namespace = {}
+    exec(NEWER_THAN_HUMBLE, namespace)
+    assert namespace['PushROSNamespace'] is actions.PushRosNamespace
+    context = LaunchContext()
+    equals = namespace['EqualsSubstitution']('a', 'a')
+    assert namespace['IfElseSubstitution'](equals, 'yes', 'no').perform(context) == 'yes'
+    assert (namespace['PathJoinSubstitution'](['a']) / 'b').perform(context) == 'a/b'
+    assert isinstance(FindPackageShare('x') / 'y', substitutions.PathJoinSubstitution)
+    ExecuteProcess(cmd=['true'], respawn_max_retries=2)
+    for module in (substitutions, actions):
+        assert not {'EqualsSubstitution', 'IfElseSubstitution', 'PushROSNamespace'} & set(
+            module.__all__), "__all__ lists Humble's names only"
+    assert 'Iron and later' in namespace['EqualsSubstitution'].__doc__
+
+
+def test_humble_mode_refuses_api_newer_than_humble(monkeypatch, tmp_path):
+    monkeypatch.setenv('REPOSE_COMPAT_DISTRO', 'humble')
+    from launch._compat import NotInDistroError
+    from launch.actions import ExecuteProcess
+    from launch.substitutions import PathJoinSubstitution
+    from launch_ros.actions import PushRosNamespace  # noqa: F401 - Humble's name stays
+    from launch_ros.substitutions import FindPackageShare
+    for line in NEWER_THAN_HUMBLE.strip().splitlines():
+        name = line.split('import ')[1].split(',')[0]
+        with pytest.raises(ImportError, match=r'{} is not in ROS 2 Humble \(.*\); refused because '
+                                              'REPOSE_COMPAT_DISTRO=humble'.format(name)):
+            exec(line, {})
+    with pytest.raises(NotInDistroError):
+        from launch.substitutions import IfElseSubstitution  # noqa: F401
+    with pytest.raises(TypeError, match="'/' operator of PathJoinSubstitution"):
+        PathJoinSubstitution(['a']) / 'b'
+    with pytest.raises(TypeError, match='list as one path component'):
+        PathJoinSubstitution(['a', ['b', 'c']])
+    with pytest.raises(TypeError, match="'/' operator of FindPackage"):
+        FindPackageShare('x') / 'y'
+    with pytest.raises(TypeError, match='respawn_max_retries'):
+        ExecuteProcess(cmd=['true'], respawn_max_retries=2)
+    ExecuteProcess(cmd=['true'], respawn=True)
+    path = tmp_path / 'newer.launch.py'
+    path.write_text('from launch_ros.actions import PushROSNamespace\n'
+                    'def generate_launch_description():\n    pass\n')
+    with pytest.raises(ImportError, match='PushROSNamespace is not in ROS 2 Humble'):
+        load_launch_description(str(path))
+
+
+def test_project_launch_files_use_only_humble_api(monkeypatch, repo_root, tmp_path):
+    # Every launch file of the package loads with REPOSE_COMPAT_DISTRO=humble.
+    monkeypatch.setenv('REPOSE_COMPAT_DISTRO', 'humble')
+    files = sorted((repo_root / 'launch').glob('*.launch.py'))
+    assert files
+    for path in files:
+        description = load_launch_description(str(path))
+        assert description.get_launch_arguments()

@@ -6,9 +6,14 @@ import subprocess
 import textwrap
 import time
 
+from compat_helpers import kill_group
 from compat_helpers import OutputReader
 from compat_helpers import pid_alive
+from compat_helpers import require_stand_ins
 from compat_helpers import stop
+import pytest
+
+require_stand_ins()
 
 TALKER_LISTENER = '''
 from launch import LaunchDescription
@@ -28,14 +33,30 @@ def generate_launch_description():
 '''
 
 
-def _launch(ros2_cmd, *args):
-    return subprocess.Popen(ros2_cmd + ['launch'] + list(args), stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True)
+@pytest.fixture
+def launch(ros2_cmd):
+    """
+    Start ``ros2 launch ARGS`` non-interactively (stdin not a terminal) in a new session.
+
+    SIGINT sent to the launch alone is then passed on to the processes, as with the real
+    ``ros2 launch``, whatever the test runner's stdin is. Leftovers are killed afterwards.
+    """
+    started = []
+
+    def start(*args):
+        proc = subprocess.Popen(ros2_cmd + ['launch'] + list(args), stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                                start_new_session=True)
+        started.append(proc)
+        return proc
+    yield start
+    for proc in started:
+        kill_group(proc)
 
 
-def test_talker_listener_run_and_stop_on_sigint(ros_env, demo_prefix, ros2_cmd):
+def test_talker_listener_run_and_stop_on_sigint(ros_env, demo_prefix, launch):
     (demo_prefix / 'share' / 'demo_pkg' / 'launch' / 'tl.launch.py').write_text(TALKER_LISTENER)
-    proc = _launch(ros2_cmd, 'demo_pkg', 'tl.launch.py', 'period:=0.02')
+    proc = launch('demo_pkg', 'tl.launch.py', 'period:=0.02')
     output = OutputReader(proc)
     try:
         output.wait_for('[listener-', timeout=20)
@@ -56,8 +77,7 @@ def test_talker_listener_run_and_stop_on_sigint(ros_env, demo_prefix, ros2_cmd):
     assert not any(pid_alive(pid) for pid in pids)
 
 
-def test_failed_process_gives_non_zero_exit_and_on_exit_shutdown(
-        ros_env, demo_prefix, ros2_cmd, tmp_path):
+def test_failed_process_and_on_exit_shutdown(ros_env, demo_prefix, launch, tmp_path):
     path = tmp_path / 'fail.launch.py'
     path.write_text(textwrap.dedent('''
         from launch import LaunchDescription
@@ -76,14 +96,16 @@ def test_failed_process_gives_non_zero_exit_and_on_exit_shutdown(
                 failing,
             ])
     '''))
-    proc = _launch(ros2_cmd, str(path))
+    proc = launch(str(path))
     output = OutputReader(proc)
     try:
         returncode = proc.wait(timeout=20)
     finally:
         stop(proc)
     text = output.join()
-    assert returncode == 1, text
+    # The real launch's exit code does not depend on the processes' exit codes (only an error
+    # of the launch itself gives 1): LaunchService.run_async returns 0 here.
+    assert returncode == 0, text
     assert '[failing-' in text and '] about to fail' in text
     assert re.search(r"\[ERROR\] \[failing-\d+\]: process has died \[pid \d+, exit code 3, "
                      r"cmd 'sh -c echo about to fail; exit 3'\]\.", text), text
@@ -91,7 +113,7 @@ def test_failed_process_gives_non_zero_exit_and_on_exit_shutdown(
     assert re.search(r"sending signal 'SIGINT' to process\[talker-\d+\]", text), text
 
 
-def test_process_ignoring_sigint_gets_sigterm(ros_env, demo_prefix, ros2_cmd, tmp_path):
+def test_process_ignoring_sigint_gets_sigterm(ros_env, demo_prefix, launch, tmp_path):
     path = tmp_path / 'stubborn.launch.py'
     path.write_text(textwrap.dedent('''
         from launch import LaunchDescription
@@ -101,7 +123,7 @@ def test_process_ignoring_sigint_gets_sigterm(ros_env, demo_prefix, ros2_cmd, tm
             return LaunchDescription([Node(package='demo_pkg', executable='stubborn',
                                            output='screen', sigterm_timeout='0.5')])
     '''))
-    proc = _launch(ros2_cmd, str(path))
+    proc = launch(str(path))
     output = OutputReader(proc)
     try:
         output.wait_for('ignoring SIGINT', timeout=20)

@@ -7,10 +7,13 @@ import subprocess
 import sys
 
 from compat_helpers import OutputReader
+from compat_helpers import require_stand_ins
 from compat_helpers import stop
 from compat_helpers import TALKER
 from compat_helpers import write_executable
 import pytest
+
+require_stand_ins()
 
 
 @pytest.fixture
@@ -101,11 +104,27 @@ def test_ros2_run_finds_package_executable(ros_env, demo_prefix, ros2_cmd):
     assert result.stdout == 'ARGS a --flag b c\n'
     result = _ros2(ros2_cmd, 'run', 'demo_pkg', 'missing_exe')
     assert result.returncode == 1
-    assert "executable 'missing_exe' not found" in result.stderr
+    assert result.stderr == 'No executable found\n'
+    result = _ros2(ros2_cmd, 'run', 'no_such_pkg', 'talker')
+    assert result.returncode == 1
+    assert result.stderr == "Package 'no_such_pkg' not found\n"
     result = _ros2(ros2_cmd, 'pkg', 'prefix', 'demo_pkg')
     assert result.stdout.strip() == str(demo_prefix)
     result = _ros2(ros2_cmd, 'pkg', 'executables', 'demo_pkg')
     assert 'demo_pkg talker' in result.stdout.splitlines()
+
+
+def test_ros2_run_looks_only_in_lib_of_the_package(ros_env, demo_prefix, ros2_cmd, tmp_path,
+                                                   monkeypatch):
+    # ros2run/ros2pkg: executables are the files below <prefix>/lib/<package> (recursively);
+    # a console script on PATH is not one of them, two of the same name are an error.
+    write_executable(tmp_path / 'bin' / 'path_only', 'print("from PATH")\n')
+    monkeypatch.setenv('PATH', str(tmp_path / 'bin') + os.pathsep + os.environ['PATH'])
+    assert _ros2(ros2_cmd, 'run', 'demo_pkg', 'path_only').stderr == 'No executable found\n'
+    write_executable(demo_prefix / 'lib' / 'demo_pkg' / 'sub' / 'echo_args', 'print("nested")\n')
+    result = _ros2(ros2_cmd, 'run', 'demo_pkg', 'echo_args')
+    assert result.returncode == 1
+    assert result.stderr.startswith('Multiple executables found:\n- '), result.stderr
 
 
 def test_unknown_command_exits_2(ros_env, ros2_cmd):

@@ -6,6 +6,11 @@ import importlib.util
 import os
 import sys
 from typing import Callable
+from typing import Dict
+from typing import Optional
+from typing import Tuple
+
+DISTRO_ENV = 'REPOSE_COMPAT_DISTRO'
 
 
 class UnsupportedFeatureError(ImportError, NotImplementedError):
@@ -23,15 +28,53 @@ def unsupported(feature: str) -> UnsupportedFeatureError:
         'repose_ros compat launch does not support {}; install ROS 2 launch'.format(feature))
 
 
-def make_module_getattr(module_name: str) -> Callable[[str], object]:
+class NotInDistroError(ImportError):
+    """
+    API of the real packages that is newer than the distribution named by REPOSE_COMPAT_DISTRO.
+
+    Raised only when ``REPOSE_COMPAT_DISTRO=humble`` is set: then the stand-in refuses what a
+    ROS 2 Humble installation may lack, so that launch files checked with it run on Humble.
+    It is an ImportError, like ``from launch_ros.actions import PushROSNamespace`` on Humble.
+    """
+
+
+def target_distro() -> str:
+    """Return the distribution the stand-in is told to emulate strictly ('' when none)."""
+    return os.environ.get(DISTRO_ENV, '').strip().lower()
+
+
+def check_newer_api(feature: str, since: str, error: type = NotInDistroError) -> None:
+    """
+    Refuse ``feature`` (newer than Humble, see ``since``) when REPOSE_COMPAT_DISTRO=humble.
+
+    Without the variable every feature the stand-in implements is offered. ``error`` is the
+    exception class Humble itself would raise (ImportError for a missing name, TypeError for
+    a missing keyword argument or operator).
+    """
+    if target_distro() == 'humble':
+        raise error('{} is not in ROS 2 Humble ({}); refused because {}=humble'.format(
+            feature, since, DISTRO_ENV))
+
+
+NewerNames = Dict[str, Tuple[Callable[[], object], str]]
+
+
+def make_module_getattr(module_name: str,
+                        newer: Optional[NewerNames] = None) -> Callable[[str], object]:
     """
     Build a module-level ``__getattr__`` that reports unknown public names as unsupported.
 
     Private and dunder names raise AttributeError as usual, so introspection keeps working;
     ``from <module> import Name`` of a name the real package has but the stand-in lacks raises
-    NotImplementedError with a message naming the feature.
+    NotImplementedError with a message naming the feature. ``newer`` maps names that are not
+    in ROS 2 Humble to ``(loader, since)``: they are looked up here, on each access, so that
+    REPOSE_COMPAT_DISTRO=humble refuses them (see check_newer_api).
     """
     def __getattr__(name: str) -> object:
+        if newer and name in newer:
+            loader, since = newer[name]
+            check_newer_api('{}.{}'.format(module_name, name), since)
+            return loader()
         if name.startswith('_'):
             raise AttributeError('module {!r} has no attribute {!r}'.format(module_name, name))
         try:  # a submodule that was not imported yet, e.g. ``from launch import logging``

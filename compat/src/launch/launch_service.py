@@ -1,6 +1,5 @@
 """The LaunchService: visits a launch description and supervises the processes it starts."""
 
-import ctypes
 import datetime
 import itertools
 import os
@@ -13,9 +12,9 @@ import sys
 import threading
 import time
 import traceback
-from typing import Dict
 from typing import List
 from typing import Optional
+from typing import Set
 from typing import Text
 
 from .events import Shutdown as ShutdownEvent
@@ -26,26 +25,6 @@ from .launch_description_entity import LaunchDescriptionEntity
 
 _process_counter = itertools.count(1)
 _process_counter_lock = threading.Lock()
-_PR_SET_PDEATHSIG = 1
-_libc = None
-
-
-def _load_libc():
-    global _libc
-    if _libc is None and sys.platform.startswith('linux'):
-        try:
-            _libc = ctypes.CDLL(None, use_errno=True)
-        except OSError:
-            _libc = False
-    return _libc
-
-
-def _child_setup() -> None:
-    # Runs in the child between fork and exec: ask the kernel to send SIGTERM to the child if
-    # the launch process dies without shutting it down (e.g. when it is killed with SIGKILL).
-    libc = _libc
-    if libc:
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
 
 
 def default_log_directory() -> Text:
@@ -76,7 +55,8 @@ class _Process:
         self.pid: Optional[int] = None
         self.running = False
         self.returncode: Optional[int] = None
-        self.signals_sent: Dict[str, float] = {}
+        self.shutdown_started: Optional[float] = None
+        self.escalations: Set[str] = set()
         self.retries = 0
 
 
@@ -84,12 +64,22 @@ class LaunchService:
     """
     Run launch descriptions: visit their entities in order and supervise the processes.
 
-    The launch runs until every process has exited and no timer is pending. SIGINT or SIGTERM
-    (or a Shutdown action) begin a shutdown: every running process gets SIGINT, then SIGTERM
-    after ``sigterm_timeout`` seconds (launch configuration, default 5) and SIGKILL after
-    ``sigkill_timeout`` more seconds (default 5). A second SIGINT escalates at once.
-    Child processes run in their own process groups (so a terminal's Ctrl-C reaches them only
-    once, through the launch) and get SIGTERM from the kernel if the launch process dies.
+    The launch runs until every process has exited and no timer is pending. Signals and
+    shutdown follow the real launch (launch_service.py and actions/execute_local.py):
+
+    - Processes stay in the launch's process group and session, so a terminal's Ctrl-C
+      (SIGINT to the foreground process group) reaches each of them directly.
+    - A shutdown (a Shutdown action, an error, SIGINT) sends SIGINT to every running process,
+      except when it is due to SIGINT and the launch is interactive (``noninteractive=False``):
+      then the terminal has delivered it already. Either way SIGTERM follows after
+      ``sigterm_timeout`` seconds (launch configuration, default 5) and SIGKILL after
+      ``sigterm_timeout + sigkill_timeout`` (default 5 + 5) for a process still running.
+    - A second SIGINT is only logged ('again, ignoring...').
+    - SIGTERM or SIGQUIT end the launch at once with exit code 1 ('run task was canceled')
+      and leave the processes running, as the real launch does: signal the whole process
+      group (the processes share it) to stop them too.
+    - The exit code is 1 when the launch itself failed (an exception in the launch or in an
+      event handler, SIGTERM/SIGQUIT), else 0, whatever the processes' exit codes.
     """
 
     def __init__(self, *, argv: Optional[List[Text]] = None, noninteractive: bool = False,
@@ -104,7 +94,8 @@ class LaunchService:
         self._timers: List[_Timer] = []
         self._events: 'queue.Queue' = queue.Queue()
         self._signals: List[int] = []
-        self._signal_count = 0
+        self._sigint_received = False
+        self._cancelled = False
         self._shutting_down = False
         self._failed = False
         self._output_lock = threading.Lock()
@@ -173,18 +164,22 @@ class LaunchService:
             finally:
                 context._pop_locals()
 
+    def _exception_in_launch(self, exc: Exception) -> None:
+        """Report an error as the real launch does: exit code 1, shutdown (SIGINT to all)."""
+        self._failed = True
+        message = 'Caught exception in launch (see debug for traceback): {}'.format(exc)
+        if self.__debug:
+            for line in traceback.format_exc().rstrip().splitlines():
+                self._log('DEBUG', 'launch', line)
+        self._log('ERROR', 'launch', message)
+        self._begin_shutdown(message)
+
     def _visit_safely(self, entity: LaunchDescriptionEntity) -> bool:
         try:
             self._visit(entity)
             return True
         except Exception as exc:
-            self._failed = True
-            self._log('ERROR', 'launch',
-                      'Caught exception in launch (see debug for traceback): {}'.format(exc))
-            if self.__debug:
-                for line in traceback.format_exc().rstrip().splitlines():
-                    self._log('DEBUG', 'launch', line)
-            self._begin_shutdown('exception in launch: {}'.format(exc))
+            self._exception_in_launch(exc)
             return False
 
     def _visit_entities(self, entities) -> None:
@@ -222,9 +217,7 @@ class LaunchService:
                 try:
                     entities = handler.handle(event, context)
                 except Exception as exc:
-                    self._failed = True
-                    self._log('ERROR', 'launch', 'Caught exception in event handler {}: {}'.format(
-                        handler.describe(), exc))
+                    self._exception_in_launch(exc)
                     continue
                 self._visit_entities(entities)
             finally:
@@ -252,7 +245,6 @@ class LaunchService:
 
     def _spawn(self, record: _Process) -> None:
         spec = record.spec
-        _load_libc()
         masters = []
         if spec.emulate_tty:
             out_master, out_slave = pty.openpty()
@@ -263,9 +255,11 @@ class LaunchService:
             stdout = stderr = subprocess.PIPE
         args = ' '.join(spec.cmd) if spec.shell else spec.cmd
         try:
+            # Like osrf_pycommon's async_execute_process (used by the real launch): no new
+            # session or process group, so a terminal's Ctrl-C reaches the process directly.
             popen = subprocess.Popen(
                 args, cwd=spec.cwd, env=spec.env, shell=spec.shell, stdin=subprocess.DEVNULL,
-                stdout=stdout, stderr=stderr, start_new_session=True, preexec_fn=_child_setup)
+                stdout=stdout, stderr=stderr)
         except OSError:
             for fd in masters:
                 os.close(fd)
@@ -282,7 +276,8 @@ class LaunchService:
         record.pid = popen.pid
         record.running = True
         record.returncode = None
-        record.signals_sent = {}
+        record.shutdown_started = None
+        record.escalations = set()
         record.action._set_pid(popen.pid)
         self._log('INFO', record.label, 'process started with pid [{}]'.format(popen.pid))
         if spec.log_cmd:
@@ -346,8 +341,6 @@ class LaunchService:
         spec = record.spec
         will_respawn = (spec.respawn and not self._shutting_down
                         and (spec.respawn_max_retries < 0 or record.retries < spec.respawn_max_retries))
-        if returncode != 0 and not self._shutting_down and not will_respawn:
-            self._failed = True
         self._dispatch(ProcessExited(action=record.action, name=record.label, cmd=spec.cmd,
                                      cwd=spec.cwd, env=spec.env, pid=record.pid,
                                      returncode=returncode))
@@ -365,24 +358,21 @@ class LaunchService:
             self._timers.append(_Timer(time.monotonic() + spec.respawn_delay, respawn, True))
 
     def _send_signal(self, record: _Process, sig: signal.Signals) -> None:
+        """Signal the process itself (not its group), as the real launch's transport does."""
         if not record.running:
             return
         self._log('INFO', record.label, "sending signal '{}' to process[{}]".format(
             sig.name, record.label))
-        record.signals_sent[sig.name] = time.monotonic()
         try:
-            os.killpg(record.pid, sig)
-        except (ProcessLookupError, PermissionError):
-            try:
-                os.kill(record.pid, sig)
-            except ProcessLookupError:
-                pass
+            os.kill(record.pid, sig)
+        except ProcessLookupError:
+            pass
 
     def _running(self) -> List[_Process]:
         return [p for p in self._processes if p.running]
 
     # ----------------------------------------------------------------- shutdown
-    def _begin_shutdown(self, reason: Text, *, event=None) -> None:
+    def _begin_shutdown(self, reason: Text, *, event=None, due_to_sigint: bool = False) -> None:
         if self._shutting_down:
             return
         self._shutting_down = True
@@ -390,28 +380,38 @@ class LaunchService:
         for timer in self._timers:
             if timer.cancel_on_shutdown:
                 timer.cancelled = True
-        self._dispatch(event if event is not None else ShutdownEvent(reason=reason))
+        if event is None:
+            event = ShutdownEvent(reason=reason, due_to_sigint=due_to_sigint)
+        self._dispatch(event)
+        # ExecuteLocal.__on_shutdown: send SIGINT unless the shutdown is due to SIGINT and the
+        # launch is interactive (then the terminal's Ctrl-C reached the processes already).
+        send_sigint = not event.due_to_sigint or self.__context.noninteractive
+        now = time.monotonic()
         for record in self._running():
-            self._send_signal(record, signal.SIGINT)
+            record.shutdown_started = now
+            if send_sigint:
+                self._send_signal(record, signal.SIGINT)
 
     def _escalate(self, now: float) -> None:
+        """Fire the SIGTERM / SIGKILL timers that ExecuteLocal starts at shutdown."""
+        message = "process[{}] failed to terminate '{}' seconds after receiving '{}', escalating to '{}'"
         for record in self._running():
-            sent = record.signals_sent
-            if 'SIGKILL' in sent:
+            if record.shutdown_started is None:
                 continue
-            if 'SIGTERM' in sent:
-                if now - sent['SIGTERM'] >= record.spec.sigkill_timeout:
-                    self._log('ERROR', record.label,
-                              "process[{}] failed to terminate '{}' seconds after receiving "
-                              "'SIGTERM', escalating to 'SIGKILL'".format(
-                                  record.label, record.spec.sigkill_timeout))
-                    self._send_signal(record, signal.SIGKILL)
-            elif 'SIGINT' in sent and now - sent['SIGINT'] >= record.spec.sigterm_timeout:
-                self._log('ERROR', record.label,
-                          "process[{}] failed to terminate '{}' seconds after receiving "
-                          "'SIGINT', escalating to 'SIGTERM'".format(
-                              record.label, record.spec.sigterm_timeout))
+            spec = record.spec
+            elapsed = now - record.shutdown_started
+            if 'SIGTERM' not in record.escalations and elapsed >= spec.sigterm_timeout:
+                record.escalations.add('SIGTERM')
+                self._log('ERROR', record.label, message.format(
+                    record.label, spec.sigterm_timeout_text, 'SIGINT', 'SIGTERM'))
                 self._send_signal(record, signal.SIGTERM)
+            total = spec.sigterm_timeout + spec.sigkill_timeout
+            if 'SIGKILL' not in record.escalations and elapsed >= total:
+                record.escalations.add('SIGKILL')
+                # The real message shows the SIGKILL timer's period (both timeouts added).
+                self._log('ERROR', record.label, message.format(
+                    record.label, total, 'SIGTERM', 'SIGKILL'))
+                self._send_signal(record, signal.SIGKILL)
 
     def _on_signal(self, signum, frame) -> None:
         self._signals.append(signum)
@@ -419,21 +419,20 @@ class LaunchService:
     def _handle_signals(self) -> None:
         while self._signals:
             signum = self._signals.pop(0)
-            self._signal_count += 1
-            name = signal.Signals(signum).name
-            if not self._shutting_down:
-                if signum == signal.SIGINT:
+            if signum == signal.SIGINT:
+                if not self._sigint_received:
+                    self._sigint_received = True
                     self._log('WARNING', 'launch', 'user interrupted with ctrl-c (SIGINT)')
+                    self._begin_shutdown('ctrl-c (SIGINT)', due_to_sigint=True)
                 else:
-                    self._log('WARNING', 'launch', 'received {}, shutting down'.format(name))
-                self._begin_shutdown('received {}'.format(name))
+                    self._log('WARNING', 'launch',
+                              'user interrupted with ctrl-c (SIGINT) again, ignoring...')
                 continue
-            escalate_to = signal.SIGTERM if self._signal_count == 2 else signal.SIGKILL
-            self._log('WARNING', 'launch', '{} received again, sending {} to the processes'.format(
-                name, escalate_to.name))
-            for record in self._running():
-                if escalate_to.name not in record.signals_sent:
-                    self._send_signal(record, escalate_to)
+            name = signal.Signals(signum).name
+            self._log('ERROR', 'launch', 'user interrupted with ctrl-\\ ({}), terminating...'.format(name))
+            self._log('ERROR', 'launch', 'using {} can result in orphaned processes'.format(name))
+            self._log('ERROR', 'launch', 'make sure no processes launched are still running')
+            self._cancelled = True
 
     # ----------------------------------------------------------------- main loop
     def _idle(self) -> bool:
@@ -450,6 +449,10 @@ class LaunchService:
     def _loop(self) -> None:
         while True:
             self._handle_signals()
+            if self._cancelled:
+                self._log('ERROR', 'launch', 'run task was canceled')
+                self._failed = True
+                return
             try:
                 kind, *payload = self._events.get(timeout=0.05)
             except queue.Empty:
@@ -469,7 +472,7 @@ class LaunchService:
         if threading.current_thread() is not threading.main_thread():
             return None
         previous = {}
-        for signum in (signal.SIGINT, signal.SIGTERM):
+        for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
             previous[signum] = signal.signal(signum, self._on_signal)
         return previous
 
@@ -502,8 +505,11 @@ class LaunchService:
             self._loop()
             return 1 if self._failed else 0
         finally:
-            for record in self._running():
-                self._send_signal(record, signal.SIGKILL)
+            # After SIGTERM/SIGQUIT the processes are left alone, as the real launch leaves
+            # them; if the stand-in itself failed, they are killed.
+            if not self._cancelled:
+                for record in self._running():
+                    self._send_signal(record, signal.SIGKILL)
             if previous_handlers:
                 for signum, handler in previous_handlers.items():
                     signal.signal(signum, handler)

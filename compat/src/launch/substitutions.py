@@ -13,19 +13,35 @@ from typing import Optional
 from typing import Text
 import uuid
 
+from ._compat import check_newer_api
 from ._compat import make_module_getattr
 from .substitution import Substitution
 from .utilities import normalize_to_list_of_substitutions
 from .utilities import perform_substitutions
 
+# The names of Humble's launch.substitutions. EqualsSubstitution and IfElseSubstitution (Iron and
+# later) come from __getattr__ so that REPOSE_COMPAT_DISTRO=humble can refuse them.
 __all__ = [
-    'AndSubstitution', 'AnonName', 'Command', 'EnvironmentVariable', 'EqualsSubstitution',
-    'FindExecutable', 'IfElseSubstitution', 'LaunchConfiguration', 'LocalSubstitution',
-    'NotSubstitution', 'OrSubstitution', 'PathJoinSubstitution', 'PythonExpression',
-    'SubstitutionFailure', 'TextSubstitution', 'ThisLaunchFile', 'ThisLaunchFileDir',
+    'AndSubstitution', 'AnonName', 'Command', 'EnvironmentVariable', 'FindExecutable',
+    'LaunchConfiguration', 'LocalSubstitution', 'NotSubstitution', 'OrSubstitution',
+    'PathJoinSubstitution', 'PythonExpression', 'SubstitutionFailure', 'TextSubstitution',
+    'ThisLaunchFile', 'ThisLaunchFileDir',
 ]
 
-__getattr__ = make_module_getattr(__name__)
+_SINCE_IRON = 'Iron and later; Humble only from launch 1.0.9, June 2025'
+
+
+def _newer(name: str):
+    def load():
+        from . import _substitutions_newer
+        return getattr(_substitutions_newer, name)
+    return load, _SINCE_IRON
+
+
+__getattr__ = make_module_getattr(__name__, newer={
+    'EqualsSubstitution': _newer('EqualsSubstitution'),
+    'IfElseSubstitution': _newer('IfElseSubstitution'),
+})
 
 
 class SubstitutionFailure(RuntimeError):
@@ -100,14 +116,25 @@ def _join_part(context, part) -> Text:
 
 
 class PathJoinSubstitution(Substitution):
-    """Join path components with ``os.path.join``; each component may be substitutions."""
+    """
+    Join path components with ``os.path.join``.
+
+    Each component is text or a substitution; a component that is itself a list of them
+    (concatenated) is Kilted and later, and ``PathJoinSubstitution(...) / part`` is in Humble
+    only from launch 1.0.9: both are refused when REPOSE_COMPAT_DISTRO=humble.
+    """
 
     def __init__(self, substitutions: Iterable) -> None:
         if isinstance(substitutions, (str, Substitution)):
             substitutions = [substitutions]
-        self.__substitutions = [
-            part if isinstance(part, (str, Substitution)) else normalize_to_list_of_substitutions(part)
-            for part in substitutions]
+        parts = []
+        for part in substitutions:
+            if not isinstance(part, (str, Substitution)):
+                check_newer_api('PathJoinSubstitution with a list as one path component',
+                                'Kilted and later', TypeError)
+                part = normalize_to_list_of_substitutions(part)
+            parts.append(part)
+        self.__substitutions = parts
 
     @property
     def substitutions(self) -> List:
@@ -126,6 +153,8 @@ class PathJoinSubstitution(Substitution):
         return os.path.join(*[_join_part(context, part) for part in self.__substitutions])
 
     def __truediv__(self, other) -> 'PathJoinSubstitution':
+        check_newer_api("the '/' operator of PathJoinSubstitution",
+                        'Kilted and later; Humble only from launch 1.0.9, June 2025', TypeError)
         return PathJoinSubstitution(self.__substitutions + [other])
 
 
@@ -381,31 +410,3 @@ class OrSubstitution(Substitution):
         """Return 'true' or 'false'."""
         return str(_to_bool(context, self.__left, 'OrSubstitution')
                    or _to_bool(context, self.__right, 'OrSubstitution')).lower()
-
-
-class EqualsSubstitution(Substitution):
-    """'true' when both sides evaluate to the same text, else 'false'."""
-
-    def __init__(self, left, right) -> None:
-        self.__left = normalize_to_list_of_substitutions(left if left is not None else '')
-        self.__right = normalize_to_list_of_substitutions(right if right is not None else '')
-
-    def perform(self, context) -> Text:
-        """Compare the two texts."""
-        return str(perform_substitutions(context, self.__left)
-                   == perform_substitutions(context, self.__right)).lower()
-
-
-class IfElseSubstitution(Substitution):
-    """``if_value`` when the condition is true, else ``else_value``."""
-
-    def __init__(self, condition, if_value='', else_value='') -> None:
-        self.__condition = normalize_to_list_of_substitutions(condition)
-        self.__if_value = normalize_to_list_of_substitutions(if_value)
-        self.__else_value = normalize_to_list_of_substitutions(else_value)
-
-    def perform(self, context) -> Text:
-        """Pick one of the values."""
-        if _to_bool(context, self.__condition, 'IfElseSubstitution'):
-            return perform_substitutions(context, self.__if_value)
-        return perform_substitutions(context, self.__else_value)

@@ -1,12 +1,12 @@
 """Substitutions of launch_ros supported by the stand-in."""
 
 import os
-from typing import List
+import shutil
 from typing import Text
 
 from ament_index_python.packages import get_package_prefix
 from ament_index_python.packages import get_package_share_directory
-from ament_index_python.packages import PackageNotFoundError
+from launch._compat import check_newer_api
 from launch._compat import make_module_getattr
 from launch.substitution import Substitution
 from launch.substitutions import PathJoinSubstitution
@@ -45,6 +45,8 @@ class FindPackage(Substitution):
         return self.find(perform_substitutions(context, self.__package))
 
     def __truediv__(self, other) -> PathJoinSubstitution:
+        check_newer_api("the '/' operator of FindPackage substitutions",
+                        'rolling since October 2025, launch_ros #494', TypeError)
         return PathJoinSubstitution([self, other])
 
 
@@ -64,71 +66,47 @@ class FindPackageShare(FindPackage):
         return get_package_share_directory(package_name)
 
 
-def _ament_prefixes() -> List[Text]:
-    return [p for p in os.environ.get('AMENT_PREFIX_PATH', '').split(os.pathsep) if p]
-
-
-def find_executable_in_package(package: Text, executable: Text, path: Text = None) -> Text:
+def find_executable_in_package(package: Text, executable: Text) -> Text:
     """
-    Find an executable of a package like ``ros2 run``.
+    Find an executable of a package the way launch_ros's ExecutableInPackage does.
 
-    First ``<prefix>/lib/<package>/<executable>`` for each prefix of AMENT_PREFIX_PATH; then,
-    for a package known to the ament index or with a lib folder in a prefix, a console script
-    of that name on ``path`` (default: PATH), which is where pip puts Python entry points.
+    The package's prefix comes from the ament index (``get_package_prefix``: the first prefix of
+    AMENT_PREFIX_PATH that registers it; PackageNotFoundError otherwise, as in launch_ros);
+    the executable must lie in ``<prefix>/lib/<package>/``. Nothing else is searched: a console
+    script on PATH does not count (launch_ros refuses it too).
     """
-    prefixes = _ament_prefixes()
-    package_known = False
-    for prefix in prefixes:
-        folder = os.path.join(prefix, 'lib', package)
-        if os.path.isdir(folder):
-            package_known = True
-            candidate = os.path.join(folder, executable)
-            if os.path.isfile(candidate) and os.access(candidate, os.X_OK):
-                return candidate
-    if not package_known:
-        try:
-            get_package_prefix(package)
-            package_known = True
-        except (PackageNotFoundError, ValueError):
-            pass
-    if not package_known:
+    prefix = get_package_prefix(package)
+    libexec = os.path.join(prefix, 'lib', package)
+    if not os.path.exists(libexec):
         raise SubstitutionFailure(
-            "package '{}' not found, searching: [{}]".format(package, ', '.join(prefixes)))
-    import shutil
-    found = shutil.which(executable, path=path if path is not None else os.environ.get('PATH'))
-    if found is not None:
-        return found
-    raise SubstitutionFailure(
-        "executable '{}' not found in the lib folder of package '{}' under [{}] nor on the PATH"
-        .format(executable, package, ', '.join(prefixes)))
+            "package '{}' found at '{}', but libexec directory '{}' does not exist".format(
+                package, prefix, libexec))
+    found = shutil.which(executable, path=libexec)
+    if found is None:
+        raise SubstitutionFailure("executable '{}' not found on the libexec directory '{}' ".format(
+            executable, libexec))
+    return found
 
 
-class ExecutableInPackage(Substitution):
-    """The path of an executable of a package (see find_executable_in_package)."""
+class ExecutableInPackage(FindPackagePrefix):
+    """The path of an executable in ``<prefix>/lib/<package>/`` (see find_executable_in_package)."""
 
     def __init__(self, executable, package) -> None:
+        super().__init__(package)
         self.__executable = normalize_to_list_of_substitutions(executable)
-        self.__package = normalize_to_list_of_substitutions(package)
 
     @property
     def executable(self):
         """Getter for the executable name (substitutions)."""
         return self.__executable
 
-    @property
-    def package(self):
-        """Getter for the package name (substitutions)."""
-        return self.__package
-
     def describe(self) -> Text:
         """Return a description."""
         return 'ExecInPkg(pkg={}, exec={})'.format(
-            ' + '.join(s.describe() for s in self.__package),
+            ' + '.join(s.describe() for s in self.package),
             ' + '.join(s.describe() for s in self.__executable))
 
     def perform(self, context) -> Text:
         """Return the path of the executable."""
-        return find_executable_in_package(
-            perform_substitutions(context, self.__package),
-            perform_substitutions(context, self.__executable),
-            path=context.environment.get('PATH'))
+        return find_executable_in_package(perform_substitutions(context, self.package),
+                                          perform_substitutions(context, self.__executable))

@@ -68,7 +68,9 @@ def _is_substitutions(value) -> bool:
 
 def _uniform_list(values: List, what: Text) -> List:
     if not values:
-        return []
+        # launch_ros (evaluate_parameter_dict) refuses an empty list: it has no element type.
+        raise TypeError('{}: expected a non-empty sequence, with items of uniform type. Allowed '
+                        'sequence item types are bool, int, float, str.'.format(what))
     first = type(values[0])
     if first not in (bool, int, float, str):
         raise TypeError('{}: list items must be bool, int, float or str, got {!r}'.format(
@@ -100,7 +102,8 @@ def evaluate_parameter_value(context, value, what: Text = 'parameter'):
 
     Plain bool, int, float, str and bytes stay as they are; substitutions are performed and the
     text is read as YAML ('5' is an int, 'true' a bool); lists become uniform lists;
-    ParameterValue follows its ``value_type``.
+    ParameterValue follows its ``value_type``. An empty list, or text that reads as one
+    ('[]'), is a TypeError, as in launch_ros.
     """
     from .parameter_descriptions import ParameterValue
     if isinstance(value, ParameterValue):

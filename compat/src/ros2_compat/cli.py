@@ -80,6 +80,13 @@ def hand_over(argv: List[Text]) -> None:
 
 
 # ------------------------------------------------------------------------------ launch
+def _stdin_is_a_tty() -> bool:
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _launch_command(argv: List[Text]) -> int:
     from . import launch as compat_launch
     parser = argparse.ArgumentParser(
@@ -92,8 +99,11 @@ def _launch_command(argv: List[Text]) -> int:
     parser.add_argument('-a', '--show-all-subprocesses-output', action='store_true',
                         help='Show all launched subprocesses\' output by overriding their output '
                         'configuration.')
-    parser.add_argument('-n', '--noninteractive', action='store_true',
-                        help='Accepted for compatibility.')
+    parser.add_argument('-n', '--noninteractive', default=not _stdin_is_a_tty(),
+                        action='store_true', help='Run the launch system non-interactively, with '
+                        'no terminal associated (default: when stdin is not a terminal). Then '
+                        'SIGINT to the launch is sent on to every process; interactively the '
+                        "terminal's Ctrl-C already reached them.")
     parser.add_argument('--launch-prefix', default=None, help='Prefix command, which should go '
                         'before all executables.')
     parser.add_argument('package_name', help='Name of the ROS package which contains the launch '
@@ -111,7 +121,8 @@ def _launch_command(argv: List[Text]) -> int:
             return 0
         return compat_launch.run(path, launch_args, debug=args.debug,
                                  show_all_output=args.show_all_subprocesses_output,
-                                 launch_prefix=args.launch_prefix)
+                                 launch_prefix=args.launch_prefix,
+                                 noninteractive=args.noninteractive)
     except compat_launch.LaunchError as exc:
         print(exc, file=sys.stderr)
         return 1
@@ -124,6 +135,41 @@ def _launch_command(argv: List[Text]) -> int:
 
 
 # ------------------------------------------------------------------------------ run
+def package_executables(package_name: Text) -> List[Text]:
+    """
+    List the executables of a package as ``ros2 pkg executables`` / ``ros2 run`` find them.
+
+    They are the executable files below ``<prefix>/lib/<package>/`` (searched recursively,
+    folders starting with '.' skipped), the prefix coming from the ament index. Raises
+    LookupError("Package '<name>' not found") for a package the index does not know.
+    """
+    from ament_index_python.packages import get_package_prefix
+    from ament_index_python.packages import PackageNotFoundError
+    try:
+        prefix = get_package_prefix(package_name)
+    except (PackageNotFoundError, ValueError):
+        raise LookupError("Package '{}' not found".format(package_name)) from None
+    found = []
+    for folder, subfolders, files in os.walk(os.path.join(prefix, 'lib', package_name)):
+        subfolders[:] = sorted(d for d in subfolders if not d.startswith('.'))
+        for name in sorted(files):
+            path = os.path.join(folder, name)
+            if os.access(path, os.X_OK):
+                found.append(path)
+    return found
+
+
+def find_package_executable(package_name: Text, executable_name: Text) -> Text:
+    """Return the one executable ``executable_name`` of a package (as ``ros2 run`` does)."""
+    matches = [p for p in package_executables(package_name)
+               if os.path.basename(p) == executable_name]
+    if not matches:
+        raise LookupError('No executable found')
+    if len(matches) > 1:
+        raise LookupError('Multiple executables found:' + ''.join('\n- ' + p for p in matches))
+    return matches[0]
+
+
 def _run_command(argv: List[Text]) -> int:
     parser = argparse.ArgumentParser(prog='ros2 run', description='Run a package specific '
                                      'executable (repose_ros stand-in)')
@@ -135,11 +181,9 @@ def _run_command(argv: List[Text]) -> int:
     parser.add_argument('argv', nargs=argparse.REMAINDER, help='Pass arbitrary arguments to the '
                         'executable')
     args = parser.parse_args(argv)
-    from launch.substitutions import SubstitutionFailure
-    from launch_ros.substitutions import find_executable_in_package
     try:
-        path = find_executable_in_package(args.package_name, args.executable_name)
-    except SubstitutionFailure as exc:
+        path = find_package_executable(args.package_name, args.executable_name)
+    except LookupError as exc:
         print(exc, file=sys.stderr)
         return 1
     cmd = ([] if args.prefix is None else shlex.split(args.prefix)) + [path] + list(args.argv)
@@ -188,13 +232,8 @@ def _pkg_command(argv: List[Text]) -> int:
         print('Package not found', file=sys.stderr)
         return 1
     for name in names:
-        folder = os.path.join(packages[name], 'lib', name)
-        if not os.path.isdir(folder):
-            continue
-        for entry in sorted(os.listdir(folder)):
-            path = os.path.join(folder, entry)
-            if os.path.isfile(path) and os.access(path, os.X_OK):
-                print(path if args.full_path else '{} {}'.format(name, entry))
+        for path in package_executables(name):
+            print(path if args.full_path else '{} {}'.format(name, os.path.basename(path)))
     return 0
 
 

@@ -2,6 +2,7 @@
 
 import glob
 import os
+import sys
 from typing import Iterable
 from typing import List
 from typing import Mapping
@@ -25,24 +26,28 @@ class LaunchError(RuntimeError):
 
 
 def parse_launch_arguments(launch_args: LaunchArgs) -> List[Tuple[Text, Text]]:
-    """Normalize launch arguments: a dict, (name, value) pairs or 'name:=value' strings."""
+    """
+    Normalize launch arguments: a dict, (name, value) pairs or 'name:=value' strings.
+
+    Strings follow ``ros2 launch``: 'name:=' (an empty value), ':=value' and text without ':='
+    are refused as malformed; for a repeated name the last value wins.
+    """
     if launch_args is None:
         return []
     if isinstance(launch_args, Mapping):
         return [(str(k), str(v)) for k, v in launch_args.items()]
-    parsed = []
+    parsed = {}
     for item in launch_args:
         if isinstance(item, tuple):
-            parsed.append((str(item[0]), str(item[1])))
+            parsed[str(item[0])] = str(item[1])
             continue
-        if ':=' not in item:
+        count = item.count(':=')
+        if count == 0 or item.startswith(':=') or (count == 1 and item.endswith(':=')):
             raise LaunchError("malformed launch argument '{}', expected format '<name>:=<value>'"
                               .format(item))
         name, value = item.split(':=', 1)
-        if not name:
-            raise LaunchError("malformed launch argument '{}', the name is empty".format(item))
-        parsed.append((name, value))
-    return parsed
+        parsed[name] = value
+    return list(parsed.items())
 
 
 def find_launch_file(package_name: Text, file_name: Text) -> Text:
@@ -141,9 +146,10 @@ def missing_arguments_report(description: LaunchDescription,
 
 
 def _build_service(path: Text, description: LaunchDescription, arguments: List[Tuple[Text, Text]],
-                   *, launch_prefix: Optional[Text], debug: bool, dry_run: bool) -> LaunchService:
+                   *, launch_prefix: Optional[Text], debug: bool, dry_run: bool,
+                   noninteractive: bool = True) -> LaunchService:
     service = LaunchService(argv=['{}:={}'.format(k, v) for k, v in arguments], debug=debug,
-                            _dry_run=dry_run)
+                            noninteractive=noninteractive, _dry_run=dry_run)
     entities = []
     if launch_prefix:
         entities.append(SetLaunchConfiguration('launch-prefix', launch_prefix))
@@ -180,12 +186,15 @@ def discard(service: LaunchService) -> None:
 
 
 def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = False,
-        show_all_output: bool = False, launch_prefix: Optional[Text] = None) -> int:
+        show_all_output: bool = False, launch_prefix: Optional[Text] = None,
+        noninteractive: Optional[bool] = None) -> int:
     """
     Run a launch file like ``ros2 launch`` and return the exit code.
 
-    The exit code is 1 when the launch raised an error or a process exited with a non-zero
-    code on its own (before shutdown began), else 0.
+    As with the real launch, the exit code is 1 when the launch itself failed (an exception
+    in the launch, a missing argument, SIGTERM / SIGQUIT to the launch) and 0 otherwise, even
+    when a process exited with an error. ``noninteractive`` defaults, as ``ros2 launch -n``
+    does, to True unless stdin is a terminal.
     """
     arguments = parse_launch_arguments(launch_args)
     description = load_launch_description(launch_file)
@@ -195,6 +204,11 @@ def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = Fals
         return 1
     if show_all_output:
         os.environ['OVERRIDE_LAUNCH_PROCESS_OUTPUT'] = 'both'
+    if noninteractive is None:
+        try:
+            noninteractive = not sys.stdin.isatty()
+        except (AttributeError, ValueError, OSError):
+            noninteractive = True
     service = _build_service(launch_file, description, arguments, launch_prefix=launch_prefix,
-                             debug=debug, dry_run=False)
+                             debug=debug, dry_run=False, noninteractive=noninteractive)
     return service.run()

@@ -1,5 +1,6 @@
 """Actions of the launch API other than process execution."""
 
+from collections.abc import Mapping
 import os
 from typing import Dict
 from typing import Iterable
@@ -99,40 +100,52 @@ class DeclareLaunchArgument(Action):
         return None
 
 
-class SetLaunchConfiguration(Action):
-    """Set a launch configuration (name and value may be substitutions)."""
+class _NameAction(Action):
+    """An action on one named item (a launch configuration, an environment variable)."""
 
-    def __init__(self, name, value, **kwargs) -> None:
+    def __init__(self, name, **kwargs) -> None:
         super().__init__(**kwargs)
         self.__name = normalize_to_list_of_substitutions(name)
-        self.__value = normalize_to_list_of_substitutions(value)
 
     @property
     def name(self):
         """Getter for the name, as substitutions."""
         return self.__name
 
+    def _name(self, context) -> Text:
+        return perform_substitutions(context, self.__name)
+
+
+class _NameValueAction(_NameAction):
+    """An action that gives a named item a value (both may be substitutions)."""
+
+    def __init__(self, name, value, **kwargs) -> None:
+        super().__init__(name, **kwargs)
+        self.__value = normalize_to_list_of_substitutions(value)
+
     @property
     def value(self):
         """Getter for the value, as substitutions."""
         return self.__value
 
+    def _value(self, context) -> Text:
+        return perform_substitutions(context, self.__value)
+
+
+class SetLaunchConfiguration(_NameValueAction):
+    """Set a launch configuration (name and value may be substitutions)."""
+
     def execute(self, context) -> None:
         """Set the configuration."""
-        context.launch_configurations[perform_substitutions(context, self.__name)] = \
-            perform_substitutions(context, self.__value)
+        context.launch_configurations[self._name(context)] = self._value(context)
 
 
-class UnsetLaunchConfiguration(Action):
+class UnsetLaunchConfiguration(_NameAction):
     """Remove a launch configuration if it is set."""
-
-    def __init__(self, name, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.__name = normalize_to_list_of_substitutions(name)
 
     def execute(self, context) -> None:
         """Remove the configuration."""
-        context.launch_configurations.pop(perform_substitutions(context, self.__name), None)
+        context.launch_configurations.pop(self._name(context), None)
 
 
 class PushLaunchConfigurations(Action):
@@ -192,56 +205,34 @@ class ResetLaunchConfigurations(Action):
         context.launch_configurations.update(kept)
 
 
-class SetEnvironmentVariable(Action):
+class SetEnvironmentVariable(_NameValueAction):
     """Set an environment variable for processes started afterwards."""
-
-    def __init__(self, name, value, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.__name = normalize_to_list_of_substitutions(name)
-        self.__value = normalize_to_list_of_substitutions(value)
-
-    @property
-    def name(self):
-        """Getter for the name, as substitutions."""
-        return self.__name
-
-    @property
-    def value(self):
-        """Getter for the value, as substitutions."""
-        return self.__value
 
     def execute(self, context) -> None:
         """Set the variable in the launch environment."""
-        context.environment[perform_substitutions(context, self.__name)] = \
-            perform_substitutions(context, self.__value)
+        context.environment[self._name(context)] = self._value(context)
 
 
-class UnsetEnvironmentVariable(Action):
+class UnsetEnvironmentVariable(_NameAction):
     """Remove an environment variable for processes started afterwards."""
-
-    def __init__(self, name, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.__name = normalize_to_list_of_substitutions(name)
 
     def execute(self, context) -> None:
         """Remove the variable from the launch environment."""
-        context.environment.pop(perform_substitutions(context, self.__name), None)
+        context.environment.pop(self._name(context), None)
 
 
-class AppendEnvironmentVariable(Action):
+class AppendEnvironmentVariable(_NameValueAction):
     """Append (or prepend) a value to an environment variable, with a separator."""
 
     def __init__(self, name, value, *, prepend=False, separator=os.pathsep, **kwargs) -> None:
-        super().__init__(**kwargs)
-        self.__name = normalize_to_list_of_substitutions(name)
-        self.__value = normalize_to_list_of_substitutions(value)
+        super().__init__(name, value, **kwargs)
         self.__prepend = prepend
         self.__separator = normalize_to_list_of_substitutions(separator)
 
     def execute(self, context) -> None:
         """Update the variable in the launch environment."""
-        name = perform_substitutions(context, self.__name)
-        value = perform_substitutions(context, self.__value)
+        name = self._name(context)
+        value = self._value(context)
         separator = perform_substitutions(context, self.__separator)
         prepend = self.__prepend
         if not isinstance(prepend, bool):
@@ -354,9 +345,11 @@ class IncludeLaunchDescription(Action):
 
     ``launch_description_source`` is a LaunchDescriptionSource (e.g.
     PythonLaunchDescriptionSource), a LaunchDescription, or a path to a Python launch file.
-    ``launch_arguments`` is an iterable of (name, value) pairs, e.g. ``{...}.items()``.
-    As in the real launch, the arguments are set as launch configurations without scoping:
-    wrap the include in a GroupAction to scope them.
+    ``launch_arguments`` is an iterable of (name, value) pairs, e.g. ``{...}.items()``; a plain
+    dict is refused when the include is executed (ValueError), as the real launch refuses it
+    (it iterates the dict's keys and fails to unpack them into pairs). As in the real launch,
+    the arguments are set as launch configurations without scoping: wrap the include in a
+    GroupAction to scope them.
     """
 
     def __init__(self, launch_description_source, *, launch_arguments=None, **kwargs) -> None:
@@ -371,13 +364,8 @@ class IncludeLaunchDescription(Action):
             raise TypeError('IncludeLaunchDescription expects a LaunchDescriptionSource, got {!r}'
                             .format(launch_description_source))
         self.__source = launch_description_source
-        if launch_arguments is None:
-            launch_arguments = ()
-        elif isinstance(launch_arguments, dict):
-            launch_arguments = launch_arguments.items()
-        self.__launch_arguments = tuple(
-            (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
-            for k, v in launch_arguments)
+        self.__arguments_are_a_dict = isinstance(launch_arguments, Mapping)
+        self.__launch_arguments = () if launch_arguments is None else tuple(launch_arguments)
 
     @property
     def launch_description_source(self) -> LaunchDescriptionSource:
@@ -386,8 +374,21 @@ class IncludeLaunchDescription(Action):
 
     @property
     def launch_arguments(self):
-        """Getter for the (name, value) pairs, as substitutions."""
+        """Getter for the launch arguments as given (a tuple of (name, value) pairs)."""
         return self.__launch_arguments
+
+    def _argument_pairs(self):
+        if self.__arguments_are_a_dict:
+            raise ValueError(
+                'IncludeLaunchDescription: launch_arguments must be (name, value) pairs, e.g. '
+                '{...}.items(), not a dict (the real launch fails on it: too many values to '
+                'unpack (expected 2))')
+        pairs = []
+        for item in self.__launch_arguments:
+            name, value = item
+            pairs.append((normalize_to_list_of_substitutions(name),
+                          normalize_to_list_of_substitutions(value)))
+        return pairs
 
     def describe(self) -> Text:
         """Return a short description."""
@@ -400,7 +401,11 @@ class IncludeLaunchDescription(Action):
 
     def _try_get_arguments_names_without_context(self) -> List[Text]:
         from ..substitutions import TextSubstitution
-        return [''.join(s.text for s in name) for name, _ in self.__launch_arguments
+        try:
+            pairs = self._argument_pairs()
+        except (TypeError, ValueError):
+            return []
+        return [''.join(s.text for s in name) for name, _ in pairs
                 if all(isinstance(s, TextSubstitution) for s in name)]
 
     def execute(self, context) -> List[LaunchDescriptionEntity]:
@@ -411,7 +416,8 @@ class IncludeLaunchDescription(Action):
             location = os.path.abspath(location)
             context.extend_locals({'current_launch_file_path': location,
                                    'current_launch_file_directory': os.path.dirname(location)})
-        given = [perform_substitutions(context, name) for name, _ in self.__launch_arguments]
+        pairs = self._argument_pairs()
+        given = [perform_substitutions(context, name) for name, _ in pairs]
         for argument, includes in \
                 description.get_launch_arguments_with_include_launch_description_actions():
             if argument._conditionally_included or argument.default_value is not None:
@@ -425,7 +431,7 @@ class IncludeLaunchDescription(Action):
                     "(description: '{}'), given: [{}]".format(
                         argument.name, argument.description,
                         ', '.join(sorted(set(names) | set(context.launch_configurations)))))
-        settings = [SetLaunchConfiguration(name, value) for name, value in self.__launch_arguments]
+        settings = [SetLaunchConfiguration(name, value) for name, value in pairs]
         return settings + [description]
 
 

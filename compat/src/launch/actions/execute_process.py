@@ -9,6 +9,7 @@ from typing import NamedTuple
 from typing import Optional
 from typing import Text
 
+from .._compat import check_newer_api
 from .._compat import unsupported
 from ..action import Action
 from ..substitution import Substitution
@@ -31,6 +32,7 @@ class ProcessSpec(NamedTuple):
     emulate_tty: bool
     sigterm_timeout: float
     sigkill_timeout: float
+    sigterm_timeout_text: Text
     respawn: bool
     respawn_delay: float
     respawn_max_retries: int
@@ -63,8 +65,10 @@ class ExecuteProcess(Action):
 
     Supported: name, cwd, env, additional_env, shell, prefix (and the 'launch-prefix' launch
     configuration), output ('screen', 'log', 'both'), emulate_tty, sigterm_timeout,
-    sigkill_timeout, respawn, respawn_delay, respawn_max_retries, on_exit, log_cmd and
-    cached_output (accepted, ignored). A custom ``output_format`` is not supported.
+    sigkill_timeout (text or substitutions, as in the real launch: a number is a TypeError),
+    respawn, respawn_delay, respawn_max_retries (Jazzy and later: refused when
+    REPOSE_COMPAT_DISTRO=humble), on_exit, log_cmd and cached_output (accepted, ignored).
+    A custom ``output_format`` is not supported.
     """
 
     def __init__(self, *, cmd: Iterable, prefix=None, name=None, cwd=None,
@@ -73,8 +77,12 @@ class ExecuteProcess(Action):
                  emulate_tty=False, output='log', output_format: Text = DEFAULT_OUTPUT_FORMAT,
                  cached_output: bool = False, log_cmd: bool = False, on_exit=None,
                  respawn=False, respawn_delay: Optional[float] = None,
-                 respawn_max_retries: int = -1, **kwargs) -> None:
+                 respawn_max_retries: Optional[int] = None, **kwargs) -> None:
         super().__init__(**kwargs)
+        if respawn_max_retries is None:
+            respawn_max_retries = -1
+        else:
+            check_newer_api("ExecuteProcess(respawn_max_retries=...)", 'Jazzy and later', TypeError)
         from ..substitutions import LaunchConfiguration
         if output_format != DEFAULT_OUTPUT_FORMAT:
             raise unsupported('ExecuteProcess(output_format=...)')
@@ -91,10 +99,12 @@ class ExecuteProcess(Action):
             (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
             for k, v in additional_env.items()]
         self.__shell = shell
-        self.__sigterm_timeout = (LaunchConfiguration('sigterm_timeout', default=5)
-                                  if sigterm_timeout is None else sigterm_timeout)
-        self.__sigkill_timeout = (LaunchConfiguration('sigkill_timeout', default=5)
-                                  if sigkill_timeout is None else sigkill_timeout)
+        self.__sigterm_timeout = normalize_to_list_of_substitutions(
+            LaunchConfiguration('sigterm_timeout', default=5)
+            if sigterm_timeout is None else sigterm_timeout)
+        self.__sigkill_timeout = normalize_to_list_of_substitutions(
+            LaunchConfiguration('sigkill_timeout', default=5)
+            if sigkill_timeout is None else sigkill_timeout)
         self.__emulate_tty = emulate_tty
         if isinstance(output, dict):
             raise unsupported('ExecuteProcess(output={...}) (a dict output configuration)')
@@ -178,14 +188,16 @@ class ExecuteProcess(Action):
         if output not in _OUTPUT_MODES:
             raise unsupported("ExecuteProcess(output='{}') (supported: {})".format(
                 output, ', '.join(_OUTPUT_MODES)))
+        sigterm_text = perform_substitutions(context, self.__sigterm_timeout)
         emulate_tty = self.__emulate_tty
         if 'emulate_tty' in context.launch_configurations:
             emulate_tty = context.launch_configurations['emulate_tty']
         return ProcessSpec(
             name=name, cmd=cmd, cwd=cwd, env=env, shell=bool(self.__shell), output=output,
             emulate_tty=_evaluate_bool(context, emulate_tty, 'emulate_tty'),
-            sigterm_timeout=_evaluate_float(context, self.__sigterm_timeout, 'sigterm_timeout'),
+            sigterm_timeout=_evaluate_float(context, sigterm_text, 'sigterm_timeout'),
             sigkill_timeout=_evaluate_float(context, self.__sigkill_timeout, 'sigkill_timeout'),
+            sigterm_timeout_text=sigterm_text,
             respawn=_evaluate_bool(context, self.__respawn, 'respawn'),
             respawn_delay=_evaluate_float(context, self.__respawn_delay, 'respawn_delay'),
             respawn_max_retries=int(self.__respawn_max_retries),

@@ -2,7 +2,6 @@
 
 from launch._compat import make_module_getattr
 
-from ._ros_settings import PushROSNamespace
 from ._ros_settings import PushRosNamespace
 from ._ros_settings import SetParameter
 from ._ros_settings import SetParametersFromFile
@@ -10,7 +9,12 @@ from ._ros_settings import SetRemap
 from ._ros_settings import SetUseSimTime
 from .node import Node
 
-__all__ = ['Node', 'PushROSNamespace', 'PushRosNamespace', 'SetParameter',
-           'SetParametersFromFile', 'SetRemap', 'SetUseSimTime']
+# Humble's names. PushROSNamespace (Iron and later; Humble has only PushRosNamespace) comes from
+# __getattr__ so that REPOSE_COMPAT_DISTRO=humble can refuse it.
+__all__ = ['Node', 'PushRosNamespace', 'SetParameter', 'SetParametersFromFile', 'SetRemap',
+           'SetUseSimTime']
 
-__getattr__ = make_module_getattr(__name__)
+__getattr__ = make_module_getattr(__name__, newer={
+    'PushROSNamespace': (lambda: PushRosNamespace,
+                         'Iron and later; Humble has only PushRosNamespace'),
+})

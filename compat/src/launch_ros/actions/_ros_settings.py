@@ -12,7 +12,12 @@ from ..utilities import prefix_namespace
 
 
 class PushRosNamespace(Action):
-    """Push a namespace: relative node namespaces of later nodes in the scope are prefixed."""
+    """
+    Push a namespace: relative node namespaces of later nodes in the scope are prefixed.
+
+    ``launch_ros.actions.PushROSNamespace`` is the same class under its Iron-and-later name
+    (refused when REPOSE_COMPAT_DISTRO=humble: Humble has only PushRosNamespace).
+    """
 
     def __init__(self, namespace, **kwargs) -> None:
         super().__init__(**kwargs)
@@ -36,9 +41,6 @@ class PushRosNamespace(Action):
                 'The resulting namespace is invalid: [previous_namespace="{}", '
                 'pushed_namespace="{}"]'.format(previous, pushed)) from None
         context.launch_configurations['ros_namespace'] = namespace
-
-
-PushROSNamespace = PushRosNamespace
 
 
 class SetParameter(Action):
