@@ -101,6 +101,7 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
             assert 0 <= cx - hw and cx + hw <= W and 0 <= cy - hh and cy + hh <= H
     assert len(reports) == 4 and not any(r.degraded for r in reports), [r.drop_reason for r in reports]
     assert rc == 0, f"launch exit code {rc}\n{text[-3000:]}"
+    assert "Traceback" not in text and "exit code -2" not in text, text[-3000:]
 
 
 def _get_params(node, ex, fqn, names, timeout=20.0):
