@@ -12,6 +12,7 @@ they hold; they are not waited for and do not make the frame degraded. Answers t
 """
 from __future__ import annotations
 
+import collections
 from dataclasses import dataclass
 
 import numpy as np
@@ -22,9 +23,11 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from ..core.aggregation import FrameAssembler
 from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
+from ..core.health import Health, Window, aggregator_health
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, walk_to_active
+from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
 from ..ros.params import Param, declare_all, latched, one_of, reliable
 
 PARAMS = (
@@ -42,7 +45,7 @@ PARAMS = (
           "that falls this many messages behind (a busy robot process) loses the oldest", (1, 10000),
           read_only=True),
     AUTOSTART,
-)
+) + DIAGNOSTICS_PARAMS
 
 
 @dataclass
@@ -86,8 +89,19 @@ class AggregatorNode(LifecycleNode):
         self.malformed = 0
         self._sessions = {}
         self._sent = {}  # (session, frame_seq) -> blocks sent, for frames waiting for blocks
+        self._health_window = Window()
+        self._window_frames = collections.deque(maxlen=10000)  # (e2e_ms, budget_ms, drop reason) since the report
+        self.diagnostics = DiagnosticsPublisher(self, [("fusion", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
             walk_to_active(self)
+
+    def health(self) -> Health:
+        """Frames answered, degraded and why, pending, latency against the budget (for /diagnostics)."""
+        frames = [self._window_frames.popleft() for _ in range(len(self._window_frames))]
+        window = self._health_window.delta({"published": self.published, "degraded": self.degraded})
+        return aggregator_health(self.published, self.degraded, window, state_label(self), self.assembler.pending,
+                                 self.malformed, self.assembler.stats.late_results, [f[2] for f in frames],
+                                 [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0])
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -257,6 +271,7 @@ class AggregatorNode(LifecycleNode):
                                  within_budget=bool(ctx.arrival > 0 and e2e_ms <= ctx.budget_ms),
                                  frames_published=self.published, frames_degraded=self.degraded)
             self.pub_report.publish(report)
+            self._window_frames.append((float(e2e_ms), float(ctx.budget_ms), o.drop_reason if o.degraded else ""))
             if o.degraded:
                 self.get_logger().warning(
                     f"frame {o.frame_seq} degraded: {report.blocks_received}/{report.blocks_expected} blocks"

@@ -42,13 +42,15 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ..core.coarse import coarse_blocks, merge_block_detections
 from ..core.detections import Detections
+from ..core.health import Health, Window, camera_health
 from ..core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, walk_to_active
+from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
 from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
                           reliable)
@@ -88,7 +90,7 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("queue.size", 2, "Frames waiting for coarse detection at most", (1, 100)),
     Param("queue.policy", "drop_oldest", "When the queue is full: drop_oldest (keep latest) or drop_newest"),
     AUTOSTART,
-)
+) + DIAGNOSTICS_PARAMS
 
 
 @dataclass
@@ -148,8 +150,16 @@ class CameraNode(LifecycleNode):
         self._live_servers = live_servers
         self._pub_coarse_blocks = {}
         self._coarse_answers = None
+        self._health_window = Window()
+        self.diagnostics = DiagnosticsPublisher(self, [("input", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
             walk_to_active(self)
+
+    def health(self) -> Health:
+        """Frames in, processed, dropped per reason, queue and input QoS (for /diagnostics)."""
+        counts = dict(self.counts)
+        return camera_health(counts, self._health_window.delta(counts), state_label(self), len(self._queue),
+                             self.input.current if self.input is not None else "")
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

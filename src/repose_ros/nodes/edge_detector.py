@@ -23,11 +23,13 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
 from ..core.detector import ModelZoo
+from ..core.health import Health, Window, edge_health
 from ..core.image_codec import ImageDecodeError
 from ..core.serving import BlockJob, run_block
 from ..ros.convert import detections_to_msg, image_to_bgr
 from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART
+from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from ..ros.lifecycle import AUTOSTART, state_label
 from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
 from .backends import make_zoo_from_params
 
@@ -55,7 +57,7 @@ PARAMS = (
           "with ok=false instead of running the detector on it"),
     Param("expiry_margin_ms", 0.0, "A block counts as expired this long after its deadline (clock skew "
           "between hosts; the aggregator waits deadline_slack_ms beyond the deadline)", (-60000.0, 60000.0)),
-) + WEIGHTS_SAFETY_PARAMS
+) + WEIGHTS_SAFETY_PARAMS + DIAGNOSTICS_PARAMS
 
 
 class EdgeDetectorNode(LifecycleNode):
@@ -76,6 +78,8 @@ class EdgeDetectorNode(LifecycleNode):
         self.dropped_wrong_server = 0
         self._active = False
         self._pub = self._coarse_pub = self._status_pub = self._sub = self._timer = None
+        self._health_window = Window()
+        self.diagnostics = DiagnosticsPublisher(self, [("detector", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
             self._autostart = self.create_timer(0.0, self._walk_to_active)
 
@@ -83,6 +87,12 @@ class EdgeDetectorNode(LifecycleNode):
         self._autostart.cancel()  # one-shot (destroying a timer inside its own callback upsets the executor)
         if self.trigger_configure() == TransitionCallbackReturn.SUCCESS:
             self.trigger_activate()
+
+    def health(self) -> Health:
+        """State, blocks run / failed / expired, measured latency per model (for /diagnostics)."""
+        window = self._health_window.delta({"done": self.done, "failed": self.failed, "expired": self.expired})
+        return edge_health(self.server_id, state_label(self), self.done, self.failed, self.expired, window,
+                           dict(self.latency), self.slack_ms)
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -36,13 +36,15 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 
 from ..core.detections import Detections
+from ..core.health import Health, Window, partitioner_health
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, walk_to_active
+from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
 from ..ros.params import Param, declare_all, one_of, reliable
 from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
@@ -73,7 +75,7 @@ PARAMS = (
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
     Param("debug_image.max_width", 1280, "Debug image is downscaled to at most this width", (64, 16384)),
     AUTOSTART,
-)
+) + DIAGNOSTICS_PARAMS
 
 
 class PartitionerNode(LifecycleNode):
@@ -102,8 +104,19 @@ class PartitionerNode(LifecycleNode):
         self.counts = collections.Counter()
         self._recent = collections.OrderedDict()
         self._lock = threading.Lock()
+        self._health_window = Window()
+        self.diagnostics = DiagnosticsPublisher(self, [("planning", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
             walk_to_active(self)
+
+    def health(self) -> Health:
+        """Frames planned, live servers and their measured speed (for /diagnostics)."""
+        counts = dict(self.counts)
+        with self._lock:
+            ratios = {k: dict(v) for k, v in self._ratios.items()}
+            measured = {k: dict(v) for k, v in self._measured.items()}
+        return partitioner_health(counts, self._health_window.delta(counts), state_label(self),
+                                  int(self.p["num_servers"]), self.live_servers(), ratios, measured)
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -24,3 +24,11 @@ def walk_to_active(node) -> bool:
         node.get_logger().error("activate failed: the node stays inactive")
         return False
     return True
+
+
+def state_label(node) -> str:
+    """Return the lifecycle state of ``node`` ('unconfigured', 'inactive', 'active', ...; 'unknown' if unreadable)."""
+    try:
+        return str(node._state_machine.current_state[1])  # the get_state service answers the same
+    except (AttributeError, IndexError, TypeError):
+        return "unknown"

@@ -1,0 +1,150 @@
+"""Health of each pipeline stage from its counters (plain Python; published as /diagnostics by ros.diagnostics).
+
+Each ``*_health`` function takes what a node already counts and returns a :class:`Health`: a
+level (OK, WARN, ERROR, as diagnostic_msgs/DiagnosticStatus), a one-line message and key/value
+pairs. Levels look at the last reporting window (counts since the previous report, kept by
+:class:`Window`) so that one bad minute an hour ago does not keep the node yellow forever; the
+totals are reported too.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+
+OK, WARN, ERROR, STALE = 0, 1, 2, 3
+LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
+
+
+@dataclass
+class Health:
+    """One status: level, message, ordered key/value pairs (values as strings)."""
+
+    level: int
+    message: str
+    values: List[tuple] = field(default_factory=list)
+
+    def add(self, key: str, value) -> "Health":
+        """Append a key/value pair (floats with 1 decimal, sequences comma-separated)."""
+        if isinstance(value, float):
+            text = f"{value:.1f}"
+        elif isinstance(value, (list, tuple)):
+            text = ", ".join(str(v) for v in value)
+        else:
+            text = str(value)
+        self.values.append((key, text))
+        return self
+
+
+class Window:
+    """Counts since the previous report: ``delta(counts)`` returns them and remembers the new totals."""
+
+    def __init__(self):
+        self._last: Dict[str, float] = {}
+
+    def delta(self, counts: Mapping[str, float]) -> Dict[str, float]:
+        """Return counts[k] - (counts[k] at the previous call) for every key (new keys count from 0)."""
+        out = {k: v - self._last.get(k, 0) for k, v in counts.items()}
+        self._last = dict(counts)
+        return out
+
+
+def _worst(*levels: int) -> int:
+    return max(levels) if levels else OK
+
+
+def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, queued: int,
+                  input_reliability: str = "") -> Health:
+    """Judge the camera node: frames in, processed, dropped per reason (before and in the queue), losses.
+
+    WARN: not active, or frames dropped or lost in the window. Keys ``dropped.<reason>`` list
+    the totals of every drop reason.
+    """
+    benign = {"received", "processed", "warm_up", "stamp_backwards"}
+    drops = {k: v for k, v in counts.items() if k not in benign and v}
+    recent = sum(v for k, v in window.items() if k not in benign and v > 0)
+    level = WARN if state != "active" or recent else OK
+    msg = (f"{state}: {window.get('received', 0)} frames in, {recent} dropped or lost since the last report"
+           if state == "active" else f"{state}: takes no frames")
+    h = Health(level, msg).add("state", state).add("frames received", counts.get("received", 0))
+    h.add("frames processed", counts.get("processed", 0)).add("queued", queued)
+    if input_reliability:
+        h.add("input reliability", input_reliability)
+    for reason in sorted(drops):
+        h.add(f"dropped.{reason}", drops[reason])
+    return h
+
+
+def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, num_servers: int,
+                       live: Sequence[int], ratios: Mapping[str, Mapping[str, float]],
+                       measured: Mapping[str, Mapping[str, float]]) -> Health:
+    """Judge the partitioner: frames planned, live servers, measured latency and ratio per server.
+
+    ERROR: active without a live server (frames are answered with coarse boxes only). WARN: not
+    active, fewer live servers than configured, or planning errors in the window.
+    """
+    live = sorted(int(s) for s in live)
+    if state != "active":
+        level, msg = WARN, f"{state}: plans no frames"
+    elif not live:
+        level, msg = ERROR, f"no live edge server of {num_servers}: frames get coarse boxes only"
+    else:
+        level = WARN if len(live) < num_servers or window.get("plan_error", 0) > 0 else OK
+        msg = f"{window.get('frames', 0)} frames planned since the last report; {len(live)}/{num_servers} servers live"
+    h = Health(level, msg).add("state", state).add("frames planned", counts.get("frames", 0))
+    h.add("live servers", live or "none").add("blocks skipped (budget)", counts.get("blocks_skipped", 0))
+    for key in ("no_live_server", "plan_error", "inactive", "malformed_coarse", "unknown_server_status"):
+        if counts.get(key):
+            h.add(key, counts[key])
+    for sid in sorted(set(ratios) | set(measured), key=lambda s: int(s) if str(s).isdigit() else 0):
+        for model, ms in sorted(measured.get(sid, {}).items()):
+            h.add(f"server {sid} {model} latency ms", float(ms))
+        for model, r in sorted(ratios.get(sid, {}).items()):
+            h.add(f"server {sid} {model} measured/predicted", f"{float(r):.2f}")
+    return h
+
+
+def aggregator_health(published: int, degraded: int, window: Mapping[str, int], state: str, pending: int,
+                      malformed: int, late: int, recent_reasons: Iterable[str], e2e_ms: Sequence[float],
+                      budget_ms: Sequence[float]) -> Health:
+    """Judge the aggregator: frames answered, degraded (and why), pending, late blocks, latency vs budget.
+
+    ``window`` holds the window's ``published`` and ``degraded``; ``e2e_ms`` / ``budget_ms`` the
+    window's frames. WARN: not active, degraded frames or frames over budget in the window.
+    """
+    over = sum(1 for e, b in zip(e2e_ms, budget_ms) if b > 0 and e > b)
+    n_deg = window.get("degraded", 0)
+    level = WARN if state != "active" or n_deg or over else OK
+    msg = (f"{window.get('published', 0)} frames answered since the last report, {n_deg} degraded, {over} over budget"
+           if state == "active" else f"{state}: answers no frames")
+    h = Health(level, msg).add("state", state).add("frames answered", published).add("frames degraded", degraded)
+    h.add("frames pending", pending).add("late block results", late).add("malformed inputs", malformed)
+    reasons = sorted({r.split(":")[0] for r in recent_reasons if r})
+    if reasons:
+        h.add("degraded because", reasons)
+    if e2e_ms:
+        ordered = sorted(e2e_ms)
+        h.add("latency p50 ms", float(ordered[len(ordered) // 2]))
+        h.add("latency max ms", float(ordered[-1]))
+        slack = [b - e for e, b in zip(e2e_ms, budget_ms) if b > 0]
+        if slack:
+            h.add("budget slack min ms", float(min(slack)))
+    return h
+
+
+def edge_health(server_id: int, state: str, done: int, failed: int, expired: int, window: Mapping[str, int],
+                latency_ms: Mapping[str, float], slack_ms: Optional[float]) -> Health:
+    """Judge an edge detector: state, blocks run / failed / expired, latency per model, deadline slack.
+
+    WARN: not active, or blocks failed or expired in the window.
+    """
+    bad = window.get("failed", 0) + window.get("expired", 0)
+    level = WARN if state != "active" or bad else OK
+    msg = (f"server {server_id} {state}: {window.get('done', 0)} blocks since the last report, {bad} failed or expired"
+           if state == "active" else f"server {server_id} {state}: runs no blocks")
+    h = Health(level, msg).add("state", state).add("server id", server_id).add("blocks done", done)
+    h.add("blocks failed", failed).add("blocks expired", expired)
+    for model, ms in sorted(latency_ms.items()):
+        h.add(f"{model} latency ms", float(ms))
+    if slack_ms is not None:
+        h.add("deadline slack ms", float(slack_ms))
+    return h

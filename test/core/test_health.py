@@ -1,0 +1,51 @@
+"""Node health from counters (core.health): levels by the last window, totals reported."""
+from repose_ros.core.health import (ERROR, OK, WARN, Window, aggregator_health, camera_health, edge_health,
+                                    partitioner_health)
+
+
+def test_window_counts_since_the_previous_report():
+    w = Window()
+    assert w.delta({"a": 3}) == {"a": 3}
+    assert w.delta({"a": 5, "b": 1}) == {"a": 2, "b": 1}
+    assert w.delta({"a": 5, "b": 1}) == {"a": 0, "b": 0}
+
+
+def test_camera_warns_on_drops_in_the_window_only():
+    counts = {"received": 10, "processed": 8, "queue_full": 2, "warm_up": 1}
+    h = camera_health(counts, {"received": 10, "queue_full": 2}, "active", 1, "best_effort")
+    assert h.level == WARN and "2 dropped" in h.message
+    assert ("dropped.queue_full", "2") in h.values and ("input reliability", "best_effort") in h.values
+    h = camera_health(counts, {"received": 4, "processed": 4}, "active", 0)
+    assert h.level == OK and ("dropped.queue_full", "2") in h.values  # totals stay visible
+    assert camera_health({}, {}, "inactive", 0).level == WARN
+
+
+def test_partitioner_error_without_live_server_warn_with_fewer():
+    assert partitioner_health({"frames": 3}, {"frames": 3}, "active", 2, [], {}, {}).level == ERROR
+    h = partitioner_health({"frames": 3}, {"frames": 3}, "active", 2, [1], {"1": {"m@640": 1.25}},
+                           {"1": {"m@640": 310.0}})
+    assert h.level == WARN and ("live servers", "1") in h.values
+    assert ("server 1 m@640 measured/predicted", "1.25") in h.values
+    assert ("server 1 m@640 latency ms", "310.0") in h.values
+    assert partitioner_health({}, {}, "active", 2, [0, 1], {}, {}).level == OK
+    assert partitioner_health({}, {}, "inactive", 2, [0, 1], {}, {}).level == WARN
+
+
+def test_aggregator_levels_reasons_and_latency():
+    h = aggregator_health(10, 1, {"published": 4, "degraded": 1}, "active", 2, 0, 3,
+                          ["", "missing_blocks: 1 of 3", "queue_full: dropped"], [100.0, 300.0, 200.0],
+                          [250.0, 250.0, 250.0])
+    assert h.level == WARN and "1 degraded, 1 over budget" in h.message
+    vals = dict(h.values)
+    assert vals["degraded because"] == "missing_blocks, queue_full"
+    assert vals["latency p50 ms"] == "200.0" and vals["budget slack min ms"] == "-50.0"
+    assert vals["frames pending"] == "2" and vals["late block results"] == "3"
+    assert aggregator_health(10, 1, {"published": 2, "degraded": 0}, "active", 0, 0, 0, [], [10.0], [50.0]).level == OK
+
+
+def test_edge_warns_on_failed_or_expired_blocks():
+    h = edge_health(1, "active", 10, 1, 0, {"done": 5, "failed": 1}, {"yolov8s@640": 250.0}, 120.0)
+    assert h.level == WARN and ("yolov8s@640 latency ms", "250.0") in h.values
+    assert ("deadline slack ms", "120.0") in h.values
+    assert edge_health(1, "active", 10, 1, 0, {"done": 5}, {}, None).level == OK
+    assert edge_health(1, "inactive", 0, 0, 0, {}, {}, None).level == WARN
