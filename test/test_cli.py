@@ -47,3 +47,46 @@ def test_bag_and_detect_on_images(tmp_path):
     assert (tmp_path / "bag" / "metadata.yaml").exists()
     with pytest.raises(FileNotFoundError):
         main(["detect", str(tmp_path / "missing.jpg"), "--out", str(tmp_path / "o")])
+
+
+def test_detect_yaml_exists_and_holds_the_defaults(repo_root):
+    """`repose detect --help` cites config/detect.yaml: it exists, loads, and states the defaults."""
+    from repose_ros.core.pipeline import RePoseConfig
+
+    cfg = RePoseConfig.from_yaml(str(repo_root / "config" / "detect.yaml"))
+    assert cfg.to_dict() == RePoseConfig().to_dict()
+    import yaml
+
+    keys = set(yaml.safe_load((repo_root / "config" / "detect.yaml").read_text())["repose"])
+    assert keys <= set(RePoseConfig().to_dict()) and len(keys) >= 15
+
+
+def test_detect_writes_track_ids_for_a_video(tmp_path, monkeypatch):
+    """`repose detect` on a video: every record has one track id per detection, stable over the frames."""
+    import json
+
+    import cv2
+    import numpy as np
+
+    pytest.importorskip("lap")
+    import repose_ros.core.pipeline as pipeline
+    from repose_ros.core.detector import FakeDetector, ModelZoo
+    from repose_ros.nodes.backends import bright_blobs
+
+    real = pipeline.RePose
+    monkeypatch.setattr(pipeline, "RePose", lambda cfg: real(cfg, zoo=ModelZoo.fake(FakeDetector(bright_blobs))))
+    video = tmp_path / "walk.avi"
+    writer = cv2.VideoWriter(str(video), cv2.VideoWriter_fourcc(*"MJPG"), 10, (640, 480))
+    assert writer.isOpened()
+    for t in range(5):
+        img = np.full((480, 640, 3), 15, np.uint8)
+        img[100:180, 60 + 4 * t:100 + 4 * t] = 240
+        img[250:330, 400 - 3 * t:440 - 3 * t] = 240
+        writer.write(img)
+    writer.release()
+    assert main(["detect", str(video), "--out", str(tmp_path / "o"), "--no-images", "--partitioner", "meanshift"]) == 0
+    frames = json.loads((tmp_path / "o" / "detections.json").read_text())["frames"]
+    assert len(frames) == 5
+    ids = [sorted(f["track_ids"]) for f in frames]
+    assert all(len(f["track_ids"]) == len(f["detections"]["scores"]) for f in frames)
+    assert ids[0] == [1, 2] and all(i == ids[0] for i in ids)

@@ -100,6 +100,11 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
             cx, cy, hw, hh = d.bbox.center.position.x, d.bbox.center.position.y, d.bbox.size_x / 2, d.bbox.size_y / 2
             assert 0 <= cx - hw and cx + hw <= W and 0 <= cy - hh and cy + hh <= H
     assert len(reports) == 4 and not any(r.degraded for r in reports), [r.drop_reason for r in reports]
+    # Track ids (aggregator, ByteTrack): every person keeps one id over the 4 frames.
+    by_frame = sorted(out, key=lambda m: m.header.stamp.sec)
+    ids = [{round(d.bbox.center.position.y): d.id for d in m.detections} for m in by_frame]
+    assert all(i for frame in ids for i in frame.values()), ids
+    assert all(frame == ids[0] for frame in ids) and len(set(ids[0].values())) == len(BLOBS), ids
     assert rc == 0, f"launch exit code {rc}\n{text[-3000:]}"
     assert "Traceback" not in text and "exit code -2" not in text, text[-3000:]
 

@@ -113,12 +113,18 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     o.add_argument("--json", help="also write the result to this file")
     sub.add_parser("pipeline", help="launched ROS pipeline vs in-process core (see repose bench pipeline -h)",
                    add_help=False)
+    sub.add_parser("tracking", help="IDF1 / MOTA of the track ids on MOT sequences (see repose bench tracking -h)",
+                   add_help=False)
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "pipeline":
         from .bench_pipeline import main_bench_pipeline
 
         return main_bench_pipeline(list(argv[1:]))
+    if argv and argv[0] == "tracking":
+        from .bench_tracking import main_bench_tracking
+
+        return main_bench_tracking(list(argv[1:]))
     args = p.parse_args(argv)
     res = bench_overhead(
         sizes=args.sizes,

@@ -24,6 +24,7 @@ from ..core.aggregation import FrameAssembler
 from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
 from ..core.health import Health, Window, aggregator_health
+from ..core.tracking import TRACKERS, Tracker, TrackerConfig
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
@@ -41,6 +42,14 @@ PARAMS = (
     Param("score_threshold", 0.25, "Confidence threshold of the edge detectors (reported in LabelInfo)",
           (0.0, 1.0)),
     Param("poll_period_ms", 10.0, "How often deadlines are checked", (1.0, 1000.0), read_only=True),
+    Param("tracking.enabled", True, "Give every detection the id of its track (Detection2D.id) with ByteTrack or "
+          "BoT-SORT on the fused detections, frame after frame in stamp order", read_only=True),
+    Param("tracking.method", "bytetrack", "Tracker: bytetrack or botsort (without re-identification)",
+          read_only=True),
+    Param("tracking.track_buffer", 30, "Frames a lost track is kept: an id survives this many frames without "
+          "its person (occlusion, a degraded frame)", (1, 100000), read_only=True),
+    Param("tracking.new_track_thresh", 0.25, "A detection this confident that continues no track starts one",
+          (0.0, 1.0), read_only=True),
     Param("qos.depth", 100, "History depth of the detections and frame_report publishers: a reliable reader "
           "that falls this many messages behind (a busy robot process) loses the oldest", (1, 10000),
           read_only=True),
@@ -90,6 +99,12 @@ class AggregatorNode(LifecycleNode):
         self._sessions = {}
         self._sent = {}  # (session, frame_seq) -> blocks sent, for frames waiting for blocks
         self._health_window = Window()
+        self.tracker, self._track_session = None, None
+        if self.p["tracking.enabled"]:
+            self.tracker = Tracker(TrackerConfig(
+                method=one_of("tracking.method", self.p["tracking.method"], TRACKERS),
+                track_buffer=int(self.p["tracking.track_buffer"]),
+                new_track_thresh=float(self.p["tracking.new_track_thresh"])))
         self._window_frames = collections.deque(maxlen=10000)  # (e2e_ms, budget_ms, drop reason) since the report
         self.diagnostics = DiagnosticsPublisher(self, [("fusion", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
@@ -252,7 +267,7 @@ class AggregatorNode(LifecycleNode):
             ctx = o.context
             header = ctx.header
             self._sent.pop((o.session, o.frame_seq), None)
-            self.pub_det.publish(detections_to_msg(o.detections, header))
+            self.pub_det.publish(detections_to_msg(o.detections, header, self._track(o, header)))
             self.published += 1
             self.degraded += int(o.degraded)
             stamp = time_to_sec(header.stamp)
@@ -276,6 +291,26 @@ class AggregatorNode(LifecycleNode):
                 self.get_logger().warning(
                     f"frame {o.frame_seq} degraded: {report.blocks_received}/{report.blocks_expected} blocks"
                     + (f", {o.drop_reason}" if o.drop_reason else ""))
+
+    def _track(self, outcome, header):
+        """Track ids of a frame's detections (None: tracking off, or a frame older than the last one tracked)."""
+        if self.tracker is None:
+            return None
+        key = (int(header.stamp.sec), int(header.stamp.nanosec))
+        if outcome.session != self._track_session:
+            # A restarted camera: keep the tracks if its stamps go on (same camera), else start afresh.
+            if self.tracker.last_key is not None and key <= self.tracker.last_key:
+                self.tracker.reset()
+            self._track_session = outcome.session
+        try:
+            ids = self.tracker.update(outcome.detections, key)
+        except Exception as exc:  # noqa: BLE001 - the frame is still published, without ids
+            self.get_logger().error(f"tracking failed on frame {outcome.frame_seq}: {exc}", throttle_duration_sec=1.0)
+            return None
+        if ids is None:
+            self.get_logger().warning(f"frame {outcome.frame_seq} published without track ids: older than the last "
+                                      f"frame tracked ({self.tracker.out_of_order} so far)", throttle_duration_sec=1.0)
+        return ids
 
     def destroy_node(self):
         """Publish what is still pending before going away."""

@@ -14,14 +14,20 @@ from ..core.image_codec import (CV_BRIDGE_ENCODINGS, ImageDecodeError, SizeLimit
                                 decode_raw, encode_bgr8)
 
 
-def detections_to_msg(dets: Detections, header) -> Detection2DArray:
-    """Build a Detection2DArray (boxes as centre + size in image pixels, class id as a string)."""
+def detections_to_msg(dets: Detections, header, track_ids=None) -> Detection2DArray:
+    """Build a Detection2DArray (boxes as centre + size in image pixels, class id as a string).
+
+    ``track_ids``: one int per detection, written to ``Detection2D.id`` (negative: no track, "").
+    """
     out = Detection2DArray()
     out.header = header
     xyxy = dets.xyxy.astype(np.float64)
-    for (x0, y0, x1, y1), score, cls in zip(xyxy, dets.scores.tolist(), dets.class_ids.tolist()):
+    ids = [-1] * len(dets) if track_ids is None else [int(t) for t in track_ids]
+    for (x0, y0, x1, y1), score, cls, tid in zip(xyxy, dets.scores.tolist(), dets.class_ids.tolist(), ids):
         d = Detection2D()
         d.header = header
+        if tid >= 0:
+            d.id = str(tid)
         d.bbox.center.position.x = float((x0 + x1) / 2.0)
         d.bbox.center.position.y = float((y0 + y1) / 2.0)
         d.bbox.size_x = float(x1 - x0)
