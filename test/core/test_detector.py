@@ -511,3 +511,14 @@ def test_profile_command_fake_backend(tmp_path):
     prof = Profiles.load(out)
     assert "NOT measured" in prof.meta["precision"]["source"]
     assert set(prof.latency_ms["yolov8s@320"]) == {"edge1", "default"}
+
+
+def test_half_parameter_reaches_the_zoo():
+    """The nodes' `half` parameter: FP16 asked for on CUDA; on the CPU the detector ignores it."""
+    from repose_ros.nodes.backends import make_zoo_from_params
+
+    p = {"backend": "ultralytics", "weights_names": ["yolov8s"], "weights_files": ["builtin:yolov8s-person"],
+         "device": "cpu", "torch_threads": 1, "half": True}
+    zoo = make_zoo_from_params(p)
+    assert zoo.half is True
+    assert make_zoo_from_params(dict(p, half=False)).half is False

@@ -31,14 +31,14 @@ def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> 
 
 def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu",
              torch_threads: int = 0, allowed_dirs: Sequence[str] = (),
-             sha256: Sequence[str] = ()) -> ModelZoo:
+             sha256: Sequence[str] = (), half: bool = False) -> ModelZoo:
     """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs).
 
     ``torch_threads`` > 0 fixes torch's CPU thread count (several detector processes sharing
     one machine should use 1 each); 0 leaves torch's default. The zoo loads only ``files``
     (model keys received in messages select among ``names``); ``allowed_dirs`` (empty strings
     ignored) restricts them to folders and ``sha256`` (one digest or "" per file, or empty)
-    pins their contents.
+    pins their contents. ``half`` runs FP16 on a CUDA device (ignored on the CPU).
     """
     if len(names) != len(files):
         raise ValueError("weights_names and weights_files must have the same length")
@@ -48,7 +48,7 @@ def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: s
     if backend == "fake":
         return ModelZoo.fake(FakeDetector(ground_truth=bright_blobs), names)
     if backend == "ultralytics":
-        return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None,
+        return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None, half=half,
                         allowed_dirs=allowed_dirs, sha256=dict(zip(names, sha256)) if digests else None)
     raise ValueError(f"unknown detector backend '{backend}' (ultralytics or fake)")
 
@@ -56,4 +56,5 @@ def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: s
 def make_zoo_from_params(p: dict) -> ModelZoo:
     """:func:`make_zoo` from a node's parameter values (backend, weights_*, device, torch_threads)."""
     return make_zoo(p["backend"], p["weights_names"], p["weights_files"], p["device"], p["torch_threads"],
-                    allowed_dirs=p.get("weights_dirs", ()), sha256=p.get("weights_sha256", ()))
+                    allowed_dirs=p.get("weights_dirs", ()), sha256=p.get("weights_sha256", ()),
+                    half=bool(p.get("half", False)))

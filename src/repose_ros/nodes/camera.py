@@ -63,6 +63,7 @@ DETECTOR_PARAMS = (
     Param("weights_names", ["yolov8s"], "Model names", read_only=True),
     Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
     Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
+    Param("half", False, "FP16 inference on a CUDA device (ignored on the CPU)", read_only=True),
     Param("torch_threads", 0, "CPU threads for torch (0: torch default)", (0, 256), read_only=True),
 ) + WEIGHTS_SAFETY_PARAMS
 
