@@ -63,7 +63,7 @@ class RePoseConfig:
     uniform_overlap: float = 0.3
     profile: str = ""
     models: List[str] = field(default_factory=list)
-    budget_ms: float = 2000.0
+    budget_ms: float = 3000.0
     budget_reserve_ms: float = 10.0
     coarse_on_edge: bool = False
     skip_blocks: bool = True

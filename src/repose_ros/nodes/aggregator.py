@@ -34,7 +34,7 @@ from ..ros.params import Param, declare_all, latched, one_of, reliable
 PARAMS = (
     Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),
     Param("fusion.iou", 0.5, "Overlap above which two boxes of one class are duplicates", (0.05, 0.95)),
-    Param("deadline_slack_ms", 200.0, "Extra wait after a frame's deadline before it is published degraded",
+    Param("deadline_slack_ms", 500.0, "Extra wait after a frame's deadline before it is published degraded",
           (0.0, 60000.0)),
     Param("max_pending_frames", 32, "Frames waiting for blocks at most; older ones are published degraded",
           (1, 10000)),

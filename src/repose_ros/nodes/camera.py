@@ -56,6 +56,8 @@ from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all,
                           reliable)
 from .backends import make_zoo_from_params
 
+_DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
+
 DETECTOR_PARAMS = (
     Param("num_servers", 4, "Number of edge servers (the coarse stage uses as many equal blocks)", (1, 64),
           read_only=True),
@@ -64,7 +66,8 @@ DETECTOR_PARAMS = (
     Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
     Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
     Param("half", False, "FP16 inference on a CUDA device (ignored on the CPU)", read_only=True),
-    Param("torch_threads", 0, "CPU threads for torch (0: torch default)", (0, 256), read_only=True),
+    Param("torch_threads", 1, "CPU threads for torch (0: torch default; 1: the default profile was measured "
+          "with 1, and processes sharing a machine should not compete)", (0, 256), read_only=True),
 ) + WEIGHTS_SAFETY_PARAMS
 
 QUEUE_POLICIES = ("drop_oldest", "drop_newest")
@@ -76,14 +79,15 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("max_height", 4320, "Frames taller than this are refused", (16, 65536)),
     Param("image.ambiguous_as", "", "Encoding to read type-only raw frames (8UC3, 16UC1, ...) as, e.g. bgr8 or "
           "mono16; \"\": refuse them (ambiguous_encoding)"),
-    Param("coarse.model", "yolov8s@640", "Model key of the coarse detector", read_only=True),
+    Param("coarse.model", _DEFAULTS.coarse_model, "Model key of the coarse detector", read_only=True),
     Param("coarse.sizes", [0], "Candidate coarse input sizes (same weights as coarse.model); per frame the largest "
           "whose predicted coarse stage fits coarse.budget_share of the partitioner's budget_ms (frontend only); "
           "[0]: coarse.model alone", read_only=True),
-    Param("coarse.budget_share", 0.3, "Share of the frame budget the coarse stage may take when choosing among "
-          "coarse.sizes", (0.01, 1.0)),
-    Param("coarse.conf", 0.05, "Low confidence threshold of the coarse stage (recall first)", (0.0, 1.0)),
-    Param("coarse.iou", 0.5, "NMS IoU threshold inside and across coarse blocks", (0.05, 0.95)),
+    Param("coarse.budget_share", _DEFAULTS.coarse_budget_share, "Share of the frame budget the coarse stage may "
+          "take when choosing among coarse.sizes", (0.01, 1.0)),
+    Param("coarse.conf", _DEFAULTS.coarse_conf, "Low confidence threshold of the coarse stage (recall first)",
+          (0.0, 1.0)),
+    Param("coarse.iou", _DEFAULTS.coarse_iou, "NMS IoU threshold inside and across coarse blocks", (0.05, 0.95)),
     Param("coarse.on_edge", False, "Run the N coarse blocks on the N edge servers (as in the paper) instead of "
           "in this node", read_only=True),
     Param("coarse.timeout_ms", 1500.0, "coarse.on_edge: a coarse block not answered this long after it was sent "

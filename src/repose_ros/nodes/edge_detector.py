@@ -45,7 +45,7 @@ PARAMS = (
           read_only=True),
     Param("device", "cpu", "Inference device: cpu or cuda:N", read_only=True),
     Param("half", False, "FP16 inference on a CUDA device (ignored on the CPU)", read_only=True),
-    Param("torch_threads", 0, "CPU threads for torch (0: torch default; 1 when servers share a machine)",
+    Param("torch_threads", 1, "CPU threads for torch (0: torch default; 1 when servers share a machine)",
           (0, 256), read_only=True),
     Param("conf", 0.25, "Confidence threshold (a block that carries its own, e.g. a coarse block, uses that)",
           (0.0, 1.0)),

@@ -50,26 +50,27 @@ from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
 
 PARTITIONERS = ("rl_dca", "meanshift", "uniform")
+_DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 
 PARAMS = (
     Param("num_servers", 4, "Number of edge servers (ids 0 .. num_servers-1)", (1, 64), read_only=True),
-    Param("partitioner", "rl_dca", "rl_dca, meanshift (no policy) or uniform (grid, for comparison); "
+    Param("partitioner", _DEFAULTS.partitioner, "rl_dca, meanshift (no policy) or uniform (grid, for comparison); "
           "may be switched at run time"),
     Param("policy", "", "RL-DCA policy file (.zip); empty: the policy shipped with the package",
           read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
           read_only=True),
-    Param("budget_ms", 2000.0, "Latency budget of a whole frame (ms): from its arrival at the camera node to "
-          "its fused detections; the detection stage gets what is left when the frame is planned",
+    Param("budget_ms", _DEFAULTS.budget_ms, "Latency budget of a whole frame (ms): from its arrival at the camera "
+          "node to its fused detections; the detection stage gets what is left when the frame is planned",
           (1.0, 600000.0)),
-    Param("budget_reserve_ms", 10.0, "Part of budget_ms kept for fusion and transfers (not given to the "
-          "detection stage)", (0.0, 600000.0)),
-    Param("deadline_factor", 1.5, "The aggregator waits for a frame's blocks until its arrival + "
+    Param("budget_reserve_ms", _DEFAULTS.budget_reserve_ms, "Part of budget_ms kept for fusion and transfers "
+          "(not given to the detection stage)", (0.0, 600000.0)),
+    Param("deadline_factor", 2.0, "The aggregator waits for a frame's blocks until its arrival + "
           "budget_ms * deadline_factor", (1.0, 100.0)),
-    Param("block_margin", 32, "Pixels added around each cluster's boxes", (0, 1024)),
-    Param("block_min_size", 64, "Smallest block side in pixels", (8, 4096)),
-    Param("server_timeout_s", 3.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
+    Param("block_margin", _DEFAULTS.block_margin, "Pixels added around each cluster's boxes", (0, 1024)),
+    Param("block_min_size", _DEFAULTS.block_min_size, "Smallest block side in pixels", (8, 4096)),
+    Param("server_timeout_s", 5.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
