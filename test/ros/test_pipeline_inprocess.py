@@ -295,3 +295,25 @@ def test_camera_warms_its_coarse_model_up_before_the_first_frame(harness):
     """The camera's worker runs the coarse model once at start, so the first frame does not pay for loading it."""
     assert harness.spin_until(lambda: harness.cam.counts["warm_up"] == 1, timeout=10)
     assert harness.cam.counts["received"] == 0
+
+
+@pytest.mark.ros
+def test_image_markers_outline_blocks_and_detections(harness):
+    """image_markers: per frame a `blocks` and a `detections` LINE_LIST in camera pixels, the frame's header."""
+    from visualization_msgs.msg import ImageMarker
+
+    markers = []
+    harness.test.create_subscription(ImageMarker, "/repose/image_markers", markers.append, reliable(20))
+    harness.wait_ready(2)
+    harness.pub.publish(_img(7))
+    assert harness.spin_until(lambda: len(markers) >= 2)
+    by_ns = {m.ns: m for m in markers}
+    assert set(by_ns) == {"blocks", "detections"}
+    for m in markers:
+        assert m.header.stamp.sec == 7 and m.header.frame_id == "cam" and m.type == ImageMarker.LINE_LIST
+    det = by_ns["detections"]
+    assert len(det.points) == 8 * len(BLOBS)  # 4 edges x 2 points per person
+    xs = sorted({round(p.x) for p in det.points[0::8]})  # each outline starts at its top-left corner
+    assert xs == sorted({x0 for x0, _, _, _ in BLOBS})
+    report = harness.reports[0]
+    assert len(by_ns["blocks"].points) == 8 * (report.blocks_expected + report.blocks_skipped)

@@ -37,3 +37,16 @@ def annotate(frame: np.ndarray, blocks: Sequence[Tuple[Tuple[int, int, int, int]
         cv2.putText(img, caption, (8, img.shape[0] - 12), cv2.FONT_HERSHEY_SIMPLEX, font * 1.3, (255, 255, 255),
                     thick + 1, cv2.LINE_AA)
     return img
+
+
+def box_outline_segments(xyxy) -> np.ndarray:
+    """Return the outlines of boxes as line segments: shape (8 N, 2), point pairs (start, end) per edge."""
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = b.T
+    corners = [(x0, y0), (x1, y0), (x1, y1), (x0, y1)]
+    pts = []
+    for k in range(4):
+        (ax, ay), (bx, by) = corners[k], corners[(k + 1) % 4]
+        pts.append(np.stack([ax, ay, bx, by], axis=1))
+    # per box: 4 edges x (start, end)
+    return np.stack(pts, axis=1).reshape(-1, 2) if len(b) else np.zeros((0, 2))

@@ -34,6 +34,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
+from visualization_msgs.msg import ImageMarker
 
 from ..core.detections import Detections
 from ..core.health import Health, Window, partitioner_health
@@ -43,6 +44,7 @@ from ..core.visualize import annotate
 from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
                            sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
+from ..ros.overlays import frame_overlays
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
 from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
 from ..ros.params import Param, declare_all, one_of, reliable
@@ -74,6 +76,8 @@ PARAMS = (
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
+    Param("publish_image_markers", True, "Publish image_markers (visualization_msgs/ImageMarker: blocks and final "
+          "detections in camera-image pixels, for Foxglove's Image panel over the camera topic)"),
     Param("debug_image.max_width", 1280, "Debug image is downscaled to at most this width", (64, 16384)),
     AUTOSTART,
 ) + DIAGNOSTICS_PARAMS
@@ -98,7 +102,7 @@ class PartitionerNode(LifecycleNode):
         self._profiled: Dict[str, Dict[str, float]] = {}
         self._measured: Dict[str, Dict[str, float]] = {}
         self._ratios: Dict[str, Dict[str, float]] = {}
-        self.pub_plan = self.pub_debug = None
+        self.pub_plan = self.pub_debug = self.pub_markers = None
         self.pub_blocks = {}
         self._entities, self._coarse_sub = [], None
         self.last_seen: Dict[int, float] = {}
@@ -142,6 +146,7 @@ class PartitionerNode(LifecycleNode):
         self.pub_blocks = {s: self.create_lifecycle_publisher(BlockAssignment, f"blocks/server_{s}", reliable(20))
                            for s in range(self.p["num_servers"])}
         self.pub_debug = self.create_lifecycle_publisher(Image, "debug_image", reliable(2))
+        self.pub_markers = self.create_lifecycle_publisher(ImageMarker, "image_markers", reliable(10))
         self._entities = [self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20)),
                           self.create_subscription(Detection2DArray, "detections", self.on_detections,
                                                    reliable(10))]
@@ -166,10 +171,10 @@ class PartitionerNode(LifecycleNode):
         """Drop publishers, subscriptions and the loaded profile / policy."""
         for sub in self._entities:
             self.destroy_subscription(sub)
-        for pub in [self.pub_plan, self.pub_debug, *self.pub_blocks.values()]:
+        for pub in [self.pub_plan, self.pub_debug, self.pub_markers, *self.pub_blocks.values()]:
             if pub is not None:
                 self.destroy_lifecycle_publisher(pub)
-        self._entities, self.pub_plan, self.pub_debug, self.pub_blocks = [], None, None, {}
+        self._entities, self.pub_plan, self.pub_debug, self.pub_markers, self.pub_blocks = [], None, None, None, {}
         self.repose = self.base_profiles = None
         with self._lock:
             self.last_seen.clear()
@@ -246,7 +251,9 @@ class PartitionerNode(LifecycleNode):
         for name in ("budget_ms", "budget_reserve_ms", "block_margin", "block_min_size"):
             if name in changed:
                 setattr(cfg, name, changed[name])
-        if changed.get("publish_debug_image") is False:
+        debug = changed.get("publish_debug_image", self.p["publish_debug_image"])
+        markers = changed.get("publish_image_markers", self.p["publish_image_markers"])
+        if not (debug or markers):
             with self._lock:
                 self._recent.clear()
 
@@ -299,7 +306,7 @@ class PartitionerNode(LifecycleNode):
             self.pub_blocks[a.server_id].publish(a)
         self.counts["frames"] += 1
         self.counts["blocks_skipped"] += len(plan_msg.skipped_blocks)
-        if self.p["publish_debug_image"] and item.frame is not None:
+        if (self.p["publish_debug_image"] or self.p["publish_image_markers"]) and item.frame is not None:
             self._remember(item, plan_msg)
 
     def _plan(self, item: CoarseItem, plan_msg: FramePlan, servers: list, arrival: float,
@@ -349,13 +356,13 @@ class PartitionerNode(LifecycleNode):
     def _remember(self, item: CoarseItem, plan_msg: FramePlan) -> None:
         key = (item.header.stamp.sec, item.header.stamp.nanosec, item.header.frame_id)
         with self._lock:
-            self._recent[key] = (item.frame, plan_msg)
+            self._recent[key] = (item.frame if self.p["publish_debug_image"] else None, plan_msg)
             while len(self._recent) > 8:
                 self._recent.popitem(last=False)
 
     def on_detections(self, msg: Detection2DArray) -> None:
-        """Draw blocks, models and the final detections on the frame they belong to."""
-        if not self.p["publish_debug_image"]:
+        """Draw blocks, models and the final detections on the frame they belong to (debug image, markers)."""
+        if not (self.p["publish_debug_image"] or self.p["publish_image_markers"]):
             return
         key = (msg.header.stamp.sec, msg.header.stamp.nanosec, msg.header.frame_id)
         with self._lock:
@@ -370,6 +377,13 @@ class PartitionerNode(LifecycleNode):
             return
         blocks = [((b.roi.x_offset, b.roi.y_offset, b.roi.x_offset + b.roi.width, b.roi.y_offset + b.roi.height),
                    b.model or "coarse (left out)", b.server_id) for b in [*plan_msg.blocks, *plan_msg.skipped_blocks]]
+        if self.p["publish_image_markers"]:
+            marked = [(r, int(sid)) for r, _, sid in blocks[:len(plan_msg.blocks)]]
+            marked += [(r, -1) for r, _, _ in blocks[len(plan_msg.blocks):]]
+            for marker in frame_overlays(msg.header, marked, dets.xyxy):
+                self.pub_markers.publish(marker)
+        if frame is None or not self.p["publish_debug_image"]:
+            return
         img = annotate(frame, blocks, dets, f"frame {plan_msg.frame_seq}: {len(dets)} detections, "
                        f"{len(plan_msg.blocks)} blocks sent, {len(plan_msg.skipped_blocks)} left out",
                        self.p["debug_image.max_width"])
