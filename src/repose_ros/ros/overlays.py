@@ -40,7 +40,7 @@ def line_list(header, ns: str, marker_id: int, xyxy, colours: Sequence[Tuple[flo
 
 
 def frame_overlays(header, blocks, detections_xyxy, width: float = 3.0):
-    """The two markers of a frame: ``blocks`` is a list of (xyxy, server id or -1 for left out)."""
+    """Return the two markers of a frame; ``blocks``: (xyxy, server id, or -1 for a left-out block) pairs."""
     block_colours = [LEFT_OUT if sid < 0 else SERVER_COLOURS[sid % len(SERVER_COLOURS)] for _, sid in blocks]
     return [line_list(header, "blocks", 0, [b for b, _ in blocks], block_colours, width),
             line_list(header, "detections", 1, detections_xyxy, [DETECTION] * len(detections_xyxy), width)]
