@@ -70,6 +70,18 @@ def _matched(pub, rig, timeout=5.0):
     return pub.get_subscription_count()
 
 
+def _switch_and_receive(rig, pub, want, total):
+    """Wait until the camera's input switched to ``want`` and matched ``pub``; 2 frames then arrive."""
+    end = time.monotonic() + 10
+    while rig.cam.input.current != want and time.monotonic() < end:
+        rig.spin(0.05)
+    assert rig.cam.input.current == want
+    assert _matched(pub, rig) == 1
+    rig.send(pub, 2)
+    rig.spin(1.0)
+    assert len(rig.items) == total
+
+
 @pytest.mark.ros
 def test_auto_matches_a_best_effort_camera_that_starts_first():
     rig = _Rig()
@@ -94,25 +106,11 @@ def test_auto_adapts_when_a_best_effort_publisher_appears_and_back():
     try:
         assert rig.cam.input.current == "reliable"  # nobody publishes yet
         pub = rig.publisher("best_effort")
-        end = time.monotonic() + 10
-        while rig.cam.input.current != "best_effort" and time.monotonic() < end:
-            rig.spin(0.05)
-        assert rig.cam.input.current == "best_effort" and rig.cam.input.switches == 1
-        assert _matched(pub, rig) == 1
-        rig.send(pub, 2)
-        rig.spin(1.0)
-        assert len(rig.items) == 2
+        _switch_and_receive(rig, pub, "best_effort", 2)
+        assert rig.cam.input.switches == 1
         # The best-effort driver goes away and a reliable one comes: back to reliable (no silent loss).
         rig.pubnode.destroy_publisher(pub)
-        pub = rig.publisher("reliable")
-        end = time.monotonic() + 10
-        while rig.cam.input.current != "reliable" and time.monotonic() < end:
-            rig.spin(0.05)
-        assert rig.cam.input.current == "reliable"
-        assert _matched(pub, rig) == 1
-        rig.send(pub, 2)
-        rig.spin(1.0)
-        assert len(rig.items) == 4
+        _switch_and_receive(rig, rig.publisher("reliable"), "reliable", 4)
     finally:
         rig.close()
 

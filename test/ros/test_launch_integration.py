@@ -33,6 +33,20 @@ def _frame(shift):
     return img
 
 
+def _stop(launch, node, ctx, log):
+    """SIGINT to the launch's whole process group (a terminal's Ctrl-C); return its exit code or "hung"."""
+    os.killpg(launch.pid, signal.SIGINT)
+    try:
+        rc = launch.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(launch.pid, signal.SIGKILL)
+        rc = "hung"
+    node.destroy_node()
+    rclpy.try_shutdown(context=ctx)
+    log.close()
+    return rc
+
+
 @pytest.mark.ros
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("ros2") is None, reason="no ros2 command on PATH")
@@ -79,15 +93,7 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
         while time.monotonic() < t_extra:
             ex.spin_once(timeout_sec=0.1)
     finally:
-        os.killpg(launch.pid, signal.SIGINT)
-        try:
-            rc = launch.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(launch.pid, signal.SIGKILL)
-            rc = "hung"
-        node.destroy_node()
-        rclpy.try_shutdown(context=ctx)
-        log.close()
+        rc = _stop(launch, node, ctx, log)
     text = (tmp_path / "launch.log").read_text()
     assert sorted(m.header.stamp.sec for m in out) == stamps, text[-3000:]
     for m in out:
@@ -165,14 +171,7 @@ def test_launch_arguments_win_over_the_params_file(tmp_path, repo_root):
             subs = node.get_subscriptions_info_by_topic("/largs_in/compressed")
             ex.spin_once(timeout_sec=0.2)
     finally:
-        os.killpg(launch.pid, signal.SIGINT)
-        try:
-            launch.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(launch.pid, signal.SIGKILL)
-        node.destroy_node()
-        rclpy.try_shutdown(context=ctx)
-        log.close()
+        _stop(launch, node, ctx, log)
     text = (tmp_path / "launch.log").read_text()[-3000:]
     assert cam == {"compressed": True, "backend": "fake", "num_servers": 1, "coarse.on_edge": True}, text
     assert part == {"num_servers": 1}, text
@@ -238,15 +237,7 @@ def test_lifecycle_manager_brings_a_manual_pipeline_up(tmp_path):
         while not out and time.monotonic() < end:
             ex.spin_once(timeout_sec=0.1)
     finally:
-        os.killpg(launch.pid, signal.SIGINT)
-        try:
-            rc = launch.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(launch.pid, signal.SIGKILL)
-            rc = "hung"
-        node.destroy_node()
-        rclpy.try_shutdown(context=ctx)
-        log.close()
+        rc = _stop(launch, node, ctx, log)
     text = (tmp_path / "launch.log").read_text()[-3000:]
     assert [m.header.stamp.sec for m in out] == [4242], text
     assert len(out[0].detections) == len(BLOBS), text

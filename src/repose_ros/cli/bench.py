@@ -135,10 +135,15 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         budget_ms=args.budget_ms,
         servers=args.servers,
     )
-    print(json.dumps(res, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    print_result(res, args.json)
     return 0
+
+
+def print_result(res: dict, path: Optional[str] = None) -> None:
+    """Print a benchmark's result as JSON, and write it to ``path`` when given."""
+    print(json.dumps(res, indent=2))
+    if path:
+        Path(path).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

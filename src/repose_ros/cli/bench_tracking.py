@@ -10,10 +10,8 @@ frame costs the ids.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
-from pathlib import Path
 from typing import List, Optional
 
 
@@ -74,9 +72,9 @@ def main_bench_tracking(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
     res = bench_tracking(args.dataset, args.method, args.budget_ms, args.servers, args.degrade, args.max_frames)
-    print(json.dumps(res, indent=2))
-    if args.json:
-        Path(args.json).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
+    from .bench import print_result
+
+    print_result(res, args.json)
     return 0
 
 
