@@ -49,3 +49,27 @@ def test_edge_warns_on_failed_or_expired_blocks():
     assert ("deadline slack ms", "120.0") in h.values
     assert edge_health(1, "active", 10, 1, 0, {"done": 5}, {}, None).level == OK
     assert edge_health(1, "inactive", 0, 0, 0, {}, {}, None).level == WARN
+
+
+def test_stall_counts_time_while_work_waits_and_nothing_comes_out():
+    from repose_ros.core.health import Stall
+
+    now = [0.0]
+    s = Stall(limit_s=5.0, clock=lambda: now[0])
+    assert s.seconds(3, waiting=True) == 0.0      # output moved (first sight)
+    now[0] = 4.0
+    assert s.seconds(3, waiting=True) == 4.0
+    now[0] = 6.0
+    assert s.seconds(3, waiting=False) == 0.0     # nothing waits: not stuck
+    now[0] = 7.0
+    assert s.seconds(3, waiting=True) == 1.0
+    now[0] = 8.0
+    assert s.seconds(4, waiting=True) == 0.0      # output moved again
+
+
+def test_a_stalled_stage_is_an_error():
+    h = aggregator_health(10, 0, {"published": 0}, "active", 3, 0, 0, [], [], [], stalled_s=6.0)
+    assert h.level == ERROR and h.message.startswith("stalled: 3 frame(s) pending") and ("stalled s", "6.0") in h.values
+    assert aggregator_health(10, 0, {"published": 0}, "active", 3, 0, 0, [], [], [], stalled_s=2.0).level == OK
+    h = camera_health({"received": 5, "processed": 2}, {"received": 1}, "active", 3, stalled_s=9.0)
+    assert h.level == ERROR and "3 frame(s) queued" in h.message

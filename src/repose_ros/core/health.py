@@ -8,8 +8,9 @@ totals are reported too.
 """
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass, field
-from typing import Dict, Iterable, List, Mapping, Optional, Sequence
+from typing import Callable, Dict, Iterable, List, Mapping, Optional, Sequence
 
 OK, WARN, ERROR, STALE = 0, 1, 2, 3
 LEVEL_NAMES = {OK: "OK", WARN: "WARN", ERROR: "ERROR", STALE: "STALE"}
@@ -48,16 +49,43 @@ class Window:
         return out
 
 
-def _worst(*levels: int) -> int:
-    return max(levels) if levels else OK
+class Stall:
+    """How long work has been waiting with nothing coming out (a stuck stage: ERROR from ``limit_s``).
+
+    ``seconds(out_total, waiting)``: 0 while the output count moves or nothing waits; otherwise the
+    time since it last moved.
+    """
+
+    def __init__(self, limit_s: float = 5.0, clock: Callable[[], float] = time.monotonic):
+        self.limit_s, self._clock = float(limit_s), clock
+        self._last_out, self._since = None, clock()
+
+    def seconds(self, out_total: float, waiting: bool) -> float:
+        """Seconds the stage has been stuck (0: not stuck)."""
+        now = self._clock()
+        if out_total != self._last_out or not waiting:
+            self._last_out, self._since = out_total, now
+            return 0.0
+        return now - self._since
+
+
+def _stalled(h: "Health", stalled_s: float, limit_s: float, what: str) -> "Health":
+    """Make ``h`` an ERROR when the stage has been stuck for ``limit_s`` or more."""
+    if stalled_s >= limit_s > 0:
+        h.level = ERROR
+        h.message = f"stalled: {what} for {stalled_s:.0f} s; " + h.message
+    if stalled_s > 0:
+        h.add("stalled s", float(stalled_s))
+    return h
 
 
 def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, queued: int,
-                  input_reliability: str = "") -> Health:
+                  input_reliability: str = "", stalled_s: float = 0.0, stall_limit_s: float = 5.0) -> Health:
     """Judge the camera node: frames in, processed, dropped per reason (before and in the queue), losses.
 
-    WARN: not active, or frames dropped or lost in the window. Keys ``dropped.<reason>`` list
-    the totals of every drop reason.
+    WARN: not active, or frames dropped or lost in the window. ERROR: frames have waited in the
+    queue for ``stall_limit_s`` with none handed on (``stalled_s``, see :class:`Stall`). Keys
+    ``dropped.<reason>`` list the totals of every drop reason.
     """
     benign = {"received", "processed", "warm_up", "stamp_backwards"}
     drops = {k: v for k, v in counts.items() if k not in benign and v}
@@ -71,7 +99,7 @@ def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: s
         h.add("input reliability", input_reliability)
     for reason in sorted(drops):
         h.add(f"dropped.{reason}", drops[reason])
-    return h
+    return _stalled(h, stalled_s, stall_limit_s, f"{queued} frame(s) queued, none handed on")
 
 
 def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, num_servers: int,
@@ -105,11 +133,12 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
 
 def aggregator_health(published: int, degraded: int, window: Mapping[str, int], state: str, pending: int,
                       malformed: int, late: int, recent_reasons: Iterable[str], e2e_ms: Sequence[float],
-                      budget_ms: Sequence[float]) -> Health:
+                      budget_ms: Sequence[float], stalled_s: float = 0.0, stall_limit_s: float = 5.0) -> Health:
     """Judge the aggregator: frames answered, degraded (and why), pending, late blocks, latency vs budget.
 
     ``window`` holds the window's ``published`` and ``degraded``; ``e2e_ms`` / ``budget_ms`` the
     window's frames. WARN: not active, degraded frames or frames over budget in the window.
+    ERROR: frames have been pending for ``stall_limit_s`` with none published (``stalled_s``).
     """
     over = sum(1 for e, b in zip(e2e_ms, budget_ms) if b > 0 and e > b)
     n_deg = window.get("degraded", 0)
@@ -128,7 +157,7 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
         slack = [b - e for e, b in zip(e2e_ms, budget_ms) if b > 0]
         if slack:
             h.add("budget slack min ms", float(min(slack)))
-    return h
+    return _stalled(h, stalled_s, stall_limit_s, f"{pending} frame(s) pending, none published")
 
 
 def edge_health(server_id: int, state: str, done: int, failed: int, expired: int, window: Mapping[str, int],

@@ -23,7 +23,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from ..core.aggregation import FrameAssembler
 from ..core.boxes import MERGE_METHODS
 from ..core.detections import Detections
-from ..core.health import Health, Window, aggregator_health
+from ..core.health import Health, Stall, Window, aggregator_health
 from ..core.tracking import TRACKERS, Tracker, TrackerConfig
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
 from ..ros.executors import run_nodes
@@ -98,7 +98,7 @@ class AggregatorNode(LifecycleNode):
         self.malformed = 0
         self._sessions = {}
         self._sent = {}  # (session, frame_seq) -> blocks sent, for frames waiting for blocks
-        self._health_window = Window()
+        self._health_window, self._stall = Window(), Stall()
         self.tracker, self._track_session = None, None
         if self.p["tracking.enabled"]:
             self.tracker = Tracker(TrackerConfig(
@@ -114,9 +114,11 @@ class AggregatorNode(LifecycleNode):
         """Frames answered, degraded and why, pending, latency against the budget (for /diagnostics)."""
         frames = [self._window_frames.popleft() for _ in range(len(self._window_frames))]
         window = self._health_window.delta({"published": self.published, "degraded": self.degraded})
-        return aggregator_health(self.published, self.degraded, window, state_label(self), self.assembler.pending,
+        pending = self.assembler.pending
+        return aggregator_health(self.published, self.degraded, window, state_label(self), pending,
                                  self.malformed, self.assembler.stats.late_results, [f[2] for f in frames],
-                                 [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0])
+                                 [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0],
+                                 self._stall.seconds(self.published, pending > 0))
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

@@ -42,7 +42,7 @@ from sensor_msgs.msg import CompressedImage, Image
 
 from ..core.coarse import coarse_blocks, merge_block_detections
 from ..core.detections import Detections
-from ..core.health import Health, Window, camera_health
+from ..core.health import Health, Stall, Window, camera_health
 from ..core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
@@ -155,7 +155,7 @@ class CameraNode(LifecycleNode):
         self._live_servers = live_servers
         self._pub_coarse_blocks = {}
         self._coarse_answers = None
-        self._health_window = Window()
+        self._health_window, self._stall = Window(), Stall()
         self.diagnostics = DiagnosticsPublisher(self, [("input", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
             walk_to_active(self)
@@ -163,8 +163,12 @@ class CameraNode(LifecycleNode):
     def health(self) -> Health:
         """Frames in, processed, dropped per reason, queue and input QoS (for /diagnostics)."""
         counts = dict(self.counts)
-        return camera_health(counts, self._health_window.delta(counts), state_label(self), len(self._queue),
-                             self.input.current if self.input is not None else "")
+        queued = len(self._queue)
+        not_out = ("received", "warm_up", "stamp_backwards", "lost_before_queue", "lost_dds")
+        handed_on = sum(v for k, v in counts.items() if k not in not_out)
+        return camera_health(counts, self._health_window.delta(counts), state_label(self), queued,
+                             self.input.current if self.input is not None else "",
+                             self._stall.seconds(handed_on, queued > 0))
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
