@@ -90,3 +90,30 @@ def test_detect_writes_track_ids_for_a_video(tmp_path, monkeypatch):
     ids = [sorted(f["track_ids"]) for f in frames]
     assert all(len(f["track_ids"]) == len(f["detections"]["scores"]) for f in frames)
     assert ids[0] == [1, 2] and all(i == ids[0] for i in ids)
+
+
+def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
+    """`repose bench transport` on a tiny MOT sequence (fake detector): PNG is lossless, both are smaller."""
+    import cv2
+    import numpy as np
+
+    import repose_ros.core.detector as detector
+    from repose_ros.cli.bench_transport import bench_transport
+    from repose_ros.nodes.backends import bright_blobs
+
+    real_zoo = detector.ModelZoo
+    monkeypatch.setattr(detector, "ModelZoo", lambda *a, **k: real_zoo.fake(detector.FakeDetector(bright_blobs)))
+    seq = tmp_path / "MOT-X"
+    (seq / "img1").mkdir(parents=True)
+    (seq / "gt").mkdir()
+    rows = []
+    for f in (1, 2, 3):
+        img = np.full((240, 320, 3), 20, np.uint8)
+        img[40:100, 30 + f:60 + f] = 230
+        cv2.imwrite(str(seq / "img1" / f"{f:06d}.jpg"), img)
+        rows.append(f"{f},1,{30 + f},40,30,60,1,1,1.0")
+    (seq / "gt" / "gt.txt").write_text("\n".join(rows) + "\n")
+    res = bench_transport(str(tmp_path), qualities=[90], n_frames=2)["transports"]
+    assert set(res) == {"raw", "jpeg90", "png"}
+    assert res["png"]["map50_95"] == res["raw"]["map50_95"] > 0.5
+    assert max(res["jpeg90"]["block_kb_median"], res["png"]["block_kb_median"]) < res["raw"]["block_kb_median"]

@@ -113,6 +113,8 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     o.add_argument("--json", help="also write the result to this file")
     sub.add_parser("pipeline", help="launched ROS pipeline vs in-process core (see repose bench pipeline -h)",
                    add_help=False)
+    sub.add_parser("transport", help="bytes, encode/decode time and mAP of raw / JPEG / PNG blocks (see -h)",
+                   add_help=False)
     sub.add_parser("tracking", help="IDF1 / MOTA of the track ids on MOT sequences (see repose bench tracking -h)",
                    add_help=False)
     if argv is None:
@@ -121,6 +123,10 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         from .bench_pipeline import main_bench_pipeline
 
         return main_bench_pipeline(list(argv[1:]))
+    if argv and argv[0] == "transport":
+        from .bench_transport import main_bench_transport
+
+        return main_bench_transport(list(argv[1:]))
     if argv and argv[0] == "tracking":
         from .bench_tracking import main_bench_tracking
 

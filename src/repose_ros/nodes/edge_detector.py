@@ -26,7 +26,7 @@ from ..core.detector import ModelZoo
 from ..core.health import Health, Window, edge_health
 from ..core.image_codec import ImageDecodeError
 from ..core.serving import BlockJob, run_block
-from ..ros.convert import detections_to_msg, image_to_bgr
+from ..ros.convert import decode_block, detections_to_msg
 from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
 from ..ros.lifecycle import AUTOSTART, state_label
@@ -189,7 +189,7 @@ class EdgeDetectorNode(LifecycleNode):
             pub.publish(out)
             return
         try:
-            crop = image_to_bgr(msg.image)
+            crop = decode_block(msg)
             if (crop.shape[1], crop.shape[0]) != (msg.roi.width, msg.roi.height):
                 raise ImageDecodeError("bad_block", f"image {crop.shape[1]}x{crop.shape[0]} != roi "
                                                     f"{msg.roi.width}x{msg.roi.height}")

@@ -41,8 +41,8 @@ from ..core.health import Health, Window, partitioner_health
 from ..core.detector import ModelZoo
 from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
-from ..ros.convert import (bgr_to_image, detections_to_msg, image_to_bgr, msg_to_detections, rect_to_roi,
-                           sec_to_time, time_to_sec)
+from ..ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
+                           msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)
 from ..ros.executors import run_nodes
 from ..ros.overlays import frame_overlays
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
@@ -75,6 +75,9 @@ PARAMS = (
     Param("server_timeout_s", 5.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
+    Param("blocks.transport", "raw", "How a block's pixels travel to its edge server: raw (bgr8 Image), jpeg "
+          "(blocks.jpeg_quality) or png (lossless); see the README for measured costs"),
+    Param("blocks.jpeg_quality", 90, "JPEG quality of blocks.transport jpeg", (1, 100)),
     Param("publish_debug_image", True, "Publish the annotated debug_image"),
     Param("publish_image_markers", True, "Publish image_markers (visualization_msgs/ImageMarker: blocks and final "
           "detections in camera-image pixels, for Foxglove's Image panel over the camera topic)"),
@@ -97,6 +100,7 @@ class PartitionerNode(LifecycleNode):
         self.standalone = standalone
         self.p = declare_all(self, PARAMS, self._on_params)
         one_of("partitioner", self.p["partitioner"], PARTITIONERS)
+        one_of("blocks.transport", self.p["blocks.transport"], BLOCK_TRANSPORTS)
         self.repose = None
         self.base_profiles = None
         self._profiled: Dict[str, Dict[str, float]] = {}
@@ -241,6 +245,8 @@ class PartitionerNode(LifecycleNode):
     def _on_params(self, changed: dict) -> None:
         """Apply parameter changes made at run time (values already type- and range-checked)."""
         method = one_of("partitioner", changed["partitioner"], PARTITIONERS) if "partitioner" in changed else None
+        if "blocks.transport" in changed:
+            one_of("blocks.transport", changed["blocks.transport"], BLOCK_TRANSPORTS)
         if self.repose is None:  # not configured: configure reads the parameters
             return
         cfg = self.repose.config
@@ -338,11 +344,13 @@ class PartitionerNode(LifecycleNode):
                                              coarse_box_indices=[int(i) for i in block.box_indices]))
             base_ms = self.base_profiles.block_latency(bp.model_key, rect.w, rect.h, str(sid))
             crop = item.frame[rect.y0:rect.y1, rect.x0:rect.x1]
+            image, compressed = encode_block(crop, item.header, self.p["blocks.transport"],
+                                             self.p["blocks.jpeg_quality"])
             out.append(BlockAssignment(header=item.header, frame_seq=item.frame_seq, session_id=item.session_id,
                                        block_id=bid, num_blocks=len(plan.blocks), roi=roi, model=bp.model_key,
                                        imgsz=int(bp.imgsz), server_id=sid, budget_ms=budget_ms,
                                        expected_latency_ms=float(bp.expected_latency_ms),
-                                       base_latency_ms=float(base_ms), image=bgr_to_image(crop, item.header)))
+                                       base_latency_ms=float(base_ms), image=image, image_compressed=compressed))
         for j, index in enumerate(plan.skipped):
             block = part.blocks[index]
             rect = block.rect

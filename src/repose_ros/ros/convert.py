@@ -185,6 +185,43 @@ def bgr_to_image(frame: np.ndarray, header=None) -> Image:
     return msg
 
 
+BLOCK_TRANSPORTS = ("raw", "jpeg", "png")
+
+
+def encode_block(crop: np.ndarray, header, transport: str = "raw", jpeg_quality: int = 90
+                 ) -> Tuple[Image, CompressedImage]:
+    """Return the (image, image_compressed) fields of a BlockAssignment for ``crop`` (one of them empty).
+
+    ``transport``: raw (bgr8 Image), jpeg (at ``jpeg_quality``) or png (lossless).
+    """
+    import cv2
+
+    if transport == "raw":
+        return bgr_to_image(crop, header), CompressedImage()
+    if transport not in BLOCK_TRANSPORTS:
+        raise ValueError(f"blocks.transport must be one of {', '.join(BLOCK_TRANSPORTS)}; got {transport!r}")
+    ext, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, int(jpeg_quality)]) if transport == "jpeg" \
+        else (".png", [cv2.IMWRITE_PNG_COMPRESSION, 1])
+    ok, buf = cv2.imencode(ext, np.ascontiguousarray(crop), params)
+    if not ok:
+        raise ValueError(f"cannot encode a {crop.shape[1]}x{crop.shape[0]} block as {transport}")
+    out = CompressedImage(format=transport)
+    if header is not None:
+        out.header = header
+    out.data = buf.tobytes()
+    image = Image()
+    if header is not None:
+        image.header = header
+    return image, out
+
+
+def decode_block(msg) -> np.ndarray:
+    """Return the BGR pixels of a BlockAssignment (compressed or raw); raises ImageDecodeError only."""
+    if len(msg.image_compressed.data):
+        return image_to_bgr(msg.image_compressed)
+    return image_to_bgr(msg.image)
+
+
 def time_to_sec(t: Time) -> float:
     """Seconds of a builtin_interfaces/Time."""
     return t.sec + t.nanosec * 1e-9
