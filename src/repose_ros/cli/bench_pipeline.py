@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transports", default=None,
                    help="FASTDDS_BUILTIN_TRANSPORTS for the pipeline and this client (e.g. LARGE_DATA; "
                         "default: the environment's)")
+    p.add_argument("--block-transport", choices=["raw", "jpeg", "png"], default=None,
+                   help="partitioner blocks.transport for the launched pipeline (default: as config/repose.yaml)")
     p.add_argument("--json", help="write the figures to this file")
     p.add_argument("--log-dir", default="/tmp", help="where the launch logs and the parameters file go")
     return p
@@ -71,7 +73,7 @@ def _load_params() -> dict:
     return yaml.safe_load(find_config_file("repose.yaml").read_text())
 
 
-def _write_params(params: dict, budget: float, folder: str) -> str:
+def _write_params(params: dict, budget: float, folder: str, block_transport: Optional[str] = None) -> str:
     """Write the parameters with the benchmark's budget to a file for the launch; return its path."""
     import copy
 
@@ -79,6 +81,8 @@ def _write_params(params: dict, budget: float, folder: str) -> str:
 
     out = copy.deepcopy(params)
     out["/**/partitioner"]["ros__parameters"]["budget_ms"] = float(budget)
+    if block_transport:
+        out["/**/partitioner"]["ros__parameters"]["blocks.transport"] = block_transport
     fd, path = tempfile.mkstemp(prefix="repose_bench_", suffix=".yaml", dir=folder)
     with os.fdopen(fd, "w") as f:
         yaml.safe_dump(out, f)
@@ -156,7 +160,7 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
     params = _load_params()
     budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
-    path = _write_params(params, budget, args.log_dir)
+    path = _write_params(params, budget, args.log_dir, args.block_transport)
     frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
     results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
                "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"), "settings": {}}
