@@ -51,7 +51,7 @@ def main_bag(argv: Optional[List[str]] = None) -> int:
     from tqdm import tqdm
 
     from ..core.bagio import parse_size, write_bag
-    from .detect import iter_frames
+    from ..core.frames import iter_frames
 
     if Path(args.out).exists():
         raise SystemExit(f"repose bag: {args.out} exists; choose a new folder")

@@ -68,7 +68,7 @@ class ReplayNode(Node):
             for _, _, t, raw in read_bag(self.p["source"], self.p["bag_topic"] or None):
                 yield t, (deserialize_message(raw, msg_cls) if self.p["restamp"] else raw)
         else:
-            from ..cli.detect import iter_frames
+            from ..core.frames import iter_frames
 
             for _, _, frame in iter_frames([self.p["source"]]):
                 msg = bgr_to_image(frame)
