@@ -71,7 +71,7 @@ def test_detect_writes_track_ids_for_a_video(tmp_path, monkeypatch):
     pytest.importorskip("lap")
     import repose_ros.core.pipeline as pipeline
     from repose_ros.core.detector import FakeDetector, ModelZoo
-    from repose_ros.nodes.backends import bright_blobs
+    from repose_ros.core.backends import bright_blobs
 
     real = pipeline.RePose
     monkeypatch.setattr(pipeline, "RePose", lambda cfg: real(cfg, zoo=ModelZoo.fake(FakeDetector(bright_blobs))))
@@ -99,7 +99,7 @@ def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
 
     import repose_ros.core.detector as detector
     from repose_ros.cli.bench_transport import bench_transport
-    from repose_ros.nodes.backends import bright_blobs
+    from repose_ros.core.backends import bright_blobs
 
     real_zoo = detector.ModelZoo
     monkeypatch.setattr(detector, "ModelZoo", lambda *a, **k: real_zoo.fake(detector.FakeDetector(bright_blobs)))

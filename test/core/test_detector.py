@@ -515,7 +515,7 @@ def test_profile_command_fake_backend(tmp_path):
 
 def test_half_parameter_reaches_the_zoo():
     """The nodes' `half` parameter: FP16 asked for on CUDA; on the CPU the detector ignores it."""
-    from repose_ros.nodes.backends import make_zoo_from_params
+    from repose_ros.core.backends import make_zoo_from_params
 
     p = {"backend": "ultralytics", "weights_names": ["yolov8s"], "weights_files": ["builtin:yolov8s-person"],
          "device": "cpu", "torch_threads": 1, "half": True}

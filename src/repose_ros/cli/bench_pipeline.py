@@ -92,7 +92,7 @@ def _write_params(params: dict, budget: float, folder: str, block_transport: Opt
 def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
     """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
     from ..core.pipeline import RePose, RePoseConfig
-    from ..nodes.backends import make_zoo
+    from ..core.backends import make_zoo
 
     shared = params["/**"]["ros__parameters"]
     part = params["/**/partitioner"]["ros__parameters"]

@@ -54,7 +54,7 @@ from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
 from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
                           reliable)
-from .backends import make_zoo_from_params
+from ..core.backends import make_zoo_from_params
 
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 

@@ -31,7 +31,7 @@ from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
 from ..ros.lifecycle import AUTOSTART, state_label
 from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
-from .backends import make_zoo_from_params
+from ..core.backends import make_zoo_from_params
 
 PARAMS = (
     Param("server_id", 0, "Edge server id: this node handles blocks whose server_id matches", (0, 1023),
