@@ -79,6 +79,16 @@ def _stalled(h: "Health", stalled_s: float, limit_s: float, what: str) -> "Healt
     return h
 
 
+# camera counters that are no frame's outcome, and frames the node never saw
+_CAMERA_INFO = frozenset(("received", "warm_up", "stamp_backwards"))
+_CAMERA_LOST = frozenset(("lost_before_queue", "lost_dds"))
+
+
+def camera_handed_on(counts: Mapping[str, int]) -> int:
+    """Frames the camera node took and handed on (processed, or dropped with a reason)."""
+    return sum(v for k, v in counts.items() if k not in _CAMERA_INFO and k not in _CAMERA_LOST)
+
+
 def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, queued: int,
                   input_reliability: str = "", stalled_s: float = 0.0, stall_limit_s: float = 5.0) -> Health:
     """Judge the camera node: frames in, processed, dropped per reason (before and in the queue), losses.
@@ -87,7 +97,7 @@ def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: s
     queue for ``stall_limit_s`` with none handed on (``stalled_s``, see :class:`Stall`). Keys
     ``dropped.<reason>`` list the totals of every drop reason.
     """
-    benign = {"received", "processed", "warm_up", "stamp_backwards"}
+    benign = _CAMERA_INFO | {"processed"}
     drops = {k: v for k, v in counts.items() if k not in benign and v}
     recent = sum(v for k, v in window.items() if k not in benign and v > 0)
     level = WARN if state != "active" or recent else OK

@@ -26,9 +26,9 @@ from ..core.detections import Detections
 from ..core.health import Health, Stall, Window, aggregator_health
 from ..core.tracking import TRACKERS, Tracker, TrackerConfig
 from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
-from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
+from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
 from ..ros.params import Param, declare_all, latched, one_of, reliable
 
 PARAMS = (
@@ -92,7 +92,7 @@ class AggregatorNode(LifecycleNode):
                                         max_pending=self.p["max_pending_frames"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.pub_report = self.pub_labels = None
-        self._inputs = []
+        self._inputs = []  # subscriptions and the deadline timer, while active
         self.published = 0
         self.degraded = 0
         self.malformed = 0
@@ -141,31 +141,25 @@ class AggregatorNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe, then publish every frame still waiting for blocks (degraded)."""
-        self._drop_inputs()
-        self._flush()
+        self._stop_taking_frames()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Destroy the publishers."""
-        for pub in (self.pub_det, self.pub_report, self.pub_labels):
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        destroy_entities(self, (self.pub_det, self.pub_report, self.pub_labels))
         self.pub_det = self.pub_report = self.pub_labels = None
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Publish what is pending (when active) and drop every entity."""
-        self._drop_inputs()
-        self._flush()
+        self._stop_taking_frames()
         return super().on_shutdown(state)
 
-    def _drop_inputs(self) -> None:
-        for ent in self._inputs:
-            if hasattr(ent, "cancel"):
-                self.destroy_timer(ent)
-            else:
-                self.destroy_subscription(ent)
+    def _stop_taking_frames(self) -> None:
+        """Unsubscribe the inputs, stop the deadline timer, publish what is pending."""
+        destroy_entities(self, self._inputs)
         self._inputs = []
+        self._flush()
 
     def _flush(self) -> None:
         try:

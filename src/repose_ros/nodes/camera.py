@@ -40,21 +40,21 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
 from sensor_msgs.msg import CompressedImage, Image
 
+from ..core.backends import make_zoo_from_params
 from ..core.coarse import coarse_blocks, merge_block_detections
 from ..core.detections import Detections
-from ..core.health import Health, Stall, Window, camera_health
+from ..core.health import Health, Stall, Window, camera_handed_on, camera_health
 from ..core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
 from ..core.pipeline import RePose, RePoseConfig
 from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
 from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                            sec_to_time, time_to_sec)
-from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
-from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
+from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
 from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
                           reliable)
-from ..core.backends import make_zoo_from_params
+from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
 
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 
@@ -164,11 +164,9 @@ class CameraNode(LifecycleNode):
         """Frames in, processed, dropped per reason, queue and input QoS (for /diagnostics)."""
         counts = dict(self.counts)
         queued = len(self._queue)
-        not_out = ("received", "warm_up", "stamp_backwards", "lost_before_queue", "lost_dds")
-        handed_on = sum(v for k, v in counts.items() if k not in not_out)
         return camera_health(counts, self._health_window.delta(counts), state_label(self), queued,
                              self.input.current if self.input is not None else "",
-                             self._stall.seconds(handed_on, queued > 0))
+                             self._stall.seconds(camera_handed_on(counts), queued > 0))
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -215,30 +213,27 @@ class CameraNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Unsubscribe the input, stop the worker, hand the queued frames on as dropped."""
-        if self.input is not None:
-            self.input.destroy()
-            self.input = None
-        self._stop_worker()
+        self._stop_taking_frames()
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop publishers, the coarse-answer subscription and the detector."""
-        if self._coarse_answers is not None:
-            self.destroy_subscription(self._coarse_answers)
-        for pub in [self._pub, *self._pub_coarse_blocks.values()]:
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        destroy_entities(self, [self._coarse_answers, self._pub, *self._pub_coarse_blocks.values()])
         self._pub, self._pub_coarse_blocks, self._coarse_answers = None, {}, None
         self.repose = None
         return super().on_cleanup(state)
 
     def on_shutdown(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop taking frames and stop the worker."""
+        self._stop_taking_frames()
+        return super().on_shutdown(state)
+
+    def _stop_taking_frames(self) -> None:
+        """Unsubscribe the input, then stop the worker (queued frames are handed on as dropped)."""
         if self.input is not None:
             self.input.destroy()
             self.input = None
         self._stop_worker()
-        return super().on_shutdown(state)
 
     def _stop_worker(self) -> None:
         """Stop the worker after its current frame; frames still queued are handed on as dropped."""

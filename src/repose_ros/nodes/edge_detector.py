@@ -22,16 +22,16 @@ import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
+from ..core.backends import make_zoo_from_params
 from ..core.detector import ModelZoo
 from ..core.health import Health, Window, edge_health
 from ..core.image_codec import ImageDecodeError
 from ..core.serving import BlockJob, run_block
 from ..ros.convert import decode_block, detections_to_msg
-from ..ros.executors import run_nodes
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.lifecycle import AUTOSTART, state_label
+from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label
 from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
-from ..core.backends import make_zoo_from_params
 
 PARAMS = (
     Param("server_id", 0, "Edge server id: this node handles blocks whose server_id matches", (0, 1023),
@@ -148,14 +148,7 @@ class EdgeDetectorNode(LifecycleNode):
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop publishers and subscriptions."""
-        for ent in (self._sub,):
-            if ent is not None:
-                self.destroy_subscription(ent)
-        for ent in (self._pub, self._coarse_pub, self._status_pub):
-            if ent is not None:
-                self.destroy_publisher(ent)
-        if self._timer is not None:
-            self.destroy_timer(self._timer)
+        destroy_entities(self, (self._sub, self._pub, self._coarse_pub, self._status_pub, self._timer))
         self._pub = self._coarse_pub = self._status_pub = self._sub = self._timer = None
         return super().on_cleanup(state)
 

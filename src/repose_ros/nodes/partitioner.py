@@ -37,16 +37,16 @@ from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import ImageMarker
 
 from ..core.detections import Detections
-from ..core.health import Health, Window, partitioner_health
 from ..core.detector import ModelZoo
+from ..core.health import Health, Window, partitioner_health
 from ..core.pipeline import RePose, RePoseConfig
 from ..core.visualize import annotate
 from ..ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
                            msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)
-from ..ros.executors import run_nodes
-from ..ros.overlays import frame_overlays
 from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.lifecycle import AUTOSTART, state_label, walk_to_active
+from ..ros.executors import run_nodes
+from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
+from ..ros.overlays import frame_overlays
 from ..ros.params import Param, declare_all, one_of, reliable
 from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
@@ -166,18 +166,14 @@ class PartitionerNode(LifecycleNode):
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Stop taking frames."""
-        if self._coarse_sub is not None:
-            self.destroy_subscription(self._coarse_sub)
-            self._coarse_sub = None
+        destroy_entities(self, [self._coarse_sub])
+        self._coarse_sub = None
         return super().on_deactivate(state)
 
     def on_cleanup(self, state: LifecycleState) -> TransitionCallbackReturn:
         """Drop publishers, subscriptions and the loaded profile / policy."""
-        for sub in self._entities:
-            self.destroy_subscription(sub)
-        for pub in [self.pub_plan, self.pub_debug, self.pub_markers, *self.pub_blocks.values()]:
-            if pub is not None:
-                self.destroy_lifecycle_publisher(pub)
+        destroy_entities(self, [*self._entities, self.pub_plan, self.pub_debug, self.pub_markers,
+                                *self.pub_blocks.values()])
         self._entities, self.pub_plan, self.pub_debug, self.pub_markers, self.pub_blocks = [], None, None, None, {}
         self.repose = self.base_profiles = None
         with self._lock:

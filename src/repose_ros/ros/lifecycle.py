@@ -7,7 +7,9 @@ pipeline.launch.py) it stays unconfigured until a lifecycle manager (nav2_lifecy
 """
 from __future__ import annotations
 
-from rclpy.lifecycle import TransitionCallbackReturn
+from rclpy.lifecycle import LifecyclePublisher, TransitionCallbackReturn
+from rclpy.subscription import Subscription
+from rclpy.timer import Timer
 
 from .params import Param
 
@@ -24,6 +26,21 @@ def walk_to_active(node) -> bool:
         node.get_logger().error("activate failed: the node stays inactive")
         return False
     return True
+
+
+def destroy_entities(node, entities) -> None:
+    """Destroy a node's publishers, lifecycle publishers, subscriptions and timers (None entries skipped)."""
+    for ent in entities:
+        if ent is None:
+            continue
+        if isinstance(ent, LifecyclePublisher):
+            node.destroy_lifecycle_publisher(ent)
+        elif isinstance(ent, Subscription):
+            node.destroy_subscription(ent)
+        elif isinstance(ent, Timer):
+            node.destroy_timer(ent)
+        else:
+            node.destroy_publisher(ent)
 
 
 def state_label(node) -> str:

@@ -17,6 +17,7 @@ from typing import Callable, Iterable, List, Optional
 
 from rclpy.qos import ReliabilityPolicy
 
+from .lifecycle import destroy_entities
 from .params import qos_from
 
 RELIABILITY_CHOICES = ("auto", "reliable", "best_effort")
@@ -125,9 +126,5 @@ class InputSubscription:
 
     def destroy(self) -> None:
         """Destroy the timer and the subscription."""
-        if self.timer is not None:
-            self.node.destroy_timer(self.timer)
-            self.timer = None
-        if self.sub is not None:
-            self.node.destroy_subscription(self.sub)
-            self.sub = None
+        destroy_entities(self.node, (self.timer, self.sub))
+        self.timer = self.sub = None
