@@ -44,11 +44,8 @@ def bench_tracking(dataset: str, method: str = "bytetrack", budget_ms: float = 2
                 dets = Detections.empty()
             ids = tracker.update(dets, key=fid)
             ms.append((time.perf_counter() - t0) * 1000.0)
-            rows = seq.rows[seq.rows[:, 0] == fid]
-            gt = (rows[:, 6] == 1) & (rows[:, 7] == 1)
-            xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
-            _, ignore = seq.boxes(fid)
-            seq_frames.append((rows[gt, 1].astype(int), xyxy[gt], ids, dets.xyxy, ignore))
+            gt_ids, gt, ignore = seq.tracks(fid)
+            seq_frames.append((gt_ids, gt, ids, dets.xyxy, ignore))
             bar.update(1)
         per_seq[seq.name] = track_metrics(seq_frames)
         # One accumulator over all sequences: ids of different sequences must not meet.

@@ -287,15 +287,20 @@ class MotSequence:
         Ground truth: ``conf == 1`` and ``class == 1`` with visibility >= ``min_visibility``;
         ignore: classes 2, 7, 8, 12 and pedestrians below the visibility threshold.
         """
+        _, gt, ignore = self.tracks(frame_id, min_visibility)
+        return gt, ignore
+
+    def tracks(self, frame_id: int, min_visibility: float = 0.0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Return ``(track ids, gt xyxy, ignore xyxy)`` of ``frame_id`` (ground truth and ignore as :meth:`boxes`)."""
         r = self.rows[self.rows[:, 0] == frame_id] if self.rows.size else np.zeros((0, 9))
         if len(r) == 0:
-            return np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
+            return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
         xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1)
         ped = (r[:, 6] == 1) & (r[:, 7] == 1)
         vis = r[:, 8] if r.shape[1] > 8 else np.ones(len(r))
         gt = ped & (vis >= min_visibility)
         ign = np.isin(r[:, 7], MOT_IGNORE_CLASSES) | (ped & ~gt)
-        return xyxy[gt].astype(np.float32), xyxy[ign].astype(np.float32)
+        return r[gt, 1].astype(np.int64), xyxy[gt].astype(np.float32), xyxy[ign].astype(np.float32)
 
     def all_boxes(self, frame_id: int) -> np.ndarray:
         """Return every annotated box of ``frame_id`` (any class, any flag)."""
