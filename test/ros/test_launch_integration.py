@@ -33,6 +33,20 @@ def _frame(shift):
     return img
 
 
+def _start(tmp_path, client, args):
+    """Start `ros2 launch repose_ros pipeline.launch.py ARGS` in its own session (log in tmp_path/launch.log)
+    and a client node on its own context; return (launch, log, ctx, node, executor)."""
+    log = open(tmp_path / "launch.log", "w")
+    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", *args],
+                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx)
+    node = rclpy.create_node(client, context=ctx)
+    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
+    ex.add_node(node)
+    return launch, log, ctx, node, ex
+
+
 def _stop(launch, node, ctx, log):
     """SIGINT to the launch's whole process group (a terminal's Ctrl-C); return its exit code or "hung"."""
     os.killpg(launch.pid, signal.SIGINT)
@@ -51,15 +65,8 @@ def _stop(launch, node, ctx, log):
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("ros2") is None, reason="no ros2 command on PATH")
 def test_launched_pipeline_answers_every_frame(tmp_path):
-    log = open(tmp_path / "launch.log", "w")
-    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=itest",
-                               "input_topic:=/itest_in", "num_servers:=2", "backend:=fake", "log_level:=warn"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("itest_client", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    launch, log, ctx, node, ex = _start(tmp_path, "itest_client", [
+        "namespace:=itest", "input_topic:=/itest_in", "num_servers:=2", "backend:=fake", "log_level:=warn"])
     out, reports = [], []
     node.create_subscription(Detection2DArray, "/itest/detections", out.append, reliable(20))
     node.create_subscription(FrameReport, "/itest/frame_report", reports.append, reliable(20))
@@ -149,17 +156,9 @@ def test_launch_arguments_win_over_the_params_file(tmp_path, repo_root):
     params["/**/camera"]["ros__parameters"]["coarse.on_edge"] = False
     params_file = tmp_path / "params.yaml"
     params_file.write_text(yaml.safe_dump(params))
-    log = open(tmp_path / "launch.log", "w")
-    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=largs",
-                               f"params_file:={params_file}", "input_topic:=/largs_in/compressed",
-                               "compressed:=true", "num_servers:=1", "backend:=fake", "coarse_on_edge:=true",
-                               "log_level:=warn"],
-                              stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("largs_client", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    launch, log, ctx, node, ex = _start(tmp_path, "largs_client", [
+        "namespace:=largs", f"params_file:={params_file}", "input_topic:=/largs_in/compressed", "compressed:=true",
+        "num_servers:=1", "backend:=fake", "coarse_on_edge:=true", "log_level:=warn"])
     try:
         cam = _get_params(node, ex, "/largs/camera", ["compressed", "backend", "num_servers", "coarse.on_edge"],
                           timeout=60.0)
@@ -203,15 +202,9 @@ def test_lifecycle_manager_brings_a_manual_pipeline_up(tmp_path):
     from lifecycle_msgs.msg import Transition
     from lifecycle_msgs.srv import ChangeState, GetState
 
-    log = open(tmp_path / "launch.log", "w")
-    launch = subprocess.Popen(["ros2", "launch", "repose_ros", "pipeline.launch.py", "namespace:=lcm",
-                               "input_topic:=/lcm_in", "num_servers:=1", "backend:=fake", "autostart:=false",
-                               "log_level:=warn"], stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    ctx = rclpy.Context()
-    rclpy.init(context=ctx)
-    node = rclpy.create_node("lcm_client", context=ctx)
-    ex = rclpy.executors.SingleThreadedExecutor(context=ctx)
-    ex.add_node(node)
+    launch, log, ctx, node, ex = _start(tmp_path, "lcm_client", [
+        "namespace:=lcm", "input_topic:=/lcm_in", "num_servers:=1", "backend:=fake", "autostart:=false",
+        "log_level:=warn"])
     out = []
     node.create_subscription(Detection2DArray, "/lcm/detections", out.append, reliable(10))
     pub = node.create_publisher(Image, "/lcm_in", reliable(10))
