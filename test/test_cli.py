@@ -117,3 +117,26 @@ def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
     assert set(res) == {"raw", "jpeg90", "png"}
     assert res["png"]["map50_95"] == res["raw"]["map50_95"] > 0.5
     assert max(res["jpeg90"]["block_kb_median"], res["png"]["block_kb_median"]) < res["raw"]["block_kb_median"]
+
+
+def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
+    import json
+
+    from repose_ros.cli.train_dca import main_train
+    from repose_ros.core.rl_dca import RLDCA, feature_size
+
+    out = tmp_path / "p.zip"
+    assert main_train(["--reward", "plan", "--state", "extended", "--n-envs", "1", "--timesteps", "256",
+                       "--eval-layouts", "2", "--out", str(out), "--no-progress", "--budgets", "500,4000",
+                       "--servers", "2,4"]) == 0
+    side = json.loads(out.with_suffix(".json").read_text())
+    assert side["context"] is True and side["reward_mode"] == "plan" and side["budgets_ms"] == [500.0, 4000.0]
+    assert side["reward"]["w_planner"] == 1.0 and side["reward"]["w_tight"] == 0.0
+    assert {"score_meanshift", "score_greedy", "score_policy"} <= set(side["eval_panda_like"])
+    assert (tmp_path / "p_curve.png").stat().st_size > 1000
+    r = RLDCA(out)
+    assert r.uses_context and r.extended_state
+    assert r.actor.obs_dim == feature_size(r.max_clusters, True, True)
+    for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"]):
+        with pytest.raises(SystemExit):
+            main_train(["--reward", "plan", "--out", str(tmp_path / "q.zip"), "--no-progress"] + bad)

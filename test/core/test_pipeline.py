@@ -14,7 +14,7 @@ def _gt(seed=0):
     return panda_like_layout(np.random.default_rng(seed), W, H, n_boxes=120)
 
 
-@pytest.mark.parametrize("partitioner", ["rl_dca", "meanshift", "uniform"])
+@pytest.mark.parametrize("partitioner", ["rl_dca", "meanshift", "greedy", "uniform"])
 def test_process_finds_the_ground_truth(partitioner):
     gt = _gt()
     zoo = ModelZoo.fake(FakeDetector(gt))
@@ -119,6 +119,55 @@ def test_plan_frame_spends_the_budget_by_splitting_blocks():
     rp0 = RePose(RePoseConfig(spend_splits=0, **kw), zoo=zoo, profiles=_small_model_profile())
     same_part, same = rp0.plan_frame(part, stage.detections, W, H, 1000.0)
     assert len(same_part.blocks) == 1 and same.total_value == pytest.approx(base.total_value)
+
+
+def test_greedy_partitioner_raises_the_plan_value_of_mean_shift():
+    """Greedy look-ahead on the planner's value: never below mean shift, above it where a split pays."""
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    kw = dict(bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256", "yolov8s@640"], num_servers=2,
+              coverage=False)
+    ms = RePose(RePoseConfig(partitioner="meanshift", **kw), zoo=zoo, profiles=_small_model_profile())
+    gr = RePose(RePoseConfig(partitioner="greedy", **kw), zoo=zoo, profiles=_small_model_profile())
+    coarse = ms.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+    base = ms.partition(coarse, W, H)
+    assert len(base.blocks) == 1
+    for budget in (70.0, 130.0, 1000.0):
+        part = gr.partition(coarse, W, H, budget_ms=budget)
+        v_ms = ms.plan_value(coarse, base.labels, W, H, budget)
+        v_gr = gr.plan_value(coarse, part.labels, W, H, budget)
+        assert v_gr >= v_ms - 1e-9
+        # the value it reports is the plan's own value
+        assert v_gr == pytest.approx(gr.plan(part.blocks, coarse, budget, frame_size=(W, H)).total_value)
+    # with room for a 640 pass on each group, the greedy partitioner separates the groups
+    part = gr.partition(coarse, W, H, budget_ms=130.0)
+    assert len(part.blocks) >= 2
+    assert gr.plan_value(coarse, part.labels, W, H, 130.0) > ms.plan_value(coarse, base.labels, W, H, 130.0)
+    # no steps: mean shift unchanged
+    g0 = RePose(RePoseConfig(partitioner="greedy", greedy_steps=0, **kw), zoo=zoo, profiles=_small_model_profile())
+    assert np.array_equal(g0.partition(coarse, W, H, budget_ms=130.0).labels, base.labels)
+    with pytest.raises(ValueError, match="greedy_steps"):
+        RePoseConfig(partitioner="greedy", greedy_steps=-1)
+
+
+def test_plan_value_reward_is_the_planners_share_of_people_found():
+    from repose_ros.core.planner_reward import make_plan_value
+
+    gt = _two_groups()
+    rp = RePose(RePoseConfig(partitioner="meanshift", bandwidth=0.9, models=["yolov8s@256", "yolov8s@640"],
+                             coverage=False), zoo=ModelZoo.fake(FakeDetector(gt)), profiles=_small_model_profile())
+    value = make_plan_value(rp)
+    one = np.zeros(len(gt), np.int64)
+    two = (gt[:, 0] > 1000).astype(np.int64)
+    for budget, servers in ((130.0, 2), (1000.0, 4)):
+        v1, v2 = value(gt, one, W, H, budget, servers), value(gt, two, W, H, budget, servers)
+        assert 0.0 <= v1 <= 1.0 and 0.0 <= v2 <= 1.0
+        det = rp.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+        expect = rp.plan_value(det, two, W, H, budget, list(range(servers))) / len(gt)
+        assert v2 == pytest.approx(expect, rel=1e-6)
+    assert value(gt, two, W, H, 130.0, 2) > value(gt, one, W, H, 130.0, 2)  # two tight blocks pay at 640
+    assert value(gt, two, W, H, 1000.0, 4) >= value(gt, two, W, H, 130.0, 2)
+    assert value(np.zeros((0, 4)), np.zeros(0), W, H) == 0.0
 
 
 def test_box_values_weight_by_coarse_recall_and_value_left_out_blocks():

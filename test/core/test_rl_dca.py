@@ -433,3 +433,69 @@ def test_train_policy_small_and_reproducible(tmp_path):
     assert side["seed"] == 3 and side["max_clusters"] == 4 and "final_mean_episode_reward" in side
     assert s1["curve"] == s2["curve"]
     assert R.RLDCA(tmp_path / "a.zip").max_steps == 4
+
+
+# ----------------------------------------------------------------------------- context (budget, servers)
+
+
+def test_context_features_scale_and_clip():
+    np.testing.assert_allclose(R.context_features(250.0, 4), [0.0, 0.5])
+    np.testing.assert_allclose(R.context_features(16000.0, 8), [1.0, 1.0])
+    assert R.context_features(500.0, 2)[0] == pytest.approx(1 / 6)
+    assert R.context_features(1.0, 100).tolist() == [0.0, 2.0]
+    assert R.context_features(1e9, 1)[0] == pytest.approx(1.5)
+
+
+def test_features_with_context_need_it_and_append_it():
+    b = panda_like_layout(np.random.default_rng(0), n_boxes=40)
+    s = R.ClusterState(b, R.RLDCA.meanshift_only().cluster(b, 3840, 2160), 3840, 2160)
+    with pytest.raises(ValueError, match="context"):
+        s.features(M, context=True)
+    s.context = {"budget_ms": 1000.0, "servers": 4}
+    f = s.features(M, True, context=True)
+    assert f.shape == (R.feature_size(M, True, True),) == (8 * M + 3,)
+    np.testing.assert_array_equal(f[:-2], s.features(M, True))
+    np.testing.assert_allclose(f[-2:], R.context_features(1000.0, 4))
+    assert s.with_labels(np.zeros(len(b), np.int64)).context == s.context
+
+
+def _budget_actor(max_clusters=M):
+    """Split the largest cluster when the budget is large, keep when it is small (linear, no hidden layer)."""
+    n_in, n_act = R.feature_size(max_clusters, False, True), 2 + max_clusters
+    w = np.zeros((n_act, n_in))
+    bias = np.zeros(n_act)
+    w[2, n_in - 2] = 10.0  # budget feature
+    bias[2] = -5.0  # split wins above feature 0.5 (a 2 s budget)
+    return R.NumpyActor([w], [bias])
+
+
+def test_rldca_with_context_reads_budget_and_servers():
+    b = panda_like_layout(np.random.default_rng(1), n_boxes=120)
+    init = R.RLDCA.meanshift_only().cluster(b, 3840, 2160)
+    r = R.RLDCA(actor=_budget_actor(), max_steps=2)
+    assert r.uses_context and not r.extended_state
+    np.testing.assert_array_equal(r.refine(b, 3840, 2160, init, budget_ms=500.0, servers=4), init)
+    assert r.refine(b, 3840, 2160, init, budget_ms=8000.0, servers=4).max() == init.max() + 2
+    assert r.refine(b, 3840, 2160, init).max() == init.max() + 2  # default 3000 ms
+    with pytest.raises(ValueError):
+        R.RLDCA(actor=_budget_actor(), context=False)
+
+
+def test_env_context_is_observed_and_reaches_the_planner_hook():
+    seen = []
+
+    def hook(xyxy, labels, w, h, budget_ms=None, servers=None):
+        seen.append((budget_ms, servers))
+        return float(labels.max() + 1) / 10.0
+
+    cfg = R.RewardConfig(w_tight=0, w_area=0, w_count=0, w_close=0, w_planner=1.0, planner_value=hook, step_cost=0)
+    env = R.make_env(reward_config=cfg, context_sampler=lambda rng: (float(rng.choice([500.0, 4000.0])), 3),
+                     max_steps=3)
+    obs, _ = env.reset(seed=0)
+    assert obs.shape == env.observation_space.shape == (R.feature_size(M, False, True),)
+    assert env.observation_space.contains(obs)
+    assert seen and seen[-1][0] in (500.0, 4000.0) and seen[-1][1] == 3
+    np.testing.assert_allclose(obs[-2:], R.context_features(*seen[-1]))
+    k = env.state.k
+    _, r, *_ = env.step(2)  # split the largest cluster: one more cluster, +0.1
+    assert env.state.k == k + 1 and r == pytest.approx(0.1)

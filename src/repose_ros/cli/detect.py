@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from ..core.frames import VIDEO_EXT, iter_frames
+from ..core.pipeline import PARTITIONERS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -24,7 +25,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default="repose_out", help="output folder (default ./repose_out)")
     p.add_argument("--budget-ms", type=float, help="latency budget of the parallel stage per frame")
     p.add_argument("--servers", type=int, help="number of edge servers to plan for")
-    p.add_argument("--partitioner", choices=["rl_dca", "meanshift", "uniform"])
+    p.add_argument("--partitioner", choices=list(PARTITIONERS))
     p.add_argument("--device", help="cpu or cuda:N")
     p.add_argument("--max-frames", type=int, default=0, help="stop after this many frames per video (0: all)")
     p.add_argument("--stride", type=int, default=1, help="take every n-th video frame")

@@ -4,6 +4,15 @@ Examples::
 
     repose train-dca --timesteps 20000 --out /tmp/dca.zip          # quick try
     repose train-dca --data mot17:../shared/data/mot17_mini/train   # mix in MOT17 mosaics
+    repose train-dca --reward plan --coarse-data visdrone:../shared/data/visdrone_people \
+        --coarse-data mot17-collage:../shared/data/mot17_mini      # what the shipped policy was made with
+
+``--reward plan`` pays the change of the run-time planner's value (people expected to be found
+under the budget, :func:`repose_ros.core.planner_reward.make_plan_value`) on layouts of coarse
+boxes (``--coarse-data``: the shipped coarse stage on real frames, cached under
+``.cache/dca``; plus generated PANDA-like layouts thinned by the coarse pass's measured recall),
+with the detection budget and the number of servers drawn per episode and observed by the
+policy, so that one policy serves every budget.
 
 Writes the policy ``.zip`` plus ``.npz`` (numpy actor for inference) and ``.json`` (settings,
 learning curve, evaluation) beside it. The default output is the policy shipped with the
@@ -51,10 +60,29 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--reward",
-        choices=("paper", "planner"),
+        choices=("paper", "planner", "plan"),
         default="paper",
-        help="paper: cluster-quality score only; planner: add the planner value hook",
+        help="paper: cluster-quality score only; planner: add the planner value hook; plan: the run-time "
+             "planner's value alone, with the budget and the servers in the state (see above)",
     )
+    p.add_argument("--coarse-data", action="append", default=[], metavar="KIND:PATH",
+                   help="(--reward plan) coarse boxes of real frames: visdrone:PATH (frames 9-71: the first 8 are "
+                        "what repose eval scores), mot17-collage:PATH (16 collages, seed 1), mot17-2x2:PATH "
+                        "(8 mosaics, seed 1); repeatable; cached in --cache-dir")
+    p.add_argument("--cache-dir", default=".cache/dca", help="cache of coarse boxes (default: %(default)s)")
+    p.add_argument("--synthetic-share", type=float, default=0.4,
+                   help="(--reward plan) share of generated layouts thinned by the coarse recall "
+                        "(default: %(default)s)")
+    p.add_argument("--jitter", type=float, default=0.08,
+                   help="(--reward plan) corner noise of generated coarse boxes, share of box size "
+                        "(default: %(default)s)")
+    p.add_argument("--budgets", default="400,6000",
+                   help="(--reward plan) detection budgets drawn log-uniformly from LO,HI ms (default: %(default)s)")
+    p.add_argument("--servers", default="2,3,4,6,8",
+                   help="(--reward plan) numbers of edge servers drawn uniformly (default: %(default)s)")
+    p.add_argument("--eval-layouts", type=int, default=None,
+                   help="held-out generated layouts per evaluation set (default: 30 with --reward plan, else 100)")
+    p.add_argument("--plot", default=None, help="learning-curve PNG (default: beside the policy, <stem>_curve.png)")
     p.add_argument("--planner-weight", type=float, default=1.0, help="planner value weight")
     p.add_argument("--planner-budget-ms", type=float, default=2000.0,
                    help="latency budget of the planner reward (default: %(default)s)")
@@ -103,20 +131,100 @@ def _layout_source(spec: Optional[str], mosaic_prob: float, seed: int) -> tuple[
     return source, settings
 
 
+_COARSE_KINDS = {"visdrone": ("visdrone", 63, 8, "none"), "mot17-collage": ("mot17", 16, 0, "collage"),
+                 "mot17-2x2": ("mot17", 8, 0, "2x2")}
+
+
+def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
+    """Return ``(layout source, context sampler, settings)`` of ``--reward plan``."""
+    from repose_ros.core.dca_data import coarse_layouts, degraded_source, mixed_source
+    from repose_ros.core.detector import ModelZoo
+    from repose_ros.core.pipeline import RePose, RePoseConfig
+
+    try:
+        lo, hi = (float(v) for v in args.budgets.split(","))
+        servers = [int(v) for v in args.servers.split(",") if v.strip()]
+    except ValueError:
+        raise SystemExit(f"repose train-dca: --budgets LO,HI and --servers N,N,... expected, got "
+                         f"{args.budgets!r} / {args.servers!r}")
+    if not 0 < lo <= hi or not servers or min(servers) < 1:
+        raise SystemExit("repose train-dca: need 0 < LO <= HI budgets and servers >= 1")
+    rp = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
+    key = rp.config.coarse_model
+    if not rp.profiles.has_recall(key):
+        raise SystemExit(f"repose train-dca: the profile has no coarse recall curve for {key}")
+    real = []
+    settings: dict[str, Any] = {"coarse_data": {}}
+    for spec in args.coarse_data:
+        kind, _, path = spec.partition(":")
+        if kind not in _COARSE_KINDS or not path:
+            raise SystemExit(f"repose train-dca: --coarse-data must be one of {sorted(_COARSE_KINDS)}:PATH, "
+                             f"got {spec!r}")
+        data_kind, n, skip, mosaic = _COARSE_KINDS[kind]
+        layouts = coarse_layouts(f"{data_kind}:{path}", n, args.cache_dir, skip=skip, mosaic=mosaic, seed=1,
+                                 coarse_model=key, progress=not args.no_progress)
+        layouts = [lay for lay in layouts if len(lay[0]) >= 2]
+        settings["coarse_data"][spec] = len(layouts)
+        real.extend(layouts)
+    synth = degraded_source(lambda a: rp.profiles.recall_of_area(key, a), rp.coarse_scale, jitter=args.jitter)
+    share = float(args.synthetic_share) if real else 1.0
+    source = mixed_source([(share, synth)] + ([(1.0 - share, real)] if share < 1.0 else []))
+    source.__name__ = "coarse_boxes(real+degraded_panda_like)"  # type: ignore[attr-defined]
+
+    def context(rng: np.random.Generator) -> tuple[float, int]:
+        return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), int(servers[int(rng.integers(len(servers)))])
+
+    settings.update(budgets_ms=[lo, hi], servers=servers, synthetic_share=share, jitter=args.jitter,
+                    coarse_model=key)
+    return source, context, settings
+
+
+def _plot_curve(curve: list, path: str) -> None:
+    """Write the learning curve (mean episode reward per rollout) as a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if curve:
+        ax.plot([c[0] for c in curve], [c[1] for c in curve], lw=1.2)
+    ax.set_xlabel("PPO steps")
+    ax.set_ylabel("mean episode reward")
+    ax.set_title("RL-DCA learning curve")
+    ax.grid(True, alpha=0.3)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
 def main_train(argv: Optional[List[str]] = None) -> int:
     """Run ``repose train-dca``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    from pathlib import Path
+
     from repose_ros.core.rl_dca import RewardConfig, train_policy
 
     cfg = RewardConfig()
-    if args.reward == "planner":
+    context = None
+    plan_settings: dict[str, Any] = {}
+    if args.reward == "plan":
+        from repose_ros.core.planner_reward import make_plan_value
+
+        cfg = RewardConfig(w_tight=0.0, w_area=0.0, w_count=0.0, w_close=0.0, w_planner=1.0,
+                           step_cost=0.002, invalid_penalty=0.01, planner_value=make_plan_value())
+        source, context, plan_settings = _plan_setup(args)
+    elif args.reward == "planner":
         hook = PLANNER_VALUE_HOOK
         if hook is None:
             from repose_ros.core.planner_reward import make_planner_value
 
             hook = make_planner_value(budget_ms=args.planner_budget_ms, servers=args.planner_servers)
         cfg = RewardConfig(w_planner=args.planner_weight, planner_value=hook)
-    source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
+    if args.reward != "plan":
+        source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
+    else:
+        data_settings = plan_settings
     eval_sets = None
     if args.eval_data:
         from repose_ros.core.layouts import mosaic_2x2_layouts
@@ -139,7 +247,12 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         extra_settings=dict(data_settings, reward_mode=args.reward, state=args.state),
         eval_sets=eval_sets,
         extended_state=args.state == "extended",
+        context_sampler=context,
+        n_eval_layouts=args.eval_layouts if args.eval_layouts is not None else (30 if context is not None else 100),
     )
+    plot = args.plot or str(Path(args.out).with_suffix("")) + "_curve.png"
+    _plot_curve(summary.get("curve", []), plot)
+    print(f"repose train-dca: learning curve written to {plot}")
     brief = {k: summary.get(k) for k in (
         "policy", "total_timesteps", "train_seconds", "timesteps_per_second",
         "first_mean_episode_reward", "final_mean_episode_reward",

@@ -45,7 +45,7 @@ import numpy as np
 from repose_ros.core.blocks import Block, Rect, uniform_grid
 from repose_ros.core.detections import Detections
 
-FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "rl_dca")
+FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
 """Method families, in table order."""
 
 MOT_IGNORE_CLASSES = (2, 7, 8, 12)
@@ -1299,7 +1299,7 @@ class MethodRunner:
         """
         h, w = image.shape[:2]
         sizes = {s.imgsz for s in specs if s.family in ("full_frame", "uniform") and s.imgsz}
-        if any(s.family in ("remix", "meanshift", "rl_dca") for s in specs):
+        if any(s.family in ("remix", "meanshift", "greedy", "rl_dca") for s in specs):
             sizes |= {self.profiles.model(k).imgsz for k in self.repose("meanshift").models}
             sizes.add(int(self.coarse_model.rpartition("@")[2]))
             sizes |= set(self.coarse_sizes)
@@ -1418,6 +1418,9 @@ class MethodRunner:
 
     def _run_meanshift(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
         return self._run_repose(spec, image, "meanshift")
+
+    def _run_greedy(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
+        return self._run_repose(spec, image, "greedy")
 
     def _run_rl_dca(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
         return self._run_repose(spec, image, "rl_dca")
@@ -1612,8 +1615,9 @@ def plot_results(methods: Dict[str, Dict[str, Any]], path: str | os.PathLike, ti
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    markers = dict(zip(FAMILIES, ("o", "s", "^", "D", "v", "*")))
-    colors = dict(zip(FAMILIES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:brown")))
+    markers = dict(zip(FAMILIES, ("o", "s", "^", "D", "v", "P", "*")))
+    colors = dict(zip(FAMILIES, ("tab:blue", "tab:orange", "tab:green", "tab:red", "tab:purple", "tab:olive",
+                                 "tab:brown")))
     curves: Dict[Tuple[str, str], List[Tuple[float, float, str]]] = {}
     for k, m in methods.items():
         fam = m.get("family", k.split("@")[0])

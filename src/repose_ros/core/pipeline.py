@@ -36,7 +36,7 @@ from .planner import Plan, plan_blocks
 from .profiles import Profiles, make_key, parse_key
 from .serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
 
-PARTITIONERS = ("rl_dca", "meanshift", "uniform")
+PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
 
 
 @dataclass
@@ -72,6 +72,7 @@ class RePoseConfig:
     spend_splits: int = 8
     spend_min_slack: float = 0.1
     spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
+    greedy_steps: int = 8
     coverage: bool = False  # measured: no gain on the collage or VisDrone sets (see README)
     coverage_value: float = 0.01
     fusion: str = "nms"
@@ -90,6 +91,8 @@ class RePoseConfig:
             raise ValueError("max_box_weight must be >= 1")
         if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
             raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
+        if self.greedy_steps < 0:
+            raise ValueError("greedy_steps must be >= 0")
         if not 0.0 < self.coarse_budget_share <= 1.0:
             raise ValueError("coarse_budget_share must be in (0, 1]")
         self.coarse_sizes = tuple(int(v) for v in self.coarse_sizes)
@@ -261,8 +264,15 @@ class RePose:
         block_ms = [r.ms for r in runs]
         return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms, key)
 
-    def partition(self, coarse: Detections, frame_w: int, frame_h: int) -> Partition:
-        """Cluster the coarse boxes and turn each cluster into a block."""
+    def partition(self, coarse: Detections, frame_w: int, frame_h: int, budget_ms: Optional[float] = None,
+                  servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> Partition:
+        """Cluster the coarse boxes and turn each cluster into a block.
+
+        ``budget_ms`` (the detection stage's budget; default: the configured budget less the
+        reserve), ``servers`` and ``coarse_key`` matter only to the ``greedy`` partitioner, which
+        values a clustering by the plan it allows (:meth:`refine_by_plan`), and to an ``rl_dca``
+        policy that observes the budget and the number of servers.
+        """
         c = self.config
         if c.partitioner == "uniform":
             rects = uniform_grid(frame_w, frame_h, c.uniform_grid[0], c.uniform_grid[1], c.uniform_overlap)
@@ -279,9 +289,55 @@ class RePose:
         if c.bandwidth is not None:
             kwargs["bandwidth"] = c.bandwidth
         labels = initial_clusters(coarse.xyxy, frame_w, frame_h, **kwargs)
+        budget = self.detection_budget(0.0) if budget_ms is None else float(budget_ms)
         if c.partitioner == "rl_dca":
-            labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels)
+            n_servers = c.num_servers if servers is None else len(servers)
+            labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers)
+        elif c.partitioner == "greedy":
+            labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key)
         return self.blocks_of(coarse, labels, frame_w, frame_h)
+
+    def plan_value(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
+                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> float:
+        """Return what the planner expects of a clustering: the value of its plan under ``budget_ms``.
+
+        The value is the plan's expected number of people found (coarse boxes weighted by the
+        coarse pass's recall, blocks left out worth their coarse boxes), the quantity
+        :meth:`plan_frame` maximises; ``-inf`` when no plan fits.
+        """
+        part = self.blocks_of(coarse, labels, frame_w, frame_h)
+        plan = self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+        return float(plan.total_value) if plan.feasible else float("-inf")
+
+    def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
+                       servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> np.ndarray:
+        """Refine clusters by one-step look-ahead on the planner's value (the ``greedy`` partitioner).
+
+        At each of at most ``greedy_steps`` steps every RL-DCA action (merge the closest pair,
+        split each cluster) is tried, each result planned (:meth:`plan_value`), and the best one
+        taken when it raises the value by more than one part in 10^6; otherwise the refinement
+        stops. No learning: the baseline a learned policy has to beat, and a partitioner in its
+        own right (it costs one plan per candidate, about 1-2 ms each).
+        """
+        from .rl_dca import ClusterState, apply_action
+
+        state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
+        if state.n_boxes < 2:
+            return state.labels
+        best = self.plan_value(coarse, state.labels, frame_w, frame_h, budget_ms, servers, coarse_key)
+        for _ in range(self.config.greedy_steps):
+            step, step_value = None, best
+            for action in range(1, 2 + state.k):
+                cand, valid = apply_action(state, action, state.k)
+                if not valid:
+                    continue
+                v = self.plan_value(coarse, cand.labels, frame_w, frame_h, budget_ms, servers, coarse_key)
+                if v > step_value + 1e-6 * max(1.0, abs(step_value)):
+                    step, step_value = cand, v
+            if step is None:
+                break
+            state, best = step, step_value
+        return state.labels
 
     def blocks_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int,
                   margin: Optional[int] = None) -> Partition:
@@ -498,7 +554,8 @@ class RePose:
         h, w = frame.shape[:2]
         stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
         t1 = time.perf_counter()
-        part = self.partition(stage.detections, w, h)
+        part = self.partition(stage.detections, w, h, self.detection_budget(stage.ms, budget_ms),
+                              coarse_key=stage.model_key or None)
         t2 = time.perf_counter()
         partition_ms = (t2 - t1) * 1000.0
         detect_budget = self.detection_budget(stage.ms + partition_ms, budget_ms)

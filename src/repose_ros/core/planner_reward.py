@@ -43,3 +43,41 @@ def make_planner_value(profiles: Optional[Profiles] = None, budget_ms: float = 2
         return float(np.clip(plan.total_value / len(xyxy), 0.0, 1.0))
 
     return value
+
+
+def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..., float]:
+    """Return ``value(xyxy, labels, frame_w, frame_h, budget_ms=3000, servers=4) -> float``.
+
+    The run-time planner's own objective (:meth:`repose_ros.core.pipeline.RePose.plan_value`:
+    boxes weighted by the coarse pass's measured recall, blocks the budget cannot cover worth
+    their coarse boxes, the profile's shape-aware latencies) divided by the total box weight, so
+    that frames with many and few people pay on one scale (about the share of the people the
+    plan expects to find). A plan whose makespan exceeds the budget loses
+    ``over_budget_weight`` x the relative excess (``makespan / budget - 1``; a parameter: with
+    blocks that may be left out, feasible plans never exceed the budget); an infeasible plan is
+    worth 0. ``repose``: a :class:`RePose` (default: the default config with a fake model zoo:
+    planning never runs a detector).
+    """
+    if repose is None:
+        from .detector import ModelZoo
+        from .pipeline import RePose, RePoseConfig
+
+        repose = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
+    from .detections import Detections
+
+    def value(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float = 3000.0,
+              servers: int = 4) -> float:
+        xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
+        if len(xyxy) == 0:
+            return 0.0
+        det = Detections(xyxy, np.ones(len(xyxy), np.float32), np.zeros(len(xyxy), np.int32))
+        w, h = int(frame_w), int(frame_h)
+        weights = repose.box_values(det, w, h)[0]
+        part = repose.blocks_of(det, np.asarray(labels), w, h)
+        plan = repose.plan(part.blocks, det, float(budget_ms), list(range(int(servers))), (w, h))
+        if not plan.feasible:
+            return 0.0
+        over = max(0.0, plan.makespan_ms / max(float(budget_ms), 1e-9) - 1.0)
+        return float(plan.total_value / max(float(weights.sum()), 1e-9) - over_budget_weight * over)
+
+    return value

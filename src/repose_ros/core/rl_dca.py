@@ -21,6 +21,11 @@ tightness and area terms penalise). Without them the policy cannot tell which cl
 spread out or mixes near and far people; see :func:`train_policy` ``extended_state``.
 Length ``8 * max_clusters + 1``.
 
+Optional *context* (``context=True``): two more values at the end, the frame's detection
+budget and number of edge servers (:func:`context_features`), so that one policy serves every
+budget; the environment draws them per episode (``context_sampler``) and hands them to the
+planner value hook. Length ``feature_size(max_clusters, extended, True)``.
+
 Actions
 -------
 ``0`` keep; ``1`` merge the two clusters whose centroids are closest; ``2 + i`` split the
@@ -44,7 +49,9 @@ w_planner V`` with
 * the averages of ``T`` and ``A`` weight each cluster by its box count by default
   (``RewardConfig.weighting``; a uniform average rewards splitting single boxes off);
 * ``V`` optional planner value in [0, 1] (expected precision of the plan under the latency
-  budget) from a caller-supplied hook, off by default (``w_planner = 0``).
+  budget) from a caller-supplied hook, off by default (``w_planner = 0``). With every other
+  weight at 0 and :func:`repose_ros.core.planner_reward.make_plan_value` as the hook, the agent
+  is paid exactly what the run-time planner maximises (``repose train-dca --reward plan``).
 
 The environment pays the *change* of the score, ``r_t = Q(s_{t+1}) - Q(s_t)``, minus a small
 cost per applied merge or split (``step_cost``) or the invalid-action penalty; an episode is
@@ -79,6 +86,8 @@ from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial
 __all__ = [
     "ACTION_KEEP",
     "feature_size",
+    "context_features",
+    "CONTEXT_SIZE",
     "ACTION_MERGE",
     "DEFAULT_MAX_CLUSTERS",
     "DEFAULT_MAX_STEPS",
@@ -113,9 +122,26 @@ _PER_SLOT = 5
 _PER_SLOT_EXTENDED = 8
 
 
-def feature_size(max_clusters: int, extended: bool = False) -> int:
-    """Return the observation length: ``5`` (or ``8`` when ``extended``) per slot, plus one."""
-    return (_PER_SLOT_EXTENDED if extended else _PER_SLOT) * int(max_clusters) + 1
+def feature_size(max_clusters: int, extended: bool = False, context: bool = False) -> int:
+    """Return the observation length: ``5`` (``8`` when ``extended``) per slot, plus one, plus two with ``context``."""
+    return (_PER_SLOT_EXTENDED if extended else _PER_SLOT) * int(max_clusters) + 1 + (CONTEXT_SIZE if context else 0)
+
+
+#: Values the *context* adds to the observation (:func:`context_features`).
+CONTEXT_SIZE = 2
+#: Budget (ms) of the context's zero; the context grows with log2 of the budget from here.
+_CONTEXT_BUDGET_ZERO_MS = 250.0
+
+
+def context_features(budget_ms: float, servers: int) -> np.ndarray:
+    """Return the observed context of a frame: ``[log2(budget / 250 ms) / 6, servers / 8]``.
+
+    ``budget_ms`` is what the detection stage may spend (the planner's budget): 250 ms maps to
+    0, 16 s to 1 (clipped to [0, 1.5]); the log scale gives each doubling the same weight.
+    ``servers`` is the number of edge servers the plan may use (clipped to [0, 2] after scaling).
+    """
+    b = np.log2(max(float(budget_ms), 1.0) / _CONTEXT_BUDGET_ZERO_MS) / 6.0
+    return np.array([np.clip(b, 0.0, 1.5), np.clip(int(servers) / 8.0, 0.0, 2.0)], np.float32)
 
 
 #: ``planner_value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
@@ -218,6 +244,8 @@ class ClusterState:
         mean_area = float(areas.mean()) if len(areas) else 0.0
         self.rel_areas = areas / mean_area if mean_area > 0 else np.zeros_like(areas)
         self._pwh = np.concatenate([self.points, self.wh], axis=1)
+        #: ``{"budget_ms": ..., "servers": ...}`` of the frame when the policy observes a context.
+        self.context: dict[str, Any] | None = None
         self._set_labels(lab)
 
     def _set_labels(self, labels: np.ndarray, compact: bool = False) -> None:
@@ -258,6 +286,7 @@ class ClusterState:
         new = object.__new__(ClusterState)
         new.xyxy, new.frame_w, new.frame_h = self.xyxy, self.frame_w, self.frame_h
         new.points, new.wh, new.rel_areas, new._pwh = self.points, self.wh, self.rel_areas, self._pwh
+        new.context = self.context
         new._set_labels(labels, compact=compact)
         return new
 
@@ -270,12 +299,14 @@ class ClusterState:
         var = _cluster_sums(self.labels, self.k, (vals - means[self.labels]) ** 2) / self.counts[:, None]
         return np.sqrt(var)
 
-    def features(self, max_clusters: int = DEFAULT_MAX_CLUSTERS, extended: bool = False) -> np.ndarray:
+    def features(self, max_clusters: int = DEFAULT_MAX_CLUSTERS, extended: bool = False,
+                 context: bool = False) -> np.ndarray:
         """Return the fixed-size observation vector (float32, see :func:`feature_size`).
 
         Per slot ``[cx, cy, mean_w, mean_h, count / N]`` (``extended``: then ``std_x, std_y,
         std_rel_area``) for the clusters in :attr:`order` (zeros for empty slots), then
-        ``min(K / max_clusters, 4)``.
+        ``min(K / max_clusters, 4)``, then with ``context`` :func:`context_features` of
+        :attr:`context` (which must be set).
         """
         per_slot = _PER_SLOT_EXTENDED if extended else _PER_SLOT
         out = np.zeros(per_slot * max_clusters + 1, dtype=np.float32)
@@ -287,6 +318,10 @@ class ClusterState:
                 cols.append(self.spreads()[sel])
             out[: per_slot * m] = np.concatenate(cols, axis=1).reshape(-1)
         out[-1] = min(self.k / max_clusters, _K_FEATURE_CAP)
+        if context:
+            if self.context is None:
+                raise ValueError("this policy observes the budget and the servers: set ClusterState.context")
+            out = np.concatenate([out, context_features(self.context["budget_ms"], self.context["servers"])])
         return out
 
 
@@ -501,7 +536,8 @@ def reward_terms(state: ClusterState, cfg: RewardConfig) -> dict[str, float]:
     }
     if cfg.w_planner != 0.0 and cfg.planner_value is not None and state.n_boxes:
         terms["planner"] = float(
-            cfg.planner_value(state.xyxy.astype(np.float32), state.labels, state.frame_w, state.frame_h)
+            cfg.planner_value(state.xyxy.astype(np.float32), state.labels, state.frame_w, state.frame_h,
+                              **(state.context or {}))
         )
     return terms
 
@@ -575,6 +611,9 @@ def _build_env_class() -> type:
             bandwidth: mean-shift bandwidth of the initial clustering.
             min_boxes: minimum number of boxes of a layout.
             extended_state: use the extended observation (:meth:`ClusterState.features`).
+            context_sampler: ``rng -> (budget_ms, servers)`` drawn per episode; the pair is
+                observed (:func:`context_features`) and handed to the planner value hook, so
+                that one policy serves every budget and number of servers. None: no context.
         """
 
         metadata: dict[str, Any] = {"render_modes": []}
@@ -591,9 +630,12 @@ def _build_env_class() -> type:
             bandwidth: float = DEFAULT_BANDWIDTH,
             min_boxes: int = 2,
             extended_state: bool = False,
+            context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
         ) -> None:
             super().__init__()
             self.extended_state = bool(extended_state)
+            self.context_sampler = context_sampler
+            self.use_context = context_sampler is not None
             self.layout_source = layout_source
             self.frame_w = frame_w
             self.frame_h = frame_h
@@ -603,10 +645,13 @@ def _build_env_class() -> type:
             self.gamma = gamma
             self.bandwidth = bandwidth
             self.min_boxes = min_boxes
-            high = np.ones(feature_size(self.max_clusters, self.extended_state), dtype=np.float32)
+            n_obs = feature_size(self.max_clusters, self.extended_state, self.use_context)
+            high = np.ones(n_obs, dtype=np.float32)
+            n_k = feature_size(self.max_clusters, self.extended_state)
             if self.extended_state:  # the relative-area spread is unbounded
-                high[_PER_SLOT_EXTENDED - 1:-1:_PER_SLOT_EXTENDED] = np.inf
-            high[-1] = _K_FEATURE_CAP
+                high[_PER_SLOT_EXTENDED - 1:n_k - 1:_PER_SLOT_EXTENDED] = np.inf
+            high[n_k - 1] = _K_FEATURE_CAP
+            high[n_k:] = 2.0
             self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
             self.action_space = spaces.Discrete(2 + self.max_clusters)
             self.state: ClusterState | None = None
@@ -623,9 +668,12 @@ def _build_env_class() -> type:
                 xyxy, w, h = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
             labels = initial_clusters(xyxy, w, h, gamma=self.gamma, bandwidth=self.bandwidth)
             self.state = ClusterState(xyxy, labels, w, h)
+            if self.context_sampler is not None:
+                budget_ms, servers = self.context_sampler(self.np_random)
+                self.state.context = {"budget_ms": float(budget_ms), "servers": int(servers)}
             self._score = cluster_score(self.state, self.reward_config)
             self._t = 0
-            obs = self.state.features(self.max_clusters, self.extended_state)
+            obs = self.state.features(self.max_clusters, self.extended_state, self.use_context)
             return obs, {"score": self._score, "k": self.state.k}
 
         def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
@@ -646,7 +694,7 @@ def _build_env_class() -> type:
             terminated = False
             truncated = self._t >= self.max_steps
             info = {"score": self._score, "k": self.state.k, "valid": valid}
-            obs = self.state.features(self.max_clusters, self.extended_state)
+            obs = self.state.features(self.max_clusters, self.extended_state, self.use_context)
             return obs, float(reward), terminated, truncated, info
 
     _DCAEnv.__name__ = "DCAEnv"
@@ -792,18 +840,25 @@ def evaluate_refiners(
     refiner: "RLDCA",
     layouts: Sequence[tuple[np.ndarray, int, int]],
     cfg: RewardConfig,
+    contexts: Sequence[tuple[float, int]] | None = None,
 ) -> dict[str, float]:
     """Compare mean shift alone, the greedy look-ahead baseline and ``refiner`` on layouts.
 
-    Returns mean score and mean cluster count of each (keys ``score_meanshift``,
-    ``score_greedy``, ``score_policy``, ``k_meanshift``, ``k_greedy``, ``k_policy``).
+    ``contexts`` gives each layout its ``(budget_ms, servers)`` (policies that observe the
+    context, planner rewards that use it). Returns mean score and mean cluster count of each
+    (keys ``score_meanshift``, ``score_greedy``, ``score_policy``, ``k_meanshift``, ``k_greedy``,
+    ``k_policy``).
     """
     acc: dict[str, list[float]] = {}
-    for xyxy, w, h in layouts:
+    for i, (xyxy, w, h) in enumerate(layouts):
         lab0 = initial_clusters(xyxy, w, h, gamma=refiner.gamma, bandwidth=refiner.bandwidth)
         s0 = ClusterState(xyxy, lab0, w, h)
+        ctx: dict[str, Any] = {}
+        if contexts is not None:
+            ctx = {"budget_ms": float(contexts[i][0]), "servers": int(contexts[i][1])}
+            s0.context = ctx
         sg = _greedy_refine(s0, cfg, refiner.max_clusters, refiner.max_steps)
-        sp = s0.with_labels(refiner.refine(xyxy, w, h, labels=lab0))
+        sp = s0.with_labels(refiner.refine(xyxy, w, h, labels=lab0, **ctx))
         for name, st in (("meanshift", s0), ("greedy", sg), ("policy", sp)):
             acc.setdefault(f"score_{name}", []).append(cluster_score(st, cfg))
             acc.setdefault(f"k_{name}", []).append(float(st.k))
@@ -830,6 +885,8 @@ def train_policy(
     extra_settings: dict[str, Any] | None = None,
     eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
     extended_state: bool = False,
+    context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
+    callback: Callable[[int, float], None] | None = None,
 ) -> dict[str, Any]:
     """Train the RL-DCA policy with PPO and save it.
 
@@ -867,6 +924,10 @@ def train_policy(
             stored with the policy and used by :class:`RLDCA`.
         eval_sets: extra named evaluation layout lists ``(xyxy, frame_w, frame_h)`` (e.g. MOT17
             mosaics); reported as ``eval_<name>`` in the sidecar.
+        context_sampler: ``rng -> (budget_ms, servers)`` per episode: the policy observes the
+            budget and the servers (see :data:`DCAEnv`); evaluations draw one context per layout
+            from it with a fixed seed.
+        callback: called with ``(timesteps, mean episode reward)`` after every rollout.
 
     Returns:
         The summary written to the JSON sidecar.
@@ -901,6 +962,7 @@ def train_policy(
         gamma=gamma,
         bandwidth=bandwidth,
         extended_state=extended_state,
+        context_sampler=context_sampler,
     )
     venv = make_vec_env(__getattr__("DCAEnv"), n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
     hp: dict[str, Any] = dict(
@@ -942,6 +1004,8 @@ def train_policy(
             buf = self.model.ep_info_buffer
             if buf:
                 curve.append((int(self.num_timesteps), float(np.mean([e["r"] for e in buf]))))
+                if callback is not None:
+                    callback(*curve[-1])
 
         def _on_training_end(self) -> None:
             if self.bar is not None:
@@ -955,6 +1019,7 @@ def train_policy(
     meta = dict(
         max_clusters=max_clusters,
         extended_state=bool(extended_state),
+        context=context_sampler is not None,
         max_steps=max_steps,
         gamma=gamma,
         bandwidth=bandwidth,
@@ -1003,9 +1068,15 @@ def train_policy(
             gamma=gamma,
             bandwidth=bandwidth,
             extended_state=extended_state,
+            context=context_sampler is not None,
         )
         for name, layouts in sets.items():
-            summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg), n_layouts=len(layouts))
+            contexts = None
+            if context_sampler is not None:
+                crng = np.random.default_rng(20_000 + seed)
+                contexts = [context_sampler(crng) for _ in layouts]
+            summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg, contexts),
+                                           n_layouts=len(layouts))
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     venv.close()
     return summary
@@ -1045,6 +1116,8 @@ class RLDCA:
         actor: an already built :class:`NumpyActor` (skips loading).
         extended_state: expected observation kind; by default inferred from the policy's input
             size (``5`` or ``8`` values per slot).
+        context: whether the policy observes the budget and the servers (two more inputs);
+            by default inferred from the policy.
     """
 
     def __init__(
@@ -1057,6 +1130,7 @@ class RLDCA:
         max_steps: int | None = None,
         actor: NumpyActor | None = None,
         extended_state: bool | None = None,
+        context: bool | None = None,
     ) -> None:
         self.policy_path = Path(policy_path) if policy_path is not None else None
         self.use_policy = use_policy
@@ -1065,23 +1139,26 @@ class RLDCA:
         self._max_clusters = max_clusters
         self._max_steps = max_steps
         self._extended = extended_state
+        self._context = context
         self._actor = actor
         self._meta: dict[str, Any] = {}
         self._loaded = actor is not None or not use_policy
         if actor is not None:
-            self._meta["max_clusters"], self._meta["extended_state"] = self._check_actor(
-                actor, max_clusters, extended_state
+            self._meta["max_clusters"], self._meta["extended_state"], self._meta["context"] = self._check_actor(
+                actor, max_clusters, extended_state, context
             )
 
     @staticmethod
-    def _check_actor(actor: NumpyActor, max_clusters: int | None, extended: bool | None) -> tuple[int, bool]:
-        """Return the actor's ``(slots, extended)``; raise ValueError on a mismatch."""
+    def _check_actor(actor: NumpyActor, max_clusters: int | None, extended: bool | None,
+                     context: bool | None = None) -> tuple[int, bool, bool]:
+        """Return the actor's ``(slots, extended, context)``; raise ValueError on a mismatch."""
         m = actor.n_actions - 2 if max_clusters is None else int(max_clusters)
-        kinds = [extended] if extended is not None else [False, True]
-        for ext in kinds:
-            if actor.n_actions == 2 + m and actor.obs_dim == feature_size(m, ext):
-                return m, bool(ext)
-        want = " or ".join(str(feature_size(m, e)) for e in kinds)
+        kinds = [(e, c) for e in ([extended] if extended is not None else [False, True])
+                 for c in ([context] if context is not None else [False, True])]
+        for ext, ctx in kinds:
+            if actor.n_actions == 2 + m and actor.obs_dim == feature_size(m, ext, ctx):
+                return m, bool(ext), bool(ctx)
+        want = " or ".join(str(feature_size(m, e, c)) for e, c in kinds)
         raise ValueError(
             f"policy has {actor.obs_dim} inputs / {actor.n_actions} actions, "
             f"expected {want} / {2 + m} for max_clusters={m}"
@@ -1119,6 +1196,11 @@ class RLDCA:
     def extended_state(self) -> bool:
         """Whether the policy observes the extended state."""
         return bool(self._setting(self._extended, "extended_state", False))
+
+    @property
+    def uses_context(self) -> bool:
+        """Whether the policy observes the budget and the servers (:func:`context_features`)."""
+        return bool(self._setting(self._context, "context", False))
 
     @property
     def max_steps(self) -> int:
@@ -1159,7 +1241,11 @@ class RLDCA:
         ext = self._extended
         if ext is None:
             ext = self._meta.get("extended_state")
-        self._meta["max_clusters"], self._meta["extended_state"] = self._check_actor(self._actor, m, ext)
+        ctx = self._context
+        if ctx is None:
+            ctx = self._meta.get("context")
+        self._meta["max_clusters"], self._meta["extended_state"], self._meta["context"] = self._check_actor(
+            self._actor, m, ext, ctx)
         self._loaded = True
 
     def cluster(self, xyxy: np.ndarray, frame_w: float, frame_h: float) -> np.ndarray:
@@ -1167,7 +1253,8 @@ class RLDCA:
         return self.refine(xyxy, frame_w, frame_h, labels=None)
 
     def refine(
-        self, xyxy: np.ndarray, frame_w: float, frame_h: float, labels: np.ndarray | None = None
+        self, xyxy: np.ndarray, frame_w: float, frame_h: float, labels: np.ndarray | None = None,
+        budget_ms: float | None = None, servers: int | None = None,
     ) -> np.ndarray:
         """Refine a clustering of the current frame with the deterministic policy.
 
@@ -1180,6 +1267,9 @@ class RLDCA:
             frame_w: frame width in pixels.
             frame_h: frame height in pixels.
             labels: initial labels; default mean shift (:func:`initial_clusters`).
+            budget_ms: the detection stage's budget of this frame (policies that observe the
+                context; default 3000 ms).
+            servers: edge servers the plan may use (same; default 4).
 
         Returns:
             (N,) int64 labels in 0..K-1 (every box labelled).
@@ -1194,8 +1284,12 @@ class RLDCA:
         assert actor is not None
         m = self.max_clusters
         ext = self.extended_state
+        ctx = self.uses_context
+        if ctx:
+            state.context = {"budget_ms": 3000.0 if budget_ms is None else float(budget_ms),
+                             "servers": 4 if servers is None else int(servers)}
         for _ in range(self.max_steps):
-            a = actor.act(state.features(m, ext))
+            a = actor.act(state.features(m, ext, ctx))
             if a == ACTION_KEEP:
                 break
             state, valid = apply_action(state, int(a), m)

@@ -39,7 +39,7 @@ from visualization_msgs.msg import ImageMarker
 from ..core.detections import Detections
 from ..core.detector import ModelZoo
 from ..core.health import Health, Window, partitioner_health
-from ..core.pipeline import RePose, RePoseConfig
+from ..core.pipeline import PARTITIONERS, RePose, RePoseConfig
 from ..core.visualize import annotate
 from ..ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
                            msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)
@@ -51,12 +51,12 @@ from ..ros.params import Param, declare_all, one_of, reliable
 from ..ros.server_latency import server_latencies_from_ratios
 from .camera import CoarseItem
 
-PARTITIONERS = ("rl_dca", "meanshift", "uniform")
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 
 PARAMS = (
     Param("num_servers", 4, "Number of edge servers (ids 0 .. num_servers-1)", (1, 64), read_only=True),
-    Param("partitioner", _DEFAULTS.partitioner, "rl_dca, meanshift (no policy) or uniform (grid, for comparison); "
+    Param("partitioner", _DEFAULTS.partitioner, "rl_dca, meanshift (no policy), greedy (look-ahead on the plan's "
+          "value; costs a plan per candidate) or uniform (grid, for comparison); "
           "may be switched at run time"),
     Param("policy", "", "RL-DCA policy file (.zip); empty: the policy shipped with the package",
           read_only=True),
@@ -315,9 +315,11 @@ class PartitionerNode(LifecycleNode):
               budget_ms: float) -> list:
         h, w = item.frame.shape[:2]
         t0 = time.perf_counter()
-        part = self.repose.partition(item.coarse, w, h)
-        t1 = time.perf_counter()
         elapsed_ms = (self.now() - arrival) * 1000.0
+        part = self.repose.partition(item.coarse, w, h, self.repose.detection_budget(elapsed_ms, budget_ms),
+                                     servers, coarse_key=item.coarse_model or None)
+        t1 = time.perf_counter()
+        elapsed_ms += (t1 - t0) * 1000.0
         detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
         with self._lock:  # on_status updates the latency profile from another thread
             part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
