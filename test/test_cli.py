@@ -132,7 +132,8 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     side = json.loads(out.with_suffix(".json").read_text())
     assert side["context"] is True and side["reward_mode"] == "plan" and side["budgets_ms"] == [500.0, 4000.0]
     assert side["reward"]["w_planner"] == 1.0 and side["reward"]["w_tight"] == 0.0
-    assert {"score_meanshift", "score_greedy", "score_policy"} <= set(side["eval_panda_like"])
+    assert {"score_meanshift", "score_greedy", "score_policy"} <= set(side["eval_degraded_panda_like"])
+    assert side["eval_degraded_panda_like"]["n_layouts"] == 2 and side["target"] == "people"
     assert (tmp_path / "p_curve.png").stat().st_size > 1000
     r = RLDCA(out)
     assert r.uses_context and r.extended_state

@@ -14,7 +14,8 @@ BOXES = [[100, 100, 110, 130], [500, 500, 560, 650], [1000, 200, 1300, 900]]
 
 def test_degraded_source_keeps_by_recall_and_jitters():
     keep_all = D.degraded_source(lambda a: np.ones_like(a), lambda w, h: 1.0, jitter=0.0, draw=_fixed(BOXES))
-    b, w, h = keep_all(np.random.default_rng(0))
+    b, w, h, gt = keep_all(np.random.default_rng(0))
+    np.testing.assert_array_equal(gt, np.asarray(BOXES, np.float32))
     np.testing.assert_array_equal(b, np.asarray(BOXES, np.float32))
     assert (w, h) == (3840, 2160)
     none = D.degraded_source(lambda a: np.zeros_like(a), lambda w, h: 1.0, draw=_fixed(BOXES))
@@ -50,7 +51,8 @@ def test_mixed_source_draws_by_weight():
 
 def test_coarse_layouts_are_cached(tmp_path, monkeypatch):
     first = D.coarse_layouts("synthetic", 1, tmp_path, progress=False)
-    assert len(first) == 1 and first[0][0].shape[1] == 4 and first[0][1:] == (3840, 2160)
+    assert len(first) == 1 and first[0][0].shape[1] == 4 and first[0][1:3] == (3840, 2160)
+    assert len(first[0][3]) > 10  # the generated scene's people
     assert len(list(tmp_path.glob("coarse_*.npz"))) == 1
 
     def boom(*a, **k):
@@ -61,5 +63,6 @@ def test_coarse_layouts_are_cached(tmp_path, monkeypatch):
     monkeypatch.setattr(ev, "load_dataset", boom)
     again = D.coarse_layouts("synthetic", 1, tmp_path, progress=False)
     np.testing.assert_array_equal(again[0][0], first[0][0])
+    np.testing.assert_array_equal(again[0][3], first[0][3])
     with pytest.raises(AssertionError, match="ran again"):  # other settings: another cache entry
         D.coarse_layouts("synthetic", 1, tmp_path, conf=0.1, progress=False)

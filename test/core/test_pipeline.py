@@ -170,6 +170,32 @@ def test_plan_value_reward_is_the_planners_share_of_people_found():
     assert value(np.zeros((0, 4)), np.zeros(0), W, H) == 0.0
 
 
+def test_people_found_counts_annotated_people_inside_planned_blocks():
+    from repose_ros.core.detections import Detections
+    from repose_ros.core.planner_reward import make_plan_value, people_found
+
+    gt = _two_groups()
+    rp = RePose(RePoseConfig(partitioner="meanshift", models=["yolov8s@640"], coverage=False),
+                zoo=ModelZoo.fake(), profiles=_small_model_profile())
+    coarse = Detections(gt[:20].astype(np.float32), np.ones(20, np.float32), np.zeros(20, np.int32))
+    labels = np.zeros(20, np.int64)  # the coarse pass found the first group only
+    part = rp.blocks_of(coarse, labels, W, H)
+    plan = rp.plan(part.blocks, coarse, 1000.0, [0], (W, H))
+    first = people_found(rp, coarse, part.blocks, plan, gt[:20], W, H)
+    assert 0.0 < first <= 1.0
+    both = people_found(rp, coarse, part.blocks, plan, gt, W, H)
+    assert both == pytest.approx(first * 20 / 40)  # the second group lies outside every block
+    # a missed person inside the block counts; the block's model precision at its size
+    r = part.blocks[0].rect
+    extra = np.array([[r.x0 + 5, r.y0 + 5, r.x0 + 17, r.y0 + 35]], np.float64)
+    with_extra = people_found(rp, coarse, part.blocks, plan, np.concatenate([gt[:20], extra]), W, H)
+    assert with_extra * 21 > first * 20
+    assert people_found(rp, coarse, part.blocks, plan, np.zeros((0, 4)), W, H) == 0.0
+    # the reward hook uses it when a layout brings its people
+    value = make_plan_value(rp)
+    assert value(coarse.xyxy, labels, W, H, 1000.0, 1, gt=gt) == pytest.approx(both)
+
+
 def test_box_values_weight_by_coarse_recall_and_value_left_out_blocks():
     gt = _two_groups()
     zoo = ModelZoo.fake(FakeDetector(gt))

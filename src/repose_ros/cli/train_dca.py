@@ -69,6 +69,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(--reward plan) coarse boxes of real frames: visdrone:PATH (frames 9-71: the first 8 are "
                         "what repose eval scores), mot17-collage:PATH (16 collages, seed 1), mot17-2x2:PATH "
                         "(8 mosaics, seed 1); repeatable; cached in --cache-dir")
+    p.add_argument("--target", choices=("people", "coarse"), default="people",
+                   help="(--reward plan) what the reward counts: people: the annotated people the plan is expected to "
+                        "find (missed ones included; the policy still sees only coarse boxes); coarse: the planner's "
+                        "own value over the coarse boxes (default: %(default)s)")
     p.add_argument("--cache-dir", default=".cache/dca", help="cache of coarse boxes (default: %(default)s)")
     p.add_argument("--synthetic-share", type=float, default=0.4,
                    help="(--reward plan) share of generated layouts thinned by the coarse recall "
@@ -168,14 +172,27 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
         real.extend(layouts)
     synth = degraded_source(lambda a: rp.profiles.recall_of_area(key, a), rp.coarse_scale, jitter=args.jitter)
     share = float(args.synthetic_share) if real else 1.0
-    source = mixed_source([(share, synth)] + ([(1.0 - share, real)] if share < 1.0 else []))
-    source.__name__ = "coarse_boxes(real+degraded_panda_like)"  # type: ignore[attr-defined]
+    mixed = mixed_source([(share, synth)] + ([(1.0 - share, real)] if share < 1.0 else []))
+
+    def source(rng: np.random.Generator) -> Any:
+        layout = mixed(rng)
+        return layout if args.target == "people" else layout[:3]
+
+    source.__name__ = f"coarse_boxes(real+degraded_panda_like, target={args.target})"  # type: ignore[attr-defined]
 
     def context(rng: np.random.Generator) -> tuple[float, int]:
         return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), int(servers[int(rng.integers(len(servers)))])
 
     settings.update(budgets_ms=[lo, hi], servers=servers, synthetic_share=share, jitter=args.jitter,
-                    coarse_model=key)
+                    coarse_model=key, target=args.target)
+    n_eval = args.eval_layouts if args.eval_layouts is not None else 30
+    erng = np.random.default_rng(10_000 + args.seed)  # held out: other draws than training's
+    held_out = []
+    while len(held_out) < n_eval:
+        lay = synth(erng)
+        if len(lay[0]) >= 2:
+            held_out.append(lay if args.target == "people" else lay[:3])
+    settings["eval_sets"] = {"degraded_panda_like": held_out}
     return source, context, settings
 
 
@@ -221,17 +238,18 @@ def main_train(argv: Optional[List[str]] = None) -> int:
 
             hook = make_planner_value(budget_ms=args.planner_budget_ms, servers=args.planner_servers)
         cfg = RewardConfig(w_planner=args.planner_weight, planner_value=hook)
+    eval_sets = None
     if args.reward != "plan":
         source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
     else:
+        eval_sets = plan_settings.pop("eval_sets")
         data_settings = plan_settings
-    eval_sets = None
     if args.eval_data:
         from repose_ros.core.layouts import mosaic_2x2_layouts
 
         _, frames = _mot_frames(args.eval_data, "--eval-data")
         mos = mosaic_2x2_layouts(frames, n_layouts=100, rng=np.random.default_rng(12_345))
-        eval_sets = {"mot17_mosaic": [(m, 3840, 2160) for m in mos if len(m) >= 2]}
+        eval_sets = dict(eval_sets or {}, mot17_mosaic=[(m, 3840, 2160) for m in mos if len(m) >= 2])
     summary = train_policy(
         args.out,
         total_timesteps=args.timesteps,
@@ -248,7 +266,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         eval_sets=eval_sets,
         extended_state=args.state == "extended",
         context_sampler=context,
-        n_eval_layouts=args.eval_layouts if args.eval_layouts is not None else (30 if context is not None else 100),
+        n_eval_layouts=0 if context is not None else (args.eval_layouts if args.eval_layouts is not None else 100),
     )
     plot = args.plot or str(Path(args.out).with_suffix("")) + "_curve.png"
     _plot_curve(summary.get("curve", []), plot)

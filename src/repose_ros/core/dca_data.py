@@ -23,13 +23,14 @@ import numpy as np
 
 __all__ = ["coarse_layouts", "degraded_source", "mixed_source", "CoarseLayout"]
 
-#: ``(xyxy, frame_w, frame_h)``: one frame's coarse boxes and its size.
-CoarseLayout = Tuple[np.ndarray, int, int]
+#: ``(xyxy, frame_w, frame_h, gt)``: one frame's coarse boxes, its size and its annotated people
+#: (what the training reward counts; the policy sees only the coarse boxes).
+CoarseLayout = Tuple[np.ndarray, int, int, np.ndarray]
 
 
 def _cache_key(spec: str, n_frames: int, skip: int, mosaic: str, seed: int, coarse_model: str, conf: float,
                servers: int) -> str:
-    text = json.dumps([spec, n_frames, skip, mosaic, seed, coarse_model, conf, servers])
+    text = json.dumps(["v2", spec, n_frames, skip, mosaic, seed, coarse_model, conf, servers])
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
@@ -52,14 +53,14 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
         progress: show a progress bar while the detector runs.
 
     Returns:
-        ``(xyxy, frame_w, frame_h)`` per frame, frames without coarse boxes included.
+        ``(xyxy, frame_w, frame_h, gt)`` per frame, frames without coarse boxes included.
     """
     key = _cache_key(spec, n_frames, skip, mosaic, seed, coarse_model, conf, servers)
     cache = Path(cache_dir) / f"coarse_{key}.npz"
     if cache.is_file():
         with np.load(cache) as z:
             sizes = z["sizes"]
-            return [(z[f"b{i}"], int(w), int(h)) for i, (w, h) in enumerate(sizes)]
+            return [(z[f"b{i}"], int(w), int(h), z[f"g{i}"]) for i, (w, h) in enumerate(sizes)]
     from .evaluation import load_dataset
     from .pipeline import RePose, RePoseConfig
     from .profiles import parse_key
@@ -78,21 +79,23 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
     for f in frames:
         image = f.load()
         det = rp.coarse(image)
-        out.append((det.xyxy.astype(np.float32).reshape(-1, 4), int(image.shape[1]), int(image.shape[0])))
+        out.append((det.xyxy.astype(np.float32).reshape(-1, 4), int(image.shape[1]), int(image.shape[0]),
+                    np.asarray(f.gt, np.float32).reshape(-1, 4)))
         if bar is not None:
             bar.update(1)
     if bar is not None:
         bar.close()
     cache.parent.mkdir(parents=True, exist_ok=True)
-    arrays = {f"b{i}": b for i, (b, _, _) in enumerate(out)}
-    np.savez_compressed(cache, sizes=np.array([[w, h] for _, w, h in out], np.int64), **arrays)
+    arrays = {f"b{i}": b for i, (b, _, _, _) in enumerate(out)}
+    arrays.update({f"g{i}": g for i, (_, _, _, g) in enumerate(out)})
+    np.savez_compressed(cache, sizes=np.array([[w, h] for _, w, h, _ in out], np.int64), **arrays)
     return out
 
 
 def degraded_source(recall_of_area: Callable[[np.ndarray], np.ndarray], coarse_scale: Callable[[int, int], float],
                     frame_w: int = 3840, frame_h: int = 2160, jitter: float = 0.08,
                     draw: Optional[Callable[..., np.ndarray]] = None) -> Callable[[np.random.Generator], CoarseLayout]:
-    """Return ``rng -> (xyxy, w, h)``: generated layouts thinned by coarse recall and jittered.
+    """Return ``rng -> (xyxy, w, h, gt)``: generated layouts thinned by coarse recall and jittered (``gt``: all).
 
     Args:
         recall_of_area: recall of the coarse pass at box areas in coarse-input px^2 (e.g.
@@ -111,7 +114,7 @@ def degraded_source(recall_of_area: Callable[[np.ndarray], np.ndarray], coarse_s
     def source(rng: np.random.Generator) -> CoarseLayout:
         gt = np.asarray(draw(rng, frame_w, frame_h), np.float64).reshape(-1, 4)
         if not len(gt):
-            return gt.astype(np.float32), frame_w, frame_h
+            return gt.astype(np.float32), frame_w, frame_h, gt.astype(np.float32)
         s = coarse_scale(frame_w, frame_h)
         areas = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]) * s * s
         keep = rng.random(len(gt)) < np.clip(recall_of_area(areas), 0.0, 1.0)
@@ -121,7 +124,7 @@ def degraded_source(recall_of_area: Callable[[np.ndarray], np.ndarray], coarse_s
         b[:, [0, 2]] = np.clip(np.sort(b[:, [0, 2]], axis=1), 0, frame_w)
         b[:, [1, 3]] = np.clip(np.sort(b[:, [1, 3]], axis=1), 0, frame_h)
         ok = (b[:, 2] - b[:, 0] >= 2) & (b[:, 3] - b[:, 1] >= 2)
-        return b[ok].astype(np.float32), frame_w, frame_h
+        return b[ok].astype(np.float32), frame_w, frame_h, gt.astype(np.float32)
 
     return source
 

@@ -55,7 +55,9 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
     plan expects to find). A plan whose makespan exceeds the budget loses
     ``over_budget_weight`` x the relative excess (``makespan / budget - 1``; a parameter: with
     blocks that may be left out, feasible plans never exceed the budget); an infeasible plan is
-    worth 0. ``repose``: a :class:`RePose` (default: the default config with a fake model zoo:
+    worth 0. With ``gt`` (a training layout's annotated people) the value is
+    :func:`people_found` instead: the share of the people, missed ones included, the plan is
+    expected to find. ``repose``: a :class:`RePose` (default: the default config with a fake model zoo:
     planning never runs a detector).
     """
     if repose is None:
@@ -66,18 +68,56 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
     from .detections import Detections
 
     def value(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float = 3000.0,
-              servers: int = 4) -> float:
+              servers: int = 4, gt: Optional[np.ndarray] = None) -> float:
         xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
         if len(xyxy) == 0:
             return 0.0
         det = Detections(xyxy, np.ones(len(xyxy), np.float32), np.zeros(len(xyxy), np.int32))
         w, h = int(frame_w), int(frame_h)
-        weights = repose.box_values(det, w, h)[0]
         part = repose.blocks_of(det, np.asarray(labels), w, h)
         plan = repose.plan(part.blocks, det, float(budget_ms), list(range(int(servers))), (w, h))
         if not plan.feasible:
             return 0.0
         over = max(0.0, plan.makespan_ms / max(float(budget_ms), 1e-9) - 1.0)
+        if gt is not None:
+            found = people_found(repose, det, part.blocks, plan, np.asarray(gt, np.float64).reshape(-1, 4), w, h)
+            return float(found - over_budget_weight * over)
+        weights = repose.box_values(det, w, h)[0]
         return float(plan.total_value / max(float(weights.sum()), 1e-9) - over_budget_weight * over)
 
     return value
+
+
+def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, frame_h: int) -> float:
+    """Return the share of the annotated people ``gt`` a plan is expected to find (training only).
+
+    A person whose box centre lies in a planned block counts with the profile's precision of the
+    block's model at the person's size at the model input (the best block when several hold
+    it); a person the plan leaves to the coarse pass (outside every planned block) counts with
+    the coarse model's precision when a coarse box matches it (IoU >= 0.5), else 0. Unlike the
+    planner's value, which only knows the coarse boxes, this sees the people the coarse pass
+    missed, so a block that also covers the neighbourhood of its boxes is paid for the people
+    found there: the reward that ``repose train-dca --reward plan`` pays when a layout comes
+    with its annotations.
+    """
+    from .boxes import box_iou
+
+    if not len(gt):
+        return 0.0
+    prof = repose.profiles
+    area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
+    cx, cy = 0.5 * (gt[:, 0] + gt[:, 2]), 0.5 * (gt[:, 1] + gt[:, 3])
+    found = np.zeros(len(gt))
+    key = repose.config.coarse_model
+    if len(coarse) and key in prof.model_keys:
+        matched = box_iou(gt, coarse.xyxy.astype(np.float64)).max(axis=1) >= 0.5
+        if matched.any():
+            s = repose.coarse_scale(frame_w, frame_h, key)
+            found[matched] = prof.precision_of_area(key, area[matched] * s * s)
+    for bp in plan.blocks:
+        r = blocks[bp.block_index].rect
+        inside = (cx >= r.x0) & (cx < r.x1) & (cy >= r.y0) & (cy < r.y1)
+        if inside.any():
+            s = prof.input_size(bp.model_key, r.w, r.h) / float(max(r.w, r.h))
+            found[inside] = np.maximum(found[inside], prof.precision_of_area(bp.model_key, area[inside] * s * s))
+    return float(found.mean())

@@ -146,8 +146,10 @@ def context_features(budget_ms: float, servers: int) -> np.ndarray:
 
 #: ``planner_value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
 PlannerValue = Callable[[np.ndarray, np.ndarray, float, float], float]
-#: A layout: boxes alone (frame size from the environment) or ``(xyxy, frame_w, frame_h)``.
-Layout = Union[np.ndarray, tuple[np.ndarray, int, int]]
+#: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
+#: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
+#: hook as ``gt`` when the environment has a context).
+Layout = Union[np.ndarray, tuple[np.ndarray, int, int], tuple[np.ndarray, int, int, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- reward config
@@ -564,8 +566,8 @@ def _sample_layout(
     rng: np.random.Generator,
     frame_w: int,
     frame_h: int,
-) -> tuple[np.ndarray, int, int]:
-    """Draw one layout from the source and return ``(xyxy, frame_w, frame_h)``."""
+) -> tuple[np.ndarray, int, int, np.ndarray | None]:
+    """Draw one layout from the source and return ``(xyxy, frame_w, frame_h, gt or None)``."""
     if source is None:
         from repose_ros.core.layouts import panda_like_layout
 
@@ -577,9 +579,10 @@ def _sample_layout(
             raise ValueError("empty layout list")
         item = source[int(rng.integers(len(source)))]
     if isinstance(item, tuple):
-        xyxy, w, h = item
-        return np.asarray(xyxy, dtype=np.float32).reshape(-1, 4), int(w), int(h)
-    return np.asarray(item, dtype=np.float32).reshape(-1, 4), frame_w, frame_h
+        xyxy, w, h = item[:3]
+        gt = np.asarray(item[3], np.float64).reshape(-1, 4) if len(item) > 3 and item[3] is not None else None
+        return np.asarray(xyxy, dtype=np.float32).reshape(-1, 4), int(w), int(h), gt
+    return np.asarray(item, dtype=np.float32).reshape(-1, 4), frame_w, frame_h, None
 
 
 _ENV_CLASS: type | None = None
@@ -661,16 +664,18 @@ def _build_env_class() -> type:
         def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
             """Draw a layout, cluster it with mean shift and return ``(obs, info)``."""
             super().reset(seed=seed)
-            xyxy, w, h = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
+            xyxy, w, h, gt = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
             for _ in range(100):
                 if len(xyxy) >= self.min_boxes:
                     break
-                xyxy, w, h = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
+                xyxy, w, h, gt = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
             labels = initial_clusters(xyxy, w, h, gamma=self.gamma, bandwidth=self.bandwidth)
             self.state = ClusterState(xyxy, labels, w, h)
             if self.context_sampler is not None:
                 budget_ms, servers = self.context_sampler(self.np_random)
                 self.state.context = {"budget_ms": float(budget_ms), "servers": int(servers)}
+                if gt is not None:
+                    self.state.context["gt"] = gt
             self._score = cluster_score(self.state, self.reward_config)
             self._t = 0
             obs = self.state.features(self.max_clusters, self.extended_state, self.use_context)
@@ -850,13 +855,16 @@ def evaluate_refiners(
     ``k_policy``).
     """
     acc: dict[str, list[float]] = {}
-    for i, (xyxy, w, h) in enumerate(layouts):
+    for i, layout in enumerate(layouts):
+        xyxy, w, h = layout[:3]
         lab0 = initial_clusters(xyxy, w, h, gamma=refiner.gamma, bandwidth=refiner.bandwidth)
         s0 = ClusterState(xyxy, lab0, w, h)
         ctx: dict[str, Any] = {}
         if contexts is not None:
             ctx = {"budget_ms": float(contexts[i][0]), "servers": int(contexts[i][1])}
-            s0.context = ctx
+            s0.context = dict(ctx)
+            if len(layout) > 3 and layout[3] is not None:
+                s0.context["gt"] = np.asarray(layout[3], np.float64).reshape(-1, 4)
         sg = _greedy_refine(s0, cfg, refiner.max_clusters, refiner.max_steps)
         sp = s0.with_labels(refiner.refine(xyxy, w, h, labels=lab0, **ctx))
         for name, st in (("meanshift", s0), ("greedy", sg), ("policy", sp)):
