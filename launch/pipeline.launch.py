@@ -2,6 +2,10 @@
 
     ros2 launch repose_ros pipeline.launch.py input_topic:=/camera/image_raw num_servers:=4
 
+dds_profile:=shm gives the pipeline's processes (not the camera driver) the shipped Fast DDS
+profile config/fastdds/shm_large.xml: large shared-memory segments for same-host traffic, UDPv4
+kept for discovery, other hosts and processes without the profile.
+
 Detections come out on /<namespace>/detections (vision_msgs/Detection2DArray).
 """
 import os
@@ -11,6 +15,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
+from repose_ros.ros.dds_profile import profile_env, resolve_profile
 from repose_ros.ros.launch_params import write_overrides
 
 
@@ -29,7 +34,12 @@ def _nodes(context):
     if coarse_on_edge in ("true", "false"):  # "": as params_file says
         frontend["coarse.on_edge"] = coarse_on_edge == "true"
     image_remap = ("image_raw/compressed", input_topic) if compressed else ("image_raw", input_topic)
+    # Only the launched node processes get the profile's variables (launch_ros passes additional_env
+    # on to ExecuteProcess); default: no variable is set, the environment's settings apply.
+    dds_env = profile_env(resolve_profile(LaunchConfiguration("dds_profile").perform(context)))
     common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
+    if dds_env:
+        common["additional_env"] = dds_env
 
     def params(overrides):
         # The launch arguments win over every entry of params_file, also node-specific ones.
@@ -68,6 +78,10 @@ def generate_launch_description():
         DeclareLaunchArgument("autostart", default_value="true", choices=["true", "false"],
                               description="Bring every node to active on start (false: they stay unconfigured "
                               "until a lifecycle manager drives them)"),
+        DeclareLaunchArgument("dds_profile", default_value="default",
+                              description="Fast DDS XML profile of the pipeline's processes: default (the "
+                              "environment's settings), shm (config/fastdds/shm_large.xml: large shared-memory "
+                              "segments, UDPv4 kept) or the path of a profile file"),
         DeclareLaunchArgument("log_level", default_value="info",
                               choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
         OpaqueFunction(function=_nodes),

@@ -38,6 +38,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transports", default=None,
                    help="FASTDDS_BUILTIN_TRANSPORTS for the pipeline and this client (e.g. LARGE_DATA; "
                         "default: the environment's)")
+    p.add_argument("--dds-profile", default="default",
+                   help="Fast DDS profile of the pipeline's processes and this client (launch argument dds_profile: "
+                        "default, shm or a path; default: default)")
+    p.add_argument("--launch-file", default=None,
+                   help="path of the pipeline.launch.py to run (default: the installed package's)")
     p.add_argument("--block-transport", choices=["raw", "jpeg", "png"], default=None,
                    help="partitioner blocks.transport for the launched pipeline (default: as config/repose.yaml)")
     p.add_argument("--json", help="write the figures to this file")
@@ -127,8 +132,11 @@ def _ros(args, param_path: str, frames: list, servers: int, on_edge: bool, budge
 
     mode = "edge" if on_edge else "camera"
     extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
+    if args.dds_profile != "default":
+        extra.append(f"dds_profile:={args.dds_profile}")
     with LaunchedPipeline(servers, args.backend, namespace=f"bench{servers}{mode}",
-                          log_path=f"{args.log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra) as pipe:
+                          log_path=f"{args.log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
+                          launch_file=args.launch_file) as pipe:
         pipe.wait_ready()
         pipe.send(frames[0])  # warm-up
         answers = [pipe.send(f) for f in frames[1:]]
@@ -158,12 +166,17 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     servers = [int(s) for s in args.servers.split(",")]
     if args.transports:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
+    # The client node (it sends the 4K frames) runs with the pipeline's profile; set before rclpy starts.
+    from ..ros.dds_profile import profile_env, resolve_profile
+
+    os.environ.update(profile_env(resolve_profile(args.dds_profile)))
     params = _load_params()
     budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
     path = _write_params(params, budget, args.log_dir, args.block_transport)
     frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
     results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
-               "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"), "settings": {}}
+               "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"),
+               "dds_profile": args.dds_profile, "settings": {}}
     try:
         for mode in modes:
             on_edge = mode == "edge"

@@ -31,11 +31,13 @@ class LaunchedPipeline:
 
     def __init__(self, servers: int, backend: str = "ultralytics", namespace: str = "repose",
                  log_path: Optional[str] = None, extra_args: Optional[List[str]] = None,
-                 input_topic: str = "/repose_client/image_raw"):
+                 input_topic: str = "/repose_client/image_raw", launch_file: Optional[str] = None):
         self.servers = servers
         self.ns = "/" + namespace.strip("/")
         self.input_topic = input_topic
-        self.cmd = ["ros2", "launch", "repose_ros", "pipeline.launch.py", f"namespace:={namespace}",
+        # launch_file: a path instead of the installed package's pipeline.launch.py (e.g. a checkout's).
+        target = [launch_file] if launch_file else ["repose_ros", "pipeline.launch.py"]
+        self.cmd = ["ros2", "launch", *target, f"namespace:={namespace}",
                     f"input_topic:={input_topic}", f"num_servers:={servers}", f"backend:={backend}",
                     *(extra_args or [])]
         self.log_path = log_path
