@@ -165,23 +165,24 @@ def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: b
 # --------------------------------------------------------------------------- comparison
 
 
-def _median_ms(fn, repeats: int, warmup: int) -> float:
-    for _ in range(warmup):
-        fn()
-    times = []
-    for _ in range(repeats):
-        t0 = time.perf_counter()
-        fn()
-        times.append((time.perf_counter() - t0) * 1000.0)
-    return float(statistics.median(times))
-
-
 def _square_crop(frame: Any, imgsz: int) -> Any:
     import cv2
     h, w = frame.shape[:2]
     side = min(h, w)
     x0, y0 = (w - side) // 2, (h - side) // 2
     return cv2.resize(frame[y0:y0 + side, x0:x0 + side], (int(imgsz), int(imgsz)), interpolation=cv2.INTER_AREA)
+
+
+def _letterbox_square(image: Any, imgsz: int) -> Any:
+    """Return ``(square imgsz x imgsz image, scale)``: ``image`` scaled to fit, padded right/bottom with 114."""
+    import cv2
+    import numpy as np
+    h, w = image.shape[:2]
+    scale = float(imgsz) / max(h, w)
+    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
+    canvas = np.full((int(imgsz), int(imgsz), 3), 114, dtype=np.uint8)
+    canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
+    return canvas, scale
 
 
 def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: Sequence[Any], *,
@@ -192,10 +193,14 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     ``exports`` holds ``{"format", "imgsz", "path"}`` rows (as ``repose export`` writes them);
     ``frames`` are :class:`repose_ros.core.evaluation.EvalFrame` (ground truth + loader). Per input
     size, the ``.pt`` model and every export run (``threads`` threads, the detector the node uses)
-    ``repeats`` timed calls (after ``warmup``) on one square ``imgsz x imgsz`` crop of the first
-    frame, so every format runs the same ``imgsz x imgsz`` tensor; then every frame whole at
-    ``conf``. Return one row per (input size, format) with ``latency_ms`` (median), ``map50_95``
-    (COCO, against the frames' ground truth) and ``d_map50_95`` (minus the ``.pt`` model's).
+    ``repeats`` timed calls (after ``warmup``; the formats take turns call by call) on one square
+    ``imgsz x imgsz`` crop of the first frame, so every format runs the same ``imgsz x imgsz`` tensor; then every frame at ``conf``,
+    twice: whole, as the detector runs it (a static export pads every input to the square
+    ``imgsz x imgsz``, where the ``.pt`` model pads a 16:9 frame only to a multiple of 32), and
+    letterboxed to that square beforehand, so that every format sees the same tensor. Return one
+    row per (input size, format) with ``latency_ms`` (median), ``map50_95`` (COCO, against the
+    frames' ground truth, as run) and ``map50_95_same_input`` (square inputs), and each one's
+    difference to the ``.pt`` model (``d_map50_95``, ``d_map50_95_same_input``).
     """
     from repose_ros.core.detector import UltralyticsDetector
     from repose_ros.core.evaluation import DetectionEvaluator
@@ -209,50 +214,68 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
         crop = _square_crop(images[0], imgsz)
         runs = [{"format": "pt", "imgsz": imgsz, "path": str(pt_weights)}]
         runs += [e for e in exports if int(e["imgsz"]) == imgsz]
+        dets = [UltralyticsDetector(run["path"], torch_threads=threads).load() for run in runs]
+        for det in dets:
+            for _ in range(warmup):
+                det.detect(crop, imgsz=imgsz, conf=0.25)
+        times: List[List[float]] = [[] for _ in dets]
+        for _ in range(repeats):  # formats take turns, so a load beside the run slows them alike
+            for i, det in enumerate(dets):
+                t0 = time.perf_counter()
+                det.detect(crop, imgsz=imgsz, conf=0.25)
+                times[i].append((time.perf_counter() - t0) * 1000.0)
         base = None
-        for run in runs:
-            det = UltralyticsDetector(run["path"], torch_threads=threads).load()
-            ms = _median_ms(lambda d=det, c=crop, s=imgsz: d.detect(c, imgsz=s, conf=0.25), repeats, warmup)
-            ev = DetectionEvaluator()
+        for run, det, ts in zip(runs, dets, times):
+            ev, ev_same = DetectionEvaluator(), DetectionEvaluator()
             for frame, image in zip(frames, images):
                 ev.add_detections(frame.gt, det.detect(image, imgsz=imgsz, conf=conf), frame.ignore,
                                   frame.width, frame.height)
-            m = ev.summary()["map50_95"]
+                square, scale = _letterbox_square(image, imgsz)
+                d = det.detect(square, imgsz=imgsz, conf=conf)
+                ev_same.add(frame.gt, d.xyxy / scale, d.scores, frame.ignore, frame.width, frame.height)
+            m, m_same = ev.summary()["map50_95"], ev_same.summary()["map50_95"]
             if run["format"] == "pt":
-                base = m
-            row = {"imgsz": imgsz, "format": run["format"], "latency_ms": round(ms, 1),
-                   "map50_95": None if m is None else round(m, 4),
-                   "d_map50_95": None if m is None or base is None else round(m - base, 4),
+                base = (m, m_same)
+            row = {"imgsz": imgsz, "format": run["format"], "latency_ms": round(float(statistics.median(ts)), 1),
+                   "map50_95": _round(m), "d_map50_95": _diff(m, base[0] if base else None),
+                   "map50_95_same_input": _round(m_same),
+                   "d_map50_95_same_input": _diff(m_same, base[1] if base else None),
                    "threads_limited": det.runtime_threads_limited if run["format"] != "pt" else True,
                    "path": run["path"]}
             rows.append(row)
             if progress:
-                print(f"compare {imgsz:>5} {row['format']:<9} {row['latency_ms']:>8.1f} ms  "
-                      f"mAP50:95 {row['map50_95']}  (vs pt {row['d_map50_95']:+.4f})"
-                      if row["d_map50_95"] is not None else
-                      f"compare {imgsz:>5} {row['format']:<9} {row['latency_ms']:>8.1f} ms", flush=True)
+                print(f"compare {imgsz:>5} {row['format']:<9} {row['latency_ms']:>8.1f} ms  mAP50:95 as run "
+                      f"{row['map50_95']} ({row['d_map50_95']}), same input {row['map50_95_same_input']} "
+                      f"({row['d_map50_95_same_input']})", flush=True)
+        del dets
     return rows
 
 
+def _round(v: Optional[float]) -> Optional[float]:
+    return None if v is None else round(float(v), 4)
+
+
+def _diff(v: Optional[float], base: Optional[float]) -> Optional[float]:
+    return None if v is None or base is None else round(float(v) - float(base), 4)
+
+
 def format_compare_table(rows: Sequence[Dict[str, Any]]) -> str:
-    """Return a Markdown table of :func:`compare_exports` rows: latency and mAP50:95 per size and format."""
-    fmts = [f for f in ("pt", *FORMATS) if any(r["format"] == f for r in rows)]
-    head = "| input | " + " | ".join(f"{f} ms" for f in fmts) + " | " + \
-        " | ".join(f"{f} mAP50:95" for f in fmts) + " |"
-    lines = [head, "|" + "---|" * (1 + 2 * len(fmts))]
+    """Return a Markdown table of :func:`compare_exports` rows, one line per input size and format."""
+    lines = ["| input | format | latency ms | vs .pt | mAP50:95 as run (vs .pt) | mAP50:95 same input (vs .pt) |",
+             "|---|---|---|---|---|---|"]
     for imgsz in sorted({r["imgsz"] for r in rows}):
-        by = {r["format"]: r for r in rows if r["imgsz"] == imgsz}
-        lat = [f"{by[f]['latency_ms']:.1f}" if f in by else "" for f in fmts]
-        acc = []
-        for f in fmts:
-            r = by.get(f)
-            if r is None or r["map50_95"] is None:
-                acc.append("")
-            elif f == "pt":
-                acc.append(f"{r['map50_95']:.4f}")
-            else:
-                acc.append(f"{r['map50_95']:.4f} ({r['d_map50_95']:+.4f})")
-        lines.append(f"| {imgsz} | " + " | ".join(lat) + " | " + " | ".join(acc) + " |")
+        here = [r for r in rows if r["imgsz"] == imgsz]
+        pt = next((r for r in here if r["format"] == "pt"), None)
+        for r in here:
+            speed = f"{pt['latency_ms'] / r['latency_ms']:.2f}x" if pt and r["latency_ms"] > 0 else ""
+
+            def acc(key: str, r: Dict[str, Any] = r) -> str:
+                if r[key] is None:
+                    return ""
+                return f"{r[key]:.4f}" if r["format"] == "pt" else f"{r[key]:.4f} ({r['d_' + key]:+.4f})"
+
+            lines.append(f"| {imgsz} | {r['format']} | {r['latency_ms']:.1f} | {speed} | {acc('map50_95')} | "
+                         f"{acc('map50_95_same_input')} |")
     return "\n".join(lines)
 
 
@@ -354,7 +377,7 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
             return 2
         rows = compare_exports(args.weights, made, mot_frames(seqs, args.frames), threads=args.threads,
                                repeats=args.repeats)
-        print(f"\nlatency: median of {args.repeats} calls on one {{imgsz}}x{{imgsz}} crop, {args.threads} thread(s); "
+        print(f"\nlatency: median of {args.repeats} calls on one square input-size crop, {args.threads} thread(s); "
               f"mAP50:95: {args.frames} frames of {root}")
         print(format_compare_table(rows))
         if args.json:
