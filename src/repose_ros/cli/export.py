@@ -194,8 +194,8 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     ``frames`` are :class:`repose_ros.core.evaluation.EvalFrame` (ground truth + loader). Per input
     size, the ``.pt`` model and every export run (``threads`` threads, the detector the node uses)
     ``repeats`` timed calls (after ``warmup``; the formats take turns call by call) on one square
-    ``imgsz x imgsz`` crop of the first frame, so every format runs the same ``imgsz x imgsz`` tensor; then every frame at ``conf``,
-    twice: whole, as the detector runs it (a static export pads every input to the square
+    ``imgsz x imgsz`` crop of the first frame, so every format runs the same tensor; then every
+    frame at ``conf``, twice: whole, as the detector runs it (a static export pads every input to the square
     ``imgsz x imgsz``, where the ``.pt`` model pads a 16:9 frame only to a multiple of 32), and
     letterboxed to that square beforehand, so that every format sees the same tensor. Return one
     row per (input size, format) with ``latency_ms`` (median), ``map50_95`` (COCO, against the
