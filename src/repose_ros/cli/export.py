@@ -187,7 +187,7 @@ def _letterbox_square(image: Any, imgsz: int) -> Any:
 
 def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: Sequence[Any], *,
                     threads: int = 1, repeats: int = 5, warmup: int = 1, conf: float = 0.01,
-                    progress: bool = True) -> List[Dict[str, Any]]:
+                    openvino_half: bool = True, progress: bool = True) -> List[Dict[str, Any]]:
     """Measure latency and mAP50:95 of the ``.pt`` model and of each export, per input size.
 
     ``exports`` holds ``{"format", "imgsz", "path"}`` rows (as ``repose export`` writes them);
@@ -200,7 +200,10 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     letterboxed to that square beforehand, so that every format sees the same tensor. Return one
     row per (input size, format) with ``latency_ms`` (median), ``map50_95`` (COCO, against the
     frames' ground truth, as run) and ``map50_95_same_input`` (square inputs), and each one's
-    difference to the ``.pt`` model (``d_map50_95``, ``d_map50_95_same_input``).
+    difference to the ``.pt`` model (``d_map50_95``, ``d_map50_95_same_input``). With
+    ``openvino_half`` every OpenVINO export also runs with ``half`` (row ``openvino-half``:
+    OpenVINO's own CPU precision, bf16 where the CPU has it; see
+    :func:`repose_ros.core.detector.limit_runtime_threads`).
     """
     from repose_ros.core.detector import UltralyticsDetector
     from repose_ros.core.evaluation import DetectionEvaluator
@@ -213,8 +216,13 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     for imgsz in sizes:
         crop = _square_crop(images[0], imgsz)
         runs = [{"format": "pt", "imgsz": imgsz, "path": str(pt_weights)}]
-        runs += [e for e in exports if int(e["imgsz"]) == imgsz]
-        dets = [UltralyticsDetector(run["path"], torch_threads=threads).load() for run in runs]
+        for e in exports:
+            if int(e["imgsz"]) == imgsz:
+                runs.append(dict(e))
+                if e["format"] == "openvino" and openvino_half:  # the same folder, run in bf16/fp16
+                    runs.append(dict(e, format="openvino-half", half=True))
+        dets = [UltralyticsDetector(run["path"], torch_threads=threads, half=bool(run.get("half"))).load()
+                for run in runs]
         for det in dets:
             for _ in range(warmup):
                 det.detect(crop, imgsz=imgsz, conf=0.25)

@@ -404,15 +404,17 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- ultralytics
 
 
-def limit_runtime_threads(backend: Any, weights: Path, threads: int) -> bool:
+def limit_runtime_threads(backend: Any, weights: Path, threads: int, half: bool = False) -> bool:
     """Limit the CPU threads of the ONNX Runtime or OpenVINO session under ultralytics' ``backend``.
 
     ``backend`` is the ``AutoBackend`` of a loaded predictor and ``weights`` the ``.onnx`` file or
     OpenVINO folder it loaded; ultralytics leaves both runtimes at their default (every core),
     which torch's thread setting does not reach. The session is built again from ``weights`` with
     ``threads`` intra-op threads (ONNX Runtime, CPU provider) or ``INFERENCE_NUM_THREADS``
-    (OpenVINO). Return whether a session was replaced; this relies on ultralytics internals, so
-    anything unexpected leaves the session as it was.
+    (OpenVINO). OpenVINO's CPU plugin also computes in bf16 by default where the CPU has it
+    (AVX512-BF16, AMX), which moves boxes and scores; unless ``half`` it is held to f32, so that
+    an export detects what the ``.pt`` model detects. Return whether a session was replaced; this
+    relies on ultralytics internals, so anything unexpected leaves the session as it was.
     """
     inner = getattr(backend, "backend", None)
     fmt = getattr(backend, "format", None)
@@ -430,6 +432,8 @@ def limit_runtime_threads(backend: Any, weights: Path, threads: int) -> bool:
             import openvino as ov
             old = inner.compile_model
             config = dict(old.keywords.get("config") or {}, INFERENCE_NUM_THREADS=int(threads))
+            if not half:
+                config["INFERENCE_PRECISION_HINT"] = "f32"
             xml = weights if weights.is_file() else next(weights.glob("*.xml"))
             core = ov.Core()
             compile_model = functools.partial(core.compile_model, device_name=old.keywords["device_name"],
@@ -447,7 +451,7 @@ class UltralyticsDetector:
 
     ``weights`` is a spec for :func:`resolve_weights` (checked at construction); ``device``
     is ``"cpu"`` or ``"cuda:N"`` (checked with torch at construction); ``class_map`` is a spec for
-    :func:`build_class_map`; ``half`` runs FP16 on CUDA (ignored on CPU); ``torch_threads``
+    :func:`build_class_map`; ``half`` runs FP16 on CUDA (ignored on CPU but for OpenVINO, below); ``torch_threads``
     sets ``torch.set_num_threads`` after ultralytics has reset it (None:
     :func:`default_torch_threads`); ``max_batch`` caps the crops per forward pass.
     ``allowed_dirs`` and ``sha256`` restrict which file may be loaded (see :func:`resolve_weights`
@@ -455,9 +459,10 @@ class UltralyticsDetector:
     Calls are serialised by a lock, so one instance may be shared by threads.
 
     Exported weights (``.onnx``, ``.engine``, ``*_openvino_model/``, see ``repose export``) run
-    through the same calls. Their precision was fixed at export (``repose export --half``); on
-    the CPU their runtime (ONNX Runtime, OpenVINO) is limited to ``torch_threads`` threads too
-    (:func:`limit_runtime_threads`). A static export (the default of ``repose export``) runs at
+    through the same calls. Their precision was fixed at export (``repose export --half``), except
+    that OpenVINO on the CPU computes in f32 unless ``half`` (then in bf16/fp16 where the CPU has
+    it); on the CPU their runtime (ONNX Runtime, OpenVINO) is limited to ``torch_threads`` threads
+    too (:func:`limit_runtime_threads`). A static export (the default of ``repose export``) runs at
     the input size it was exported at, whatever ``imgsz`` a call asks for: ``fixed_imgsz`` holds
     that size once loaded (None for ``.pt`` and dynamic exports).
     """
@@ -473,6 +478,7 @@ class UltralyticsDetector:
         self.fixed_imgsz: Optional[int] = None  # input size of a static export (set by load)
         self.runtime_threads_limited = False  # ONNX Runtime / OpenVINO held to torch_threads (set by load)
         self.device = check_device(device)
+        self.half_requested = bool(half)
         self.half = bool(half) and self.device.startswith("cuda")
         self.class_map_spec = class_map
         self.torch_threads = None if torch_threads is None else max(1, int(torch_threads))
@@ -531,7 +537,8 @@ class UltralyticsDetector:
                     size = getattr(backend, "imgsz", None)
                     self.fixed_imgsz = int(max(size)) if isinstance(size, (list, tuple)) and size else None
                 if self.device == "cpu":
-                    self.runtime_threads_limited = limit_runtime_threads(backend, self.weights_path, threads)
+                    self.runtime_threads_limited = limit_runtime_threads(backend, self.weights_path, threads,
+                                                                         half=self.half_requested)
             return self
 
     def _predict_kwargs(self) -> Dict[str, Any]:
