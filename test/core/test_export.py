@@ -1,6 +1,7 @@
 """Tests of exported weights: folders and .onnx/.engine in resolve_weights, folder digests, repose export."""
 import hashlib
 import importlib.util
+import os
 import pathlib
 import shutil
 import subprocess
@@ -260,6 +261,20 @@ def test_export_starts_from_pt_only(tmp_path, monkeypatch):
         export_mod.export_weights(str(onnx), "onnx", 333, tmp_path / "o")
 
 
+def test_no_auto_install_while_exporting(monkeypatch):
+    """Inside the export context ultralytics' requirement check never runs pip, and settings come back after."""
+    checks = pytest.importorskip("ultralytics.utils.checks")
+    ran = []
+    monkeypatch.setattr(checks.subprocess, "check_output", lambda *a, **k: ran.append(a) or "")
+    monkeypatch.setenv("YOLO_AUTOINSTALL", "True")
+    before = checks.AUTOINSTALL
+    with export_mod._NoAutoInstall():
+        assert checks.AUTOINSTALL is False
+        assert checks.check_requirements("repose-no-such-package>=1") is False
+    assert ran == [] and checks.AUTOINSTALL == before
+    assert os.environ["YOLO_AUTOINSTALL"] == "True"
+
+
 # --------------------------------------------------------------------------- real export
 
 
@@ -310,8 +325,39 @@ def test_real_onnx_export_loads_and_detects(tmp_path, capsys):
         assert ious and max(ious) > 0.9
     crops = det.detect_crops(image, [(0, 0, 320, 320), (0, 0, 0, 0), (100, 50, 500, 400)], imgsz=320)
     assert len(crops) == 3 and len(crops[1]) == 0
+    with pytest.warns(RuntimeWarning, match="static export at input size 320"):
+        det.detect(image, imgsz=640)
     with pytest.raises(WeightsError, match="refusing to load"):
         ModelZoo({"onnx": str(onnx)}, sha256={"onnx": "0" * 64}).detector("onnx@320").load()
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(bool(_export_ready()) or importlib.util.find_spec("openvino") is None,
+                    reason=_export_ready() or "openvino not installed (see requirements.txt)")
+@pytest.mark.skipif(not FRAME.is_file(), reason="MOT17-mini data (../shared/data) absent")
+def test_real_openvino_export_matches_pt_on_the_same_input(tmp_path):
+    """An OpenVINO folder export, pinned by its folder digest, gives the .pt boxes (f32) on a square input."""
+    import cv2
+
+    from repose_ros.cli.export import _letterbox_square
+
+    out = tmp_path / "exports"
+    folder = export_mod.export_weights("builtin:yolov8s-person", "openvino", 320, out)
+    assert folder == out / "yolov8s-person_320_openvino_model" and folder.is_dir()
+    square, _ = _letterbox_square(cv2.imread(str(FRAME)), 320)
+    zoo = ModelZoo({"pt": "builtin:yolov8s-person", "ov": str(folder)}, torch_threads=1,
+                   allowed_dirs=[str(out)], sha256={"ov": folder_sha256(folder)})
+    det, pt = zoo.detector("ov@320").load(), zoo.detector("pt@320")
+    assert det.format == "openvino" and det.fixed_imgsz == 320 and det.runtime_threads_limited
+    a, b = pt.detect(square, imgsz=320, conf=0.1), det.detect(square, imgsz=320, conf=0.1)
+    assert len(a) >= 3 and len(a) == len(b)
+    np.testing.assert_allclose(np.sort(a.scores), np.sort(b.scores), atol=0.01)
+    for box in a.xyxy:
+        assert max(_iou(box, o) for o in b.xyxy) > 0.97
+    (folder / "metadata.yaml").write_text((folder / "metadata.yaml").read_text() + "# edited\n")
+    with pytest.raises(WeightsError, match="refusing to load"):
+        ModelZoo({"ov": str(folder)}, allowed_dirs=[str(out)],
+                 sha256={"ov": zoo.sha256["ov"]}).detector("ov@320").load()
 
 
 def _iou(a, b) -> float:

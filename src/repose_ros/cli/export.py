@@ -101,6 +101,7 @@ class _NoAutoInstall:
     """Context: ultralytics may not pip-install or download anything (restores its settings after)."""
 
     def __enter__(self) -> "_NoAutoInstall":
+        self._env = {k: os.environ.get(k) for k in ("YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
         os.environ["YOLO_OFFLINE"] = "1"
         os.environ["YOLO_AUTOINSTALL"] = "False"
         import ultralytics.utils.checks as checks
@@ -112,6 +113,11 @@ class _NoAutoInstall:
     def __exit__(self, *exc: Any) -> None:
         if self._old is not None:
             self._checks.AUTOINSTALL = self._old
+        for key, value in self._env.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
 def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False,

@@ -28,6 +28,7 @@ import importlib.util
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -479,6 +480,7 @@ class UltralyticsDetector:
         self.runtime_threads_limited = False  # ONNX Runtime / OpenVINO held to torch_threads (set by load)
         self.device = check_device(device)
         self.half_requested = bool(half)
+        self._size_warned: set = set()
         self.half = bool(half) and self.device.startswith("cuda")
         self.class_map_spec = class_map
         self.torch_threads = None if torch_threads is None else max(1, int(torch_threads))
@@ -555,6 +557,11 @@ class UltralyticsDetector:
                  max_det: int) -> List[Detections]:
         """Run ``images`` as one batch; return detections in each image's own pixels."""
         import torch
+        if self.fixed_imgsz and int(imgsz) != self.fixed_imgsz and int(imgsz) not in self._size_warned:
+            self._size_warned.add(int(imgsz))
+            warnings.warn(f"{self.weights_path.name} is a static export at input size {self.fixed_imgsz}: a call "
+                          f"at {int(imgsz)} runs at {self.fixed_imgsz} (export with --dynamic, or one file per "
+                          "size)", RuntimeWarning, stacklevel=3)
         torch.set_num_threads(self.torch_threads)
         classes = None if self._class_map is None else sorted(self._class_map)
         results = self._model.predict(images, imgsz=int(imgsz), conf=float(conf), iou=float(iou),
