@@ -89,7 +89,8 @@ def _check_can_export(fmt: str, device: str) -> None:
         if missing:
             raise ExportError("TensorRT export needs the Python package 'tensorrt' (and a CUDA device); it is not "
                               f"installed here (missing: {', '.join(missing)}). Export onnx or openvino instead, or "
-                              "install TensorRT matching your CUDA (pip install tensorrt-cu12) on the GPU machine")
+                              "install the TensorRT build of your CUDA (pip install tensorrt-cu<CUDA major>) on "
+                              "the GPU machine")
         if not device.startswith("cuda"):
             raise ExportError("TensorRT export runs on a CUDA device: give --device cuda:0")
     elif missing:
