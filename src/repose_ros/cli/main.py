@@ -9,6 +9,7 @@ Sub-commands::
     repose coarse-study         recall and block time of the coarse stage per coarse setting
     repose eval --dataset KIND:PATH   accuracy/latency against full frame, uniform, SAHI, REMIX
     repose bag OUT INPUTS...    write a rosbag2 of camera frames
+    repose export               weights to ONNX / OpenVINO / TensorRT (offline); --compare: latency, mAP
     repose bench overhead       partition + planning time per frame
     repose soak --minutes M     long run of the pipeline (fake detector): frames, drops, memory
 """
@@ -28,6 +29,8 @@ COMMANDS = {
                      "recall and block time of the coarse stage per input size and threshold"),
     "eval": ("repose_ros.cli.eval", "main_eval", "accuracy and latency of RE-POSE against the baselines"),
     "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
+    "export": ("repose_ros.cli.export", "main_export",
+               "export the weights to onnx / openvino / engine; --compare measures them"),
     "soak": ("repose_ros.cli.soak", "main_soak", "long run of the launched pipeline: frames, drops, memory"),
     "bench": ("repose_ros.cli.bench", "main_bench", "benchmarks (overhead)"),
 }

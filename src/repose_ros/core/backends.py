@@ -38,7 +38,8 @@ def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: s
     one machine should use 1 each); 0 leaves torch's default. The zoo loads only ``files``
     (model keys received in messages select among ``names``); ``allowed_dirs`` (empty strings
     ignored) restricts them to folders and ``sha256`` (one digest or "" per file, or empty)
-    pins their contents. ``half`` runs FP16 on a CUDA device (ignored on the CPU).
+    pins their contents. ``half`` runs FP16 on a CUDA device (on the CPU: only OpenVINO exports, in
+    bf16/fp16 instead of f32; see :class:`UltralyticsDetector`).
     """
     if len(names) != len(files):
         raise ValueError("weights_names and weights_files must have the same length")

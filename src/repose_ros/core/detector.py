@@ -7,13 +7,16 @@ Both back-ends implement the same small interface:
   rectangle of ``image``, all crops run as one batch (one forward pass per model where
   possible), boxes returned in *frame* pixels (the rectangle offset is added back).
 
-Weights are only ever read from files (:func:`resolve_weights`): nothing is downloaded, which
-ultralytics would otherwise do for a bare name such as ``"yolov8n.pt"``.  A ``.pt`` file is a
-pickle, and loading one runs code, so a :class:`ModelZoo` loads only the files it was configured
-with (a model key received in a message selects among them; it is never taken as a path), and can
-be restricted further to files under given folders (``allowed_dirs``) and with a given SHA-256
-digest, both checked before the file is opened by torch.  torch and ultralytics are imported
-lazily, so this module imports without them.
+Weights are only ever read from local files or export folders (:func:`resolve_weights`): nothing
+is downloaded, which ultralytics would otherwise do for a bare name such as ``"yolov8n.pt"``.  The
+formats are those ultralytics runs: ``.pt`` (PyTorch), ``.onnx`` (ONNX Runtime), ``.engine``
+(TensorRT) and OpenVINO export folders ``*_openvino_model/`` (one ``.xml`` with its ``.bin``), as
+written by ``repose export``.  A ``.pt`` file is a pickle, and loading one runs code, so a
+:class:`ModelZoo` loads only the weights it was configured with (a model key received in a message
+selects among them; it is never taken as a path), and can be restricted further to weights under
+given folders (``allowed_dirs``) and with a given SHA-256 digest (:func:`weights_sha256`; for a
+folder, a digest over its file names and contents), both checked before ultralytics opens them.
+torch and ultralytics are imported lazily, so this module imports without them.
 
 :class:`ModelZoo` maps model keys ``"<name>@<imgsz>"`` (for example ``"yolov8s@640"``) to a
 weights file and an input size; keys that share a weights file share one loaded network.
@@ -25,6 +28,7 @@ import importlib.util
 import os
 import threading
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Sequence, Tuple, Union
 
@@ -73,19 +77,79 @@ def builtin_weights_path() -> Path:
         "or point the configuration at a local YOLOv8 .pt file")
 
 
+OPENVINO_DIR_SUFFIX = "_openvino_model"
+"""Name ending of an OpenVINO export folder (ultralytics' layout: ``<stem>_openvino_model/<stem>.xml``)."""
+
+WEIGHTS_FORMATS = {".pt": "pt", ".onnx": "onnx", ".engine": "engine"}
+"""File suffix -> format name of the weights files ultralytics runs (folders: ``openvino``)."""
+
+
+def weights_format(path: Union[str, os.PathLike]) -> str:
+    """Return the format of a weights path: ``pt``, ``onnx``, ``engine``, ``openvino`` (folder) or its suffix.
+
+    Only the name is looked at (ultralytics picks its back-end the same way).
+    """
+    p = Path(path)
+    if p.name.endswith(OPENVINO_DIR_SUFFIX) or p.suffix.lower() == ".xml":
+        return "openvino"
+    return WEIGHTS_FORMATS.get(p.suffix.lower(), p.suffix.lower().lstrip(".") or "unknown")
+
+
+def folder_files(folder: Union[str, os.PathLike]) -> List[Path]:
+    """Return the regular files under ``folder`` (recursively), sorted by relative POSIX path.
+
+    Raise :class:`WeightsError` for a symbolic link or any entry that is neither a folder nor a
+    regular file: an export folder is read whole by ultralytics, so a link inside it could pull in
+    a file from anywhere and escape both ``allowed_dirs`` and the digest.
+    """
+    root = Path(folder)
+    out: List[Path] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        for name in dirnames + filenames:
+            entry = Path(dirpath) / name
+            if entry.is_symlink():
+                raise WeightsError(f"weights folder {str(root)!r} contains a symbolic link "
+                                   f"({str(entry.relative_to(root))!r}): refusing it (links could point anywhere)")
+            if name in filenames:
+                if not entry.is_file():
+                    raise WeightsError(f"weights folder {str(root)!r} contains {str(entry)!r}, "
+                                       "which is not a regular file")
+                out.append(entry)
+    return sorted(out, key=lambda p: p.relative_to(root).as_posix().encode("utf-8"))
+
+
+def check_export_folder(folder: Path) -> None:
+    """Raise :class:`WeightsError` unless ``folder`` is an OpenVINO export folder ultralytics can load.
+
+    That is: its name ends with ``_openvino_model``, it holds exactly one ``.xml`` file (at its top
+    level) with the ``.bin`` of the same stem beside it, and it has no symbolic links (see
+    :func:`folder_files`).
+    """
+    if not folder.name.endswith(OPENVINO_DIR_SUFFIX):
+        raise WeightsError(f"weights folder {str(folder)!r} is not an export folder ultralytics runs: the only "
+                           f"folder format is OpenVINO ('<name>{OPENVINO_DIR_SUFFIX}/' with one .xml and its .bin)")
+    folder_files(folder)
+    xmls = sorted(folder.glob("*.xml"))
+    if len(xmls) != 1:
+        raise WeightsError(f"OpenVINO folder {str(folder)!r} must hold exactly one .xml file, found {len(xmls)}")
+    if not xmls[0].with_suffix(".bin").is_file():
+        raise WeightsError(f"OpenVINO folder {str(folder)!r}: {xmls[0].name} has no {xmls[0].stem}.bin beside it")
+
+
 def resolve_weights(spec: Union[str, os.PathLike],
                     base_dir: Optional[Union[str, os.PathLike]] = None,
                     allowed_dirs: Optional[Sequence[Union[str, os.PathLike]]] = None) -> Path:
-    """Turn a weights spec into the path of an existing local file; never download.
+    """Turn a weights spec into the path of an existing local file or export folder; never download.
 
     ``"default"``, ``"builtin"`` and ``"builtin:yolov8s-person"`` name the bundled person
-    detector. Anything else must be the path of an existing file (relative paths are tried
-    against ``base_dir`` first when it is given, then the current directory). URLs, hub names
-    and bare names such as ``"yolov8n.pt"`` that are not existing files are refused with
-    :class:`WeightsError`, because ultralytics would try to download them.
+    detector. Anything else must be the path of an existing file (``.pt``, ``.onnx``, ``.engine``)
+    or OpenVINO export folder (``*_openvino_model/``, checked by :func:`check_export_folder`);
+    relative paths are tried against ``base_dir`` first when it is given, then the current
+    directory. URLs, hub names and bare names such as ``"yolov8n.pt"`` that are not existing
+    files are refused with :class:`WeightsError`, because ultralytics would try to download them.
 
-    With ``allowed_dirs`` (a non-empty list of folders), the file, after symbolic links are
-    resolved, must lie inside one of them; the bundled model is always allowed.
+    With ``allowed_dirs`` (a non-empty list of folders), the file or folder, after symbolic links
+    are resolved, must lie inside one of them; the bundled model is always allowed.
     """
     text = os.fspath(spec).strip() if spec is not None else ""
     if not text:
@@ -102,14 +166,16 @@ def resolve_weights(spec: Union[str, os.PathLike],
     if base_dir is not None and not path.is_absolute():
         candidates.insert(0, Path(base_dir).expanduser() / path)
     for cand in candidates:
-        if cand.is_file():
+        if cand.is_file() or cand.is_dir():
             resolved = cand.resolve()
             check_weights_location(resolved, allowed_dirs)
+            if resolved.is_dir():
+                check_export_folder(resolved)
             return resolved
     raise WeightsError(
         f"weights file {text!r} does not exist (looked at: {', '.join(str(c) for c in candidates)}). "
         "repose never downloads weights (ultralytics would, for a bare name such as 'yolov8n.pt'): "
-        "give the path of an existing file or 'builtin:yolov8s-person'")
+        "give the path of an existing file or export folder, or 'builtin:yolov8s-person'")
 
 
 def normalize_allowed_dirs(dirs: Optional[Iterable[Union[str, os.PathLike]]]) -> Tuple[Path, ...]:
@@ -154,8 +220,35 @@ def file_sha256(path: Union[str, os.PathLike]) -> str:
     return h.hexdigest()
 
 
+def folder_sha256(folder: Union[str, os.PathLike]) -> str:
+    r"""Hex SHA-256 digest of a folder: of its manifest of file digests and relative names.
+
+    The manifest has one line ``"<sha256 of the file>  <path relative to the folder>\n"`` per
+    regular file (recursively; sub-folders contribute only through their files), sorted by the
+    UTF-8 bytes of the relative POSIX path; the digest is the SHA-256 of that text. Renaming,
+    adding, removing or changing any file changes it; symbolic links are refused
+    (:func:`folder_files`). It is the output of this shell line (GNU coreutils, names without
+    backslashes or new lines)::
+
+        (cd FOLDER && find . -type f -printf '%P\0' | LC_ALL=C sort -z | xargs -0 sha256sum) | sha256sum
+    """
+    root = Path(folder)
+    manifest = hashlib.sha256()
+    for f in folder_files(root):
+        manifest.update(f"{file_sha256(f)}  {f.relative_to(root).as_posix()}\n".encode("utf-8"))
+    return manifest.hexdigest()
+
+
+def weights_sha256(path: Union[str, os.PathLike]) -> str:
+    """Hex SHA-256 of weights: :func:`file_sha256` of a file, :func:`folder_sha256` of an export folder."""
+    return folder_sha256(path) if Path(path).is_dir() else file_sha256(path)
+
+
 def check_weights_digest(path: Union[str, os.PathLike], expected: Optional[str]) -> None:
-    """Raise :class:`WeightsError` when ``expected`` (hex SHA-256) is given and the file differs."""
+    """Raise :class:`WeightsError` when ``expected`` (hex SHA-256) is given and the weights differ.
+
+    ``path`` is a file or an export folder (see :func:`weights_sha256`).
+    """
     want = (expected or "").strip().lower()
     if not want:
         return
@@ -163,9 +256,9 @@ def check_weights_digest(path: Union[str, os.PathLike], expected: Optional[str])
         want = want[len("sha256:"):]
     if len(want) != 64 or any(c not in "0123456789abcdef" for c in want):
         raise WeightsError(f"expected SHA-256 of {str(path)!r} is not 64 hex digits: {expected!r}")
-    got = file_sha256(path)
+    got = weights_sha256(path)
     if got != want:
-        raise WeightsError(f"weights file {str(path)!r} has SHA-256 {got}, configured {want}: refusing to load it")
+        raise WeightsError(f"weights {str(path)!r} have SHA-256 {got}, configured {want}: refusing to load them")
 
 
 # --------------------------------------------------------------------------- class maps
@@ -312,17 +405,67 @@ def _check_image(image: np.ndarray) -> np.ndarray:
 # --------------------------------------------------------------------------- ultralytics
 
 
+def limit_runtime_threads(backend: Any, weights: Path, threads: int, half: bool = False) -> bool:
+    """Limit the CPU threads of the ONNX Runtime or OpenVINO session under ultralytics' ``backend``.
+
+    ``backend`` is the ``AutoBackend`` of a loaded predictor and ``weights`` the ``.onnx`` file or
+    OpenVINO folder it loaded; ultralytics leaves both runtimes at their default (every core),
+    which torch's thread setting does not reach. The session is built again from ``weights`` with
+    ``threads`` intra-op threads (ONNX Runtime, CPU provider) or ``INFERENCE_NUM_THREADS``
+    (OpenVINO). OpenVINO's CPU plugin also computes in bf16 by default where the CPU has it
+    (AVX512-BF16, AMX), which moves boxes and scores; unless ``half`` it is held to f32, so that
+    an export detects what the ``.pt`` model detects. Return whether a session was replaced; this
+    relies on ultralytics internals, so anything unexpected leaves the session as it was.
+    """
+    inner = getattr(backend, "backend", None)
+    fmt = getattr(backend, "format", None)
+    try:
+        if fmt == "onnx" and getattr(inner, "session", None) is not None and not getattr(inner, "use_io_binding", 0):
+            import onnxruntime
+            opts = onnxruntime.SessionOptions()
+            opts.intra_op_num_threads = int(threads)
+            opts.inter_op_num_threads = 1
+            inner.session = onnxruntime.InferenceSession(str(weights), opts, providers=["CPUExecutionProvider"])
+            return True
+        if fmt == "openvino" and getattr(inner, "compile_model", None) is not None:
+            import functools
+
+            import openvino as ov
+            old = inner.compile_model
+            config = dict(old.keywords.get("config") or {}, INFERENCE_NUM_THREADS=int(threads))
+            if not half:
+                config["INFERENCE_PRECISION_HINT"] = "f32"
+            xml = weights if weights.is_file() else next(weights.glob("*.xml"))
+            core = ov.Core()
+            compile_model = functools.partial(core.compile_model, device_name=old.keywords["device_name"],
+                                              config=config)
+            compiled = compile_model(core.read_model(model=str(xml), weights=str(xml.with_suffix(".bin"))))
+            inner.compile_model, inner.ov_compiled_model = compile_model, compiled
+            return True
+    except Exception:  # noqa: BLE001 - an ultralytics or runtime change must not break loading
+        return False
+    return False
+
+
 class UltralyticsDetector:
     """YOLO detector of ultralytics, loaded lazily and once, run on whole images or crops.
 
     ``weights`` is a spec for :func:`resolve_weights` (checked at construction); ``device``
     is ``"cpu"`` or ``"cuda:N"`` (checked with torch at construction); ``class_map`` is a spec for
-    :func:`build_class_map`; ``half`` runs FP16 on CUDA (ignored on CPU); ``torch_threads``
+    :func:`build_class_map`; ``half`` runs FP16 on CUDA (ignored on CPU but for OpenVINO, below); ``torch_threads``
     sets ``torch.set_num_threads`` after ultralytics has reset it (None:
     :func:`default_torch_threads`); ``max_batch`` caps the crops per forward pass.
     ``allowed_dirs`` and ``sha256`` restrict which file may be loaded (see :func:`resolve_weights`
-    and :func:`check_weights_digest`); both are checked again just before torch opens the file.
+    and :func:`check_weights_digest`); both are checked again just before ultralytics opens it.
     Calls are serialised by a lock, so one instance may be shared by threads.
+
+    Exported weights (``.onnx``, ``.engine``, ``*_openvino_model/``, see ``repose export``) run
+    through the same calls. Their precision was fixed at export (``repose export --half``), except
+    that OpenVINO on the CPU computes in f32 unless ``half`` (then in bf16/fp16 where the CPU has
+    it); on the CPU their runtime (ONNX Runtime, OpenVINO) is limited to ``torch_threads`` threads
+    too (:func:`limit_runtime_threads`). A static export (the default of ``repose export``) runs at
+    the input size it was exported at, whatever ``imgsz`` a call asks for: ``fixed_imgsz`` holds
+    that size once loaded (None for ``.pt`` and dynamic exports).
     """
 
     def __init__(self, weights: Union[str, os.PathLike] = "default", device: Union[str, int] = "cpu",
@@ -332,7 +475,12 @@ class UltralyticsDetector:
         self.allowed_dirs = normalize_allowed_dirs(allowed_dirs)
         self.sha256 = sha256 or None
         self.weights_path = resolve_weights(weights, base_dir, self.allowed_dirs)
+        self.format = weights_format(self.weights_path)
+        self.fixed_imgsz: Optional[int] = None  # input size of a static export (set by load)
+        self.runtime_threads_limited = False  # ONNX Runtime / OpenVINO held to torch_threads (set by load)
         self.device = check_device(device)
+        self.half_requested = bool(half)
+        self._size_warned: set = set()
         self.half = bool(half) and self.device.startswith("cuda")
         self.class_map_spec = class_map
         self.torch_threads = None if torch_threads is None else max(1, int(torch_threads))
@@ -370,8 +518,10 @@ class UltralyticsDetector:
                 return self
             os.environ.setdefault("YOLO_OFFLINE", "1")
             threads = self.torch_threads or default_torch_threads()
-            # Unpickling runs code: check the file again right before torch opens it.
+            # Unpickling runs code: check the file (or folder) again right before ultralytics opens it.
             check_weights_location(self.weights_path, self.allowed_dirs)
+            if self.weights_path.is_dir():
+                check_export_folder(self.weights_path)
             check_weights_digest(self.weights_path, self.sha256)
             from ultralytics import YOLO
             model = YOLO(str(self.weights_path))
@@ -383,6 +533,14 @@ class UltralyticsDetector:
             self.torch_threads = threads
             # The first predict call sets the predictor up, which resets torch's thread count.
             self._predict([np.zeros((64, 64, 3), dtype=np.uint8)], 64, 0.5, 0.5, 1)
+            if self.format != "pt":
+                backend = getattr(getattr(model, "predictor", None), "model", None)
+                if backend is not None and not getattr(backend, "dynamic", False):
+                    size = getattr(backend, "imgsz", None)
+                    self.fixed_imgsz = int(max(size)) if isinstance(size, (list, tuple)) and size else None
+                if self.device == "cpu":
+                    self.runtime_threads_limited = limit_runtime_threads(backend, self.weights_path, threads,
+                                                                         half=self.half_requested)
             return self
 
     def _predict_kwargs(self) -> Dict[str, Any]:
@@ -399,6 +557,11 @@ class UltralyticsDetector:
                  max_det: int) -> List[Detections]:
         """Run ``images`` as one batch; return detections in each image's own pixels."""
         import torch
+        if self.fixed_imgsz and int(imgsz) != self.fixed_imgsz and int(imgsz) not in self._size_warned:
+            self._size_warned.add(int(imgsz))
+            warnings.warn(f"{self.weights_path.name} is a static export at input size {self.fixed_imgsz}: a call "
+                          f"at {int(imgsz)} runs at {self.fixed_imgsz} (export with --dynamic, or one file per "
+                          "size)", RuntimeWarning, stacklevel=3)
         torch.set_num_threads(self.torch_threads)
         classes = None if self._class_map is None else sorted(self._class_map)
         results = self._model.predict(images, imgsz=int(imgsz), conf=float(conf), iou=float(iou),

@@ -69,7 +69,8 @@ def one_of(name: str, value: Any, choices: Iterable[Any]) -> Any:
 WEIGHTS_SAFETY_PARAMS = (
     Param("weights_dirs", [""], "Folders the weights files must lie in ([\"\"]: any configured file); "
           "a .pt file is a pickle and loading it runs code", read_only=True),
-    Param("weights_sha256", [""], "SHA-256 of each file in weights_files, checked before loading "
+    Param("weights_sha256", [""], "SHA-256 of each entry of weights_files (of an export folder: of its sorted "
+          "file manifest, as repose export prints it), checked before loading "
           "([\"\"] or \"\" entries: not checked)", read_only=True),
 )
 
