@@ -65,7 +65,8 @@ DETECTOR_PARAMS = (
     Param("weights_names", ["yolov8s"], "Model names", read_only=True),
     Param("weights_files", ["builtin:yolov8s-person"], "Weights of each model name", read_only=True),
     Param("device", "cpu", "Inference device for the coarse stage", read_only=True),
-    Param("half", False, "FP16 inference on a CUDA device (ignored on the CPU)", read_only=True),
+    Param("half", False, "Reduced precision: FP16 on a CUDA device; on the CPU, bf16 for OpenVINO "
+          "export folders (f32 otherwise)", read_only=True),
     Param("torch_threads", 1, "CPU threads for torch (0: torch default; 1: the default profile was measured "
           "with 1, and processes sharing a machine should not compete)", (0, 256), read_only=True),
 ) + WEIGHTS_SAFETY_PARAMS

@@ -44,7 +44,8 @@ PARAMS = (
     Param("warmup_models", ["yolov8s@640"], "Model keys run once on activate so the first block is not slow",
           read_only=True),
     Param("device", "cpu", "Inference device: cpu or cuda:N", read_only=True),
-    Param("half", False, "FP16 inference on a CUDA device (ignored on the CPU)", read_only=True),
+    Param("half", False, "Reduced precision: FP16 on a CUDA device; on the CPU, bf16 for OpenVINO "
+          "export folders (f32 otherwise)", read_only=True),
     Param("torch_threads", 1, "CPU threads for torch (0: torch default; 1 when servers share a machine)",
           (0, 256), read_only=True),
     Param("conf", 0.25, "Confidence threshold (a block that carries its own, e.g. a coarse block, uses that)",
