@@ -291,3 +291,23 @@ def test_coarse_key_takes_the_largest_coarse_size_the_budget_affords():
     assert res.coarse.model_key == "yolov8s@960" and len(res.coarse.detections) > 0
     with pytest.raises(ValueError, match="coarse_budget_share"):
         RePoseConfig(coarse_budget_share=0.0)
+
+
+def test_people_found_discounts_people_cut_by_a_block_edge():
+    from repose_ros.core.blocks import Block, Rect
+    from repose_ros.core.detections import Detections
+    from repose_ros.core.planner import BlockPlan, Plan
+    from repose_ros.core.planner_reward import people_found
+
+    rp = RePose(RePoseConfig(partitioner="meanshift", models=["yolov8s@640"], coverage=False),
+                zoo=ModelZoo.fake(), profiles=_small_model_profile())
+    blocks = [Block(Rect(0, 0, 640, 640))]
+    plan = Plan([BlockPlan(0, "yolov8s@640", 0, 60.0, 0.5, 0, 640)], {0: 60.0}, 60.0, 0.0, True)
+    none = Detections.empty()
+    whole = np.array([[300.0, 300.0, 340.0, 400.0]])
+    cut = np.array([[600.0, 300.0, 680.0, 400.0]])  # centre at x 640: outside
+    cut_in = np.array([[580.0, 300.0, 660.0, 400.0]])  # 3/4 inside: counts half
+    full = people_found(rp, none, blocks, plan, whole, 4000, 3000)
+    assert full > 0
+    assert people_found(rp, none, blocks, plan, cut, 4000, 3000) == 0.0
+    assert people_found(rp, none, blocks, plan, cut_in, 4000, 3000) == pytest.approx(0.5 * full)

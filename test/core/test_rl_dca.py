@@ -414,7 +414,8 @@ def test_shipped_policy_loads_and_matches_zip():
     r = R.RLDCA()
     m = r.max_clusters
     model = PPO.load(str(p), device="cpu")
-    obs = np.random.default_rng(2).random((200, 5 * m + 1)).astype(np.float32)
+    obs = np.random.default_rng(2).random((200, R.feature_size(m, r.extended_state, r.uses_context)))
+    obs = obs.astype(np.float32)
     np.testing.assert_array_equal(r.actor.act(obs), model.predict(obs, deterministic=True)[0])
 
 

@@ -93,7 +93,10 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
 
     A person whose box centre lies in a planned block counts with the profile's precision of the
     block's model at the person's size at the model input (the best block when several hold
-    it); a person the plan leaves to the coarse pass (outside every planned block) counts with
+    it), times a truncation factor: a block that cuts a person's box leaves a detection of the
+    visible part only, whose IoU with the whole box is at most the share ``f`` of the box inside
+    the block; over the IoU thresholds 0.5-0.95 of AP50:95 such a detection counts about
+    ``clip((f - 0.5) / 0.5, 0, 1)`` (our choice; 1 for a box wholly inside). A person the plan leaves to the coarse pass (outside every planned block) counts with
     the coarse model's precision when a coarse box matches it (IoU >= 0.5), else 0. Unlike the
     planner's value, which only knows the coarse boxes, this sees the people the coarse pass
     missed, so a block that also covers the neighbourhood of its boxes is paid for the people
@@ -118,6 +121,11 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
         r = blocks[bp.block_index].rect
         inside = (cx >= r.x0) & (cx < r.x1) & (cy >= r.y0) & (cy < r.y1)
         if inside.any():
+            g = gt[inside]
+            iw = np.clip(np.minimum(g[:, 2], r.x1) - np.maximum(g[:, 0], r.x0), 0, None)
+            ih = np.clip(np.minimum(g[:, 3], r.y1) - np.maximum(g[:, 1], r.y0), 0, None)
+            kept = np.clip((iw * ih / np.maximum(area[inside], 1e-9) - 0.5) / 0.5, 0.0, 1.0)
             s = prof.input_size(bp.model_key, r.w, r.h) / float(max(r.w, r.h))
-            found[inside] = np.maximum(found[inside], prof.precision_of_area(bp.model_key, area[inside] * s * s))
+            p = prof.precision_of_area(bp.model_key, area[inside] * s * s) * kept
+            found[inside] = np.maximum(found[inside], p)
     return float(found.mean())
