@@ -28,18 +28,18 @@ def _action_matcher(event_type, target_action) -> Callable[[object], bool]:
 class _CallbackOrEntitiesHandler(EventHandler):
     def __init__(self, *, matcher, handler, handle_once: bool) -> None:
         if callable(handler) and not hasattr(handler, 'visit'):
-            self.__callback = handler
+            self._callback = handler
             entities = None
         else:
-            self.__callback = None
+            self._callback = None
             entities = _normalize_entities(handler)
         super().__init__(matcher=matcher, entities=entities, handle_once=handle_once)
 
     def handle(self, event, context) -> Optional[List]:
         """Handle the event: call the callback with (event, context), or return the entities."""
         super().handle(event, context)
-        if self.__callback is not None:
-            result = self.__callback(event, context)
+        if self._callback is not None:
+            result = self._callback(event, context)
             return _normalize_entities(result) or None
         return self.entities or None
 

@@ -2,6 +2,7 @@
 
 from typing import Text
 
+from launch._compat import getter
 from launch.action import Action
 from launch.substitutions import SubstitutionFailure
 from launch.utilities import normalize_to_list_of_substitutions
@@ -21,17 +22,14 @@ class PushRosNamespace(Action):
 
     def __init__(self, namespace, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__namespace = normalize_to_list_of_substitutions(namespace)
+        self._namespace = normalize_to_list_of_substitutions(namespace)
 
-    @property
-    def namespace(self):
-        """Getter for the namespace, as substitutions."""
-        return self.__namespace
+    namespace = getter('_namespace', 'Getter for the namespace, as substitutions.')
 
     def execute(self, context) -> None:
         """Set the 'ros_namespace' launch configuration."""
         from rclpy.validate_namespace import validate_namespace
-        pushed = perform_substitutions(context, self.__namespace)
+        pushed = perform_substitutions(context, self._namespace)
         previous = context.launch_configurations.get('ros_namespace', None)
         namespace = prefix_namespace(previous, pushed)
         try:
@@ -48,11 +46,11 @@ class SetParameter(Action):
 
     def __init__(self, name, value, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__parameter = Parameter(name, value)
+        self._parameter = Parameter(name, value)
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
-        name, value = self.__parameter.evaluate(context)
+        name, value = self._parameter.evaluate(context)
         params = list(context.launch_configurations.get('global_params', None) or [])
         params.append((name, value))
         context.launch_configurations['global_params'] = params
@@ -70,12 +68,12 @@ class SetParametersFromFile(Action):
 
     def __init__(self, filename, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__filename = normalize_to_list_of_substitutions(filename)
+        self._filename = normalize_to_list_of_substitutions(filename)
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
         params = list(context.launch_configurations.get('global_params', None) or [])
-        params.append(perform_substitutions(context, self.__filename))
+        params.append(perform_substitutions(context, self._filename))
         context.launch_configurations['global_params'] = params
 
 
@@ -84,8 +82,8 @@ class SetRemap(Action):
 
     def __init__(self, src, dst, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__src = normalize_to_list_of_substitutions(src)
-        self.__dst = normalize_to_list_of_substitutions(dst)
+        self._src = normalize_to_list_of_substitutions(src)
+        self._dst = normalize_to_list_of_substitutions(dst)
 
     def describe(self) -> Text:
         """Return a short description."""
@@ -94,6 +92,6 @@ class SetRemap(Action):
     def execute(self, context) -> None:
         """Append to the 'ros_remaps' launch configuration."""
         remaps = list(context.launch_configurations.get('ros_remaps', None) or [])
-        remaps.append((perform_substitutions(context, self.__src),
-                       perform_substitutions(context, self.__dst)))
+        remaps.append((perform_substitutions(context, self._src),
+                       perform_substitutions(context, self._dst)))
         context.launch_configurations['ros_remaps'] = remaps
