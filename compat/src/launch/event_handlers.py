@@ -3,7 +3,6 @@
 from typing import Callable
 from typing import List
 from typing import Optional
-from typing import Text
 
 from ._compat import make_module_getattr
 from .event_handler import _normalize_entities
@@ -51,10 +50,6 @@ class OnProcessStart(_CallbackOrEntitiesHandler):
         super().__init__(matcher=_action_matcher(ProcessStarted, target_action),
                          handler=on_start, handle_once=handle_once)
 
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnProcessStart'
-
 
 class OnProcessExit(_CallbackOrEntitiesHandler):
     """Run entities (or a callback(event, context)) when a process exits."""
@@ -63,10 +58,6 @@ class OnProcessExit(_CallbackOrEntitiesHandler):
         super().__init__(matcher=_action_matcher(ProcessExited, target_action),
                          handler=on_exit, handle_once=handle_once)
 
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnProcessExit'
-
 
 class OnShutdown(_CallbackOrEntitiesHandler):
     """Run entities (or a callback(event, context)) when the launch begins to shut down."""
@@ -74,7 +65,3 @@ class OnShutdown(_CallbackOrEntitiesHandler):
     def __init__(self, *, on_shutdown, **kwargs) -> None:
         super().__init__(matcher=lambda event: isinstance(event, Shutdown),
                          handler=on_shutdown, handle_once=kwargs.get('handle_once', False))
-
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnShutdown'

@@ -1,5 +1,6 @@
 """The launch context: launch configurations, environment and locals of a running launch."""
 
+import contextlib
 import os
 from typing import Any
 from typing import Dict
@@ -115,25 +116,34 @@ class LaunchContext:
     def _pop_locals(self) -> None:
         self._locals = self._locals_stack.pop()
 
+    @contextlib.contextmanager
+    def _scoped_locals(self):
+        """Let the entity visited inside the block extend the locals without leaking them."""
+        self._push_locals()
+        try:
+            yield
+        finally:
+            self._pop_locals()
+
+    @staticmethod
+    def _restore(current: Dict, stack: List[Dict], what: Text) -> None:
+        if not stack:
+            raise RuntimeError('{} stack is empty'.format(what))
+        current.clear()
+        current.update(stack.pop())
+
     def _push_launch_configurations(self) -> None:
         self._launch_configurations_stack.append(dict(self._launch_configurations))
 
     def _pop_launch_configurations(self) -> None:
-        if not self._launch_configurations_stack:
-            raise RuntimeError('launch configurations stack is empty')
-        saved = self._launch_configurations_stack.pop()
-        self._launch_configurations.clear()
-        self._launch_configurations.update(saved)
+        self._restore(self._launch_configurations, self._launch_configurations_stack,
+                      'launch configurations')
 
     def _push_environment(self) -> None:
         self._environment_stack.append(dict(self._environment))
 
     def _pop_environment(self) -> None:
-        if not self._environment_stack:
-            raise RuntimeError('environment stack is empty')
-        saved = self._environment_stack.pop()
-        self._environment.clear()
-        self._environment.update(saved)
+        self._restore(self._environment, self._environment_stack, 'environment')
 
     def _reset_environment(self) -> None:
         self._environment.clear()

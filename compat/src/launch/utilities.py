@@ -1,5 +1,6 @@
 """Utility functions of the launch API: argument checks and substitution helpers."""
 
+from typing import Dict
 from typing import Iterable
 from typing import List
 from typing import Optional
@@ -61,6 +62,11 @@ def _substitution_pairs(mapping) -> List[Tuple[List[Substitution], List[Substitu
     items = mapping.items() if hasattr(mapping, 'items') else mapping
     return [(normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
             for k, v in items]
+
+
+def _perform_pairs(context, pairs) -> Dict[Text, Text]:
+    """Evaluate (key, value) substitution pairs (see _substitution_pairs) into a dict."""
+    return {perform_substitutions(context, k): perform_substitutions(context, v) for k, v in pairs}
 
 
 def _describe(subs) -> Text:

@@ -198,9 +198,8 @@ def _pkg_command(argv: List[Text]) -> int:
     from ament_index_python.packages import get_package_share_directory
     from ament_index_python.packages import get_packages_with_prefixes
     from ament_index_python.packages import PackageNotFoundError
-    parser = argparse.ArgumentParser(prog='ros2 pkg', description='Various package related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    from .graph import verb_parser
+    parser, verbs = verb_parser('pkg', 'package')
     p = verbs.add_parser('prefix', help='Output the prefix path of a package')
     p.add_argument('package_name', help='The package name')
     p.add_argument('--share', action='store_true', help='Show share directory for the package')

@@ -344,6 +344,13 @@ def node_list(args) -> int:
 
 
 # ------------------------------------------------------------------------------ parsers
+def verb_parser(command: Text, what: Optional[Text] = None):
+    """Return the parser of ``ros2 <command>`` (about ``what``, the command) and its verbs."""
+    parser = argparse.ArgumentParser(prog='ros2 ' + command, description='Various {} related '
+                                     'sub-commands (repose_ros stand-in)'.format(what or command))
+    return parser, parser.add_subparsers(dest='verb', metavar='Commands')
+
+
 def _spin_time(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--spin-time', type=float, default=DEFAULT_SPIN_TIME,
                         help='Spin time in seconds to wait for discovery (default: %(default)s)')
@@ -353,9 +360,7 @@ def _spin_time(parser: argparse.ArgumentParser) -> None:
 
 def topic_parser() -> argparse.ArgumentParser:
     """Build the parser of ``ros2 topic``."""
-    parser = argparse.ArgumentParser(prog='ros2 topic', description='Various topic related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    parser, verbs = verb_parser('topic')
 
     p = verbs.add_parser('list', help='Output a list of available topics')
     p.add_argument('-t', '--show-types', action='store_true', help='Additionally show the topic type')
@@ -421,9 +426,7 @@ def topic_parser() -> argparse.ArgumentParser:
 
 def node_parser() -> argparse.ArgumentParser:
     """Build the parser of ``ros2 node``."""
-    parser = argparse.ArgumentParser(prog='ros2 node', description='Various node related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    parser, verbs = verb_parser('node')
     p = verbs.add_parser('list', help='Output a list of available nodes')
     p.add_argument('-a', '--all', action='store_true', help='Display all nodes even hidden ones')
     p.add_argument('-c', '--count-nodes', action='store_true', help='Only display the number of nodes')

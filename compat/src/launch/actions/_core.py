@@ -14,6 +14,7 @@ from ..conditions import evaluate_condition_expression
 from ..event_handler import EventHandler
 from ..events import Shutdown as ShutdownEvent
 from ..launch_description_entity import LaunchDescriptionEntity
+from ..utilities import _perform_pairs
 from ..utilities import _substitution_pairs
 from ..utilities import normalize_to_list_of_substitutions
 from ..utilities import perform_substitutions
@@ -112,8 +113,7 @@ class ResetLaunchConfigurations(Action):
 
     def execute(self, context) -> None:
         """Reset the configurations."""
-        kept = {perform_substitutions(context, k): perform_substitutions(context, v)
-                for k, v in self._launch_configurations}
+        kept = _perform_pairs(context, self._launch_configurations)
         context.launch_configurations.clear()
         context.launch_configurations.update(kept)
 

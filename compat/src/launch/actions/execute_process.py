@@ -17,6 +17,9 @@ from ..conditions import evaluate_condition_expression
 from ..event_handlers import OnProcessExit
 from ..substitution import Substitution
 from ..substitutions import LaunchConfiguration
+from ..utilities import _optional_substitutions
+from ..utilities import _perform_pairs
+from ..utilities import _substitution_pairs
 from ..utilities import normalize_to_list_of_substitutions
 from ..utilities import perform_substitutions
 
@@ -91,15 +94,11 @@ class ExecuteProcess(Action):
         if isinstance(cmd, (str, Substitution)):
             cmd = [cmd]
         self._cmd = [normalize_to_list_of_substitutions(part) for part in cmd]
-        self._prefix = None if prefix is None else normalize_to_list_of_substitutions(prefix)
-        self._name = None if name is None else normalize_to_list_of_substitutions(name)
-        self._cwd = None if cwd is None else normalize_to_list_of_substitutions(cwd)
-        self._env = None if env is None else [
-            (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
-            for k, v in env.items()]
-        self._additional_env = [] if additional_env is None else [
-            (normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
-            for k, v in additional_env.items()]
+        self._prefix = _optional_substitutions(prefix)
+        self._name = _optional_substitutions(name)
+        self._cwd = _optional_substitutions(cwd)
+        self._env = None if env is None else _substitution_pairs(env)
+        self._additional_env = _substitution_pairs(additional_env or {})
         self._shell = shell
         self._sigterm_timeout = normalize_to_list_of_substitutions(
             LaunchConfiguration('sigterm_timeout', default=5)
@@ -155,13 +154,8 @@ class ExecuteProcess(Action):
         else:
             name = os.path.basename(cmd[0]) if cmd else 'process'
         cwd = None if self._cwd is None else perform_substitutions(context, self._cwd)
-        if self._env is not None:
-            env = {perform_substitutions(context, k): perform_substitutions(context, v)
-                   for k, v in self._env}
-        else:
-            env = dict(context.environment)
-        for k, v in self._additional_env:
-            env[perform_substitutions(context, k)] = perform_substitutions(context, v)
+        env = dict(context.environment) if self._env is None else _perform_pairs(context, self._env)
+        env.update(_perform_pairs(context, self._additional_env))
         env.setdefault('PYTHONUNBUFFERED', '1')
         output = perform_substitutions(context, self._output)
         override = os.environ.get('OVERRIDE_LAUNCH_PROCESS_OUTPUT')

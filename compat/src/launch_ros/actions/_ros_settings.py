@@ -12,6 +12,12 @@ from ..parameter_descriptions import Parameter
 from ..utilities import prefix_namespace
 
 
+def _append_setting(context, name: Text, item) -> None:
+    """Append to the list a launch configuration holds (a new list: scopes keep the old one)."""
+    context.launch_configurations[name] = list(
+        context.launch_configurations.get(name, None) or []) + [item]
+
+
 class PushRosNamespace(Action):
     """
     Push a namespace: relative node namespaces of later nodes in the scope are prefixed.
@@ -50,10 +56,7 @@ class SetParameter(Action):
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
-        name, value = self._parameter.evaluate(context)
-        params = list(context.launch_configurations.get('global_params', None) or [])
-        params.append((name, value))
-        context.launch_configurations['global_params'] = params
+        _append_setting(context, 'global_params', self._parameter.evaluate(context))
 
 
 class SetUseSimTime(SetParameter):
@@ -72,9 +75,7 @@ class SetParametersFromFile(Action):
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
-        params = list(context.launch_configurations.get('global_params', None) or [])
-        params.append(perform_substitutions(context, self._filename))
-        context.launch_configurations['global_params'] = params
+        _append_setting(context, 'global_params', perform_substitutions(context, self._filename))
 
 
 class SetRemap(Action):
@@ -91,7 +92,5 @@ class SetRemap(Action):
 
     def execute(self, context) -> None:
         """Append to the 'ros_remaps' launch configuration."""
-        remaps = list(context.launch_configurations.get('ros_remaps', None) or [])
-        remaps.append((perform_substitutions(context, self._src),
-                       perform_substitutions(context, self._dst)))
-        context.launch_configurations['ros_remaps'] = remaps
+        _append_setting(context, 'ros_remaps', (perform_substitutions(context, self._src),
+                                                perform_substitutions(context, self._dst)))
