@@ -145,6 +145,13 @@ def missing_arguments_report(description: LaunchDescription,
                 ', '.join(arg.name for arg in missing), format_arguments(description)))
 
 
+def _load(launch_file: Text, launch_args: LaunchArgs):
+    """Return the parsed arguments, the description and the missing-arguments report (or None)."""
+    arguments = parse_launch_arguments(launch_args)
+    description = load_launch_description(launch_file)
+    return arguments, description, missing_arguments_report(description, arguments)
+
+
 def _build_service(path: Text, description: LaunchDescription, arguments: List[Tuple[Text, Text]],
                    *, launch_prefix: Optional[Text], debug: bool, dry_run: bool,
                    noninteractive: bool = True) -> LaunchService:
@@ -168,9 +175,7 @@ def evaluate(launch_file: Text, launch_args: LaunchArgs = None) -> LaunchService
     processes that would have been started, ``service.context`` holds the final launch
     configurations. Generated parameter files are left in place until ``discard(service)``.
     """
-    arguments = parse_launch_arguments(launch_args)
-    description = load_launch_description(launch_file)
-    report = missing_arguments_report(description, arguments)
+    arguments, description, report = _load(launch_file, launch_args)
     if report is not None:
         raise LaunchError(report)
     service = _build_service(launch_file, description, arguments, launch_prefix=None,
@@ -196,9 +201,7 @@ def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = Fals
     when a process exited with an error. ``noninteractive`` defaults, as ``ros2 launch -n``
     does, to True unless stdin is a terminal.
     """
-    arguments = parse_launch_arguments(launch_args)
-    description = load_launch_description(launch_file)
-    report = missing_arguments_report(description, arguments)
+    arguments, description, report = _load(launch_file, launch_args)
     if report is not None:
         print(report, flush=True)
         return 1
