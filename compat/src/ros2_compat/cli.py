@@ -80,13 +80,6 @@ def hand_over(argv: List[Text]) -> None:
 
 
 # ------------------------------------------------------------------------------ launch
-def _stdin_is_a_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 def _launch_command(argv: List[Text]) -> int:
     from . import launch as compat_launch
     parser = argparse.ArgumentParser(
@@ -99,7 +92,7 @@ def _launch_command(argv: List[Text]) -> int:
     parser.add_argument('-a', '--show-all-subprocesses-output', action='store_true',
                         help='Show all launched subprocesses\' output by overriding their output '
                         'configuration.')
-    parser.add_argument('-n', '--noninteractive', default=not _stdin_is_a_tty(),
+    parser.add_argument('-n', '--noninteractive', default=not compat_launch.stdin_is_a_tty(),
                         action='store_true', help='Run the launch system non-interactively, with '
                         'no terminal associated (default: when stdin is not a terminal). Then '
                         'SIGINT to the launch is sent on to every process; interactively the '

@@ -145,6 +145,14 @@ def missing_arguments_report(description: LaunchDescription,
                 ', '.join(arg.name for arg in missing), format_arguments(description)))
 
 
+def stdin_is_a_tty() -> bool:
+    """Return True when stdin is a terminal (``ros2 launch`` is then interactive)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
 def _load(launch_file: Text, launch_args: LaunchArgs):
     """Return the parsed arguments, the description and the missing-arguments report (or None)."""
     arguments = parse_launch_arguments(launch_args)
@@ -208,10 +216,7 @@ def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = Fals
     if show_all_output:
         os.environ['OVERRIDE_LAUNCH_PROCESS_OUTPUT'] = 'both'
     if noninteractive is None:
-        try:
-            noninteractive = not sys.stdin.isatty()
-        except (AttributeError, ValueError, OSError):
-            noninteractive = True
+        noninteractive = not stdin_is_a_tty()
     service = _build_service(launch_file, description, arguments, launch_prefix=launch_prefix,
                              debug=debug, dry_run=False, noninteractive=noninteractive)
     return service.run()
