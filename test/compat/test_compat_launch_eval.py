@@ -475,3 +475,40 @@ def test_project_launch_files_use_only_humble_api(monkeypatch, repo_root, tmp_pa
     for path in files:
         description = load_launch_description(str(path))
         assert description.get_launch_arguments()
+
+
+def test_shared_substitution_and_action_machinery_keeps_the_real_behaviour():
+    """Descriptions, short-circuit booleans, read-only getters and context scopes (issue 14)."""
+    from launch.actions import DeclareLaunchArgument, PopEnvironment, PushEnvironment
+    from launch.conditions import IfCondition, UnlessCondition
+    from launch.substitutions import (AndSubstitution, AnonName, EnvironmentVariable,
+                                      NotSubstitution, OrSubstitution, TextSubstitution,
+                                      ThisLaunchFile)
+    context = LaunchContext()
+    context.launch_configurations['t'] = 'true'
+    assert LaunchConfiguration('t').describe() == "LaunchConfig('t')"
+    assert EnvironmentVariable(name='HOME').describe() == "EnvVar('HOME')"
+    assert AnonName(name='n').describe() == "AnonName('n')"
+    assert IfCondition('true').describe() == "IfCondition('true')"
+    assert UnlessCondition(LaunchConfiguration('t')).evaluate(context) is False
+    assert NotSubstitution(LaunchConfiguration('t')).perform(context) == 'false'
+    # the right side is not evaluated when the left one decides
+    assert AndSubstitution('false', 'not a boolean').perform(context) == 'false'
+    assert OrSubstitution(left='1', right='not a boolean').perform(context) == 'true'
+    with pytest.raises(SubstitutionFailure, match="AndSubstitution: invalid boolean 'maybe'"):
+        AndSubstitution('true', 'maybe').perform(context)
+    with pytest.raises(SubstitutionFailure, match='ThisLaunchFile used outside of a launch file'):
+        ThisLaunchFile().perform(context)
+    assert TextSubstitution(text='x').text == 'x'
+    argument = DeclareLaunchArgument('a', default_value='1', choices=['1', '2'])
+    assert [s.text for s in argument.default_value] == ['1'] and argument.choices == ['1', '2']
+    with pytest.raises(AttributeError):
+        argument.name = 'b'
+    with pytest.raises(RuntimeError, match='is not any of the provided choices'):
+        DeclareLaunchArgument('a', default_value='3', choices=['1', '2'])
+    PushEnvironment().visit(context)
+    context.environment['REPOSE_X'] = '1'
+    PopEnvironment().visit(context)
+    assert 'REPOSE_X' not in context.environment
+    with pytest.raises(RuntimeError, match='environment stack is empty'):
+        PopEnvironment().visit(context)

@@ -3,6 +3,7 @@
 import importlib
 import importlib.abc
 import importlib.util
+import operator
 import os
 import sys
 from typing import Callable
@@ -110,3 +111,8 @@ def install_submodule_finder() -> None:
 
 
 install_submodule_finder()
+
+
+def getter(attribute: str, doc: str) -> property:
+    """Return a read-only property that returns ``self.<attribute>`` (``doc`` documents it)."""
+    return property(operator.attrgetter(attribute), doc=doc)

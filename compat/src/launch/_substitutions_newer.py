@@ -9,7 +9,7 @@ refuses them when REPOSE_COMPAT_DISTRO=humble is set.
 from typing import Text
 
 from .substitution import Substitution
-from .substitutions import _to_bool
+from .utilities import _to_bool
 from .utilities import normalize_to_list_of_substitutions
 from .utilities import perform_substitutions
 

@@ -5,6 +5,8 @@ from typing import Text
 
 from ._compat import make_module_getattr
 from .condition import Condition
+from .utilities import _describe
+from .utilities import _optional_substitutions
 from .utilities import normalize_to_list_of_substitutions
 from .utilities import perform_substitutions
 
@@ -35,53 +37,49 @@ def evaluate_condition_expression(context, expression) -> bool:
         return True
     if text in _VALID_FALSE:
         return False
-    raise InvalidConditionExpressionError(' + '.join(s.describe() for s in expression), text)
+    raise InvalidConditionExpressionError(_describe(expression), text)
 
 
-class IfCondition(Condition):
+class _ExpressionCondition(Condition):
+    """A condition on one boolean expression (``_NEGATE``: true when it is false)."""
+
+    _NEGATE = False
+
+    def __init__(self, predicate_expression) -> None:
+        self._expression = normalize_to_list_of_substitutions(predicate_expression)
+        super().__init__(predicate=self._predicate_func)
+
+    def _predicate_func(self, context) -> bool:
+        return evaluate_condition_expression(context, self._expression) != self._NEGATE
+
+    def describe(self) -> Text:
+        """Return a description."""
+        return '{}({})'.format(type(self).__name__, _describe(self._expression))
+
+
+class IfCondition(_ExpressionCondition):
     """True when the expression evaluates to 'true' or '1' (case-insensitive)."""
 
-    def __init__(self, predicate_expression) -> None:
-        self.__expression = normalize_to_list_of_substitutions(predicate_expression)
-        super().__init__(predicate=self._predicate_func)
 
-    def _predicate_func(self, context) -> bool:
-        return evaluate_condition_expression(context, self.__expression)
-
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'IfCondition({})'.format(' + '.join(s.describe() for s in self.__expression))
-
-
-class UnlessCondition(Condition):
+class UnlessCondition(_ExpressionCondition):
     """True when the expression evaluates to 'false' or '0' (case-insensitive)."""
 
-    def __init__(self, predicate_expression) -> None:
-        self.__expression = normalize_to_list_of_substitutions(predicate_expression)
-        super().__init__(predicate=self._predicate_func)
-
-    def _predicate_func(self, context) -> bool:
-        return not evaluate_condition_expression(context, self.__expression)
-
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'UnlessCondition({})'.format(' + '.join(s.describe() for s in self.__expression))
+    _NEGATE = True
 
 
 class LaunchConfigurationEquals(Condition):
     """True when a launch configuration equals the given text (None: is not set)."""
 
     def __init__(self, launch_configuration_name: Text, expected_value: Optional[object]) -> None:
-        self.__name = launch_configuration_name
-        self.__expected = (None if expected_value is None
-                           else normalize_to_list_of_substitutions(expected_value))
+        self._name = launch_configuration_name
+        self._expected = _optional_substitutions(expected_value)
         super().__init__(predicate=self._predicate_func)
 
     def _predicate_func(self, context) -> bool:
-        value = context.launch_configurations.get(self.__name)
-        if self.__expected is None:
+        value = context.launch_configurations.get(self._name)
+        if self._expected is None:
             return value is None
-        return value == perform_substitutions(context, self.__expected)
+        return value == perform_substitutions(context, self._expected)
 
 
 class LaunchConfigurationNotEquals(LaunchConfigurationEquals):

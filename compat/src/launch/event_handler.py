@@ -5,9 +5,11 @@ from typing import List
 from typing import Optional
 from typing import Text
 
+from ._compat import getter
+from .launch_description_entity import LaunchDescriptionEntity
+
 
 def _normalize_entities(entities) -> List:
-    from .launch_description_entity import LaunchDescriptionEntity
     if entities is None:
         return []
     if isinstance(entities, LaunchDescriptionEntity):
@@ -20,19 +22,14 @@ class EventHandler:
 
     def __init__(self, *, matcher: Callable[[object], bool], entities=None,
                  handle_once: bool = False) -> None:
-        self.__matcher = matcher
-        self.__entities = _normalize_entities(entities)
-        self.__handle_once = handle_once
+        self._matcher = matcher
+        self._entities = _normalize_entities(entities)
+        self._handle_once = handle_once
 
-    @property
-    def handle_once(self) -> bool:
-        """Return True when the handler unregisters itself after the first event."""
-        return self.__handle_once
+    handle_once = getter(
+        '_handle_once', 'Return True when the handler unregisters itself after the first event.')
 
-    @property
-    def entities(self) -> List:
-        """Getter for the entities returned when an event is handled."""
-        return self.__entities
+    entities = getter('_entities', 'Getter for the entities returned when an event is handled.')
 
     def describe(self) -> Text:
         """Return a short description."""
@@ -40,9 +37,9 @@ class EventHandler:
 
     def matches(self, event) -> bool:
         """Return True when the handler reacts to ``event``."""
-        return bool(self.__matcher(event))
+        return bool(self._matcher(event))
 
     def handle(self, event, context) -> Optional[List]:
         """Handle ``event``; return the entities to visit."""
         context.extend_locals({'event': event})
-        return self.__entities or None
+        return self._entities or None

@@ -3,7 +3,6 @@
 from typing import Callable
 from typing import List
 from typing import Optional
-from typing import Text
 
 from ._compat import make_module_getattr
 from .event_handler import _normalize_entities
@@ -28,18 +27,18 @@ def _action_matcher(event_type, target_action) -> Callable[[object], bool]:
 class _CallbackOrEntitiesHandler(EventHandler):
     def __init__(self, *, matcher, handler, handle_once: bool) -> None:
         if callable(handler) and not hasattr(handler, 'visit'):
-            self.__callback = handler
+            self._callback = handler
             entities = None
         else:
-            self.__callback = None
+            self._callback = None
             entities = _normalize_entities(handler)
         super().__init__(matcher=matcher, entities=entities, handle_once=handle_once)
 
     def handle(self, event, context) -> Optional[List]:
         """Handle the event: call the callback with (event, context), or return the entities."""
         super().handle(event, context)
-        if self.__callback is not None:
-            result = self.__callback(event, context)
+        if self._callback is not None:
+            result = self._callback(event, context)
             return _normalize_entities(result) or None
         return self.entities or None
 
@@ -51,10 +50,6 @@ class OnProcessStart(_CallbackOrEntitiesHandler):
         super().__init__(matcher=_action_matcher(ProcessStarted, target_action),
                          handler=on_start, handle_once=handle_once)
 
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnProcessStart'
-
 
 class OnProcessExit(_CallbackOrEntitiesHandler):
     """Run entities (or a callback(event, context)) when a process exits."""
@@ -63,10 +58,6 @@ class OnProcessExit(_CallbackOrEntitiesHandler):
         super().__init__(matcher=_action_matcher(ProcessExited, target_action),
                          handler=on_exit, handle_once=handle_once)
 
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnProcessExit'
-
 
 class OnShutdown(_CallbackOrEntitiesHandler):
     """Run entities (or a callback(event, context)) when the launch begins to shut down."""
@@ -74,7 +65,3 @@ class OnShutdown(_CallbackOrEntitiesHandler):
     def __init__(self, *, on_shutdown, **kwargs) -> None:
         super().__init__(matcher=lambda event: isinstance(event, Shutdown),
                          handler=on_shutdown, handle_once=kwargs.get('handle_once', False))
-
-    def describe(self) -> Text:
-        """Return a short description."""
-        return 'OnShutdown'

@@ -1,5 +1,6 @@
 """The launch context: launch configurations, environment and locals of a running launch."""
 
+import contextlib
 import os
 from typing import Any
 from typing import Dict
@@ -8,6 +9,7 @@ from typing import List
 from typing import Optional
 from typing import Text
 
+from ._compat import getter
 from ._compat import unsupported
 
 
@@ -35,46 +37,35 @@ class LaunchContext:
 
     def __init__(self, *, argv: Optional[Iterable[Text]] = None,
                  noninteractive: bool = False) -> None:
-        self.__argv = list(argv) if argv is not None else []
-        self.__noninteractive = noninteractive
-        self.__launch_configurations: Dict[Text, Text] = {}
-        self.__launch_configurations_stack: List[Dict[Text, Text]] = []
-        self.__environment: Dict[Text, Text] = dict(os.environ)
-        self.__environment_stack: List[Dict[Text, Text]] = []
-        self.__locals: Dict[Text, Any] = {}
-        self.__locals_stack: List[Dict[Text, Any]] = []
+        self._argv = list(argv) if argv is not None else []
+        self._noninteractive = noninteractive
+        self._launch_configurations: Dict[Text, Text] = {}
+        self._launch_configurations_stack: List[Dict[Text, Text]] = []
+        self._environment: Dict[Text, Text] = dict(os.environ)
+        self._environment_stack: List[Dict[Text, Text]] = []
+        self._locals: Dict[Text, Any] = {}
+        self._locals_stack: List[Dict[Text, Any]] = []
         self._is_shutdown = False
         self._launch_service = None
 
-    @property
-    def argv(self) -> List[Text]:
-        """Getter for the command line arguments given to the launch."""
-        return self.__argv
-
-    @property
-    def noninteractive(self) -> bool:
-        """Getter for the noninteractive flag."""
-        return self.__noninteractive
+    argv = getter('_argv', 'Getter for the command line arguments given to the launch.')
+    noninteractive = getter('_noninteractive', 'Getter for the noninteractive flag.')
 
     @property
     def is_shutdown(self) -> bool:
         """Return True once shutdown of the launch has begun."""
         return self._is_shutdown
 
-    @property
-    def launch_configurations(self) -> Dict[Text, Text]:
-        """Getter for the launch configurations (a mutable dict)."""
-        return self.__launch_configurations
+    launch_configurations = getter(
+        '_launch_configurations', 'Getter for the launch configurations (a mutable dict).')
 
-    @property
-    def environment(self) -> Dict[Text, Text]:
-        """Getter for the environment given to processes started from now on (a mutable dict)."""
-        return self.__environment
+    environment = getter(
+        '_environment', 'Getter for the environment given to processes started from now on (a mutable dict).')
 
     @property
     def locals(self) -> _Locals:
         """Getter for the locals of the entity being visited, as attributes."""
-        return _Locals(self.__locals)
+        return _Locals(self._locals)
 
     @property
     def asyncio_loop(self):
@@ -83,17 +74,17 @@ class LaunchContext:
 
     def extend_locals(self, new_locals: Dict[Text, Any]) -> None:
         """Add entries to the current locals."""
-        self.__locals.update(new_locals)
+        self._locals.update(new_locals)
 
     def extend_globals(self, new_globals: Dict[Text, Any]) -> None:
         """Add entries visible to every entity visited from now on."""
-        for frame in self.__locals_stack:
+        for frame in self._locals_stack:
             frame.update(new_globals)
-        self.__locals.update(new_globals)
+        self._locals.update(new_globals)
 
     def get_locals_as_dict(self) -> Dict[Text, Any]:
         """Return a copy of the current locals."""
-        return dict(self.__locals)
+        return dict(self._locals)
 
     def perform_substitution(self, substitution) -> Text:
         """Evaluate one substitution in this context."""
@@ -119,32 +110,41 @@ class LaunchContext:
     emit_event_sync = emit_event
 
     def _push_locals(self) -> None:
-        self.__locals_stack.append(self.__locals)
-        self.__locals = dict(self.__locals)
+        self._locals_stack.append(self._locals)
+        self._locals = dict(self._locals)
 
     def _pop_locals(self) -> None:
-        self.__locals = self.__locals_stack.pop()
+        self._locals = self._locals_stack.pop()
+
+    @contextlib.contextmanager
+    def _scoped_locals(self):
+        """Let the entity visited inside the block extend the locals without leaking them."""
+        self._push_locals()
+        try:
+            yield
+        finally:
+            self._pop_locals()
+
+    @staticmethod
+    def _restore(current: Dict, stack: List[Dict], what: Text) -> None:
+        if not stack:
+            raise RuntimeError('{} stack is empty'.format(what))
+        current.clear()
+        current.update(stack.pop())
 
     def _push_launch_configurations(self) -> None:
-        self.__launch_configurations_stack.append(dict(self.__launch_configurations))
+        self._launch_configurations_stack.append(dict(self._launch_configurations))
 
     def _pop_launch_configurations(self) -> None:
-        if not self.__launch_configurations_stack:
-            raise RuntimeError('launch configurations stack is empty')
-        saved = self.__launch_configurations_stack.pop()
-        self.__launch_configurations.clear()
-        self.__launch_configurations.update(saved)
+        self._restore(self._launch_configurations, self._launch_configurations_stack,
+                      'launch configurations')
 
     def _push_environment(self) -> None:
-        self.__environment_stack.append(dict(self.__environment))
+        self._environment_stack.append(dict(self._environment))
 
     def _pop_environment(self) -> None:
-        if not self.__environment_stack:
-            raise RuntimeError('environment stack is empty')
-        saved = self.__environment_stack.pop()
-        self.__environment.clear()
-        self.__environment.update(saved)
+        self._restore(self._environment, self._environment_stack, 'environment')
 
     def _reset_environment(self) -> None:
-        self.__environment.clear()
-        self.__environment.update(os.environ)
+        self._environment.clear()
+        self._environment.update(os.environ)

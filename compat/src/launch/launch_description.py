@@ -6,6 +6,7 @@ from typing import Optional
 from typing import Text
 from typing import Tuple
 
+from ._compat import getter
 from .launch_description_entity import LaunchDescriptionEntity
 
 
@@ -14,27 +15,21 @@ class LaunchDescription(LaunchDescriptionEntity):
 
     def __init__(self, initial_entities: Optional[Iterable[LaunchDescriptionEntity]] = None, *,
                  deprecated_reason: Optional[Text] = None) -> None:
-        self.__entities = list(initial_entities) if initial_entities is not None else []
-        self.__deprecated_reason = deprecated_reason
+        self._entities = list(initial_entities) if initial_entities is not None else []
+        self._deprecated_reason = deprecated_reason
 
-    @property
-    def entities(self) -> List[LaunchDescriptionEntity]:
-        """Getter for the entities of the description."""
-        return self.__entities
+    entities = getter('_entities', 'Getter for the entities of the description.')
 
     @property
     def deprecated(self) -> bool:
         """Return True when the description was marked deprecated."""
-        return self.__deprecated_reason is not None
+        return self._deprecated_reason is not None
 
-    @property
-    def deprecated_reason(self) -> Optional[Text]:
-        """Getter for the deprecation reason, or None."""
-        return self.__deprecated_reason
+    deprecated_reason = getter('_deprecated_reason', 'Getter for the deprecation reason, or None.')
 
     def add_entity(self, entity: LaunchDescriptionEntity) -> None:
         """Append an entity."""
-        self.__entities.append(entity)
+        self._entities.append(entity)
 
     def add_action(self, action: LaunchDescriptionEntity) -> None:
         """Append an action."""
@@ -42,20 +37,20 @@ class LaunchDescription(LaunchDescriptionEntity):
 
     def describe(self) -> Text:
         """Return a short description."""
-        return 'LaunchDescription({} entities)'.format(len(self.__entities))
+        return 'LaunchDescription({} entities)'.format(len(self._entities))
 
     def describe_sub_entities(self) -> List[LaunchDescriptionEntity]:
         """Return the entities of the description."""
-        return self.__entities
+        return self._entities
 
     def visit(self, context) -> Optional[List[LaunchDescriptionEntity]]:
         """Return the entities to be visited in order."""
-        if self.__deprecated_reason is not None:
+        if self._deprecated_reason is not None:
             service = context._launch_service
-            message = 'launch description is deprecated: {}'.format(self.__deprecated_reason)
+            message = 'launch description is deprecated: {}'.format(self._deprecated_reason)
             if service is not None:
                 service._log('WARNING', 'launch', message)
-        return self.__entities
+        return self._entities
 
     def get_launch_arguments(self, conditional_inclusion: bool = False) -> List:
         """Return the DeclareLaunchArgument actions of the description, included files too."""
@@ -71,27 +66,25 @@ class LaunchDescription(LaunchDescriptionEntity):
         Arguments after a ResetLaunchConfigurations (in the same list of entities) are not
         reachable from the command line and are left out, as in the real launch.
         """
-        from .actions import DeclareLaunchArgument
-        from .actions import IncludeLaunchDescription
-        from .actions import ResetLaunchConfigurations
-
         found: List[Tuple[object, Optional[List]]] = []
 
         def process(entities, conditional: bool, nested: Optional[List]) -> None:
             for entity in entities:
-                if isinstance(entity, DeclareLaunchArgument):
+                # The actions name their role here (launch.actions imports this module).
+                role = getattr(entity, '_compat_argument_role', None)
+                if role == 'declare':
                     if any(entity.name == other.name for other, _ in found):
                         continue
                     entity._conditionally_included = conditional or entity.condition is not None
                     found.append((entity, nested))
-                if isinstance(entity, ResetLaunchConfigurations):
+                if role == 'reset':
                     return
                 next_nested = nested
-                if isinstance(entity, IncludeLaunchDescription):
+                if role == 'include':
                     next_nested = list(nested or []) + [entity]
                 process(entity.describe_sub_entities(), conditional, next_nested)
                 for _, sub_entities in entity.describe_conditional_sub_entities():
                     process(sub_entities, True, next_nested)
 
-        process(self.__entities, conditional_inclusion, None)
+        process(self._entities, conditional_inclusion, None)
         return found

@@ -3,7 +3,6 @@
 import datetime
 import itertools
 import os
-import pty
 import queue
 import signal
 import socket
@@ -14,9 +13,12 @@ import time
 import traceback
 from typing import List
 from typing import Optional
-from typing import Set
 from typing import Text
 
+from ._process_io import close_quietly
+from ._process_io import open_process
+from ._process_io import ProcessRecord
+from ._process_io import read_lines
 from .events import Shutdown as ShutdownEvent
 from .events.process import ProcessExited
 from .events.process import ProcessStarted
@@ -42,22 +44,6 @@ class _Timer:
         self.callback = callback
         self.cancel_on_shutdown = cancel_on_shutdown
         self.cancelled = False
-
-
-class _Process:
-    """One process started by an ExecuteProcess action (respawns reuse the record)."""
-
-    def __init__(self, action, spec, label: Text) -> None:
-        self.action = action
-        self.spec = spec
-        self.label = label
-        self.popen: Optional[subprocess.Popen] = None
-        self.pid: Optional[int] = None
-        self.running = False
-        self.returncode: Optional[int] = None
-        self.shutdown_started: Optional[float] = None
-        self.escalations: Set[str] = set()
-        self.retries = 0
 
 
 class LaunchService:
@@ -90,7 +76,7 @@ class LaunchService:
         self._dry_run = _dry_run
         self._entities: List[LaunchDescriptionEntity] = []
         self._handlers: List = []
-        self._processes: List[_Process] = []
+        self._processes: List[ProcessRecord] = []
         self._timers: List[_Timer] = []
         self._events: 'queue.Queue' = queue.Queue()
         self._signals: List[int] = []
@@ -158,11 +144,8 @@ class LaunchService:
         context = self.__context
         sub_entities = entity.visit(context)
         for sub_entity in sub_entities or []:
-            context._push_locals()
-            try:
+            with context._scoped_locals():
                 self._visit(sub_entity)
-            finally:
-                context._pop_locals()
 
     def _exception_in_launch(self, exc: Exception) -> None:
         """Report an error as the real launch does: exit code 1, shutdown (SIGINT to all)."""
@@ -183,13 +166,9 @@ class LaunchService:
             return False
 
     def _visit_entities(self, entities) -> None:
-        context = self.__context
         for entity in entities or []:
-            context._push_locals()
-            try:
+            with self.__context._scoped_locals():
                 self._visit_safely(entity)
-            finally:
-                context._pop_locals()
 
     # ----------------------------------------------------------------- events
     def _register_event_handler(self, handler) -> None:
@@ -212,16 +191,13 @@ class LaunchService:
                 continue
             if handler.handle_once:
                 self._unregister_event_handler(handler)
-            context._push_locals()
-            try:
+            with context._scoped_locals():
                 try:
                     entities = handler.handle(event, context)
                 except Exception as exc:
                     self._exception_in_launch(exc)
                     continue
                 self._visit_entities(entities)
-            finally:
-                context._pop_locals()
 
     def _add_timer(self, period: float, entities, cancel_on_shutdown: bool) -> None:
         if self._shutting_down and cancel_on_shutdown:
@@ -239,39 +215,13 @@ class LaunchService:
         if self._dry_run:
             self.dry_run_processes.append((label, spec))
             return
-        record = _Process(action, spec, label)
+        record = ProcessRecord(action, spec, label)
         self._processes.append(record)
         self._spawn(record)
 
-    def _spawn(self, record: _Process) -> None:
+    def _spawn(self, record: ProcessRecord) -> None:
         spec = record.spec
-        masters = []
-        if spec.emulate_tty:
-            out_master, out_slave = pty.openpty()
-            err_master, err_slave = pty.openpty()
-            masters = [out_master, err_master]
-            stdout, stderr = out_slave, err_slave
-        else:
-            stdout = stderr = subprocess.PIPE
-        args = ' '.join(spec.cmd) if spec.shell else spec.cmd
-        try:
-            # Like osrf_pycommon's async_execute_process (used by the real launch): no new
-            # session or process group, so a terminal's Ctrl-C reaches the process directly.
-            popen = subprocess.Popen(
-                args, cwd=spec.cwd, env=spec.env, shell=spec.shell, stdin=subprocess.DEVNULL,
-                stdout=stdout, stderr=stderr)
-        except OSError:
-            for fd in masters:
-                os.close(fd)
-            raise
-        finally:
-            if spec.emulate_tty:
-                os.close(stdout)
-                os.close(stderr)
-        if spec.emulate_tty:
-            fds = [(masters[0], 'stdout'), (masters[1], 'stderr')]
-        else:
-            fds = [(popen.stdout.fileno(), 'stdout'), (popen.stderr.fileno(), 'stderr')]
+        popen, fds, masters = open_process(spec)
         record.popen = popen
         record.pid = popen.pid
         record.running = True
@@ -292,45 +242,24 @@ class LaunchService:
         threading.Thread(target=self._wait_process, args=(record, popen, readers, masters),
                          daemon=True).start()
 
-    def _read_output(self, record: _Process, fd: int, stream: Text) -> None:
+    def _read_output(self, record: ProcessRecord, fd: int, stream: Text) -> None:
         to_screen = record.spec.output in ('screen', 'both') or stream == 'stderr'
-        pending = b''
-        while True:
-            try:
-                chunk = os.read(fd, 65536)
-            except OSError:
-                break
-            if not chunk:
-                break
-            pending += chunk
-            *lines, pending = pending.split(b'\n')
-            for line in lines:
-                self._output_line(record, line, to_screen)
-        if pending:
-            self._output_line(record, pending, to_screen)
+        for line in read_lines(fd):
+            self._output_line(record, line, to_screen)
 
-    def _output_line(self, record: _Process, raw: bytes, to_screen: bool) -> None:
+    def _output_line(self, record: ProcessRecord, raw: bytes, to_screen: bool) -> None:
         text = raw.decode('utf-8', errors='replace').rstrip('\r')
         self._write('[{}] {}'.format(record.label, text), screen=to_screen)
 
-    def _wait_process(self, record: _Process, popen: subprocess.Popen, readers, masters) -> None:
+    def _wait_process(self, record: ProcessRecord, popen: subprocess.Popen, readers, masters) -> None:
         returncode = popen.wait()
         for reader in readers:
             reader.join(timeout=1.0)
-        for fd in masters:
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        for pipe in (popen.stdout, popen.stderr):
-            if pipe is not None:
-                try:
-                    pipe.close()
-                except OSError:
-                    pass
+        close_quietly(os.close, masters)
+        close_quietly(lambda pipe: pipe.close(), [p for p in (popen.stdout, popen.stderr) if p is not None])
         self._events.put(('exit', record, returncode))
 
-    def _on_process_exit(self, record: _Process, returncode: int) -> None:
+    def _on_process_exit(self, record: ProcessRecord, returncode: int) -> None:
         record.running = False
         record.returncode = returncode
         if returncode == 0:
@@ -357,7 +286,7 @@ class LaunchService:
                     self._log('ERROR', record.label, 'failed to respawn: {}'.format(exc))
             self._timers.append(_Timer(time.monotonic() + spec.respawn_delay, respawn, True))
 
-    def _send_signal(self, record: _Process, sig: signal.Signals) -> None:
+    def _send_signal(self, record: ProcessRecord, sig: signal.Signals) -> None:
         """Signal the process itself (not its group), as the real launch's transport does."""
         if not record.running:
             return
@@ -368,7 +297,7 @@ class LaunchService:
         except ProcessLookupError:
             pass
 
-    def _running(self) -> List[_Process]:
+    def _running(self) -> List[ProcessRecord]:
         return [p for p in self._processes if p.running]
 
     # ----------------------------------------------------------------- shutdown
@@ -488,13 +417,9 @@ class LaunchService:
                 self._log('INFO', 'launch', 'Default logging verbosity is set to INFO')
                 previous_handlers = self._install_signal_handlers()
             for entity in self._entities:
-                self.__context._push_locals()
-                try:
-                    ok = self._visit_safely(entity)
-                finally:
-                    self.__context._pop_locals()
-                if not ok:
-                    break
+                with self.__context._scoped_locals():
+                    if not self._visit_safely(entity):
+                        break
             if self._dry_run:
                 while any(not t.cancelled for t in self._timers):
                     timers, self._timers = self._timers, []
@@ -520,9 +445,5 @@ class LaunchService:
                 self._log_file = None
 
     def _remove_temp_files(self) -> None:
-        for path in self._temp_files:
-            try:
-                os.unlink(path)
-            except OSError:
-                pass
+        close_quietly(os.unlink, self._temp_files)
         self._temp_files.clear()

@@ -2,6 +2,12 @@
 
 from typing import Text
 
+from ._compat import getter
+
+
+class SubstitutionFailure(RuntimeError):
+    """Raised when a substitution cannot be evaluated (also launch.substitutions')."""
+
 
 class Substitution:
     """A value evaluated in a launch context, always producing text."""
@@ -16,3 +22,22 @@ class Substitution:
 
     def __repr__(self) -> Text:
         return self.describe()
+
+
+class TextSubstitution(Substitution):
+    """Constant text (also launch.substitutions')."""
+
+    def __init__(self, *, text: Text) -> None:
+        if not isinstance(text, str):
+            raise TypeError("TextSubstitution expects 'text' to be str, got {!r}".format(text))
+        self._text = text
+
+    text = getter('_text', 'Getter for the text.')
+
+    def describe(self) -> Text:
+        """Return the text quoted."""
+        return "'{}'".format(self._text)
+
+    def perform(self, context) -> Text:
+        """Return the text."""
+        return self._text

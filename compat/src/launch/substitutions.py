@@ -8,14 +8,21 @@ import shlex
 import shutil
 import subprocess
 from typing import Iterable
-from typing import List
 from typing import Optional
 from typing import Text
 import uuid
 
 from ._compat import check_newer_api
+from ._compat import getter
 from ._compat import make_module_getattr
+from ._substitutions_newer import EqualsSubstitution as _EqualsSubstitution
+from ._substitutions_newer import IfElseSubstitution as _IfElseSubstitution
 from .substitution import Substitution
+from .substitution import SubstitutionFailure
+from .substitution import TextSubstitution
+from .utilities import _describe
+from .utilities import _optional_substitutions
+from .utilities import _to_bool
 from .utilities import normalize_to_list_of_substitutions
 from .utilities import perform_substitutions
 
@@ -30,84 +37,50 @@ __all__ = [
 
 _SINCE_IRON = 'Iron and later; Humble only from launch 1.0.9, June 2025'
 
-
-def _newer(name: str):
-    def load():
-        from . import _substitutions_newer
-        return getattr(_substitutions_newer, name)
-    return load, _SINCE_IRON
-
-
 __getattr__ = make_module_getattr(__name__, newer={
-    'EqualsSubstitution': _newer('EqualsSubstitution'),
-    'IfElseSubstitution': _newer('IfElseSubstitution'),
+    'EqualsSubstitution': (lambda: _EqualsSubstitution, _SINCE_IRON),
+    'IfElseSubstitution': (lambda: _IfElseSubstitution, _SINCE_IRON),
 })
 
 
-class SubstitutionFailure(RuntimeError):
-    """Raised when a substitution cannot be evaluated."""
+class _OneNameSubstitution(Substitution):
+    """A substitution of one list of substitutions, described as ``<_LABEL>(<them>)``."""
 
+    _LABEL = ''
 
-class TextSubstitution(Substitution):
-    """Constant text."""
-
-    def __init__(self, *, text: Text) -> None:
-        if not isinstance(text, str):
-            raise TypeError("TextSubstitution expects 'text' to be str, got {!r}".format(text))
-        self.__text = text
-
-    @property
-    def text(self) -> Text:
-        """Getter for the text."""
-        return self.__text
-
-    def describe(self) -> Text:
-        """Return the text quoted."""
-        return "'{}'".format(self.__text)
-
-    def perform(self, context) -> Text:
-        """Return the text."""
-        return self.__text
-
-
-class LaunchConfiguration(Substitution):
-    """The value of a launch configuration (launch argument), with an optional default."""
-
-    def __init__(self, variable_name, *, default=None) -> None:
-        self.__variable_name = normalize_to_list_of_substitutions(variable_name)
-        if default is None:
-            self.__default = None
-        else:
-            items = [default] if isinstance(default, (str, Substitution)) else None
-            if items is None:
-                try:
-                    items = list(iter(default))
-                except TypeError:
-                    items = [default]
-            self.__default = normalize_to_list_of_substitutions(
-                [item if isinstance(item, (str, Substitution)) else str(item) for item in items])
-
-    @property
-    def variable_name(self) -> List[Substitution]:
-        """Getter for the name, as a list of substitutions."""
-        return self.__variable_name
-
-    @property
-    def default(self) -> Optional[List[Substitution]]:
-        """Getter for the default, as a list of substitutions, or None."""
-        return self.__default
+    def __init__(self, subs) -> None:
+        self._subs = normalize_to_list_of_substitutions(subs)
 
     def describe(self) -> Text:
         """Return a description like the real one."""
-        return 'LaunchConfig({})'.format(' + '.join(s.describe() for s in self.__variable_name))
+        return '{}({})'.format(self._LABEL, _describe(self._subs))
+
+
+class LaunchConfiguration(_OneNameSubstitution):
+    """The value of a launch configuration (launch argument), with an optional default."""
+
+    _LABEL = 'LaunchConfig'
+
+    def __init__(self, variable_name, *, default=None) -> None:
+        super().__init__(variable_name)
+        if default is not None and not isinstance(default, (str, Substitution)):
+            try:
+                default = [item if isinstance(item, (str, Substitution)) else str(item)
+                           for item in iter(default)]
+            except TypeError:
+                default = str(default)
+        self._default = _optional_substitutions(default)
+
+    variable_name = getter('_subs', 'Getter for the name, as a list of substitutions.')
+    default = getter('_default', 'Getter for the default, as a list of substitutions, or None.')
 
     def perform(self, context) -> Text:
         """Return the configuration's value, or the default; fail when neither exists."""
-        name = perform_substitutions(context, self.__variable_name)
+        name = perform_substitutions(context, self._subs)
         if name in context.launch_configurations:
             return context.launch_configurations[name]
-        if self.__default is not None:
-            return perform_substitutions(context, self.__default)
+        if self._default is not None:
+            return perform_substitutions(context, self._default)
         raise SubstitutionFailure("launch configuration '{}' does not exist".format(name))
 
 
@@ -134,28 +107,25 @@ class PathJoinSubstitution(Substitution):
                                 'Kilted and later', TypeError)
                 part = normalize_to_list_of_substitutions(part)
             parts.append(part)
-        self.__substitutions = parts
+        self._substitutions = parts
 
-    @property
-    def substitutions(self) -> List:
-        """Getter for the path components."""
-        return self.__substitutions
+    substitutions = getter('_substitutions', 'Getter for the path components.')
 
     def describe(self) -> Text:
         """Return a description of the components."""
         return 'PathJoin({})'.format(', '.join(
             repr(p) if isinstance(p, str) else (p.describe() if isinstance(p, Substitution)
-                                                else ' + '.join(s.describe() for s in p))
-            for p in self.__substitutions))
+                                                else _describe(p))
+            for p in self._substitutions))
 
     def perform(self, context) -> Text:
         """Join the evaluated components."""
-        return os.path.join(*[_join_part(context, part) for part in self.__substitutions])
+        return os.path.join(*[_join_part(context, part) for part in self._substitutions])
 
     def __truediv__(self, other) -> 'PathJoinSubstitution':
         check_newer_api("the '/' operator of PathJoinSubstitution",
                         'Kilted and later; Humble only from launch 1.0.9, June 2025', TypeError)
-        return PathJoinSubstitution(self.__substitutions + [other])
+        return PathJoinSubstitution(self._substitutions + [other])
 
 
 _SAFE_BUILTINS = {
@@ -166,7 +136,7 @@ _SAFE_BUILTINS = {
 }
 
 
-class PythonExpression(Substitution):
+class PythonExpression(_OneNameSubstitution):
     """
     Evaluate a Python expression and return ``str()`` of the result.
 
@@ -175,29 +145,24 @@ class PythonExpression(Substitution):
     modules named in ``python_modules`` are available by name.
     """
 
+    _LABEL = 'PythonExpr'
+
     def __init__(self, expression, python_modules=('math',)) -> None:
-        self.__expression = normalize_to_list_of_substitutions(expression)
-        self.__python_modules = [normalize_to_list_of_substitutions(m) for m in python_modules]
+        super().__init__(expression)
+        self._python_modules = [normalize_to_list_of_substitutions(m) for m in python_modules]
 
-    @property
-    def expression(self) -> List[Substitution]:
-        """Getter for the expression."""
-        return self.__expression
-
-    def describe(self) -> Text:
-        """Return a description of the expression."""
-        return 'PythonExpr({})'.format(' + '.join(s.describe() for s in self.__expression))
+    expression = getter('_subs', 'Getter for the expression.')
 
     def perform(self, context) -> Text:
         """Evaluate the expression with the restricted builtins."""
         namespace = {}
-        for module_subs in self.__python_modules:
+        for module_subs in self._python_modules:
             module_name = perform_substitutions(context, module_subs)
             module = importlib.import_module(module_name)
             if module is math:
                 namespace.update({k: v for k, v in vars(math).items() if not k.startswith('_')})
             namespace[module_name] = module
-        expression = perform_substitutions(context, self.__expression)
+        expression = perform_substitutions(context, self._subs)
         try:
             value = eval(expression, {'__builtins__': dict(_SAFE_BUILTINS)}, namespace)
         except Exception as exc:
@@ -206,79 +171,69 @@ class PythonExpression(Substitution):
         return str(value)
 
 
-class EnvironmentVariable(Substitution):
+class EnvironmentVariable(_OneNameSubstitution):
     """The value of an environment variable of the launch (``default_value`` when unset)."""
 
+    _LABEL = 'EnvVar'
+
     def __init__(self, name, *, default_value='') -> None:
-        self.__name = normalize_to_list_of_substitutions(name)
-        self.__default_value = (None if default_value is None
-                                else normalize_to_list_of_substitutions(default_value))
+        super().__init__(name)
+        self._default_value = _optional_substitutions(default_value)
 
-    @property
-    def name(self) -> List[Substitution]:
-        """Getter for the variable name."""
-        return self.__name
-
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'EnvVar({})'.format(' + '.join(s.describe() for s in self.__name))
+    name = getter('_subs', 'Getter for the variable name.')
 
     def perform(self, context) -> Text:
         """Return the variable's value from the launch environment."""
-        name = perform_substitutions(context, self.__name)
+        name = perform_substitutions(context, self._subs)
         value = context.environment.get(name)
         if value is not None:
             return value
-        if self.__default_value is None:
+        if self._default_value is None:
             raise SubstitutionFailure("environment variable '{}' does not exist".format(name))
-        return perform_substitutions(context, self.__default_value)
+        return perform_substitutions(context, self._default_value)
 
 
-class ThisLaunchFileDir(Substitution):
+class _LaunchFileLocal(Substitution):
+    """A value the launch file being processed puts in the context's locals."""
+
+    _LOCAL = ''
+
+    def describe(self) -> Text:
+        """Return a description."""
+        return '{}()'.format(type(self).__name__)
+
+    def perform(self, context) -> Text:
+        """Return the value, taken from the context's locals."""
+        try:
+            return getattr(context.locals, self._LOCAL)
+        except AttributeError:
+            raise SubstitutionFailure('{} used outside of a launch file (in a script?)'.format(
+                type(self).__name__)) from None
+
+
+class ThisLaunchFileDir(_LaunchFileLocal):
     """The directory of the launch file being processed."""
 
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'ThisLaunchFileDir()'
-
-    def perform(self, context) -> Text:
-        """Return the directory, taken from the context's locals."""
-        try:
-            return context.locals.current_launch_file_directory
-        except AttributeError:
-            raise SubstitutionFailure(
-                'ThisLaunchFileDir used outside of a launch file (in a script?)') from None
+    _LOCAL = 'current_launch_file_directory'
 
 
-class ThisLaunchFile(Substitution):
+class ThisLaunchFile(_LaunchFileLocal):
     """The path of the launch file being processed."""
 
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'ThisLaunchFile()'
-
-    def perform(self, context) -> Text:
-        """Return the path, taken from the context's locals."""
-        try:
-            return context.locals.current_launch_file_path
-        except AttributeError:
-            raise SubstitutionFailure(
-                'ThisLaunchFile used outside of a launch file (in a script?)') from None
+    _LOCAL = 'current_launch_file_path'
 
 
-class AnonName(Substitution):
+class AnonName(_OneNameSubstitution):
     """A name made unique for this launch; the same name gives the same result."""
 
-    def __init__(self, name) -> None:
-        self.__name = normalize_to_list_of_substitutions(name)
+    _LABEL = 'AnonName'
 
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'AnonName({})'.format(' + '.join(s.describe() for s in self.__name))
+    def __init__(self, name) -> None:
+        super().__init__(name)
 
     def perform(self, context) -> Text:
         """Return the unique name, creating it on first use."""
-        name = perform_substitutions(context, self.__name)
+        name = perform_substitutions(context, self._subs)
         key = 'anon' + name
         if key not in context.launch_configurations:
             context.launch_configurations[key] = '{}_{}'.format(name, uuid.uuid4().hex[:16])
@@ -289,35 +244,33 @@ class LocalSubstitution(Substitution):
     """The value of ``context.locals.<expression>``."""
 
     def __init__(self, expression: Text, description: Optional[Text] = None) -> None:
-        self.__expression = expression
-        self.__description = description
+        self._expression = expression
+        self._description = description
 
     def describe(self) -> Text:
         """Return a description."""
-        return self.__description or 'LocalVar({!r})'.format(self.__expression)
+        return self._description or 'LocalVar({!r})'.format(self._expression)
 
     def perform(self, context) -> Text:
         """Evaluate the expression on the context's locals."""
         try:
-            return str(eval('locals.' + self.__expression, {'__builtins__': {}},
+            return str(eval('locals.' + self._expression, {'__builtins__': {}},
                             {'locals': context.locals}))
         except Exception as exc:
-            raise SubstitutionFailure("local '{}' not found: {}".format(self.__expression, exc))
+            raise SubstitutionFailure("local '{}' not found: {}".format(self._expression, exc))
 
 
-class FindExecutable(Substitution):
+class FindExecutable(_OneNameSubstitution):
     """The full path of an executable found on the launch environment's PATH."""
 
-    def __init__(self, *, name) -> None:
-        self.__name = normalize_to_list_of_substitutions(name)
+    _LABEL = 'FindExec'
 
-    def describe(self) -> Text:
-        """Return a description."""
-        return 'FindExec({})'.format(' + '.join(s.describe() for s in self.__name))
+    def __init__(self, *, name) -> None:
+        super().__init__(name)
 
     def perform(self, context) -> Text:
         """Search PATH for the executable."""
-        name = perform_substitutions(context, self.__name)
+        name = perform_substitutions(context, self._subs)
         path = shutil.which(name, path=context.environment.get('PATH', os.defpath))
         if path is None:
             raise SubstitutionFailure("executable '{}' not found on the PATH".format(name))
@@ -330,18 +283,17 @@ class Command(Substitution):
     def __init__(self, command, *, on_stderr='fail') -> None:
         if isinstance(command, (str, Substitution)):
             command = [command]
-        self.__command = [normalize_to_list_of_substitutions(part) for part in command]
-        self.__on_stderr = normalize_to_list_of_substitutions(on_stderr)
+        self._command = [normalize_to_list_of_substitutions(part) for part in command]
+        self._on_stderr = normalize_to_list_of_substitutions(on_stderr)
 
     def describe(self) -> Text:
         """Return a description."""
-        return 'Command({})'.format(
-            ' '.join(' + '.join(s.describe() for s in part) for part in self.__command))
+        return 'Command({})'.format(' '.join(_describe(part) for part in self._command))
 
     def perform(self, context) -> Text:
         """Run the command (split like a shell would) and return what it wrote to stdout."""
-        text = ' '.join(perform_substitutions(context, part) for part in self.__command)
-        on_stderr = perform_substitutions(context, self.__on_stderr)
+        text = ' '.join(perform_substitutions(context, part) for part in self._command)
+        on_stderr = perform_substitutions(context, self._on_stderr)
         if on_stderr not in ('fail', 'ignore', 'warn', 'capture'):
             raise SubstitutionFailure("invalid on_stderr value '{}'".format(on_stderr))
         try:
@@ -365,48 +317,46 @@ class Command(Substitution):
         return output
 
 
-def _to_bool(context, subs, what: Text) -> bool:
-    text = perform_substitutions(context, subs).strip().lower()
-    if text in ('true', '1'):
-        return True
-    if text in ('false', '0'):
-        return False
-    raise SubstitutionFailure("{}: invalid boolean '{}', expected true, false, 1 or 0".format(
-        what, text))
+class _BooleanSubstitution(Substitution):
+    """Combine boolean texts ('true'/'false'/'1'/'0'), evaluated left to right, into one."""
+
+    def __init__(self, *operands) -> None:
+        self._operands = [normalize_to_list_of_substitutions(o) for o in operands]
+
+    def _combine(self, values) -> bool:
+        raise NotImplementedError
+
+    def perform(self, context) -> Text:
+        """Return 'true' or 'false'."""
+        name = type(self).__name__
+        return str(self._combine(_to_bool(context, o, name) for o in self._operands)).lower()
 
 
-class NotSubstitution(Substitution):
+class NotSubstitution(_BooleanSubstitution):
     """Logical not of a boolean text ('true'/'false'/'1'/'0')."""
 
     def __init__(self, value) -> None:
-        self.__value = normalize_to_list_of_substitutions(value)
+        super().__init__(value)
 
-    def perform(self, context) -> Text:
-        """Return 'true' or 'false'."""
-        return str(not _to_bool(context, self.__value, 'NotSubstitution')).lower()
-
-
-class AndSubstitution(Substitution):
-    """Logical and of two boolean texts."""
-
-    def __init__(self, left, right) -> None:
-        self.__left = normalize_to_list_of_substitutions(left)
-        self.__right = normalize_to_list_of_substitutions(right)
-
-    def perform(self, context) -> Text:
-        """Return 'true' or 'false'."""
-        return str(_to_bool(context, self.__left, 'AndSubstitution')
-                   and _to_bool(context, self.__right, 'AndSubstitution')).lower()
+    def _combine(self, values) -> bool:
+        return not all(values)
 
 
-class OrSubstitution(Substitution):
-    """Logical or of two boolean texts."""
+class AndSubstitution(_BooleanSubstitution):
+    """Logical and of two boolean texts (the right one is not evaluated when left is false)."""
 
     def __init__(self, left, right) -> None:
-        self.__left = normalize_to_list_of_substitutions(left)
-        self.__right = normalize_to_list_of_substitutions(right)
+        super().__init__(left, right)
 
-    def perform(self, context) -> Text:
-        """Return 'true' or 'false'."""
-        return str(_to_bool(context, self.__left, 'OrSubstitution')
-                   or _to_bool(context, self.__right, 'OrSubstitution')).lower()
+    def _combine(self, values) -> bool:
+        return all(values)
+
+
+class OrSubstitution(_BooleanSubstitution):
+    """Logical or of two boolean texts (the right one is not evaluated when left is true)."""
+
+    def __init__(self, left, right) -> None:
+        super().__init__(left, right)
+
+    def _combine(self, values) -> bool:
+        return any(values)

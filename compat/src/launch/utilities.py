@@ -1,10 +1,15 @@
 """Utility functions of the launch API: argument checks and substitution helpers."""
 
+from typing import Dict
 from typing import Iterable
 from typing import List
+from typing import Optional
 from typing import Text
+from typing import Tuple
 
 from .substitution import Substitution
+from .substitution import SubstitutionFailure
+from .substitution import TextSubstitution
 
 
 def ensure_argument_type(argument, types, argument_name: Text, caller: Text = None) -> None:
@@ -25,8 +30,6 @@ def normalize_to_list_of_substitutions(subs) -> List[Substitution]:
 
     Like the real launch API, anything else (numbers, None, ...) is a TypeError.
     """
-    from .substitutions import TextSubstitution
-
     def normalize(item):
         if isinstance(item, Substitution):
             return item
@@ -47,6 +50,46 @@ def normalize_to_list_of_substitutions(subs) -> List[Substitution]:
 def perform_substitutions(context, subs: List[Substitution]) -> Text:
     """Evaluate each substitution of ``subs`` in ``context`` and concatenate the results."""
     return ''.join(context.perform_substitution(sub) for sub in subs)
+
+
+def _optional_substitutions(subs) -> Optional[List[Substitution]]:
+    """Normalize ``subs`` to substitutions, None staying None."""
+    return None if subs is None else normalize_to_list_of_substitutions(subs)
+
+
+def _substitution_pairs(mapping) -> List[Tuple[List[Substitution], List[Substitution]]]:
+    """Normalize the keys and values of a dict (or (key, value) pairs) to substitutions."""
+    items = mapping.items() if hasattr(mapping, 'items') else mapping
+    return [(normalize_to_list_of_substitutions(k), normalize_to_list_of_substitutions(v))
+            for k, v in items]
+
+
+def _perform_pairs(context, pairs) -> Dict[Text, Text]:
+    """Evaluate (key, value) substitution pairs (see _substitution_pairs) into a dict."""
+    return {perform_substitutions(context, k): perform_substitutions(context, v) for k, v in pairs}
+
+
+def _describe(subs) -> Text:
+    """Describe a list of substitutions the way the real launch does: joined with ' + '."""
+    return ' + '.join(s.describe() for s in subs)
+
+
+def _text_if_constant(subs) -> Optional[Text]:
+    """Return the text of substitutions that are all TextSubstitution, else None."""
+    if all(isinstance(s, TextSubstitution) for s in subs):
+        return ''.join(s.text for s in subs)
+    return None
+
+
+def _to_bool(context, subs, what: Text) -> bool:
+    """Evaluate substitutions as 'true'/'1' or 'false'/'0' (SubstitutionFailure otherwise)."""
+    text = perform_substitutions(context, subs).strip().lower()
+    if text in ('true', '1'):
+        return True
+    if text in ('false', '0'):
+        return False
+    raise SubstitutionFailure("{}: invalid boolean '{}', expected true, false, 1 or 0".format(
+        what, text))
 
 
 def is_a(obj, entity_type) -> bool:

@@ -1,17 +1,89 @@
-"""Parameter descriptions of launch_ros: ParameterValue, ParameterFile and Parameter."""
+"""Parameter descriptions of launch_ros (ParameterValue, ParameterFile, Parameter) and how values evaluate."""
 
+from typing import List
 from typing import Optional
 from typing import Text
 
+from launch._compat import getter
 from launch._compat import make_module_getattr
 from launch._compat import unsupported
 from launch.substitution import Substitution
 from launch.utilities import normalize_to_list_of_substitutions
 from launch.utilities import perform_substitutions
+import yaml
 
 __all__ = ['Parameter', 'ParameterFile', 'ParameterValue']
 
 __getattr__ = make_module_getattr(__name__)
+
+
+def _is_substitutions(value) -> bool:
+    if isinstance(value, Substitution):
+        return True
+    return (isinstance(value, (list, tuple)) and len(value) > 0
+            and all(isinstance(v, (str, Substitution)) for v in value)
+            and any(isinstance(v, Substitution) for v in value))
+
+
+def _uniform_list(values: List, what: Text) -> List:
+    if not values:
+        # launch_ros (evaluate_parameter_dict) refuses an empty list: it has no element type.
+        raise TypeError('{}: expected a non-empty sequence, with items of uniform type. Allowed '
+                        'sequence item types are bool, int, float, str.'.format(what))
+    first = type(values[0])
+    if first not in (bool, int, float, str):
+        raise TypeError('{}: list items must be bool, int, float or str, got {!r}'.format(
+            what, values))
+    if first in (int, float) and all(type(v) in (int, float) for v in values):
+        if any(type(v) is float for v in values):
+            return [float(v) for v in values]
+        return values
+    if not all(type(v) is first for v in values):
+        raise TypeError('{}: expected a list of uniform type, got {!r}'.format(what, values))
+    return values
+
+
+def _yaml_value(text: Text, what: Text):
+    value = yaml.safe_load(text) if text != '' else ''
+    if value is None:
+        return text
+    if type(value) in (bool, int, float, str, bytes):
+        return value
+    if isinstance(value, list):
+        return _uniform_list(value, what)
+    raise TypeError("{}: value '{}' is not a bool, int, float, str or uniform list".format(
+        what, text))
+
+
+def evaluate_parameter_value(context, value, what: Text = 'parameter'):
+    """
+    Evaluate one parameter value as launch_ros does.
+
+    Plain bool, int, float, str and bytes stay as they are; substitutions are performed and the
+    text is read as YAML ('5' is an int, 'true' a bool); lists become uniform lists;
+    ParameterValue follows its ``value_type``. An empty list, or text that reads as one
+    ('[]'), is a TypeError, as in launch_ros.
+    """
+    if isinstance(value, ParameterValue):
+        return value.evaluate(context)
+    if isinstance(value, (bool, int, float, str, bytes)):
+        return value
+    if _is_substitutions(value):
+        return _yaml_value(perform_substitutions(context, normalize_to_list_of_substitutions(value)),
+                           what)
+    if isinstance(value, (list, tuple)):
+        items = []
+        for item in value:
+            if isinstance(item, Substitution) or (
+                    isinstance(item, (list, tuple)) and _is_substitutions(item)):
+                items.append(_yaml_value(perform_substitutions(
+                    context, normalize_to_list_of_substitutions(item)), what))
+            elif isinstance(item, (bool, int, float, str)):
+                items.append(item)
+            else:
+                raise TypeError('{}: unsupported list item {!r}'.format(what, item))
+        return _uniform_list(items, what)
+    raise TypeError('{}: unsupported parameter value {!r}'.format(what, value))
 
 
 class ParameterValue:
@@ -23,30 +95,17 @@ class ParameterValue:
     """
 
     def __init__(self, value, *, value_type=None) -> None:
-        self.__value = value
-        self.__value_type = value_type
+        self._value = value
+        self._value_type = value_type
 
-    @property
-    def value(self):
-        """Getter for the value."""
-        return self.__value
-
-    @property
-    def value_type(self):
-        """Getter for the type, or None."""
-        return self.__value_type
+    value = getter('_value', 'Getter for the value.')
+    value_type = getter('_value_type', 'Getter for the type, or None.')
 
     def evaluate(self, context):
         """Evaluate the value in ``context``."""
-        from .utilities import _yaml_value
-        from .utilities import evaluate_parameter_value
-        value = self.__value
-        value_type = self.__value_type
-        is_subs = isinstance(value, Substitution) or (
-            isinstance(value, (list, tuple)) and value
-            and any(isinstance(v, Substitution) for v in value)
-            and all(isinstance(v, (str, Substitution)) for v in value))
-        if is_subs:
+        value = self._value
+        value_type = self._value_type
+        if _is_substitutions(value):
             text = perform_substitutions(context, normalize_to_list_of_substitutions(value))
             if value_type is str:
                 return text
@@ -77,39 +136,28 @@ class ParameterFile:
     def __init__(self, param_file, *, allow_substs=False) -> None:
         if allow_substs is not False:
             raise unsupported('ParameterFile(allow_substs=True)')
-        self.__param_file = normalize_to_list_of_substitutions(
+        self._param_file = normalize_to_list_of_substitutions(
             str(param_file) if not isinstance(param_file, (str, Substitution, list, tuple))
             else param_file)
 
-    @property
-    def param_file(self):
-        """Getter for the path (substitutions)."""
-        return self.__param_file
+    param_file = getter('_param_file', 'Getter for the path (substitutions).')
 
     def evaluate(self, context) -> Text:
         """Return the evaluated path."""
-        return perform_substitutions(context, self.__param_file)
+        return perform_substitutions(context, self._param_file)
 
 
 class Parameter:
     """A single parameter name and value (used by SetParameter)."""
 
     def __init__(self, name, value, *, value_type: Optional[type] = None) -> None:
-        self.__name = normalize_to_list_of_substitutions(name)
-        self.__value = value if value_type is None else ParameterValue(value, value_type=value_type)
+        self._name = normalize_to_list_of_substitutions(name)
+        self._value = value if value_type is None else ParameterValue(value, value_type=value_type)
 
-    @property
-    def name(self):
-        """Getter for the name, as substitutions."""
-        return self.__name
-
-    @property
-    def value(self):
-        """Getter for the value."""
-        return self.__value
+    name = getter('_name', 'Getter for the name, as substitutions.')
+    value = getter('_value', 'Getter for the value.')
 
     def evaluate(self, context):
         """Return (name, evaluated value)."""
-        from .utilities import evaluate_parameter_value
-        name = perform_substitutions(context, self.__name)
-        return name, evaluate_parameter_value(context, self.__value, "parameter '{}'".format(name))
+        name = perform_substitutions(context, self._name)
+        return name, evaluate_parameter_value(context, self._value, "parameter '{}'".format(name))

@@ -6,11 +6,13 @@ from typing import Text
 
 from ament_index_python.packages import get_package_prefix
 from ament_index_python.packages import get_package_share_directory
+from launch._compat import getter
 from launch._compat import check_newer_api
 from launch._compat import make_module_getattr
 from launch.substitution import Substitution
 from launch.substitutions import PathJoinSubstitution
 from launch.substitutions import SubstitutionFailure
+from launch.utilities import _describe
 from launch.utilities import normalize_to_list_of_substitutions
 from launch.utilities import perform_substitutions
 
@@ -24,17 +26,13 @@ class FindPackage(Substitution):
     """Base of FindPackagePrefix and FindPackageShare."""
 
     def __init__(self, package) -> None:
-        self.__package = normalize_to_list_of_substitutions(package)
+        self._package = normalize_to_list_of_substitutions(package)
 
-    @property
-    def package(self):
-        """Getter for the package name (substitutions)."""
-        return self.__package
+    package = getter('_package', 'Getter for the package name (substitutions).')
 
     def describe(self) -> Text:
         """Return a description."""
-        return '{}(pkg={})'.format(type(self).__name__,
-                                   ' + '.join(s.describe() for s in self.__package))
+        return '{}(pkg={})'.format(type(self).__name__, _describe(self._package))
 
     def find(self, package_name: Text) -> Text:
         """Return the folder of ``package_name``."""
@@ -42,7 +40,7 @@ class FindPackage(Substitution):
 
     def perform(self, context) -> Text:
         """Look the package up in the ament index."""
-        return self.find(perform_substitutions(context, self.__package))
+        return self.find(perform_substitutions(context, self._package))
 
     def __truediv__(self, other) -> PathJoinSubstitution:
         check_newer_api("the '/' operator of FindPackage substitutions",
@@ -93,20 +91,16 @@ class ExecutableInPackage(FindPackagePrefix):
 
     def __init__(self, executable, package) -> None:
         super().__init__(package)
-        self.__executable = normalize_to_list_of_substitutions(executable)
+        self._executable = normalize_to_list_of_substitutions(executable)
 
-    @property
-    def executable(self):
-        """Getter for the executable name (substitutions)."""
-        return self.__executable
+    executable = getter('_executable', 'Getter for the executable name (substitutions).')
 
     def describe(self) -> Text:
         """Return a description."""
         return 'ExecInPkg(pkg={}, exec={})'.format(
-            ' + '.join(s.describe() for s in self.package),
-            ' + '.join(s.describe() for s in self.__executable))
+            _describe(self.package), _describe(self._executable))
 
     def perform(self, context) -> Text:
         """Return the path of the executable."""
         return find_executable_in_package(perform_substitutions(context, self.package),
-                                          perform_substitutions(context, self.__executable))
+                                          perform_substitutions(context, self._executable))

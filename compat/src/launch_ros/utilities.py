@@ -12,7 +12,9 @@ from typing import Union
 from launch.substitution import Substitution
 from launch.utilities import normalize_to_list_of_substitutions
 from launch.utilities import perform_substitutions
-import yaml
+
+from .parameter_descriptions import evaluate_parameter_value
+from .parameter_descriptions import ParameterFile
 
 
 def is_namespace_absolute(ns: Text) -> bool:
@@ -58,76 +60,6 @@ def normalize_remap_rules(remappings) -> List[Tuple[List[Substitution], List[Sub
     return rules
 
 
-def _is_substitutions(value) -> bool:
-    if isinstance(value, Substitution):
-        return True
-    return (isinstance(value, (list, tuple)) and len(value) > 0
-            and all(isinstance(v, (str, Substitution)) for v in value)
-            and any(isinstance(v, Substitution) for v in value))
-
-
-def _uniform_list(values: List, what: Text) -> List:
-    if not values:
-        # launch_ros (evaluate_parameter_dict) refuses an empty list: it has no element type.
-        raise TypeError('{}: expected a non-empty sequence, with items of uniform type. Allowed '
-                        'sequence item types are bool, int, float, str.'.format(what))
-    first = type(values[0])
-    if first not in (bool, int, float, str):
-        raise TypeError('{}: list items must be bool, int, float or str, got {!r}'.format(
-            what, values))
-    if first in (int, float) and all(type(v) in (int, float) for v in values):
-        if any(type(v) is float for v in values):
-            return [float(v) for v in values]
-        return values
-    if not all(type(v) is first for v in values):
-        raise TypeError('{}: expected a list of uniform type, got {!r}'.format(what, values))
-    return values
-
-
-def _yaml_value(text: Text, what: Text):
-    value = yaml.safe_load(text) if text != '' else ''
-    if value is None:
-        return text
-    if type(value) in (bool, int, float, str, bytes):
-        return value
-    if isinstance(value, list):
-        return _uniform_list(value, what)
-    raise TypeError("{}: value '{}' is not a bool, int, float, str or uniform list".format(
-        what, text))
-
-
-def evaluate_parameter_value(context, value, what: Text = 'parameter'):
-    """
-    Evaluate one parameter value as launch_ros does.
-
-    Plain bool, int, float, str and bytes stay as they are; substitutions are performed and the
-    text is read as YAML ('5' is an int, 'true' a bool); lists become uniform lists;
-    ParameterValue follows its ``value_type``. An empty list, or text that reads as one
-    ('[]'), is a TypeError, as in launch_ros.
-    """
-    from .parameter_descriptions import ParameterValue
-    if isinstance(value, ParameterValue):
-        return value.evaluate(context)
-    if isinstance(value, (bool, int, float, str, bytes)):
-        return value
-    if _is_substitutions(value):
-        return _yaml_value(perform_substitutions(context, normalize_to_list_of_substitutions(value)),
-                           what)
-    if isinstance(value, (list, tuple)):
-        items = []
-        for item in value:
-            if isinstance(item, Substitution) or (
-                    isinstance(item, (list, tuple)) and _is_substitutions(item)):
-                items.append(_yaml_value(perform_substitutions(
-                    context, normalize_to_list_of_substitutions(item)), what))
-            elif isinstance(item, (bool, int, float, str)):
-                items.append(item)
-            else:
-                raise TypeError('{}: unsupported list item {!r}'.format(what, item))
-        return _uniform_list(items, what)
-    raise TypeError('{}: unsupported parameter value {!r}'.format(what, value))
-
-
 def evaluate_parameter_dict(context, parameters: Mapping, prefix: Text = '') -> Dict[Text, object]:
     """Evaluate a parameter dict: keys may be substitutions, nested dicts give dotted names."""
     result: Dict[Text, object] = {}
@@ -148,7 +80,6 @@ def evaluate_parameters(context, parameters) -> List[Union[pathlib.Path, Dict[Te
 
     Items may be paths (str, pathlib.Path, substitutions, ParameterFile) or dicts.
     """
-    from .parameter_descriptions import ParameterFile
     evaluated: List[Union[pathlib.Path, Dict[Text, object]]] = []
     for item in parameters:
         if isinstance(item, Mapping):
@@ -167,7 +98,6 @@ def evaluate_parameters(context, parameters) -> List[Union[pathlib.Path, Dict[Te
 
 def check_parameters(parameters) -> None:
     """Check the types of a Node's ``parameters`` list without a context (fail early)."""
-    from .parameter_descriptions import ParameterFile
     if not isinstance(parameters, list):
         raise TypeError("Node 'parameters' must be a list, got {!r}".format(parameters))
     for item in parameters:

@@ -80,13 +80,6 @@ def hand_over(argv: List[Text]) -> None:
 
 
 # ------------------------------------------------------------------------------ launch
-def _stdin_is_a_tty() -> bool:
-    try:
-        return sys.stdin is not None and sys.stdin.isatty()
-    except (AttributeError, ValueError, OSError):
-        return False
-
-
 def _launch_command(argv: List[Text]) -> int:
     from . import launch as compat_launch
     parser = argparse.ArgumentParser(
@@ -99,7 +92,7 @@ def _launch_command(argv: List[Text]) -> int:
     parser.add_argument('-a', '--show-all-subprocesses-output', action='store_true',
                         help='Show all launched subprocesses\' output by overriding their output '
                         'configuration.')
-    parser.add_argument('-n', '--noninteractive', default=not _stdin_is_a_tty(),
+    parser.add_argument('-n', '--noninteractive', default=not compat_launch.stdin_is_a_tty(),
                         action='store_true', help='Run the launch system non-interactively, with '
                         'no terminal associated (default: when stdin is not a terminal). Then '
                         'SIGINT to the launch is sent on to every process; interactively the '
@@ -198,9 +191,8 @@ def _pkg_command(argv: List[Text]) -> int:
     from ament_index_python.packages import get_package_share_directory
     from ament_index_python.packages import get_packages_with_prefixes
     from ament_index_python.packages import PackageNotFoundError
-    parser = argparse.ArgumentParser(prog='ros2 pkg', description='Various package related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    from .graph import verb_parser
+    parser, verbs = verb_parser('pkg', 'package')
     p = verbs.add_parser('prefix', help='Output the prefix path of a package')
     p.add_argument('package_name', help='The package name')
     p.add_argument('--share', action='store_true', help='Show share directory for the package')

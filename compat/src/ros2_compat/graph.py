@@ -94,12 +94,12 @@ def wait_for_topic_type(node, topic: Text, spin_time: float, *, forever: bool = 
     raise KeyboardInterrupt
 
 
-def _qos_from_args(node, topic: Text, args) -> object:
+def _qos_from_args(args, publishers) -> object:
+    """Return the QoS of the --qos-* arguments; what they leave open matches ``publishers``."""
     from rclpy.qos import DurabilityPolicy
     from rclpy.qos import HistoryPolicy
     from rclpy.qos import QoSProfile
     from rclpy.qos import ReliabilityPolicy
-    publishers = node.get_publishers_info_by_topic(topic)
     reliability = ReliabilityPolicy.RELIABLE
     durability = DurabilityPolicy.VOLATILE
     if publishers:
@@ -158,15 +158,17 @@ def topic_info(args) -> int:
         subscriptions = [s for s in node.get_subscriptions_info_by_topic(topic)
                          if s.node_name != node.get_name()]
     print('Type: {}'.format(', '.join(types)))
-    print('Publisher count: {}'.format(len(publishers)))
-    if args.verbose:
-        for info in publishers:
-            print('  {}/{}'.format(info.node_namespace.rstrip('/'), info.node_name))
-    print('Subscription count: {}'.format(len(subscriptions)))
-    if args.verbose:
-        for info in subscriptions:
+    for what, infos in (('Publisher', publishers), ('Subscription', subscriptions)):
+        print('{} count: {}'.format(what, len(infos)))
+        for info in infos if args.verbose else []:
             print('  {}/{}'.format(info.node_namespace.rstrip('/'), info.node_name))
     return 0
+
+
+def _subscription_settings(node, topic: Text, args):
+    """Return the message class (given, or the topic's once known) and QoS of a subscriber."""
+    type_name = args.message_type or wait_for_topic_type(node, topic, args.spin_time)
+    return get_message(type_name), _qos_from_args(args, node.get_publishers_info_by_topic(topic))
 
 
 # ------------------------------------------------------------------------------ topic echo
@@ -188,9 +190,7 @@ def topic_echo(args) -> int:
     topic = expand_topic(args.topic_name)
     truncate = None if args.full_length else args.truncate_length
     with cli_node() as node:
-        type_name = args.message_type or wait_for_topic_type(node, topic, args.spin_time)
-        msg_class = get_message(type_name)
-        qos = _qos_from_args(node, topic, args)
+        msg_class, qos = _subscription_settings(node, topic, args)
         state = {'count': 0}
 
         def callback(msg) -> None:
@@ -242,9 +242,7 @@ def topic_hz(args) -> int:
     import rclpy
     topic = expand_topic(args.topic_name)
     with cli_node() as node:
-        type_name = args.message_type or wait_for_topic_type(node, topic, args.spin_time)
-        msg_class = get_message(type_name)
-        qos = _qos_from_args(node, topic, args)
+        msg_class, qos = _subscription_settings(node, topic, args)
         stamps = collections.deque(maxlen=args.window_size)
         received = {'count': 0}
 
@@ -286,16 +284,7 @@ def topic_pub(args) -> int:
             raise CommandError('Failed to populate field: {}'.format(exc)) from None
     times = 1 if args.once else args.times
     with cli_node() as node:
-        from rclpy.qos import DurabilityPolicy
-        from rclpy.qos import QoSProfile
-        from rclpy.qos import ReliabilityPolicy
-        qos = QoSProfile(
-            depth=args.qos_depth or 10,
-            reliability=ReliabilityPolicy.BEST_EFFORT if args.qos_reliability == 'best_effort'
-            else ReliabilityPolicy.RELIABLE,
-            durability=DurabilityPolicy.TRANSIENT_LOCAL if args.qos_durability == 'transient_local'
-            else DurabilityPolicy.VOLATILE)
-        publisher = node.create_publisher(msg_class, topic, qos)
+        publisher = node.create_publisher(msg_class, topic, _qos_from_args(args, []))
         wait = args.wait_matching_subscriptions
         if wait is None:
             wait = 1 if times else 0
@@ -344,6 +333,13 @@ def node_list(args) -> int:
 
 
 # ------------------------------------------------------------------------------ parsers
+def verb_parser(command: Text, what: Optional[Text] = None):
+    """Return the parser of ``ros2 <command>`` (about ``what``, the command) and its verbs."""
+    parser = argparse.ArgumentParser(prog='ros2 ' + command, description='Various {} related '
+                                     'sub-commands (repose_ros stand-in)'.format(what or command))
+    return parser, parser.add_subparsers(dest='verb', metavar='Commands')
+
+
 def _spin_time(parser: argparse.ArgumentParser) -> None:
     parser.add_argument('--spin-time', type=float, default=DEFAULT_SPIN_TIME,
                         help='Spin time in seconds to wait for discovery (default: %(default)s)')
@@ -353,9 +349,7 @@ def _spin_time(parser: argparse.ArgumentParser) -> None:
 
 def topic_parser() -> argparse.ArgumentParser:
     """Build the parser of ``ros2 topic``."""
-    parser = argparse.ArgumentParser(prog='ros2 topic', description='Various topic related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    parser, verbs = verb_parser('topic')
 
     p = verbs.add_parser('list', help='Output a list of available topics')
     p.add_argument('-t', '--show-types', action='store_true', help='Additionally show the topic type')
@@ -421,9 +415,7 @@ def topic_parser() -> argparse.ArgumentParser:
 
 def node_parser() -> argparse.ArgumentParser:
     """Build the parser of ``ros2 node``."""
-    parser = argparse.ArgumentParser(prog='ros2 node', description='Various node related '
-                                     'sub-commands (repose_ros stand-in)')
-    verbs = parser.add_subparsers(dest='verb', metavar='Commands')
+    parser, verbs = verb_parser('node')
     p = verbs.add_parser('list', help='Output a list of available nodes')
     p.add_argument('-a', '--all', action='store_true', help='Display all nodes even hidden ones')
     p.add_argument('-c', '--count-nodes', action='store_true', help='Only display the number of nodes')

@@ -145,6 +145,21 @@ def missing_arguments_report(description: LaunchDescription,
                 ', '.join(arg.name for arg in missing), format_arguments(description)))
 
 
+def stdin_is_a_tty() -> bool:
+    """Return True when stdin is a terminal (``ros2 launch`` is then interactive)."""
+    try:
+        return sys.stdin is not None and sys.stdin.isatty()
+    except (AttributeError, ValueError, OSError):
+        return False
+
+
+def _load(launch_file: Text, launch_args: LaunchArgs):
+    """Return the parsed arguments, the description and the missing-arguments report (or None)."""
+    arguments = parse_launch_arguments(launch_args)
+    description = load_launch_description(launch_file)
+    return arguments, description, missing_arguments_report(description, arguments)
+
+
 def _build_service(path: Text, description: LaunchDescription, arguments: List[Tuple[Text, Text]],
                    *, launch_prefix: Optional[Text], debug: bool, dry_run: bool,
                    noninteractive: bool = True) -> LaunchService:
@@ -168,9 +183,7 @@ def evaluate(launch_file: Text, launch_args: LaunchArgs = None) -> LaunchService
     processes that would have been started, ``service.context`` holds the final launch
     configurations. Generated parameter files are left in place until ``discard(service)``.
     """
-    arguments = parse_launch_arguments(launch_args)
-    description = load_launch_description(launch_file)
-    report = missing_arguments_report(description, arguments)
+    arguments, description, report = _load(launch_file, launch_args)
     if report is not None:
         raise LaunchError(report)
     service = _build_service(launch_file, description, arguments, launch_prefix=None,
@@ -196,19 +209,14 @@ def run(launch_file: Text, launch_args: LaunchArgs = None, *, debug: bool = Fals
     when a process exited with an error. ``noninteractive`` defaults, as ``ros2 launch -n``
     does, to True unless stdin is a terminal.
     """
-    arguments = parse_launch_arguments(launch_args)
-    description = load_launch_description(launch_file)
-    report = missing_arguments_report(description, arguments)
+    arguments, description, report = _load(launch_file, launch_args)
     if report is not None:
         print(report, flush=True)
         return 1
     if show_all_output:
         os.environ['OVERRIDE_LAUNCH_PROCESS_OUTPUT'] = 'both'
     if noninteractive is None:
-        try:
-            noninteractive = not sys.stdin.isatty()
-        except (AttributeError, ValueError, OSError):
-            noninteractive = True
+        noninteractive = not stdin_is_a_tty()
     service = _build_service(launch_file, description, arguments, launch_prefix=launch_prefix,
                              debug=debug, dry_run=False, noninteractive=noninteractive)
     return service.run()

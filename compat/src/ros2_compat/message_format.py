@@ -52,6 +52,14 @@ def _array_type_name(value) -> Text:
     return str(value.dtype)
 
 
+def _string_text(value: Text, truncate_length: Optional[int], no_str: bool) -> Text:
+    if no_str:
+        return '<string length: <{}>>'.format(len(value))
+    if truncate_length is not None and len(value) > truncate_length:
+        return value[:truncate_length] + '...'
+    return value
+
+
 def _convert_value(value, truncate_length: Optional[int], no_arr: bool, no_str: bool) -> Any:
     if _is_message(value):
         return message_to_ordereddict(value, truncate_length=truncate_length, no_arr=no_arr,
@@ -61,11 +69,7 @@ def _convert_value(value, truncate_length: Optional[int], no_arr: bool, no_str: 
             return ''.join(chr(c) for c in value[:truncate_length]) + '...'
         return ''.join(chr(c) for c in value)
     if isinstance(value, str):
-        if no_str:
-            return '<string length: <{}>>'.format(len(value))
-        if truncate_length is not None and len(value) > truncate_length:
-            return value[:truncate_length] + '...'
-        return value
+        return _string_text(value, truncate_length, no_str)
     is_array = isinstance(value, array.array) or (numpy is not None
                                                   and isinstance(value, numpy.ndarray))
     if is_array:
@@ -132,10 +136,7 @@ def message_to_csv(msg, *, truncate_length: Optional[int] = None, no_arr: bool =
                 parts.append(to_text(item))
             return ','.join(parts)
         if isinstance(value, str):
-            if no_str:
-                return '<string length: <{}>>'.format(len(value))
-            if truncate_length is not None and len(value) > truncate_length:
-                return value[:truncate_length] + '...'
+            return _string_text(value, truncate_length, no_str)
         if numpy is not None and isinstance(value, numpy.generic):
             value = value.item()
         return str(value)

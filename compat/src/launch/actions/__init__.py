@@ -2,10 +2,10 @@
 
 from .._compat import make_module_getattr
 from ._core import AppendEnvironmentVariable
-from ._core import DeclareLaunchArgument
 from ._core import EmitEvent
 from ._core import GroupAction
-from ._core import IncludeLaunchDescription
+from ._include import DeclareLaunchArgument
+from ._include import IncludeLaunchDescription
 from ._core import LogInfo
 from ._core import OpaqueFunction
 from ._core import PopEnvironment

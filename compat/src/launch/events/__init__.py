@@ -2,13 +2,14 @@
 
 from typing import Text
 
-from .. import _compat
+from .._compat import getter
+from .._compat import make_module_getattr
 from ..event import Event
 from . import process  # noqa: F401
 
 __all__ = ['Shutdown', 'process']
 
-__getattr__ = _compat.make_module_getattr(__name__)
+__getattr__ = make_module_getattr(__name__)
 
 
 class Shutdown(Event):
@@ -17,15 +18,8 @@ class Shutdown(Event):
     name = 'launch.events.Shutdown'
 
     def __init__(self, *, reason: Text = 'reason not given', due_to_sigint: bool = False) -> None:
-        self.__reason = reason
-        self.__due_to_sigint = due_to_sigint
+        self._reason = reason
+        self._due_to_sigint = due_to_sigint
 
-    @property
-    def reason(self) -> Text:
-        """Getter for the reason."""
-        return self.__reason
-
-    @property
-    def due_to_sigint(self) -> bool:
-        """Return True when the shutdown was caused by SIGINT."""
-        return self.__due_to_sigint
+    reason = getter('_reason', 'Getter for the reason.')
+    due_to_sigint = getter('_due_to_sigint', 'Return True when the shutdown was caused by SIGINT.')

@@ -5,6 +5,7 @@ from typing import List
 from typing import Optional
 from typing import Text
 
+from .._compat import getter
 from .._compat import make_module_getattr
 from ..event import Event
 
@@ -18,47 +19,20 @@ class RunningProcessEvent(Event):
 
     def __init__(self, *, action, name: Text, cmd: List[Text], cwd: Optional[Text],
                  env: Optional[Dict[Text, Text]], pid: int) -> None:
-        self.__action = action
-        self.__name = name
-        self.__cmd = cmd
-        self.__cwd = cwd
-        self.__env = env
-        self.__pid = pid
+        self._action = action
+        self._name = name
+        self._cmd = cmd
+        self._cwd = cwd
+        self._env = env
+        self._pid = pid
 
-    @property
-    def action(self):
-        """Getter for the ExecuteProcess action that started the process."""
-        return self.__action
-
-    @property
-    def execute_process_action(self):
-        """Getter for the ExecuteProcess action (older name)."""
-        return self.__action
-
-    @property
-    def process_name(self) -> Text:
-        """Getter for the process label, e.g. 'talker-1'."""
-        return self.__name
-
-    @property
-    def cmd(self) -> List[Text]:
-        """Getter for the command line."""
-        return self.__cmd
-
-    @property
-    def cwd(self) -> Optional[Text]:
-        """Getter for the working directory."""
-        return self.__cwd
-
-    @property
-    def env(self) -> Optional[Dict[Text, Text]]:
-        """Getter for the environment."""
-        return self.__env
-
-    @property
-    def pid(self) -> int:
-        """Getter for the process id."""
-        return self.__pid
+    action = getter('_action', 'Getter for the ExecuteProcess action that started the process.')
+    execute_process_action = getter('_action', 'Getter for the ExecuteProcess action (older name).')
+    process_name = getter('_name', 'Getter for the process label, e.g. \'talker-1\'.')
+    cmd = getter('_cmd', 'Getter for the command line.')
+    cwd = getter('_cwd', 'Getter for the working directory.')
+    env = getter('_env', 'Getter for the environment.')
+    pid = getter('_pid', 'Getter for the process id.')
 
 
 class ProcessStarted(RunningProcessEvent):
@@ -74,9 +48,6 @@ class ProcessExited(RunningProcessEvent):
 
     def __init__(self, *, returncode: int, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__returncode = returncode
+        self._returncode = returncode
 
-    @property
-    def returncode(self) -> int:
-        """Getter for the exit code."""
-        return self.__returncode
+    returncode = getter('_returncode', 'Getter for the exit code.')

@@ -2,6 +2,7 @@
 
 from typing import Text
 
+from launch._compat import getter
 from launch.action import Action
 from launch.substitutions import SubstitutionFailure
 from launch.utilities import normalize_to_list_of_substitutions
@@ -9,6 +10,12 @@ from launch.utilities import perform_substitutions
 
 from ..parameter_descriptions import Parameter
 from ..utilities import prefix_namespace
+
+
+def _append_setting(context, name: Text, item) -> None:
+    """Append to the list a launch configuration holds (a new list: scopes keep the old one)."""
+    context.launch_configurations[name] = list(
+        context.launch_configurations.get(name, None) or []) + [item]
 
 
 class PushRosNamespace(Action):
@@ -21,17 +28,14 @@ class PushRosNamespace(Action):
 
     def __init__(self, namespace, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__namespace = normalize_to_list_of_substitutions(namespace)
+        self._namespace = normalize_to_list_of_substitutions(namespace)
 
-    @property
-    def namespace(self):
-        """Getter for the namespace, as substitutions."""
-        return self.__namespace
+    namespace = getter('_namespace', 'Getter for the namespace, as substitutions.')
 
     def execute(self, context) -> None:
         """Set the 'ros_namespace' launch configuration."""
         from rclpy.validate_namespace import validate_namespace
-        pushed = perform_substitutions(context, self.__namespace)
+        pushed = perform_substitutions(context, self._namespace)
         previous = context.launch_configurations.get('ros_namespace', None)
         namespace = prefix_namespace(previous, pushed)
         try:
@@ -48,14 +52,11 @@ class SetParameter(Action):
 
     def __init__(self, name, value, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__parameter = Parameter(name, value)
+        self._parameter = Parameter(name, value)
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
-        name, value = self.__parameter.evaluate(context)
-        params = list(context.launch_configurations.get('global_params', None) or [])
-        params.append((name, value))
-        context.launch_configurations['global_params'] = params
+        _append_setting(context, 'global_params', self._parameter.evaluate(context))
 
 
 class SetUseSimTime(SetParameter):
@@ -70,13 +71,11 @@ class SetParametersFromFile(Action):
 
     def __init__(self, filename, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__filename = normalize_to_list_of_substitutions(filename)
+        self._filename = normalize_to_list_of_substitutions(filename)
 
     def execute(self, context) -> None:
         """Append to the 'global_params' launch configuration."""
-        params = list(context.launch_configurations.get('global_params', None) or [])
-        params.append(perform_substitutions(context, self.__filename))
-        context.launch_configurations['global_params'] = params
+        _append_setting(context, 'global_params', perform_substitutions(context, self._filename))
 
 
 class SetRemap(Action):
@@ -84,8 +83,8 @@ class SetRemap(Action):
 
     def __init__(self, src, dst, **kwargs) -> None:
         super().__init__(**kwargs)
-        self.__src = normalize_to_list_of_substitutions(src)
-        self.__dst = normalize_to_list_of_substitutions(dst)
+        self._src = normalize_to_list_of_substitutions(src)
+        self._dst = normalize_to_list_of_substitutions(dst)
 
     def describe(self) -> Text:
         """Return a short description."""
@@ -93,7 +92,5 @@ class SetRemap(Action):
 
     def execute(self, context) -> None:
         """Append to the 'ros_remaps' launch configuration."""
-        remaps = list(context.launch_configurations.get('ros_remaps', None) or [])
-        remaps.append((perform_substitutions(context, self.__src),
-                       perform_substitutions(context, self.__dst)))
-        context.launch_configurations['ros_remaps'] = remaps
+        _append_setting(context, 'ros_remaps', (perform_substitutions(context, self._src),
+                                                perform_substitutions(context, self._dst)))

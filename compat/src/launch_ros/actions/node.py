@@ -7,6 +7,7 @@ from typing import List
 from typing import Optional
 from typing import Text
 
+from launch._compat import getter
 from launch.actions import ExecuteProcess
 from launch.utilities import normalize_to_list_of_substitutions
 from launch.utilities import perform_substitutions
@@ -47,49 +48,36 @@ class Node(ExecuteProcess):
         super().__init__(cmd=cmd, **kwargs)
         if parameters is not None:
             check_parameters(parameters)
-        self.__package = package
-        self.__node_executable = executable
-        self.__node_name = name
-        self.__node_namespace = namespace
-        self.__parameters = [] if parameters is None else list(parameters)
-        self.__remappings = [] if remappings is None else normalize_remap_rules(remappings)
-        self.__expanded_node_name = self.UNSPECIFIED_NODE_NAME
-        self.__expanded_node_namespace = self.UNSPECIFIED_NODE_NAMESPACE
-        self.__final_node_name: Optional[Text] = None
-        self.__expanded_remappings: Optional[List] = None
-        self.__parameter_files: List[Text] = []
+        self._package = package
+        self._node_executable = executable
+        self._node_name = name
+        self._node_namespace = namespace
+        self._parameters = [] if parameters is None else list(parameters)
+        self._remappings = [] if remappings is None else normalize_remap_rules(remappings)
+        self._expanded_node_name = self.UNSPECIFIED_NODE_NAME
+        self._expanded_node_namespace = self.UNSPECIFIED_NODE_NAMESPACE
+        self._final_node_name: Optional[Text] = None
+        self._expanded_remappings: Optional[List] = None
+        self._parameter_files: List[Text] = []
 
-    @property
-    def node_package(self):
-        """Getter for the package."""
-        return self.__package
-
-    @property
-    def node_executable(self):
-        """Getter for the executable."""
-        return self.__node_executable
+    node_package = getter('_package', 'Getter for the package.')
+    node_executable = getter('_node_executable', 'Getter for the executable.')
 
     @property
     def node_name(self) -> Text:
         """Getter for the fully qualified node name (after the action was executed)."""
-        if self.__final_node_name is None:
+        if self._final_node_name is None:
             raise RuntimeError("cannot access 'node_name' before executing action")
-        return self.__final_node_name
+        return self._final_node_name
 
-    @property
-    def expanded_node_namespace(self) -> Text:
-        """Getter for the namespace after substitution."""
-        return self.__expanded_node_namespace
+    expanded_node_namespace = getter(
+        '_expanded_node_namespace', 'Getter for the namespace after substitution.')
 
-    @property
-    def expanded_remapping_rules(self):
-        """Getter for the remapping rules after substitution."""
-        return self.__expanded_remappings
+    expanded_remapping_rules = getter(
+        '_expanded_remappings', 'Getter for the remapping rules after substitution.')
 
-    @property
-    def parameter_files(self) -> List[Text]:
-        """Getter for the parameter files passed to the node (generated ones included)."""
-        return self.__parameter_files
+    parameter_files = getter(
+        '_parameter_files', 'Getter for the parameter files passed to the node (generated ones included).')
 
     def is_node_name_fully_specified(self) -> bool:
         """Return True when both the name and the namespace are known."""
@@ -111,31 +99,31 @@ class Node(ExecuteProcess):
         from rclpy.validate_namespace import validate_namespace
         from rclpy.validate_node_name import validate_node_name
         cmd = super()._compat_build_cmd(context)
-        if self.__node_name is not None:
-            self.__expanded_node_name = perform_substitutions(
-                context, normalize_to_list_of_substitutions(self.__node_name))
-            validate_node_name(self.__expanded_node_name)
-            cmd += ['-r', '__node:={}'.format(self.__expanded_node_name)]
+        if self._node_name is not None:
+            self._expanded_node_name = perform_substitutions(
+                context, normalize_to_list_of_substitutions(self._node_name))
+            validate_node_name(self._expanded_node_name)
+            cmd += ['-r', '__node:={}'.format(self._expanded_node_name)]
         namespace = None
-        if self.__node_namespace is not None:
+        if self._node_namespace is not None:
             namespace = perform_substitutions(
-                context, normalize_to_list_of_substitutions(self.__node_namespace))
+                context, normalize_to_list_of_substitutions(self._node_namespace))
         namespace = prefix_namespace(context.launch_configurations.get('ros_namespace'), namespace)
         if namespace is not None:
-            self.__expanded_node_namespace = namespace
+            self._expanded_node_namespace = namespace
             validate_namespace(namespace)
             cmd += ['-r', '__ns:={}'.format(namespace)]
-        self.__final_node_name = prefix_namespace(self.__expanded_node_namespace,
-                                                  self.__expanded_node_name)
-        self.__parameter_files = []
+        self._final_node_name = prefix_namespace(self._expanded_node_namespace,
+                                                 self._expanded_node_name)
+        self._parameter_files = []
         for item in context.launch_configurations.get('global_params', None) or []:
             if isinstance(item, tuple):
                 cmd += ['-p', '{}:={}'.format(item[0], item[1])]
             else:
                 path = os.path.abspath(item)
-                self.__parameter_files.append(path)
+                self._parameter_files.append(path)
                 cmd += ['--params-file', path]
-        for params in evaluate_parameters(context, self.__parameters):
+        for params in evaluate_parameters(context, self._parameters):
             if isinstance(params, dict):
                 path = self._create_params_file_from_dict(context, params)
             else:
@@ -146,12 +134,12 @@ class Node(ExecuteProcess):
                             'WARNING', 'launch_ros.actions.node',
                             'Parameter file path is not a file: {}'.format(path))
                     continue
-            self.__parameter_files.append(path)
+            self._parameter_files.append(path)
             cmd += ['--params-file', path]
         remaps = list(context.launch_configurations.get('ros_remaps', None) or [])
         remaps += [(perform_substitutions(context, src), perform_substitutions(context, dst))
-                   for src, dst in self.__remappings]
-        self.__expanded_remappings = remaps or None
+                   for src, dst in self._remappings]
+        self._expanded_remappings = remaps or None
         for src, dst in remaps:
             cmd += ['-r', '{}:={}'.format(src, dst)]
         return cmd
