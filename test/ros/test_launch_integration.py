@@ -84,6 +84,15 @@ def test_launched_pipeline_answers_every_frame(tmp_path):
             ex.spin_once(timeout_sec=0.1)
             assert launch.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
         assert pub.get_subscription_count() > 0 and len(active) == 2
+        # The camera may be active before the partitioner and aggregator (each node walks to active on
+        # its own); a frame reaching an inactive partitioner is counted and not planned.
+        from lifecycle_msgs.srv import GetState
+
+        for n in ("/itest/partitioner", "/itest/aggregator"):
+            end = time.monotonic() + 60
+            while _call(node, ex, GetState, f"{n}/get_state", GetState.Request(), timeout=60
+                        ).current_state.label != "active" and time.monotonic() < end:
+                time.sleep(0.2)
         time.sleep(1.0)
         stamps = []
         for i in range(4):
