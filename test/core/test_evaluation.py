@@ -302,7 +302,7 @@ def test_build_methods_keys():
     keys = [s.key for s in specs]
     assert keys == ["full_frame@640", "full_frame@1280", "uniform@2x2-640", "uniform@3x3-960",
                     "sahi@640-greedynmm", "sahi@640-nms", "remix@1000", "remix@2000", "meanshift@1000",
-                    "meanshift@2000", "rl_dca@1000", "rl_dca@2000"]
+                    "meanshift@2000", "greedy@1000", "greedy@2000", "rl_dca@1000", "rl_dca@2000"]
     assert specs[3].grid == (3, 3) and specs[3].imgsz == 960
     for bad in (dict(families=["yolo"]), dict(uniform=["3by3"]), dict(budgets=[0])):
         kw = dict(families=["uniform", "rl_dca"], full_sizes=[640], uniform=["2x2-640"], budgets=[1000])

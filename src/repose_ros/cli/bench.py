@@ -9,13 +9,14 @@ exactly N boxes in a 3840x2160 frame, and prints the medians as JSON.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import time
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
 import numpy as np
+
+from .output import print_result
 
 __all__ = ["bench_overhead", "main_bench"]
 
@@ -143,13 +144,6 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     )
     print_result(res, args.json)
     return 0
-
-
-def print_result(res: dict, path: Optional[str] = None) -> None:
-    """Print a benchmark's result as JSON, and write it to ``path`` when given."""
-    print(json.dumps(res, indent=2))
-    if path:
-        Path(path).write_text(json.dumps(res, indent=2) + "\n", encoding="utf-8")
 
 
 if __name__ == "__main__":

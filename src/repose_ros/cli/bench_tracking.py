@@ -69,7 +69,7 @@ def main_bench_tracking(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
     res = bench_tracking(args.dataset, args.method, args.budget_ms, args.servers, args.degrade, args.max_frames)
-    from .bench import print_result
+    from .output import print_result
 
     print_result(res, args.json)
     return 0

@@ -75,7 +75,7 @@ def main_bench_transport(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
-    from .bench import print_result
+    from .output import print_result
 
     print_result(bench_transport(args.dataset, args.qualities, args.frames, args.imgsz), args.json)
     return 0

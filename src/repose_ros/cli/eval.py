@@ -4,7 +4,8 @@ Methods (all with the same detector weights): ``full_frame`` at each input size 
 family, ``uniform`` grids with 30% overlap spread over the S servers (one tile per server and
 round), ``sahi`` (the PyPI library: its default greedy-NMM/IOS merging and NMS/IoU merging),
 ``remix`` (REMIX-style: partition and per-block models planned from the previous frame's boxes
-under the same budget), ``meanshift`` (RE-POSE without the RL policy) and ``rl_dca`` (RE-POSE).
+under the same budget), ``meanshift`` (RE-POSE without the RL policy), ``greedy`` (RE-POSE with a
+one-step look-ahead on the planner's value instead of the policy) and ``rl_dca`` (RE-POSE).
 Metrics: COCO mAP50:95, mAP50 and AP by object size with ignore regions (pycocotools); latency:
 measured, never modelled: every server's blocks run one per detector call (as the edge detector
 node runs them) and each server is timed on its own; a frame's parallel latency is the coarse
@@ -32,6 +33,8 @@ DEFAULT_BUDGETS = "1000,2000,4000"
 
 
 def _parser() -> argparse.ArgumentParser:
+    from repose_ros.core.evaluation import FAMILIES
+
     p = argparse.ArgumentParser(prog="repose eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="auto",
@@ -42,8 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--frames", type=int, default=None, help="number of frames (mosaics) to evaluate (default 8)")
     p.add_argument("--servers", type=int, default=4, help="edge servers S (default 4)")
     p.add_argument("--budgets", default=None, help=f"latency budgets in ms (default {DEFAULT_BUDGETS})")
-    p.add_argument("--methods", default=",".join(("full_frame", "uniform", "sahi", "remix", "meanshift", "rl_dca")),
-                   help="comma-separated method families to run")
+    p.add_argument("--methods", default=",".join(FAMILIES),
+                   help=f"comma-separated method families to run (default: all: {','.join(FAMILIES)})")
     p.add_argument("--full-sizes", default=None,
                    help="input sizes of full_frame (default: every size of the profile's model family, "
                         f"then {', '.join(str(v) for v in DEFAULT_FULL_EXTRA)})")

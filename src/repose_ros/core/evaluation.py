@@ -44,6 +44,7 @@ import numpy as np
 
 from repose_ros.core.blocks import Block, Rect, uniform_grid
 from repose_ros.core.detections import Detections
+from repose_ros.core.eval_data import EvalDataset, EvalFrame
 
 FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
 """Method families, in table order."""
@@ -201,42 +202,6 @@ def coco_metrics(images: Sequence[Tuple[Any, Any, Any, Any]], max_dets: int = 10
 
 
 # =========================================================================== data sets
-
-
-@dataclass
-class EvalFrame:
-    """One annotated frame to evaluate.
-
-    ``load()`` returns the BGR image; ``load_history()`` (None when there is none) returns the
-    previous frame of the same sequence, which only the REMIX-style baseline looks at.
-    ``fake_gt`` / ``fake_history_gt`` hold what the fake detector sees (synthetic scenes).
-    """
-
-    name: str
-    sequence: str
-    index: int
-    width: int
-    height: int
-    gt: np.ndarray
-    ignore: np.ndarray
-    load: Callable[[], np.ndarray]
-    load_history: Optional[Callable[[], np.ndarray]] = None
-    fake_gt: Optional[Detections] = None
-    fake_history_gt: Optional[Detections] = None
-    info: Dict[str, Any] = field(default_factory=dict)
-
-
-@dataclass
-class EvalDataset:
-    """Frames of one data set with a description and notes for the report."""
-
-    spec: str
-    description: str
-    frames: List[EvalFrame]
-    fake: bool = False
-    notes: List[str] = field(default_factory=list)
-    info: Dict[str, Any] = field(default_factory=dict)
-    title: str = ""
 
 
 def parse_dataset_spec(spec: str) -> Tuple[str, List[str]]:

@@ -96,12 +96,12 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
     it), times a truncation factor: a block that cuts a person's box leaves a detection of the
     visible part only, whose IoU with the whole box is at most the share ``f`` of the box inside
     the block; over the IoU thresholds 0.5-0.95 of AP50:95 such a detection counts about
-    ``clip((f - 0.5) / 0.5, 0, 1)`` (our choice; 1 for a box wholly inside). A person the plan leaves to the coarse pass (outside every planned block) counts with
-    the coarse model's precision when a coarse box matches it (IoU >= 0.5), else 0. Unlike the
-    planner's value, which only knows the coarse boxes, this sees the people the coarse pass
-    missed, so a block that also covers the neighbourhood of its boxes is paid for the people
-    found there: the reward that ``repose train-dca --reward plan`` pays when a layout comes
-    with its annotations.
+    ``clip((f - 0.5) / 0.5, 0, 1)`` (our choice; 1 for a box wholly inside). A person the plan
+    leaves to the coarse pass (outside every planned block) counts with the coarse model's
+    precision when a coarse box matches it (IoU >= 0.5), else 0. Unlike the planner's value,
+    which only knows the coarse boxes, this sees the people the coarse pass missed, so a block
+    that also covers the neighbourhood of its boxes is paid for the people found there: the
+    reward that ``repose train-dca --reward plan`` pays when a layout comes with its annotations.
     """
     from .boxes import box_iou
 

@@ -215,7 +215,7 @@ def visdrone_frames(root: str | os.PathLike, n_frames: Optional[int] = None, ord
     (``annotations/<stem>.txt``; FileNotFoundError naming it otherwise). Still images: no
     previous frame.
     """
-    from repose_ros.core.evaluation import EvalFrame
+    from repose_ros.core.eval_data import EvalFrame
 
     if n_frames is not None and n_frames < 0:
         raise ValueError(f"n_frames must be >= 0, got {n_frames}")
