@@ -335,7 +335,20 @@ def test_real_onnx_export_loads_and_detects(tmp_path, capsys):
 @pytest.mark.skipif(bool(_export_ready()) or importlib.util.find_spec("openvino") is None,
                     reason=_export_ready() or "openvino not installed (see requirements.txt)")
 @pytest.mark.skipif(not FRAME.is_file(), reason="MOT17-mini data (../shared/data) absent")
-def test_real_openvino_export_matches_pt_on_the_same_input(tmp_path):
+def test_real_openvino_export_matches_pt_on_the_same_input():
+    """Run the OpenVINO check below in a child pytest: with OpenVINO's runtime loaded into the test process,
+    a later test that raises a real SIGINT (test/ros/test_executors.py) crashed the process (SIGSEGV)."""
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                        f"{__file__}::test_openvino_export_child"], env=dict(os.environ, REPOSE_OV_CHILD="1"),
+                       capture_output=True, text=True, timeout=900)
+    assert r.returncode == 0 and "1 passed" in r.stdout, (r.stdout + r.stderr)[-4000:]
+
+
+@pytest.mark.skipif(os.environ.get("REPOSE_OV_CHILD") != "1",
+                    reason="run by test_real_openvino_export_matches_pt_on_the_same_input in its own process")
+def test_openvino_export_child(tmp_path):
     """An OpenVINO folder export, pinned by its folder digest, gives the .pt boxes (f32) on a square input."""
     import cv2
 
