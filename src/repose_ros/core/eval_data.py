@@ -12,6 +12,10 @@ import numpy as np
 
 from .detections import Detections
 
+#: MOT17 classes whose boxes are ignore regions, not people to find (person on vehicle, static person,
+#: distractor, reflection).
+MOT_IGNORE_CLASSES = (2, 7, 8, 12)
+
 
 @dataclass
 class EvalFrame:

@@ -44,13 +44,10 @@ import numpy as np
 
 from repose_ros.core.blocks import Block, Rect, uniform_grid
 from repose_ros.core.detections import Detections
-from repose_ros.core.eval_data import EvalDataset, EvalFrame
+from repose_ros.core.eval_data import MOT_IGNORE_CLASSES, EvalDataset, EvalFrame
 
 FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
 """Method families, in table order."""
-
-MOT_IGNORE_CLASSES = (2, 7, 8, 12)
-"""MOT17 classes that are ambiguous (person on vehicle, static person, distractor, reflection)."""
 
 PANDA_BOXES = {"full": "full body", "visible": "visible body", "head": "head"}
 """``--panda-box`` choices -> PANDA ``rects`` keys."""

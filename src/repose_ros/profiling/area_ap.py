@@ -15,8 +15,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.core.boxes import box_iou
+from repose_ros.core.eval_data import MOT_IGNORE_CLASSES
 
-MOT_IGNORE_CLASSES = (2, 7, 8, 12)
 LETTERBOX_GREY = 114
 IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 
