@@ -6,6 +6,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from repose_ros.core import dca_training as T
 from repose_ros.core import rl_dca as R
 from repose_ros.core.layouts import panda_like_layout
 
@@ -156,7 +157,7 @@ def test_extended_features_add_spreads():
     np.testing.assert_allclose(f[5:8], [0.1, 0.0, 0.0], atol=1e-7)  # std x = 0.1, equal areas
     np.testing.assert_allclose(f[13:16], 0.0)  # single box: no spread
     assert np.all(f[16:24] == 0) and f[-1] == pytest.approx(2 / 3)
-    env = R.make_env(max_clusters=3, extended_state=True)
+    env = T.make_env(max_clusters=3, extended_state=True)
     obs, _ = env.reset(seed=0)
     assert obs.shape == (25,) and env.observation_space.contains(obs)
 
@@ -255,7 +256,7 @@ def test_env_is_deterministic_with_seed():
     actions = [2, 1, 3, 0, 2, 4, 1, 2]
 
     def run(seed):
-        env = R.make_env(max_steps=8)
+        env = T.make_env(max_steps=8)
         obs, _ = env.reset(seed=seed)
         trace = [obs]
         for a in actions:
@@ -268,7 +269,7 @@ def test_env_is_deterministic_with_seed():
 
 
 def test_env_rewards_are_score_differences():
-    env = R.make_env(max_steps=8, reward_config=R.RewardConfig(step_cost=0.0))
+    env = T.make_env(max_steps=8, reward_config=R.RewardConfig(step_cost=0.0))
     _, info = env.reset(seed=1)
     score = info["score"]
     total = 0.0
@@ -284,7 +285,7 @@ def test_env_rewards_are_score_differences():
 def test_env_invalid_action_penalty_and_truncation():
     layouts = [_boxes([[100, 100], [3000, 2000]])]
     cfg = R.RewardConfig()
-    env = R.make_env(layout_source=layouts, max_steps=3, reward_config=cfg)
+    env = T.make_env(layout_source=layouts, max_steps=3, reward_config=cfg)
     env.reset(seed=0)
     k = env.state.k
     _, r, term, trunc, info = env.step(2 + 10)  # split an absent cluster
@@ -296,7 +297,7 @@ def test_env_invalid_action_penalty_and_truncation():
 
 
 def test_env_layout_with_size():
-    env = R.make_env(layout_source=lambda rng: (_boxes(rng.uniform(0, 600, (5, 2))), 640, 480))
+    env = T.make_env(layout_source=lambda rng: (_boxes(rng.uniform(0, 600, (5, 2))), 640, 480))
     obs, _ = env.reset(seed=0)
     assert env.state.frame_w == 640 and obs.shape == (5 * M + 1,)
 
@@ -308,7 +309,7 @@ def _ppo(max_clusters=4):
     import torch
     from stable_baselines3 import PPO
 
-    env = R.make_env(max_clusters=max_clusters)
+    env = T.make_env(max_clusters=max_clusters)
     torch.manual_seed(0)
     model = PPO(
         "MlpPolicy",
@@ -422,8 +423,8 @@ def test_shipped_policy_loads_and_matches_zip():
 def test_train_policy_small_and_reproducible(tmp_path):
     kw = dict(total_timesteps=256, n_envs=2, max_clusters=4, max_steps=4, progress_bar=False,
               n_eval_layouts=2, ppo_kwargs=dict(n_steps=64, batch_size=64, n_epochs=2))
-    s1 = R.train_policy(tmp_path / "a.zip", seed=3, **kw)
-    s2 = R.train_policy(tmp_path / "b", seed=3, **kw)
+    s1 = T.train_policy(tmp_path / "a.zip", seed=3, **kw)
+    s2 = T.train_policy(tmp_path / "b", seed=3, **kw)
     for ext in (".zip", ".npz", ".json"):
         assert (tmp_path / f"a{ext}").is_file() and (tmp_path / f"b{ext}").is_file()
     a, _ = R.NumpyActor.load_npz(tmp_path / "a.npz")
@@ -490,7 +491,7 @@ def test_env_context_is_observed_and_reaches_the_planner_hook():
         return float(labels.max() + 1) / 10.0
 
     cfg = R.RewardConfig(w_tight=0, w_area=0, w_count=0, w_close=0, w_planner=1.0, planner_value=hook, step_cost=0)
-    env = R.make_env(reward_config=cfg, context_sampler=lambda rng: (float(rng.choice([500.0, 4000.0])), 3),
+    env = T.make_env(reward_config=cfg, context_sampler=lambda rng: (float(rng.choice([500.0, 4000.0])), 3),
                      max_steps=3)
     obs, _ = env.reset(seed=0)
     assert obs.shape == env.observation_space.shape == (R.feature_size(M, False, True),)

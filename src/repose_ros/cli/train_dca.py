@@ -220,7 +220,8 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from repose_ros.core.rl_dca import RewardConfig, train_policy
+    from repose_ros.core.dca_training import train_policy
+    from repose_ros.core.rl_dca import RewardConfig
 
     cfg = RewardConfig()
     context = None

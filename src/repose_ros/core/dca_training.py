@@ -1,0 +1,431 @@
+"""Training of the RL-DCA policy: the gymnasium environment, a greedy baseline and PPO.
+
+:class:`DCAEnv` draws one layout per episode, clusters it with mean shift and pays the change of
+the cluster-quality score of :mod:`repose_ros.core.rl_dca` for each keep / merge / split;
+:func:`train_policy` trains the actor and critic with stable-baselines3's PPO and saves the
+policy with its numpy actor (what :class:`repose_ros.core.rl_dca.RLDCA` runs at inference, without
+gymnasium, torch or stable-baselines3); :func:`evaluate_refiners` compares a policy with mean
+shift alone and :func:`greedy_refine` on the same score.
+"""
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
+from repose_ros.core.rl_dca import (
+    _K_FEATURE_CAP, _PER_SLOT_EXTENDED, ACTION_KEEP, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, RLDCA, ClusterState,
+    Layout, RewardConfig, apply_action, cluster_score, extract_actor_weights, feature_size)
+
+__all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy"]
+
+
+def _sample_layout(
+    source: Callable[[np.random.Generator], Layout] | Sequence[Layout] | None,
+    rng: np.random.Generator,
+    frame_w: int,
+    frame_h: int,
+) -> tuple[np.ndarray, int, int, np.ndarray | None]:
+    """Draw one layout from the source and return ``(xyxy, frame_w, frame_h, gt or None)``."""
+    if source is None:
+        from repose_ros.core.layouts import panda_like_layout
+
+        item: Any = panda_like_layout(rng, frame_w, frame_h)
+    elif callable(source):
+        item = source(rng)
+    else:
+        if len(source) == 0:
+            raise ValueError("empty layout list")
+        item = source[int(rng.integers(len(source)))]
+    if isinstance(item, tuple):
+        xyxy, w, h = item[:3]
+        gt = np.asarray(item[3], np.float64).reshape(-1, 4) if len(item) > 3 and item[3] is not None else None
+        return np.asarray(xyxy, dtype=np.float32).reshape(-1, 4), int(w), int(h), gt
+    return np.asarray(item, dtype=np.float32).reshape(-1, 4), frame_w, frame_h, None
+
+
+class DCAEnv(gym.Env):
+    """Gymnasium environment of RL-DCA cluster refinement (one layout per episode).
+
+    ``reset`` draws a layout (``layout_source``: None for PANDA-like layouts, a callable
+    ``rng -> xyxy | (xyxy, w, h)``, or a sequence of such layouts; layouts with fewer than
+    ``min_boxes`` boxes are redrawn), clusters it with mean shift and returns the
+    features. ``step`` applies an action and pays the change of the quality score (minus
+    the invalid-action penalty); episodes are truncated after ``max_steps`` steps (*keep*
+    does not end them). All randomness comes from ``reset(seed=...)``.
+
+    Args:
+        layout_source: where layouts come from (see above).
+        frame_w: frame width for layouts given without a size.
+        frame_h: frame height for layouts given without a size.
+        max_clusters: observation slots / number of split actions.
+        max_steps: episode length cap.
+        reward_config: score weights (default :class:`RewardConfig`).
+        gamma: stretch exponent of the initial clustering.
+        bandwidth: mean-shift bandwidth of the initial clustering.
+        min_boxes: minimum number of boxes of a layout.
+        extended_state: use the extended observation (:meth:`ClusterState.features`).
+        context_sampler: ``rng -> (budget_ms, servers)`` drawn per episode; the pair is
+            observed (:func:`context_features`) and handed to the planner value hook, so
+            that one policy serves every budget and number of servers. None: no context.
+    """
+
+    metadata: dict[str, Any] = {"render_modes": []}
+
+    def __init__(
+        self,
+        layout_source: Callable[[np.random.Generator], Layout] | Sequence[Layout] | None = None,
+        frame_w: int = 3840,
+        frame_h: int = 2160,
+        max_clusters: int = DEFAULT_MAX_CLUSTERS,
+        max_steps: int = DEFAULT_MAX_STEPS,
+        reward_config: RewardConfig | None = None,
+        gamma: float = DEFAULT_GAMMA,
+        bandwidth: float = DEFAULT_BANDWIDTH,
+        min_boxes: int = 2,
+        extended_state: bool = False,
+        context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
+    ) -> None:
+        super().__init__()
+        self.extended_state = bool(extended_state)
+        self.context_sampler = context_sampler
+        self.use_context = context_sampler is not None
+        self.layout_source = layout_source
+        self.frame_w = frame_w
+        self.frame_h = frame_h
+        self.max_clusters = int(max_clusters)
+        self.max_steps = int(max_steps)
+        self.reward_config = reward_config or RewardConfig()
+        self.gamma = gamma
+        self.bandwidth = bandwidth
+        self.min_boxes = min_boxes
+        n_obs = feature_size(self.max_clusters, self.extended_state, self.use_context)
+        high = np.ones(n_obs, dtype=np.float32)
+        n_k = feature_size(self.max_clusters, self.extended_state)
+        if self.extended_state:  # the relative-area spread is unbounded
+            high[_PER_SLOT_EXTENDED - 1:n_k - 1:_PER_SLOT_EXTENDED] = np.inf
+        high[n_k - 1] = _K_FEATURE_CAP
+        high[n_k:] = 2.0
+        self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
+        self.action_space = spaces.Discrete(2 + self.max_clusters)
+        self.state: ClusterState | None = None
+        self._score = 0.0
+        self._t = 0
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None) -> tuple[np.ndarray, dict]:
+        """Draw a layout, cluster it with mean shift and return ``(obs, info)``."""
+        super().reset(seed=seed)
+        xyxy, w, h, gt = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
+        for _ in range(100):
+            if len(xyxy) >= self.min_boxes:
+                break
+            xyxy, w, h, gt = _sample_layout(self.layout_source, self.np_random, self.frame_w, self.frame_h)
+        labels = initial_clusters(xyxy, w, h, gamma=self.gamma, bandwidth=self.bandwidth)
+        self.state = ClusterState(xyxy, labels, w, h)
+        if self.context_sampler is not None:
+            budget_ms, servers = self.context_sampler(self.np_random)
+            self.state.context = {"budget_ms": float(budget_ms), "servers": int(servers)}
+            if gt is not None:
+                self.state.context["gt"] = gt
+        self._score = cluster_score(self.state, self.reward_config)
+        self._t = 0
+        obs = self.state.features(self.max_clusters, self.extended_state, self.use_context)
+        return obs, {"score": self._score, "k": self.state.k}
+
+    def step(self, action: int) -> tuple[np.ndarray, float, bool, bool, dict]:
+        """Apply ``action``; return ``(obs, reward, terminated, truncated, info)``."""
+        assert self.state is not None, "call reset() first"
+        self._t += 1
+        a = int(action)
+        new, valid = apply_action(self.state, a, self.max_clusters)
+        if a == ACTION_KEEP:
+            reward = 0.0
+        elif not valid:
+            reward = -self.reward_config.invalid_penalty
+        else:
+            score = cluster_score(new, self.reward_config)
+            reward = score - self._score - self.reward_config.step_cost
+            self._score = score
+            self.state = new
+        terminated = False
+        truncated = self._t >= self.max_steps
+        info = {"score": self._score, "k": self.state.k, "valid": valid}
+        obs = self.state.features(self.max_clusters, self.extended_state, self.use_context)
+        return obs, float(reward), terminated, truncated, info
+
+
+def make_env(**kwargs: Any) -> DCAEnv:
+    """Return a new :class:`DCAEnv` (see the class docstring for the arguments)."""
+    return DCAEnv(**kwargs)
+
+
+def greedy_refine(state: ClusterState, cfg: RewardConfig, max_clusters: int, max_steps: int) -> ClusterState:
+    """One-step look-ahead baseline: take the best-scoring action until none improves."""
+    score = cluster_score(state, cfg)
+    for _ in range(max_steps):
+        best, best_score = None, score
+        for a in range(1, 2 + max_clusters):
+            new, valid = apply_action(state, a, max_clusters)
+            if valid:
+                s = cluster_score(new, cfg)
+                if s > best_score + 1e-12:
+                    best, best_score = new, s
+        if best is None:
+            break
+        state, score = best, best_score
+    return state
+
+
+def evaluate_refiners(
+    refiner: "RLDCA",
+    layouts: Sequence[tuple[np.ndarray, int, int]],
+    cfg: RewardConfig,
+    contexts: Sequence[tuple[float, int]] | None = None,
+) -> dict[str, float]:
+    """Compare mean shift alone, the greedy look-ahead baseline and ``refiner`` on layouts.
+
+    ``contexts`` gives each layout its ``(budget_ms, servers)`` (policies that observe the
+    context, planner rewards that use it). Returns mean score and mean cluster count of each
+    (keys ``score_meanshift``, ``score_greedy``, ``score_policy``, ``k_meanshift``, ``k_greedy``,
+    ``k_policy``).
+    """
+    acc: dict[str, list[float]] = {}
+    for i, layout in enumerate(layouts):
+        xyxy, w, h = layout[:3]
+        lab0 = initial_clusters(xyxy, w, h, gamma=refiner.gamma, bandwidth=refiner.bandwidth)
+        s0 = ClusterState(xyxy, lab0, w, h)
+        ctx: dict[str, Any] = {}
+        if contexts is not None:
+            ctx = {"budget_ms": float(contexts[i][0]), "servers": int(contexts[i][1])}
+            s0.context = dict(ctx)
+            if len(layout) > 3 and layout[3] is not None:
+                s0.context["gt"] = np.asarray(layout[3], np.float64).reshape(-1, 4)
+        sg = greedy_refine(s0, cfg, refiner.max_clusters, refiner.max_steps)
+        sp = s0.with_labels(refiner.refine(xyxy, w, h, labels=lab0, **ctx))
+        for name, st in (("meanshift", s0), ("greedy", sg), ("policy", sp)):
+            acc.setdefault(f"score_{name}", []).append(cluster_score(st, cfg))
+            acc.setdefault(f"k_{name}", []).append(float(st.k))
+    return {k: float(np.mean(v)) for k, v in acc.items()}
+
+
+def train_policy(
+    out_path: str | Path,
+    total_timesteps: int = 200_000,
+    seed: int = 0,
+    layout_source: Callable[[np.random.Generator], Layout] | Sequence[Layout] | None = None,
+    reward_config: RewardConfig | None = None,
+    progress_bar: bool = True,
+    n_envs: int = 4,
+    max_clusters: int = DEFAULT_MAX_CLUSTERS,
+    max_steps: int = DEFAULT_MAX_STEPS,
+    gamma: float = DEFAULT_GAMMA,
+    bandwidth: float = DEFAULT_BANDWIDTH,
+    frame_w: int = 3840,
+    frame_h: int = 2160,
+    ppo_kwargs: dict[str, Any] | None = None,
+    n_eval_layouts: int = 100,
+    torch_threads: int | None = 1,
+    extra_settings: dict[str, Any] | None = None,
+    eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
+    extended_state: bool = False,
+    context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
+    callback: Callable[[int, float], None] | None = None,
+) -> dict[str, Any]:
+    """Train the RL-DCA policy with PPO and save it.
+
+    Writes ``out_path`` (``.zip``, stable-baselines3 format), ``<stem>.npz`` (numpy actor
+    weights and the clustering settings, read by :class:`RLDCA`) and ``<stem>.json`` (training
+    settings, learning curve, final mean episode reward, evaluation against mean shift alone
+    and a greedy one-step look-ahead on held-out PANDA-like layouts, synthetic mosaics and
+    ``eval_sets``).
+
+    The actor and critic are separate 2x128 ReLU MLPs; training runs on the CPU with
+    ``n_envs`` environments in one process. Runs with the same seed and settings give the same
+    policy (``set_random_seed``, ``torch.manual_seed``, seeded environments, one torch thread).
+
+    Args:
+        out_path: path of the ``.zip`` to write (suffix added if missing).
+        total_timesteps: PPO environment steps.
+        seed: random seed of everything.
+        layout_source: see :data:`DCAEnv`; None uses
+            :func:`repose_ros.core.layouts.default_training_source` (synthetic only: PANDA-like
+            layouts with a random perspective and synthetic 2x2 street-view mosaics).
+        reward_config: score weights; a ``planner_value`` hook is used when ``w_planner != 0``.
+        progress_bar: show a tqdm progress bar.
+        n_envs: parallel environments (vectorised in-process).
+        max_clusters: observation slots / split actions.
+        max_steps: episode length cap (also used at inference).
+        gamma: stretch exponent of the initial clustering.
+        bandwidth: mean-shift bandwidth of the initial clustering.
+        frame_w: frame width for layouts given without a size.
+        frame_h: frame height for layouts given without a size.
+        ppo_kwargs: overrides of the PPO hyper-parameters.
+        n_eval_layouts: held-out layouts for the final evaluation (0 to skip).
+        torch_threads: ``torch.set_num_threads`` value (None leaves it).
+        extra_settings: more entries for the JSON sidecar (e.g. the data used).
+        extended_state: train on the extended observation (per-cluster spreads); the choice is
+            stored with the policy and used by :class:`RLDCA`.
+        eval_sets: extra named evaluation layout lists ``(xyxy, frame_w, frame_h)`` (e.g. MOT17
+            mosaics); reported as ``eval_<name>`` in the sidecar.
+        context_sampler: ``rng -> (budget_ms, servers)`` per episode: the policy observes the
+            budget and the servers (see :data:`DCAEnv`); evaluations draw one context per layout
+            from it with a fixed seed.
+        callback: called with ``(timesteps, mean episode reward)`` after every rollout.
+
+    Returns:
+        The summary written to the JSON sidecar.
+    """
+    import torch
+    from stable_baselines3 import PPO
+    from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
+    from stable_baselines3.common.utils import set_random_seed
+
+    out = Path(out_path)
+    if out.suffix != ".zip":
+        out = out.with_suffix(".zip")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    cfg = reward_config or RewardConfig()
+    if layout_source is None:
+        from repose_ros.core.layouts import default_training_source
+
+        layout_source = default_training_source(frame_w=frame_w, frame_h=frame_h)
+    if torch_threads is not None:
+        torch.set_num_threads(int(torch_threads))
+    set_random_seed(seed)
+    torch.manual_seed(seed)
+
+    env_kwargs = dict(
+        layout_source=layout_source,
+        frame_w=frame_w,
+        frame_h=frame_h,
+        max_clusters=max_clusters,
+        max_steps=max_steps,
+        reward_config=cfg,
+        gamma=gamma,
+        bandwidth=bandwidth,
+        extended_state=extended_state,
+        context_sampler=context_sampler,
+    )
+    venv = make_vec_env(DCAEnv, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
+    hp: dict[str, Any] = dict(
+        n_steps=256,
+        batch_size=256,
+        n_epochs=10,
+        learning_rate=3e-4,
+        gamma=0.95,
+        gae_lambda=0.95,
+        clip_range=0.2,
+        ent_coef=0.01,
+        vf_coef=0.5,
+    )
+    hp.update(ppo_kwargs or {})
+    policy_kwargs = dict(net_arch=dict(pi=[128, 128], vf=[128, 128]), activation_fn=torch.nn.ReLU)
+    model = PPO("MlpPolicy", venv, policy_kwargs=policy_kwargs, device="cpu", seed=seed, verbose=0, **hp)
+
+    curve: list[tuple[int, float]] = []
+
+    class _Curve(BaseCallback):
+        """Record the mean episode reward after each rollout and drive the progress bar."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.bar = None
+
+        def _on_training_start(self) -> None:
+            if progress_bar:
+                from tqdm import tqdm
+
+                self.bar = tqdm(total=total_timesteps, desc="train RL-DCA", unit="step")
+
+        def _on_step(self) -> bool:
+            if self.bar is not None:
+                self.bar.update(self.training_env.num_envs)
+            return True
+
+        def _on_rollout_end(self) -> None:
+            buf = self.model.ep_info_buffer
+            if buf:
+                curve.append((int(self.num_timesteps), float(np.mean([e["r"] for e in buf]))))
+                if callback is not None:
+                    callback(*curve[-1])
+
+        def _on_training_end(self) -> None:
+            if self.bar is not None:
+                self.bar.close()
+
+    t0 = time.perf_counter()
+    model.learn(total_timesteps=total_timesteps, callback=_Curve())
+    train_s = time.perf_counter() - t0
+    model.save(str(out))
+    actor = extract_actor_weights(model)
+    meta = dict(
+        max_clusters=max_clusters,
+        extended_state=bool(extended_state),
+        context=context_sampler is not None,
+        max_steps=max_steps,
+        gamma=gamma,
+        bandwidth=bandwidth,
+        obs_dim=actor.obs_dim,
+        n_actions=actor.n_actions,
+    )
+    actor.save_npz(out.with_suffix(".npz"), meta)
+
+    summary: dict[str, Any] = dict(
+        policy=out.name,
+        total_timesteps=int(model.num_timesteps),
+        seed=seed,
+        n_envs=n_envs,
+        train_seconds=round(train_s, 1),
+        timesteps_per_second=round(model.num_timesteps / max(train_s, 1e-9), 1),
+        ppo=hp,
+        net_arch=dict(pi=[128, 128], vf=[128, 128]),
+        activation="relu",
+        reward=cfg.to_dict(),
+        layout_source=getattr(layout_source, "__name__", type(layout_source).__name__),
+        curve=curve,
+        first_mean_episode_reward=curve[0][1] if curve else None,
+        final_mean_episode_reward=curve[-1][1] if curve else None,
+        **meta,
+    )
+    if extra_settings:
+        summary.update(extra_settings)
+    sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] = {}
+    if n_eval_layouts > 0:
+        from repose_ros.core.layouts import panda_like_layout, synthetic_mosaic_layout
+
+        for name, draw in (("panda_like", panda_like_layout), ("synthetic_mosaic", synthetic_mosaic_layout)):
+            rng = np.random.default_rng(10_000 + seed)
+            layouts = []
+            while len(layouts) < n_eval_layouts:
+                b = draw(rng, frame_w, frame_h)
+                if len(b) >= 2:
+                    layouts.append((b, frame_w, frame_h))
+            sets[name] = layouts
+    sets.update(eval_sets or {})
+    if sets:
+        refiner = RLDCA(
+            actor=actor,
+            max_clusters=max_clusters,
+            max_steps=max_steps,
+            gamma=gamma,
+            bandwidth=bandwidth,
+            extended_state=extended_state,
+            context=context_sampler is not None,
+        )
+        for name, layouts in sets.items():
+            contexts = None
+            if context_sampler is not None:
+                crng = np.random.default_rng(20_000 + seed)
+                contexts = [context_sampler(crng) for _ in layouts]
+            summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg, contexts),
+                                           n_layouts=len(layouts))
+    out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
+    venv.close()
+    return summary
