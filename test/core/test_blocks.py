@@ -59,6 +59,14 @@ def test_contains_box(box, inside):
     assert r.contains_boxes(np.array([box]))[0] == inside
 
 
+def test_contains_points_is_half_open():
+    """A point on the far edge belongs to the next rect of a grid, not to this one."""
+    r = Rect(0, 0, 10, 10)
+    pts = np.array([[0, 0], [9.99, 9.99], [10, 5], [5, 10], [-0.01, 5]])
+    assert r.contains_points(pts).tolist() == [True, True, False, False, False]
+    assert r.contains_points(np.zeros((0, 2))).shape == (0,)
+
+
 # -- blocks_from_clusters ---------------------------------------------------------------------------
 def test_single_cluster_with_margin():
     """Hull of the boxes (floor/ceil) plus margin."""

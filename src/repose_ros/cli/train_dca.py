@@ -5,10 +5,11 @@ Examples::
     repose train-dca --timesteps 20000 --out /tmp/dca.zip          # quick try
     repose train-dca --data mot17:../shared/data/mot17_mini/train   # mix in MOT17 mosaics
     repose train-dca --reward plan --coarse-data visdrone:../shared/data/visdrone_people \
-        --coarse-data mot17-collage:../shared/data/mot17_mini      # what the shipped policy was made with
+        --coarse-data mot17-collage:../shared/data/mot17_mini      # budget-aware, on coarse boxes
 
-``--reward plan`` pays the change of the run-time planner's value (people expected to be found
-under the budget, :func:`repose_ros.core.planner_reward.make_plan_value`) on layouts of coarse
+``--reward plan`` pays the change of what the run-time plan is expected to find under the budget
+(:func:`repose_ros.core.planner_reward.make_plan_value`: with ``--target people`` the share of the
+annotated people, with ``--target coarse`` the planner's own value over the coarse boxes) on layouts of coarse
 boxes (``--coarse-data``: the shipped coarse stage on real frames, cached under
 ``.cache/dca``; plus generated PANDA-like layouts thinned by the coarse pass's measured recall),
 with the detection budget and the number of servers drawn per episode and observed by the
@@ -62,8 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--reward",
         choices=("paper", "planner", "plan"),
         default="paper",
-        help="paper: cluster-quality score only; planner: add the planner value hook; plan: the run-time "
-             "planner's value alone, with the budget and the servers in the state (see above)",
+        help="paper: cluster-quality score only; planner: add the planner value hook; plan: what the "
+             "run-time plan is expected to find (--target), with the budget and the servers in the state",
     )
     p.add_argument("--coarse-data", action="append", default=[], metavar="KIND:PATH",
                    help="(--reward plan) coarse boxes of real frames: visdrone:PATH (frames 9-71: the first 8 are "

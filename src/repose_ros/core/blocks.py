@@ -73,6 +73,11 @@ class Rect:
         bx0, by0, bx1, by1 = (float(v) for v in box)
         return self.x0 <= bx0 and self.y0 <= by0 and bx1 <= self.x1 and by1 <= self.y1
 
+    def contains_points(self, points: np.ndarray) -> np.ndarray:
+        """Tell which ``(N, 2)`` points (e.g. box centres) lie in ``[x0, x1) x [y0, y1)``; bool ``(N,)``."""
+        p = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+        return (p[:, 0] >= self.x0) & (p[:, 0] < self.x1) & (p[:, 1] >= self.y0) & (p[:, 1] < self.y1)
+
     def contains_boxes(self, xyxy: np.ndarray) -> np.ndarray:
         """Vectorised :meth:`contains_box` for ``(N, 4)`` boxes; returns a bool ``(N,)``."""
         b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)

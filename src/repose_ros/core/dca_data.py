@@ -119,7 +119,7 @@ def degraded_source(recall_of_area: Callable[[np.ndarray], np.ndarray], coarse_s
         areas = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1]) * s * s
         keep = rng.random(len(gt)) < np.clip(recall_of_area(areas), 0.0, 1.0)
         b = gt[keep]
-        wh = np.repeat(b[:, 2:4] - b[:, 0:2], 2, axis=0).reshape(-1, 4)
+        wh = np.tile(b[:, 2:4] - b[:, 0:2], 2)  # (w, h, w, h): the scale of each corner coordinate
         b = b + rng.normal(0.0, jitter, b.shape) * wh
         b[:, [0, 2]] = np.clip(np.sort(b[:, [0, 2]], axis=1), 0, frame_w)
         b[:, [1, 3]] = np.clip(np.sort(b[:, [1, 3]], axis=1), 0, frame_h)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import time
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Sequence, Union
 
 import gymnasium as gym
 import numpy as np
@@ -20,10 +20,15 @@ from gymnasium import spaces
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.rl_dca import (
-    _K_FEATURE_CAP, _PER_SLOT_EXTENDED, ACTION_KEEP, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, RLDCA, ClusterState,
-    Layout, RewardConfig, apply_action, cluster_score, extract_actor_weights, feature_size)
+    ACTION_KEEP, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, RLDCA, ClusterState, RewardConfig, apply_action,
+    cluster_score, extract_actor_weights, feature_bounds)
 
 __all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy"]
+
+#: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
+#: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
+#: hook as ``gt`` when the environment has a context).
+Layout = Union[np.ndarray, tuple[np.ndarray, int, int], tuple[np.ndarray, int, int, np.ndarray]]
 
 
 def _sample_layout(
@@ -105,13 +110,7 @@ class DCAEnv(gym.Env):
         self.gamma = gamma
         self.bandwidth = bandwidth
         self.min_boxes = min_boxes
-        n_obs = feature_size(self.max_clusters, self.extended_state, self.use_context)
-        high = np.ones(n_obs, dtype=np.float32)
-        n_k = feature_size(self.max_clusters, self.extended_state)
-        if self.extended_state:  # the relative-area spread is unbounded
-            high[_PER_SLOT_EXTENDED - 1:n_k - 1:_PER_SLOT_EXTENDED] = np.inf
-        high[n_k - 1] = _K_FEATURE_CAP
-        high[n_k:] = 2.0
+        high = feature_bounds(self.max_clusters, self.extended_state, self.use_context)
         self.observation_space = spaces.Box(low=0.0, high=high, dtype=np.float32)
         self.action_space = spaces.Discrete(2 + self.max_clusters)
         self.state: ClusterState | None = None

@@ -1005,20 +1005,13 @@ class FrameResult:
     coarse_ms: Optional[float] = None
 
 
-def _inside_centres(centres: np.ndarray, rect: Rect) -> np.ndarray:
-    if len(centres) == 0:
-        return np.zeros(0, bool)
-    return ((centres[:, 0] >= rect.x0) & (centres[:, 0] < rect.x1)
-            & (centres[:, 1] >= rect.y0) & (centres[:, 1] < rect.y1))
-
-
 def _assign_boxes(history: np.ndarray, rects: Sequence[Rect]) -> List[np.ndarray]:
     """Give each box (by its centre) to the rect whose centre is nearest among those containing it."""
     c = (history[:, :2] + history[:, 2:]) / 2.0 if len(history) else np.zeros((0, 2))
     owner = np.full(len(c), -1, np.int64)
     best = np.full(len(c), np.inf)
     for i, r in enumerate(rects):
-        inside = _inside_centres(c, r)
+        inside = r.contains_points(c)
         d = np.hypot(c[:, 0] - (r.x0 + r.x1) / 2.0, c[:, 1] - (r.y0 + r.y1) / 2.0)
         better = inside & (d < best)
         owner[better], best[better] = i, d[better]
@@ -1060,7 +1053,7 @@ def remix_candidates(history: np.ndarray, frame_w: int, frame_h: int, overlap: f
     out: Dict[str, List[Rect]] = {}
     for rows, cols in grids:
         rects = uniform_grid(frame_w, frame_h, rows, cols, overlap)
-        kept = [r for r in rects if _inside_centres(centres, r).any()] if len(h) else rects
+        kept = [r for r in rects if r.contains_points(centres).any()] if len(h) else rects
         if kept:
             out[f"grid{rows}x{cols}"] = kept
     if len(h):

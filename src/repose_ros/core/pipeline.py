@@ -277,7 +277,7 @@ class RePose:
         if c.partitioner == "uniform":
             rects = uniform_grid(frame_w, frame_h, c.uniform_grid[0], c.uniform_grid[1], c.uniform_overlap)
             labels = np.full(len(coarse), -1, np.int64)
-            blocks = [Block(r, _inside(coarse.centers, r)) for r in rects]
+            blocks = [Block(r, np.nonzero(r.contains_points(coarse.centers))[0]) for r in rects]
             return Partition(labels, blocks)
         if len(coarse) == 0:
             return Partition(np.zeros(0, np.int64), [])
@@ -297,6 +297,12 @@ class RePose:
             labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key)
         return self.blocks_of(coarse, labels, frame_w, frame_h)
 
+    def plan_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
+                servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> Tuple[Partition, Plan]:
+        """Turn cluster ``labels`` into blocks and plan them under ``budget_ms`` (no budget-spending)."""
+        part = self.blocks_of(coarse, labels, frame_w, frame_h)
+        return part, self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+
     def plan_value(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
                    servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> float:
         """Return what the planner expects of a clustering: the value of its plan under ``budget_ms``.
@@ -305,8 +311,7 @@ class RePose:
         coarse pass's recall, blocks left out worth their coarse boxes), the quantity
         :meth:`plan_frame` maximises; ``-inf`` when no plan fits.
         """
-        part = self.blocks_of(coarse, labels, frame_w, frame_h)
-        plan = self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+        plan = self.plan_of(coarse, labels, frame_w, frame_h, budget_ms, servers, coarse_key)[1]
         return float(plan.total_value) if plan.feasible else float("-inf")
 
     def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
@@ -589,10 +594,3 @@ class RePose:
         """
         res = self.run(frame, budget_ms)
         return res.detections, res.plan, res.timings
-
-
-def _inside(centers: np.ndarray, rect) -> np.ndarray:
-    if len(centers) == 0:
-        return np.zeros(0, np.int64)
-    m = (centers[:, 0] >= rect.x0) & (centers[:, 0] < rect.x1) & (centers[:, 1] >= rect.y0) & (centers[:, 1] < rect.y1)
-    return np.nonzero(m)[0]

@@ -74,8 +74,7 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
             return 0.0
         det = Detections(xyxy, np.ones(len(xyxy), np.float32), np.zeros(len(xyxy), np.int32))
         w, h = int(frame_w), int(frame_h)
-        part = repose.blocks_of(det, np.asarray(labels), w, h)
-        plan = repose.plan(part.blocks, det, float(budget_ms), list(range(int(servers))), (w, h))
+        part, plan = repose.plan_of(det, np.asarray(labels), w, h, float(budget_ms), list(range(int(servers))))
         if not plan.feasible:
             return 0.0
         over = max(0.0, plan.makespan_ms / max(float(budget_ms), 1e-9) - 1.0)
@@ -109,7 +108,7 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
         return 0.0
     prof = repose.profiles
     area = (gt[:, 2] - gt[:, 0]) * (gt[:, 3] - gt[:, 1])
-    cx, cy = 0.5 * (gt[:, 0] + gt[:, 2]), 0.5 * (gt[:, 1] + gt[:, 3])
+    centres = 0.5 * (gt[:, :2] + gt[:, 2:])
     found = np.zeros(len(gt))
     key = repose.config.coarse_model
     if len(coarse) and key in prof.model_keys:
@@ -119,7 +118,7 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
             found[matched] = prof.precision_of_area(key, area[matched] * s * s)
     for bp in plan.blocks:
         r = blocks[bp.block_index].rect
-        inside = (cx >= r.x0) & (cx < r.x1) & (cy >= r.y0) & (cy < r.y1)
+        inside = r.contains_points(centres)
         if inside.any():
             g = gt[inside]
             iw = np.clip(np.minimum(g[:, 2], r.x1) - np.maximum(g[:, 0], r.x0), 0, None)

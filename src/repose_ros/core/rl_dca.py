@@ -18,7 +18,8 @@ or zero-padded to ``max_clusters`` slots, followed by ``min(K / max_clusters, 4)
 Optional *extended* state (``extended=True``): three more values per slot, the standard
 deviation of the box centres along x and y and of the relative box areas (the quantities the
 tightness and area terms penalise). Without them the policy cannot tell which cluster is
-spread out or mixes near and far people; see :func:`train_policy` ``extended_state``.
+spread out or mixes near and far people; see
+:func:`repose_ros.core.dca_training.train_policy` ``extended_state``.
 Length ``8 * max_clusters + 1``.
 
 Optional *context* (``context=True``): two more values at the end, the frame's detection
@@ -76,7 +77,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Sequence, Union
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -86,6 +87,7 @@ __all__ = [
     "ACTION_KEEP",
     "feature_size",
     "context_features",
+    "feature_bounds",
     "CONTEXT_SIZE",
     "ACTION_MERGE",
     "DEFAULT_MAX_CLUSTERS",
@@ -124,6 +126,17 @@ def feature_size(max_clusters: int, extended: bool = False, context: bool = Fals
     return (_PER_SLOT_EXTENDED if extended else _PER_SLOT) * int(max_clusters) + 1 + (CONTEXT_SIZE if context else 0)
 
 
+def feature_bounds(max_clusters: int, extended: bool = False, context: bool = False) -> np.ndarray:
+    """Return the upper bound of each observation value (the lower bound is 0; float32, inf where unbounded)."""
+    high = np.ones(feature_size(max_clusters, extended, context), dtype=np.float32)
+    n_k = feature_size(max_clusters, extended)
+    if extended:  # the relative-area spread is unbounded
+        high[_PER_SLOT_EXTENDED - 1:n_k - 1:_PER_SLOT_EXTENDED] = np.inf
+    high[n_k - 1] = _K_FEATURE_CAP
+    high[n_k:] = 2.0  # context_features clips to at most 2
+    return high
+
+
 #: Values the *context* adds to the observation (:func:`context_features`).
 CONTEXT_SIZE = 2
 #: Budget (ms) of the context's zero; the context grows with log2 of the budget from here.
@@ -143,10 +156,6 @@ def context_features(budget_ms: float, servers: int) -> np.ndarray:
 
 #: ``planner_value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
 PlannerValue = Callable[[np.ndarray, np.ndarray, float, float], float]
-#: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
-#: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
-#: hook as ``gt`` when the environment has a context).
-Layout = Union[np.ndarray, tuple[np.ndarray, int, int], tuple[np.ndarray, int, int, np.ndarray]]
 
 
 # --------------------------------------------------------------------------- reward config
@@ -243,7 +252,8 @@ class ClusterState:
         mean_area = float(areas.mean()) if len(areas) else 0.0
         self.rel_areas = areas / mean_area if mean_area > 0 else np.zeros_like(areas)
         self._pwh = np.concatenate([self.points, self.wh], axis=1)
-        #: ``{"budget_ms": ..., "servers": ...}`` of the frame when the policy observes a context.
+        #: ``{"budget_ms": ..., "servers": ...}`` of the frame when the policy observes a context (in
+        #: training also ``"gt"``, the annotated people); every entry goes to the planner value hook.
         self.context: dict[str, Any] | None = None
         self._set_labels(lab)
 

@@ -315,13 +315,14 @@ class PartitionerNode(LifecycleNode):
               budget_ms: float) -> list:
         h, w = item.frame.shape[:2]
         t0 = time.perf_counter()
-        elapsed_ms = (self.now() - arrival) * 1000.0
-        part = self.repose.partition(item.coarse, w, h, self.repose.detection_budget(elapsed_ms, budget_ms),
-                                     servers, coarse_key=item.coarse_model or None)
-        t1 = time.perf_counter()
-        elapsed_ms += (t1 - t0) * 1000.0
-        detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
-        with self._lock:  # on_status updates the latency profile from another thread
+        # on_status updates the latency profile from another thread; the greedy partitioner plans too
+        with self._lock:
+            elapsed_ms = (self.now() - arrival) * 1000.0
+            part = self.repose.partition(item.coarse, w, h, self.repose.detection_budget(elapsed_ms, budget_ms),
+                                         servers, coarse_key=item.coarse_model or None)
+            t1 = time.perf_counter()
+            elapsed_ms += (t1 - t0) * 1000.0
+            detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
             part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
                                                 coarse_key=item.coarse_model or None)
         t2 = time.perf_counter()
