@@ -70,8 +70,8 @@ def test_detect_writes_track_ids_for_a_video(tmp_path, monkeypatch):
 
     pytest.importorskip("lap")
     import repose_ros.core.pipeline as pipeline
-    from repose_ros.core.detector import FakeDetector, ModelZoo
-    from repose_ros.core.backends import bright_blobs
+    from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+    from repose_ros.detectors.backends import bright_blobs
 
     real = pipeline.RePose
     monkeypatch.setattr(pipeline, "RePose", lambda cfg: real(cfg, zoo=ModelZoo.fake(FakeDetector(bright_blobs))))
@@ -97,9 +97,9 @@ def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
     import cv2
     import numpy as np
 
-    import repose_ros.core.detector as detector
+    import repose_ros.detectors.ultralytics as detector
     from repose_ros.cli.bench_transport import bench_transport
-    from repose_ros.core.backends import bright_blobs
+    from repose_ros.detectors.backends import bright_blobs
 
     real_zoo = detector.ModelZoo
     monkeypatch.setattr(detector, "ModelZoo", lambda *a, **k: real_zoo.fake(detector.FakeDetector(bright_blobs)))
@@ -123,7 +123,7 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     import json
 
     from repose_ros.cli.train_dca import main_train
-    from repose_ros.core.rl_dca import RLDCA, feature_size
+    from repose_ros.core.dca.policy import RLDCA, feature_size
 
     out = tmp_path / "p.zip"
     assert main_train(["--reward", "plan", "--state", "extended", "--n-envs", "1", "--timesteps", "256",

@@ -4,8 +4,8 @@ import pytest
 
 pytest.importorskip("rosbags")
 
-from repose_ros.core.bagio import (COMPRESSED_TYPE, IMAGE_TYPE, decode_bag_message, parse_size,  # noqa: E402
-                                   read_bag, write_bag)
+from repose_ros.datasets.bags import (COMPRESSED_TYPE, IMAGE_TYPE, decode_bag_message, parse_size,  # noqa: E402
+                                      read_bag, write_bag)
 
 
 def _frames(n=3):

@@ -7,7 +7,7 @@ import pytest
 
 from repose_ros.core.coarse import CoarseResult, coarse_blocks, coarse_detect, grid_shape, merge_block_detections
 from repose_ros.core.detections import Detections
-from repose_ros.core.detector import FakeDetector, WeightsError, resolve_weights
+from repose_ros.detectors.ultralytics import FakeDetector, WeightsError, resolve_weights
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEQ09 = ROOT.parent / "shared" / "data" / "mot17_mini" / "train" / "MOT17-09-FRCNN"
@@ -155,7 +155,7 @@ def _have_network() -> bool:
 def test_coarse_detect_real_frame():
     """Coarse detection with the real network on 4 blocks finds the people of a MOT17 frame."""
     import cv2
-    from repose_ros.core.detector import UltralyticsDetector
+    from repose_ros.detectors.ultralytics import UltralyticsDetector
     frame = cv2.imread(str(SEQ09 / "img1" / "000001.jpg"))
     rows = np.loadtxt(SEQ09 / "gt" / "gt.txt", delimiter=",", ndmin=2)
     r = rows[(rows[:, 0] == 1) & (rows[:, 6] == 1) & (rows[:, 7] == 1) & (rows[:, 8] >= 0.5)]

@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from repose_ros.core import dca_data as D
+from repose_ros.training import dca_data as D
 
 
 def _fixed(boxes):
@@ -58,7 +58,7 @@ def test_coarse_layouts_are_cached(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the detector ran again")
 
-    import repose_ros.core.evaluation as ev
+    import repose_ros.evaluation.runner as ev
 
     monkeypatch.setattr(ev, "load_dataset", boom)
     again = D.coarse_layouts("synthetic", 1, tmp_path, progress=False)

@@ -1,4 +1,4 @@
-"""Tests of repose_ros.core.detector: weights resolution, class maps, fake and real detectors, zoo."""
+"""Tests of repose_ros.detectors.ultralytics: weights resolution, class maps, fake and real detectors, zoo."""
 import importlib.util
 import os
 import pathlib
@@ -9,7 +9,7 @@ import pytest
 
 from repose_ros.core.blocks import Rect
 from repose_ros.core.detections import Detections
-from repose_ros.core.detector import (
+from repose_ros.detectors.ultralytics import (
     BUILTIN_PERSON, DeviceError, FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, apply_class_map,
     build_class_map, check_device, file_sha256, model_key, normalize_device, parse_model_key, resolve_weights)
 
@@ -324,7 +324,7 @@ def test_weights_sha256_pinning(tmp_path):
 
 def test_weights_digest_checked_once_per_file(tmp_path, monkeypatch):
     """The digest is verified when the detector is built, not again on every block (the hot path)."""
-    import repose_ros.core.detector as detector_mod
+    import repose_ros.detectors.ultralytics as detector_mod
 
     f = tmp_path / "m.pt"
     f.write_bytes(b"model bytes")
@@ -456,7 +456,7 @@ def test_core_imports_without_torch():
     """The detector module never imports torch/ultralytics at import time."""
     import subprocess
     import sys
-    code = ("import sys; import repose_ros.core.detector, repose_ros.core.coarse; "
+    code = ("import sys; import repose_ros.detectors.ultralytics, repose_ros.core.coarse; "
             "print('torch' in sys.modules, 'ultralytics' in sys.modules)")
     env = dict(os.environ)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)
@@ -515,7 +515,7 @@ def test_profile_command_fake_backend(tmp_path):
 
 def test_half_parameter_reaches_the_zoo():
     """The nodes' `half` parameter: FP16 asked for on CUDA; on the CPU the detector ignores it."""
-    from repose_ros.core.backends import make_zoo_from_params
+    from repose_ros.detectors.backends import make_zoo_from_params
 
     p = {"backend": "ultralytics", "weights_names": ["yolov8s"], "weights_files": ["builtin:yolov8s-person"],
          "device": "cpu", "torch_threads": 1, "half": True}

@@ -4,9 +4,9 @@ import json
 import numpy as np
 import pytest
 
-from repose_ros.core import evaluation as ev
+from repose_ros.evaluation import runner as ev
 from repose_ros.core.detections import Detections
-from repose_ros.core.detector import FakeDetector, ModelZoo
+from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
 from repose_ros.core.profiles import Profiles
 
 GT = [[10.0, 10.0, 60.0, 110.0]]          # 50 x 100 px: a "medium" object (32^2 <= area < 96^2)

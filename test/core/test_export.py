@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import repose_ros.cli.export as export_mod
-from repose_ros.core.detector import (
+from repose_ros.detectors.ultralytics import (
     FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, builtin_weights_path, file_sha256, folder_sha256,
     resolve_weights, weights_format, weights_sha256)
 
@@ -218,7 +218,7 @@ def test_export_cli_arguments(tmp_path, monkeypatch, capsys):
             export_mod.main_export(bad + ["--out", str(tmp_path)])
     assert calls == []
     assert export_mod.main_export(["--out", str(tmp_path), "--half"]) == 0
-    from repose_ros.core.detector import parse_model_key
+    from repose_ros.detectors.ultralytics import parse_model_key
     from repose_ros.core.profiles import Profiles
     sizes = sorted({parse_model_key(k)[1] for k in Profiles.default().model_keys})
     assert [c[2] for c in calls] == [s for s in sizes for _ in ("onnx", "openvino")]

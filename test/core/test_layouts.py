@@ -4,7 +4,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from repose_ros.core.layouts import (
+from repose_ros.datasets.layouts import (
     RANDOM_PERSPECTIVE_CONFIG,
     PandaLayoutConfig,
     default_training_source,

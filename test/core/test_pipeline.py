@@ -2,10 +2,10 @@
 import numpy as np
 import pytest
 
-from repose_ros.core.detector import FakeDetector, ModelZoo
-from repose_ros.core.layouts import panda_like_layout
+from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.datasets.layouts import panda_like_layout
 from repose_ros.core.pipeline import RePose, RePoseConfig
-from repose_ros.core.planner_reward import make_planner_value
+from repose_ros.core.dca.reward import make_planner_value
 
 W, H = 3840, 2160
 
@@ -151,7 +151,7 @@ def test_greedy_partitioner_raises_the_plan_value_of_mean_shift():
 
 
 def test_plan_value_reward_is_the_planners_share_of_people_found():
-    from repose_ros.core.planner_reward import make_plan_value
+    from repose_ros.core.dca.reward import make_plan_value
 
     gt = _two_groups()
     rp = RePose(RePoseConfig(partitioner="meanshift", bandwidth=0.9, models=["yolov8s@256", "yolov8s@640"],
@@ -172,7 +172,7 @@ def test_plan_value_reward_is_the_planners_share_of_people_found():
 
 def test_people_found_counts_annotated_people_inside_planned_blocks():
     from repose_ros.core.detections import Detections
-    from repose_ros.core.planner_reward import make_plan_value, people_found
+    from repose_ros.core.dca.reward import make_plan_value, people_found
 
     gt = _two_groups()
     rp = RePose(RePoseConfig(partitioner="meanshift", models=["yolov8s@640"], coverage=False),
@@ -297,7 +297,7 @@ def test_people_found_discounts_people_cut_by_a_block_edge():
     from repose_ros.core.blocks import Block, Rect
     from repose_ros.core.detections import Detections
     from repose_ros.core.planner import BlockPlan, Plan
-    from repose_ros.core.planner_reward import people_found
+    from repose_ros.core.dca.reward import people_found
 
     rp = RePose(RePoseConfig(partitioner="meanshift", models=["yolov8s@640"], coverage=False),
                 zoo=ModelZoo.fake(), profiles=_small_model_profile())

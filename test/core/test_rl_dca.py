@@ -6,9 +6,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repose_ros.core import dca_training as T
-from repose_ros.core import rl_dca as R
-from repose_ros.core.layouts import panda_like_layout
+from repose_ros.training import dca as T
+from repose_ros.core.dca import policy as R
+from repose_ros.datasets.layouts import panda_like_layout
 
 M = R.DEFAULT_MAX_CLUSTERS
 

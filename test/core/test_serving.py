@@ -11,7 +11,7 @@ import pytest
 
 from repose_ros.core.blocks import Block, Rect
 from repose_ros.core.detections import Detections
-from repose_ros.core.detector import FakeDetector, ModelZoo
+from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
 from repose_ros.core.pipeline import RePose, RePoseConfig
 from repose_ros.core.planner import BlockPlan, Plan
 from repose_ros.core.profiles import letterbox_shape

@@ -4,10 +4,9 @@ import pathlib
 import numpy as np
 import pytest
 
-from repose_ros.core import evaluation as ev
-from repose_ros.core.visdrone import (VisDroneFormatError, count_boxes, find_visdrone_split,
-                                      list_visdrone_images, parse_visdrone_annotation, visdrone_frames,
-                                      visdrone_scene)
+from repose_ros.evaluation import runner as ev
+from repose_ros.datasets.visdrone import (VisDroneFormatError, count_boxes, find_visdrone_split, list_visdrone_images,
+                                          parse_visdrone_annotation, visdrone_frames, visdrone_scene)
 
 SHARED = pathlib.Path(__file__).resolve().parents[3] / "shared" / "data" / "visdrone_people"
 

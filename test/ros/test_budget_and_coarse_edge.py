@@ -22,7 +22,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 
 from repose_ros.core.detections import Detections  # noqa: E402
 from repose_ros.msg import BlockAssignment, BlockDetections, BlockInfo, FramePlan, ServerStatus  # noqa: E402
-from repose_ros.core.backends import bright_blobs  # noqa: E402
+from repose_ros.detectors.backends import bright_blobs  # noqa: E402
 from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector  # noqa: E402
 from repose_ros.ros.convert import (bgr_to_image, detections_to_msg, rect_to_roi, sec_to_time,  # noqa: E402
                                     time_to_sec)

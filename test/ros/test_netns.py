@@ -33,7 +33,7 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from repose_ros.ros.launched import stop_process_group  # noqa: E402
+from repose_ros.testing.launched import stop_process_group  # noqa: E402
 
 RATE = 4.0
 SERVER_TIMEOUT_S = 1.0

@@ -11,7 +11,7 @@ pytest.importorskip("rosbags")
 from rclpy.parameter import Parameter  # noqa: E402
 from sensor_msgs.msg import Image  # noqa: E402
 
-from repose_ros.core.bagio import write_bag  # noqa: E402
+from repose_ros.datasets.bags import write_bag  # noqa: E402
 from repose_ros.nodes.replay import ReplayNode  # noqa: E402
 from repose_ros.ros.convert import image_to_bgr  # noqa: E402
 from repose_ros.ros.params import reliable  # noqa: E402

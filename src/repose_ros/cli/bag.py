@@ -50,13 +50,13 @@ def main_bag(argv: Optional[List[str]] = None) -> int:
     args = _parser().parse_args(argv)
     from tqdm import tqdm
 
-    from ..core.bagio import parse_size, write_bag
-    from ..core.frames import iter_frames
+    from repose_ros.datasets.bags import parse_size, write_bag
+    from repose_ros.datasets.frames import iter_frames
 
     if Path(args.out).exists():
         raise SystemExit(f"repose bag: {args.out} exists; choose a new folder")
     if args.demo:
-        from ..core.demo_data import demo_frames
+        from repose_ros.datasets.demo import demo_frames
 
         frames = iter(demo_frames(args.max_frames or 6)[0])
     elif args.panda_json:

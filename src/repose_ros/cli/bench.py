@@ -16,7 +16,7 @@ from typing import Any, List, Optional, Sequence
 
 import numpy as np
 
-from .output import print_result
+from repose_ros.cli.output import print_result
 
 __all__ = ["bench_overhead", "main_bench"]
 
@@ -56,10 +56,10 @@ def bench_overhead(
         "plan_p90_ms": p90, "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
     """
     from repose_ros.core.detections import Detections
-    from repose_ros.core.detector import ModelZoo
-    from repose_ros.core.layouts import panda_like_layout
+    from repose_ros.detectors.ultralytics import ModelZoo
+    from repose_ros.datasets.layouts import panda_like_layout
     from repose_ros.core.pipeline import RePose, RePoseConfig
-    from repose_ros.core.rl_dca import RLDCA
+    from repose_ros.core.dca.policy import RLDCA
 
     part = RLDCA(policy_path, use_policy=use_policy)
     if use_policy:
@@ -121,15 +121,15 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "pipeline":
-        from .bench_pipeline import main_bench_pipeline
+        from repose_ros.cli.bench_pipeline import main_bench_pipeline
 
         return main_bench_pipeline(list(argv[1:]))
     if argv and argv[0] == "transport":
-        from .bench_transport import main_bench_transport
+        from repose_ros.cli.bench_transport import main_bench_transport
 
         return main_bench_transport(list(argv[1:]))
     if argv and argv[0] == "tracking":
-        from .bench_tracking import main_bench_tracking
+        from repose_ros.cli.bench_tracking import main_bench_tracking
 
         return main_bench_tracking(list(argv[1:]))
     args = p.parse_args(argv)

@@ -73,7 +73,7 @@ def _load_params() -> dict:
     """Read the package's parameters (config/repose.yaml)."""
     import yaml
 
-    from ..core.paths import find_config_file
+    from repose_ros.core.paths import find_config_file
 
     return yaml.safe_load(find_config_file("repose.yaml").read_text())
 
@@ -96,8 +96,8 @@ def _write_params(params: dict, budget: float, folder: str, block_transport: Opt
 
 def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
     """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
-    from ..core.pipeline import RePose, RePoseConfig
-    from ..core.backends import make_zoo
+    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.detectors.backends import make_zoo
 
     shared = params["/**"]["ros__parameters"]
     part = params["/**/partitioner"]["ros__parameters"]
@@ -128,7 +128,7 @@ def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, bu
 
 def _ros(args, param_path: str, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
     """Run the launched pipeline closed loop; the figures come from each frame's FrameReport."""
-    from ..ros.launched import LaunchedPipeline
+    from repose_ros.testing.launched import LaunchedPipeline
 
     mode = "edge" if on_edge else "camera"
     extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
@@ -157,7 +157,7 @@ def _ros(args, param_path: str, frames: list, servers: int, on_edge: bool, budge
 def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     """Run the benchmark; prints one line per setting and optionally writes JSON."""
     args = _parser().parse_args(argv)
-    from ..core.demo_data import demo_frames
+    from repose_ros.datasets.demo import demo_frames
 
     modes = [m.strip() for m in args.coarse.replace("both", ",".join(MODES)).split(",") if m.strip()]
     bad = [m for m in modes if m not in MODES]
@@ -167,7 +167,7 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     if args.transports:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
     # The client node (it sends the 4K frames) runs with the pipeline's profile; set before rclpy starts.
-    from ..ros.dds_profile import profile_env, resolve_profile
+    from repose_ros.ros.dds_profile import profile_env, resolve_profile
 
     os.environ.update(profile_env(resolve_profile(args.dds_profile)))
     params = _load_params()

@@ -21,10 +21,10 @@ def bench_tracking(dataset: str, method: str = "bytetrack", budget_ms: float = 2
     import numpy as np
     from tqdm import tqdm
 
-    from ..core.detections import Detections
-    from ..core.evaluation import find_mot_sequences
-    from ..core.pipeline import RePose, RePoseConfig
-    from ..core.tracking import Tracker, TrackerConfig, track_metrics
+    from repose_ros.core.detections import Detections
+    from repose_ros.evaluation.runner import find_mot_sequences
+    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.tracking import Tracker, TrackerConfig, track_metrics
 
     seqs = find_mot_sequences(dataset)
     if not seqs:
@@ -69,7 +69,7 @@ def main_bench_tracking(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
     res = bench_tracking(args.dataset, args.method, args.budget_ms, args.servers, args.degrade, args.max_frames)
-    from .output import print_result
+    from repose_ros.cli.output import print_result
 
     print_result(res, args.json)
     return 0

@@ -20,10 +20,10 @@ def bench_transport(dataset: str, qualities: Sequence[int] = (95, 90, 75), n_fra
     import numpy as np
     from tqdm import tqdm
 
-    from ..core.detector import ModelZoo
-    from ..core.evaluation import DetectionEvaluator, find_mot_sequences, mot_frames
-    from ..msg import BlockAssignment
-    from ..ros.convert import decode_block, encode_block
+    from repose_ros.detectors.ultralytics import ModelZoo
+    from repose_ros.evaluation.runner import DetectionEvaluator, find_mot_sequences, mot_frames
+    from repose_ros.msg import BlockAssignment
+    from repose_ros.ros.convert import decode_block, encode_block
 
     frames = mot_frames(find_mot_sequences(dataset), n_frames)
     if not frames:
@@ -75,7 +75,7 @@ def main_bench_transport(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--imgsz", type=int, default=640)
     p.add_argument("--json", help="also write the result to this file")
     args = p.parse_args(argv)
-    from .output import print_result
+    from repose_ros.cli.output import print_result
 
     print_result(bench_transport(args.dataset, args.qualities, args.frames, args.imgsz), args.json)
     return 0

@@ -228,8 +228,8 @@ def format_table(results: Dict[str, Any]) -> str:
 
 def _auto_data() -> List[str]:
     from repose_ros.cli.profile import _shared_roots
-    from repose_ros.core.evaluation import find_mot_sequences
-    from repose_ros.core.visdrone import find_visdrone_split
+    from repose_ros.evaluation.runner import find_mot_sequences
+    from repose_ros.datasets.visdrone import find_visdrone_split
     out: List[str] = []
     for base in _shared_roots():
         mot, vis = base / "mot17_mini", base / "visdrone_people"
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose coarse-study`` with command-line arguments ``argv``; return the exit code."""
     from repose_ros.cli.profile import _NoBar, _per_spec_counts, cpu_model
-    from repose_ros.core.evaluation import load_dataset
+    from repose_ros.evaluation.runner import load_dataset
 
     args = build_parser().parse_args(argv)
     sizes = [int(v) for v in str(args.sizes).replace(" ", "").split(",") if v]
@@ -314,11 +314,11 @@ def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"repose coarse-study: {exc}") from None
     fake = None
     if args.backend == "fake":
-        from repose_ros.core.detector import FakeDetector
+        from repose_ros.detectors.ultralytics import FakeDetector
         fake = FakeDetector(None, dropout=0.05, jitter=0.03, min_input_px=10.0, seed=args.seed)
         detector: Any = fake
     else:
-        from repose_ros.core.detector import UltralyticsDetector
+        from repose_ros.detectors.ultralytics import UltralyticsDetector
         detector = UltralyticsDetector(args.weights, device=args.device, class_map="auto",
                                        torch_threads=args.threads).load()
         warm = np.full((1080, 1920, 3), 114, np.uint8)

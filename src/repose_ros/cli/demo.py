@@ -36,9 +36,9 @@ def main_demo(argv: Optional[List[str]] = None) -> int:
     import cv2
     import numpy as np
 
-    from ..core.demo_data import demo_frames
-    from ..ros.convert import image_to_bgr
-    from ..ros.launched import LaunchedPipeline
+    from repose_ros.datasets.demo import demo_frames
+    from repose_ros.ros.convert import image_to_bgr
+    from repose_ros.testing.launched import LaunchedPipeline
 
     root = Path(os.environ.get("REPOSE_ROOT", Path.cwd()))
     out_dir = Path(args.out) if args.out else root / ".cache" / "demo" / "out"

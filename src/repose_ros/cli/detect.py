@@ -14,8 +14,8 @@ import json
 from pathlib import Path
 from typing import List, Optional
 
-from ..core.frames import VIDEO_EXT, iter_frames
-from ..core.pipeline import PARTITIONERS
+from repose_ros.datasets.frames import VIDEO_EXT, iter_frames
+from repose_ros.core.pipeline import PARTITIONERS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,9 +41,9 @@ def main_detect(argv: Optional[List[str]] = None) -> int:
     import cv2
     from tqdm import tqdm
 
-    from ..core.pipeline import RePose, RePoseConfig
-    from ..core.tracking import Tracker, TrackerConfig
-    from ..core.visualize import annotate
+    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.tracking import Tracker, TrackerConfig
+    from repose_ros.core.visualize import annotate
 
     cfg = RePoseConfig.from_yaml(args.config) if args.config else RePoseConfig()
     for attr, val in (("budget_ms", args.budget_ms), ("num_servers", args.servers),

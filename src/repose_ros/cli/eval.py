@@ -33,7 +33,7 @@ DEFAULT_BUDGETS = "1000,2000,4000"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from repose_ros.core.evaluation import FAMILIES
+    from repose_ros.evaluation.runner import FAMILIES
 
     p = argparse.ArgumentParser(prog="repose eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,7 +103,7 @@ def _resolve_dataset(spec: str) -> tuple:
     """Return ``(spec, message)``: auto becomes the shared MOT data when present, else synthetic."""
     if spec != "auto":
         return spec, ""
-    from repose_ros.core.evaluation import default_mot_root
+    from repose_ros.evaluation.runner import default_mot_root
 
     root = default_mot_root()
     if root is not None:
@@ -114,7 +114,7 @@ def _resolve_dataset(spec: str) -> tuple:
 
 
 def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
-    from repose_ros.core.detector import FakeDetector, ModelZoo, resolve_weights
+    from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo, resolve_weights
 
     name = profiles.models[0].name
     if fake_mode:
@@ -129,10 +129,10 @@ def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
 def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
     args = _parser().parse_args(argv)
-    from repose_ros.core import evaluation as ev
+    from repose_ros.evaluation import runner as ev
     from repose_ros.core.profiles import Profiles
 
-    from .eval_goals import goal_checks
+    from repose_ros.cli.eval_goals import goal_checks
 
     spec, message = _resolve_dataset(args.dataset)
     if message:
@@ -310,13 +310,13 @@ def _deployed_settings() -> Dict[str, Any]:
 
 
 def _cpu() -> str:
-    from .profile import cpu_model
+    from repose_ros.cli.profile import cpu_model
 
     return cpu_model()
 
 
 def _print_report(payload: Dict[str, Any]) -> None:
-    from repose_ros.core.evaluation import format_table
+    from repose_ros.evaluation.runner import format_table
 
     print(f"data: {payload['description']} ({payload['frames']} frames, {payload['n_gt']} people, "
           f"{payload['n_ignore']} ignore regions); detector: {payload['detector']}; S={payload['servers']}")

@@ -1,6 +1,6 @@
 """The project's benchmark goals, judged on the method entries ``repose eval`` measured.
 
-Acceptance logic of the issues, kept out of the library (``core.evaluation`` only measures).
+Acceptance logic of the issues, kept out of the library (``evaluation`` only measures).
 Every check returns ``{"goal", "met", "detail"}``; ``met`` is None where the data needed for it
 were not run. "At equal or lower latency" compares a RE-POSE point (``rl_dca`` at some budget)
 with the best point of the other family whose measured parallel latency is not higher.

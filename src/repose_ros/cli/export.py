@@ -11,7 +11,7 @@ input sizes default to those of the profile's models (``config/profiles/default.
 are static (one input size, batch ``--batch``) unless ``--dynamic``; ``--half`` exports FP16
 (ultralytics' ``quantize=16``). One progress line per export gives its path, size, time and
 SHA-256 (the digest to pin in ``weights_sha256``; for a folder see
-:func:`repose_ros.core.detector.folder_sha256`).
+:func:`repose_ros.detectors.ultralytics.folder_sha256`).
 
 Nothing is installed or downloaded: ultralytics' exporter would pip-install a missing ``onnx`` or
 ``openvino``, so every dependency is checked first (:func:`missing_dependencies`) and the run
@@ -56,7 +56,7 @@ class ExportError(RuntimeError):
 
 def export_stem(weights: str, path: Path) -> str:
     """Return the file-name stem of the exports of ``weights`` (resolved to ``path``)."""
-    from repose_ros.core.detector import _BUILTIN_ALIASES, BUILTIN_PERSON
+    from repose_ros.detectors.ultralytics import _BUILTIN_ALIASES, BUILTIN_PERSON
     if str(weights).strip() in _BUILTIN_ALIASES:
         return BUILTIN_PERSON.split(":", 1)[1]
     return path.stem
@@ -130,7 +130,7 @@ def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: b
     temporary folder under ``out_dir`` first, because ultralytics writes its export beside the
     source file (which for the builtin model lies inside site-packages).
     """
-    from repose_ros.core.detector import check_device, resolve_weights, weights_format
+    from repose_ros.detectors.ultralytics import check_device, resolve_weights, weights_format
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if int(imgsz) <= 0 or int(imgsz) % 32:
@@ -198,7 +198,7 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     """Measure latency and mAP50:95 of the ``.pt`` model and of each export, per input size.
 
     ``exports`` holds ``{"format", "imgsz", "path"}`` rows (as ``repose export`` writes them);
-    ``frames`` are :class:`repose_ros.core.evaluation.EvalFrame` (ground truth + loader). Per input
+    ``frames`` are :class:`repose_ros.evaluation.runner.EvalFrame` (ground truth + loader). Per input
     size, the ``.pt`` model and every export run (``threads`` threads, the detector the node uses)
     ``repeats`` timed calls (after ``warmup``; the formats take turns call by call) on one square
     ``imgsz x imgsz`` crop of the first frame, so every format runs the same tensor; then every
@@ -210,10 +210,10 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     difference to the ``.pt`` model (``d_map50_95``, ``d_map50_95_same_input``). With
     ``openvino_half`` every OpenVINO export also runs with ``half`` (row ``openvino-half``:
     OpenVINO's own CPU precision, bf16 where the CPU has it; see
-    :func:`repose_ros.core.detector.limit_runtime_threads`).
+    :func:`repose_ros.detectors.ultralytics.limit_runtime_threads`).
     """
-    from repose_ros.core.detector import UltralyticsDetector
-    from repose_ros.core.evaluation import DetectionEvaluator
+    from repose_ros.detectors.ultralytics import UltralyticsDetector
+    from repose_ros.evaluation.runner import DetectionEvaluator
 
     images = [f.load() for f in frames]
     if not images:
@@ -304,7 +304,7 @@ def _sizes(text: Optional[str], profile: Optional[str]) -> List[int]:
         except ValueError:
             raise SystemExit(f"--sizes must be comma-separated integers, got {text!r}") from None
     else:
-        from repose_ros.core.detector import parse_model_key
+        from repose_ros.detectors.ultralytics import parse_model_key
         from repose_ros.core.profiles import Profiles
         prof = Profiles.load(profile) if profile else Profiles.default()
         sizes = sorted({parse_model_key(k)[1] for k in prof.model_keys})
@@ -324,7 +324,7 @@ def _formats(text: str) -> List[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``repose export``."""
-    from repose_ros.core.detector import BUILTIN_PERSON
+    from repose_ros.detectors.ultralytics import BUILTIN_PERSON
     p = argparse.ArgumentParser(prog="repose export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=BUILTIN_PERSON, help="the .pt weights to export (path or builtin)")
@@ -359,7 +359,7 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
     sizes = _sizes(args.sizes, args.profile)
     if args.batch < 1 or args.frames < 1 or args.threads < 1 or args.repeats < 1:
         raise SystemExit("--batch, --frames, --threads and --repeats must be >= 1")
-    from repose_ros.core.detector import DeviceError, WeightsError, check_device, weights_sha256
+    from repose_ros.detectors.ultralytics import DeviceError, WeightsError, check_device, weights_sha256
     try:
         device = check_device(args.device)
         for fmt in fmts:  # every dependency before the first (slow) export
@@ -383,7 +383,7 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
               f"sha256 {weights_sha256(path)}", flush=True)
         made.append({"format": fmt, "imgsz": imgsz, "path": str(path)})
     if args.compare:
-        from repose_ros.core.evaluation import default_mot_root, find_mot_sequences, mot_frames
+        from repose_ros.evaluation.runner import default_mot_root, find_mot_sequences, mot_frames
         root = Path(args.data) if args.data else default_mot_root()
         seqs = find_mot_sequences(root) if root is not None else []
         if not seqs:

@@ -170,7 +170,7 @@ def _shared_roots() -> List[Path]:
 
 def _default_data() -> Optional[str]:
     """``mot17:...,visdrone:...`` for the shared data folders that exist (None when neither does)."""
-    from repose_ros.core.visdrone import find_visdrone_split
+    from repose_ros.datasets.visdrone import find_visdrone_split
     found: Dict[str, str] = {}
     for base in _shared_roots():
         mot = base / "mot17_mini"
@@ -384,7 +384,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build_zoo(args: argparse.Namespace, names: Sequence[str]):
-    from repose_ros.core.detector import BUILTIN_PERSON, FakeDetector, ModelZoo
+    from repose_ros.detectors.ultralytics import BUILTIN_PERSON, FakeDetector, ModelZoo
     if args.backend == "fake":
         fake = FakeDetector(min_input_px=10.0, dropout=0.05, jitter=0.03, latency_ms_at_640=4.0,
                             latency_base_ms=0.5, seed=args.seed)
@@ -769,7 +769,7 @@ def keep_models(prof, prev, prev_path: str) -> List[str]:
 
 def makespan_frames(specs: Sequence[str], n_frames: int, seed: int) -> Tuple[str, List[np.ndarray]]:
     """Real frames for the makespan check: 4K collages of MOT17 when given, else the first data set's frames."""
-    from repose_ros.core import evaluation as ev
+    from repose_ros.evaluation import runner as ev
 
     if not specs:
         raise SystemExit("--makespan-check needs annotated or real frames (--data)")
@@ -822,7 +822,7 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         out = refit_profile(args.refit, args.out, args.curve_shape, args.raw_from)
         print(f"repose profile: wrote {out} (precision curves fitted again, {args.curve_shape})", file=sys.stderr)
         return 0
-    from repose_ros.core.detector import parse_model_key
+    from repose_ros.detectors.ultralytics import parse_model_key
     from repose_ros.core.profiles import ModelSpec, Profiles
 
     keys = _parse_list(args.models, str)

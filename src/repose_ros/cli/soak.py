@@ -193,7 +193,7 @@ class Stream:
         from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
 
-        from ..ros.params import reliable
+        from repose_ros.ros.params import reliable
 
         ns = "/" + self.namespace.strip("/")
         self.ctx = rclpy.Context()
@@ -281,7 +281,7 @@ class Stream:
 
     def send(self, frame: np.ndarray, label: str = "") -> tuple:
         """Publish one frame now; return its key."""
-        from ..ros.convert import bgr_to_image
+        from repose_ros.ros.convert import bgr_to_image
 
         msg = bgr_to_image(frame)
         msg.header.frame_id = "stream_camera"
@@ -359,7 +359,7 @@ def _mb(kb: Optional[int]) -> float:
 def main_soak(argv: Optional[List[str]] = None) -> int:
     """Run the soak benchmark; exit code 0 when every frame was answered once and memory stayed bounded."""
     args = _parser().parse_args(argv)
-    from ..ros.launched import stop_process_group
+    from repose_ros.testing.launched import stop_process_group
 
     if args.transports:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes

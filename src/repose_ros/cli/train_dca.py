@@ -8,7 +8,7 @@ Examples::
         --coarse-data mot17-collage:../shared/data/mot17_mini      # budget-aware, on coarse boxes
 
 ``--reward plan`` pays the change of what the run-time plan is expected to find under the budget
-(:func:`repose_ros.core.planner_reward.make_plan_value`: with ``--target people`` the share of the
+(:func:`repose_ros.core.dca.reward.make_plan_value`: with ``--target people`` the share of the
 annotated people, with ``--target coarse`` the planner's own value over the coarse boxes) on layouts of coarse
 boxes (``--coarse-data``: the shipped coarse stage on real frames, cached under
 ``.cache/dca``; plus generated PANDA-like layouts thinned by the coarse pass's measured recall),
@@ -40,7 +40,7 @@ PLANNER_VALUE_HOOK: Optional[Callable[..., float]] = None
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``repose train-dca``."""
     from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA
-    from repose_ros.core.rl_dca import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, default_policy_path
+    from repose_ros.core.dca.policy import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, default_policy_path
 
     p = argparse.ArgumentParser(prog="repose train-dca", description="Train the RL-DCA policy (PPO, CPU).")
     p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write")
@@ -109,7 +109,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _mot_frames(spec: str, option: str) -> tuple[str, list]:
     """Parse ``mot17:PATH`` and return ``(PATH, frames)``; exit with a message when unusable."""
-    from repose_ros.core.layouts import mot_frames
+    from repose_ros.datasets.layouts import mot_frames
 
     kind, _, path = spec.partition(":")
     if kind != "mot17" or not path:
@@ -124,7 +124,7 @@ def _mot_frames(spec: str, option: str) -> tuple[str, list]:
 
 def _layout_source(spec: Optional[str], mosaic_prob: float, seed: int) -> tuple[Any, dict[str, Any]]:
     """Build the layout source from ``--data``; return ``(source, settings for the sidecar)``."""
-    from repose_ros.core.layouts import mixed_layout_source, mosaic_2x2_layouts
+    from repose_ros.datasets.layouts import mixed_layout_source, mosaic_2x2_layouts
 
     if not spec:
         return None, {"data": "synthetic"}
@@ -142,8 +142,8 @@ _COARSE_KINDS = {"visdrone": ("visdrone", 63, 8, "none"), "mot17-collage": ("mot
 
 def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     """Return ``(layout source, context sampler, settings)`` of ``--reward plan``."""
-    from repose_ros.core.dca_data import coarse_layouts, degraded_source, mixed_source
-    from repose_ros.core.detector import ModelZoo
+    from repose_ros.training.dca_data import coarse_layouts, degraded_source, mixed_source
+    from repose_ros.detectors.ultralytics import ModelZoo
     from repose_ros.core.pipeline import RePose, RePoseConfig
 
     try:
@@ -221,14 +221,14 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from repose_ros.core.dca_training import train_policy
-    from repose_ros.core.rl_dca import RewardConfig
+    from repose_ros.training.dca import train_policy
+    from repose_ros.core.dca.policy import RewardConfig
 
     cfg = RewardConfig()
     context = None
     plan_settings: dict[str, Any] = {}
     if args.reward == "plan":
-        from repose_ros.core.planner_reward import make_plan_value
+        from repose_ros.core.dca.reward import make_plan_value
 
         cfg = RewardConfig(w_tight=0.0, w_area=0.0, w_count=0.0, w_close=0.0, w_planner=1.0,
                            step_cost=0.002, invalid_penalty=0.01, planner_value=make_plan_value())
@@ -236,7 +236,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     elif args.reward == "planner":
         hook = PLANNER_VALUE_HOOK
         if hook is None:
-            from repose_ros.core.planner_reward import make_planner_value
+            from repose_ros.core.dca.reward import make_planner_value
 
             hook = make_planner_value(budget_ms=args.planner_budget_ms, servers=args.planner_servers)
         cfg = RewardConfig(w_planner=args.planner_weight, planner_value=hook)
@@ -247,7 +247,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         eval_sets = plan_settings.pop("eval_sets")
         data_settings = plan_settings
     if args.eval_data:
-        from repose_ros.core.layouts import mosaic_2x2_layouts
+        from repose_ros.datasets.layouts import mosaic_2x2_layouts
 
         _, frames = _mot_frames(args.eval_data, "--eval-data")
         mos = mosaic_2x2_layouts(frames, n_layouts=100, rng=np.random.default_rng(12_345))

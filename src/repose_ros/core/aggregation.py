@@ -30,8 +30,8 @@ from typing import Dict, List, Optional, Tuple
 
 import numpy as np
 
-from .detections import Detections
-from .fusion import fuse, fuse_blocks
+from repose_ros.core.detections import Detections
+from repose_ros.core.fusion import fuse, fuse_blocks
 
 
 @dataclass

@@ -27,14 +27,14 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from .blocks import COVERAGE_LABEL, Block, blocks_from_clusters, uniform_grid
-from .coarse import coarse_blocks, coarse_detect, merge_block_detections
-from .detections import Detections
-from .detector import ModelZoo
-from .fusion import fuse_blocks
-from .planner import Plan, plan_blocks
-from .profiles import Profiles, make_key, parse_key
-from .serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
+from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, uniform_grid
+from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
+from repose_ros.core.detections import Detections
+from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.core.fusion import fuse_blocks
+from repose_ros.core.planner import Plan, plan_blocks
+from repose_ros.core.profiles import Profiles, make_key, parse_key
+from repose_ros.core.serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
 
 PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
 
@@ -193,7 +193,7 @@ class RePose:
     def dca(self):
         """The RL-DCA refiner (policy loaded on first use)."""
         if self._dca is None:
-            from .rl_dca import RLDCA
+            from repose_ros.core.dca.policy import RLDCA
 
             self._dca = RLDCA(self.config.policy or None)
         return self._dca
@@ -281,7 +281,7 @@ class RePose:
             return Partition(labels, blocks)
         if len(coarse) == 0:
             return Partition(np.zeros(0, np.int64), [])
-        from .clustering import initial_clusters
+        from repose_ros.core.clustering import initial_clusters
 
         kwargs = {}
         if c.y_gamma is not None:
@@ -324,7 +324,7 @@ class RePose:
         stops. No learning: the baseline a learned policy has to beat, and a partitioner in its
         own right (it costs one plan per candidate, about 1-2 ms each).
         """
-        from .rl_dca import ClusterState, apply_action
+        from repose_ros.core.dca.policy import ClusterState, apply_action
 
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:
@@ -445,7 +445,7 @@ class RePose:
         plan = replan(part.blocks)
         if len(coarse) == 0 or c.partitioner == "uniform":
             return part, plan
-        from .rl_dca import split_cluster
+        from repose_ros.core.dca.policy import split_cluster
 
         largest = max(self.profiles.model(k).imgsz for k in self.models)
         centers = coarse.centers.astype(np.float64)
@@ -504,7 +504,7 @@ class RePose:
         coarse box area, or 30 x 75 px without boxes) worth ``coverage_value`` x the uncovered
         fraction: little enough that the planner gives such blocks only budget nothing else can use.
         """
-        from .coarse import grid_shape
+        from repose_ros.core.coarse import grid_shape
 
         c = self.config
         rows, cols = grid_shape(c.num_servers, frame_w, frame_h)

@@ -18,7 +18,7 @@ from typing import Optional
 
 import numpy as np
 
-from .detections import Detections
+from repose_ros.core.detections import Detections
 
 TRACKERS = ("bytetrack", "botsort")
 
@@ -145,7 +145,7 @@ def track_metrics(frames, ignore_iou: float = 0.5, match_iou: float = 0.5) -> di
     """
     import motmetrics as mm
 
-    from .boxes import box_iou
+    from repose_ros.core.boxes import box_iou
 
     acc = mm.MOTAccumulator(auto_id=True)
     for gt_ids, gt_xyxy, hyp_ids, hyp_xyxy, ign_xyxy in frames:

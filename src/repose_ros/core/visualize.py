@@ -5,7 +5,7 @@ from typing import Sequence, Tuple
 
 import numpy as np
 
-from .detections import Detections
+from repose_ros.core.detections import Detections
 
 # One colour per server (BGR).
 _COLOURS = [(255, 128, 0), (0, 128, 255), (255, 0, 255), (0, 255, 255), (128, 0, 255), (255, 255, 0)]

@@ -20,16 +20,17 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockDetections, FramePlan, FrameReport
 from vision_msgs.msg import Detection2DArray, LabelInfo
 
-from ..core.aggregation import FrameAssembler
-from ..core.boxes import MERGE_METHODS
-from ..core.detections import Detections
-from ..core.health import Health, Stall, Window, aggregator_health
-from ..core.tracking import TRACKERS, Tracker, TrackerConfig
-from ..ros.convert import block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect, time_to_sec
-from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
-from ..ros.params import Param, declare_all, latched, one_of, reliable
+from repose_ros.core.aggregation import FrameAssembler
+from repose_ros.core.boxes import MERGE_METHODS
+from repose_ros.core.detections import Detections
+from repose_ros.core.health import Health, Stall, Window, aggregator_health
+from repose_ros.core.tracking import TRACKERS, Tracker, TrackerConfig
+from repose_ros.ros.convert import (block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect,
+                                    time_to_sec)
+from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from repose_ros.ros.executors import run_nodes
+from repose_ros.ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
+from repose_ros.ros.params import Param, declare_all, latched, one_of, reliable
 
 PARAMS = (
     Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),

@@ -40,21 +40,21 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
 from sensor_msgs.msg import CompressedImage, Image
 
-from ..core.backends import make_zoo_from_params
-from ..core.coarse import coarse_blocks, merge_block_detections
-from ..core.detections import Detections
-from ..core.health import Health, Stall, Window, camera_handed_on, camera_health
-from ..core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
-from ..core.pipeline import RePose, RePoseConfig
-from ..ros.coarse_edge import CoarseAnswer, CoarseCollector
-from ..ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
-                           sec_to_time, time_to_sec)
-from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
-from ..ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported, one_of,
-                          reliable)
-from ..ros.qos import RELIABILITY_CHOICES, InputSubscription
+from repose_ros.detectors.backends import make_zoo_from_params
+from repose_ros.core.coarse import coarse_blocks, merge_block_detections
+from repose_ros.core.detections import Detections
+from repose_ros.core.health import Health, Stall, Window, camera_handed_on, camera_health
+from repose_ros.core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
+from repose_ros.core.pipeline import RePose, RePoseConfig
+from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector
+from repose_ros.ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
+                                    sec_to_time, time_to_sec)
+from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from repose_ros.ros.executors import run_nodes
+from repose_ros.ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
+from repose_ros.ros.params import (QOS_PARAMS, WEIGHTS_SAFETY_PARAMS, Param, declare_all, message_info_supported,
+                                   one_of, reliable)
+from repose_ros.ros.qos import RELIABILITY_CHOICES, InputSubscription
 
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 

@@ -22,16 +22,16 @@ import numpy as np
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
 from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
-from ..core.backends import make_zoo_from_params
-from ..core.detector import ModelZoo
-from ..core.health import Health, Window, edge_health
-from ..core.image_codec import ImageDecodeError
-from ..core.serving import BlockJob, run_block
-from ..ros.convert import decode_block, detections_to_msg
-from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label
-from ..ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
+from repose_ros.detectors.backends import make_zoo_from_params
+from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.core.health import Health, Window, edge_health
+from repose_ros.core.image_codec import ImageDecodeError
+from repose_ros.core.serving import BlockJob, run_block
+from repose_ros.ros.convert import decode_block, detections_to_msg
+from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from repose_ros.ros.executors import run_nodes
+from repose_ros.ros.lifecycle import AUTOSTART, destroy_entities, state_label
+from repose_ros.ros.params import WEIGHTS_SAFETY_PARAMS, Param, declare_all, reliable
 
 PARAMS = (
     Param("server_id", 0, "Edge server id: this node handles blocks whose server_id matches", (0, 1023),

@@ -7,9 +7,9 @@ partitioner's live servers.
 """
 from __future__ import annotations
 
-from ..ros.executors import run_nodes
-from .camera import CameraNode
-from .partitioner import PartitionerNode
+from repose_ros.ros.executors import run_nodes
+from repose_ros.nodes.camera import CameraNode
+from repose_ros.nodes.partitioner import PartitionerNode
 
 
 def build_frontend() -> list:

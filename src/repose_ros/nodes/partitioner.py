@@ -36,20 +36,20 @@ from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import ImageMarker
 
-from ..core.detections import Detections
-from ..core.detector import ModelZoo
-from ..core.health import Health, Window, partitioner_health
-from ..core.pipeline import PARTITIONERS, RePose, RePoseConfig
-from ..core.visualize import annotate
-from ..ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
-                           msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)
-from ..ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
-from ..ros.executors import run_nodes
-from ..ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
-from ..ros.overlays import frame_overlays
-from ..ros.params import Param, declare_all, one_of, reliable
-from ..ros.server_latency import server_latencies_from_ratios
-from .camera import CoarseItem
+from repose_ros.core.detections import Detections
+from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.core.health import Health, Window, partitioner_health
+from repose_ros.core.pipeline import PARTITIONERS, RePose, RePoseConfig
+from repose_ros.core.visualize import annotate
+from repose_ros.ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
+                                    msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)
+from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
+from repose_ros.ros.executors import run_nodes
+from repose_ros.ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
+from repose_ros.ros.overlays import frame_overlays
+from repose_ros.ros.params import Param, declare_all, one_of, reliable
+from repose_ros.ros.server_latency import server_latencies_from_ratios
+from repose_ros.nodes.camera import CoarseItem
 
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
 

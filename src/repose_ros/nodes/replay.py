@@ -19,9 +19,9 @@ from rclpy.node import Node
 from rclpy.serialization import deserialize_message
 from sensor_msgs.msg import CompressedImage, Image
 
-from ..ros.convert import bgr_to_image
-from ..ros.executors import shut_down
-from ..ros.params import Param, declare_all, qos_from
+from repose_ros.ros.convert import bgr_to_image
+from repose_ros.ros.executors import shut_down
+from repose_ros.ros.params import Param, declare_all, qos_from
 
 PARAMS = (
     Param("source", "", "rosbag2 folder, video file, or folder of images", read_only=True),
@@ -51,7 +51,7 @@ class ReplayNode(Node):
         qos = qos_from(self.p["qos.depth"], self.p["qos.reliability"])
         self.compressed = False
         if self.is_bag:
-            from ..core.bagio import COMPRESSED_TYPE, read_bag
+            from repose_ros.datasets.bags import COMPRESSED_TYPE, read_bag
 
             first = next(read_bag(str(src), self.p["bag_topic"] or None))
             self.compressed = first[1] == COMPRESSED_TYPE
@@ -62,13 +62,13 @@ class ReplayNode(Node):
     def _items(self):
         """Yield (recorded time ns or None, message or serialized bytes)."""
         if self.is_bag:
-            from ..core.bagio import read_bag
+            from repose_ros.datasets.bags import read_bag
 
             msg_cls = CompressedImage if self.compressed else Image
             for _, _, t, raw in read_bag(self.p["source"], self.p["bag_topic"] or None):
                 yield t, (deserialize_message(raw, msg_cls) if self.p["restamp"] else raw)
         else:
-            from ..core.frames import iter_frames
+            from repose_ros.datasets.frames import iter_frames
 
             for _, _, frame in iter_frames([self.p["source"]]):
                 msg = bgr_to_image(frame)

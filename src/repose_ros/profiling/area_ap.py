@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.core.boxes import box_iou
-from repose_ros.core.eval_data import MOT_IGNORE_CLASSES
+from repose_ros.datasets.annotated import MOT_IGNORE_CLASSES
 
 LETTERBOX_GREY = 114
 IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
@@ -117,10 +117,10 @@ def load_mot_samples(root: Path, max_frames: int, min_visibility: float) -> List
 def load_visdrone_samples(root: Path, max_frames: int) -> List[FrameSample]:
     """Read up to ``max_frames`` VisDrone-DET frames (persons; ignore regions) with the shared reader.
 
-    :func:`repose_ros.core.visdrone.visdrone_frames` (the reader ``repose eval`` uses), frames at
+    :func:`repose_ros.datasets.visdrone.visdrone_frames` (the reader ``repose eval`` uses), frames at
     native resolution in its deterministic scene-round-robin order.
     """
-    from repose_ros.core.visdrone import visdrone_frames
+    from repose_ros.datasets.visdrone import visdrone_frames
     out = []
     for f in visdrone_frames(root, max_frames):
         out.append(FrameSample(f"visdrone/{f.name}", f.load(), f.gt.astype(np.float32).reshape(-1, 4),
@@ -131,7 +131,7 @@ def load_visdrone_samples(root: Path, max_frames: int) -> List[FrameSample]:
 def synthetic_samples(n_frames: int, seed: int, frame_w: int = 1920,
                       frame_h: int = 1080) -> List[FrameSample]:
     """Generate frames (grey background, PANDA-like person layouts) for the fake back-end."""
-    from repose_ros.core.layouts import panda_like_layout
+    from repose_ros.datasets.layouts import panda_like_layout
     rng = np.random.default_rng(seed)
     out = []
     for i in range(n_frames):

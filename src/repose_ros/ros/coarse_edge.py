@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Optional
 
-from ..core.detections import Detections
+from repose_ros.core.detections import Detections
 
 
 @dataclass

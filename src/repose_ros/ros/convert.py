@@ -9,9 +9,9 @@ from builtin_interfaces.msg import Time
 from sensor_msgs.msg import CompressedImage, Image, RegionOfInterest
 from vision_msgs.msg import Detection2D, Detection2DArray, LabelInfo, ObjectHypothesisWithPose, VisionClass
 
-from ..core.detections import Detections
-from ..core.image_codec import (CV_BRIDGE_ENCODINGS, ImageDecodeError, SizeLimit, check_raw, decode_compressed,
-                                decode_raw, encode_bgr8)
+from repose_ros.core.detections import Detections
+from repose_ros.core.image_codec import (CV_BRIDGE_ENCODINGS, ImageDecodeError, SizeLimit, check_raw, decode_compressed,
+                                         decode_raw, encode_bgr8)
 
 
 def detections_to_msg(dets: Detections, header, track_ids=None) -> Detection2DArray:

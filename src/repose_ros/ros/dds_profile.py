@@ -34,7 +34,7 @@ def resolve_profile(value: str) -> Optional[str]:
     if value.lower() in DEFAULT_CHOICES:
         return None
     if value in SHIPPED:
-        from ..core.paths import find_config_file
+        from repose_ros.core.paths import find_config_file
 
         return str(find_config_file(SHIPPED[value]))
     path = os.path.abspath(os.path.expanduser(value))

@@ -11,8 +11,8 @@ from typing import Callable, Sequence, Tuple
 
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 
-from ..core.health import ERROR, Health
-from .params import Param, reliable
+from repose_ros.core.health import ERROR, Health
+from repose_ros.ros.params import Param, reliable
 
 DIAGNOSTICS_PARAMS = (
     Param("diagnostics.period_s", 1.0, "Period of the node's status on /diagnostics (0: not published)",

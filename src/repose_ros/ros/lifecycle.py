@@ -11,7 +11,7 @@ from rclpy.lifecycle import LifecyclePublisher, TransitionCallbackReturn
 from rclpy.subscription import Subscription
 from rclpy.timer import Timer
 
-from .params import Param
+from repose_ros.ros.params import Param
 
 AUTOSTART = Param("autostart", True, "Configure and activate on start-up (false: stay unconfigured until a "
                   "lifecycle manager drives the node through <node>/change_state)", read_only=True)

@@ -14,7 +14,7 @@ from geometry_msgs.msg import Point
 from std_msgs.msg import ColorRGBA
 from visualization_msgs.msg import ImageMarker
 
-from ..core.visualize import box_outline_segments
+from repose_ros.core.visualize import box_outline_segments
 
 # colours per server (RGBA, 0..1); the same hues as the debug image
 SERVER_COLOURS = ((1.0, 0.6, 0.0), (0.0, 0.6, 1.0), (1.0, 0.0, 0.8), (1.0, 1.0, 0.0), (0.6, 0.3, 1.0),

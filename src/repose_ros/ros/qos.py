@@ -17,8 +17,8 @@ from typing import Callable, Iterable, List, Optional
 
 from rclpy.qos import ReliabilityPolicy
 
-from .lifecycle import destroy_entities
-from .params import qos_from
+from repose_ros.ros.lifecycle import destroy_entities
+from repose_ros.ros.params import qos_from
 
 RELIABILITY_CHOICES = ("auto", "reliable", "best_effort")
 

@@ -13,9 +13,9 @@ from typing import Callable, Optional, Sequence, Union
 
 import numpy as np
 
-from .blocks import blocks_from_clusters
-from .planner import plan_blocks
-from .profiles import Profiles
+from repose_ros.core.blocks import blocks_from_clusters
+from repose_ros.core.planner import plan_blocks
+from repose_ros.core.profiles import Profiles
 
 PlannerValue = Callable[[np.ndarray, np.ndarray, int, int], float]
 
@@ -61,11 +61,11 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
     planning never runs a detector).
     """
     if repose is None:
-        from .detector import ModelZoo
-        from .pipeline import RePose, RePoseConfig
+        from repose_ros.detectors.ultralytics import ModelZoo
+        from repose_ros.core.pipeline import RePose, RePoseConfig
 
         repose = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
-    from .detections import Detections
+    from repose_ros.core.detections import Detections
 
     def value(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float = 3000.0,
               servers: int = 4, gt: Optional[np.ndarray] = None) -> float:
@@ -102,7 +102,7 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
     that also covers the neighbourhood of its boxes is paid for the people found there: the
     reward that ``repose train-dca --reward plan`` pays when a layout comes with its annotations.
     """
-    from .boxes import box_iou
+    from repose_ros.core.boxes import box_iou
 
     if not len(gt):
         return 0.0

@@ -10,7 +10,7 @@ Four parts:
 * **Data sets** (:func:`load_dataset`): ``mot17:PATH`` as frames, as 2x2 mosaics of four
   different 1080p frames (3840x2160, :func:`mot_mosaic_2x2`) or as PANDA-like collages
   (:func:`mot_collage`); ``visdrone:ROOT`` (VisDrone-DET people at native resolution,
-  :mod:`repose_ros.core.visdrone`); ``panda:IMAGES_ROOT:JSON`` resized to 4K; ``coco:JSON:IMAGES``; and
+  :mod:`repose_ros.datasets.visdrone`); ``panda:IMAGES_ROOT:JSON`` resized to 4K; ``coco:JSON:IMAGES``; and
   ``synthetic`` scenes for the fake detector. Every frame knows the previous frame of its
   sequence (for the REMIX-style baseline, which plans from earlier frames).
 * **Methods** (:class:`MethodSpec`, :class:`MethodRunner`): full-frame inference at each input
@@ -44,7 +44,7 @@ import numpy as np
 
 from repose_ros.core.blocks import Block, Rect, uniform_grid
 from repose_ros.core.detections import Detections
-from repose_ros.core.eval_data import MOT_IGNORE_CLASSES, EvalDataset, EvalFrame
+from repose_ros.datasets.annotated import MOT_IGNORE_CLASSES, EvalDataset, EvalFrame
 
 FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
 """Method families, in table order."""
@@ -205,7 +205,7 @@ def parse_dataset_spec(spec: str) -> Tuple[str, List[str]]:
     """Split ``KIND:PATH[:PATH]`` into ``(kind, [paths])``; ValueError when malformed.
 
     Kinds: ``mot17:ROOT``, ``visdrone:ROOT`` (a VisDrone-DET split or a folder holding one, see
-    :mod:`repose_ros.core.visdrone`), ``panda:IMAGES_ROOT:JSON``, ``coco:JSON:IMAGES``, ``synthetic``.
+    :mod:`repose_ros.datasets.visdrone`), ``panda:IMAGES_ROOT:JSON``, ``coco:JSON:IMAGES``, ``synthetic``.
     """
     text = str(spec).strip()
     kind, _, rest = text.partition(":")
@@ -309,7 +309,7 @@ def find_mot_sequences(root: str | os.PathLike) -> List[MotSequence]:
 
 
 def _seqinfo_size(seq_dir: Path) -> Optional[Tuple[int, int]]:
-    from .layouts import read_seqinfo
+    from repose_ros.datasets.layouts import read_seqinfo
 
     return read_seqinfo(seq_dir)
 
@@ -693,7 +693,7 @@ def mot_collage(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0, canva
 
 # ---------------------------------------------------------------------------- VisDrone
 
-from repose_ros.core.visdrone import find_visdrone_split, visdrone_frames  # noqa: E402
+from repose_ros.datasets.visdrone import find_visdrone_split, visdrone_frames  # noqa: E402
 
 # ---------------------------------------------------------------------------- PANDA, COCO
 
@@ -829,7 +829,7 @@ def synthetic_frames(n_frames: int, seed: int = 0, size: Tuple[int, int] = TARGE
     as ignore regions (the fake detector still reports them). Scores are random per person so
     that the ranking of detections matters.
     """
-    from repose_ros.core.layouts import panda_like_layout
+    from repose_ros.datasets.layouts import panda_like_layout
 
     w, h = size
     out = []

@@ -61,9 +61,9 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
         with np.load(cache) as z:
             sizes = z["sizes"]
             return [(z[f"b{i}"], int(w), int(h), z[f"g{i}"]) for i, (w, h) in enumerate(sizes)]
-    from .evaluation import load_dataset
-    from .pipeline import RePose, RePoseConfig
-    from .profiles import parse_key
+    from repose_ros.evaluation.runner import load_dataset
+    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.profiles import parse_key
 
     name = parse_key(coarse_model)[0]
     data = load_dataset(spec, n_frames + skip, mosaic, seed)
@@ -107,7 +107,7 @@ def degraded_source(recall_of_area: Callable[[np.ndarray], np.ndarray], coarse_s
         draw: ``(rng, frame_w, frame_h) -> xyxy`` (default: PANDA-like layouts).
     """
     if draw is None:
-        from .layouts import panda_like_layout
+        from repose_ros.datasets.layouts import panda_like_layout
 
         draw = panda_like_layout
 

@@ -1,6 +1,6 @@
 """Annotated frames to evaluate on: :class:`EvalFrame` and :class:`EvalDataset`.
 
-Data-set readers (:mod:`repose_ros.core.evaluation`, :mod:`repose_ros.core.visdrone`) produce
+Data-set readers (:mod:`repose_ros.evaluation.runner`, :mod:`repose_ros.datasets.visdrone`) produce
 them; the evaluation runs methods on them.
 """
 from __future__ import annotations
@@ -10,7 +10,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
 
-from .detections import Detections
+from repose_ros.core.detections import Detections
 
 #: MOT17 classes whose boxes are ignore regions, not people to find (person on vehicle, static person,
 #: distractor, reflection).

@@ -103,7 +103,7 @@ def read_bag(path: str, topic: Optional[str] = None) -> Iterator[Tuple[str, str,
 
 def decode_bag_message(msgtype: str, raw: bytes) -> np.ndarray:
     """Decode one serialized image message of a bag into a BGR frame (for tools and tests)."""
-    from .image_codec import decode_compressed, decode_raw
+    from repose_ros.core.image_codec import decode_compressed, decode_raw
 
     ts = _typestore()
     msg = ts.deserialize_cdr(raw, msgtype)

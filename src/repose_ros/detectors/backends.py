@@ -5,8 +5,8 @@ from typing import Sequence
 
 import numpy as np
 
-from .detections import Detections
-from .detector import FakeDetector, ModelZoo
+from repose_ros.core.detections import Detections
+from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
 
 
 def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> Detections:

@@ -19,7 +19,7 @@ Optional *extended* state (``extended=True``): three more values per slot, the s
 deviation of the box centres along x and y and of the relative box areas (the quantities the
 tightness and area terms penalise). Without them the policy cannot tell which cluster is
 spread out or mixes near and far people; see
-:func:`repose_ros.core.dca_training.train_policy` ``extended_state``.
+:func:`repose_ros.training.dca.train_policy` ``extended_state``.
 Length ``8 * max_clusters + 1``.
 
 Optional *context* (``context=True``): two more values at the end, the frame's detection
@@ -51,7 +51,7 @@ w_planner V`` with
   (``RewardConfig.weighting``; a uniform average rewards splitting single boxes off);
 * ``V`` optional planner value in [0, 1] (expected precision of the plan under the latency
   budget) from a caller-supplied hook, off by default (``w_planner = 0``). With every other
-  weight at 0 and :func:`repose_ros.core.planner_reward.make_plan_value` as the hook, the agent
+  weight at 0 and :func:`repose_ros.core.dca.reward.make_plan_value` as the hook, the agent
   is paid exactly what the run-time planner maximises (``repose train-dca --reward plan``).
 
 The environment pays the *change* of the score, ``r_t = Q(s_{t+1}) - Q(s_t)``, minus a small
@@ -70,7 +70,7 @@ Inference
 :class:`RLDCA` runs the actor MLP in numpy (weights from a ``.npz`` saved beside the policy
 ``.zip`` at training time, or extracted once from ``PPO.load``), so refinement needs neither
 torch nor stable-baselines3 and costs a few microseconds per step. Training (the gymnasium
-environment, PPO, the greedy baseline) lives in :mod:`repose_ros.core.dca_training`.
+environment, PPO, the greedy baseline) lives in :mod:`repose_ros.training.dca`.
 """
 from __future__ import annotations
 

@@ -1,9 +1,9 @@
 """Training of the RL-DCA policy: the gymnasium environment, a greedy baseline and PPO.
 
 :class:`DCAEnv` draws one layout per episode, clusters it with mean shift and pays the change of
-the cluster-quality score of :mod:`repose_ros.core.rl_dca` for each keep / merge / split;
+the cluster-quality score of :mod:`repose_ros.core.dca.policy` for each keep / merge / split;
 :func:`train_policy` trains the actor and critic with stable-baselines3's PPO and saves the
-policy with its numpy actor (what :class:`repose_ros.core.rl_dca.RLDCA` runs at inference, without
+policy with its numpy actor (what :class:`repose_ros.core.dca.policy.RLDCA` runs at inference, without
 gymnasium, torch or stable-baselines3); :func:`evaluate_refiners` compares a policy with mean
 shift alone and :func:`greedy_refine` on the same score.
 """
@@ -19,7 +19,7 @@ import numpy as np
 from gymnasium import spaces
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
-from repose_ros.core.rl_dca import (
+from repose_ros.core.dca.policy import (
     ACTION_KEEP, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, RLDCA, ClusterState, RewardConfig, apply_action,
     cluster_score, extract_actor_weights, feature_bounds)
 
@@ -39,7 +39,7 @@ def _sample_layout(
 ) -> tuple[np.ndarray, int, int, np.ndarray | None]:
     """Draw one layout from the source and return ``(xyxy, frame_w, frame_h, gt or None)``."""
     if source is None:
-        from repose_ros.core.layouts import panda_like_layout
+        from repose_ros.datasets.layouts import panda_like_layout
 
         item: Any = panda_like_layout(rng, frame_w, frame_h)
     elif callable(source):
@@ -253,7 +253,7 @@ def train_policy(
         total_timesteps: PPO environment steps.
         seed: random seed of everything.
         layout_source: see :data:`DCAEnv`; None uses
-            :func:`repose_ros.core.layouts.default_training_source` (synthetic only: PANDA-like
+            :func:`repose_ros.datasets.layouts.default_training_source` (synthetic only: PANDA-like
             layouts with a random perspective and synthetic 2x2 street-view mosaics).
         reward_config: score weights; a ``planner_value`` hook is used when ``w_planner != 0``.
         progress_bar: show a tqdm progress bar.
@@ -292,7 +292,7 @@ def train_policy(
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg = reward_config or RewardConfig()
     if layout_source is None:
-        from repose_ros.core.layouts import default_training_source
+        from repose_ros.datasets.layouts import default_training_source
 
         layout_source = default_training_source(frame_w=frame_w, frame_h=frame_h)
     if torch_threads is not None:
@@ -397,7 +397,7 @@ def train_policy(
         summary.update(extra_settings)
     sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] = {}
     if n_eval_layouts > 0:
-        from repose_ros.core.layouts import panda_like_layout, synthetic_mosaic_layout
+        from repose_ros.datasets.layouts import panda_like_layout, synthetic_mosaic_layout
 
         for name, draw in (("panda_like", panda_like_layout), ("synthetic_mosaic", synthetic_mosaic_layout)):
             rng = np.random.default_rng(10_000 + seed)

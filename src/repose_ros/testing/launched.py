@@ -60,7 +60,7 @@ class LaunchedPipeline:
         from sensor_msgs.msg import Image
         from vision_msgs.msg import Detection2DArray
 
-        from .params import reliable
+        from repose_ros.ros.params import reliable
 
         self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
@@ -104,7 +104,7 @@ class LaunchedPipeline:
 
     def send(self, frame: np.ndarray, timeout: float = 180.0, want_debug: bool = False) -> Optional[Answer]:
         """Publish one frame and wait for its answer; None if nothing came within ``timeout``."""
-        from .convert import bgr_to_image
+        from repose_ros.ros.convert import bgr_to_image
 
         msg = bgr_to_image(frame)
         msg.header.frame_id = "repose_client"

@@ -1,0 +1,1 @@
+"""dca subpackage."""
