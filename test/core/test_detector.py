@@ -11,7 +11,8 @@ from repose_ros.core.blocks import Rect
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.ultralytics import (
     BUILTIN_PERSON, DeviceError, FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, apply_class_map,
-    build_class_map, check_device, file_sha256, model_key, normalize_device, parse_model_key, resolve_weights)
+    build_class_map, check_device, file_sha256, normalize_device, resolve_weights)
+from repose_ros.core.keys import ModelKeyError, make_key, parse_key
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 MOT = ROOT.parent / "shared" / "data" / "mot17_mini" / "train"
@@ -144,13 +145,12 @@ def test_apply_class_map():
 
 
 def test_model_keys():
-    """Model keys split into name and size; malformed keys are refused."""
-    assert parse_model_key("yolov8s@640") == ("yolov8s", 640)
-    assert parse_model_key("/m/a@b.pt@320") == ("/m/a@b.pt", 320)
-    assert model_key("yolov8m", 960) == "yolov8m@960"
-    for bad in ("yolov8s", "yolov8s@", "@640", "yolov8s@0", "yolov8s@x"):
-        with pytest.raises(ValueError):
-            parse_model_key(bad)
+    """Model keys split into name and size; malformed keys (and names that are paths with '@') are refused."""
+    assert parse_key("yolov8s@640") == ("yolov8s", 640)
+    assert make_key("yolov8m", 960) == "yolov8m@960"
+    for bad in ("yolov8s", "yolov8s@", "@640", "yolov8s@0", "yolov8s@x", "/m/a@b.pt@320"):
+        with pytest.raises(ModelKeyError):
+            parse_key(bad)
 
 
 # --------------------------------------------------------------------------- fake detector

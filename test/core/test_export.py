@@ -218,9 +218,9 @@ def test_export_cli_arguments(tmp_path, monkeypatch, capsys):
             export_mod.main_export(bad + ["--out", str(tmp_path)])
     assert calls == []
     assert export_mod.main_export(["--out", str(tmp_path), "--half"]) == 0
-    from repose_ros.detectors.ultralytics import parse_model_key
+    from repose_ros.core.keys import parse_key
     from repose_ros.core.profiles import Profiles
-    sizes = sorted({parse_model_key(k)[1] for k in Profiles.default().model_keys})
+    sizes = sorted({parse_key(k)[1] for k in Profiles.default().model_keys})
     assert [c[2] for c in calls] == [s for s in sizes for _ in ("onnx", "openvino")]
     assert {c[1] for c in calls} == {"onnx", "openvino"} and all(c[3] for c in calls)
     lines = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("[")]

@@ -8,7 +8,8 @@ import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from repose_ros.core.profiles import ModelSpec, ProfileError, Profiles, make_key, parse_key
+from repose_ros.core.keys import make_key, parse_key
+from repose_ros.core.profiles import ModelSpec, ProfileError, Profiles
 
 
 def small_dict():

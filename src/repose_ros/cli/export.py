@@ -304,10 +304,10 @@ def _sizes(text: Optional[str], profile: Optional[str]) -> List[int]:
         except ValueError:
             raise SystemExit(f"--sizes must be comma-separated integers, got {text!r}") from None
     else:
-        from repose_ros.detectors.ultralytics import parse_model_key
+        from repose_ros.core.keys import parse_key
         from repose_ros.core.profiles import Profiles
         prof = Profiles.load(profile) if profile else Profiles.default()
-        sizes = sorted({parse_model_key(k)[1] for k in prof.model_keys})
+        sizes = sorted({parse_key(k)[1] for k in prof.model_keys})
     bad = [s for s in sizes if s <= 0 or s % 32]
     if not sizes or bad:
         raise SystemExit(f"--sizes: every input size must be a positive multiple of 32 (got {sizes})")

@@ -822,14 +822,14 @@ def main_profile(argv: Optional[Sequence[str]] = None) -> int:
         out = refit_profile(args.refit, args.out, args.curve_shape, args.raw_from)
         print(f"repose profile: wrote {out} (precision curves fitted again, {args.curve_shape})", file=sys.stderr)
         return 0
-    from repose_ros.detectors.ultralytics import parse_model_key
+    from repose_ros.core.keys import parse_key
     from repose_ros.core.profiles import ModelSpec, Profiles
 
     keys = _parse_list(args.models, str)
     if not keys:
         raise SystemExit("--models is empty")
     try:
-        parsed = [parse_model_key(k) for k in keys]
+        parsed = [parse_key(k) for k in keys]
     except ValueError as exc:
         raise SystemExit(str(exc)) from None
     names = sorted({n for n, _ in parsed})

@@ -33,7 +33,8 @@ from repose_ros.core.detections import Detections
 from repose_ros.detectors.ultralytics import ModelZoo
 from repose_ros.core.fusion import fuse_blocks
 from repose_ros.core.planner import Plan, plan_blocks
-from repose_ros.core.profiles import Profiles, make_key, parse_key
+from repose_ros.core.keys import make_key, parse_key
+from repose_ros.core.profiles import Profiles
 from repose_ros.core.serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
 
 PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")

@@ -46,7 +46,6 @@ square figures alone (``a = 0`` when only one input size is known: cost proporti
 from __future__ import annotations
 
 import math
-import re
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -55,29 +54,16 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
+from repose_ros.core.keys import ModelKeyError, parse_key
 from repose_ros.core.paths import find_config_file
 
 DEFAULT_SERVER = "default"
 DEFAULT_PROFILE = "profiles/default.yaml"
 OPTIONAL_SECTIONS = ("latency_shapes", "recall", "upscale_cap", "stride")
-_KEY_RE = re.compile(r"^(?P<name>[^@\s]+)@(?P<imgsz>[0-9]+)$")
 
 
 class ProfileError(ValueError):
     """A profile (or a YAML file holding one) is malformed."""
-
-
-def make_key(name: str, imgsz: int) -> str:
-    """Return the model key ``"<name>@<imgsz>"``."""
-    return f"{name}@{int(imgsz)}"
-
-
-def parse_key(key: str) -> Tuple[str, int]:
-    """Split a model key ``"<name>@<imgsz>"`` into ``(name, imgsz)``; ProfileError if malformed."""
-    m = _KEY_RE.match(str(key))
-    if not m:
-        raise ProfileError(f"model key {key!r} is not of the form '<name>@<imgsz>' (e.g. 'yolov8s@640')")
-    return m.group("name"), int(m.group("imgsz"))
 
 
 def ceil_to(value: float, stride: int) -> int:
@@ -149,9 +135,12 @@ class ModelSpec:
     imgsz: int
 
     def __post_init__(self) -> None:
-        _, size = parse_key(self.key)
         if isinstance(self.imgsz, bool) or not isinstance(self.imgsz, (int, np.integer)) or self.imgsz <= 0:
             raise ProfileError(f"model {self.key}: imgsz must be a positive int, got {self.imgsz!r}")
+        try:
+            _, size = parse_key(self.key)
+        except ModelKeyError as exc:
+            raise ProfileError(str(exc)) from None
         if size != int(self.imgsz):
             raise ProfileError(f"model {self.key}: key says imgsz {size} but imgsz is {self.imgsz}")
         if not isinstance(self.weights, str) or not self.weights:

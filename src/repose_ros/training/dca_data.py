@@ -63,7 +63,7 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
             return [(z[f"b{i}"], int(w), int(h), z[f"g{i}"]) for i, (w, h) in enumerate(sizes)]
     from repose_ros.evaluation.runner import load_dataset
     from repose_ros.core.pipeline import RePose, RePoseConfig
-    from repose_ros.core.profiles import parse_key
+    from repose_ros.core.keys import parse_key
 
     name = parse_key(coarse_model)[0]
     data = load_dataset(spec, n_frames + skip, mosaic, seed)
