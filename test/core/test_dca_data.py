@@ -58,9 +58,9 @@ def test_coarse_layouts_are_cached(tmp_path, monkeypatch):
     def boom(*a, **k):
         raise AssertionError("the detector ran again")
 
-    import repose_ros.evaluation.runner as ev
+    import repose_ros.datasets.load as ds_load
 
-    monkeypatch.setattr(ev, "load_dataset", boom)
+    monkeypatch.setattr(ds_load, "load_dataset", boom)
     again = D.coarse_layouts("synthetic", 1, tmp_path, progress=False)
     np.testing.assert_array_equal(again[0][0], first[0][0])
     np.testing.assert_array_equal(again[0][3], first[0][3])

@@ -4,7 +4,16 @@ import json
 import numpy as np
 import pytest
 
-from repose_ros.evaluation import runner as ev
+from repose_ros.datasets import coco as ds_coco
+from repose_ros.datasets import collage as ds_collage
+from repose_ros.datasets import load as ds_load
+from repose_ros.datasets import mot as ds_mot
+from repose_ros.datasets import synthetic as ds_synthetic
+from repose_ros.evaluation import methods as ev_methods
+from repose_ros.evaluation import metrics as ev_metrics
+from repose_ros.evaluation import remix as ev_remix
+from repose_ros.evaluation import report as ev_report
+from repose_ros.evaluation import runner as ev_runner
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
 from repose_ros.core.profiles import Profiles
@@ -15,7 +24,7 @@ FP = [[200.0, 200.0, 250.0, 300.0]]
 
 def metrics(*images):
     """coco_metrics of (gt, dets, scores, ignore) tuples."""
-    return ev.coco_metrics(list(images))
+    return ev_metrics.coco_metrics(list(images))
 
 
 # --------------------------------------------------------------------------- metrics by hand
@@ -140,7 +149,7 @@ def test_ap50_matches_an_independent_implementation(seed):
 
 
 def test_max_dets_keeps_the_best_scores():
-    e = ev.DetectionEvaluator(max_dets=1)
+    e = ev_metrics.DetectionEvaluator(max_dets=1)
     e.add(GT, FP + GT, [0.5, 0.9])  # only the 0.9 hit is kept
     assert e.summary()["map50"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
@@ -151,13 +160,13 @@ def test_max_dets_keeps_the_best_scores():
 
 
 def test_parse_dataset_spec():
-    assert ev.parse_dataset_spec("mot17:/a/b") == ("mot17", ["/a/b"])
-    assert ev.parse_dataset_spec("panda:/img:/x/person_bbox.json") == ("panda", ["/img", "/x/person_bbox.json"])
-    assert ev.parse_dataset_spec("coco:/x/a.json:/img") == ("coco", ["/x/a.json", "/img"])
-    assert ev.parse_dataset_spec("synthetic") == ("synthetic", [])
+    assert ds_load.parse_dataset_spec("mot17:/a/b") == ("mot17", ["/a/b"])
+    assert ds_load.parse_dataset_spec("panda:/img:/x/person_bbox.json") == ("panda", ["/img", "/x/person_bbox.json"])
+    assert ds_load.parse_dataset_spec("coco:/x/a.json:/img") == ("coco", ["/x/a.json", "/img"])
+    assert ds_load.parse_dataset_spec("synthetic") == ("synthetic", [])
     for bad in ("mot17", "panda:/only", "kitti:/x", "coco:"):
         with pytest.raises(ValueError):
-            ev.parse_dataset_spec(bad)
+            ds_load.parse_dataset_spec(bad)
 
 
 RED = (0, 0, 255)
@@ -193,20 +202,20 @@ def mot_root(tmp_path_factory):
 
 
 def test_mot_sequences_and_frames(mot_root):
-    seqs = ev.find_mot_sequences(mot_root)
+    seqs = ds_mot.find_mot_sequences(mot_root)
     assert [s.name for s in seqs] == [f"SEQ-{i:02d}" for i in range(5)]
     gt, ign = seqs[0].boxes(2)
     assert gt.shape == (4, 4) and ign.shape == (1, 4)
-    frames = ev.mot_frames(seqs, 3)
+    frames = ds_mot.mot_frames(seqs, 3)
     assert [f.index for f in frames] == [1, 1, 1]  # frame 2 of three sequences: each has a previous frame
     assert frames[0].load().shape == (108, 192, 3)
     assert frames[0].load_history is not None
-    assert ev.find_mot_sequences(mot_root / "missing") == []
+    assert ds_mot.find_mot_sequences(mot_root / "missing") == []
 
 
 def test_mosaic_2x2_shifts_boxes_into_quadrants(mot_root):
-    seqs = {s.name: s for s in ev.find_mot_sequences(mot_root)}
-    frames = ev.mot_mosaic_2x2(list(seqs.values()), 3, seed=1, tile=(192, 108))
+    seqs = {s.name: s for s in ds_mot.find_mot_sequences(mot_root)}
+    frames = ds_mot.mot_mosaic_2x2(list(seqs.values()), 3, seed=1, tile=(192, 108))
     assert len(frames) == 3
     f = frames[0]
     img = f.load()
@@ -224,17 +233,17 @@ def test_mosaic_2x2_shifts_boxes_into_quadrants(mot_root):
 
 
 def test_collage_properties(mot_root):
-    seqs = ev.find_mot_sequences(mot_root)
+    seqs = ds_mot.find_mot_sequences(mot_root)
     canvas = (768, 432)
-    a = ev.mot_collage(seqs, 2, seed=3, canvas=canvas)
-    b = ev.mot_collage(seqs, 2, seed=3, canvas=canvas)
-    c = ev.mot_collage(seqs, 1, seed=4, canvas=canvas)
+    a = ds_collage.mot_collage(seqs, 2, seed=3, canvas=canvas)
+    b = ds_collage.mot_collage(seqs, 2, seed=3, canvas=canvas)
+    c = ds_collage.mot_collage(seqs, 1, seed=4, canvas=canvas)
     img = a[0].load()
     assert img.shape == (432, 768, 3)
     np.testing.assert_array_equal(img, b[0].load())                  # seeded and deterministic
     np.testing.assert_array_equal(a[0].gt, b[0].gt)
     assert not np.array_equal(img, c[0].load())
-    layout = ev.collage_layout(seqs, np.random.default_rng([3, 0]), canvas)
+    layout = ds_collage.collage_layout(seqs, np.random.default_rng([3, 0]), canvas)
     assert layout.free_fraction >= 0.3
     assert layout.grid_distance >= 48.0 * 432 / 2160                  # no seam on a 2x2/3x3/4x4 grid line
     inside_tile = np.zeros(img.shape[:2], bool)
@@ -253,14 +262,14 @@ def test_collage_properties(mot_root):
 
 
 def test_synthetic_frames_hold_the_fake_view():
-    frames = ev.synthetic_frames(2, seed=0, size=(640, 360))
+    frames = ds_synthetic.synthetic_frames(2, seed=0, size=(640, 360))
     f = frames[0]
     assert len(f.fake_gt) == len(f.gt) + len(f.ignore)
     assert f.load().shape == (360, 640, 3) and f.load_history is not None
-    ds = ev.load_dataset("synthetic", 2, synthetic_size=(640, 360))
+    ds = ds_load.load_dataset("synthetic", 2, synthetic_size=(640, 360))
     assert ds.fake and "FAKE" in ds.notes[0]
     with pytest.raises(ValueError):
-        ev.load_dataset("synthetic", 2, mosaic="2x2")
+        ds_load.load_dataset("synthetic", 2, mosaic="2x2")
 
 
 def test_panda_and_coco_loaders(tmp_path):
@@ -277,7 +286,7 @@ def test_panda_and_coco_loaders(tmp_path):
     data = {f"scene/{n}": {"image id": i, "image size": {"width": 800, "height": 400}, "objects list": objs}
             for i, n in enumerate(("a.jpg", "b.jpg"))}
     (tmp_path / "p.json").write_text(json.dumps(data))
-    frames = ev.panda_frames(tmp_path, tmp_path / "p.json", 5, box="head", target=(1600, 900))
+    frames = ds_coco.panda_frames(tmp_path, tmp_path / "p.json", 5, box="head", target=(1600, 900))
     assert len(frames) == 2 and (frames[0].width, frames[0].height) == (1600, 800)
     np.testing.assert_allclose(frames[0].gt, [[192, 160, 240, 200]], atol=1e-3)
     assert frames[0].ignore.shape == (1, 4) and frames[0].load().shape == (800, 1600, 3)
@@ -288,7 +297,7 @@ def test_panda_and_coco_loaders(tmp_path):
                             {"id": 2, "image_id": 1, "category_id": 1, "bbox": [100, 100, 50, 50], "iscrowd": 1},
                             {"id": 3, "image_id": 1, "category_id": 2, "bbox": [0, 0, 5, 5], "iscrowd": 0}]}
     (tmp_path / "c.json").write_text(json.dumps(coco))
-    ds = ev.load_dataset(f"coco:{tmp_path / 'c.json'}:{tmp_path}", 3)
+    ds = ds_load.load_dataset(f"coco:{tmp_path / 'c.json'}:{tmp_path}", 3)
     (f,) = ds.frames
     np.testing.assert_allclose(f.gt, [[10, 20, 40, 60]])
     np.testing.assert_allclose(f.ignore, [[100, 100, 150, 150]])
@@ -298,7 +307,7 @@ def test_panda_and_coco_loaders(tmp_path):
 
 
 def test_build_methods_keys():
-    specs = ev.build_methods(list(ev.FAMILIES), [640, 1280], ["2x2-640", "3x3-960"], [1000, 2000])
+    specs = ev_methods.build_methods(list(ev_methods.FAMILIES), [640, 1280], ["2x2-640", "3x3-960"], [1000, 2000])
     keys = [s.key for s in specs]
     assert keys == ["full_frame@640", "full_frame@1280", "uniform@2x2-640", "uniform@3x3-960",
                     "sahi@640-greedynmm", "sahi@640-nms", "remix@1000", "remix@2000", "meanshift@1000",
@@ -308,7 +317,7 @@ def test_build_methods_keys():
         kw = dict(families=["uniform", "rl_dca"], full_sizes=[640], uniform=["2x2-640"], budgets=[1000])
         kw.update(bad)
         with pytest.raises(ValueError):
-            ev.build_methods(**kw)
+            ev_methods.build_methods(**kw)
 
 
 def test_remix_candidates_skip_empty_blocks_and_split_dense_regions():
@@ -316,29 +325,29 @@ def test_remix_candidates_skip_empty_blocks_and_split_dense_regions():
     rng = np.random.default_rng(0)
     xy = rng.uniform(50, 400, (60, 2))
     boxes = np.concatenate([xy, xy + [10, 25]], axis=1)
-    cands = ev.remix_candidates(boxes, 3840, 2160)
+    cands = ev_remix.remix_candidates(boxes, 3840, 2160)
     assert len(cands["grid2x2"]) == 1 and len(cands["grid1x1"]) == 1
     quad = cands["quadtree6"]
     assert len(quad) > 1 and all(r.x1 <= 3840 / 2 and r.y1 <= 2160 / 2 for r in quad)
     profiles = Profiles.default()
-    blocks, plan, name = ev.remix_partition(boxes, 3840, 2160, profiles, 1000.0, [0, 1, 2, 3])
+    blocks, plan, name = ev_remix.remix_partition(boxes, 3840, 2160, profiles, 1000.0, [0, 1, 2, 3])
     assert plan.feasible and max(plan.server_load_ms.values()) <= 1000.0
     assert all(b.rect.x1 <= 2000 and b.rect.y1 <= 1200 for b in blocks)  # nothing planned on empty parts
     # no earlier boxes: every grid block is kept
-    assert len(ev.remix_candidates(np.zeros((0, 4)), 3840, 2160)["grid2x2"]) == 4
+    assert len(ev_remix.remix_candidates(np.zeros((0, 4)), 3840, 2160)["grid2x2"]) == 4
 
 
 def _runner(frames, servers=4, latency_ms_at_640=0.0):
     fake = FakeDetector(None, dropout=0.0, jitter=0.0, min_input_px=8.0, latency_ms_at_640=latency_ms_at_640)
     profiles = Profiles.default()
     zoo = ModelZoo.fake(fake, [profiles.models[0].name])
-    return ev.MethodRunner(zoo, profiles, servers=servers, fake=fake), fake
+    return ev_methods.MethodRunner(zoo, profiles, servers=servers, fake=fake), fake
 
 
 def test_uniform_parallel_latency_is_the_slowest_server_measured():
     """Tiles go round-robin to the servers; each server is timed on its own tiles (15 ms sleep each)."""
-    frames = ev.synthetic_frames(1, seed=1, size=(640, 360))
-    spec = ev.build_methods(["uniform"], [], ["2x2-640"], [1000])[0]
+    frames = ds_synthetic.synthetic_frames(1, seed=1, size=(640, 360))
+    spec = ev_methods.build_methods(["uniform"], [], ["2x2-640"], [1000])[0]
     for servers, per_server in ((4, 1), (2, 2), (1, 4)):
         runner, _ = _runner(frames, servers=servers, latency_ms_at_640=15.0)
         runner.begin_frame(frames[0])
@@ -350,9 +359,9 @@ def test_uniform_parallel_latency_is_the_slowest_server_measured():
 
 
 def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
-    frames = ev.synthetic_frames(1, seed=2, size=(1280, 720))
+    frames = ds_synthetic.synthetic_frames(1, seed=2, size=(1280, 720))
     runner, fake = _runner(frames, latency_ms_at_640=2.0)
-    specs = ev.build_methods(["meanshift", "rl_dca"], [], [], [1000, 4000])
+    specs = ev_methods.build_methods(["meanshift", "rl_dca"], [], [], [1000, 4000])
     runner.begin_frame(frames[0])
     image = frames[0].load()
     results = [runner.run(s, image, frames[0]) for s in specs]
@@ -364,11 +373,11 @@ def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
 
 
 def test_evaluate_runs_every_family_on_the_fake_detector():
-    ds = ev.load_dataset("synthetic", 2, seed=0, synthetic_size=(960, 540))
+    ds = ds_load.load_dataset("synthetic", 2, seed=0, synthetic_size=(960, 540))
     runner, _ = _runner(ds.frames)
-    specs = ev.build_methods(list(ev.FAMILIES), [320, 1280], ["2x2-640"], [2000], ["greedynmm", "nms"])
+    specs = ev_methods.build_methods(list(ev_methods.FAMILIES), [320, 1280], ["2x2-640"], [2000], ["greedynmm", "nms"])
     skip = {}
-    stats = ev.evaluate(ds, runner, specs, skip=skip)
+    stats = ev_runner.evaluate(ds, runner, specs, skip=skip)
     assert skip == {} and set(stats) == {s.key for s in specs}
     summary = {k: st.summary() for k, st in stats.items()}
     for k, m in summary.items():
@@ -376,7 +385,7 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     # the fake detector misses people that are small at the model input: 320 sees fewer than 1280
     assert summary["full_frame@320"]["map50"] < summary["full_frame@1280"]["map50"]
     assert summary["remix@2000"]["candidates"]
-    table = ev.format_table(summary)
+    table = ev_report.format_table(summary)
     assert all(k in table for k in summary)
 
 
@@ -393,7 +402,7 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     assert "FAKE DETECTOR" in text and "| rl_dca@1000 |" in text
     data = json.loads(out.read_text())
     assert data["dataset"] == "synthetic" and data["frames"] == 2 and data["skipped"] == {}
-    assert {k.split("@")[0] for k in data["methods"]} == set(ev.FAMILIES)
+    assert {k.split("@")[0] for k in data["methods"]} == set(ev_methods.FAMILIES)
     for entry in data["methods"].values():
         assert {"map50_95", "map50", "latency_ms", "parallel_latency_ms", "budget_ms"} <= set(entry)
     assert data["methods"]["rl_dca@4000"]["budget_ms"] == 4000.0
@@ -429,9 +438,9 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
 
 
 def test_fake_detections_on_ignore_regions_are_not_false_positives():
-    frames = ev.synthetic_frames(1, seed=5, size=(640, 360), ignore_fraction=0.3)
+    frames = ds_synthetic.synthetic_frames(1, seed=5, size=(640, 360), ignore_fraction=0.3)
     f = frames[0]
     dets = Detections(f.fake_gt.xyxy, f.fake_gt.scores, f.fake_gt.class_ids)  # everything, incl. ignored
-    with_ignore = ev.coco_metrics([(f.gt, dets.xyxy, dets.scores, f.ignore)])
-    without = ev.coco_metrics([(f.gt, dets.xyxy, dets.scores, None)])
+    with_ignore = ev_metrics.coco_metrics([(f.gt, dets.xyxy, dets.scores, f.ignore)])
+    without = ev_metrics.coco_metrics([(f.gt, dets.xyxy, dets.scores, None)])
     assert with_ignore["map50_95"] == pytest.approx(1.0) and without["map50_95"] < 0.95

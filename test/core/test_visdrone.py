@@ -4,7 +4,7 @@ import pathlib
 import numpy as np
 import pytest
 
-from repose_ros.evaluation import runner as ev
+from repose_ros.datasets import load as ds_load
 from repose_ros.datasets.visdrone import (VisDroneFormatError, count_boxes, find_visdrone_split, list_visdrone_images,
                                           parse_visdrone_annotation, visdrone_frames, visdrone_scene)
 
@@ -120,14 +120,14 @@ def test_frames_order_native_size_and_limit(tmp_path):
 
 def test_load_dataset_hook(tmp_path):
     _write_split(tmp_path / "VisDrone2019-DET-train", {"0000001_00001_d_0000001": "1,1,4,4,1,1,0,0\n"})
-    assert ev.parse_dataset_spec(f"visdrone:{tmp_path}") == ("visdrone", [str(tmp_path)])
+    assert ds_load.parse_dataset_spec(f"visdrone:{tmp_path}") == ("visdrone", [str(tmp_path)])
     with pytest.raises(ValueError, match="visdrone needs a folder"):
-        ev.parse_dataset_spec("visdrone:")
-    data = ev.load_dataset(f"visdrone:{tmp_path}", 4)
+        ds_load.parse_dataset_spec("visdrone:")
+    data = ds_load.load_dataset(f"visdrone:{tmp_path}", 4)
     assert len(data.frames) == 1 and not data.fake and data.spec == f"visdrone:{tmp_path}"
     assert len(data.frames[0].gt) == 1
     with pytest.raises(ValueError, match="mot17"):
-        ev.load_dataset(f"visdrone:{tmp_path}", 4, mosaic="2x2")
+        ds_load.load_dataset(f"visdrone:{tmp_path}", 4, mosaic="2x2")
 
 
 @pytest.mark.skipif(not SHARED.is_dir(), reason="shared VisDrone data not present")

@@ -21,7 +21,8 @@ def bench_transport(dataset: str, qualities: Sequence[int] = (95, 90, 75), n_fra
     from tqdm import tqdm
 
     from repose_ros.detectors.ultralytics import ModelZoo
-    from repose_ros.evaluation.runner import DetectionEvaluator, find_mot_sequences, mot_frames
+    from repose_ros.evaluation.metrics import DetectionEvaluator
+    from repose_ros.datasets.mot import find_mot_sequences, mot_frames
     from repose_ros.msg import BlockAssignment
     from repose_ros.ros.convert import decode_block, encode_block
 

@@ -228,7 +228,7 @@ def format_table(results: Dict[str, Any]) -> str:
 
 def _auto_data() -> List[str]:
     from repose_ros.cli.profile import _shared_roots
-    from repose_ros.evaluation.runner import find_mot_sequences
+    from repose_ros.datasets.mot import find_mot_sequences
     from repose_ros.datasets.visdrone import find_visdrone_split
     out: List[str] = []
     for base in _shared_roots():
@@ -291,7 +291,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose coarse-study`` with command-line arguments ``argv``; return the exit code."""
     from repose_ros.cli.profile import _NoBar, _per_spec_counts, cpu_model
-    from repose_ros.evaluation.runner import load_dataset
+    from repose_ros.datasets.load import load_dataset
 
     args = build_parser().parse_args(argv)
     sizes = [int(v) for v in str(args.sizes).replace(" ", "").split(",") if v]

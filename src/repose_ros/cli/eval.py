@@ -33,7 +33,7 @@ DEFAULT_BUDGETS = "1000,2000,4000"
 
 
 def _parser() -> argparse.ArgumentParser:
-    from repose_ros.evaluation.runner import FAMILIES
+    from repose_ros.evaluation.methods import FAMILIES
 
     p = argparse.ArgumentParser(prog="repose eval", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -103,7 +103,7 @@ def _resolve_dataset(spec: str) -> tuple:
     """Return ``(spec, message)``: auto becomes the shared MOT data when present, else synthetic."""
     if spec != "auto":
         return spec, ""
-    from repose_ros.evaluation.runner import default_mot_root
+    from repose_ros.datasets.load import default_mot_root
 
     root = default_mot_root()
     if root is not None:
@@ -129,7 +129,11 @@ def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
 def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
     args = _parser().parse_args(argv)
-    from repose_ros.evaluation import runner as ev
+    from repose_ros.datasets import load as ds_load
+    from repose_ros.datasets import mot as ds_mot
+    from repose_ros.evaluation import methods as ev_methods
+    from repose_ros.evaluation import report as ev_report
+    from repose_ros.evaluation import runner as ev_runner
     from repose_ros.core.profiles import Profiles
 
     from repose_ros.cli.eval_goals import goal_checks
@@ -141,10 +145,10 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     if n_frames < 1 or args.servers < 1:
         raise SystemExit("--frames and --servers must be >= 1")
     try:
-        kind, _ = ev.parse_dataset_spec(spec)
-        size = (1280, 720) if args.quick else ev.TARGET_4K
-        dataset = ev.load_dataset(spec, n_frames, args.mosaic, args.seed, args.panda_box, args.min_visibility,
-                                  synthetic_size=size)
+        kind, _ = ds_load.parse_dataset_spec(spec)
+        size = (1280, 720) if args.quick else ds_mot.TARGET_4K
+        dataset = ds_load.load_dataset(spec, n_frames, args.mosaic, args.seed, args.panda_box,
+                                       args.min_visibility, synthetic_size=size)
     except (ValueError, FileNotFoundError) as exc:
         raise SystemExit(f"repose eval: {exc}") from None
     if not dataset.frames:
@@ -162,8 +166,8 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         uniform = _words(args.uniform or DEFAULT_UNIFORM)
         budgets = _floats(args.budgets or DEFAULT_BUDGETS)
     try:
-        specs = ev.build_methods(_words(args.methods), full_sizes, uniform, budgets, _words(args.sahi),
-                                 args.sahi_slice)
+        specs = ev_methods.build_methods(_words(args.methods), full_sizes, uniform, budgets, _words(args.sahi),
+                                         args.sahi_slice)
     except ValueError as exc:
         raise SystemExit(f"repose eval: {exc}") from None
 
@@ -180,10 +184,11 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     coarse_sizes = [int(v) for v in _floats(args.coarse_sizes)] if args.coarse_sizes is not None \
         else list(deployed["coarse_sizes"])
     share = deployed["coarse_budget_share"] if args.coarse_budget_share is None else float(args.coarse_budget_share)
-    runner = ev.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou, model_name=name,
-                             coarse_model=coarse_key, policy=args.policy, fake=fake, weights_path=weights_path,
-                             device=args.device, coarse_on_edge=on_edge, budget_reserve_ms=reserve,
-                             coarse_sizes=coarse_sizes, coarse_budget_share=share, coverage=args.coverage)
+    runner = ev_methods.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou,
+                                     model_name=name, coarse_model=coarse_key, policy=args.policy, fake=fake,
+                                     weights_path=weights_path, device=args.device, coarse_on_edge=on_edge,
+                                     budget_reserve_ms=reserve, coarse_sizes=coarse_sizes,
+                                     coarse_budget_share=share, coverage=args.coverage)
     skipped: Dict[str, str] = {}
     if any(s.family == "sahi" for s in specs):
         try:
@@ -208,7 +213,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
 
     t0 = time.perf_counter()
     try:
-        stats = ev.evaluate(dataset, runner, specs, progress, skipped)
+        stats = ev_runner.evaluate(dataset, runner, specs, progress, skipped)
     finally:
         if bar is not None:
             bar.close()
@@ -263,14 +268,14 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         payload["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
     _print_report(payload)
     if args.json:
-        path = ev.write_json(args.json, payload)
+        path = ev_report.write_json(args.json, payload)
         print(f"repose eval: wrote {path}", file=sys.stderr)
     if args.plot:
         title = (f"{dataset.title or dataset.description}: {len(dataset.frames)} frames, {payload['n_gt']} people, "
                  f"S={args.servers}")
         if dataset.fake:
             title = "FAKE DETECTOR - " + title
-        path = ev.plot_results(methods, args.plot, title[:100])
+        path = ev_report.plot_results(methods, args.plot, title[:100])
         print(f"repose eval: wrote {path}", file=sys.stderr)
     return 0
 
@@ -316,7 +321,7 @@ def _cpu() -> str:
 
 
 def _print_report(payload: Dict[str, Any]) -> None:
-    from repose_ros.evaluation.runner import format_table
+    from repose_ros.evaluation.report import format_table
 
     print(f"data: {payload['description']} ({payload['frames']} frames, {payload['n_gt']} people, "
           f"{payload['n_ignore']} ignore regions); detector: {payload['detector']}; S={payload['servers']}")

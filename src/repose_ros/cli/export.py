@@ -198,7 +198,7 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     """Measure latency and mAP50:95 of the ``.pt`` model and of each export, per input size.
 
     ``exports`` holds ``{"format", "imgsz", "path"}`` rows (as ``repose export`` writes them);
-    ``frames`` are :class:`repose_ros.evaluation.runner.EvalFrame` (ground truth + loader). Per input
+    ``frames`` are :class:`repose_ros.datasets.annotated.EvalFrame` (ground truth + loader). Per input
     size, the ``.pt`` model and every export run (``threads`` threads, the detector the node uses)
     ``repeats`` timed calls (after ``warmup``; the formats take turns call by call) on one square
     ``imgsz x imgsz`` crop of the first frame, so every format runs the same tensor; then every
@@ -213,7 +213,7 @@ def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: 
     :func:`repose_ros.detectors.ultralytics.limit_runtime_threads`).
     """
     from repose_ros.detectors.ultralytics import UltralyticsDetector
-    from repose_ros.evaluation.runner import DetectionEvaluator
+    from repose_ros.evaluation.metrics import DetectionEvaluator
 
     images = [f.load() for f in frames]
     if not images:
@@ -383,7 +383,8 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
               f"sha256 {weights_sha256(path)}", flush=True)
         made.append({"format": fmt, "imgsz": imgsz, "path": str(path)})
     if args.compare:
-        from repose_ros.evaluation.runner import default_mot_root, find_mot_sequences, mot_frames
+        from repose_ros.datasets.load import default_mot_root
+        from repose_ros.datasets.mot import find_mot_sequences, mot_frames
         root = Path(args.data) if args.data else default_mot_root()
         seqs = find_mot_sequences(root) if root is not None else []
         if not seqs:

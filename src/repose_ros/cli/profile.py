@@ -769,13 +769,13 @@ def keep_models(prof, prev, prev_path: str) -> List[str]:
 
 def makespan_frames(specs: Sequence[str], n_frames: int, seed: int) -> Tuple[str, List[np.ndarray]]:
     """Real frames for the makespan check: 4K collages of MOT17 when given, else the first data set's frames."""
-    from repose_ros.evaluation import runner as ev
+    from repose_ros.datasets.load import load_dataset
 
     if not specs:
         raise SystemExit("--makespan-check needs annotated or real frames (--data)")
     spec = next((s for s in specs if s.startswith("mot17:")), specs[0])
     mosaic = "collage" if spec.startswith("mot17:") else "none"
-    ds = ev.load_dataset(spec, n_frames, mosaic, seed)
+    ds = load_dataset(spec, n_frames, mosaic, seed)
     return f"{spec} ({mosaic})", [f.load() for f in ds.frames]
 
 

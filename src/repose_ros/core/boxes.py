@@ -23,7 +23,7 @@ is the keeper's class; the output is ordered by score, highest first.
 """
 from __future__ import annotations
 
-from typing import List, Optional, Tuple
+from typing import Any, List, Optional, Tuple
 
 import numpy as np
 
@@ -51,6 +51,12 @@ def _as_scores(scores: np.ndarray, n: int) -> np.ndarray:
     if not np.all(np.isfinite(arr)):
         raise ValueError("scores must be finite")
     return arr
+
+
+def box_array(xyxy: Any) -> np.ndarray:
+    """Return ``xyxy`` (or ``None``: no boxes) as a float64 ``(N, 4)`` array, without validation."""
+    b = np.asarray(xyxy if xyxy is not None else np.zeros((0, 4)), dtype=np.float64)
+    return b.reshape(-1, 4)
 
 
 def box_area(xyxy: np.ndarray) -> np.ndarray:

@@ -1,6 +1,6 @@
 """Annotated frames to evaluate on: :class:`EvalFrame` and :class:`EvalDataset`.
 
-Data-set readers (:mod:`repose_ros.evaluation.runner`, :mod:`repose_ros.datasets.visdrone`) produce
+Data-set readers (:mod:`repose_ros.datasets.load`, :mod:`repose_ros.datasets.visdrone`) produce
 them; the evaluation runs methods on them.
 """
 from __future__ import annotations

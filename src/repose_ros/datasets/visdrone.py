@@ -207,7 +207,7 @@ def list_visdrone_images(root: str | os.PathLike, order: str = "scenes") -> List
 
 def visdrone_frames(root: str | os.PathLike, n_frames: Optional[int] = None, order: str = "scenes",
                     other_score0_as_ignore: bool = False) -> List[Any]:
-    """Return the evaluation frames (:class:`repose_ros.evaluation.runner.EvalFrame`) of a VisDrone-DET split.
+    """Return the evaluation frames (:class:`repose_ros.datasets.annotated.EvalFrame`) of a VisDrone-DET split.
 
     Up to ``n_frames`` images (all when None) in the order of :func:`list_visdrone_images`, at
     native resolution, with the persons as ground truth and the ignore regions of

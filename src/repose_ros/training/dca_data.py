@@ -61,7 +61,7 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
         with np.load(cache) as z:
             sizes = z["sizes"]
             return [(z[f"b{i}"], int(w), int(h), z[f"g{i}"]) for i, (w, h) in enumerate(sizes)]
-    from repose_ros.evaluation.runner import load_dataset
+    from repose_ros.datasets.load import load_dataset
     from repose_ros.core.pipeline import RePose, RePoseConfig
     from repose_ros.core.keys import parse_key
 
