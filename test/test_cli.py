@@ -70,7 +70,8 @@ def test_detect_writes_track_ids_for_a_video(tmp_path, monkeypatch):
 
     pytest.importorskip("lap")
     import repose_ros.core.pipeline as pipeline
-    from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+    from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.detectors.backends import bright_blobs
 
     real = pipeline.RePose
@@ -97,7 +98,7 @@ def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
     import cv2
     import numpy as np
 
-    import repose_ros.detectors.ultralytics as detector
+    import repose_ros.detectors.zoo as detector
     from repose_ros.cli.bench_transport import bench_transport
     from repose_ros.detectors.backends import bright_blobs
 

@@ -7,7 +7,8 @@ import pytest
 
 from repose_ros.core.coarse import CoarseResult, coarse_blocks, coarse_detect, grid_shape, merge_block_detections
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import FakeDetector, WeightsError, resolve_weights
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.weights import WeightsError, resolve_weights
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SEQ09 = ROOT.parent / "shared" / "data" / "mot17_mini" / "train" / "MOT17-09-FRCNN"

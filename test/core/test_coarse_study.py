@@ -8,7 +8,7 @@ from repose_ros.cli.coarse_study import (CachedBlocks, RecallCounter, height_bin
                                          matched_ground_truth, parse_study_data, timed_blocks)
 from repose_ros.core.coarse import coarse_detect
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import FakeDetector
+from repose_ros.detectors.fake import FakeDetector
 
 
 def test_matching_is_one_to_one_and_greedy_by_score():

@@ -9,9 +9,11 @@ import pytest
 
 from repose_ros.core.blocks import Rect
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import (
-    BUILTIN_PERSON, DeviceError, FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, apply_class_map,
-    build_class_map, check_device, file_sha256, normalize_device, resolve_weights)
+from repose_ros.detectors.weights import BUILTIN_PERSON, WeightsError, file_sha256, resolve_weights
+from repose_ros.detectors.base import DeviceError, apply_class_map, build_class_map, check_device, normalize_device
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
+from repose_ros.detectors.ultralytics import UltralyticsDetector
 from repose_ros.core.keys import ModelKeyError, make_key, parse_key
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -324,7 +326,7 @@ def test_weights_sha256_pinning(tmp_path):
 
 def test_weights_digest_checked_once_per_file(tmp_path, monkeypatch):
     """The digest is verified when the detector is built, not again on every block (the hot path)."""
-    import repose_ros.detectors.ultralytics as detector_mod
+    import repose_ros.detectors.weights as detector_mod
 
     f = tmp_path / "m.pt"
     f.write_bytes(b"model bytes")
@@ -456,7 +458,7 @@ def test_core_imports_without_torch():
     """The detector module never imports torch/ultralytics at import time."""
     import subprocess
     import sys
-    code = ("import sys; import repose_ros.detectors.ultralytics, repose_ros.core.coarse; "
+    code = ("import sys; import repose_ros.detectors.zoo, repose_ros.core.coarse; "
             "print('torch' in sys.modules, 'ultralytics' in sys.modules)")
     env = dict(os.environ)
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60)

@@ -15,7 +15,8 @@ from repose_ros.evaluation import remix as ev_remix
 from repose_ros.evaluation import report as ev_report
 from repose_ros.evaluation import runner as ev_runner
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.profiles import Profiles
 
 GT = [[10.0, 10.0, 60.0, 110.0]]          # 50 x 100 px: a "medium" object (32^2 <= area < 96^2)

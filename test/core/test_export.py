@@ -10,9 +10,11 @@ import numpy as np
 import pytest
 
 import repose_ros.cli.export as export_mod
-from repose_ros.detectors.ultralytics import (
-    FakeDetector, ModelZoo, UltralyticsDetector, WeightsError, builtin_weights_path, file_sha256, folder_sha256,
-    resolve_weights, weights_format, weights_sha256)
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
+from repose_ros.detectors.ultralytics import UltralyticsDetector
+from repose_ros.detectors.weights import (WeightsError, builtin_weights_path, file_sha256, folder_sha256,
+                                          resolve_weights, weights_format, weights_sha256)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 FRAME = ROOT.parent / "shared" / "data" / "mot17_mini" / "train" / "MOT17-09-FRCNN" / "img1" / "000001.jpg"

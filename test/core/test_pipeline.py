@@ -2,7 +2,8 @@
 import numpy as np
 import pytest
 
-from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.datasets.layouts import panda_like_layout
 from repose_ros.core.pipeline import RePose, RePoseConfig
 from repose_ros.core.dca.reward import make_planner_value

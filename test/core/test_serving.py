@@ -11,7 +11,8 @@ import pytest
 
 from repose_ros.core.blocks import Block, Rect
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.pipeline import RePose, RePoseConfig
 from repose_ros.core.planner import BlockPlan, Plan
 from repose_ros.core.profiles import letterbox_shape

@@ -5,7 +5,8 @@ import pytest
 from repose_ros.cli.profile import FrameSample, _NoBar
 from repose_ros.cli.profile_upscale import (anchor_plan, crop_window, derive_upscale_cap, format_upscale_table,
                                             make_upscale_input, run_upscale_study)
-from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
 
 
 def test_crop_window_stays_inside_the_frame():

@@ -56,7 +56,7 @@ def bench_overhead(
         "plan_p90_ms": p90, "clusters": mean cluster count}}, "repeats": ..., "policy": ...}``.
     """
     from repose_ros.core.detections import Detections
-    from repose_ros.detectors.ultralytics import ModelZoo
+    from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.datasets.layouts import panda_like_layout
     from repose_ros.core.pipeline import RePose, RePoseConfig
     from repose_ros.core.dca.policy import RLDCA

@@ -20,7 +20,7 @@ def bench_transport(dataset: str, qualities: Sequence[int] = (95, 90, 75), n_fra
     import numpy as np
     from tqdm import tqdm
 
-    from repose_ros.detectors.ultralytics import ModelZoo
+    from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.evaluation.metrics import DetectionEvaluator
     from repose_ros.datasets.mot import find_mot_sequences, mot_frames
     from repose_ros.msg import BlockAssignment

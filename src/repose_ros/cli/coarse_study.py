@@ -314,7 +314,7 @@ def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"repose coarse-study: {exc}") from None
     fake = None
     if args.backend == "fake":
-        from repose_ros.detectors.ultralytics import FakeDetector
+        from repose_ros.detectors.fake import FakeDetector
         fake = FakeDetector(None, dropout=0.05, jitter=0.03, min_input_px=10.0, seed=args.seed)
         detector: Any = fake
     else:

@@ -114,7 +114,9 @@ def _resolve_dataset(spec: str) -> tuple:
 
 
 def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
-    from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo, resolve_weights
+    from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.zoo import ModelZoo
+    from repose_ros.detectors.weights import resolve_weights
 
     name = profiles.models[0].name
     if fake_mode:

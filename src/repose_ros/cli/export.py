@@ -11,7 +11,7 @@ input sizes default to those of the profile's models (``config/profiles/default.
 are static (one input size, batch ``--batch``) unless ``--dynamic``; ``--half`` exports FP16
 (ultralytics' ``quantize=16``). One progress line per export gives its path, size, time and
 SHA-256 (the digest to pin in ``weights_sha256``; for a folder see
-:func:`repose_ros.detectors.ultralytics.folder_sha256`).
+:func:`repose_ros.detectors.weights.folder_sha256`).
 
 Nothing is installed or downloaded: ultralytics' exporter would pip-install a missing ``onnx`` or
 ``openvino``, so every dependency is checked first (:func:`missing_dependencies`) and the run
@@ -56,7 +56,7 @@ class ExportError(RuntimeError):
 
 def export_stem(weights: str, path: Path) -> str:
     """Return the file-name stem of the exports of ``weights`` (resolved to ``path``)."""
-    from repose_ros.detectors.ultralytics import _BUILTIN_ALIASES, BUILTIN_PERSON
+    from repose_ros.detectors.weights import BUILTIN_PERSON, _BUILTIN_ALIASES
     if str(weights).strip() in _BUILTIN_ALIASES:
         return BUILTIN_PERSON.split(":", 1)[1]
     return path.stem
@@ -130,7 +130,8 @@ def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: b
     temporary folder under ``out_dir`` first, because ultralytics writes its export beside the
     source file (which for the builtin model lies inside site-packages).
     """
-    from repose_ros.detectors.ultralytics import check_device, resolve_weights, weights_format
+    from repose_ros.detectors.base import check_device
+    from repose_ros.detectors.weights import resolve_weights, weights_format
     if fmt not in FORMATS:
         raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
     if int(imgsz) <= 0 or int(imgsz) % 32:
@@ -324,7 +325,7 @@ def _formats(text: str) -> List[str]:
 
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``repose export``."""
-    from repose_ros.detectors.ultralytics import BUILTIN_PERSON
+    from repose_ros.detectors.weights import BUILTIN_PERSON
     p = argparse.ArgumentParser(prog="repose export", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--weights", default=BUILTIN_PERSON, help="the .pt weights to export (path or builtin)")
@@ -359,7 +360,8 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
     sizes = _sizes(args.sizes, args.profile)
     if args.batch < 1 or args.frames < 1 or args.threads < 1 or args.repeats < 1:
         raise SystemExit("--batch, --frames, --threads and --repeats must be >= 1")
-    from repose_ros.detectors.ultralytics import DeviceError, WeightsError, check_device, weights_sha256
+    from repose_ros.detectors.base import DeviceError, check_device
+    from repose_ros.detectors.weights import WeightsError, weights_sha256
     try:
         device = check_device(args.device)
         for fmt in fmts:  # every dependency before the first (slow) export

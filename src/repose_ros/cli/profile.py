@@ -384,7 +384,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _build_zoo(args: argparse.Namespace, names: Sequence[str]):
-    from repose_ros.detectors.ultralytics import BUILTIN_PERSON, FakeDetector, ModelZoo
+    from repose_ros.detectors.weights import BUILTIN_PERSON
+    from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.zoo import ModelZoo
     if args.backend == "fake":
         fake = FakeDetector(min_input_px=10.0, dropout=0.05, jitter=0.03, latency_ms_at_640=4.0,
                             latency_base_ms=0.5, seed=args.seed)

@@ -143,7 +143,7 @@ _COARSE_KINDS = {"visdrone": ("visdrone", 63, 8, "none"), "mot17-collage": ("mot
 def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     """Return ``(layout source, context sampler, settings)`` of ``--reward plan``."""
     from repose_ros.training.dca_data import coarse_layouts, degraded_source, mixed_source
-    from repose_ros.detectors.ultralytics import ModelZoo
+    from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.core.pipeline import RePose, RePoseConfig
 
     try:

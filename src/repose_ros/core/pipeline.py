@@ -30,7 +30,7 @@ import numpy as np
 from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, uniform_grid
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.fusion import fuse_blocks
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.keys import make_key, parse_key

@@ -66,7 +66,7 @@ def run_block(zoo: Any, image: np.ndarray, job: BlockJob, conf: float, iou: floa
               max_det: int = 300) -> BlockRun:
     """Run one block with its model in one detector call and time the call.
 
-    ``zoo`` is a :class:`repose_ros.detectors.ultralytics.ModelZoo` (anything with its
+    ``zoo`` is a :class:`repose_ros.detectors.zoo.ModelZoo` (anything with its
     ``detect_crops(key, image, rects, conf, iou, max_det, imgsz)``). Errors are not raised: the
     result carries the message and no detections, so that a server answers every block.
     """

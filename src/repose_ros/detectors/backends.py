@@ -6,7 +6,8 @@ from typing import Sequence
 import numpy as np
 
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import FakeDetector, ModelZoo
+from repose_ros.detectors.fake import FakeDetector
+from repose_ros.detectors.zoo import ModelZoo
 
 
 def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> Detections:

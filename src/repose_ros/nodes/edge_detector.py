@@ -23,7 +23,7 @@ from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackRet
 from repose_ros.msg import BlockAssignment, BlockDetections, ServerStatus
 
 from repose_ros.detectors.backends import make_zoo_from_params
-from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, edge_health
 from repose_ros.core.image_codec import ImageDecodeError
 from repose_ros.core.serving import BlockJob, run_block

@@ -37,7 +37,7 @@ from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import ImageMarker
 
 from repose_ros.core.detections import Detections
-from repose_ros.detectors.ultralytics import ModelZoo
+from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, partitioner_health
 from repose_ros.core.pipeline import PARTITIONERS, RePose, RePoseConfig
 from repose_ros.core.visualize import annotate

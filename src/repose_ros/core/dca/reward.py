@@ -61,7 +61,7 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
     planning never runs a detector).
     """
     if repose is None:
-        from repose_ros.detectors.ultralytics import ModelZoo
+        from repose_ros.detectors.zoo import ModelZoo
         from repose_ros.core.pipeline import RePose, RePoseConfig
 
         repose = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
