@@ -124,7 +124,8 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     import json
 
     from repose_ros.cli.train_dca import main_train
-    from repose_ros.core.dca.policy import RLDCA, feature_size
+    from repose_ros.core.dca.policy import RLDCA
+    from repose_ros.core.dca.state import feature_size
 
     out = tmp_path / "p.zip"
     assert main_train(["--reward", "plan", "--state", "extended", "--n-envs", "1", "--timesteps", "256",

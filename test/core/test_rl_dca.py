@@ -7,10 +7,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repose_ros.training import dca as T
-from repose_ros.core.dca import policy as R
+from repose_ros.core.dca import actions as dca_actions
+from repose_ros.core.dca import paper_reward as dca_paper_reward
+from repose_ros.core.dca import policy as dca_policy
+from repose_ros.core.dca import state as dca_state
 from repose_ros.datasets.layouts import panda_like_layout
 
-M = R.DEFAULT_MAX_CLUSTERS
+M = dca_state.DEFAULT_MAX_CLUSTERS
 
 
 def _boxes(centres, size=4.0):
@@ -31,18 +34,18 @@ def test_merge_merges_exactly_the_closest_pair():
     # four clusters; centroids of clusters 1 and 3 are the closest pair
     pts = np.array([[0.0, 0.0], [0.1, 0.0], [0.5, 0.5], [0.5, 0.6], [1.0, 0.0], [0.55, 0.72]])
     labels = np.array([0, 0, 1, 1, 2, 3])
-    merged = R.merge_closest(labels, pts)
+    merged = dca_actions.merge_closest(labels, pts)
     assert merged.max() + 1 == 3
     np.testing.assert_array_equal(merged, [0, 0, 1, 1, 2, 1])
     # a single cluster cannot be merged
-    np.testing.assert_array_equal(R.merge_closest(np.zeros(3, int), pts[:3]), [0, 0, 0])
+    np.testing.assert_array_equal(dca_actions.merge_closest(np.zeros(3, int), pts[:3]), [0, 0, 0])
 
 
 def test_merge_uses_given_centroids():
     pts = np.array([[0.0, 0.0], [0.2, 0.0], [1.0, 0.0]])
     labels = np.array([0, 1, 2])
     # real centroids: (0,1) closest; pretend (1,2) coincide
-    out = R.merge_closest(labels, pts, centroids=np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 0.0]]))
+    out = dca_actions.merge_closest(labels, pts, centroids=np.array([[0.0, 0.0], [0.5, 0.0], [0.5, 0.0]]))
     np.testing.assert_array_equal(out, [0, 1, 1])
 
 
@@ -56,7 +59,7 @@ def test_split_along_larger_variance_axis(axis):
     other = np.array([[0.95, 0.95], [0.96, 0.95]])
     all_pts = np.concatenate([pts, other])
     labels = np.concatenate([np.zeros(n, int), np.ones(2, int)])
-    out = R.split_cluster(labels, 0, all_pts)
+    out = dca_actions.split_cluster(labels, 0, all_pts)
     assert out.max() + 1 == 3
     np.testing.assert_array_equal(out[n:], [1, 1])  # other clusters untouched
     a, b = pts[out[:n] == 0, axis], pts[out[:n] == 2, axis]
@@ -68,11 +71,11 @@ def test_split_along_larger_variance_axis(axis):
 
 def test_split_prefers_y_on_ties_and_rejects_degenerate():
     pts = np.array([[0.0, 0.0], [1.0, 1.0]])  # equal variances -> y
-    out = R.split_cluster(np.zeros(2, int), 0, pts)
+    out = dca_actions.split_cluster(np.zeros(2, int), 0, pts)
     assert sorted(out.tolist()) == [0, 1]
     same = np.array([[0.3, 0.3], [0.3, 0.3], [0.3, 0.3]])
-    np.testing.assert_array_equal(R.split_cluster(np.zeros(3, int), 0, same), [0, 0, 0])
-    np.testing.assert_array_equal(R.split_cluster(np.array([0, 1]), 1, pts), [0, 1])  # one box
+    np.testing.assert_array_equal(dca_actions.split_cluster(np.zeros(3, int), 0, same), [0, 0, 0])
+    np.testing.assert_array_equal(dca_actions.split_cluster(np.array([0, 1]), 1, pts), [0, 1])  # one box
 
 
 def _sse(x):
@@ -83,25 +86,25 @@ def test_two_means_1d_is_exact():
     rng = np.random.default_rng(1)
     for _ in range(30):
         v = np.sort(rng.normal(size=int(rng.integers(2, 25))))
-        t = R.two_means_1d(v)
+        t = dca_actions.two_means_1d(v)
         costs = [_sse(v[:i]) + _sse(v[i:]) for i in range(1, len(v))]
         assert t == int(np.argmin(costs)) + 1
-    assert R.two_means_1d(np.array([1.0, 1.0, 1.0])) == 0
-    assert R.two_means_1d(np.array([0.0, 1.0, 1.0, 1.0])) == 1
+    assert dca_actions.two_means_1d(np.array([1.0, 1.0, 1.0])) == 0
+    assert dca_actions.two_means_1d(np.array([0.0, 1.0, 1.0, 1.0])) == 1
 
 
 def test_apply_action_validity():
     b = _boxes([[10, 10], [12, 10], [90, 90]])
-    s = R.ClusterState(b, [0, 0, 1], 100, 100)
-    same, valid = R.apply_action(s, R.ACTION_KEEP, M)
+    s = dca_state.ClusterState(b, [0, 0, 1], 100, 100)
+    same, valid = dca_actions.apply_action(s, dca_state.ACTION_KEEP, M)
     assert valid and same is s
     # order: the 2-box cluster first, so split index 1 is the 1-box cluster -> invalid
-    assert R.apply_action(s, 2 + 1, M)[1] is False
-    assert R.apply_action(s, 2 + 5, M)[1] is False  # beyond K
-    s2, valid = R.apply_action(s, 2 + 0, M)
+    assert dca_actions.apply_action(s, 2 + 1, M)[1] is False
+    assert dca_actions.apply_action(s, 2 + 5, M)[1] is False  # beyond K
+    s2, valid = dca_actions.apply_action(s, 2 + 0, M)
     assert valid and s2.k == 3
-    one = R.ClusterState(b, [0, 0, 0], 100, 100)
-    assert R.apply_action(one, R.ACTION_MERGE, M)[1] is False
+    one = dca_state.ClusterState(b, [0, 0, 0], 100, 100)
+    assert dca_actions.apply_action(one, dca_state.ACTION_MERGE, M)[1] is False
 
 
 @settings(max_examples=60, deadline=None)
@@ -113,9 +116,9 @@ def test_apply_action_validity():
 def test_every_box_always_labelled(n, seed, actions):
     rng = np.random.default_rng(seed)
     b = _boxes(rng.uniform(5, 95, (n, 2)))
-    s = R.ClusterState(b, rng.integers(0, 4, n), 100, 100)
+    s = dca_state.ClusterState(b, rng.integers(0, 4, n), 100, 100)
     for a in actions:
-        s, _ = R.apply_action(s, a, M)
+        s, _ = dca_actions.apply_action(s, a, M)
         assert s.labels.shape == (n,)
         assert set(s.labels.tolist()) == set(range(s.k))
         assert 1 <= s.k <= n
@@ -127,7 +130,7 @@ def test_every_box_always_labelled(n, seed, actions):
 
 def test_features_shape_order_and_padding():
     b = _boxes([[10, 10], [20, 10], [30, 10], [80, 60]], size=10)
-    s = R.ClusterState(b, [5, 5, 5, 2], 100, 200)
+    s = dca_state.ClusterState(b, [5, 5, 5, 2], 100, 200)
     f = s.features(4)
     assert f.shape == (21,) and f.dtype == np.float32
     # largest cluster first: centroid (0.2, 0.05), size (0.1, 0.05), 3/4 of the boxes
@@ -139,7 +142,7 @@ def test_features_shape_order_and_padding():
 
 def test_features_truncate():
     b = _boxes([[10 * i + 5, 50] for i in range(6)])
-    s = R.ClusterState(b, np.arange(6), 100, 100)
+    s = dca_state.ClusterState(b, np.arange(6), 100, 100)
     f = s.features(3)
     assert f.shape == (16,)
     assert np.all(f[:15].reshape(3, 5)[:, 4] > 0)  # all slots filled
@@ -150,9 +153,9 @@ def test_features_truncate():
 
 def test_extended_features_add_spreads():
     b = _boxes([[10, 10], [30, 10], [80, 60]], size=10)
-    s = R.ClusterState(b, [0, 0, 1], 100, 100)
+    s = dca_state.ClusterState(b, [0, 0, 1], 100, 100)
     f = s.features(3, extended=True)
-    assert f.shape == (R.feature_size(3, True),) == (25,)
+    assert f.shape == (dca_state.feature_size(3, True),) == (25,)
     np.testing.assert_allclose(f[:5], s.features(3)[:5])
     np.testing.assert_allclose(f[5:8], [0.1, 0.0, 0.0], atol=1e-7)  # std x = 0.1, equal areas
     np.testing.assert_allclose(f[13:16], 0.0)  # single box: no spread
@@ -163,21 +166,21 @@ def test_extended_features_add_spreads():
 
 
 def test_rldca_infers_extended_state():
-    n_in = R.feature_size(4, True)
+    n_in = dca_state.feature_size(4, True)
     bias = np.zeros(6)
-    bias[R.ACTION_MERGE] = 1.0
-    actor = R.NumpyActor([np.zeros((6, n_in))], [bias])
-    r = R.RLDCA(actor=actor, max_steps=1)
+    bias[dca_state.ACTION_MERGE] = 1.0
+    actor = dca_policy.NumpyActor([np.zeros((6, n_in))], [bias])
+    r = dca_policy.RLDCA(actor=actor, max_steps=1)
     assert r.extended_state and r.max_clusters == 4
     b = panda_like_layout(np.random.default_rng(0), n_boxes=80)
-    init = R.RLDCA.meanshift_only().cluster(b, 3840, 2160)
+    init = dca_policy.RLDCA.meanshift_only().cluster(b, 3840, 2160)
     assert r.refine(b, 3840, 2160).max() == init.max() - 1
     with pytest.raises(ValueError):
-        R.RLDCA(actor=actor, extended_state=False)
+        dca_policy.RLDCA(actor=actor, extended_state=False)
 
 
 def test_features_empty():
-    s = R.ClusterState(np.zeros((0, 4), np.float32), np.zeros(0, int), 100, 100)
+    s = dca_state.ClusterState(np.zeros((0, 4), np.float32), np.zeros(0, int), 100, 100)
     assert s.k == 0 and np.all(s.features(4) == 0)
 
 
@@ -187,26 +190,26 @@ def test_features_empty():
 def _tiny_state():
     # centres (0.1, 0.1), (0.3, 0.1), (0.9, 0.9); areas 4, 12, 8 px^2 (relative 0.5, 1.5, 1.0)
     b = np.array([[9, 9, 11, 11], [29, 7, 31, 13], [89, 88, 91, 92]], dtype=np.float32)
-    return R.ClusterState(b, [0, 0, 1], 100, 100)
+    return dca_state.ClusterState(b, [0, 0, 1], 100, 100)
 
 
 def test_reward_terms_hand_computed():
     s = _tiny_state()
     np.testing.assert_allclose(s.rel_areas, [0.5, 1.5, 1.0])
-    assert R.tightness(s.points, s.labels, "boxes") == pytest.approx(2 * 0.1 / 3)
-    assert R.tightness(s.points, s.labels, "clusters") == pytest.approx(0.05)
-    assert R.area_variance(s.rel_areas, s.labels, "boxes") == pytest.approx(2 * 0.25 / 3)
-    assert R.area_variance(s.rel_areas, s.labels, "clusters") == pytest.approx(0.125)
-    assert R.count_penalty(1, 2, 8) == 1.0
-    assert R.count_penalty(11, 2, 8) == 3.0
-    assert R.count_penalty(5, 2, 8) == 0.0
-    assert R.count_penalty(1, 2, 8, n_boxes=1) == 0.0
-    assert R.close_penalty(np.array([[0, 0], [0.05, 0], [1, 1], [1, 1.01]]), 0.08) == 2.0
-    cfg = R.RewardConfig(k_min=3, d_min=0.5)
-    t = R.reward_terms(s, cfg)
+    assert dca_paper_reward.tightness(s.points, s.labels, "boxes") == pytest.approx(2 * 0.1 / 3)
+    assert dca_paper_reward.tightness(s.points, s.labels, "clusters") == pytest.approx(0.05)
+    assert dca_paper_reward.area_variance(s.rel_areas, s.labels, "boxes") == pytest.approx(2 * 0.25 / 3)
+    assert dca_paper_reward.area_variance(s.rel_areas, s.labels, "clusters") == pytest.approx(0.125)
+    assert dca_paper_reward.count_penalty(1, 2, 8) == 1.0
+    assert dca_paper_reward.count_penalty(11, 2, 8) == 3.0
+    assert dca_paper_reward.count_penalty(5, 2, 8) == 0.0
+    assert dca_paper_reward.count_penalty(1, 2, 8, n_boxes=1) == 0.0
+    assert dca_paper_reward.close_penalty(np.array([[0, 0], [0.05, 0], [1, 1], [1, 1.01]]), 0.08) == 2.0
+    cfg = dca_paper_reward.RewardConfig(k_min=3, d_min=0.5)
+    t = dca_paper_reward.reward_terms(s, cfg)
     assert t["count"] == 1.0 and t["close"] == 0.0
     expected = -(cfg.w_tight * 0.2 / 3 + cfg.w_area * 0.5 / 3 + cfg.w_count * 1.0)
-    assert R.cluster_score(s, cfg) == pytest.approx(expected)
+    assert dca_paper_reward.cluster_score(s, cfg) == pytest.approx(expected)
 
 
 def test_planner_hook():
@@ -217,10 +220,11 @@ def test_planner_hook():
         return 0.8
 
     s = _tiny_state()
-    base = R.cluster_score(s, R.RewardConfig())
-    assert R.cluster_score(s, R.RewardConfig(planner_value=hook)) == pytest.approx(base)  # weight 0
+    base = dca_paper_reward.cluster_score(s, dca_paper_reward.RewardConfig())
+    cfg = dca_paper_reward.RewardConfig(planner_value=hook)
+    assert dca_paper_reward.cluster_score(s, cfg) == pytest.approx(base)  # weight 0
     assert not calls
-    with_hook = R.cluster_score(s, R.RewardConfig(w_planner=2.0, planner_value=hook))
+    with_hook = dca_paper_reward.cluster_score(s, dca_paper_reward.RewardConfig(w_planner=2.0, planner_value=hook))
     assert with_hook == pytest.approx(base + 1.6)
     assert calls == [((3, 4), [0, 0, 1], 100.0, 100.0)]
 
@@ -230,10 +234,11 @@ def test_box_weighting_does_not_reward_splitting_off_outliers():
     # singleton; with uniform averaging that halves the mean tightness, with box weighting it
     # barely changes it.
     pts = np.concatenate([np.full((20, 2), 50.0) + np.linspace(-2, 2, 20)[:, None], [[60.0, 50.0]]])
-    s = R.ClusterState(_boxes(pts), np.zeros(21, int), 100, 100)
+    s = dca_state.ClusterState(_boxes(pts), np.zeros(21, int), 100, 100)
     cut = s.with_labels(np.r_[np.zeros(20, int), 1])
     for w in ("boxes", "clusters"):
-        before, after = R.tightness(s.points, s.labels, w), R.tightness(cut.points, cut.labels, w)
+        before = dca_paper_reward.tightness(s.points, s.labels, w)
+        after = dca_paper_reward.tightness(cut.points, cut.labels, w)
         if w == "clusters":
             assert after < 0.6 * before
         else:
@@ -241,11 +246,11 @@ def test_box_weighting_does_not_reward_splitting_off_outliers():
 
 
 def test_reward_config_roundtrip():
-    cfg = R.RewardConfig(w_tight=2.0, k_max=5, planner_value=lambda *a: 0.0)
+    cfg = dca_paper_reward.RewardConfig(w_tight=2.0, k_max=5, planner_value=lambda *a: 0.0)
     d = cfg.to_dict()
     assert d["planner_hook"] is True and "planner_value" not in d
     json.dumps(d)
-    back = R.RewardConfig.from_dict(d)
+    back = dca_paper_reward.RewardConfig.from_dict(d)
     assert back.w_tight == 2.0 and back.k_max == 5 and back.planner_value is None
 
 
@@ -269,7 +274,7 @@ def test_env_is_deterministic_with_seed():
 
 
 def test_env_rewards_are_score_differences():
-    env = T.make_env(max_steps=8, reward_config=R.RewardConfig(step_cost=0.0))
+    env = T.make_env(max_steps=8, reward_config=dca_paper_reward.RewardConfig(step_cost=0.0))
     _, info = env.reset(seed=1)
     score = info["score"]
     total = 0.0
@@ -284,7 +289,7 @@ def test_env_rewards_are_score_differences():
 
 def test_env_invalid_action_penalty_and_truncation():
     layouts = [_boxes([[100, 100], [3000, 2000]])]
-    cfg = R.RewardConfig()
+    cfg = dca_paper_reward.RewardConfig()
     env = T.make_env(layout_source=layouts, max_steps=3, reward_config=cfg)
     env.reset(seed=0)
     k = env.state.k
@@ -328,7 +333,7 @@ def _ppo(max_clusters=4):
 
 def test_numpy_actor_matches_sb3_predict(tmp_path):
     model = _ppo()
-    actor = R.extract_actor_weights(model)
+    actor = dca_policy.extract_actor_weights(model)
     rng = np.random.default_rng(0)
     obs = rng.random((300, 21)).astype(np.float32)
     obs[:, -1] *= 2
@@ -339,7 +344,7 @@ def test_numpy_actor_matches_sb3_predict(tmp_path):
         assert actor.act(o) == int(a)
     # npz round trip
     actor.save_npz(tmp_path / "p.npz", {"max_clusters": 4})
-    back, meta = R.NumpyActor.load_npz(tmp_path / "p.npz")
+    back, meta = dca_policy.NumpyActor.load_npz(tmp_path / "p.npz")
     assert meta["max_clusters"] == 4
     np.testing.assert_array_equal(back.act(obs), ref)
 
@@ -347,7 +352,7 @@ def test_numpy_actor_matches_sb3_predict(tmp_path):
 def test_rldca_loads_zip_without_npz(tmp_path):
     model = _ppo()
     model.save(str(tmp_path / "p.zip"))
-    r = R.RLDCA(tmp_path / "p.zip")
+    r = dca_policy.RLDCA(tmp_path / "p.zip")
     assert r.max_clusters == 4
     obs = np.random.default_rng(1).random((50, 21)).astype(np.float32)
     np.testing.assert_array_equal(r.actor.act(obs), model.predict(obs, deterministic=True)[0])
@@ -357,65 +362,65 @@ def _const_actor(action, max_clusters=M):
     n_in, n_act = 5 * max_clusters + 1, 2 + max_clusters
     bias = np.zeros(n_act)
     bias[action] = 1.0
-    return R.NumpyActor([np.zeros((n_act, n_in))], [bias])
+    return dca_policy.NumpyActor([np.zeros((n_act, n_in))], [bias])
 
 
 def test_refine_runs_policy_and_stops_on_keep():
     rng = np.random.default_rng(0)
     b = panda_like_layout(rng, n_boxes=120)
-    ms = R.RLDCA.meanshift_only()
+    ms = dca_policy.RLDCA.meanshift_only()
     init = ms.cluster(b, 3840, 2160)
     assert init.max() + 1 >= 3
-    keep = R.RLDCA(actor=_const_actor(R.ACTION_KEEP))
+    keep = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_KEEP))
     np.testing.assert_array_equal(keep.refine(b, 3840, 2160), init)
-    merge = R.RLDCA(actor=_const_actor(R.ACTION_MERGE), max_steps=2)
+    merge = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE), max_steps=2)
     out = merge.refine(b, 3840, 2160, labels=init)
     assert out.max() + 1 == init.max() + 1 - 2
-    merge_all = R.RLDCA(actor=_const_actor(R.ACTION_MERGE), max_steps=50)
+    merge_all = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE), max_steps=50)
     np.testing.assert_array_equal(merge_all.refine(b, 3840, 2160), np.zeros(len(b)))
-    split = R.RLDCA(actor=_const_actor(2), max_steps=3)
+    split = dca_policy.RLDCA(actor=_const_actor(2), max_steps=3)
     assert split.refine(b, 3840, 2160).max() + 1 == init.max() + 1 + 3
 
 
 def test_refine_small_inputs():
-    r = R.RLDCA(actor=_const_actor(R.ACTION_MERGE))
+    r = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE))
     assert r.refine(np.zeros((0, 4), np.float32), 100, 100).shape == (0,)
     np.testing.assert_array_equal(r.refine(np.array([[0, 0, 5, 5]], np.float32), 100, 100), [0])
 
 
 def test_meanshift_only_needs_no_policy(tmp_path):
-    r = R.RLDCA(tmp_path / "missing.zip", use_policy=False)
+    r = dca_policy.RLDCA(tmp_path / "missing.zip", use_policy=False)
     b = _boxes([[10, 10], [12, 12]])
     np.testing.assert_array_equal(r.cluster(b, 100, 100), [0, 0])
     with pytest.raises(FileNotFoundError):
-        R.RLDCA(tmp_path / "missing.zip").cluster(b, 100, 100)
+        dca_policy.RLDCA(tmp_path / "missing.zip").cluster(b, 100, 100)
 
 
 def test_rldca_rejects_mismatched_policy(tmp_path):
     with pytest.raises(ValueError):
-        R.RLDCA(actor=_const_actor(0, max_clusters=4), max_clusters=5)
-    assert R.RLDCA(actor=_const_actor(0, max_clusters=4)).max_clusters == 4
+        dca_policy.RLDCA(actor=_const_actor(0, max_clusters=4), max_clusters=5)
+    assert dca_policy.RLDCA(actor=_const_actor(0, max_clusters=4)).max_clusters == 4
     _const_actor(0, max_clusters=4).save_npz(tmp_path / "p.npz", {"max_clusters": 4})
     with pytest.raises(ValueError):
-        R.RLDCA(tmp_path / "p.zip", max_clusters=6).load()
+        dca_policy.RLDCA(tmp_path / "p.zip", max_clusters=6).load()
 
 
 def test_default_policy_path():
-    p = R.default_policy_path()
+    p = dca_policy.default_policy_path()
     assert p.name == "rl_dca_policy.zip" and p.parent.name == "data"
     assert p.parent.parent.name == "repose_ros"
 
 
 def test_shipped_policy_loads_and_matches_zip():
-    p = R.default_policy_path()
+    p = dca_policy.default_policy_path()
     if not p.is_file() or not p.with_suffix(".npz").is_file():
         pytest.skip("no shipped policy")
     from stable_baselines3 import PPO
 
-    r = R.RLDCA()
+    r = dca_policy.RLDCA()
     m = r.max_clusters
     model = PPO.load(str(p), device="cpu")
-    obs = np.random.default_rng(2).random((200, R.feature_size(m, r.extended_state, r.uses_context)))
+    obs = np.random.default_rng(2).random((200, dca_state.feature_size(m, r.extended_state, r.uses_context)))
     obs = obs.astype(np.float32)
     np.testing.assert_array_equal(r.actor.act(obs), model.predict(obs, deterministic=True)[0])
 
@@ -427,60 +432,60 @@ def test_train_policy_small_and_reproducible(tmp_path):
     s2 = T.train_policy(tmp_path / "b", seed=3, **kw)
     for ext in (".zip", ".npz", ".json"):
         assert (tmp_path / f"a{ext}").is_file() and (tmp_path / f"b{ext}").is_file()
-    a, _ = R.NumpyActor.load_npz(tmp_path / "a.npz")
-    b, _ = R.NumpyActor.load_npz(tmp_path / "b.npz")
+    a, _ = dca_policy.NumpyActor.load_npz(tmp_path / "a.npz")
+    b, _ = dca_policy.NumpyActor.load_npz(tmp_path / "b.npz")
     for wa, wb in zip(a.weights, b.weights):
         np.testing.assert_array_equal(wa, wb)
     side = json.loads((tmp_path / "a.json").read_text())
     assert side["seed"] == 3 and side["max_clusters"] == 4 and "final_mean_episode_reward" in side
     assert s1["curve"] == s2["curve"]
-    assert R.RLDCA(tmp_path / "a.zip").max_steps == 4
+    assert dca_policy.RLDCA(tmp_path / "a.zip").max_steps == 4
 
 
 # ----------------------------------------------------------------------------- context (budget, servers)
 
 
 def test_context_features_scale_and_clip():
-    np.testing.assert_allclose(R.context_features(250.0, 4), [0.0, 0.5])
-    np.testing.assert_allclose(R.context_features(16000.0, 8), [1.0, 1.0])
-    assert R.context_features(500.0, 2)[0] == pytest.approx(1 / 6)
-    assert R.context_features(1.0, 100).tolist() == [0.0, 2.0]
-    assert R.context_features(1e9, 1)[0] == pytest.approx(1.5)
+    np.testing.assert_allclose(dca_state.context_features(250.0, 4), [0.0, 0.5])
+    np.testing.assert_allclose(dca_state.context_features(16000.0, 8), [1.0, 1.0])
+    assert dca_state.context_features(500.0, 2)[0] == pytest.approx(1 / 6)
+    assert dca_state.context_features(1.0, 100).tolist() == [0.0, 2.0]
+    assert dca_state.context_features(1e9, 1)[0] == pytest.approx(1.5)
 
 
 def test_features_with_context_need_it_and_append_it():
     b = panda_like_layout(np.random.default_rng(0), n_boxes=40)
-    s = R.ClusterState(b, R.RLDCA.meanshift_only().cluster(b, 3840, 2160), 3840, 2160)
+    s = dca_state.ClusterState(b, dca_policy.RLDCA.meanshift_only().cluster(b, 3840, 2160), 3840, 2160)
     with pytest.raises(ValueError, match="context"):
         s.features(M, context=True)
     s.context = {"budget_ms": 1000.0, "servers": 4}
     f = s.features(M, True, context=True)
-    assert f.shape == (R.feature_size(M, True, True),) == (8 * M + 3,)
+    assert f.shape == (dca_state.feature_size(M, True, True),) == (8 * M + 3,)
     np.testing.assert_array_equal(f[:-2], s.features(M, True))
-    np.testing.assert_allclose(f[-2:], R.context_features(1000.0, 4))
+    np.testing.assert_allclose(f[-2:], dca_state.context_features(1000.0, 4))
     assert s.with_labels(np.zeros(len(b), np.int64)).context == s.context
 
 
 def _budget_actor(max_clusters=M):
     """Split the largest cluster when the budget is large, keep when it is small (linear, no hidden layer)."""
-    n_in, n_act = R.feature_size(max_clusters, False, True), 2 + max_clusters
+    n_in, n_act = dca_state.feature_size(max_clusters, False, True), 2 + max_clusters
     w = np.zeros((n_act, n_in))
     bias = np.zeros(n_act)
     w[2, n_in - 2] = 10.0  # budget feature
     bias[2] = -5.0  # split wins above feature 0.5 (a 2 s budget)
-    return R.NumpyActor([w], [bias])
+    return dca_policy.NumpyActor([w], [bias])
 
 
 def test_rldca_with_context_reads_budget_and_servers():
     b = panda_like_layout(np.random.default_rng(1), n_boxes=120)
-    init = R.RLDCA.meanshift_only().cluster(b, 3840, 2160)
-    r = R.RLDCA(actor=_budget_actor(), max_steps=2)
+    init = dca_policy.RLDCA.meanshift_only().cluster(b, 3840, 2160)
+    r = dca_policy.RLDCA(actor=_budget_actor(), max_steps=2)
     assert r.uses_context and not r.extended_state
     np.testing.assert_array_equal(r.refine(b, 3840, 2160, init, budget_ms=500.0, servers=4), init)
     assert r.refine(b, 3840, 2160, init, budget_ms=8000.0, servers=4).max() == init.max() + 2
     assert r.refine(b, 3840, 2160, init).max() == init.max() + 2  # default 3000 ms
     with pytest.raises(ValueError):
-        R.RLDCA(actor=_budget_actor(), context=False)
+        dca_policy.RLDCA(actor=_budget_actor(), context=False)
 
 
 def test_env_context_is_observed_and_reaches_the_planner_hook():
@@ -490,14 +495,15 @@ def test_env_context_is_observed_and_reaches_the_planner_hook():
         seen.append((budget_ms, servers))
         return float(labels.max() + 1) / 10.0
 
-    cfg = R.RewardConfig(w_tight=0, w_area=0, w_count=0, w_close=0, w_planner=1.0, planner_value=hook, step_cost=0)
+    cfg = dca_paper_reward.RewardConfig(w_tight=0, w_area=0, w_count=0, w_close=0, w_planner=1.0, planner_value=hook,
+                                        step_cost=0)
     env = T.make_env(reward_config=cfg, context_sampler=lambda rng: (float(rng.choice([500.0, 4000.0])), 3),
                      max_steps=3)
     obs, _ = env.reset(seed=0)
-    assert obs.shape == env.observation_space.shape == (R.feature_size(M, False, True),)
+    assert obs.shape == env.observation_space.shape == (dca_state.feature_size(M, False, True),)
     assert env.observation_space.contains(obs)
     assert seen and seen[-1][0] in (500.0, 4000.0) and seen[-1][1] == 3
-    np.testing.assert_allclose(obs[-2:], R.context_features(*seen[-1]))
+    np.testing.assert_allclose(obs[-2:], dca_state.context_features(*seen[-1]))
     k = env.state.k
     _, r, *_ = env.step(2)  # split the largest cluster: one more cluster, +0.1
     assert env.state.k == k + 1 and r == pytest.approx(0.1)

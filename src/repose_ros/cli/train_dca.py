@@ -40,7 +40,8 @@ PLANNER_VALUE_HOOK: Optional[Callable[..., float]] = None
 def build_parser() -> argparse.ArgumentParser:
     """Return the argument parser of ``repose train-dca``."""
     from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA
-    from repose_ros.core.dca.policy import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, default_policy_path
+    from repose_ros.core.dca.state import DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS
+    from repose_ros.core.dca.policy import default_policy_path
 
     p = argparse.ArgumentParser(prog="repose train-dca", description="Train the RL-DCA policy (PPO, CPU).")
     p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write")
@@ -222,7 +223,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     from pathlib import Path
 
     from repose_ros.training.dca import train_policy
-    from repose_ros.core.dca.policy import RewardConfig
+    from repose_ros.core.dca.paper_reward import RewardConfig
 
     cfg = RewardConfig()
     context = None

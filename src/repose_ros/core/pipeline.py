@@ -325,7 +325,8 @@ class RePose:
         stops. No learning: the baseline a learned policy has to beat, and a partitioner in its
         own right (it costs one plan per candidate, about 1-2 ms each).
         """
-        from repose_ros.core.dca.policy import ClusterState, apply_action
+        from repose_ros.core.dca.state import ClusterState
+        from repose_ros.core.dca.actions import apply_action
 
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:
@@ -446,7 +447,7 @@ class RePose:
         plan = replan(part.blocks)
         if len(coarse) == 0 or c.partitioner == "uniform":
             return part, plan
-        from repose_ros.core.dca.policy import split_cluster
+        from repose_ros.core.dca.actions import split_cluster
 
         largest = max(self.profiles.model(k).imgsz for k in self.models)
         centers = coarse.centers.astype(np.float64)

@@ -1,7 +1,7 @@
 """Training of the RL-DCA policy: the gymnasium environment, a greedy baseline and PPO.
 
 :class:`DCAEnv` draws one layout per episode, clusters it with mean shift and pays the change of
-the cluster-quality score of :mod:`repose_ros.core.dca.policy` for each keep / merge / split;
+the cluster-quality score of :mod:`repose_ros.core.dca.paper_reward` for each keep / merge / split;
 :func:`train_policy` trains the actor and critic with stable-baselines3's PPO and saves the
 policy with its numpy actor (what :class:`repose_ros.core.dca.policy.RLDCA` runs at inference, without
 gymnasium, torch or stable-baselines3); :func:`evaluate_refiners` compares a policy with mean
@@ -19,9 +19,10 @@ import numpy as np
 from gymnasium import spaces
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
-from repose_ros.core.dca.policy import (
-    ACTION_KEEP, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, RLDCA, ClusterState, RewardConfig, apply_action,
-    cluster_score, extract_actor_weights, feature_bounds)
+from repose_ros.core.dca.state import ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_bounds
+from repose_ros.core.dca.policy import RLDCA, extract_actor_weights
+from repose_ros.core.dca.paper_reward import RewardConfig, cluster_score
+from repose_ros.core.dca.actions import apply_action
 
 __all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy"]
 
