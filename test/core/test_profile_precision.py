@@ -7,6 +7,9 @@ import pytest
 import yaml
 
 from repose_ros.cli import profile as cp
+from repose_ros.profiling import area_ap, fitting
+from repose_ros.profiling import data as pdata
+from repose_ros.profiling import profile_file as pfile
 from repose_ros.core.profiles import Profiles
 
 FAKE = ["--backend", "fake", "--quick", "--no-progress"]
@@ -29,41 +32,41 @@ def _visdrone(tmp_path: pathlib.Path, n: int = 2) -> pathlib.Path:
 
 
 def test_evaluator_recall_at_and_det_ignore():
-    ev = cp.AreaBinEvaluator([100.0, math.inf])
+    ev = area_ap.AreaBinEvaluator([100.0, math.inf])
     gt = np.array([[0, 0, 5, 5], [20, 20, 40, 40], [50, 50, 70, 70]], float)     # 25 px^2, 400, 400
     dets = np.array([[0, 0, 5, 5], [20, 20, 40, 40], [50, 50, 70, 70], [100, 100, 120, 120]], float)
     ev.add(dets, np.array([0.9, 0.04, 0.3, 0.8]), gt, np.zeros((0, 4)))
     assert ev.recall_at(0.05) == [1.0, 0.5]        # the 0.04 detection does not count at 0.05
     assert ev.recall_at(0.01) == [1.0, 1.0]
     assert ev.summary()[1]["ap50"] < 1.0           # the unmatched 0.8 detection is a false positive
-    ev2 = cp.AreaBinEvaluator([100.0, math.inf])
+    ev2 = area_ap.AreaBinEvaluator([100.0, math.inf])
     ev2.add(dets, np.array([0.9, 0.04, 0.3, 0.8]), gt, np.zeros((0, 4)),
             det_ignore=np.array([False, False, False, True]))
     assert ev2.summary()[1]["ap50"] == pytest.approx(1.0)   # ... unless flagged as ignored
     with pytest.raises(ValueError):
         ev2.add(dets, np.ones(4), gt, np.zeros((0, 4)), det_ignore=np.array([True]))
-    assert cp.AreaBinEvaluator([10.0, math.inf]).recall_at(0.05) == [None, None]
+    assert area_ap.AreaBinEvaluator([10.0, math.inf]).recall_at(0.05) == [None, None]
 
 
 def test_data_specs_and_counts(tmp_path, monkeypatch):
-    assert cp.parse_data_specs("none") == [] and cp.parse_data_specs("") == []
-    assert cp.parse_data_specs("mot17:/a, visdrone:/b") == ["mot17:/a", "visdrone:/b"]
+    assert pdata.parse_data_specs("none") == [] and pdata.parse_data_specs("") == []
+    assert pdata.parse_data_specs("mot17:/a, visdrone:/b") == ["mot17:/a", "visdrone:/b"]
     for bad in ("kitti:/x", "mot17:", "synthetic,mot17:/a"):
         with pytest.raises(SystemExit):
-            cp.parse_data_specs(bad)
-    assert cp._per_spec_counts(None, 2, 10) == [10, 10]
-    assert cp._per_spec_counts("20,30", 2, 10) == [20, 30]
-    assert cp._per_spec_counts("5", 3, 10) == [5, 5, 5]
+            pdata.parse_data_specs(bad)
+    assert pdata.per_spec_counts(None, 2, 10) == [10, 10]
+    assert pdata.per_spec_counts("20,30", 2, 10) == [20, 30]
+    assert pdata.per_spec_counts("5", 3, 10) == [5, 5, 5]
     for bad in ("1,2,3", "x", "-1"):
         with pytest.raises(SystemExit):
-            cp._per_spec_counts(bad, 2, 10)
+            pdata.per_spec_counts(bad, 2, 10)
     # auto: whatever of the two shared folders exists under $REPOSE_SHARED_DATA
     monkeypatch.setenv("REPOSE_SHARED_DATA", str(tmp_path))
     monkeypatch.setenv("REPOSE_ROOT", str(tmp_path / "nowhere" / "repo"))
-    assert cp._default_data() is None
+    assert pdata.default_data() is None
     vd = _visdrone(tmp_path)
     (tmp_path / "visdrone_people").symlink_to(vd)
-    assert cp.parse_data_specs("auto") == [f"visdrone:{tmp_path / 'visdrone_people'}"]
+    assert pdata.parse_data_specs("auto") == [f"visdrone:{tmp_path / 'visdrone_people'}"]
 
 
 def test_defaults_are_the_new_ones():
@@ -85,7 +88,7 @@ def test_fake_profile_per_size_recall_and_header(tmp_path):
     raw = prof.meta["precision"]["raw"]
     assert raw["yolov8s@320"] != raw["yolov8s@1280"]                 # measured per input size
     for key in prof.model_keys:
-        fitted = cp.fit_curve(raw[key], "ap50_95", 2)
+        fitted = fitting.fit_curve(raw[key], "ap50_95", 2)
         assert [p for _, p in prof.precision[key]] == fitted
         assert len(prof.precision[key]) == len(cp.DEFAULT_BINS)
         assert prof.has_recall(key)
@@ -152,7 +155,7 @@ def test_skip_latency_keeps_latency_sections_and_placeholders(tmp_path):
     assert prof.meta["precision"]["source"] == "measured" and prof.has_recall("yolov8s@320")
     other = Profiles.load(side)
     assert other.model_keys == ["yolov8s@320", "yolov8s@1600"]
-    assert other.latency("yolov8s@1600") == cp.PLACEHOLDER_LATENCY_MS
+    assert other.latency("yolov8s@1600") == pfile.PLACEHOLDER_LATENCY_MS
     assert other.latency("yolov8s@320") == before.latency("yolov8s@320")
     assert other.meta["latency"]["placeholder_keys"] == ["yolov8s@1600"]
     assert "PLACEHOLDER" in side.read_text().split("meta:")[0]
@@ -269,15 +272,15 @@ def test_unimodal_fit_follows_a_fall_at_the_largest_areas():
     """Unimodal: rises, then falls where the data fall; isotonic would flatten the fall away."""
     values = [0.0, 0.1, 0.3, 0.5, 0.6, 0.3]
     weights = [50, 50, 50, 40, 30, 20]
-    uni = cp.unimodal_bins(values, weights, 10)
+    uni = fitting.unimodal_bins(values, weights, 10)
     assert uni == pytest.approx(values)                                   # already unimodal: kept
-    mono = cp.monotone_bins(values, weights, 10)
+    mono = fitting.monotone_bins(values, weights, 10)
     assert mono[-1] >= mono[-2] and mono[-1] > 0.4                        # isotonic pools the fall
     # noise inside the rise is pooled; an untrusted last bin cannot make the curve fall
-    noisy = cp.unimodal_bins([0.1, 0.3, 0.2, 0.5, 0.6, 0.0], [50, 50, 50, 40, 30, 3], 10)
+    noisy = fitting.unimodal_bins([0.1, 0.3, 0.2, 0.5, 0.6, 0.0], [50, 50, 50, 40, 30, 3], 10)
     assert noisy == pytest.approx([0.1, 0.25, 0.25, 0.5, 0.6, 0.6])
     # a fall and a rise again: the best single peak
-    out = cp.unimodal_bins([0.2, 0.6, 0.3, 0.5], [10, 10, 10, 10], 5)
+    out = fitting.unimodal_bins([0.2, 0.6, 0.3, 0.5], [10, 10, 10, 10], 5)
     d = np.diff(out)
     assert np.all(d[np.argmax(d < 0):] <= 0)
 

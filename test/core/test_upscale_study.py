@@ -2,11 +2,12 @@
 import numpy as np
 import pytest
 
-from repose_ros.cli.profile import FrameSample, _NoBar
-from repose_ros.cli.profile_upscale import (anchor_plan, crop_window, derive_upscale_cap, format_upscale_table,
-                                            make_upscale_input, run_upscale_study)
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
+from repose_ros.profiling.area_ap import FrameSample
+from repose_ros.profiling.measure import NoBar
+from repose_ros.profiling.upscale import (anchor_plan, crop_window, derive_upscale_cap, format_upscale_table,
+                                          make_upscale_input, run_upscale_study)
 
 
 def test_crop_window_stays_inside_the_frame():
@@ -70,7 +71,7 @@ def test_study_with_a_fake_detector_that_misses_small_inputs():
     fake = FakeDetector(min_input_px=20.0)            # sqrt(200) = 14 px: found once enlarged 2x or more
     zoo = ModelZoo.fake(fake, ["yolov8s"])
     res = run_upscale_study(zoo, "yolov8s", [("toy", "toy data", samples)], [160], [1.0, 2.0, 4.0], 2, 0.01,
-                            0.05, 1024.0, 0.01, np.random.default_rng(0), _NoBar(), fake)
+                            0.05, 1024.0, 0.01, np.random.default_rng(0), NoBar(), fake)
     small = [r["small"] for r in res["pooled"]]
     assert small[0]["ap50_95"] == 0.0 and small[0]["recall"] == 0.0
     assert small[1]["ap50_95"] > 0.9 and small[2]["ap50_95"] > 0.9
@@ -81,4 +82,4 @@ def test_study_with_a_fake_detector_that_misses_small_inputs():
     assert "upscale_cap = 2.0" in format_upscale_table(res)
     with pytest.raises(ValueError):
         run_upscale_study(zoo, "yolov8s", [], [160], [0.5, 1.0], 1, 0.01, 0.05, 1024.0, 0.01,
-                          np.random.default_rng(0), _NoBar(), fake)
+                          np.random.default_rng(0), NoBar(), fake)

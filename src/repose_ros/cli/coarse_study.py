@@ -227,11 +227,11 @@ def format_table(results: Dict[str, Any]) -> str:
 
 
 def _auto_data() -> List[str]:
-    from repose_ros.cli.profile import _shared_roots
+    from repose_ros.profiling.data import shared_roots
     from repose_ros.datasets.mot import find_mot_sequences
     from repose_ros.datasets.visdrone import find_visdrone_split
     out: List[str] = []
-    for base in _shared_roots():
+    for base in shared_roots():
         mot, vis = base / "mot17_mini", base / "visdrone_people"
         if not out and mot.is_dir() and find_mot_sequences(mot):
             out += [f"mot17-collage:{mot}", f"mot17-2x2:{mot}"]
@@ -290,7 +290,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose coarse-study`` with command-line arguments ``argv``; return the exit code."""
-    from repose_ros.cli.profile import _NoBar, _per_spec_counts, cpu_model
+    from repose_ros.profiling.data import per_spec_counts
+    from repose_ros.profiling.machine import cpu_model
+    from repose_ros.profiling.measure import NoBar
     from repose_ros.datasets.load import load_dataset
 
     args = build_parser().parse_args(argv)
@@ -303,7 +305,7 @@ def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit("repose coarse-study: no data (../shared/data not found); give --data")
     if any(lab == "synthetic" for lab, _s, _m in items) != (args.backend == "fake"):
         raise SystemExit("--data synthetic and --backend fake go together")
-    counts = _per_spec_counts(args.frames, len(items), 1 if args.quick else 8)
+    counts = per_spec_counts(args.frames, len(items), 1 if args.quick else 8)
     data_sets = []
     for (label, spec, mosaic), n in zip(items, counts):
         if n < 1:
@@ -327,7 +329,7 @@ def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
                 timed_blocks(detector, warm, args.blocks, s, min(confs), args.iou, args.max_det)
     total = sum(len(d.frames) for _l, d in data_sets) * len(sizes)
     if args.no_progress:
-        bar: Any = _NoBar()
+        bar: Any = NoBar()
     else:
         from tqdm import tqdm
         bar = tqdm(total=total, desc="coarse study", unit="frame x size", file=sys.stderr)

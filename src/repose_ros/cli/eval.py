@@ -317,7 +317,7 @@ def _deployed_settings() -> Dict[str, Any]:
 
 
 def _cpu() -> str:
-    from repose_ros.cli.profile import cpu_model
+    from repose_ros.profiling.machine import cpu_model
 
     return cpu_model()
 

@@ -3,7 +3,7 @@
 Frames (:class:`FrameSample`) come from MOT sequences, VisDrone-DET or a generator; each is
 shown to a model as one letterboxed input at a scale (:func:`make_model_input`), and
 :class:`AreaBinEvaluator` accumulates COCO-style AP50:95 and recall per bin of object area at
-the model input. Used by :mod:`repose_ros.cli.profile` and :mod:`repose_ros.cli.profile_upscale`.
+the model input. Used by :mod:`repose_ros.cli.profile` and :mod:`repose_ros.profiling.upscale`.
 """
 from __future__ import annotations
 
