@@ -51,7 +51,7 @@ def test_bag_and_detect_on_images(tmp_path):
 
 def test_detect_yaml_exists_and_holds_the_defaults(repo_root):
     """`repose detect --help` cites config/detect.yaml: it exists, loads, and states the defaults."""
-    from repose_ros.core.pipeline import RePoseConfig
+    from repose_ros.core.config import RePoseConfig
 
     cfg = RePoseConfig.from_yaml(str(repo_root / "config" / "detect.yaml"))
     assert cfg.to_dict() == RePoseConfig().to_dict()

@@ -2,7 +2,8 @@
 import argparse
 import json
 
-from repose_ros.cli.soak import FrameRecord, Stream, _report, rss_drift_mb
+from repose_ros.testing.soak import rss_drift_mb, soak_report
+from repose_ros.testing.stream import FrameRecord, Stream
 
 
 def _samples(fn, minutes=10, period=5.0):
@@ -32,10 +33,10 @@ def test_report_exit_code_and_json(tmp_path, capsys):
     args = argparse.Namespace(minutes=10.0, rate=2.0, servers=2, width=1920, height=1080, warmup_s=60.0,
                               max_growth_mb=20.0, json=str(tmp_path / "soak.json"))
     flat = _samples(lambda t: 150)
-    assert _report(args, _stream([1] * 20), flat) == 0
+    assert soak_report(args, _stream([1] * 20), flat) == 0
     fig = json.loads((tmp_path / "soak.json").read_text())
     assert fig["answered_once"] == 20 and fig["rss_mb"]["node"]["drift_last_third"] == 0.0
-    assert _report(args, _stream([1] * 19 + [0]), flat) == 1          # one frame unanswered
-    assert _report(args, _stream([1] * 19 + [2]), flat) == 1          # one frame answered twice
-    assert _report(args, _stream([1] * 20), _samples(lambda t: 150 + t * 0.2)) == 1   # leak: 12 MB a minute
+    assert soak_report(args, _stream([1] * 19 + [0]), flat) == 1          # one frame unanswered
+    assert soak_report(args, _stream([1] * 19 + [2]), flat) == 1          # one frame answered twice
+    assert soak_report(args, _stream([1] * 20), _samples(lambda t: 150 + t * 0.2)) == 1   # leak: 12 MB a minute
     assert "still growing" in capsys.readouterr().out

@@ -4,8 +4,10 @@ import pytest
 
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
-from repose_ros.core.pipeline import RePose, RePoseConfig
-from repose_ros.core.profiles import Profiles, letterbox_shape
+from repose_ros.core.config import RePoseConfig
+from repose_ros.core.pipeline import RePose
+from repose_ros.core.profiles import Profiles
+from repose_ros.core.tensor_shapes import letterbox_shape
 from repose_ros.profiling.latency import (calls_per_key, makespan_check, measure_shape_latency, merge_latency,
                                           shape_sizes)
 

@@ -8,14 +8,13 @@ from repose_ros.datasets.layouts import (
     RANDOM_PERSPECTIVE_CONFIG,
     PandaLayoutConfig,
     default_training_source,
-    load_mot_boxes,
     mixed_layout_source,
     mosaic_2x2_layouts,
-    mot_frames,
     panda_like_layout,
     person_height,
     synthetic_mosaic_layout,
 )
+from repose_ros.datasets.mot import load_mot_boxes, mot_box_frames
 
 MOT_ROOT = Path(__file__).resolve().parents[3] / "shared" / "data" / "mot17_mini" / "train"
 
@@ -121,13 +120,13 @@ def test_load_mot_boxes_filters_ground_truth(tmp_path):
 
 
 def test_mot_frames_missing_root_is_empty(tmp_path):
-    assert mot_frames(tmp_path / "nothing") == []
+    assert mot_box_frames(tmp_path / "nothing") == []
 
 
 def test_mosaic_shifts_and_scales(tmp_path):
     for i, size in enumerate([(1920, 1080)] * 3 + [(640, 480)]):
         _write_seq(tmp_path, f"S{i}", [(1, 1, 100, 100, 10, 20, 1, 1, 1.0)], *size)
-    frames = mot_frames(tmp_path)
+    frames = mot_box_frames(tmp_path)
     assert len(frames) == 4 and frames[3][2][1:] == (640, 480)
     mos = mosaic_2x2_layouts(frames, 3, np.random.default_rng(0))
     assert len(mos) == 3
@@ -153,7 +152,7 @@ def test_mixed_layout_source():
 
 @pytest.mark.skipif(not MOT_ROOT.is_dir(), reason="MOT17 mini data not present")
 def test_real_mot17_mini():
-    frames = mot_frames(MOT_ROOT)
+    frames = mot_box_frames(MOT_ROOT)
     assert len(frames) >= 4
     mos = mosaic_2x2_layouts(frames, 2, np.random.default_rng(0))
     assert all(len(m) > 0 for m in mos)

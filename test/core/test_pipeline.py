@@ -5,7 +5,8 @@ import pytest
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.datasets.layouts import panda_like_layout
-from repose_ros.core.pipeline import RePose, RePoseConfig
+from repose_ros.core.config import RePoseConfig
+from repose_ros.core.pipeline import RePose
 from repose_ros.core.dca.reward import make_planner_value
 
 W, H = 3840, 2160

@@ -199,7 +199,7 @@ def test_upscale_study_option_writes_cap(tmp_path):
 
 def test_latency_shapes_are_measured_and_written(tmp_path):
     """Latency runs blocks of several aspect ratios; every tensor shape lands in latency_shapes."""
-    from repose_ros.core.profiles import letterbox_shape
+    from repose_ros.core.tensor_shapes import letterbox_shape
     from repose_ros.profiling.latency import ASPECTS, PORTRAIT, shape_sizes
 
     out = tmp_path / "p.yaml"

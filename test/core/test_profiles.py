@@ -9,7 +9,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from repose_ros.core.keys import make_key, parse_key
-from repose_ros.core.profiles import ModelSpec, ProfileError, Profiles
+from repose_ros.core.profile_schema import ModelSpec, ProfileError
+from repose_ros.core.profiles import Profiles
 
 
 def small_dict():

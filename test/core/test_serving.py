@@ -13,9 +13,10 @@ from repose_ros.core.blocks import Block, Rect
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
-from repose_ros.core.pipeline import RePose, RePoseConfig
+from repose_ros.core.config import RePoseConfig
+from repose_ros.core.pipeline import RePose
 from repose_ros.core.planner import BlockPlan, Plan
-from repose_ros.core.profiles import letterbox_shape
+from repose_ros.core.tensor_shapes import letterbox_shape
 from repose_ros.core.serving import BlockJob, collect, run_block, run_server, run_servers, slowest_ms
 
 MS_PER_MPX = 200.0  # 640x640 square: 82 ms; a 640x128 strip: 16 ms

@@ -6,7 +6,7 @@ import yaml
 
 pytest.importorskip("rclpy")
 
-from repose_ros.core.pipeline import RePoseConfig  # noqa: E402
+from repose_ros.core.config import RePoseConfig  # noqa: E402
 from repose_ros.nodes import aggregator, camera, edge_detector, partitioner, replay  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]

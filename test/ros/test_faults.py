@@ -30,8 +30,8 @@ import yaml
 
 rclpy = pytest.importorskip("rclpy")
 
-from repose_ros.cli.soak import (Stream, pipeline_processes, proc_cmdline, proc_environ,  # noqa: E402
-                                 proc_state, synthetic_frame)
+from repose_ros.testing.procfs import pipeline_processes, proc_cmdline, proc_environ, proc_state  # noqa: E402
+from repose_ros.testing.stream import Stream, synthetic_frame  # noqa: E402
 from repose_ros.testing.launched import stop_process_group  # noqa: E402
 from repose_ros.ros.executors import close_executor  # noqa: E402
 

@@ -44,7 +44,7 @@ NAMESPACES = {"front": 1, "e0": 2, "e1": 3}  # namespace suffix -> host part of 
 
 CLIENT = textwrap.dedent("""
     import json, sys, time
-    from repose_ros.cli.soak import Stream, synthetic_frame
+    from repose_ros.testing.stream import Stream, synthetic_frame
     ns, topic, servers, duration, rate, out = sys.argv[1:7]
     s = Stream(ns, topic)
     s.start()

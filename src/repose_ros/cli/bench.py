@@ -58,7 +58,8 @@ def bench_overhead(
     from repose_ros.core.detections import Detections
     from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.datasets.layouts import panda_like_layout
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.core.dca.policy import RLDCA
 
     part = RLDCA(policy_path, use_policy=use_policy)

@@ -96,7 +96,8 @@ def _write_params(params: dict, budget: float, folder: str, block_transport: Opt
 
 def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
     """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.detectors.backends import make_zoo
 
     shared = params["/**"]["ros__parameters"]

@@ -23,7 +23,8 @@ def bench_tracking(dataset: str, method: str = "bytetrack", budget_ms: float = 2
 
     from repose_ros.core.detections import Detections
     from repose_ros.datasets.mot import find_mot_sequences
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.core.tracking import Tracker, TrackerConfig, track_metrics
 
     seqs = find_mot_sequences(dataset)

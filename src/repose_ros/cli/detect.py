@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import List, Optional
 
 from repose_ros.datasets.frames import VIDEO_EXT, iter_frames
-from repose_ros.core.pipeline import PARTITIONERS
+from repose_ros.core.config import PARTITIONERS
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -41,7 +41,8 @@ def main_detect(argv: Optional[List[str]] = None) -> int:
     import cv2
     from tqdm import tqdm
 
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.core.tracking import Tracker, TrackerConfig
     from repose_ros.core.visualize import annotate
 

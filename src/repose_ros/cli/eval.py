@@ -128,17 +128,10 @@ def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
     return zoo, None, name, str(resolve_weights(args.weights))
 
 
-def main_eval(argv: Optional[Sequence[str]] = None) -> int:
-    """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
-    args = _parser().parse_args(argv)
+def _load_dataset(args: argparse.Namespace):
+    """Resolve ``--dataset`` and load its frames (SystemExit with the reason when that fails)."""
     from repose_ros.datasets import load as ds_load
     from repose_ros.datasets import mot as ds_mot
-    from repose_ros.evaluation import methods as ev_methods
-    from repose_ros.evaluation import report as ev_report
-    from repose_ros.evaluation import runner as ev_runner
-    from repose_ros.core.profiles import Profiles
-
-    from repose_ros.cli.eval_goals import goal_checks
 
     spec, message = _resolve_dataset(args.dataset)
     if message:
@@ -147,7 +140,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     if n_frames < 1 or args.servers < 1:
         raise SystemExit("--frames and --servers must be >= 1")
     try:
-        kind, _ = ds_load.parse_dataset_spec(spec)
+        ds_load.parse_dataset_spec(spec)
         size = (1280, 720) if args.quick else ds_mot.TARGET_4K
         dataset = ds_load.load_dataset(spec, n_frames, args.mosaic, args.seed, args.panda_box,
                                        args.min_visibility, synthetic_size=size)
@@ -155,7 +148,13 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         raise SystemExit(f"repose eval: {exc}") from None
     if not dataset.frames:
         raise SystemExit(f"repose eval: no frames in {spec}")
-    profiles = Profiles.load(args.profile) if args.profile else Profiles.default()
+    return dataset
+
+
+def _method_specs(args: argparse.Namespace, profiles: Any) -> list:
+    """Return the methods to run: ``--methods`` with their sizes, grids and budgets (quick: a few of each)."""
+    from repose_ros.evaluation import methods as ev_methods
+
     family_sizes = sorted({m.imgsz for m in profiles.models})
     if args.quick:
         full_sizes = [int(v) for v in _floats(args.full_sizes)] if args.full_sizes else family_sizes[:1] + \
@@ -168,12 +167,14 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
         uniform = _words(args.uniform or DEFAULT_UNIFORM)
         budgets = _floats(args.budgets or DEFAULT_BUDGETS)
     try:
-        specs = ev_methods.build_methods(_words(args.methods), full_sizes, uniform, budgets, _words(args.sahi),
-                                         args.sahi_slice)
+        return ev_methods.build_methods(_words(args.methods), full_sizes, uniform, budgets, _words(args.sahi),
+                                        args.sahi_slice)
     except ValueError as exc:
         raise SystemExit(f"repose eval: {exc}") from None
 
-    zoo, fake, name, weights_path = _build_zoo(args, dataset.fake, profiles)
+
+def _deployment(args: argparse.Namespace, profiles: Any) -> Dict[str, Any]:
+    """RE-POSE's deployment settings: the command line's, else config/repose.yaml's (coarse model, budget)."""
     deployed = _deployed_settings()
     coarse_key = args.coarse_model or deployed["coarse_model"]
     if coarse_key not in profiles.model_keys:
@@ -181,16 +182,20 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
             raise SystemExit(f"repose eval: --coarse-model {coarse_key} is not in the profile "
                              f"({', '.join(profiles.model_keys)})")
         coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
-    on_edge = deployed["coarse_on_edge"] if args.coarse_on_edge is None else bool(args.coarse_on_edge)
-    reserve = deployed["budget_reserve_ms"] if args.budget_reserve is None else float(args.budget_reserve)
-    coarse_sizes = [int(v) for v in _floats(args.coarse_sizes)] if args.coarse_sizes is not None \
-        else list(deployed["coarse_sizes"])
-    share = deployed["coarse_budget_share"] if args.coarse_budget_share is None else float(args.coarse_budget_share)
-    runner = ev_methods.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou,
-                                     model_name=name, coarse_model=coarse_key, policy=args.policy, fake=fake,
-                                     weights_path=weights_path, device=args.device, coarse_on_edge=on_edge,
-                                     budget_reserve_ms=reserve, coarse_sizes=coarse_sizes,
-                                     coarse_budget_share=share, coverage=args.coverage)
+    return {
+        "coarse_model": coarse_key,
+        "coarse_on_edge": deployed["coarse_on_edge"] if args.coarse_on_edge is None else bool(args.coarse_on_edge),
+        "budget_reserve_ms": (deployed["budget_reserve_ms"] if args.budget_reserve is None
+                              else float(args.budget_reserve)),
+        "coarse_sizes": ([int(v) for v in _floats(args.coarse_sizes)] if args.coarse_sizes is not None
+                         else list(deployed["coarse_sizes"])),
+        "coarse_budget_share": (deployed["coarse_budget_share"] if args.coarse_budget_share is None
+                                else float(args.coarse_budget_share)),
+    }
+
+
+def _sahi_missing(specs: Sequence[Any]) -> Dict[str, str]:
+    """Methods skipped because the ``sahi`` package is missing (key -> reason)."""
     skipped: Dict[str, str] = {}
     if any(s.family == "sahi" for s in specs):
         try:
@@ -199,14 +204,18 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
             for s in specs:
                 if s.family == "sahi":
                     skipped[s.key] = f"sahi is not installed ({exc}); pip install sahi==0.12.8"
+    return skipped
 
-    total = len(dataset.frames) * len(specs)
-    if args.no_progress:
-        bar: Any = None
-    else:
+
+def _run_methods(dataset: Any, runner: Any, specs: Sequence[Any], skipped: Dict[str, str], progress_bar: bool):
+    """Run every method on every frame (progress bar over runs); return ``(stats, seconds)``."""
+    from repose_ros.evaluation import runner as ev_runner
+
+    bar: Any = None
+    if progress_bar:
         from tqdm import tqdm
 
-        bar = tqdm(total=total, desc="eval", unit="run", file=sys.stderr)
+        bar = tqdm(total=len(dataset.frames) * len(specs), desc="eval", unit="run", file=sys.stderr)
 
     def progress(key: str) -> None:
         if bar is not None:
@@ -219,19 +228,20 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     finally:
         if bar is not None:
             bar.close()
-    elapsed = time.perf_counter() - t0
-    methods = {k: st.summary() for k, st in stats.items()}
-    goals_kind = args.goals if args.goals != "auto" else ("dense" if args.mosaic == "2x2" else "sparse")
-    widths = {f.width for f in dataset.frames}
-    checks = [] if goals_kind == "none" else goal_checks(methods, goals_kind,
-                                                         native_width=widths.pop() if len(widths) == 1 else None)
+    return stats, time.perf_counter() - t0
+
+
+def _notes(args: argparse.Namespace, dataset: Any, runner: Any, specs: Sequence[Any], dep: Dict[str, Any]) -> list:
+    """How the figures were obtained: the data set's and the runner's notes, and what each latency means."""
     notes = list(dataset.notes) + list(runner.notes)
     notes.append("latency_ms: measured serial time per frame in this process (all stages); parallel_latency_ms: "
                  "MEASURED: coarse stage as deployed ("
-                 + ("one block per edge server, the slowest counts" if on_edge else "one call on the camera host")
+                 + ("one block per edge server, the slowest counts" if dep["coarse_on_edge"]
+                    else "one call on the camera host")
                  + f") + partition + planning + slowest of S={args.servers} servers' measured time (each server's "
                  "blocks one per detector call, as the edge node runs them) + fusion; full_frame and sahi: one device, "
-                 f"= latency_ms. RE-POSE's budget covers the whole frame; {reserve:g} ms of it are kept for fusion")
+                 f"= latency_ms. RE-POSE's budget covers the whole frame; {dep['budget_reserve_ms']:g} ms of it are "
+                 "kept for fusion")
     notes.append("remix plans from the previous frame's coarse boxes (computed on that frame, not timed: they stand "
                  "for what REMIX keeps from earlier frames)")
     if any(s.family == "sahi" for s in specs):
@@ -239,35 +249,13 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
                      "(its defaults), match threshold 0.5, class-agnostic merging (the model's two classes are both "
                      "'person'), confidence threshold --conf like every method; greedynmm is forced "
                      "(force_postprocess_type), since SAHI would switch to NMS below confidence 0.1")
-    payload = {
-        "dataset": dataset.spec,
-        "description": dataset.description,
-        "frames": len(dataset.frames),
-        "frame_names": [f.name for f in dataset.frames],
-        "n_gt": int(sum(len(f.gt) for f in dataset.frames)),
-        "n_ignore": int(sum(len(f.ignore) for f in dataset.frames)),
-        "detector": "fake (simulated)" if dataset.fake else args.weights,
-        "servers": args.servers,
-        "coarse_on_edge": on_edge,
-        "coarse_model": coarse_key,
-        "coarse_sizes": coarse_sizes,
-        "coarse_budget_share": share,
-        "coverage": bool(args.coverage),
-        "budget_reserve_ms": reserve,
-        "latency_measured": True,
-        "conf": args.conf,
-        "methods": methods,
-        "skipped": skipped,
-        "goals": checks,
-        "notes": notes,
-        "machine": {"host": platform.node(), "python": platform.python_version(), "cpu": _cpu(),
-                    "device": args.device, "threads": getattr(zoo.detector(f"{name}@640"), "torch_threads", None)},
-        "command": "repose eval " + " ".join(argv if argv is not None else sys.argv[1:]),
-        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
-        "duration_s": round(elapsed, 1),
-    }
-    if dataset.frames and "free_fraction" in dataset.frames[0].info:
-        payload["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
+    return notes
+
+
+def _write_outputs(args: argparse.Namespace, dataset: Any, payload: Dict[str, Any]) -> None:
+    """Print the table; write ``--json`` and ``--plot`` when asked."""
+    from repose_ros.evaluation import report as ev_report
+
     _print_report(payload)
     if args.json:
         path = ev_report.write_json(args.json, payload)
@@ -277,14 +265,60 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
                  f"S={args.servers}")
         if dataset.fake:
             title = "FAKE DETECTOR - " + title
-        path = ev_report.plot_results(methods, args.plot, title[:100])
+        path = ev_report.plot_results(payload["methods"], args.plot, title[:100])
         print(f"repose eval: wrote {path}", file=sys.stderr)
+
+
+def main_eval(argv: Optional[Sequence[str]] = None) -> int:
+    """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
+    args = _parser().parse_args(argv)
+    from repose_ros.cli.eval_goals import goal_checks
+    from repose_ros.core.profiles import Profiles
+    from repose_ros.evaluation import methods as ev_methods
+
+    dataset = _load_dataset(args)
+    profiles = Profiles.load(args.profile) if args.profile else Profiles.default()
+    specs = _method_specs(args, profiles)
+    zoo, fake, name, weights_path = _build_zoo(args, dataset.fake, profiles)
+    dep = _deployment(args, profiles)
+    runner = ev_methods.MethodRunner(zoo, profiles, servers=args.servers, conf=args.conf, iou=args.iou,
+                                     model_name=name, policy=args.policy, fake=fake, weights_path=weights_path,
+                                     device=args.device, coverage=args.coverage, **dep)
+    skipped = _sahi_missing(specs)
+    stats, elapsed = _run_methods(dataset, runner, specs, skipped, not args.no_progress)
+    methods = {k: st.summary() for k, st in stats.items()}
+    goals_kind = args.goals if args.goals != "auto" else ("dense" if args.mosaic == "2x2" else "sparse")
+    widths = {f.width for f in dataset.frames}
+    checks = [] if goals_kind == "none" else goal_checks(methods, goals_kind,
+                                                         native_width=widths.pop() if len(widths) == 1 else None)
+    payload = {
+        "dataset": dataset.spec, "description": dataset.description, "frames": len(dataset.frames),
+        "frame_names": [f.name for f in dataset.frames],
+        "n_gt": int(sum(len(f.gt) for f in dataset.frames)),
+        "n_ignore": int(sum(len(f.ignore) for f in dataset.frames)),
+        "detector": "fake (simulated)" if dataset.fake else args.weights,
+        "servers": args.servers,
+        "coarse_on_edge": dep["coarse_on_edge"], "coarse_model": dep["coarse_model"],
+        "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
+        "coverage": bool(args.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
+        "latency_measured": True, "conf": args.conf,
+        "methods": methods, "skipped": skipped, "goals": checks,
+        "notes": _notes(args, dataset, runner, specs, dep),
+        "machine": {"host": platform.node(), "python": platform.python_version(), "cpu": _cpu(),
+                    "device": args.device, "threads": getattr(zoo.detector(f"{name}@640"), "torch_threads", None)},
+        "command": "repose eval " + " ".join(argv if argv is not None else sys.argv[1:]),
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "duration_s": round(elapsed, 1),
+    }
+    if dataset.frames and "free_fraction" in dataset.frames[0].info:
+        payload["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
+    _write_outputs(args, dataset, payload)
     return 0
 
 
 def _deployed_settings() -> Dict[str, Any]:
     """``coarse_on_edge`` and ``budget_reserve_ms`` as config/repose.yaml deploys them (core defaults if absent)."""
-    from repose_ros.core.pipeline import RePoseConfig
+    from repose_ros.core.config import RePoseConfig
 
     out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
            "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),

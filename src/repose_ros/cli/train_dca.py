@@ -110,12 +110,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 def _mot_frames(spec: str, option: str) -> tuple[str, list]:
     """Parse ``mot17:PATH`` and return ``(PATH, frames)``; exit with a message when unusable."""
-    from repose_ros.datasets.layouts import mot_frames
+    from repose_ros.datasets.mot import mot_box_frames
 
     kind, _, path = spec.partition(":")
     if kind != "mot17" or not path:
         raise SystemExit(f"repose train-dca: {option} must be mot17:PATH, got {spec!r}")
-    frames = mot_frames(path)
+    frames = mot_box_frames(path)
     if len(frames) < 4:
         raise SystemExit(
             f"repose train-dca: need at least 4 annotated MOT17 frames under {path}, found {len(frames)}"
@@ -145,7 +145,8 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     """Return ``(layout source, context sampler, settings)`` of ``--reward plan``."""
     from repose_ros.training.dca_data import coarse_layouts, degraded_source, mixed_source
     from repose_ros.detectors.zoo import ModelZoo
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
 
     try:
         lo, hi = (float(v) for v in args.budgets.split(","))

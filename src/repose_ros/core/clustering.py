@@ -109,6 +109,52 @@ def bin_seeds(points: np.ndarray, bin_size: float, min_bin_freq: int = 1) -> np.
     return seeds * bin_size
 
 
+def _shift_seeds(X: np.ndarray, means: np.ndarray, bandwidth: float, max_iter: int) -> tuple[np.ndarray, np.ndarray]:
+    """Move every seed (rows of ``means``, in place) to the mean of the points within ``bandwidth``.
+
+    All seeds iterate together; a seed stops when its window is empty, when it moved by at most
+    ``1e-3 * bandwidth``, or at ``max_iter``. Returns ``(means, counts)``: the converged centres
+    and the number of points in each one's last window.
+    """
+    n, d = X.shape
+    counts = np.zeros(len(means), dtype=np.int64)
+    active = np.arange(len(means))
+    bw2 = bandwidth * bandwidth
+    stop2 = (1e-3 * bandwidth) ** 2
+    x2 = np.einsum("ij,ij->i", X, X)
+    xt2 = 2.0 * X.T
+    x_aug = np.concatenate([X, np.ones((n, 1))], axis=1)  # one product gives sums and counts
+    for completed in range(max_iter + 1):
+        if active.size == 0:
+            break
+        m = means[active]
+        within = (np.einsum("ij,ij->i", m, m)[:, None] + x2) - m @ xt2 <= bw2
+        sums = within.astype(np.float64) @ x_aug
+        cnt = sums[:, d]
+        counts[active] = cnt
+        new = sums[:, :d] / np.maximum(cnt, 1.0)[:, None]
+        step = new - m
+        moving = np.einsum("ij,ij->i", step, step) > stop2
+        nonempty = cnt > 0
+        means[active[nonempty]] = new[nonempty]
+        # Stop a seed whose window is empty, whose mean moved by at most ``stop``, or at max_iter.
+        active = active[moving & nonempty] if completed < max_iter else active[:0]
+    return means, counts
+
+
+def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -> np.ndarray:
+    """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one."""
+    order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
+    centers = centers[order[::-1]]
+    dc = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
+    unique = np.ones(len(centers), dtype=bool)
+    for i in range(len(centers)):
+        if unique[i]:
+            unique[dc[i] <= bandwidth] = False
+            unique[i] = True
+    return centers[unique]
+
+
 def mean_shift(
     points: np.ndarray,
     bandwidth: float,
@@ -146,49 +192,12 @@ def mean_shift(
         return np.zeros(0, dtype=np.int64), np.zeros((0, X.shape[1] if X.ndim == 2 else 2))
     if seeds is None:
         seeds = bin_seeds(X, bandwidth, min_bin_freq)
-    means = np.array(seeds, dtype=np.float64, copy=True)
-    n_seeds = len(means)
-    counts = np.zeros(n_seeds, dtype=np.int64)
-    active = np.arange(n_seeds)
-    bw2 = bandwidth * bandwidth
-    stop = 1e-3 * bandwidth
-    stop2 = stop * stop
-    x2 = np.einsum("ij,ij->i", X, X)
-    xt2 = 2.0 * X.T
-    x_aug = np.concatenate([X, np.ones((n, 1))], axis=1)  # one product gives sums and counts
-    d = X.shape[1]
-    for completed in range(max_iter + 1):
-        if active.size == 0:
-            break
-        m = means[active]
-        within = (np.einsum("ij,ij->i", m, m)[:, None] + x2) - m @ xt2 <= bw2
-        sums = within.astype(np.float64) @ x_aug
-        cnt = sums[:, d]
-        counts[active] = cnt
-        new = sums[:, :d] / np.maximum(cnt, 1.0)[:, None]
-        step = new - m
-        moving = np.einsum("ij,ij->i", step, step) > stop2
-        nonempty = cnt > 0
-        means[active[nonempty]] = new[nonempty]
-        # Stop a seed whose window is empty, whose mean moved by at most ``stop``, or at max_iter.
-        active = active[moving & nonempty] if completed < max_iter else active[:0]
+    means, counts = _shift_seeds(X, np.array(seeds, dtype=np.float64, copy=True), bandwidth, max_iter)
     keep = counts > 0
     if not np.any(keep):
         # Cannot happen with binned seeds (every seed bin holds a point); fall back to one cluster.
         return np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True)
-    centers = means[keep]
-    intens = counts[keep]
-    # Rank by (intensity, coordinates) descending, as scikit-learn does.
-    order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
-    order = order[::-1]
-    centers = centers[order]
-    dc = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-    unique = np.ones(len(centers), dtype=bool)
-    for i in range(len(centers)):
-        if unique[i]:
-            unique[dc[i] <= bandwidth] = False
-            unique[i] = True
-    centers = centers[unique]
+    centers = _distinct_modes(means[keep], counts[keep], bandwidth)
     d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
     labels = np.argmin(d2, axis=1).astype(np.int64)
     return labels, centers

@@ -87,18 +87,7 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
     choice never exceeds ``capacity`` with the true costs when ``feasible``. When nothing
     fits, returns the cheapest option per item with ``feasible=False``.
     """
-    v = np.asarray(values, dtype=np.float64)
-    c = np.asarray(costs, dtype=np.float64)
-    if v.ndim != 2 or c.shape != v.shape:
-        raise ValueError(f"values and costs must be (B, M) arrays of one shape, got {v.shape}, {c.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("values must be finite")
-    if np.any(np.isnan(c)) or np.any(c < 0):
-        raise ValueError("costs must be >= 0 (inf forbids an option)")
-    if not resolution > 0 or not math.isfinite(resolution):
-        raise ValueError(f"resolution must be a positive number, got {resolution}")
-    if math.isnan(capacity) or capacity < 0:
-        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    v, c = _mckp_arrays(values, costs, capacity, resolution)
     n_items, n_opts = v.shape
     if n_items == 0:
         return MCKPResult(np.zeros(0, dtype=np.int64), 0.0, 0.0, True)
@@ -125,6 +114,34 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
     if n_items * width > _MAX_DP_CELLS:
         raise ValueError(f"DP table too large ({n_items} x {width} cells); use a coarser resolution")
 
+    dp, choice = _dp_table(v, dc, width)
+    return _backtrack(dp, choice, v, c, dc, cap, capacity) or infeasible()
+
+
+def _mckp_arrays(values: np.ndarray, costs: np.ndarray, capacity: float,
+                 resolution: float) -> Tuple[np.ndarray, np.ndarray]:
+    """Check the inputs of :func:`solve_mckp`; return values and costs as float arrays."""
+    v = np.asarray(values, dtype=np.float64)
+    c = np.asarray(costs, dtype=np.float64)
+    if v.ndim != 2 or c.shape != v.shape:
+        raise ValueError(f"values and costs must be (B, M) arrays of one shape, got {v.shape}, {c.shape}")
+    if not np.all(np.isfinite(v)):
+        raise ValueError("values must be finite")
+    if np.any(np.isnan(c)) or np.any(c < 0):
+        raise ValueError("costs must be >= 0 (inf forbids an option)")
+    if not resolution > 0 or not math.isfinite(resolution):
+        raise ValueError(f"resolution must be a positive number, got {resolution}")
+    if math.isnan(capacity) or capacity < 0:
+        raise ValueError(f"capacity must be >= 0, got {capacity}")
+    return v, c
+
+
+def _dp_table(v: np.ndarray, dc: np.ndarray, width: int) -> Tuple[np.ndarray, np.ndarray]:
+    """Fill the DP over the items: ``(dp, choice)``, ``dp[c]`` the best value at discrete cost <= ``c``.
+
+    ``choice[b, c]`` is the option of item ``b`` on the best path to cost ``c``, for backtracking.
+    """
+    n_items, n_opts = v.shape
     dp = np.zeros(width, dtype=np.float64)  # best value with cost <= c, no item yet
     nxt = np.empty(width, dtype=np.float64)
     tmp = np.empty(width, dtype=np.float64)
@@ -143,6 +160,13 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
                 np.copyto(nxt[k:], tmp[:n], where=better[:n])
                 np.copyto(ch[k:], m, where=better[:n])
         dp, nxt = nxt, dp
+    return dp, choice
+
+
+def _backtrack(dp: np.ndarray, choice: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, cap: int,
+               capacity: float) -> Optional[MCKPResult]:
+    """Recover the least-cost optimal plan from the DP table; None when no plan fits ``capacity``."""
+    n_items = v.shape[0]
     idx = np.arange(n_items)
     while cap >= 0 and np.isfinite(dp[cap]):
         best = dp[cap]
@@ -158,7 +182,7 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
         if cost <= capacity:
             return MCKPResult(picked, float(v[idx, picked].sum()), cost, True)
         cap = start - 1  # only float noise gets here: retry below the offending cell
-    return infeasible()
+    return None
 
 
 def brute_force_mckp(values: np.ndarray, costs: np.ndarray,
@@ -321,6 +345,39 @@ def _normalise_servers(servers: Union[int, Sequence[ServerId]]) -> List[ServerId
     return ids
 
 
+def _option_matrices(profiles: Profiles, wh: np.ndarray, prec: np.ndarray,
+                     box_areas_per_block: Sequence[Any], box_weights_per_block: Optional[Sequence[Any]],
+                     keys: Sequence[str], sids: Sequence[str], weight: str, budget: float, shape_aware: bool,
+                     skip_values: Optional[Sequence[float]]) -> Tuple[np.ndarray, ...]:
+    """Per block and option: ``(values, lat, agg, usable)`` of :func:`plan_blocks`.
+
+    ``values`` (B, M') the plan value, ``lat`` (B, M', S) the latency on each server, ``agg``
+    (B, M') their harmonic mean (the DP's cost), ``usable`` whether some server runs the option
+    within the budget. With ``skip_values`` option M (leave the block out) is appended.
+    """
+    n_blocks, n_servers = len(wh), len(sids)
+    if box_weights_per_block is None:
+        n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.float64)
+    else:
+        n_boxes = np.array([float(np.sum(w)) for w in box_weights_per_block], dtype=np.float64)
+    values = prec * (n_boxes[:, None] if weight == "boxes" else 1.0)
+    if shape_aware:
+        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
+    else:
+        lat = np.repeat(profiles.latency_matrix(sids, keys)[None], n_blocks, axis=0)
+    agg = n_servers / (1.0 / lat).sum(axis=2)  # harmonic mean over servers, (B, M)
+    # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
+    # and that float noise would make an exactly fitting plan look over budget to the DP.
+    agg = np.where(lat.max(axis=2) == lat.min(axis=2), lat[:, :, 0], agg)
+    usable = lat.min(axis=2) <= budget
+    if skip_values is not None:  # option M: leave the block out
+        values = np.concatenate([values, np.asarray(skip_values, np.float64).reshape(-1, 1)], axis=1)
+        lat = np.concatenate([lat, np.zeros((n_blocks, 1, n_servers))], axis=1)
+        agg = np.concatenate([agg, np.zeros((n_blocks, 1))], axis=1)
+        usable = np.concatenate([usable, np.ones((n_blocks, 1), bool)], axis=1)
+    return values, lat, agg, usable
+
+
 def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
                 box_areas_per_block: Sequence[Union[Sequence[float], np.ndarray]],
                 profiles: Profiles, budget_ms: float,
@@ -360,28 +417,11 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     if n_blocks == 0:
         return Plan([], {s: 0.0 for s in ids}, 0.0, 0.0, True, "", budget, weight)
     wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
-    if box_weights_per_block is None:
-        n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.float64)
-    else:
-        n_boxes = np.array([float(np.sum(w)) for w in box_weights_per_block], dtype=np.float64)
     prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block)
-    values = prec * (n_boxes[:, None] if weight == "boxes" else 1.0)
-    sids = [str(s) for s in ids]
-    if shape_aware:
-        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
-    else:
-        lat = np.repeat(profiles.latency_matrix(sids, keys)[None], n_blocks, axis=0)
-    agg = n_servers / (1.0 / lat).sum(axis=2)  # harmonic mean over servers, (B, M)
-    # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
-    # and that float noise would make an exactly fitting plan look over budget to the DP.
-    agg = np.where(lat.max(axis=2) == lat.min(axis=2), lat[:, :, 0], agg)
-    usable = lat.min(axis=2) <= budget
+    values, lat, agg, usable = _option_matrices(profiles, wh, prec, box_areas_per_block, box_weights_per_block,
+                                                keys, [str(s) for s in ids], weight, budget, shape_aware,
+                                                skip_values)
     imgsz = np.array([[profiles.input_size(k, w, h) for k in keys] for w, h in wh], dtype=np.int64)
-    if skip_values is not None:  # option M: leave the block out
-        values = np.concatenate([values, np.asarray(skip_values, np.float64).reshape(-1, 1)], axis=1)
-        lat = np.concatenate([lat, np.zeros((n_blocks, 1, n_servers))], axis=1)
-        agg = np.concatenate([agg, np.zeros((n_blocks, 1))], axis=1)
-        usable = np.concatenate([usable, np.ones((n_blocks, 1), bool)], axis=1)
     reasons: List[str] = []
     res = None
     if usable.any(axis=1).all():

@@ -54,141 +54,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
-from repose_ros.core.keys import ModelKeyError, parse_key
+from repose_ros.core.profile_schema import (DEFAULT_SERVER, ModelSpec, ProfileError, check_latency_shapes,
+                                            check_models, check_recall, check_stride, check_tables,
+                                            check_upscale_cap)
+from repose_ros.core.tensor_shapes import ceil_to, effective_imgsz, fit_shape_cost, letterbox_shape
 from repose_ros.core.paths import find_config_file
 
-DEFAULT_SERVER = "default"
 DEFAULT_PROFILE = "profiles/default.yaml"
 OPTIONAL_SECTIONS = ("latency_shapes", "recall", "upscale_cap", "stride")
-
-
-class ProfileError(ValueError):
-    """A profile (or a YAML file holding one) is malformed."""
-
-
-def ceil_to(value: float, stride: int) -> int:
-    """Smallest multiple of ``stride`` that is >= ``value``."""
-    return int(math.ceil(float(value) / stride - 1e-9)) * int(stride)
-
-
-def letterbox_shape(block_w: float, block_h: float, imgsz: int, stride: int = 32) -> Tuple[int, int]:
-    """Return ``(tensor_h, tensor_w)`` that ultralytics runs for one ``block_w x block_h`` image.
-
-    A single image (or a batch of images of one shape) is letterboxed to a *rectangle*: scaled by
-    ``r = imgsz / max(w, h)`` (enlarged too), then the short side is padded up to a multiple of
-    the stride; ``imgsz`` itself is first rounded up to the stride. (A batch of mixed shapes is
-    padded to the full ``imgsz x imgsz`` square instead; the servers never batch mixed shapes.)
-    """
-    if not (block_w > 0 and block_h > 0):
-        raise ValueError(f"block size must be positive, got {block_w}x{block_h}")
-    size = ceil_to(imgsz, stride)
-    r = size / float(max(block_w, block_h))
-    nw, nh = max(round(block_w * r), 1), max(round(block_h * r), 1)
-    return int(nh + (size - nh) % stride), int(nw + (size - nw) % stride)
-
-
-def effective_imgsz(block_w: float, block_h: float, imgsz: int, upscale_cap: Optional[float] = None,
-                    stride: int = 32) -> int:
-    """Input size a block really runs at: ``imgsz``, or less where that would enlarge it > ``upscale_cap``.
-
-    With a cap, a block whose long side ``L`` satisfies ``L * cap < imgsz`` runs at
-    ``ceil_to(L * cap, stride)`` (at least one stride): native size for ``cap == 1``.
-    """
-    if upscale_cap is None:
-        return int(imgsz)
-    longest = float(max(block_w, block_h))
-    return int(min(int(imgsz), max(int(stride), ceil_to(longest * float(upscale_cap), stride))))
-
-
-def fit_shape_cost(points: Sequence[Tuple[float, float]]) -> Tuple[float, float]:
-    """Fit ``ms = a + b * pixels`` over ``(pixels, ms)`` points, ``a, b >= 0``, in relative error.
-
-    Each point is weighted by ``1 / ms`` (least squares of the *relative* error), so that small
-    tensors are fitted as well as large ones. One distinct size: ``a = 0`` (cost proportional to
-    pixels through that point).
-    """
-    pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    if len(pts) == 0:
-        raise ValueError("need at least one (pixels, ms) point")
-    x, y = pts[:, 0], pts[:, 1]
-
-    def through_origin() -> Tuple[float, float]:
-        return 0.0, float(np.sum(x / y) / np.sum((x / y) ** 2))
-
-    if len(np.unique(x)) < 2:
-        return through_origin()
-    design = np.stack([1.0 / y, x / y], axis=1)
-    (a, b), *_ = np.linalg.lstsq(design, np.ones_like(y), rcond=None)
-    if a < 0:
-        return through_origin()
-    if b < 0:
-        return float(len(y) / np.sum(1.0 / y)), 0.0
-    return float(a), float(b)
-
-
-@dataclass(frozen=True)
-class ModelSpec:
-    """One candidate detector: ``key`` ("<name>@<imgsz>"), weights file, square input size."""
-
-    key: str
-    weights: str
-    imgsz: int
-
-    def __post_init__(self) -> None:
-        if isinstance(self.imgsz, bool) or not isinstance(self.imgsz, (int, np.integer)) or self.imgsz <= 0:
-            raise ProfileError(f"model {self.key}: imgsz must be a positive int, got {self.imgsz!r}")
-        try:
-            _, size = parse_key(self.key)
-        except ModelKeyError as exc:
-            raise ProfileError(str(exc)) from None
-        if size != int(self.imgsz):
-            raise ProfileError(f"model {self.key}: key says imgsz {size} but imgsz is {self.imgsz}")
-        if not isinstance(self.weights, str) or not self.weights:
-            raise ProfileError(f"model {self.key}: weights must be a non-empty string")
-        object.__setattr__(self, "imgsz", int(self.imgsz))
-
-    @property
-    def name(self) -> str:
-        """Model name without the input size (e.g. ``"yolov8s"``)."""
-        return parse_key(self.key)[0]
-
-    def to_dict(self) -> Dict[str, Any]:
-        """Return a YAML/JSON-serialisable dict."""
-        return {"key": self.key, "weights": self.weights, "imgsz": self.imgsz}
-
-
-def _finite(value: Any, what: str) -> float:
-    """Return ``value`` as a finite float or raise ProfileError."""
-    try:
-        v = float(value)
-    except (TypeError, ValueError):
-        raise ProfileError(f"{what} must be a number, got {value!r}") from None
-    if not math.isfinite(v):
-        raise ProfileError(f"{what} must be finite, got {value!r}")
-    return v
-
-
-def _check_bins(bins: Any, what: str) -> List[Tuple[float, float]]:
-    """Validate ``[[area_max, value], ...]`` (bounds > 0, strictly increasing; values in [0, 1])."""
-    if not isinstance(bins, (list, tuple)) or not bins:
-        raise ProfileError(f"{what} must be a non-empty list of [area_max, value]")
-    out: List[Tuple[float, float]] = []
-    for i, item in enumerate(bins):
-        if not isinstance(item, (list, tuple)) or len(item) != 2:
-            raise ProfileError(f"{what}[{i}] must be [area_max, precision], got {item!r}")
-        try:
-            bound = float(item[0])
-        except (TypeError, ValueError):
-            raise ProfileError(f"{what}[{i}]: area bound {item[0]!r} is not a number") from None
-        if math.isnan(bound) or bound <= 0:
-            raise ProfileError(f"{what}[{i}]: area bound must be > 0, got {item[0]!r}")
-        p = _finite(item[1], f"{what}[{i}] precision")
-        if not 0.0 <= p <= 1.0:
-            raise ProfileError(f"{what}[{i}]: precision must be in [0, 1], got {p}")
-        if out and bound <= out[-1][0]:
-            raise ProfileError(f"{what}: area bounds must increase strictly ({out[-1][0]} then {bound})")
-        out.append((bound, p))
-    return out
 
 
 @dataclass
@@ -212,104 +85,17 @@ class Profiles:
         """Check and normalise the profile in place; raise ProfileError naming the problem."""
         if not isinstance(self.meta, dict):
             raise ProfileError(f"meta must be a mapping, got {type(self.meta).__name__}")
-        if not self.models:
-            raise ProfileError("a profile needs at least one model")
-        models = []
-        for m in self.models:
-            if isinstance(m, dict):
-                try:
-                    m = ModelSpec(m["key"], m["weights"], m["imgsz"])
-                except KeyError as exc:
-                    raise ProfileError(f"model entry {m!r} lacks {exc}") from None
-            if not isinstance(m, ModelSpec):
-                raise ProfileError(f"models must be ModelSpec entries, got {m!r}")
-            models.append(m)
+        models = check_models(self.models)
         keys = [m.key for m in models]
-        dup = sorted({k for k in keys if keys.count(k) > 1})
-        if dup:
-            raise ProfileError(f"duplicate model keys: {dup}")
-        for name, table in (("latency_ms", self.latency_ms), ("precision", self.precision)):
-            if not isinstance(table, dict):
-                raise ProfileError(f"{name} must be a mapping from model key, got {type(table).__name__}")
-            missing = [k for k in keys if k not in table]
-            extra = [k for k in table if k not in keys]
-            if missing:
-                raise ProfileError(f"{name} lacks entries for models {missing}")
-            if extra:
-                raise ProfileError(f"{name} has entries for unknown models {extra}")
-        latency: Dict[str, Dict[str, float]] = {}
-        for k in keys:
-            per_server = self.latency_ms[k]
-            if not isinstance(per_server, dict):
-                raise ProfileError(f"latency_ms[{k}] must map server id -> ms, got {per_server!r}")
-            if DEFAULT_SERVER not in per_server:
-                raise ProfileError(f"latency_ms[{k}] needs a '{DEFAULT_SERVER}' entry")
-            latency[k] = {}
-            for sid, v in per_server.items():
-                ms = _finite(v, f"latency_ms[{k}][{sid}]")
-                if ms <= 0:
-                    raise ProfileError(f"latency_ms[{k}][{sid}] must be > 0, got {v!r}")
-                latency[k][str(sid)] = ms
-        precision: Dict[str, List[Tuple[float, float]]] = {}
-        for k in keys:
-            precision[k] = _check_bins(self.precision[k], f"precision[{k}]")
+        self.latency_ms, self.precision = check_tables(keys, self.latency_ms, self.precision)
         self.models = models
-        self.latency_ms = latency
-        self.precision = precision
-        self._bounds = {k: np.array([b for b, _ in v]) for k, v in precision.items()}
-        self._values = {k: np.array([p for _, p in v]) for k, v in precision.items()}
+        self._bounds = {k: np.array([b for b, _ in v]) for k, v in self.precision.items()}
+        self._values = {k: np.array([p for _, p in v]) for k, v in self.precision.items()}
         self._by_key = {m.key: m for m in models}
-        self._validate_optional(keys)
-
-    def _validate_optional(self, keys: List[str]) -> None:
-        """Check the optional sections (latency_shapes, recall, upscale_cap, stride); fit shape costs."""
-        if isinstance(self.stride, bool) or not isinstance(self.stride, (int, np.integer)) or self.stride < 1:
-            raise ProfileError(f"stride must be a positive int, got {self.stride!r}")
-        self.stride = int(self.stride)
-        if self.upscale_cap is not None:
-            cap = _finite(self.upscale_cap, "upscale_cap")
-            if cap < 1.0:
-                raise ProfileError(f"upscale_cap must be >= 1 (1: never enlarge a block), got {cap}")
-            self.upscale_cap = cap
-        shapes: Dict[str, Dict[str, List[Tuple[int, int, float]]]] = {}
-        if not isinstance(self.latency_shapes, dict):
-            raise ProfileError("latency_shapes must map model key -> server id -> [[h, w, ms], ...]")
-        for k, per_server in self.latency_shapes.items():
-            if k not in self._by_key:
-                raise ProfileError(f"latency_shapes has an entry for unknown model {k!r}")
-            if not isinstance(per_server, dict):
-                raise ProfileError(f"latency_shapes[{k}] must map server id -> [[h, w, ms], ...]")
-            shapes[k] = {}
-            for sid, pts in per_server.items():
-                rows = []
-                for i, item in enumerate(pts if isinstance(pts, (list, tuple)) else [None]):
-                    if not isinstance(item, (list, tuple)) or len(item) != 3:
-                        raise ProfileError(f"latency_shapes[{k}][{sid}][{i}] must be [tensor_h, tensor_w, ms], "
-                                           f"got {item!r}")
-                    th, tw = _finite(item[0], "tensor_h"), _finite(item[1], "tensor_w")
-                    ms = _finite(item[2], f"latency_shapes[{k}][{sid}][{i}] ms")
-                    if th < 1 or tw < 1 or ms <= 0:
-                        raise ProfileError(f"latency_shapes[{k}][{sid}][{i}]: sizes >= 1 and ms > 0 needed, "
-                                           f"got {item!r}")
-                    rows.append((int(th), int(tw), ms))
-                shapes[k][str(sid)] = rows
-        self.latency_shapes = shapes
-        if not isinstance(self.recall, dict):
-            raise ProfileError("recall must be a mapping {conf: c, bins: {model key: [[area_max, recall], ...]}}")
-        if self.recall:
-            unknown = sorted(set(self.recall) - {"conf", "bins", "definition"})
-            if unknown:
-                raise ProfileError(f"recall has unknown entries {unknown}")
-            conf = _finite(self.recall.get("conf"), "recall.conf")
-            bins = self.recall.get("bins")
-            if not isinstance(bins, dict) or not bins:
-                raise ProfileError("recall.bins must map model key -> [[area_max, recall], ...]")
-            checked = {}
-            for k, v in bins.items():
-                if k not in self._by_key:
-                    raise ProfileError(f"recall.bins has an entry for unknown model {k!r}")
-                checked[k] = _check_bins(v, f"recall.bins[{k}]")
-            self.recall = dict(self.recall, conf=conf, bins=checked)
+        self.stride = check_stride(self.stride)
+        self.upscale_cap = check_upscale_cap(self.upscale_cap)
+        self.latency_shapes = check_latency_shapes(self.latency_shapes, self._by_key)
+        self.recall = check_recall(self.recall, self._by_key)
         self._recall_bounds = {k: np.array([b for b, _ in v]) for k, v in self.recall.get("bins", {}).items()}
         self._recall_values = {k: np.array([r for _, r in v]) for k, v in self.recall.get("bins", {}).items()}
         self._fits: Dict[Tuple[str, str], Tuple[float, float]] = {}  # (model key, server) -> (a, b)

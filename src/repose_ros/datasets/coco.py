@@ -9,7 +9,8 @@ from typing import Any, Dict, List, Tuple
 import numpy as np
 
 from repose_ros.datasets.annotated import EvalFrame
-from repose_ros.datasets.mot import TARGET_4K, _resize, _take_round_robin
+from repose_ros.datasets.compose import resize_image, take_round_robin
+from repose_ros.datasets.mot import TARGET_4K
 
 
 PANDA_BOXES = {"full": "full body", "visible": "visible body", "head": "head"}
@@ -83,18 +84,18 @@ def panda_frames(images_root: str | os.PathLike, json_path: str | os.PathLike, n
             prev = root / members[i - 1] if i > 0 else None
 
             def load(path: Path = path, sw: int = sw, sh: int = sh, ow: int = ow, oh: int = oh) -> np.ndarray:
-                return _resize(_read_reduced(path, sw, sh, (ow, oh)), ow, oh)
+                return resize_image(_read_reduced(path, sw, sh, (ow, oh)), ow, oh)
 
             prev_size = data[members[i - 1]].get("image size", {}) if i > 0 else {}
             items.append(EvalFrame(
                 name=name, sequence=scene, index=i, width=ow, height=oh,
                 gt=np.asarray(gts, np.float32).reshape(-1, 4), ignore=np.asarray(igns, np.float32).reshape(-1, 4),
                 load=load,
-                load_history=(lambda p=prev, ps=prev_size, ow=ow, oh=oh: _resize(
+                load_history=(lambda p=prev, ps=prev_size, ow=ow, oh=oh: resize_image(
                     _read_reduced(p, int(ps.get("width", ow)), int(ps.get("height", oh)), (ow, oh)), ow, oh))
                 if prev is not None else None))
         groups.append(items)
-    return _take_round_robin(groups, n_frames)
+    return take_round_robin(groups, n_frames)
 
 
 def coco_frames(json_path: str | os.PathLike, images_dir: str | os.PathLike, n_frames: int,

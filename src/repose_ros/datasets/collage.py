@@ -8,7 +8,8 @@ from typing import Any, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.datasets.annotated import EvalFrame
-from repose_ros.datasets.mot import MotSequence, TARGET_4K, _place_boxes, _resize, _take_round_robin
+from repose_ros.datasets.compose import place_boxes, resize_image, take_round_robin
+from repose_ros.datasets.mot import TARGET_4K, MotSequence
 
 
 @dataclass(frozen=True)
@@ -120,7 +121,7 @@ def _fill_background(patches: Sequence[np.ndarray], seqs: Sequence[MotSequence],
 
     canvas = np.zeros((canvas_h, canvas_w, 3), np.uint8)
     if not patches:  # no person-free patch: a strongly blurred, dimmed frame
-        base = _resize(seqs[0].read(0), canvas_w, canvas_h)
+        base = resize_image(seqs[0].read(0), canvas_w, canvas_h)
         return cv2.GaussianBlur(base, (0, 0), 25)
     cell_w, cell_h = max(8, canvas_w // 8), max(8, canvas_h // 8)
     y = 0
@@ -129,7 +130,7 @@ def _fill_background(patches: Sequence[np.ndarray], seqs: Sequence[MotSequence],
         x = -int(rng.integers(0, cell_w // 2))
         while x < canvas_w:
             cw = int(cell_w * rng.uniform(0.8, 1.3))
-            p = _resize(patches[int(rng.integers(len(patches)))], cw, ch)
+            p = resize_image(patches[int(rng.integers(len(patches)))], cw, ch)
             if rng.random() < 0.5:
                 p = p[:, ::-1]
             xa, xb = max(x, 0), min(x + cw, canvas_w)
@@ -217,7 +218,7 @@ def _render_collage(layout: CollageLayout, seqs: Sequence[MotSequence], t: int) 
     for tile in layout.tiles:
         s = seqs[tile.seq]
         x0, y0, x1, y1 = tile.crop
-        canvas[tile.y:tile.y + tile.h, tile.x:tile.x + tile.w] = _resize(s.read(t)[y0:y1, x0:x1], tile.w, tile.h)
+        canvas[tile.y:tile.y + tile.h, tile.x:tile.x + tile.w] = resize_image(s.read(t)[y0:y1, x0:x1], tile.w, tile.h)
     return canvas
 
 
@@ -229,7 +230,7 @@ def _collage_boxes(layout: CollageLayout, seqs: Sequence[MotSequence], t: int,
         gt, ign = s.boxes(s.frame_ids[t], min_visibility)
         sx = tile.w / float(tile.crop[2] - tile.crop[0])
         sy = tile.h / float(tile.crop[3] - tile.crop[1])
-        a, b = _place_boxes(gt, ign, tile.crop, sx, sy, tile.x, tile.y)
+        a, b = place_boxes(gt, ign, tile.crop, sx, sy, tile.x, tile.y)
         gts.append(a)
         igns.append(b)
     return np.concatenate(gts), np.concatenate(igns)
@@ -264,4 +265,4 @@ def mot_collage(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0, canva
                 info={"free_fraction": layout.free_fraction, "grid_distance": layout.grid_distance,
                       "tiles": len(layout.tiles)}))
         groups.append(items)
-    return _take_round_robin(groups, n_frames)
+    return take_round_robin(groups, n_frames)

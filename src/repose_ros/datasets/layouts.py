@@ -6,29 +6,24 @@ Two sources:
   crowds of different sizes, some isolated walkers, empty areas, and person height growing
   linearly from the top of the frame to the bottom (a camera looking down on a flat ground
   plane whose horizon lies above the frame).
-* MOT17-format ground truth (:func:`load_mot_boxes`, :func:`mot_frames`) and
+* MOT17-format ground truth (read by :func:`repose_ros.datasets.mot.mot_box_frames`) and
   :func:`mosaic_2x2_layouts`, which tiles four different 1080p frames into one 3840x2160 layout.
 
-Every function that reads files works on paths given by the caller and never needs the data to
-import; :func:`mot_frames` returns an empty list when the folder is missing.
+Nothing here reads files; the MOT boxes come from the caller.
 """
 from __future__ import annotations
 
-import configparser
-import os
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+
+from repose_ros.datasets.mot import SizedBoxes
 
 __all__ = [
     "PandaLayoutConfig",
     "panda_like_layout",
     "person_height",
-    "load_mot_boxes",
-    "read_seqinfo",
-    "mot_frames",
     "mosaic_2x2_layouts",
     "mixed_layout_source",
     "MOSAIC_TILE_CONFIG",
@@ -36,9 +31,6 @@ __all__ = [
     "synthetic_mosaic_layout",
     "default_training_source",
 ]
-
-#: A frame's boxes with its size: ``(xyxy float32 (N, 4), frame_w, frame_h)``.
-SizedBoxes = tuple[np.ndarray, int, int]
 
 
 @dataclass(frozen=True)
@@ -213,79 +205,6 @@ def panda_like_layout(
     return boxes.astype(np.float32).reshape(-1, 4)
 
 
-def load_mot_boxes(seq_dir: str | os.PathLike, gt_only: bool = True) -> dict[int, np.ndarray]:
-    """Read MOT17-format ground truth as pedestrian boxes per frame.
-
-    Args:
-        seq_dir: a sequence folder (holding ``gt/gt.txt``) or the ``gt.txt`` file itself.
-        gt_only: keep only rows with ``conf == 1`` and ``class == 1`` (pedestrians); when
-            false, every row is returned.
-
-    Returns:
-        Mapping 1-based frame number -> (N, 4) float32 xyxy boxes in pixels. Frames without a
-        kept box are absent.
-
-    Raises:
-        FileNotFoundError: if the ground-truth file does not exist.
-    """
-    p = Path(seq_dir)
-    gt = p if p.is_file() else p / "gt" / "gt.txt"
-    if not gt.is_file():
-        raise FileNotFoundError(f"no MOT ground truth at {gt}")
-    data = np.loadtxt(gt, delimiter=",", ndmin=2, dtype=np.float64)
-    if data.size == 0:
-        return {}
-    if gt_only:
-        if data.shape[1] < 8:
-            raise ValueError(f"{gt}: expected at least 8 columns, got {data.shape[1]}")
-        data = data[(data[:, 6] == 1) & (data[:, 7] == 1)]
-    out: dict[int, np.ndarray] = {}
-    frames = data[:, 0].astype(np.int64)
-    for f in np.unique(frames):
-        rows = data[frames == f]
-        xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
-        out[int(f)] = xyxy.astype(np.float32)
-    return out
-
-
-def read_seqinfo(seq_dir: str | os.PathLike) -> tuple[int, int] | None:
-    """Return ``(width, height)`` from a MOT ``seqinfo.ini``, or None when unavailable."""
-    ini = Path(seq_dir) / "seqinfo.ini"
-    if not ini.is_file():
-        return None
-    cp = configparser.ConfigParser()
-    cp.read(ini)
-    try:
-        return int(cp["Sequence"]["imWidth"]), int(cp["Sequence"]["imHeight"])
-    except (KeyError, ValueError):
-        return None
-
-
-def mot_frames(root: str | os.PathLike, min_boxes: int = 1) -> list[tuple[str, int, SizedBoxes]]:
-    """List every annotated frame of the MOT sequences under ``root``.
-
-    Args:
-        root: a folder holding sequence folders (each with ``gt/gt.txt`` and ``seqinfo.ini``),
-            e.g. ``.../mot17_mini/train``; a missing folder gives an empty list.
-        min_boxes: skip frames with fewer pedestrian boxes.
-
-    Returns:
-        List of ``(sequence name, frame number, (xyxy, frame_w, frame_h))``, sorted.
-    """
-    base = Path(root)
-    if not base.is_dir():
-        return []
-    out: list[tuple[str, int, SizedBoxes]] = []
-    for seq in sorted(d for d in base.iterdir() if d.is_dir()):
-        size = read_seqinfo(seq)
-        if size is None or not (seq / "gt" / "gt.txt").is_file():
-            continue
-        for f, xyxy in sorted(load_mot_boxes(seq).items()):
-            if len(xyxy) >= min_boxes:
-                out.append((seq.name, f, (xyxy, size[0], size[1])))
-    return out
-
-
 def mosaic_2x2_layouts(
     frames: Sequence[tuple[str, int, SizedBoxes]] | Sequence[SizedBoxes],
     n_layouts: int,
@@ -300,7 +219,7 @@ def mosaic_2x2_layouts(
     distinct and come from distinct sequences whenever at least four sequences are given.
 
     Args:
-        frames: entries of :func:`mot_frames` or plain ``(xyxy, frame_w, frame_h)`` tuples.
+        frames: entries of :func:`repose_ros.datasets.mot.mot_box_frames` or plain ``(xyxy, frame_w, frame_h)`` tuples.
         n_layouts: number of mosaics to draw.
         rng: random generator choosing the frames.
         tile_w: tile width in pixels.

@@ -1,21 +1,127 @@
-"""MOT17-style sequences: finding them, their annotated frames and 2x2 mosaics of four 1080p frames."""
+"""MOT17-format data, the one reader: ``gt.txt`` rows, ``seqinfo.ini``, sequences, frames, 2x2 mosaics.
+
+:func:`find_mot_sequences` loads sequences (:class:`MotSequence`) for evaluation and profiling;
+:func:`mot_box_frames` lists annotated boxes only (partitioner layouts, no image read).
+"""
 from __future__ import annotations
 
+import configparser
 import itertools
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional, Sequence, Tuple
+from typing import List, Sequence, Tuple
 
 import numpy as np
 
 from repose_ros.datasets.annotated import MOT_IGNORE_CLASSES, EvalFrame
-from repose_ros.core.boxes import box_array
+from repose_ros.datasets.compose import place_boxes, resize_image, take_round_robin
 
 
 TARGET_4K = (3840, 2160)
 
 IMAGE_EXT = (".jpg", ".jpeg", ".png", ".bmp")
+
+#: A frame's boxes with its size: ``(xyxy float32 (N, 4), frame_w, frame_h)``.
+SizedBoxes = Tuple[np.ndarray, int, int]
+
+
+def read_mot_gt(path: str | os.PathLike, min_columns: int = 8) -> np.ndarray:
+    """Read a MOT ``gt.txt`` (frame, id, x, y, w, h, conf, class, visibility) as float64 rows."""
+    rows = np.loadtxt(path, delimiter=",", ndmin=2, dtype=np.float64)
+    if rows.size and rows.shape[1] < min_columns:
+        raise ValueError(f"{path}: expected at least {min_columns} columns, got {rows.shape[1]}")
+    return rows
+
+
+def mot_boxes(rows: np.ndarray, frame_id: int, min_visibility: float = 0.0
+              ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Return ``(track ids, gt xyxy, ignore xyxy)`` of ``frame_id`` in MOT ground-truth ``rows``.
+
+    Ground truth: ``conf == 1`` and ``class == 1`` with visibility (column 9, when present) at
+    least ``min_visibility``; ignore: classes 2, 7, 8, 12 and the pedestrians below the
+    visibility threshold.
+    """
+    r = rows[rows[:, 0] == frame_id] if rows.size else np.zeros((0, 9))
+    if len(r) == 0:
+        return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
+    xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1)
+    ped = (r[:, 6] == 1) & (r[:, 7] == 1)
+    vis = r[:, 8] if r.shape[1] > 8 else np.ones(len(r))
+    gt = ped & (vis >= min_visibility)
+    ign = np.isin(r[:, 7], MOT_IGNORE_CLASSES) | (ped & ~gt)
+    return r[gt, 1].astype(np.int64), xyxy[gt].astype(np.float32), xyxy[ign].astype(np.float32)
+
+
+def read_seqinfo(seq_dir: str | os.PathLike) -> tuple[int, int] | None:
+    """Return ``(width, height)`` from a MOT ``seqinfo.ini``, or None when unavailable."""
+    ini = Path(seq_dir) / "seqinfo.ini"
+    if not ini.is_file():
+        return None
+    cp = configparser.ConfigParser()
+    cp.read(ini)
+    try:
+        return int(cp["Sequence"]["imWidth"]), int(cp["Sequence"]["imHeight"])
+    except (KeyError, ValueError):
+        return None
+
+
+def load_mot_boxes(seq_dir: str | os.PathLike, gt_only: bool = True) -> dict[int, np.ndarray]:
+    """Read MOT17-format ground truth as pedestrian boxes per frame.
+
+    Args:
+        seq_dir: a sequence folder (holding ``gt/gt.txt``) or the ``gt.txt`` file itself.
+        gt_only: keep only rows with ``conf == 1`` and ``class == 1`` (pedestrians); when
+            false, every row is returned.
+
+    Returns:
+        Mapping 1-based frame number -> (N, 4) float32 xyxy boxes in pixels. Frames without a
+        kept box are absent.
+
+    Raises:
+        FileNotFoundError: if the ground-truth file does not exist.
+    """
+    p = Path(seq_dir)
+    gt = p if p.is_file() else p / "gt" / "gt.txt"
+    if not gt.is_file():
+        raise FileNotFoundError(f"no MOT ground truth at {gt}")
+    data = read_mot_gt(gt, min_columns=8 if gt_only else 6)
+    if data.size == 0:
+        return {}
+    if gt_only:
+        data = data[(data[:, 6] == 1) & (data[:, 7] == 1)]
+    out: dict[int, np.ndarray] = {}
+    frames = data[:, 0].astype(np.int64)
+    for f in np.unique(frames):
+        rows = data[frames == f]
+        xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
+        out[int(f)] = xyxy.astype(np.float32)
+    return out
+
+
+def mot_box_frames(root: str | os.PathLike, min_boxes: int = 1) -> list[tuple[str, int, SizedBoxes]]:
+    """List every annotated frame of the MOT sequences under ``root``: boxes only, for layouts.
+
+    Args:
+        root: a folder holding sequence folders (each with ``gt/gt.txt`` and ``seqinfo.ini``),
+            e.g. ``.../mot17_mini/train``; a missing folder gives an empty list.
+        min_boxes: skip frames with fewer pedestrian boxes.
+
+    Returns:
+        List of ``(sequence name, frame number, (xyxy, frame_w, frame_h))``, sorted.
+    """
+    base = Path(root)
+    if not base.is_dir():
+        return []
+    out: list[tuple[str, int, SizedBoxes]] = []
+    for seq in sorted(d for d in base.iterdir() if d.is_dir()):
+        size = read_seqinfo(seq)
+        if size is None or not (seq / "gt" / "gt.txt").is_file():
+            continue
+        for f, xyxy in sorted(load_mot_boxes(seq).items()):
+            if len(xyxy) >= min_boxes:
+                out.append((seq.name, f, (xyxy, size[0], size[1])))
+    return out
 
 
 @dataclass
@@ -43,15 +149,7 @@ class MotSequence:
 
     def tracks(self, frame_id: int, min_visibility: float = 0.0) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Return ``(track ids, gt xyxy, ignore xyxy)`` of ``frame_id`` (ground truth and ignore as :meth:`boxes`)."""
-        r = self.rows[self.rows[:, 0] == frame_id] if self.rows.size else np.zeros((0, 9))
-        if len(r) == 0:
-            return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
-        xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1)
-        ped = (r[:, 6] == 1) & (r[:, 7] == 1)
-        vis = r[:, 8] if r.shape[1] > 8 else np.ones(len(r))
-        gt = ped & (vis >= min_visibility)
-        ign = np.isin(r[:, 7], MOT_IGNORE_CLASSES) | (ped & ~gt)
-        return r[gt, 1].astype(np.int64), xyxy[gt].astype(np.float32), xyxy[ign].astype(np.float32)
+        return mot_boxes(self.rows, frame_id, min_visibility)
 
     def all_boxes(self, frame_id: int) -> np.ndarray:
         """Return every annotated box of ``frame_id`` (any class, any flag)."""
@@ -79,13 +177,11 @@ def find_mot_sequences(root: str | os.PathLike) -> List[MotSequence]:
             gt, img_dir = d / "gt" / "gt.txt", d / "img1"
             if not gt.is_file() or not img_dir.is_dir():
                 continue
-            rows = np.loadtxt(gt, delimiter=",", ndmin=2, dtype=np.float64)
-            if rows.size and rows.shape[1] < 8:
-                raise ValueError(f"{gt}: expected at least 8 columns, got {rows.shape[1]}")
+            rows = read_mot_gt(gt)
             imgs = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXT and p.stem.isdigit())
             if not imgs:
                 continue
-            size = _seqinfo_size(d)
+            size = read_seqinfo(d)
             if size is None:
                 import cv2
 
@@ -94,24 +190,6 @@ def find_mot_sequences(root: str | os.PathLike) -> List[MotSequence]:
                     continue
                 size = (probe.shape[1], probe.shape[0])
             out.append(MotSequence(d.name, rows, imgs, [int(p.stem) for p in imgs], size[0], size[1]))
-    return out
-
-
-def _seqinfo_size(seq_dir: Path) -> Optional[Tuple[int, int]]:
-    from repose_ros.datasets.layouts import read_seqinfo
-
-    return read_seqinfo(seq_dir)
-
-
-def _take_round_robin(groups: Sequence[Sequence[Any]], n: int) -> List[Any]:
-    """Take items of ``groups`` in turn (first of each, then second of each ...), up to ``n``."""
-    out: List[Any] = []
-    depth = 0
-    while len(out) < n and any(depth < len(g) for g in groups):
-        for g in groups:
-            if depth < len(g) and len(out) < n:
-                out.append(g[depth])
-        depth += 1
     return out
 
 
@@ -127,49 +205,7 @@ def mot_frames(seqs: Sequence[MotSequence], n_frames: int, min_visibility: float
                 height=s.height, gt=gt, ignore=ign, load=(lambda s=s, i=i: s.read(i)),
                 load_history=(lambda s=s, i=i: s.read(i - 1)) if i > 0 else None))
         groups.append(items)
-    return _take_round_robin(groups, n_frames)
-
-
-def _transform(xyxy: np.ndarray, ox: float, oy: float, sx: float, sy: float, dx: float, dy: float) -> np.ndarray:
-    """Map boxes: subtract the crop origin, scale, add the destination offset."""
-    b = box_array(xyxy).copy()
-    b[:, [0, 2]] = (b[:, [0, 2]] - ox) * sx + dx
-    b[:, [1, 3]] = (b[:, [1, 3]] - oy) * sy + dy
-    return b
-
-
-def _clip_visible(xyxy: np.ndarray, region: Tuple[float, float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
-    """Clip boxes to ``region``; return the clipped boxes and the fraction of each box kept."""
-    x0, y0, x1, y1 = region
-    b = box_array(xyxy)
-    c = b.copy()
-    c[:, [0, 2]] = np.clip(c[:, [0, 2]], x0, x1)
-    c[:, [1, 3]] = np.clip(c[:, [1, 3]], y0, y1)
-    area = np.prod(np.clip(b[:, 2:] - b[:, :2], 0, None), axis=1)
-    inside = np.prod(np.clip(c[:, 2:] - c[:, :2], 0, None), axis=1)
-    return c, np.divide(inside, area, out=np.zeros_like(area), where=area > 0)
-
-
-def _place_boxes(gt: np.ndarray, ignore: np.ndarray, crop: Tuple[int, int, int, int], sx: float, sy: float,
-                 dx: float, dy: float, min_inside: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
-    """Move a source frame's boxes into a canvas tile; boxes mostly cut off become ignore regions."""
-    x0, y0, x1, y1 = crop
-    g, frac = _clip_visible(gt, crop)
-    i, ifrac = _clip_visible(ignore, crop)
-    keep = frac >= min_inside
-    cut = (frac > 0) & ~keep
-    gt_out = _transform(g[keep], x0, y0, sx, sy, dx, dy)
-    ign_out = _transform(np.concatenate([g[cut], i[ifrac > 0]]), x0, y0, sx, sy, dx, dy)
-    return gt_out.astype(np.float32), ign_out.astype(np.float32)
-
-
-def _resize(img: np.ndarray, w: int, h: int) -> np.ndarray:
-    import cv2
-
-    if img.shape[1] == w and img.shape[0] == h:
-        return img
-    interp = cv2.INTER_AREA if w < img.shape[1] else cv2.INTER_LINEAR
-    return cv2.resize(img, (int(w), int(h)), interpolation=interp)
+    return take_round_robin(groups, n_frames)
 
 
 def mot_mosaic_2x2(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0,
@@ -199,7 +235,7 @@ def mot_mosaic_2x2(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0,
             canvas = np.zeros((2 * th, 2 * tw, 3), np.uint8)
             for q, s in enumerate(quads):
                 x, y = (q % 2) * tw, (q // 2) * th
-                canvas[y:y + th, x:x + tw] = _resize(s.read(t), tw, th)
+                canvas[y:y + th, x:x + tw] = resize_image(s.read(t), tw, th)
             return canvas
 
         items = []
@@ -208,7 +244,7 @@ def mot_mosaic_2x2(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0,
             for q, s in enumerate(quads):
                 gt, ign = s.boxes(s.frame_ids[t], min_visibility)
                 sx, sy = tw / float(s.width), th / float(s.height)
-                a, b = _place_boxes(gt, ign, (0, 0, s.width, s.height), sx, sy, (q % 2) * tw, (q // 2) * th)
+                a, b = place_boxes(gt, ign, (0, 0, s.width, s.height), sx, sy, (q % 2) * tw, (q // 2) * th)
                 gts.append(a)
                 igns.append(b)
             name = "+".join(f"{s.name}/{s.frame_ids[t]:06d}" for s in quads)
@@ -218,4 +254,4 @@ def mot_mosaic_2x2(seqs: Sequence[MotSequence], n_frames: int, seed: int = 0,
                 load_history=(lambda t=t, f=load: f(t - 1)) if t > 0 else None,
                 info={"sources": [s.name for s in quads]}))
         groups.append(items)
-    return _take_round_robin(groups, n_frames)
+    return take_round_robin(groups, n_frames)

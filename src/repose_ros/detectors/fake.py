@@ -27,7 +27,7 @@ class FakeDetector:
     (imgsz / 640) ** 2`` per crop, to emulate the cost of larger inputs. With ``ms_per_mpx`` the
     sleep instead follows the tensor ultralytics would run: ``latency_base_ms + ms_per_mpx *
     pixels / 1e6`` per crop, where a call whose crops share one shape letterboxes them to a
-    rectangle (:func:`repose_ros.core.profiles.letterbox_shape`) and a call of mixed shapes pads
+    rectangle (:func:`repose_ros.core.tensor_shapes.letterbox_shape`) and a call of mixed shapes pads
     every crop to the ``imgsz x imgsz`` square (as ultralytics does).
     """
 
@@ -81,7 +81,7 @@ class FakeDetector:
         ``shapes`` (``(w, h)`` per crop) matter only with ``ms_per_mpx`` (see the class docstring).
         """
         if self.ms_per_mpx > 0 and shapes:
-            from repose_ros.core.profiles import ceil_to, letterbox_shape
+            from repose_ros.core.tensor_shapes import ceil_to, letterbox_shape
             if len(set(shapes)) == 1:
                 th, tw = letterbox_shape(shapes[0][0], shapes[0][1], imgsz)
                 pixels = float(th * tw)

@@ -146,7 +146,7 @@ class ModelZoo:
         """Run model ``key`` on crops ``rects`` of ``image`` in one batch (frame-pixel boxes).
 
         ``imgsz`` overrides the key's input size (a planner may run a small block at a smaller
-        input than the key's, see :func:`repose_ros.core.profiles.effective_imgsz`).
+        input than the key's, see :func:`repose_ros.core.tensor_shapes.effective_imgsz`).
         """
         det, key_imgsz = self.get(key)
         size = key_imgsz if not imgsz else int(imgsz)

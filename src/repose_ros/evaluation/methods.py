@@ -212,7 +212,8 @@ class MethodRunner:
     def repose(self, partitioner: str) -> Any:
         """Return the (cached) RePose instance of ``partitioner``."""
         if partitioner not in self._repose:
-            from repose_ros.core.pipeline import RePose, RePoseConfig
+            from repose_ros.core.config import RePoseConfig
+            from repose_ros.core.pipeline import RePose
 
             cfg = RePoseConfig(num_servers=self.servers, coarse_model=self.coarse_model, coarse_conf=self.coarse_conf,
                                conf=self.conf, iou=self.iou, partitioner=partitioner, policy=self.policy,

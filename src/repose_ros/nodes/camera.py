@@ -41,12 +41,13 @@ from repose_ros.msg import BlockAssignment, BlockDetections, CoarseFrame
 from sensor_msgs.msg import CompressedImage, Image
 
 from repose_ros.detectors.backends import make_zoo_from_params
-from repose_ros.core.coarse import coarse_blocks, merge_block_detections
+from repose_ros.core.coarse import coarse_blocks
 from repose_ros.core.detections import Detections
 from repose_ros.core.health import Health, Stall, Window, camera_handed_on, camera_health
 from repose_ros.core.image_codec import SUPPORTED_ENCODINGS, ImageDecodeError, SizeLimit
-from repose_ros.core.pipeline import RePose, RePoseConfig
-from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector
+from repose_ros.core.config import RePoseConfig
+from repose_ros.core.pipeline import RePose
+from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector, merge_coarse_answers
 from repose_ros.ros.convert import (bgr_to_image, block_answer, detections_to_msg, image_to_bgr, rect_to_roi,
                                     sec_to_time, time_to_sec)
 from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
@@ -431,14 +432,7 @@ class CameraNode(LifecycleNode):
             self.collector.wait(key, 0.0)  # forget the frame
             raise
         answers = self.collector.wait(key, timeout_s - (time.perf_counter() - t0))
-        per_block, missing = [], []
-        for i, a in enumerate(answers):
-            if a is None or a.detections is None:
-                missing.append(f"{i} (server {sent_to[i]}: {a.error if a is not None else 'no answer'})")
-                per_block.append(Detections.empty())
-            else:
-                per_block.append(a.detections)
-        merged = merge_block_detections(per_block, rects, w, h, iou=self.p["coarse.iou"])
+        merged, missing = merge_coarse_answers(answers, rects, sent_to, w, h, self.p["coarse.iou"])
         ms = (time.perf_counter() - t0) * 1000.0
         reason = ""
         if missing:

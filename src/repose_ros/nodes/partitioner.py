@@ -39,7 +39,8 @@ from visualization_msgs.msg import ImageMarker
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, partitioner_health
-from repose_ros.core.pipeline import PARTITIONERS, RePose, RePoseConfig
+from repose_ros.core.config import PARTITIONERS, RePoseConfig
+from repose_ros.core.pipeline import RePose
 from repose_ros.core.visualize import annotate
 from repose_ros.ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
                                     msg_to_detections, rect_to_roi, sec_to_time, time_to_sec)

@@ -15,22 +15,12 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.core.boxes import box_iou
-from repose_ros.datasets.annotated import MOT_IGNORE_CLASSES
 
 LETTERBOX_GREY = 114
 IOU_THRESHOLDS = tuple(np.round(np.arange(0.5, 0.951, 0.05), 2))
 
 
 # --------------------------------------------------------------------------- data
-
-
-@dataclass
-class SequenceData:
-    """One MOT sequence: image paths per frame and its ground-truth table."""
-
-    name: str
-    images: Dict[int, Path]
-    rows: np.ndarray  # (N, 9+) gt.txt rows
 
 
 @dataclass
@@ -44,73 +34,32 @@ class FrameSample:
     extra: Dict[str, Any] = field(default_factory=dict)
 
 
-def find_mot_sequences(root: Path) -> List[Path]:
-    """Return sequence folders (holding ``gt/gt.txt`` and ``img1``) under ``root`` (or ``root/train``)."""
-    found = []
-    for base in (root, root / "train", root / "test"):
-        if not base.is_dir():
-            continue
-        for d in sorted(base.iterdir()):
-            if (d / "gt" / "gt.txt").is_file() and (d / "img1").is_dir():
-                found.append(d)
-    return found
-
-
-def load_mot_sequence(seq_dir: Path) -> SequenceData:
-    """Read a MOT sequence's ground truth table and list its images (``img1/NNNNNN.jpg``)."""
-    rows = np.loadtxt(seq_dir / "gt" / "gt.txt", delimiter=",", ndmin=2, dtype=np.float64)
-    if rows.size and rows.shape[1] < 8:
-        raise ValueError(f"{seq_dir}/gt/gt.txt: expected at least 8 columns, got {rows.shape[1]}")
-    images = {}
-    for p in sorted((seq_dir / "img1").iterdir()):
-        if p.suffix.lower() in (".jpg", ".jpeg", ".png") and p.stem.isdigit():
-            images[int(p.stem)] = p
-    return SequenceData(seq_dir.name, images, rows)
-
-
-def mot_frame_boxes(rows: np.ndarray, frame: int, min_visibility: float) -> Tuple[np.ndarray, np.ndarray]:
-    """Return ``(gt, ignore)`` xyxy boxes of ``frame``.
-
-    Ground truth: ``conf == 1`` and ``class == 1`` with visibility (column 9, when present) at
-    least ``min_visibility``; ignore regions: classes 2, 7, 8, 12 and the pedestrians below the
-    visibility threshold.
-    """
-    r = rows[rows[:, 0] == frame] if rows.size else rows.reshape(0, 9)
-    xyxy = np.zeros((0, 4))
-    if len(r):
-        xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1)
-    ped = (r[:, 6] == 1) & (r[:, 7] == 1) if len(r) else np.zeros(0, bool)
-    vis = r[:, 8] if (len(r) and r.shape[1] > 8) else np.ones(len(r))
-    gt = ped & (vis >= min_visibility)
-    ign = np.isin(r[:, 7], MOT_IGNORE_CLASSES) | (ped & ~gt) if len(r) else np.zeros(0, bool)
-    return xyxy[gt].astype(np.float32), xyxy[ign].astype(np.float32)
-
-
 def load_mot_samples(root: Path, max_frames: int, min_visibility: float) -> List[FrameSample]:
-    """Pick up to ``max_frames`` annotated frames, spread round-robin over the sequences."""
+    """Pick up to ``max_frames`` annotated frames, spread round-robin over the sequences.
+
+    Sequences come from :func:`repose_ros.datasets.mot.find_mot_sequences`; consecutive frames are
+    nearly identical, so every other annotated frame of a sequence is taken first.
+    """
     import cv2
-    seqs = [load_mot_sequence(d) for d in find_mot_sequences(root)]
+
+    from repose_ros.datasets.compose import take_round_robin
+    from repose_ros.datasets.mot import find_mot_sequences
+
     queues = []
-    for s in seqs:
+    for s in find_mot_sequences(root):
         annotated = set()
         if s.rows.size:
             ped = (s.rows[:, 6] == 1) & (s.rows[:, 7] == 1)
             annotated = set(np.unique(s.rows[ped, 0]).astype(int).tolist())
-        frames = [f for f in sorted(s.images) if f in annotated]
-        # consecutive frames are nearly identical: take every other one first
-        queues.append((s, frames[::2] + frames[1::2]))
+        order = sorted((i for i, f in enumerate(s.frame_ids) if f in annotated), key=lambda i: s.frame_ids[i])
+        queues.append([(s, i) for i in order[::2] + order[1::2]])
     out: List[FrameSample] = []
-    depth = 0
-    while len(out) < max_frames and any(depth < len(q) for _, q in queues):
-        for s, q in queues:
-            if depth < len(q) and len(out) < max_frames:
-                f = q[depth]
-                img = cv2.imread(str(s.images[f]), cv2.IMREAD_COLOR)
-                if img is None:
-                    continue
-                gt, ign = mot_frame_boxes(s.rows, f, min_visibility)
-                out.append(FrameSample(f"{s.name}/{f:06d}", img, gt, ign))
-        depth += 1
+    for s, i in take_round_robin(queues, max_frames):
+        img = cv2.imread(str(s.images[i]), cv2.IMREAD_COLOR)
+        if img is None:
+            continue
+        gt, ign = s.boxes(s.frame_ids[i], min_visibility)
+        out.append(FrameSample(f"{s.name}/{s.frame_ids[i]:06d}", img, gt, ign))
     return out
 
 

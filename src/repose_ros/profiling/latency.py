@@ -6,7 +6,7 @@ edge detector node calls for each block it receives, so the profile describes wh
 * :func:`measure_shape_latency`: per model key, blocks cut from real frames at a few aspect
   ratios (long side = the input size, so no resize; landscape and portrait), each timed over
   ``repeats`` calls after ``warmup`` calls; the median per shape, with the shape of the tensor
-  ultralytics ran (:func:`repose_ros.core.profiles.letterbox_shape`). The square figure becomes
+  ultralytics ran (:func:`repose_ros.core.tensor_shapes.letterbox_shape`). The square figure becomes
   the profile's ``latency_ms``, every point its ``latency_shapes``.
 * :func:`makespan_check`: run RE-POSE (:meth:`repose_ros.core.pipeline.RePose.run`) on frames at
   a few budgets and compare the planner's predicted makespan (slowest server's planned load)
@@ -19,7 +19,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.core.profiles import letterbox_shape
+from repose_ros.core.tensor_shapes import letterbox_shape
 from repose_ros.core.serving import BlockJob, run_block
 
 ASPECTS = (1.0, 1.6, 2.5, 4.0)

@@ -128,7 +128,8 @@ def run_makespan_check(zoo, prof, specs: Sequence[str], n_frames: int, budgets: 
         specs: the ``--data`` specs (:func:`repose_ros.profiling.data.makespan_frames` picks the frames).
         n_frames: frames to plan and run; budgets: the latency budgets (ms) planned for on each frame.
     """
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.profiling.latency import makespan_check
 
     budgets = list(budgets)

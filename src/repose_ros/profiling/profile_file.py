@@ -169,7 +169,7 @@ def keep_models(prof, prev, prev_path: str) -> List[str]:
     as they are; ``meta.kept_models`` names them with the earlier run's date, command and
     precision data. Models are ordered by name and input size. Returns the kept keys.
     """
-    from repose_ros.core.profiles import ModelSpec
+    from repose_ros.core.profile_schema import ModelSpec
 
     kept = [m for m in prev.models if m.key not in prof.model_keys]
     if not kept:

@@ -413,7 +413,8 @@ class ProfileRun:
 
     def build(self, model_keys: Sequence[str], placeholders: Sequence[str]):
         """Return the :class:`~repose_ros.core.profiles.Profiles` of ``model_keys`` (``placeholders``: flagged)."""
-        from repose_ros.core.profiles import ModelSpec, Profiles
+        from repose_ros.core.profile_schema import ModelSpec
+        from repose_ros.core.profiles import Profiles
         o = self.o
         lat_ms = {k: (self.latency_ms[k] if k not in placeholders else {"default": PLACEHOLDER_LATENCY_MS})
                   for k in model_keys}

@@ -163,6 +163,28 @@ class _Cell:
         return {"small": row(self.small, 0), "all": row(self.all, 0), "bins": bins}
 
 
+def _detect_inputs(det, inputs: Sequence[UpscaleInput], sample: FrameSample, imgsz: int, conf: float,
+                   fake=None) -> list:
+    """Detect on each input (one batch; the fake detector sees each input's ground truth)."""
+    if fake is None:
+        return det.detect_batch([ui.image for ui in inputs], imgsz=imgsz, conf=conf, iou=0.7)
+    from repose_ros.core.detections import Detections
+    results = []
+    for ui in inputs:
+        seen = ui.to_input(sample.gt)
+        fake.set_ground_truth(Detections(seen.astype(np.float32), np.full(len(seen), 0.9, np.float32),
+                                         np.zeros(len(seen), np.int32)))
+        results.append(det.detect(ui.image, imgsz=imgsz, conf=conf, iou=0.7))
+    return results
+
+
+def _outside(boxes: np.ndarray, core: Tuple[float, float, float, float]) -> np.ndarray:
+    """Whether each box's centre lies outside the ``core`` rectangle (x0, y0, x1, y1)."""
+    cx0, cy0, cx1, cy1 = core
+    centre = (boxes[:, :2] + boxes[:, 2:]) / 2.0
+    return (centre[:, 0] < cx0) | (centre[:, 0] > cx1) | (centre[:, 1] < cy0) | (centre[:, 1] > cy1)
+
+
 def run_upscale_study(zoo, model_name: str, data_sets: Sequence[Tuple[str, str, List[FrameSample]]],
                       sizes: Sequence[int], factors: Sequence[float], n_anchors: int, conf: float,
                       recall_conf: float, small_area: float, min_gain: float, rng: np.random.Generator,
@@ -172,7 +194,6 @@ def run_upscale_study(zoo, model_name: str, data_sets: Sequence[Tuple[str, str, 
     ``data_sets``: ``(label, description, samples)``; ``bar`` gets one update per detector input.
     Returns the JSON/YAML-ready result with the table and the derived ``cap``.
     """
-    from repose_ros.core.detections import Detections
     factors = sorted(float(f) for f in factors)
     if not factors or factors[0] < 1.0:
         raise ValueError(f"upscale factors must be >= 1, got {factors}")
@@ -186,28 +207,14 @@ def run_upscale_study(zoo, model_name: str, data_sets: Sequence[Tuple[str, str, 
                 for plan in anchor_plan(sample, int(size), factors, n_anchors, size_rng):
                     inputs = [make_upscale_input(sample.image, int(size), f, w)
                               for f, w in zip(factors, plan["windows"])]
-                    if fake is not None:
-                        results = []
-                        for ui in inputs:
-                            seen = ui.to_input(sample.gt)
-                            fake.set_ground_truth(Detections(seen.astype(np.float32),
-                                                             np.full(len(seen), 0.9, np.float32),
-                                                             np.zeros(len(seen), np.int32)))
-                            results.append(det.detect(ui.image, imgsz=int(size), conf=conf, iou=0.7))
-                    else:
-                        results = det.detect_batch([ui.image for ui in inputs], imgsz=int(size), conf=conf,
-                                                   iou=0.7)
+                    results = _detect_inputs(det, inputs, sample, int(size), conf, fake)
                     mask = plan["core_gt"]
                     gt_core = sample.gt[mask]
                     ignore = np.concatenate([sample.gt[~mask], sample.ignore]).reshape(-1, 4)
-                    cx0, cy0, cx1, cy1 = plan["core"]
                     for ui, dets in zip(inputs, results):
                         src = ui.to_source(dets.xyxy)
-                        centre = (src[:, :2] + src[:, 2:]) / 2.0
-                        outside = ((centre[:, 0] < cx0) | (centre[:, 0] > cx1)
-                                   | (centre[:, 1] < cy0) | (centre[:, 1] > cy1))
                         cell = cells.setdefault((int(size), ui.factor, label), _Cell(small_area))
-                        cell.add(src, dets.scores, gt_core, ignore, det_ignore=outside)
+                        cell.add(src, dets.scores, gt_core, ignore, det_ignore=_outside(src, plan["core"]))
                     n_inputs += len(inputs)
                     bar.update(len(inputs))
     labels = [label for label, _d, _s in data_sets]

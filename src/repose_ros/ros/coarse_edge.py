@@ -12,8 +12,10 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Dict, Hashable, List, Optional
+from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
+from repose_ros.core.blocks import Rect
+from repose_ros.core.coarse import merge_block_detections
 from repose_ros.core.detections import Detections
 
 
@@ -91,3 +93,20 @@ class CoarseCollector:
         """Frames currently waited for."""
         with self._cv:
             return len(self._pending)
+
+
+def merge_coarse_answers(answers: Sequence[Optional[CoarseAnswer]], rects: Sequence[Rect], sent_to: Sequence[int],
+                         frame_w: int, frame_h: int, iou: float) -> Tuple[Detections, List[str]]:
+    """Merge the answers to a frame's coarse blocks into full-frame detections.
+
+    Returns ``(merged, missing)``: a block without an answer (None) or with an error counts as
+    empty, and ``missing`` names each such block, its server and why.
+    """
+    per_block, missing = [], []
+    for i, a in enumerate(answers):
+        if a is None or a.detections is None:
+            missing.append(f"{i} (server {sent_to[i]}: {a.error if a is not None else 'no answer'})")
+            per_block.append(Detections.empty())
+        else:
+            per_block.append(a.detections)
+    return merge_block_detections(per_block, rects, frame_w, frame_h, iou=iou), missing

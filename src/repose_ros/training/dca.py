@@ -11,12 +11,18 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence, Union
 
 import gymnasium as gym
 import numpy as np
+import torch
 from gymnasium import spaces
+from stable_baselines3 import PPO
+from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.env_util import make_vec_env
+from stable_baselines3.common.utils import set_random_seed
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.dca.state import ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_bounds
@@ -24,7 +30,7 @@ from repose_ros.core.dca.policy import RLDCA, extract_actor_weights
 from repose_ros.core.dca.paper_reward import RewardConfig, cluster_score
 from repose_ros.core.dca.actions import apply_action
 
-__all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy"]
+__all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy", "TrainSettings"]
 
 #: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
 #: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
@@ -214,218 +220,185 @@ def evaluate_refiners(
     return {k: float(np.mean(v)) for k, v in acc.items()}
 
 
-def train_policy(
-    out_path: str | Path,
-    total_timesteps: int = 200_000,
-    seed: int = 0,
-    layout_source: Callable[[np.random.Generator], Layout] | Sequence[Layout] | None = None,
-    reward_config: RewardConfig | None = None,
-    progress_bar: bool = True,
-    n_envs: int = 4,
-    max_clusters: int = DEFAULT_MAX_CLUSTERS,
-    max_steps: int = DEFAULT_MAX_STEPS,
-    gamma: float = DEFAULT_GAMMA,
-    bandwidth: float = DEFAULT_BANDWIDTH,
-    frame_w: int = 3840,
-    frame_h: int = 2160,
-    ppo_kwargs: dict[str, Any] | None = None,
-    n_eval_layouts: int = 100,
-    torch_threads: int | None = 1,
-    extra_settings: dict[str, Any] | None = None,
-    eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
-    extended_state: bool = False,
-    context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
-    callback: Callable[[int, float], None] | None = None,
-) -> dict[str, Any]:
-    """Train the RL-DCA policy with PPO and save it.
+PPO_DEFAULTS: dict[str, Any] = dict(n_steps=256, batch_size=256, n_epochs=10, learning_rate=3e-4, gamma=0.95,
+                                    gae_lambda=0.95, clip_range=0.2, ent_coef=0.01, vf_coef=0.5)
+"""PPO hyper-parameters of the shipped policy (``ppo_kwargs`` overrides them)."""
+NET_ARCH = dict(pi=[128, 128], vf=[128, 128])
+"""Actor and critic: separate MLPs of two hidden layers of 128 (ReLU)."""
 
-    Writes ``out_path`` (``.zip``, stable-baselines3 format), ``<stem>.npz`` (numpy actor
-    weights and the clustering settings, read by :class:`RLDCA`) and ``<stem>.json`` (training
-    settings, learning curve, final mean episode reward, evaluation against mean shift alone
-    and a greedy one-step look-ahead on held-out PANDA-like layouts, synthetic mosaics and
-    ``eval_sets``).
 
-    The actor and critic are separate 2x128 ReLU MLPs; training runs on the CPU with
-    ``n_envs`` environments in one process. Runs with the same seed and settings give the same
-    policy (``set_random_seed``, ``torch.manual_seed``, seeded environments, one torch thread).
+@dataclass
+class TrainSettings:
+    """Scalar settings of :func:`train_policy` (everything but the data and the hooks).
 
     Args:
-        out_path: path of the ``.zip`` to write (suffix added if missing).
         total_timesteps: PPO environment steps.
         seed: random seed of everything.
-        layout_source: see :data:`DCAEnv`; None uses
-            :func:`repose_ros.datasets.layouts.default_training_source` (synthetic only: PANDA-like
-            layouts with a random perspective and synthetic 2x2 street-view mosaics).
-        reward_config: score weights; a ``planner_value`` hook is used when ``w_planner != 0``.
         progress_bar: show a tqdm progress bar.
         n_envs: parallel environments (vectorised in-process).
         max_clusters: observation slots / split actions.
         max_steps: episode length cap (also used at inference).
         gamma: stretch exponent of the initial clustering.
         bandwidth: mean-shift bandwidth of the initial clustering.
-        frame_w: frame width for layouts given without a size.
-        frame_h: frame height for layouts given without a size.
-        ppo_kwargs: overrides of the PPO hyper-parameters.
-        n_eval_layouts: held-out layouts for the final evaluation (0 to skip).
+        frame_w, frame_h: frame size for layouts given without one.
+        ppo_kwargs: overrides of :data:`PPO_DEFAULTS`.
+        n_eval_layouts: held-out layouts per synthetic family for the final evaluation (0 to skip).
         torch_threads: ``torch.set_num_threads`` value (None leaves it).
         extra_settings: more entries for the JSON sidecar (e.g. the data used).
         extended_state: train on the extended observation (per-cluster spreads); the choice is
             stored with the policy and used by :class:`RLDCA`.
-        eval_sets: extra named evaluation layout lists ``(xyxy, frame_w, frame_h)`` (e.g. MOT17
-            mosaics); reported as ``eval_<name>`` in the sidecar.
-        context_sampler: ``rng -> (budget_ms, servers)`` per episode: the policy observes the
-            budget and the servers (see :data:`DCAEnv`); evaluations draw one context per layout
-            from it with a fixed seed.
-        callback: called with ``(timesteps, mean episode reward)`` after every rollout.
-
-    Returns:
-        The summary written to the JSON sidecar.
     """
-    import torch
-    from stable_baselines3 import PPO
-    from stable_baselines3.common.callbacks import BaseCallback
-    from stable_baselines3.common.env_util import make_vec_env
-    from stable_baselines3.common.utils import set_random_seed
 
-    out = Path(out_path)
-    if out.suffix != ".zip":
-        out = out.with_suffix(".zip")
+    total_timesteps: int = 200_000
+    seed: int = 0
+    progress_bar: bool = True
+    n_envs: int = 4
+    max_clusters: int = DEFAULT_MAX_CLUSTERS
+    max_steps: int = DEFAULT_MAX_STEPS
+    gamma: float = DEFAULT_GAMMA
+    bandwidth: float = DEFAULT_BANDWIDTH
+    frame_w: int = 3840
+    frame_h: int = 2160
+    ppo_kwargs: dict[str, Any] | None = None
+    n_eval_layouts: int = 100
+    torch_threads: int | None = 1
+    extra_settings: dict[str, Any] | None = None
+    extended_state: bool = False
+
+
+class LearningCurve(BaseCallback):
+    """PPO callback: record the mean episode reward after each rollout, drive the progress bar.
+
+    ``points`` collects ``(timesteps, mean episode reward)``; ``callback`` is called with each.
+    """
+
+    def __init__(self, total_timesteps: int, progress_bar: bool,
+                 callback: Callable[[int, float], None] | None = None) -> None:
+        super().__init__()
+        self.total, self.progress_bar, self.callback = total_timesteps, progress_bar, callback
+        self.points: list[tuple[int, float]] = []
+        self.bar = None
+
+    def _on_training_start(self) -> None:
+        if self.progress_bar:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=self.total, desc="train RL-DCA", unit="step")
+
+    def _on_step(self) -> bool:
+        if self.bar is not None:
+            self.bar.update(self.training_env.num_envs)
+        return True
+
+    def _on_rollout_end(self) -> None:
+        buf = self.model.ep_info_buffer
+        if buf:
+            self.points.append((int(self.num_timesteps), float(np.mean([e["r"] for e in buf]))))
+            if self.callback is not None:
+                self.callback(*self.points[-1])
+
+    def _on_training_end(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def held_out_layouts(n: int, seed: int, frame_w: int, frame_h: int) -> dict[str, list[tuple[np.ndarray, int, int]]]:
+    """``n`` PANDA-like layouts and ``n`` synthetic mosaics (at least 2 boxes each), seeded apart from training."""
+    from repose_ros.datasets.layouts import panda_like_layout, synthetic_mosaic_layout
+
+    sets: dict[str, list[tuple[np.ndarray, int, int]]] = {}
+    if n <= 0:
+        return sets
+    for name, draw in (("panda_like", panda_like_layout), ("synthetic_mosaic", synthetic_mosaic_layout)):
+        rng = np.random.default_rng(10_000 + seed)
+        layouts: list[tuple[np.ndarray, int, int]] = []
+        while len(layouts) < n:
+            b = draw(rng, frame_w, frame_h)
+            if len(b) >= 2:
+                layouts.append((b, frame_w, frame_h))
+        sets[name] = layouts
+    return sets
+
+
+def evaluate_sets(refiner: RLDCA, sets: dict[str, Sequence[tuple[np.ndarray, int, int]]], cfg: RewardConfig,
+                  context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None,
+                  seed: int) -> dict[str, Any]:
+    """``eval_<name>`` entries: :func:`evaluate_refiners` on each set (one seeded context per layout)."""
+    out: dict[str, Any] = {}
+    for name, layouts in sets.items():
+        contexts = None
+        if context_sampler is not None:
+            crng = np.random.default_rng(20_000 + seed)
+            contexts = [context_sampler(crng) for _ in layouts]
+        out[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg, contexts), n_layouts=len(layouts))
+    return out
+
+
+def train_policy(
+    out_path: str | Path,
+    layout_source: Callable[[np.random.Generator], Layout] | Sequence[Layout] | None = None,
+    reward_config: RewardConfig | None = None,
+    eval_sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] | None = None,
+    context_sampler: Callable[[np.random.Generator], tuple[float, int]] | None = None,
+    callback: Callable[[int, float], None] | None = None,
+    **settings: Any,
+) -> dict[str, Any]:
+    """Train the RL-DCA policy with PPO and save it; return the summary written to the JSON sidecar.
+
+    Writes ``out_path`` (``.zip``, stable-baselines3 format), ``<stem>.npz`` (numpy actor
+    weights and the clustering settings, read by :class:`RLDCA`) and ``<stem>.json`` (settings,
+    learning curve, final mean episode reward, evaluation against mean shift alone and a greedy
+    one-step look-ahead on held-out layouts and ``eval_sets``). Training runs on the CPU with
+    ``n_envs`` environments in one process; the same seed and settings give the same policy.
+
+    Args:
+        layout_source: see :class:`DCAEnv`; None: :func:`repose_ros.datasets.layouts.default_training_source`.
+        reward_config: score weights; a ``planner_value`` hook is used when ``w_planner != 0``.
+        eval_sets: more named evaluation layouts ``(xyxy, frame_w, frame_h)``, reported as ``eval_<name>``.
+        context_sampler: ``rng -> (budget_ms, servers)`` per episode: the policy observes them.
+        callback: called with ``(timesteps, mean episode reward)`` after every rollout.
+        settings: fields of :class:`TrainSettings`.
+    """
+    st = TrainSettings(**settings)
+    out = Path(out_path).with_suffix(".zip")
     out.parent.mkdir(parents=True, exist_ok=True)
     cfg = reward_config or RewardConfig()
     if layout_source is None:
         from repose_ros.datasets.layouts import default_training_source
-
-        layout_source = default_training_source(frame_w=frame_w, frame_h=frame_h)
-    if torch_threads is not None:
-        torch.set_num_threads(int(torch_threads))
-    set_random_seed(seed)
-    torch.manual_seed(seed)
-
-    env_kwargs = dict(
-        layout_source=layout_source,
-        frame_w=frame_w,
-        frame_h=frame_h,
-        max_clusters=max_clusters,
-        max_steps=max_steps,
-        reward_config=cfg,
-        gamma=gamma,
-        bandwidth=bandwidth,
-        extended_state=extended_state,
-        context_sampler=context_sampler,
-    )
-    venv = make_vec_env(DCAEnv, n_envs=n_envs, seed=seed, env_kwargs=env_kwargs)
-    hp: dict[str, Any] = dict(
-        n_steps=256,
-        batch_size=256,
-        n_epochs=10,
-        learning_rate=3e-4,
-        gamma=0.95,
-        gae_lambda=0.95,
-        clip_range=0.2,
-        ent_coef=0.01,
-        vf_coef=0.5,
-    )
-    hp.update(ppo_kwargs or {})
-    policy_kwargs = dict(net_arch=dict(pi=[128, 128], vf=[128, 128]), activation_fn=torch.nn.ReLU)
-    model = PPO("MlpPolicy", venv, policy_kwargs=policy_kwargs, device="cpu", seed=seed, verbose=0, **hp)
-
-    curve: list[tuple[int, float]] = []
-
-    class _Curve(BaseCallback):
-        """Record the mean episode reward after each rollout and drive the progress bar."""
-
-        def __init__(self) -> None:
-            super().__init__()
-            self.bar = None
-
-        def _on_training_start(self) -> None:
-            if progress_bar:
-                from tqdm import tqdm
-
-                self.bar = tqdm(total=total_timesteps, desc="train RL-DCA", unit="step")
-
-        def _on_step(self) -> bool:
-            if self.bar is not None:
-                self.bar.update(self.training_env.num_envs)
-            return True
-
-        def _on_rollout_end(self) -> None:
-            buf = self.model.ep_info_buffer
-            if buf:
-                curve.append((int(self.num_timesteps), float(np.mean([e["r"] for e in buf]))))
-                if callback is not None:
-                    callback(*curve[-1])
-
-        def _on_training_end(self) -> None:
-            if self.bar is not None:
-                self.bar.close()
-
+        layout_source = default_training_source(frame_w=st.frame_w, frame_h=st.frame_h)
+    if st.torch_threads is not None:
+        torch.set_num_threads(int(st.torch_threads))
+    set_random_seed(st.seed)
+    torch.manual_seed(st.seed)
+    meta = dict(max_clusters=st.max_clusters, extended_state=bool(st.extended_state),
+                context=context_sampler is not None, max_steps=st.max_steps, gamma=st.gamma, bandwidth=st.bandwidth)
+    env_kwargs = dict(layout_source=layout_source, frame_w=st.frame_w, frame_h=st.frame_h, reward_config=cfg,
+                      context_sampler=context_sampler, **{k: v for k, v in meta.items() if k != "context"})
+    venv = make_vec_env(DCAEnv, n_envs=st.n_envs, seed=st.seed, env_kwargs=env_kwargs)
+    hp = dict(PPO_DEFAULTS, **(st.ppo_kwargs or {}))
+    model = PPO("MlpPolicy", venv, policy_kwargs=dict(net_arch=NET_ARCH, activation_fn=torch.nn.ReLU),
+                device="cpu", seed=st.seed, verbose=0, **hp)
+    curve = LearningCurve(st.total_timesteps, st.progress_bar, callback)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=total_timesteps, callback=_Curve())
+    model.learn(total_timesteps=st.total_timesteps, callback=curve)
     train_s = time.perf_counter() - t0
     model.save(str(out))
     actor = extract_actor_weights(model)
-    meta = dict(
-        max_clusters=max_clusters,
-        extended_state=bool(extended_state),
-        context=context_sampler is not None,
-        max_steps=max_steps,
-        gamma=gamma,
-        bandwidth=bandwidth,
-        obs_dim=actor.obs_dim,
-        n_actions=actor.n_actions,
-    )
+    meta.update(obs_dim=actor.obs_dim, n_actions=actor.n_actions)
     actor.save_npz(out.with_suffix(".npz"), meta)
-
+    points = curve.points
     summary: dict[str, Any] = dict(
-        policy=out.name,
-        total_timesteps=int(model.num_timesteps),
-        seed=seed,
-        n_envs=n_envs,
-        train_seconds=round(train_s, 1),
-        timesteps_per_second=round(model.num_timesteps / max(train_s, 1e-9), 1),
-        ppo=hp,
-        net_arch=dict(pi=[128, 128], vf=[128, 128]),
-        activation="relu",
-        reward=cfg.to_dict(),
-        layout_source=getattr(layout_source, "__name__", type(layout_source).__name__),
-        curve=curve,
-        first_mean_episode_reward=curve[0][1] if curve else None,
-        final_mean_episode_reward=curve[-1][1] if curve else None,
-        **meta,
-    )
-    if extra_settings:
-        summary.update(extra_settings)
-    sets: dict[str, Sequence[tuple[np.ndarray, int, int]]] = {}
-    if n_eval_layouts > 0:
-        from repose_ros.datasets.layouts import panda_like_layout, synthetic_mosaic_layout
-
-        for name, draw in (("panda_like", panda_like_layout), ("synthetic_mosaic", synthetic_mosaic_layout)):
-            rng = np.random.default_rng(10_000 + seed)
-            layouts = []
-            while len(layouts) < n_eval_layouts:
-                b = draw(rng, frame_w, frame_h)
-                if len(b) >= 2:
-                    layouts.append((b, frame_w, frame_h))
-            sets[name] = layouts
-    sets.update(eval_sets or {})
+        policy=out.name, total_timesteps=int(model.num_timesteps), seed=st.seed, n_envs=st.n_envs,
+        train_seconds=round(train_s, 1), timesteps_per_second=round(model.num_timesteps / max(train_s, 1e-9), 1),
+        ppo=hp, net_arch=NET_ARCH, activation="relu", reward=cfg.to_dict(),
+        layout_source=getattr(layout_source, "__name__", type(layout_source).__name__), curve=points,
+        first_mean_episode_reward=points[0][1] if points else None,
+        final_mean_episode_reward=points[-1][1] if points else None, **meta)
+    summary.update(st.extra_settings or {})
+    sets = dict(held_out_layouts(st.n_eval_layouts, st.seed, st.frame_w, st.frame_h), **(eval_sets or {}))
     if sets:
-        refiner = RLDCA(
-            actor=actor,
-            max_clusters=max_clusters,
-            max_steps=max_steps,
-            gamma=gamma,
-            bandwidth=bandwidth,
-            extended_state=extended_state,
-            context=context_sampler is not None,
-        )
-        for name, layouts in sets.items():
-            contexts = None
-            if context_sampler is not None:
-                crng = np.random.default_rng(20_000 + seed)
-                contexts = [context_sampler(crng) for _ in layouts]
-            summary[f"eval_{name}"] = dict(evaluate_refiners(refiner, layouts, cfg, contexts),
-                                           n_layouts=len(layouts))
+        refiner = RLDCA(actor=actor, **{k: v for k, v in meta.items() if k not in ("obs_dim", "n_actions")})
+        summary.update(evaluate_sets(refiner, sets, cfg, context_sampler, st.seed))
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     venv.close()
     return summary

@@ -62,7 +62,8 @@ def coarse_layouts(spec: str, n_frames: int, cache_dir: str | Path, skip: int = 
             sizes = z["sizes"]
             return [(z[f"b{i}"], int(w), int(h), z[f"g{i}"]) for i, (w, h) in enumerate(sizes)]
     from repose_ros.datasets.load import load_dataset
-    from repose_ros.core.pipeline import RePose, RePoseConfig
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
     from repose_ros.core.keys import parse_key
 
     name = parse_key(coarse_model)[0]

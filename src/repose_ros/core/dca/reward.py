@@ -62,7 +62,8 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
     """
     if repose is None:
         from repose_ros.detectors.zoo import ModelZoo
-        from repose_ros.core.pipeline import RePose, RePoseConfig
+        from repose_ros.core.config import RePoseConfig
+        from repose_ros.core.pipeline import RePose
 
         repose = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
     from repose_ros.core.detections import Detections

@@ -1,0 +1,102 @@
+"""Settings of the RE-POSE method (:class:`RePoseConfig`): the single source of its defaults.
+
+The nodes declare their parameters from these defaults and ``config/repose.yaml`` repeats them
+(``test/ros/test_defaults.py`` checks that the three agree).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from typing import Dict, List, Optional, Tuple
+
+PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
+
+
+@dataclass
+class RePoseConfig:
+    """Settings of the method; every field has a working default (see config/repose.yaml)."""
+
+    num_servers: int = 4
+    weights: Dict[str, str] = field(default_factory=lambda: {"yolov8s": "builtin:yolov8s-person"})
+    device: str = "cpu"
+    coarse_model: str = "yolov8s@640"
+    coarse_sizes: Tuple[int, ...] = ()
+    coarse_budget_share: float = 0.3
+    coarse_conf: float = 0.05
+    coarse_iou: float = 0.5
+    conf: float = 0.25
+    iou: float = 0.5
+    partitioner: str = "meanshift"  # measured ahead of rl_dca and greedy (README, RL-DCA section)
+    policy: str = ""
+    y_gamma: Optional[float] = None
+    bandwidth: Optional[float] = None
+    block_margin: int = 32
+    block_min_size: int = 64
+    uniform_grid: Tuple[int, int] = (2, 2)
+    uniform_overlap: float = 0.3
+    profile: str = ""
+    models: List[str] = field(default_factory=list)
+    budget_ms: float = 3000.0
+    budget_reserve_ms: float = 10.0
+    coarse_on_edge: bool = False
+    skip_blocks: bool = True
+    recall_weighting: bool = True
+    max_box_weight: float = 5.0
+    spend_splits: int = 8
+    spend_min_slack: float = 0.1
+    spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
+    greedy_steps: int = 8
+    coverage: bool = False  # measured: no gain on the collage or VisDrone sets (see README)
+    coverage_value: float = 0.01
+    fusion: str = "nms"
+    fusion_iou: float = 0.5
+
+    def __post_init__(self):
+        if self.num_servers < 1:
+            raise ValueError("num_servers must be >= 1")
+        if self.partitioner not in PARTITIONERS:
+            raise ValueError(f"partitioner must be one of {PARTITIONERS}, got '{self.partitioner}'")
+        if self.budget_ms <= 0:
+            raise ValueError("budget_ms must be > 0")
+        if self.budget_reserve_ms < 0:
+            raise ValueError("budget_reserve_ms must be >= 0")
+        if self.max_box_weight < 1:
+            raise ValueError("max_box_weight must be >= 1")
+        if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
+            raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
+        if self.greedy_steps < 0:
+            raise ValueError("greedy_steps must be >= 0")
+        if not 0.0 < self.coarse_budget_share <= 1.0:
+            raise ValueError("coarse_budget_share must be in (0, 1]")
+        self.coarse_sizes = tuple(int(v) for v in self.coarse_sizes)
+        if any(v < 32 for v in self.coarse_sizes):
+            raise ValueError("coarse_sizes must be >= 32")
+        self.uniform_grid = tuple(int(v) for v in self.uniform_grid)
+        self.spend_margins = tuple(int(v) for v in self.spend_margins)
+        if any(v < 0 for v in self.spend_margins):
+            raise ValueError("spend_margins must be >= 0")
+
+    @classmethod
+    def from_dict(cls, values: dict) -> "RePoseConfig":
+        """Build a config from a mapping; unknown keys are an error (typos must not pass)."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise ValueError(f"unknown config keys {unknown}; known keys: {sorted(known)}")
+        return cls(**values)
+
+    @classmethod
+    def from_yaml(cls, path: str) -> "RePoseConfig":
+        """Read a config from a YAML file (a mapping, optionally under a ``repose:`` key)."""
+        import yaml
+
+        with open(path, encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        return cls.from_dict(data.get("repose", data))
+
+    def to_dict(self) -> dict:
+        """Return the config as plain types."""
+        d = asdict(self)
+        d["uniform_grid"] = list(self.uniform_grid)
+        d["spend_margins"] = list(self.spend_margins)
+        d["coarse_sizes"] = list(self.coarse_sizes)
+        return d
