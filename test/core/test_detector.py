@@ -471,7 +471,7 @@ def test_core_imports_without_torch():
 
 def test_profile_metrics():
     """AP, matching with ignore regions and the monotone step fit of the profile command."""
-    from repose_ros.profiling.area_ap import average_precision, match_detections
+    from repose_ros.evaluation.area_bins import average_precision, match_detections
     from repose_ros.profiling.fitting import monotone_bins
     assert average_precision(np.array([0.9, 0.8]), np.array([True, True]), 2) == pytest.approx(1.0)
     assert average_precision(np.array([0.9, 0.8]), np.array([False, True]), 1) == pytest.approx(0.5)

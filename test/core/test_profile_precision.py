@@ -7,7 +7,8 @@ import pytest
 import yaml
 
 from repose_ros.cli import profile as cp
-from repose_ros.profiling import area_ap, fitting
+from repose_ros.evaluation import area_bins
+from repose_ros.profiling import fitting
 from repose_ros.profiling import data as pdata
 from repose_ros.profiling import profile_file as pfile
 from repose_ros.core.profiles import Profiles
@@ -32,20 +33,20 @@ def _visdrone(tmp_path: pathlib.Path, n: int = 2) -> pathlib.Path:
 
 
 def test_evaluator_recall_at_and_det_ignore():
-    ev = area_ap.AreaBinEvaluator([100.0, math.inf])
+    ev = area_bins.AreaBinEvaluator([100.0, math.inf])
     gt = np.array([[0, 0, 5, 5], [20, 20, 40, 40], [50, 50, 70, 70]], float)     # 25 px^2, 400, 400
     dets = np.array([[0, 0, 5, 5], [20, 20, 40, 40], [50, 50, 70, 70], [100, 100, 120, 120]], float)
     ev.add(dets, np.array([0.9, 0.04, 0.3, 0.8]), gt, np.zeros((0, 4)))
     assert ev.recall_at(0.05) == [1.0, 0.5]        # the 0.04 detection does not count at 0.05
     assert ev.recall_at(0.01) == [1.0, 1.0]
     assert ev.summary()[1]["ap50"] < 1.0           # the unmatched 0.8 detection is a false positive
-    ev2 = area_ap.AreaBinEvaluator([100.0, math.inf])
+    ev2 = area_bins.AreaBinEvaluator([100.0, math.inf])
     ev2.add(dets, np.array([0.9, 0.04, 0.3, 0.8]), gt, np.zeros((0, 4)),
             det_ignore=np.array([False, False, False, True]))
     assert ev2.summary()[1]["ap50"] == pytest.approx(1.0)   # ... unless flagged as ignored
     with pytest.raises(ValueError):
         ev2.add(dets, np.ones(4), gt, np.zeros((0, 4)), det_ignore=np.array([True]))
-    assert area_ap.AreaBinEvaluator([10.0, math.inf]).recall_at(0.05) == [None, None]
+    assert area_bins.AreaBinEvaluator([10.0, math.inf]).recall_at(0.05) == [None, None]
 
 
 def test_data_specs_and_counts(tmp_path, monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
-from repose_ros.profiling.area_ap import FrameSample
+from repose_ros.profiling.samples import FrameSample
 from repose_ros.profiling.measure import NoBar
 from repose_ros.profiling.upscale import (anchor_plan, crop_window, derive_upscale_cap, format_upscale_table,
                                           make_upscale_input, run_upscale_study)

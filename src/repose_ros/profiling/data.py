@@ -8,7 +8,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.datasets.mot import find_mot_sequences
-from repose_ros.profiling.area_ap import FrameSample, load_mot_samples, load_visdrone_samples, synthetic_samples
+from repose_ros.profiling.samples import FrameSample, load_mot_samples, load_visdrone_samples, synthetic_samples
 
 
 def shared_roots() -> List[Path]:

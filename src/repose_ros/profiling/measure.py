@@ -6,7 +6,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.profiling.area_ap import AreaBinEvaluator, FrameSample, make_model_input
+from repose_ros.evaluation.area_bins import AreaBinEvaluator
+from repose_ros.profiling.samples import FrameSample, make_model_input
 from repose_ros.profiling.data import makespan_frames
 
 

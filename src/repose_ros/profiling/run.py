@@ -19,7 +19,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.profiling.area_ap import AreaBinEvaluator, FrameSample
+from repose_ros.evaluation.area_bins import AreaBinEvaluator
+from repose_ros.profiling.samples import FrameSample
 from repose_ros.profiling.data import load_data_sets
 from repose_ros.profiling.fitting import PRIOR_PRECISION, fit_curve, monotone_bins
 from repose_ros.profiling.machine import cpu_model, device_description, library_versions

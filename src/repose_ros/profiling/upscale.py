@@ -34,7 +34,8 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.profiling.area_ap import LETTERBOX_GREY, AreaBinEvaluator, FrameSample
+from repose_ros.evaluation.area_bins import AreaBinEvaluator
+from repose_ros.profiling.samples import LETTERBOX_GREY, FrameSample
 SOURCE_BINS = (64.0, 256.0, 1024.0, 4096.0, math.inf)
 """Source-object area bins (native px^2): sides < 8, 8-16, 16-32, 32-64, > 64 px."""
 
