@@ -211,16 +211,12 @@ class _LaunchFileLocal(Substitution):
                 type(self).__name__)) from None
 
 
-class ThisLaunchFileDir(_LaunchFileLocal):
-    """The directory of the launch file being processed."""
-
-    _LOCAL = 'current_launch_file_directory'
-
-
-class ThisLaunchFile(_LaunchFileLocal):
-    """The path of the launch file being processed."""
-
-    _LOCAL = 'current_launch_file_path'
+ThisLaunchFileDir = type('ThisLaunchFileDir', (_LaunchFileLocal,), {
+    '_LOCAL': 'current_launch_file_directory', '__module__': __name__,
+    '__doc__': 'The directory of the launch file being processed.'})
+ThisLaunchFile = type('ThisLaunchFile', (_LaunchFileLocal,), {
+    '_LOCAL': 'current_launch_file_path', '__module__': __name__,
+    '__doc__': 'The path of the launch file being processed.'})
 
 
 class AnonName(_OneNameSubstitution):

@@ -69,6 +69,14 @@ def _fmt(v: Optional[float], spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _latency_text(stats: dict) -> str:
+    """``p50 / p95 ms (p50, p95 x budget), within budget %`` of one setting's latency figures."""
+    share = stats.get("within_budget_share")
+    return (f"p50 {_fmt(stats['p50_ms'])} / p95 {_fmt(stats['p95_ms'])} ms (p50 "
+            f"{_fmt(stats.get('p50_over_budget'), '.2f')}, p95 {_fmt(stats.get('p95_over_budget'), '.2f')} x budget), "
+            f"within budget {_fmt(None if share is None else 100 * share)} %")
+
+
 def _load_params() -> dict:
     """Read the package's parameters (config/repose.yaml)."""
     import yaml
@@ -187,21 +195,18 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
                     ip = _inprocess(args, params, frames, s, on_edge, budget)
                     results["settings"][f"inprocess@{s}/{mode}"] = ip
                     par = ip["parallel"]
-                    print(f"in-process RePose.run, {name}: parallel p50 {_fmt(par['p50_ms'])} / p95 "
-                          f"{_fmt(par['p95_ms'])} ms (p95 {_fmt(par['p95_over_budget'], '.2f')} x budget), within "
-                          f"budget {_fmt(100 * par['within_budget_share'])} %; coarse {_fmt(ip['coarse_ms_mean'])} "
-                          f"ms, detection {_fmt(ip['detect_ms_mean'])} ms of {_fmt(ip['detection_budget_ms_mean'])} "
-                          f"ms; blocks run {_fmt(ip['blocks_run_mean'], '.1f')}, left out "
-                          f"{_fmt(ip['blocks_skipped_mean'], '.1f')}", flush=True)
+                    print(f"in-process RePose.run, {name}: parallel {_latency_text(par)}; coarse "
+                          f"{_fmt(ip['coarse_ms_mean'])} ms, detection {_fmt(ip['detect_ms_mean'])} ms of "
+                          f"{_fmt(ip['detection_budget_ms_mean'])} ms; blocks run "
+                          f"{_fmt(ip['blocks_run_mean'], '.1f')}, left out {_fmt(ip['blocks_skipped_mean'], '.1f')}",
+                          flush=True)
                 ros = _ros(args, path, frames, s, on_edge, budget)
                 if not args.no_inprocess and ros["e2e"]["p50_ms"] is not None and ip["parallel"]["p50_ms"]:
                     ros["e2e_p50_over_inprocess_p50"] = ros["e2e"]["p50_ms"] / ip["parallel"]["p50_ms"]
                 results["settings"][f"ros@{s}/{mode}"] = ros
                 e2e = ros["e2e"]
-                print(f"ROS pipeline, {name}: {ros['answered']}/{ros['sent']} answered; e2e p50 "
-                      f"{_fmt(e2e['p50_ms'])} / p95 {_fmt(e2e['p95_ms'])} ms (p50 {_fmt(e2e['p50_over_budget'], '.2f')}"
-                      f", p95 {_fmt(e2e['p95_over_budget'], '.2f')} x budget), within budget "
-                      f"{_fmt(None if e2e['within_budget_share'] is None else 100 * e2e['within_budget_share'])} %; "
+                print(f"ROS pipeline, {name}: {ros['answered']}/{ros['sent']} answered; "
+                      f"e2e {_latency_text(e2e)}; "
                       f"coarse {_fmt(ros['coarse_ms_mean'])} ms, detection {_fmt(ros['detect_ms_mean'])} ms; "
                       f"degraded {ros['degraded']}; blocks sent {_fmt(ros['blocks_sent_mean'], '.1f')}, left out "
                       f"{_fmt(ros['blocks_skipped_mean'], '.1f')}; e2e p50 / in-process p50 "

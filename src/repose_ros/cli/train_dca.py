@@ -47,19 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write")
     p.add_argument("--timesteps", type=int, default=200_000, help="PPO steps (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
-    p.add_argument(
-        "--data",
-        default=None,
-        metavar="mot17:PATH",
-        help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)",
-    )
+    p.add_argument("--data", default=None, metavar="mot17:PATH",
+                   help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)")
     p.add_argument("--mosaic-prob", type=float, default=0.5, help="share of MOT17 mosaics with --data")
-    p.add_argument(
-        "--eval-data",
-        default=None,
-        metavar="mot17:PATH",
-        help="also evaluate (not train) on 100 2x2 mosaics of MOT17 ground truth under PATH",
-    )
+    p.add_argument("--eval-data", default=None, metavar="mot17:PATH",
+                   help="also evaluate (not train) on 100 2x2 mosaics of MOT17 ground truth under PATH")
     p.add_argument(
         "--reward",
         choices=("paper", "planner", "plan"),

@@ -32,7 +32,7 @@ def _transform(xyxy: np.ndarray, ox: float, oy: float, sx: float, sy: float, dx:
     return b
 
 
-def _clip_visible(xyxy: np.ndarray, region: Tuple[float, float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
+def clip_visible(xyxy: np.ndarray, region: Tuple[float, float, float, float]) -> Tuple[np.ndarray, np.ndarray]:
     """Clip boxes to ``region``; return the clipped boxes and the fraction of each box kept."""
     x0, y0, x1, y1 = region
     b = box_array(xyxy)
@@ -48,8 +48,8 @@ def place_boxes(gt: np.ndarray, ignore: np.ndarray, crop: Tuple[int, int, int, i
                 dx: float, dy: float, min_inside: float = 0.5) -> Tuple[np.ndarray, np.ndarray]:
     """Move a source frame's boxes into a canvas tile; boxes mostly cut off become ignore regions."""
     x0, y0, x1, y1 = crop
-    g, frac = _clip_visible(gt, crop)
-    i, ifrac = _clip_visible(ignore, crop)
+    g, frac = clip_visible(gt, crop)
+    i, ifrac = clip_visible(ignore, crop)
     keep = frac >= min_inside
     cut = (frac > 0) & ~keep
     gt_out = _transform(g[keep], x0, y0, sx, sy, dx, dy)

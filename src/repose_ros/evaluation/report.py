@@ -77,10 +77,17 @@ def plot_results(methods: Dict[str, Dict[str, Any]], path: str | os.PathLike, ti
     ax.set_title(title or "latency-accuracy")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend()
+    return save_figure(fig, path, dpi=110)
+
+
+def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 100) -> Path:
+    """Lay out a matplotlib figure, write it to ``path`` (creating folders), close it; return the path."""
+    import matplotlib.pyplot as plt
+
     fig.tight_layout()
     out = Path(path)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=110)
+    fig.savefig(out, dpi=dpi)
     plt.close(fig)
     return out
 

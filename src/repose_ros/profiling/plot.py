@@ -5,6 +5,8 @@ import math
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
+from repose_ros.evaluation.report import save_figure
+
 
 def plot_profile(profiles, latency_detail: Dict[str, Dict[str, Any]], path: str,
                  raw: Optional[Dict[str, List[Dict[str, Any]]]] = None, metric: str = "ap50") -> Path:
@@ -44,9 +46,4 @@ def plot_profile(profiles, latency_detail: Dict[str, Dict[str, Any]], path: str,
     ax2.set_title(f"precision vs area (steps: profile; dots: raw {metric})")
     ax2.grid(True, alpha=0.3)
     ax2.legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=100)

@@ -11,9 +11,11 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List
 
 import numpy as np
+
+from repose_ros.datasets.compose import clip_visible
 
 
 LETTERBOX_GREY = 114
@@ -103,18 +105,6 @@ class ModelInput:
     ignore: np.ndarray                 # (I, 4) input-pixel ignore regions (incl. cut boxes)
 
 
-def _visible_fraction(xyxy: np.ndarray, region: Tuple[float, float, float, float]
-                      ) -> Tuple[np.ndarray, np.ndarray]:
-    """Clip boxes to ``region`` (x0, y0, x1, y1); return the clipped boxes and the kept area fraction."""
-    x0, y0, x1, y1 = region
-    clipped = xyxy.copy()
-    clipped[:, [0, 2]] = np.clip(clipped[:, [0, 2]], x0, x1)
-    clipped[:, [1, 3]] = np.clip(clipped[:, [1, 3]], y0, y1)
-    area = np.prod(np.clip(xyxy[:, 2:] - xyxy[:, :2], 0, None), axis=1)
-    inside = np.prod(np.clip(clipped[:, 2:] - clipped[:, :2], 0, None), axis=1)
-    return clipped, np.divide(inside, area, out=np.zeros_like(area), where=area > 0)
-
-
 def make_model_input(sample: FrameSample, imgsz: int, scale: float, rng: np.random.Generator,
                      min_inside: float = 0.5) -> ModelInput:
     """Rescale ``sample`` by ``scale`` and cut an ``imgsz`` square around a random person.
@@ -154,8 +144,8 @@ def make_model_input(sample: FrameSample, imgsz: int, scale: float, rng: np.rand
                          (b[:, 2] - fx0) * sx + ox, (b[:, 3] - fy0) * sy + oy], axis=1)
 
     visible = (float(ox), float(oy), float(ox + tw), float(oy + th))   # the frame's part of the input
-    gt_in, frac = _visible_fraction(to_input(sample.gt), visible)
-    ign_in, ifrac = _visible_fraction(to_input(sample.ignore), visible)
+    gt_in, frac = clip_visible(to_input(sample.gt), visible)
+    ign_in, ifrac = clip_visible(to_input(sample.ignore), visible)
     keep = frac >= min_inside
     cut = (frac > 0) & ~keep
     ignore = np.concatenate([gt_in[cut], ign_in[ifrac > 0]]).astype(np.float32)

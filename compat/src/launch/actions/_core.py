@@ -72,34 +72,24 @@ class _ContextCall(Action):
         getattr(context, self._METHOD)()
 
 
-class PushLaunchConfigurations(_ContextCall):
-    """Save the launch configurations; PopLaunchConfigurations restores them."""
-
-    _METHOD = '_push_launch_configurations'
-
-
-class PopLaunchConfigurations(_ContextCall):
-    """Restore the launch configurations saved by the matching PushLaunchConfigurations."""
-
-    _METHOD = '_pop_launch_configurations'
+def _context_call(name: str, method: str, doc: str) -> type:
+    """Return an action class that calls the launch context's ``method``."""
+    return type(name, (_ContextCall,), {'_METHOD': method, '__doc__': doc, '__module__': __name__})
 
 
-class PushEnvironment(_ContextCall):
-    """Save the launch environment; PopEnvironment restores it."""
-
-    _METHOD = '_push_environment'
-
-
-class PopEnvironment(_ContextCall):
-    """Restore the environment saved by the matching PushEnvironment."""
-
-    _METHOD = '_pop_environment'
-
-
-class ResetEnvironment(_ContextCall):
-    """Reset the launch environment to the environment the launch started with."""
-
-    _METHOD = '_reset_environment'
+PushLaunchConfigurations = _context_call(
+    'PushLaunchConfigurations', '_push_launch_configurations',
+    'Save the launch configurations; PopLaunchConfigurations restores them.')
+PopLaunchConfigurations = _context_call(
+    'PopLaunchConfigurations', '_pop_launch_configurations',
+    'Restore the launch configurations saved by the matching PushLaunchConfigurations.')
+PushEnvironment = _context_call(
+    'PushEnvironment', '_push_environment', 'Save the launch environment; PopEnvironment restores it.')
+PopEnvironment = _context_call(
+    'PopEnvironment', '_pop_environment', 'Restore the environment saved by the matching PushEnvironment.')
+ResetEnvironment = _context_call(
+    'ResetEnvironment', '_reset_environment',
+    'Reset the launch environment to the environment the launch started with.')
 
 
 class ResetLaunchConfigurations(Action):
