@@ -98,12 +98,13 @@ def test_bench_transport_measures_each_transport(tmp_path, monkeypatch):
     import cv2
     import numpy as np
 
-    import repose_ros.detectors.zoo as detector
+    import repose_ros.detectors.backends as backends
     from repose_ros.cli.bench_transport import bench_transport
     from repose_ros.detectors.backends import bright_blobs
+    from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.zoo import ModelZoo
 
-    real_zoo = detector.ModelZoo
-    monkeypatch.setattr(detector, "ModelZoo", lambda *a, **k: real_zoo.fake(detector.FakeDetector(bright_blobs)))
+    monkeypatch.setattr(backends, "make_zoo", lambda *a, **k: ModelZoo.fake(FakeDetector(bright_blobs)))
     seq = tmp_path / "MOT-X"
     (seq / "img1").mkdir(parents=True)
     (seq / "gt").mkdir()

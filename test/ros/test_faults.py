@@ -31,7 +31,8 @@ import yaml
 rclpy = pytest.importorskip("rclpy")
 
 from repose_ros.testing.procfs import pipeline_processes, proc_cmdline, proc_environ, proc_state  # noqa: E402
-from repose_ros.testing.stream import Stream, synthetic_frame  # noqa: E402
+from repose_ros.datasets.synthetic import blob_grid_frame  # noqa: E402
+from repose_ros.testing.stream import Stream  # noqa: E402
 from repose_ros.testing.launched import stop_process_group  # noqa: E402
 from repose_ros.ros.executors import close_executor  # noqa: E402
 
@@ -59,7 +60,7 @@ BLOBS = 5                 # 'people' per frame: 4-5 blocks, a load one edge serv
 
 
 def _frame(i):
-    return synthetic_frame(i, W, H, blobs=BLOBS)
+    return blob_grid_frame(i, W, H, blobs=BLOBS)
 
 
 def _params_file(repo_root, tmp_path, **overrides):
@@ -321,7 +322,7 @@ def test_queue_overload_drops_are_counted_and_answered(policy):
     try:
         assert spin_until(lambda: len(part.live_servers()) == 2 and pub.get_subscription_count() > 0, 30.0)
         cam.repose.coarse = slow_coarse
-        frame = synthetic_frame(0, 640, 360)
+        frame = blob_grid_frame(0, 640, 360)
         for i in range(n_frames):
             msg = bgr_to_image(frame)
             msg.header.stamp.sec = 100 + i

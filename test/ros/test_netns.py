@@ -44,13 +44,14 @@ NAMESPACES = {"front": 1, "e0": 2, "e1": 3}  # namespace suffix -> host part of 
 
 CLIENT = textwrap.dedent("""
     import json, sys, time
-    from repose_ros.testing.stream import Stream, synthetic_frame
+    from repose_ros.datasets.synthetic import blob_grid_frame
+    from repose_ros.testing.stream import Stream
     ns, topic, servers, duration, rate, out = sys.argv[1:7]
     s = Stream(ns, topic)
     s.start()
     s.wait_ready(int(servers), timeout=120.0)
     print("READY", flush=True)
-    s.send_for(float(duration), float(rate), lambda i: synthetic_frame(i, 960, 540), "run")
+    s.send_for(float(duration), float(rate), lambda i: blob_grid_frame(i, 960, 540), "run")
     s.drain(20.0)
     offset = time.time() - time.monotonic()
     json.dump([dict(index=r.index, sent=r.sent + offset, answers=r.answers, degraded=r.degraded,

@@ -20,7 +20,7 @@ def bench_transport(dataset: str, qualities: Sequence[int] = (95, 90, 75), n_fra
     import numpy as np
     from tqdm import tqdm
 
-    from repose_ros.detectors.zoo import ModelZoo
+    from repose_ros.detectors.backends import make_zoo
     from repose_ros.evaluation.metrics import DetectionEvaluator
     from repose_ros.datasets.mot import find_mot_sequences, mot_frames
     from repose_ros.msg import BlockAssignment
@@ -30,7 +30,7 @@ def bench_transport(dataset: str, qualities: Sequence[int] = (95, 90, 75), n_fra
     if not frames:
         raise FileNotFoundError(f"no MOT frames under {dataset}")
     transports = [("raw", 0)] + [("jpeg", int(q)) for q in qualities] + [("png", 0)]
-    zoo = ModelZoo({"yolov8s": "builtin:yolov8s-person"}, torch_threads=1)
+    zoo = make_zoo("ultralytics", ["yolov8s"], ["builtin:yolov8s-person"], torch_threads=1)
     key = f"yolov8s@{imgsz}"
     stats = {f"{t}{q or ''}": {"bytes": [], "encode_ms": [], "decode_ms": [], "eval": DetectionEvaluator()}
              for t, q in transports}

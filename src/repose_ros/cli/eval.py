@@ -114,6 +114,7 @@ def _resolve_dataset(spec: str) -> tuple:
 
 
 def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
+    from repose_ros.detectors.backends import make_zoo
     from repose_ros.detectors.fake import FakeDetector
     from repose_ros.detectors.zoo import ModelZoo
     from repose_ros.detectors.weights import resolve_weights
@@ -124,7 +125,7 @@ def _build_zoo(args: argparse.Namespace, fake_mode: bool, profiles: Any):
         fake = FakeDetector(None, dropout=0.05, jitter=0.03, min_input_px=12.0, latency_ms_at_640=lat640,
                             seed=args.seed)
         return ModelZoo.fake(fake, [name]), fake, name, None
-    zoo = ModelZoo({name: args.weights}, device=args.device, torch_threads=args.threads)
+    zoo = make_zoo("ultralytics", [name], [args.weights], args.device, args.threads or 0)
     return zoo, None, name, str(resolve_weights(args.weights))
 
 

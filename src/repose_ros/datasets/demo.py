@@ -5,7 +5,8 @@ package; tools/setup.sh puts it in ``.cache/demo``. Each 4K frame is a PANDA-lik
 composition: a row of small views of the clip along the top of the canvas (far away, small
 people) and a few enlarged views lower down (near, large people), on a plain background,
 so that the frame has empty regions and a wide spread of object sizes. Without the clip,
-:func:`synthetic_frames` draws bright figures on a dark background (for the ``fake`` back-end).
+:func:`repose_ros.datasets.synthetic.blob_scenes` draws bright figures on a dark background
+(for the ``fake`` back-end).
 """
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 from typing import Iterator, List, Optional
 
 import numpy as np
+
+from repose_ros.datasets.synthetic import blob_scenes
 
 CANVAS = (3840, 2160)
 
@@ -68,27 +71,9 @@ def clip_frames(path: os.PathLike, count: int = 6, stride: int = 25) -> Iterator
         cap.release()
 
 
-def synthetic_frames(count: int = 6, canvas=CANVAS, seed: int = 0) -> Iterator[np.ndarray]:
-    """Yield dark frames with bright person-shaped rectangles, growing toward the bottom."""
-    rng = np.random.default_rng(seed)
-    w, h = canvas
-    for _ in range(count):
-        img = np.full((h, w, 3), 20, np.uint8)
-        for _ in range(int(rng.integers(3, 7))):
-            gx, gy = rng.uniform(0.05, 0.95) * w, rng.uniform(0.1, 0.9) * h
-            for _ in range(int(rng.integers(3, 15))):
-                ph = 20 + 280 * (gy / h) ** 1.5
-                pw = 0.4 * ph
-                cx, cy = gx + rng.normal(0, 2.5 * pw), gy + rng.normal(0, 0.6 * ph)
-                x0, y0 = int(np.clip(cx - pw / 2, 0, w - 2)), int(np.clip(cy - ph / 2, 0, h - 2))
-                x1, y1 = int(np.clip(cx + pw / 2, x0 + 2, w)), int(np.clip(cy + ph / 2, y0 + 2, h))
-                img[y0:y1, x0:x1] = 230
-        yield img
-
-
 def demo_frames(count: int = 6, prefer_clip: bool = True) -> tuple:
     """Return (frames, description): the clip composition when available, else synthetic scenes."""
     clip = find_demo_clip() if prefer_clip else None
     if clip is not None:
         return list(clip_frames(clip, count)), f"{count} PANDA-like 4K compositions of {clip.name}"
-    return list(synthetic_frames(count)), f"{count} generated 4K scenes (no demo clip found)"
+    return list(blob_scenes(count)), f"{count} generated 4K scenes (no demo clip found)"

@@ -32,15 +32,19 @@ def bright_blobs(image: np.ndarray, threshold: int = 128, min_area: int = 4) -> 
 
 def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: str = "cpu",
              torch_threads: int = 0, allowed_dirs: Sequence[str] = (),
-             sha256: Sequence[str] = (), half: bool = False) -> ModelZoo:
-    """Build the model zoo for a node: ``ultralytics`` (real weights) or ``fake`` (bright blobs).
+             sha256: Sequence[str] = (), half: bool = False, class_map: str = "auto") -> ModelZoo:
+    """Build a model zoo: ``ultralytics`` (real weights) or ``fake`` (bright blobs).
+
+    The one builder of real-weights zoos: the nodes, ``repose profile``, ``repose eval`` and the
+    benchmarks call it (tools that simulate a detector build ``ModelZoo.fake`` themselves).
 
     ``torch_threads`` > 0 fixes torch's CPU thread count (several detector processes sharing
     one machine should use 1 each); 0 leaves torch's default. The zoo loads only ``files``
     (model keys received in messages select among ``names``); ``allowed_dirs`` (empty strings
     ignored) restricts them to folders and ``sha256`` (one digest or "" per file, or empty)
     pins their contents. ``half`` runs FP16 on a CUDA device (on the CPU: only OpenVINO exports, in
-    bf16/fp16 instead of f32; see :class:`UltralyticsDetector`).
+    bf16/fp16 instead of f32; see :class:`UltralyticsDetector`); ``class_map`` is
+    :func:`repose_ros.detectors.base.build_class_map`'s mode.
     """
     if len(names) != len(files):
         raise ValueError("weights_names and weights_files must have the same length")
@@ -51,7 +55,8 @@ def make_zoo(backend: str, names: Sequence[str], files: Sequence[str], device: s
         return ModelZoo.fake(FakeDetector(ground_truth=bright_blobs), names)
     if backend == "ultralytics":
         return ModelZoo(dict(zip(names, files)), device=device, torch_threads=torch_threads or None, half=half,
-                        allowed_dirs=allowed_dirs, sha256=dict(zip(names, sha256)) if digests else None)
+                        allowed_dirs=allowed_dirs, sha256=dict(zip(names, sha256)) if digests else None,
+                        class_map=class_map)
     raise ValueError(f"unknown detector backend '{backend}' (ultralytics or fake)")
 
 

@@ -20,6 +20,7 @@ def build_zoo(names: Sequence[str], backend: str = "ultralytics", weights_items:
     """
     from repose_ros.detectors.weights import BUILTIN_PERSON
     from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.backends import make_zoo
     from repose_ros.detectors.zoo import ModelZoo
     if backend == "fake":
         fake = FakeDetector(min_input_px=10.0, dropout=0.05, jitter=0.03, latency_ms_at_640=4.0,
@@ -34,7 +35,8 @@ def build_zoo(names: Sequence[str], backend: str = "ultralytics", weights_items:
     missing = [n for n in names if n not in weights]
     if missing:
         raise SystemExit(f"no weights for model names {missing}: give --weights NAME=/path/to/file.pt")
-    return ModelZoo(weights, device=device, class_map=class_map, torch_threads=threads), None
+    return make_zoo("ultralytics", list(weights), list(weights.values()), device, threads or 0,
+                    class_map=class_map), None
 
 
 def measure_latency(zoo, keys: Sequence[str], samples: List[FrameSample], repeats: int, warmup: int,

@@ -80,16 +80,14 @@ def load_visdrone_samples(root: Path, max_frames: int) -> List[FrameSample]:
 
 def synthetic_samples(n_frames: int, seed: int, frame_w: int = 1920,
                       frame_h: int = 1080) -> List[FrameSample]:
-    """Generate frames (grey background, PANDA-like person layouts) for the fake back-end."""
-    from repose_ros.datasets.layouts import panda_like_layout
-    rng = np.random.default_rng(seed)
-    out = []
-    for i in range(n_frames):
-        boxes = panda_like_layout(rng, frame_w, frame_h, n_boxes=int(rng.integers(20, 80)))
-        img = np.full((frame_h, frame_w, 3), 90, np.uint8)
-        out.append(FrameSample(f"synthetic/{i:03d}", img, boxes.astype(np.float32),
-                               np.zeros((0, 4), np.float32)))
-    return out
+    """Generate frames for the fake back-end with :func:`repose_ros.datasets.synthetic.synthetic_frames`.
+
+    PANDA-like layouts of 20 to 80 people, no ignore regions, on a grey image.
+    """
+    from repose_ros.datasets.synthetic import synthetic_frames
+
+    return [FrameSample(f.name, f.load(), f.gt, f.ignore)
+            for f in synthetic_frames(n_frames, seed, (frame_w, frame_h), boxes=(20, 80), ignore_fraction=0.0)]
 
 
 # --------------------------------------------------------------------------- model inputs

@@ -17,7 +17,8 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from repose_ros.testing.procfs import pipeline_processes, proc_rss_kb
-from repose_ros.testing.stream import Stream, synthetic_frame
+from repose_ros.datasets.synthetic import blob_grid_frame
+from repose_ros.testing.stream import Stream
 
 
 def _mb(kb: Optional[int]) -> float:
@@ -50,7 +51,7 @@ def run_soak(args) -> int:
         roles = pipeline_processes(proc.pid)
         print(f"[soak] ready in {ready:.1f} s; processes: "
               + ", ".join(f"{r} (pid {p})" for r, p in sorted(roles.items())), flush=True)
-        frames = [synthetic_frame(i, args.width, args.height) for i in range(8)]
+        frames = [blob_grid_frame(i, args.width, args.height) for i in range(8)]
         t_start = time.monotonic()
         next_sample = [t_start]
 

@@ -1,9 +1,9 @@
-"""An open-loop client of the launched pipeline and the synthetic frames it sends.
+"""An open-loop client of the launched pipeline.
 
 :class:`Stream` publishes frames at a steady camera rate (the next frame does not wait for the
 previous answer) and records, for every frame, what came back: detections (exactly once is the
 contract), the plan, the report and the servers' status. The soak benchmark and the fault tests
-share it; :func:`synthetic_frame` draws the ``fake`` back-end's 'people'.
+share it; they send :func:`repose_ros.datasets.synthetic.blob_grid_frame` frames.
 """
 from __future__ import annotations
 
@@ -12,23 +12,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Dict, List, Optional
 
 import numpy as np
-
-
-def synthetic_frame(index: int, width: int = 1920, height: int = 1080, blobs: int = 9) -> np.ndarray:
-    """Bright rectangles (the ``fake`` back-end's 'people') on a dark frame, moving slowly with ``index``.
-
-    The rectangles are spread over a 3 x 3 grid so that partitioning yields several blocks and
-    every edge server gets work.
-    """
-    img = np.full((height, width, 3), 15, np.uint8)
-    for k in range(blobs):
-        gx, gy = k % 3, (k // 3) % 3
-        bw, bh = max(4, width // 40), max(8, height // 12)
-        x0 = int((gx + 0.2) * width / 3 + (index * 3 + 17 * k) % max(1, width // 6))
-        y0 = int((gy + 0.15) * height / 3 + (7 * k) % max(1, height // 12))
-        x0, y0 = min(x0, width - bw - 1), min(y0, height - bh - 1)
-        img[y0:y0 + bh, x0:x0 + bw] = 240
-    return img
 
 
 @dataclass
