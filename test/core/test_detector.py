@@ -525,3 +525,25 @@ def test_half_parameter_reaches_the_zoo():
     zoo = make_zoo_from_params(p)
     assert zoo.half is True
     assert make_zoo_from_params(dict(p, half=False)).half is False
+
+
+def test_detections_from_result_reads_boxes_and_handles_none():
+    """The ultralytics adapter: xyxy, conf and cls tensors -> Detections; no boxes -> empty."""
+    import types
+
+    import torch
+
+    from repose_ros.detectors.ultralytics import detections_from_result
+
+    class _Boxes:
+        xyxy = torch.tensor([[1.0, 2.0, 11.0, 22.0], [5.0, 5.0, 6.0, 9.0]])
+        conf = torch.tensor([0.9, 0.4])
+        cls = torch.tensor([0.0, 1.0])
+
+        def __len__(self):
+            return 2
+
+    dets = detections_from_result(types.SimpleNamespace(boxes=_Boxes()))
+    assert dets.xyxy.dtype == np.float32 and dets.xyxy.tolist() == [[1, 2, 11, 22], [5, 5, 6, 9]]
+    assert dets.scores.tolist() == pytest.approx([0.9, 0.4]) and dets.class_ids.tolist() == [0, 1]
+    assert len(detections_from_result(types.SimpleNamespace(boxes=None))) == 0

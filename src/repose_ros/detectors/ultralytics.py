@@ -63,6 +63,15 @@ def limit_runtime_threads(backend: Any, weights: Path, threads: int, half: bool 
     return False
 
 
+def detections_from_result(result: Any) -> Detections:
+    """Convert one ultralytics ``Results`` (its ``boxes``: xyxy, conf, cls tensors) into :class:`Detections`."""
+    boxes = getattr(result, "boxes", None)
+    if boxes is None or len(boxes) == 0:
+        return Detections.empty()
+    return Detections(boxes.xyxy.cpu().numpy().astype(np.float32), boxes.conf.cpu().numpy().astype(np.float32),
+                      boxes.cls.cpu().numpy().astype(np.int32))
+
+
 class UltralyticsDetector:
     """YOLO detector of ultralytics, loaded lazily and once, run on whole images or crops.
 
@@ -186,13 +195,10 @@ class UltralyticsDetector:
         torch.set_num_threads(self.torch_threads)
         out = []
         for res in results:
-            boxes = res.boxes
-            if boxes is None or len(boxes) == 0:
-                out.append(Detections.empty())
+            dets = detections_from_result(res)
+            if len(dets) == 0:
+                out.append(dets)
                 continue
-            dets = Detections(boxes.xyxy.cpu().numpy().astype(np.float32),
-                              boxes.conf.cpu().numpy().astype(np.float32),
-                              boxes.cls.cpu().numpy().astype(np.int32))
             dets = apply_class_map(dets, self._class_map)
             if merges_classes(self._class_map):
                 dets = nms_after_map(dets, iou)
