@@ -9,7 +9,8 @@ import subprocess
 import numpy as np
 import pytest
 
-import repose_ros.cli.export as export_mod
+import repose_ros.cli.export as export_cli
+import repose_ros.detectors.export as export_mod
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.detectors.ultralytics import UltralyticsDetector
@@ -217,9 +218,9 @@ def test_export_cli_arguments(tmp_path, monkeypatch, capsys):
     for bad in (["--formats", "tflite"], ["--formats", ""], ["--sizes", "300"], ["--sizes", "a,b"],
                 ["--sizes", "0"], ["--batch", "0"]):
         with pytest.raises(SystemExit):
-            export_mod.main_export(bad + ["--out", str(tmp_path)])
+            export_cli.main_export(bad + ["--out", str(tmp_path)])
     assert calls == []
-    assert export_mod.main_export(["--out", str(tmp_path), "--half"]) == 0
+    assert export_cli.main_export(["--out", str(tmp_path), "--half"]) == 0
     from repose_ros.core.keys import parse_key
     from repose_ros.core.profiles import Profiles
     sizes = sorted({parse_key(k)[1] for k in Profiles.default().model_keys})
@@ -229,7 +230,7 @@ def test_export_cli_arguments(tmp_path, monkeypatch, capsys):
     assert len(lines) == 2 * len(sizes) and lines[0].startswith(f"[1/{2 * len(sizes)}] onnx")
     assert "sha256 " in lines[1] and folder_sha256(tmp_path / f"m_{sizes[0]}_fp16_openvino_model") in lines[1]
     calls.clear()
-    assert export_mod.main_export(["--out", str(tmp_path), "--sizes", "640,320,640", "--formats", "openvino"]) == 0
+    assert export_cli.main_export(["--out", str(tmp_path), "--sizes", "640,320,640", "--formats", "openvino"]) == 0
     assert [(c[1], c[2]) for c in calls] == [("openvino", 320), ("openvino", 640)]
 
 
@@ -239,13 +240,13 @@ def test_export_cli_missing_dependency_and_engine(tmp_path, monkeypatch, capsys)
     monkeypatch.setattr(export_mod, "export_weights", lambda *a, **k: calls.append(a))
     monkeypatch.setattr(export_mod, "missing_dependencies", lambda fmt, device="cpu": ["openvino"]
                         if fmt == "openvino" else [])
-    assert export_mod.main_export(["--out", str(tmp_path), "--sizes", "320"]) == 2
+    assert export_cli.main_export(["--out", str(tmp_path), "--sizes", "320"]) == 2
     assert "pip install openvino" in capsys.readouterr().err
     monkeypatch.setattr(export_mod, "missing_dependencies", lambda fmt, device="cpu": [])
-    assert export_mod.main_export(["--out", str(tmp_path), "--sizes", "320", "--formats", "engine"]) == 2
+    assert export_cli.main_export(["--out", str(tmp_path), "--sizes", "320", "--formats", "engine"]) == 2
     assert "CUDA" in capsys.readouterr().err
     monkeypatch.setattr(export_mod, "missing_dependencies", lambda fmt, device="cpu": ["tensorrt"])
-    assert export_mod.main_export(["--out", str(tmp_path), "--sizes", "320", "--formats", "engine"]) == 2
+    assert export_cli.main_export(["--out", str(tmp_path), "--sizes", "320", "--formats", "engine"]) == 2
     assert "tensorrt" in capsys.readouterr().err
     assert calls == []
 
@@ -270,7 +271,7 @@ def test_no_auto_install_while_exporting(monkeypatch):
     monkeypatch.setattr(checks.subprocess, "check_output", lambda *a, **k: ran.append(a) or "")
     monkeypatch.setenv("YOLO_AUTOINSTALL", "True")
     before = checks.AUTOINSTALL
-    with export_mod._NoAutoInstall():
+    with export_mod.NoAutoInstall():
         assert checks.AUTOINSTALL is False
         assert checks.check_requirements("repose-no-such-package>=1") is False
     assert ran == [] and checks.AUTOINSTALL == before
@@ -301,7 +302,7 @@ def test_real_onnx_export_loads_and_detects(tmp_path, capsys):
     site = builtin_weights_path().parent
     before = sorted(p.name for p in site.iterdir())
     out = tmp_path / "exports"
-    assert export_mod.main_export(["--formats", "onnx", "--sizes", "320", "--out", str(out)]) == 0
+    assert export_cli.main_export(["--formats", "onnx", "--sizes", "320", "--out", str(out)]) == 0
     onnx = out / "yolov8s-person_320.onnx"
     assert onnx.is_file() and sorted(p.name for p in out.iterdir()) == [onnx.name]  # no temporary left over
     assert sorted(p.name for p in site.iterdir()) == before  # nothing written beside the builtin weights
@@ -354,12 +355,12 @@ def test_openvino_export_child(tmp_path):
     """An OpenVINO folder export, pinned by its folder digest, gives the .pt boxes (f32) on a square input."""
     import cv2
 
-    from repose_ros.cli.export import _letterbox_square
+    from repose_ros.profiling.exports import letterbox_square
 
     out = tmp_path / "exports"
     folder = export_mod.export_weights("builtin:yolov8s-person", "openvino", 320, out)
     assert folder == out / "yolov8s-person_320_openvino_model" and folder.is_dir()
-    square, _ = _letterbox_square(cv2.imread(str(FRAME)), 320)
+    square, _ = letterbox_square(cv2.imread(str(FRAME)), 320)
     zoo = ModelZoo({"pt": "builtin:yolov8s-person", "ov": str(folder)}, torch_threads=1,
                    allowed_dirs=[str(out)], sha256={"ov": folder_sha256(folder)})
     det, pt = zoo.detector("ov@320").load(), zoo.detector("pt@320")

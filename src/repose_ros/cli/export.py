@@ -14,8 +14,9 @@ SHA-256 (the digest to pin in ``weights_sha256``; for a folder see
 :func:`repose_ros.detectors.weights.folder_sha256`).
 
 Nothing is installed or downloaded: ultralytics' exporter would pip-install a missing ``onnx`` or
-``openvino``, so every dependency is checked first (:func:`missing_dependencies`) and the run
-stops with the ``pip install`` line to run, and auto-install is switched off while exporting.
+``openvino``, so every dependency is checked first
+(:func:`repose_ros.detectors.export.missing_dependencies`) and the run stops with the ``pip
+install`` line to run, and auto-install is switched off while exporting.
 
 ``--compare`` then measures, on this machine, the median latency of one call per input size of
 the ``.pt`` model and of each export (``--threads`` threads, ``--repeats`` timed calls on a square
@@ -25,277 +26,14 @@ frames, with its difference to the ``.pt`` model (the README's figures come from
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
-import os
-import shutil
-import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
-__all__ = ["FORMATS", "ExportError", "export_path", "missing_dependencies", "export_weights", "compare_exports",
-           "main_export"]
-
-FORMATS = ("onnx", "openvino", "engine")
-"""Formats ``repose export`` writes (ultralytics' format names)."""
-
-# import name -> pip name of what each format needs (pinned in requirements.txt)
-_NEEDS = {
-    "onnx": (("onnx", "onnx"), ("onnxslim", "onnxslim"), ("onnxruntime", "onnxruntime")),
-    "openvino": (("openvino", "openvino"),),
-    "engine": (("onnx", "onnx"), ("onnxslim", "onnxslim"), ("tensorrt", "tensorrt")),
-}
-
-
-class ExportError(RuntimeError):
-    """An export that cannot run here (missing dependency, no CUDA device, wrong weights)."""
-
-
-def export_stem(weights: str, path: Path) -> str:
-    """Return the file-name stem of the exports of ``weights`` (resolved to ``path``)."""
-    from repose_ros.detectors.weights import BUILTIN_PERSON, _BUILTIN_ALIASES
-    if str(weights).strip() in _BUILTIN_ALIASES:
-        return BUILTIN_PERSON.split(":", 1)[1]
-    return path.stem
-
-
-def export_path(out_dir: Path, stem: str, fmt: str, imgsz: int, half: bool = False) -> Path:
-    """Return where the ``fmt`` export of ``stem`` at ``imgsz`` goes under ``out_dir``."""
-    base = f"{stem}_{int(imgsz)}{'_fp16' if half else ''}"
-    if fmt == "openvino":
-        return Path(out_dir) / f"{base}_openvino_model"
-    if fmt in ("onnx", "engine"):
-        return Path(out_dir) / f"{base}.{fmt}"
-    raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def missing_dependencies(fmt: str, device: str = "cpu") -> List[str]:
-    """Return the pip names of the packages an export to ``fmt`` needs that are not installed.
-
-    ``engine`` also needs a CUDA device (checked by :func:`export_weights`).
-    """
-    if fmt not in _NEEDS:
-        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    needs = list(_NEEDS[fmt])
-    return [pip for mod, pip in needs if importlib.util.find_spec(mod) is None]
-
-
-def _check_can_export(fmt: str, device: str) -> None:
-    missing = missing_dependencies(fmt, device)
-    if fmt == "engine":
-        if missing:
-            raise ExportError("TensorRT export needs the Python package 'tensorrt' (and a CUDA device); it is not "
-                              f"installed here (missing: {', '.join(missing)}). Export onnx or openvino instead, or "
-                              "install the TensorRT build of your CUDA (pip install tensorrt-cu<CUDA major>) on "
-                              "the GPU machine")
-        if not device.startswith("cuda"):
-            raise ExportError("TensorRT export runs on a CUDA device: give --device cuda:0")
-    elif missing:
-        raise ExportError(f"exporting to {fmt} needs {', '.join(missing)}, which is not installed; repose never "
-                          f"installs anything itself: pip install {' '.join(missing)} (versions: requirements.txt)")
-
-
-class _NoAutoInstall:
-    """Context: ultralytics may not pip-install or download anything (restores its settings after)."""
-
-    def __enter__(self) -> "_NoAutoInstall":
-        self._env = {k: os.environ.get(k) for k in ("YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
-        os.environ["YOLO_OFFLINE"] = "1"
-        os.environ["YOLO_AUTOINSTALL"] = "False"
-        import ultralytics.utils.checks as checks
-        self._checks = checks
-        self._old = getattr(checks, "AUTOINSTALL", None)
-        checks.AUTOINSTALL = False
-        return self
-
-    def __exit__(self, *exc: Any) -> None:
-        if self._old is not None:
-            self._checks.AUTOINSTALL = self._old
-        for key, value in self._env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
-def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False,
-                   dynamic: bool = False, batch: int = 1, device: str = "cpu",
-                   allowed_dirs: Optional[Sequence[str]] = None, overwrite: bool = True) -> Path:
-    """Export the ``.pt`` weights ``weights`` (a spec of ``resolve_weights``) to ``fmt`` at ``imgsz``.
-
-    Return the path of the export (see :func:`export_path`). The ``.pt`` file is copied into a
-    temporary folder under ``out_dir`` first, because ultralytics writes its export beside the
-    source file (which for the builtin model lies inside site-packages).
-    """
-    from repose_ros.detectors.base import check_device
-    from repose_ros.detectors.weights import resolve_weights, weights_format
-    if fmt not in FORMATS:
-        raise ExportError(f"unknown export format {fmt!r}; use one of {', '.join(FORMATS)}")
-    if int(imgsz) <= 0 or int(imgsz) % 32:
-        raise ExportError(f"input size {imgsz} is not a positive multiple of 32 (the model's stride)")
-    src = resolve_weights(weights, allowed_dirs=allowed_dirs)
-    if weights_format(src) != "pt":
-        raise ExportError(f"{src} is a {weights_format(src)} model: export starts from a .pt file")
-    device = check_device(device)
-    _check_can_export(fmt, device)
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    dest = export_path(out_dir, export_stem(weights, src), fmt, imgsz, half)
-    if dest.exists() and not overwrite:
-        return dest
-    with tempfile.TemporaryDirectory(prefix=".export-", dir=out_dir) as tmp, _NoAutoInstall():
-        from ultralytics import YOLO
-        from ultralytics.cfg import DEFAULT_CFG_DICT
-        work = Path(tmp) / f"{export_path(Path(tmp), export_stem(weights, src), 'onnx', imgsz, half).stem}.pt"
-        shutil.copy2(src, work)
-        kwargs: Dict[str, Any] = {"format": fmt, "imgsz": int(imgsz), "dynamic": bool(dynamic),
-                                  "batch": max(1, int(batch)), "verbose": False,
-                                  "device": device.split(":", 1)[1] if device.startswith("cuda:") else device}
-        if fmt != "openvino":
-            kwargs["simplify"] = True
-        if half:
-            kwargs.update({"quantize": 16} if "quantize" in DEFAULT_CFG_DICT else {"half": True})
-        made = YOLO(str(work)).export(**kwargs)
-        made = Path(made[0] if isinstance(made, (list, tuple)) else made)
-        if not made.exists():
-            raise ExportError(f"ultralytics reported {made} but wrote nothing there")
-        if dest.is_dir():
-            shutil.rmtree(dest)
-        elif dest.exists():
-            dest.unlink()
-        shutil.move(str(made), str(dest))
-    return dest
-
-
-# --------------------------------------------------------------------------- comparison
-
-
-def _square_crop(frame: Any, imgsz: int) -> Any:
-    import cv2
-    h, w = frame.shape[:2]
-    side = min(h, w)
-    x0, y0 = (w - side) // 2, (h - side) // 2
-    return cv2.resize(frame[y0:y0 + side, x0:x0 + side], (int(imgsz), int(imgsz)), interpolation=cv2.INTER_AREA)
-
-
-def _letterbox_square(image: Any, imgsz: int) -> Any:
-    """Return ``(square imgsz x imgsz image, scale)``: ``image`` scaled to fit, padded right/bottom with 114."""
-    import cv2
-    import numpy as np
-    h, w = image.shape[:2]
-    scale = float(imgsz) / max(h, w)
-    nw, nh = max(1, round(w * scale)), max(1, round(h * scale))
-    canvas = np.full((int(imgsz), int(imgsz), 3), 114, dtype=np.uint8)
-    canvas[:nh, :nw] = cv2.resize(image, (nw, nh), interpolation=cv2.INTER_AREA)
-    return canvas, scale
-
-
-def compare_exports(pt_weights: str, exports: Sequence[Dict[str, Any]], frames: Sequence[Any], *,
-                    threads: int = 1, repeats: int = 5, warmup: int = 1, conf: float = 0.01,
-                    openvino_half: bool = True, progress: bool = True) -> List[Dict[str, Any]]:
-    """Measure latency and mAP50:95 of the ``.pt`` model and of each export, per input size.
-
-    ``exports`` holds ``{"format", "imgsz", "path"}`` rows (as ``repose export`` writes them);
-    ``frames`` are :class:`repose_ros.datasets.annotated.EvalFrame` (ground truth + loader). Per input
-    size, the ``.pt`` model and every export run (``threads`` threads, the detector the node uses)
-    ``repeats`` timed calls (after ``warmup``; the formats take turns call by call) on one square
-    ``imgsz x imgsz`` crop of the first frame, so every format runs the same tensor; then every
-    frame at ``conf``, twice: whole, as the detector runs it (a static export pads every input to the square
-    ``imgsz x imgsz``, where the ``.pt`` model pads a 16:9 frame only to a multiple of 32), and
-    letterboxed to that square beforehand, so that every format sees the same tensor. Return one
-    row per (input size, format) with ``latency_ms`` (median), ``map50_95`` (COCO, against the
-    frames' ground truth, as run) and ``map50_95_same_input`` (square inputs), and each one's
-    difference to the ``.pt`` model (``d_map50_95``, ``d_map50_95_same_input``). With
-    ``openvino_half`` every OpenVINO export also runs with ``half`` (row ``openvino-half``:
-    OpenVINO's own CPU precision, bf16 where the CPU has it; see
-    :func:`repose_ros.detectors.ultralytics.limit_runtime_threads`).
-    """
-    from repose_ros.detectors.ultralytics import UltralyticsDetector
-    from repose_ros.evaluation.metrics import DetectionEvaluator
-
-    images = [f.load() for f in frames]
-    if not images:
-        raise ExportError("no frames to compare on")
-    rows: List[Dict[str, Any]] = []
-    sizes = sorted({int(e["imgsz"]) for e in exports})
-    for imgsz in sizes:
-        crop = _square_crop(images[0], imgsz)
-        runs = [{"format": "pt", "imgsz": imgsz, "path": str(pt_weights)}]
-        for e in exports:
-            if int(e["imgsz"]) == imgsz:
-                runs.append(dict(e))
-                if e["format"] == "openvino" and openvino_half:  # the same folder, run in bf16/fp16
-                    runs.append(dict(e, format="openvino-half", half=True))
-        dets = [UltralyticsDetector(run["path"], torch_threads=threads, half=bool(run.get("half"))).load()
-                for run in runs]
-        for det in dets:
-            for _ in range(warmup):
-                det.detect(crop, imgsz=imgsz, conf=0.25)
-        times: List[List[float]] = [[] for _ in dets]
-        for _ in range(repeats):  # formats take turns, so a load beside the run slows them alike
-            for i, det in enumerate(dets):
-                t0 = time.perf_counter()
-                det.detect(crop, imgsz=imgsz, conf=0.25)
-                times[i].append((time.perf_counter() - t0) * 1000.0)
-        base = None
-        for run, det, ts in zip(runs, dets, times):
-            ev, ev_same = DetectionEvaluator(), DetectionEvaluator()
-            for frame, image in zip(frames, images):
-                ev.add_detections(frame.gt, det.detect(image, imgsz=imgsz, conf=conf), frame.ignore,
-                                  frame.width, frame.height)
-                square, scale = _letterbox_square(image, imgsz)
-                d = det.detect(square, imgsz=imgsz, conf=conf)
-                ev_same.add(frame.gt, d.xyxy / scale, d.scores, frame.ignore, frame.width, frame.height)
-            m, m_same = ev.summary()["map50_95"], ev_same.summary()["map50_95"]
-            if run["format"] == "pt":
-                base = (m, m_same)
-            row = {"imgsz": imgsz, "format": run["format"], "latency_ms": round(float(statistics.median(ts)), 1),
-                   "map50_95": _round(m), "d_map50_95": _diff(m, base[0] if base else None),
-                   "map50_95_same_input": _round(m_same),
-                   "d_map50_95_same_input": _diff(m_same, base[1] if base else None),
-                   "threads_limited": det.runtime_threads_limited if run["format"] != "pt" else True,
-                   "path": run["path"]}
-            rows.append(row)
-            if progress:
-                print(f"compare {imgsz:>5} {row['format']:<9} {row['latency_ms']:>8.1f} ms  mAP50:95 as run "
-                      f"{row['map50_95']} ({row['d_map50_95']}), same input {row['map50_95_same_input']} "
-                      f"({row['d_map50_95_same_input']})", flush=True)
-        del dets
-    return rows
-
-
-def _round(v: Optional[float]) -> Optional[float]:
-    return None if v is None else round(float(v), 4)
-
-
-def _diff(v: Optional[float], base: Optional[float]) -> Optional[float]:
-    return None if v is None or base is None else round(float(v) - float(base), 4)
-
-
-def format_compare_table(rows: Sequence[Dict[str, Any]]) -> str:
-    """Return a Markdown table of :func:`compare_exports` rows, one line per input size and format."""
-    lines = ["| input | format | latency ms | vs .pt | mAP50:95 as run (vs .pt) | mAP50:95 same input (vs .pt) |",
-             "|---|---|---|---|---|---|"]
-    for imgsz in sorted({r["imgsz"] for r in rows}):
-        here = [r for r in rows if r["imgsz"] == imgsz]
-        pt = next((r for r in here if r["format"] == "pt"), None)
-        for r in here:
-            speed = f"{pt['latency_ms'] / r['latency_ms']:.2f}x" if pt and r["latency_ms"] > 0 else ""
-
-            def acc(key: str, r: Dict[str, Any] = r) -> str:
-                if r[key] is None:
-                    return ""
-                return f"{r[key]:.4f}" if r["format"] == "pt" else f"{r[key]:.4f} ({r['d_' + key]:+.4f})"
-
-            lines.append(f"| {imgsz} | {r['format']} | {r['latency_ms']:.1f} | {speed} | {acc('map50_95')} | "
-                         f"{acc('map50_95_same_input')} |")
-    return "\n".join(lines)
-
-
-# --------------------------------------------------------------------------- command line
+from repose_ros.detectors import export as dexport
+from repose_ros.detectors.export import FORMATS
 
 
 def _sizes(text: Optional[str], profile: Optional[str]) -> List[int]:
@@ -365,8 +103,8 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
     try:
         device = check_device(args.device)
         for fmt in fmts:  # every dependency before the first (slow) export
-            _check_can_export(fmt, device)
-    except (ExportError, DeviceError) as exc:
+            dexport.check_can_export(fmt, device)
+    except (dexport.ExportError, DeviceError) as exc:
         print(f"repose export: {exc}", file=sys.stderr)
         return 2
     made: List[Dict[str, Any]] = []
@@ -374,10 +112,10 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
     for i, (fmt, imgsz) in enumerate(((f, s) for s in sizes for f in fmts), start=1):
         t0 = time.perf_counter()
         try:
-            path = export_weights(args.weights, fmt, imgsz, Path(args.out), half=args.half, dynamic=args.dynamic,
-                                  batch=args.batch, device=device, allowed_dirs=args.weights_dir,
-                                  overwrite=not args.skip_existing)
-        except (ExportError, WeightsError, DeviceError) as exc:
+            path = dexport.export_weights(args.weights, fmt, imgsz, Path(args.out), half=args.half,
+                                          dynamic=args.dynamic, batch=args.batch, device=device,
+                                          allowed_dirs=args.weights_dir, overwrite=not args.skip_existing)
+        except (dexport.ExportError, WeightsError, DeviceError) as exc:
             print(f"repose export: {exc}", file=sys.stderr)
             return 2
         size_mb = sum(f.stat().st_size for f in ([path] if path.is_file() else path.rglob("*"))) / 1e6
@@ -393,6 +131,7 @@ def main_export(argv: Optional[Sequence[str]] = None) -> int:
             print("repose export: --compare needs MOT17 frames (--data FOLDER with <seq>/gt/gt.txt and img1/)",
                   file=sys.stderr)
             return 2
+        from repose_ros.profiling.exports import compare_exports, format_compare_table
         rows = compare_exports(args.weights, made, mot_frames(seqs, args.frames), threads=args.threads,
                                repeats=args.repeats)
         print(f"\nlatency: median of {args.repeats} calls on one square input-size crop, {args.threads} thread(s); "
