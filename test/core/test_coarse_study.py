@@ -4,11 +4,12 @@ import json
 import numpy as np
 import pytest
 
-from repose_ros.cli.coarse_study import (CachedBlocks, RecallCounter, height_bin_labels, main_coarse_study,
-                                         matched_ground_truth, parse_study_data, timed_blocks)
+from repose_ros.cli.coarse_study import main_coarse_study, parse_study_data
 from repose_ros.core.coarse import coarse_detect
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.fake import FakeDetector
+from repose_ros.profiling.coarse_study import (CachedBlocks, RecallCounter, height_bin_labels, matched_ground_truth,
+                                               timed_blocks)
 
 
 def test_matching_is_one_to_one_and_greedy_by_score():

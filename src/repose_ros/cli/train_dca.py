@@ -115,30 +115,9 @@ def _mot_frames(spec: str, option: str) -> tuple[str, list]:
     return path, frames
 
 
-def _layout_source(spec: Optional[str], mosaic_prob: float, seed: int) -> tuple[Any, dict[str, Any]]:
-    """Build the layout source from ``--data``; return ``(source, settings for the sidecar)``."""
-    from repose_ros.datasets.layouts import mixed_layout_source, mosaic_2x2_layouts
-
-    if not spec:
-        return None, {"data": "synthetic"}
-    path, frames = _mot_frames(spec, "--data")
-    mosaics = mosaic_2x2_layouts(frames, n_layouts=2000, rng=np.random.default_rng(seed))
-    source = mixed_layout_source(mosaics, mosaic_prob=mosaic_prob)
-    source.__name__ = "panda_like+mot17_mosaic"  # type: ignore[attr-defined]
-    settings = {"data": f"panda_like+mot17:{path}", "mot17_frames": len(frames), "mosaic_prob": mosaic_prob}
-    return source, settings
-
-
-_COARSE_KINDS = {"visdrone": ("visdrone", 63, 8, "none"), "mot17-collage": ("mot17", 16, 0, "collage"),
-                 "mot17-2x2": ("mot17", 8, 0, "2x2")}
-
-
 def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
-    """Return ``(layout source, context sampler, settings)`` of ``--reward plan``."""
-    from repose_ros.training.dca_data import coarse_layouts, degraded_source, mixed_source
-    from repose_ros.detectors.zoo import ModelZoo
-    from repose_ros.core.config import RePoseConfig
-    from repose_ros.core.pipeline import RePose
+    """Parse the plan reward's options and build its source (:func:`repose_ros.training.sources.plan_reward_setup`)."""
+    from repose_ros.training.sources import plan_reward_setup
 
     try:
         lo, hi = (float(v) for v in args.budgets.split(","))
@@ -146,68 +125,13 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
     except ValueError:
         raise SystemExit(f"repose train-dca: --budgets LO,HI and --servers N,N,... expected, got "
                          f"{args.budgets!r} / {args.servers!r}")
-    if not 0 < lo <= hi or not servers or min(servers) < 1:
-        raise SystemExit("repose train-dca: need 0 < LO <= HI budgets and servers >= 1")
-    rp = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
-    key = rp.config.coarse_model
-    if not rp.profiles.has_recall(key):
-        raise SystemExit(f"repose train-dca: the profile has no coarse recall curve for {key}")
-    real = []
-    settings: dict[str, Any] = {"coarse_data": {}}
-    for spec in args.coarse_data:
-        kind, _, path = spec.partition(":")
-        if kind not in _COARSE_KINDS or not path:
-            raise SystemExit(f"repose train-dca: --coarse-data must be one of {sorted(_COARSE_KINDS)}:PATH, "
-                             f"got {spec!r}")
-        data_kind, n, skip, mosaic = _COARSE_KINDS[kind]
-        layouts = coarse_layouts(f"{data_kind}:{path}", n, args.cache_dir, skip=skip, mosaic=mosaic, seed=1,
-                                 coarse_model=key, progress=not args.no_progress)
-        layouts = [lay for lay in layouts if len(lay[0]) >= 2]
-        settings["coarse_data"][spec] = len(layouts)
-        real.extend(layouts)
-    synth = degraded_source(lambda a: rp.profiles.recall_of_area(key, a), rp.coarse_scale, jitter=args.jitter)
-    share = float(args.synthetic_share) if real else 1.0
-    mixed = mixed_source([(share, synth)] + ([(1.0 - share, real)] if share < 1.0 else []))
-
-    def source(rng: np.random.Generator) -> Any:
-        layout = mixed(rng)
-        return layout if args.target == "people" else layout[:3]
-
-    source.__name__ = f"coarse_boxes(real+degraded_panda_like, target={args.target})"  # type: ignore[attr-defined]
-
-    def context(rng: np.random.Generator) -> tuple[float, int]:
-        return float(np.exp(rng.uniform(np.log(lo), np.log(hi)))), int(servers[int(rng.integers(len(servers)))])
-
-    settings.update(budgets_ms=[lo, hi], servers=servers, synthetic_share=share, jitter=args.jitter,
-                    coarse_model=key, target=args.target)
-    n_eval = args.eval_layouts if args.eval_layouts is not None else 30
-    erng = np.random.default_rng(10_000 + args.seed)  # held out: other draws than training's
-    held_out = []
-    while len(held_out) < n_eval:
-        lay = synth(erng)
-        if len(lay[0]) >= 2:
-            held_out.append(lay if args.target == "people" else lay[:3])
-    settings["eval_sets"] = {"degraded_panda_like": held_out}
-    return source, context, settings
-
-
-def _plot_curve(curve: list, path: str) -> None:
-    """Write the learning curve (mean episode reward per rollout) as a PNG."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 4))
-    if curve:
-        ax.plot([c[0] for c in curve], [c[1] for c in curve], lw=1.2)
-    ax.set_xlabel("PPO steps")
-    ax.set_ylabel("mean episode reward")
-    ax.set_title("RL-DCA learning curve")
-    ax.grid(True, alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    try:
+        return plan_reward_setup((lo, hi), servers, args.coarse_data, args.cache_dir, args.jitter,
+                                 args.synthetic_share, args.target,
+                                 args.eval_layouts if args.eval_layouts is not None else 30, args.seed,
+                                 progress=not args.no_progress)
+    except ValueError as exc:
+        raise SystemExit(f"repose train-dca: {exc}") from None
 
 
 def main_train(argv: Optional[List[str]] = None) -> int:
@@ -215,7 +139,8 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     from pathlib import Path
 
-    from repose_ros.training.dca import train_policy
+    from repose_ros.training.dca import plot_learning_curve, train_policy
+    from repose_ros.training.sources import mot_mosaic_source
     from repose_ros.core.dca.paper_reward import RewardConfig
 
     cfg = RewardConfig()
@@ -236,7 +161,10 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         cfg = RewardConfig(w_planner=args.planner_weight, planner_value=hook)
     eval_sets = None
     if args.reward != "plan":
-        source, data_settings = _layout_source(args.data, args.mosaic_prob, args.seed)
+        source, data_settings = None, {"data": "synthetic"}
+        if args.data:
+            path, frames = _mot_frames(args.data, "--data")
+            source, data_settings = mot_mosaic_source(path, frames, args.mosaic_prob, args.seed)
     else:
         eval_sets = plan_settings.pop("eval_sets")
         data_settings = plan_settings
@@ -265,7 +193,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         n_eval_layouts=0 if context is not None else (args.eval_layouts if args.eval_layouts is not None else 100),
     )
     plot = args.plot or str(Path(args.out).with_suffix("")) + "_curve.png"
-    _plot_curve(summary.get("curve", []), plot)
+    plot_learning_curve(summary.get("curve", []), plot)
     print(f"repose train-dca: learning curve written to {plot}")
     brief = {k: summary.get(k) for k in (
         "policy", "total_timesteps", "train_seconds", "timesteps_per_second",

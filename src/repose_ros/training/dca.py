@@ -402,3 +402,22 @@ def train_policy(
     out.with_suffix(".json").write_text(json.dumps(summary, indent=2) + "\n")
     venv.close()
     return summary
+
+
+def plot_learning_curve(curve: Sequence[tuple[int, float]], path: str | Path) -> Path:
+    """Write the learning curve (mean episode reward per rollout) as a PNG; return its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from repose_ros.evaluation.report import save_figure
+
+    fig, ax = plt.subplots(figsize=(7, 4))
+    if curve:
+        ax.plot([c[0] for c in curve], [c[1] for c in curve], lw=1.2)
+    ax.set_xlabel("PPO steps")
+    ax.set_ylabel("mean episode reward")
+    ax.set_title("RL-DCA learning curve")
+    ax.grid(True, alpha=0.3)
+    return save_figure(fig, path, dpi=110)
