@@ -144,3 +144,49 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"]):
         with pytest.raises(SystemExit):
             main_train(["--reward", "plan", "--out", str(tmp_path / "q.zip"), "--no-progress"] + bad)
+
+
+def test_measure_batching_runs_k_calls_against_one_batch():
+    """k blocks: k single-block calls (the edge node's run_block) against one detect_crops call of k rects."""
+    import numpy as np
+
+    from repose_ros.profiling.batching import measure_batching
+
+    class _Zoo:
+        def __init__(self):
+            self.calls = []
+
+        def resolve(self, key):
+            return "w.pt", 640
+
+        def detect_crops(self, key, image, rects, conf=0.25, iou=0.5, max_det=300, imgsz=None):
+            import time
+
+            from repose_ros.core.detections import Detections
+            self.calls.append([tuple(r) for r in rects])
+            time.sleep(0.004)                                   # one call costs the same for 1 or k blocks
+            return [Detections.empty() for _ in rects]
+
+    zoo = _Zoo()
+    rows = measure_batching(zoo, ["m@640"], np.zeros((200, 300, 3), np.uint8), blocks=[(100, 50)], ks=[3],
+                            repeats=2, warmup=1)
+    assert [len(c) for c in zoo.calls] == [1, 1, 1, 3] * 3          # per round: 3 single calls, then one batch
+    assert len(set(zoo.calls[3])) == 3 and all(r[2] - r[0] == 100 and r[3] - r[1] == 50 for r in zoo.calls[3])
+    (row,) = rows
+    assert row["key"] == "m@640" and row["block"] == [100, 50] and row["k"] == 3
+    assert row["ratio"] == pytest.approx(row["batch_ms"] / row["single_ms"], rel=0.02) and row["ratio"] < 0.7
+
+
+def test_bench_batching_command_writes_json(tmp_path, capsys):
+    import json
+
+    from repose_ros.cli.bench import main_bench
+
+    out = tmp_path / "b.json"
+    assert main_bench(["batching", "--backend", "fake", "--repeats", "1", "--k", "2", "--blocks", "64x32,48x48",
+                       "--json", str(out)]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [(r["block"], r["k"]) for r in rows] == [([64, 32], 2), ([48, 48], 2)]
+    assert "1 batch ms" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main_bench(["batching", "--blocks", "64"])

@@ -37,6 +37,8 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
                    add_help=False)
     sub.add_parser("tracking", help="IDF1 / MOTA of the track ids on MOT sequences (see repose bench tracking -h)",
                    add_help=False)
+    sub.add_parser("batching", help="k same-shape blocks in k calls or one batch (see repose bench batching -h)",
+                   add_help=False)
     if argv is None:
         argv = sys.argv[1:]
     if argv and argv[0] == "pipeline":
@@ -47,6 +49,10 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         from repose_ros.cli.bench_transport import main_bench_transport
 
         return main_bench_transport(list(argv[1:]))
+    if argv and argv[0] == "batching":
+        from repose_ros.cli.bench_batching import main_bench_batching
+
+        return main_bench_batching(list(argv[1:]))
     if argv and argv[0] == "tracking":
         from repose_ros.cli.bench_tracking import main_bench_tracking
 

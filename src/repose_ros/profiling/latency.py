@@ -41,7 +41,7 @@ def shape_sizes(imgsz: int, aspects: Sequence[float] = ASPECTS,
     return out
 
 
-def _frame_at_least(frame: np.ndarray, w: int, h: int) -> np.ndarray:
+def frame_at_least(frame: np.ndarray, w: int, h: int) -> np.ndarray:
     """``frame`` enlarged (if needed) so that a ``w x h`` block fits inside it."""
     fh, fw = frame.shape[:2]
     if fw >= w and fh >= h:
@@ -75,7 +75,7 @@ def measure_shape_latency(zoo: Any, keys: Sequence[str], frames: Sequence[np.nda
         for w, h in shape_sizes(imgsz, aspects, portrait):
             times = []
             for i in range(warmup + repeats):
-                frame = _frame_at_least(frames[int(rng.integers(len(frames)))], w, h)
+                frame = frame_at_least(frames[int(rng.integers(len(frames)))], w, h)
                 fh, fw = frame.shape[:2]
                 x0, y0 = int(rng.integers(0, fw - w + 1)), int(rng.integers(0, fh - h + 1))
                 run = run_block(zoo, frame, BlockJob(0, (x0, y0, x0 + w, y0 + h), key), 0.25, 0.7)
