@@ -1,0 +1,301 @@
+"""One ``repose eval`` run: data, methods, RE-POSE's deployment settings, the loop, the result.
+
+:func:`run_eval` takes :class:`EvalOptions` (the command line's values, comma lists as text) and
+returns the data set and the JSON-ready result; printing, files and the judgement of goals stay
+with the command (:mod:`repose_ros.cli.eval`, :mod:`repose_ros.cli.eval_goals`).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import platform
+import sys
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+
+DEFAULT_UNIFORM = "2x2-640,2x2-960,2x2-1280,2x2-1600,2x2-1920,2x2-2560,3x3-640,3x3-960,3x3-1280,3x3-1600"
+DEFAULT_FULL_EXTRA = (2560, 3840)
+"""Full-frame sizes beyond the profile's family, so that full frame spans RE-POSE's latency range."""
+DEFAULT_BUDGETS = "1000,2000,4000"
+
+
+@dataclass
+class EvalOptions:
+    """What ``repose eval`` was asked (see its ``--help``); comma-separated lists stay text, None: default."""
+
+    dataset: str = "auto"
+    mosaic: str = "none"
+    frames: Optional[int] = None
+    servers: int = 4
+    budgets: Optional[str] = None
+    methods: str = "full_frame,uniform,sahi,remix,meanshift,greedy,rl_dca"
+    full_sizes: Optional[str] = None
+    uniform: Optional[str] = None
+    sahi: str = "greedynmm,nms"
+    sahi_slice: int = 640
+    coarse_on_edge: Optional[bool] = None
+    coarse_model: Optional[str] = None
+    coarse_sizes: Optional[str] = None
+    coarse_budget_share: Optional[float] = None
+    coverage: bool = False
+    budget_reserve: Optional[float] = None
+    conf: float = 0.05
+    iou: float = 0.5
+    profile: str = ""
+    policy: str = ""
+    weights: str = "builtin:yolov8s-person"
+    device: str = "cpu"
+    threads: Optional[int] = None
+    panda_box: str = "full"
+    min_visibility: float = 0.0
+    seed: int = 0
+    quick: bool = False
+    progress: bool = True
+
+
+def run_eval(o: EvalOptions, command: str = "repose eval",
+             goal_checks: Optional[Callable[[Dict[str, Any], Optional[int]], list]] = None
+             ) -> Tuple[Any, Dict[str, Any]]:
+    """Run every method on the data set; return ``(dataset, result)`` (the JSON of ``repose eval``).
+
+    Args:
+        command: the command line recorded in the result.
+        goal_checks: ``(methods, native_width) -> checks`` judged on the summaries (``goals``); None: none.
+    """
+    from repose_ros.core.profiles import Profiles
+    from repose_ros.evaluation import methods as ev_methods
+
+    dataset = _load_dataset(o)
+    profiles = Profiles.load(o.profile) if o.profile else Profiles.default()
+    specs = _method_specs(o, profiles)
+    zoo, fake, name, weights_path = _build_zoo(o, dataset.fake, profiles)
+    dep = _deployment(o, profiles)
+    runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou,
+                                     model_name=name, policy=o.policy, fake=fake, weights_path=weights_path,
+                                     device=o.device, coverage=o.coverage, **dep)
+    skipped = _sahi_missing(specs)
+    stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
+    methods = {k: st.summary() for k, st in stats.items()}
+    widths = {f.width for f in dataset.frames}
+    checks = [] if goal_checks is None else goal_checks(methods, widths.pop() if len(widths) == 1 else None)
+    result = {
+        "dataset": dataset.spec, "description": dataset.description, "frames": len(dataset.frames),
+        "frame_names": [f.name for f in dataset.frames],
+        "n_gt": int(sum(len(f.gt) for f in dataset.frames)),
+        "n_ignore": int(sum(len(f.ignore) for f in dataset.frames)),
+        "detector": "fake (simulated)" if dataset.fake else o.weights,
+        "servers": o.servers,
+        "coarse_on_edge": dep["coarse_on_edge"], "coarse_model": dep["coarse_model"],
+        "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
+        "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
+        "latency_measured": True, "conf": o.conf,
+        "methods": methods, "skipped": skipped, "goals": checks,
+        "notes": _notes(o, dataset, runner, specs, dep),
+        "machine": {"host": platform.node(), "python": platform.python_version(),
+                    "device": o.device, "threads": getattr(zoo.detector(f"{name}@640"), "torch_threads", None)},
+        "command": command,
+        "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
+        "duration_s": round(elapsed, 1),
+    }
+    if dataset.frames and "free_fraction" in dataset.frames[0].info:
+        result["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
+    return dataset, result
+
+
+def _words(text: str) -> List[str]:
+    """Parse a comma-separated list of words."""
+    return [v for v in str(text).replace(" ", "").split(",") if v]
+
+
+def _floats(text: str) -> List[float]:
+    """Parse a comma-separated list of numbers."""
+    return [float(v) for v in str(text).replace(" ", "").split(",") if v]
+
+
+def _resolve_dataset(spec: str) -> tuple:
+    """Return ``(spec, message)``: auto becomes the shared MOT data when present, else synthetic."""
+    if spec != "auto":
+        return spec, ""
+    from repose_ros.datasets.load import default_mot_root
+
+    root = default_mot_root()
+    if root is not None:
+        return f"mot17:{root}", ""
+    return "synthetic", ("repose eval: no annotated data given and ../shared/data/mot17_mini not found; "
+                         "running on generated scenes with the FAKE detector (figures say nothing about "
+                         "real accuracy). Give --dataset mot17:PATH, panda:IMAGES:JSON or coco:JSON:IMAGES.")
+
+
+def _build_zoo(o: EvalOptions, fake_mode: bool, profiles: Any):
+    """Return ``(zoo, fake detector or None, model name, weights path or None)`` of the run."""
+    from repose_ros.detectors.backends import make_zoo
+    from repose_ros.detectors.fake import FakeDetector
+    from repose_ros.detectors.zoo import ModelZoo
+    from repose_ros.detectors.weights import resolve_weights
+
+    name = profiles.models[0].name
+    if fake_mode:
+        lat640 = 343.8 * (0.0 if o.quick else 0.01)
+        fake = FakeDetector(None, dropout=0.05, jitter=0.03, min_input_px=12.0, latency_ms_at_640=lat640,
+                            seed=o.seed)
+        return ModelZoo.fake(fake, [name]), fake, name, None
+    zoo = make_zoo("ultralytics", [name], [o.weights], o.device, o.threads or 0)
+    return zoo, None, name, str(resolve_weights(o.weights))
+
+
+def _load_dataset(o: EvalOptions):
+    """Resolve ``--dataset`` and load its frames (SystemExit with the reason when that fails)."""
+    from repose_ros.datasets import load as ds_load
+    from repose_ros.datasets import mot as ds_mot
+
+    spec, message = _resolve_dataset(o.dataset)
+    if message:
+        print(message, file=sys.stderr)
+    n_frames = o.frames if o.frames is not None else (2 if o.quick else 8)
+    if n_frames < 1 or o.servers < 1:
+        raise SystemExit("--frames and --servers must be >= 1")
+    try:
+        ds_load.parse_dataset_spec(spec)
+        size = (1280, 720) if o.quick else ds_mot.TARGET_4K
+        dataset = ds_load.load_dataset(spec, n_frames, o.mosaic, o.seed, o.panda_box,
+                                       o.min_visibility, synthetic_size=size)
+    except (ValueError, FileNotFoundError) as exc:
+        raise SystemExit(f"repose eval: {exc}") from None
+    if not dataset.frames:
+        raise SystemExit(f"repose eval: no frames in {spec}")
+    return dataset
+
+
+def _method_specs(o: EvalOptions, profiles: Any) -> list:
+    """Return the methods to run: ``--methods`` with their sizes, grids and budgets (quick: a few of each)."""
+    from repose_ros.evaluation import methods as ev_methods
+
+    family_sizes = sorted({m.imgsz for m in profiles.models})
+    if o.quick:
+        full_sizes = [int(v) for v in _floats(o.full_sizes)] if o.full_sizes else family_sizes[:1] + \
+            family_sizes[-1:]
+        uniform = _words(o.uniform) if o.uniform else ["2x2-640"]
+        budgets = _floats(o.budgets) if o.budgets else [1000.0, 4000.0]
+    else:
+        full_sizes = [int(v) for v in _floats(o.full_sizes)] if o.full_sizes else \
+            family_sizes + [v for v in DEFAULT_FULL_EXTRA if v > max(family_sizes)]
+        uniform = _words(o.uniform or DEFAULT_UNIFORM)
+        budgets = _floats(o.budgets or DEFAULT_BUDGETS)
+    try:
+        return ev_methods.build_methods(_words(o.methods), full_sizes, uniform, budgets, _words(o.sahi),
+                                        o.sahi_slice)
+    except ValueError as exc:
+        raise SystemExit(f"repose eval: {exc}") from None
+
+
+def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
+    """RE-POSE's deployment settings: the command line's, else config/repose.yaml's (coarse model, budget)."""
+    deployed = _deployed_settings()
+    coarse_key = o.coarse_model or deployed["coarse_model"]
+    if coarse_key not in profiles.model_keys:
+        if o.coarse_model:
+            raise SystemExit(f"repose eval: --coarse-model {coarse_key} is not in the profile "
+                             f"({', '.join(profiles.model_keys)})")
+        coarse_key = next((m.key for m in profiles.models if m.imgsz == 640), profiles.models[0].key)
+    return {
+        "coarse_model": coarse_key,
+        "coarse_on_edge": deployed["coarse_on_edge"] if o.coarse_on_edge is None else bool(o.coarse_on_edge),
+        "budget_reserve_ms": (deployed["budget_reserve_ms"] if o.budget_reserve is None
+                              else float(o.budget_reserve)),
+        "coarse_sizes": ([int(v) for v in _floats(o.coarse_sizes)] if o.coarse_sizes is not None
+                         else list(deployed["coarse_sizes"])),
+        "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
+                                else float(o.coarse_budget_share)),
+    }
+
+
+def _deployed_settings() -> Dict[str, Any]:
+    """``coarse_on_edge`` and ``budget_reserve_ms`` as config/repose.yaml deploys them (core defaults if absent)."""
+    from repose_ros.core.config import RePoseConfig
+
+    out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
+           "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
+           "coarse_budget_share": RePoseConfig.coarse_budget_share}
+    try:
+        import yaml
+
+        from repose_ros.core.paths import find_config_file
+
+        with open(find_config_file("repose.yaml"), encoding="utf-8") as f:
+            data = yaml.safe_load(f) or {}
+        for node in data.values():
+            params = (node or {}).get("ros__parameters", {}) if isinstance(node, dict) else {}
+            coarse = params.get("coarse", {}) if isinstance(params.get("coarse"), dict) else {}
+            if "on_edge" in coarse:
+                out["coarse_on_edge"] = bool(coarse["on_edge"])
+            if "coarse.on_edge" in params:
+                out["coarse_on_edge"] = bool(params["coarse.on_edge"])
+            if "coarse.model" in params:
+                out["coarse_model"] = str(params["coarse.model"])
+            if "coarse.sizes" in params:
+                out["coarse_sizes"] = [int(v) for v in params["coarse.sizes"] if int(v) > 0]
+            if "coarse.budget_share" in params:
+                out["coarse_budget_share"] = float(params["coarse.budget_share"])
+            if "budget_reserve_ms" in params:
+                out["budget_reserve_ms"] = float(params["budget_reserve_ms"])
+    except (OSError, ValueError, TypeError, AttributeError):
+        pass
+    return out
+
+
+def _sahi_missing(specs: Sequence[Any]) -> Dict[str, str]:
+    """Methods skipped because the ``sahi`` package is missing (key -> reason)."""
+    skipped: Dict[str, str] = {}
+    if any(s.family == "sahi" for s in specs):
+        try:
+            import sahi  # noqa: F401
+        except ImportError as exc:
+            for s in specs:
+                if s.family == "sahi":
+                    skipped[s.key] = f"sahi is not installed ({exc}); pip install sahi==0.12.8"
+    return skipped
+
+
+def _run_methods(dataset: Any, runner: Any, specs: Sequence[Any], skipped: Dict[str, str], progress_bar: bool):
+    """Run every method on every frame (progress bar over runs); return ``(stats, seconds)``."""
+    from repose_ros.evaluation import runner as ev_runner
+
+    bar: Any = None
+    if progress_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(dataset.frames) * len(specs), desc="eval", unit="run", file=sys.stderr)
+
+    def progress(key: str) -> None:
+        if bar is not None:
+            bar.set_postfix_str(key, refresh=False)
+            bar.update(1)
+
+    t0 = time.perf_counter()
+    try:
+        stats = ev_runner.evaluate(dataset, runner, specs, progress, skipped)
+    finally:
+        if bar is not None:
+            bar.close()
+    return stats, time.perf_counter() - t0
+
+
+def _notes(o: EvalOptions, dataset: Any, runner: Any, specs: Sequence[Any], dep: Dict[str, Any]) -> list:
+    """How the figures were obtained: the data set's and the runner's notes, and what each latency means."""
+    notes = list(dataset.notes) + list(runner.notes)
+    notes.append("latency_ms: measured serial time per frame in this process (all stages); parallel_latency_ms: "
+                 "MEASURED: coarse stage as deployed ("
+                 + ("one block per edge server, the slowest counts" if dep["coarse_on_edge"]
+                    else "one call on the camera host")
+                 + f") + partition + planning + slowest of S={o.servers} servers' measured time (each server's "
+                 "blocks one per detector call, as the edge node runs them) + fusion; full_frame and sahi: one device, "
+                 f"= latency_ms. RE-POSE's budget covers the whole frame; {dep['budget_reserve_ms']:g} ms of it are "
+                 "kept for fusion")
+    notes.append("remix plans from the previous frame's coarse boxes (computed on that frame, not timed: they stand "
+                 "for what REMIX keeps from earlier frames)")
+    if any(s.family == "sahi" for s in specs):
+        notes.append(f"sahi: get_sliced_prediction with {o.sahi_slice}px slices, 0.2 overlap, full-image pass "
+                     "(its defaults), match threshold 0.5, class-agnostic merging (the model's two classes are both "
+                     "'person'), confidence threshold --conf like every method; greedynmm is forced "
+                     "(force_postprocess_type), since SAHI would switch to NMS below confidence 0.1")
+    return notes
