@@ -83,7 +83,7 @@ def test_coarse_collector_waits_times_out_and_drops_late_answers():
 
 def test_bench_budget_adherence_summary():
     """repose bench pipeline: share within the budget, p50 / p95 and their ratio to the budget."""
-    from repose_ros.cli.bench_pipeline import latency_summary
+    from repose_ros.testing.pipeline_bench import latency_summary
 
     s = latency_summary([100.0, 200.0, 300.0, 400.0], 250.0)
     assert s["n"] == 4 and s["within_budget_share"] == 0.5 and s["p50_ms"] == pytest.approx(250.0)

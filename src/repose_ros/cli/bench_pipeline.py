@@ -15,11 +15,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import statistics
-import tempfile
-from typing import Dict, List, Optional
+from typing import List, Optional
 
-import numpy as np
+from repose_ros.testing.pipeline_bench import inprocess_run, launched_run, load_params, write_params
+
 
 MODES = ("camera", "edge")
 
@@ -50,21 +49,6 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def latency_summary(values: List[float], budget_ms: float) -> Dict[str, Optional[float]]:
-    """Mean, p50, p95 of latencies (ms), their ratio to the budget, and the share within it."""
-    if not values:
-        return {"n": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p50_over_budget": None,
-                "p95_over_budget": None, "within_budget_share": None}
-    p50, p95 = float(np.percentile(values, 50)), float(np.percentile(values, 95))
-    return {"n": len(values), "mean_ms": float(statistics.mean(values)), "p50_ms": p50, "p95_ms": p95,
-            "p50_over_budget": p50 / budget_ms, "p95_over_budget": p95 / budget_ms,
-            "within_budget_share": sum(v <= budget_ms for v in values) / len(values)}
-
-
-def _mean(values: List[float]) -> Optional[float]:
-    return float(statistics.mean(values)) if values else None
-
-
 def _fmt(v: Optional[float], spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
@@ -75,92 +59,6 @@ def _latency_text(stats: dict) -> str:
     return (f"p50 {_fmt(stats['p50_ms'])} / p95 {_fmt(stats['p95_ms'])} ms (p50 "
             f"{_fmt(stats.get('p50_over_budget'), '.2f')}, p95 {_fmt(stats.get('p95_over_budget'), '.2f')} x budget), "
             f"within budget {_fmt(None if share is None else 100 * share)} %")
-
-
-def _load_params() -> dict:
-    """Read the package's parameters (config/repose.yaml)."""
-    import yaml
-
-    from repose_ros.core.paths import find_config_file
-
-    return yaml.safe_load(find_config_file("repose.yaml").read_text())
-
-
-def _write_params(params: dict, budget: float, folder: str, block_transport: Optional[str] = None) -> str:
-    """Write the parameters with the benchmark's budget to a file for the launch; return its path."""
-    import copy
-
-    import yaml
-
-    out = copy.deepcopy(params)
-    out["/**/partitioner"]["ros__parameters"]["budget_ms"] = float(budget)
-    if block_transport:
-        out["/**/partitioner"]["ros__parameters"]["blocks.transport"] = block_transport
-    fd, path = tempfile.mkstemp(prefix="repose_bench_", suffix=".yaml", dir=folder)
-    with os.fdopen(fd, "w") as f:
-        yaml.safe_dump(out, f)
-    return path
-
-
-def _inprocess(args, params: dict, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
-    """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
-    from repose_ros.core.config import RePoseConfig
-    from repose_ros.core.pipeline import RePose
-    from repose_ros.detectors.backends import make_zoo
-
-    shared = params["/**"]["ros__parameters"]
-    part = params["/**/partitioner"]["ros__parameters"]
-    cam = params["/**/camera"]["ros__parameters"]
-    models = [m for m in part.get("models", [""]) if m]
-    cfg = RePoseConfig(num_servers=servers, budget_ms=budget,
-                       budget_reserve_ms=float(part.get("budget_reserve_ms", 10.0)), partitioner=part["partitioner"],
-                       block_margin=int(part["block_margin"]), block_min_size=int(part["block_min_size"]),
-                       models=models,
-                       coarse_model=cam["coarse.model"], coarse_conf=float(cam["coarse.conf"]),
-                       coarse_iou=float(cam["coarse.iou"]), conf=float(shared["conf"]), iou=float(shared["iou"]),
-                       coarse_on_edge=on_edge,
-                       weights=dict(zip(shared["weights_names"], shared["weights_files"])))
-    zoo = make_zoo(args.backend, shared["weights_names"], shared["weights_files"], shared.get("device", "cpu"),
-                   int(shared.get("torch_threads", 0)))
-    core = RePose(cfg, zoo=zoo)
-    core.run(frames[0])  # warm-up: model loading is not part of a frame's latency
-    runs = [core.run(f) for f in frames[1:]]
-    t = [r.timings for r in runs]
-    return {"servers": servers, "coarse": "edge" if on_edge else "camera",
-            "parallel": latency_summary([x["parallel_ms"] for x in t], budget),
-            "coarse_ms_mean": _mean([x["coarse_ms"] for x in t]), "detect_ms_mean": _mean([x["detect_ms"] for x in t]),
-            "detection_budget_ms_mean": _mean([x["detection_budget_ms"] for x in t]),
-            "serial_ms_mean": _mean([x["total_ms"] for x in t]),
-            "blocks_run_mean": _mean([len(r.plan.blocks) for r in runs]),
-            "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs])}
-
-
-def _ros(args, param_path: str, frames: list, servers: int, on_edge: bool, budget: float) -> dict:
-    """Run the launched pipeline closed loop; the figures come from each frame's FrameReport."""
-    from repose_ros.testing.launched import LaunchedPipeline
-
-    mode = "edge" if on_edge else "camera"
-    extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
-    if args.dds_profile != "default":
-        extra.append(f"dds_profile:={args.dds_profile}")
-    with LaunchedPipeline(servers, args.backend, namespace=f"bench{servers}{mode}",
-                          log_path=f"{args.log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
-                          launch_file=args.launch_file) as pipe:
-        pipe.wait_ready()
-        pipe.send(frames[0])  # warm-up
-        answers = [pipe.send(f) for f in frames[1:]]
-    got = [a for a in answers if a is not None and a.report is not None]
-    reps = [a.report for a in got]
-    return {"servers": servers, "coarse": mode, "sent": len(answers), "answered": len(got),
-            "e2e": latency_summary([float(r.e2e_ms) for r in reps], budget),
-            "within_budget_reported": sum(bool(r.within_budget) for r in reps),
-            "client_wall_ms_mean": _mean([a.wall_ms for a in got]),
-            "coarse_ms_mean": _mean([float(r.coarse_ms) for r in reps]),
-            "detect_ms_mean": _mean([float(r.detect_ms) for r in reps]),
-            "degraded": sum(bool(r.degraded) for r in reps),
-            "degraded_reasons": sorted({r.drop_reason for r in reps if r.degraded}),
-            "blocks_sent_mean": _mean([float(r.blocks_expected) for r in reps]),
-            "blocks_skipped_mean": _mean([float(r.blocks_skipped) for r in reps])}
 
 
 def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
@@ -179,9 +77,9 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     from repose_ros.ros.dds_profile import profile_env, resolve_profile
 
     os.environ.update(profile_env(resolve_profile(args.dds_profile)))
-    params = _load_params()
+    params = load_params()
     budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
-    path = _write_params(params, budget, args.log_dir, args.block_transport)
+    path = write_params(params, budget, args.log_dir, args.block_transport)
     frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
     results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
                "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"),
@@ -192,7 +90,7 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
             for s in servers:
                 name = f"{s} servers, coarse on {mode}"
                 if not args.no_inprocess:
-                    ip = _inprocess(args, params, frames, s, on_edge, budget)
+                    ip = inprocess_run(params, frames, s, on_edge, budget, args.backend)
                     results["settings"][f"inprocess@{s}/{mode}"] = ip
                     par = ip["parallel"]
                     print(f"in-process RePose.run, {name}: parallel {_latency_text(par)}; coarse "
@@ -200,7 +98,8 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
                           f"{_fmt(ip['detection_budget_ms_mean'])} ms; blocks run "
                           f"{_fmt(ip['blocks_run_mean'], '.1f')}, left out {_fmt(ip['blocks_skipped_mean'], '.1f')}",
                           flush=True)
-                ros = _ros(args, path, frames, s, on_edge, budget)
+                ros = launched_run(path, frames, s, on_edge, budget, args.backend, args.dds_profile, args.log_dir,
+                                   args.launch_file)
                 if not args.no_inprocess and ros["e2e"]["p50_ms"] is not None and ip["parallel"]["p50_ms"]:
                     ros["e2e_p50_over_inprocess_p50"] = ros["e2e"]["p50_ms"] / ip["parallel"]["p50_ms"]
                 results["settings"][f"ros@{s}/{mode}"] = ros

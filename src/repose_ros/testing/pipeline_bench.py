@@ -1,0 +1,120 @@
+"""The pieces of ``repose bench pipeline``: the in-process core and the launched pipeline on the same frames.
+
+:func:`inprocess_run` runs :meth:`repose_ros.core.pipeline.RePose.run` with the package's
+parameters; :func:`launched_run` drives the launched pipeline closed loop
+(:class:`repose_ros.testing.launched.LaunchedPipeline`) and reads each frame's ``FrameReport``;
+:func:`latency_summary` puts both in the same figures against the budget.
+"""
+from __future__ import annotations
+
+import os
+import statistics
+import tempfile
+from typing import Dict, List, Optional
+
+import numpy as np
+
+
+def latency_summary(values: List[float], budget_ms: float) -> Dict[str, Optional[float]]:
+    """Mean, p50, p95 of latencies (ms), their ratio to the budget, and the share within it."""
+    if not values:
+        return {"n": 0, "mean_ms": None, "p50_ms": None, "p95_ms": None, "p50_over_budget": None,
+                "p95_over_budget": None, "within_budget_share": None}
+    p50, p95 = float(np.percentile(values, 50)), float(np.percentile(values, 95))
+    return {"n": len(values), "mean_ms": float(statistics.mean(values)), "p50_ms": p50, "p95_ms": p95,
+            "p50_over_budget": p50 / budget_ms, "p95_over_budget": p95 / budget_ms,
+            "within_budget_share": sum(v <= budget_ms for v in values) / len(values)}
+
+
+def _mean(values: List[float]) -> Optional[float]:
+    """Mean of ``values`` (None when empty)."""
+    return float(statistics.mean(values)) if values else None
+
+
+def load_params() -> dict:
+    """Read the package's parameters (config/repose.yaml)."""
+    import yaml
+
+    from repose_ros.core.paths import find_config_file
+
+    return yaml.safe_load(find_config_file("repose.yaml").read_text())
+
+
+def write_params(params: dict, budget: float, folder: str, block_transport: Optional[str] = None) -> str:
+    """Write the parameters with the benchmark's budget to a file for the launch; return its path."""
+    import copy
+
+    import yaml
+
+    out = copy.deepcopy(params)
+    out["/**/partitioner"]["ros__parameters"]["budget_ms"] = float(budget)
+    if block_transport:
+        out["/**/partitioner"]["ros__parameters"]["blocks.transport"] = block_transport
+    fd, path = tempfile.mkstemp(prefix="repose_bench_", suffix=".yaml", dir=folder)
+    with os.fdopen(fd, "w") as f:
+        yaml.safe_dump(out, f)
+    return path
+
+
+def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budget: float,
+                  backend: str = "ultralytics") -> dict:
+    """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
+    from repose_ros.detectors.backends import make_zoo
+
+    shared = params["/**"]["ros__parameters"]
+    part = params["/**/partitioner"]["ros__parameters"]
+    cam = params["/**/camera"]["ros__parameters"]
+    models = [m for m in part.get("models", [""]) if m]
+    cfg = RePoseConfig(num_servers=servers, budget_ms=budget,
+                       budget_reserve_ms=float(part.get("budget_reserve_ms", 10.0)), partitioner=part["partitioner"],
+                       block_margin=int(part["block_margin"]), block_min_size=int(part["block_min_size"]),
+                       models=models,
+                       coarse_model=cam["coarse.model"], coarse_conf=float(cam["coarse.conf"]),
+                       coarse_iou=float(cam["coarse.iou"]), conf=float(shared["conf"]), iou=float(shared["iou"]),
+                       coarse_on_edge=on_edge,
+                       weights=dict(zip(shared["weights_names"], shared["weights_files"])))
+    zoo = make_zoo(backend, shared["weights_names"], shared["weights_files"], shared.get("device", "cpu"),
+                   int(shared.get("torch_threads", 0)))
+    core = RePose(cfg, zoo=zoo)
+    core.run(frames[0])  # warm-up: model loading is not part of a frame's latency
+    runs = [core.run(f) for f in frames[1:]]
+    t = [r.timings for r in runs]
+    return {"servers": servers, "coarse": "edge" if on_edge else "camera",
+            "parallel": latency_summary([x["parallel_ms"] for x in t], budget),
+            "coarse_ms_mean": _mean([x["coarse_ms"] for x in t]), "detect_ms_mean": _mean([x["detect_ms"] for x in t]),
+            "detection_budget_ms_mean": _mean([x["detection_budget_ms"] for x in t]),
+            "serial_ms_mean": _mean([x["total_ms"] for x in t]),
+            "blocks_run_mean": _mean([len(r.plan.blocks) for r in runs]),
+            "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs])}
+
+
+def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, budget: float,
+                 backend: str = "ultralytics", dds_profile: str = "default", log_dir: str = "/tmp",
+                 launch_file: Optional[str] = None) -> dict:
+    """Run the launched pipeline closed loop; the figures come from each frame's FrameReport."""
+    from repose_ros.testing.launched import LaunchedPipeline
+
+    mode = "edge" if on_edge else "camera"
+    extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
+    if dds_profile != "default":
+        extra.append(f"dds_profile:={dds_profile}")
+    with LaunchedPipeline(servers, backend, namespace=f"bench{servers}{mode}",
+                          log_path=f"{log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
+                          launch_file=launch_file) as pipe:
+        pipe.wait_ready()
+        pipe.send(frames[0])  # warm-up
+        answers = [pipe.send(f) for f in frames[1:]]
+    got = [a for a in answers if a is not None and a.report is not None]
+    reps = [a.report for a in got]
+    return {"servers": servers, "coarse": mode, "sent": len(answers), "answered": len(got),
+            "e2e": latency_summary([float(r.e2e_ms) for r in reps], budget),
+            "within_budget_reported": sum(bool(r.within_budget) for r in reps),
+            "client_wall_ms_mean": _mean([a.wall_ms for a in got]),
+            "coarse_ms_mean": _mean([float(r.coarse_ms) for r in reps]),
+            "detect_ms_mean": _mean([float(r.detect_ms) for r in reps]),
+            "degraded": sum(bool(r.degraded) for r in reps),
+            "degraded_reasons": sorted({r.drop_reason for r in reps if r.degraded}),
+            "blocks_sent_mean": _mean([float(r.blocks_expected) for r in reps]),
+            "blocks_skipped_mean": _mean([float(r.blocks_skipped) for r in reps])}
