@@ -7,6 +7,7 @@ import pytest
 import yaml
 
 from repose_ros.cli import profile as cp
+from repose_ros.cli.args import comma_list
 from repose_ros.evaluation import area_bins
 from repose_ros.profiling import fitting
 from repose_ros.profiling import data as pdata
@@ -73,7 +74,7 @@ def test_data_specs_and_counts(tmp_path, monkeypatch):
 def test_defaults_are_the_new_ones():
     args = cp.build_parser().parse_args([])
     assert args.metric == "ap50_95" and args.recall_conf == 0.05 and args.pool is False
-    assert cp._parse_list(args.models, str)[-2:] == ["yolov8s@1600", "yolov8s@1920"]
+    assert comma_list(args.models)[-2:] == ["yolov8s@1600", "yolov8s@1920"]
     bounds = cp._parse_bins(args.bins)
     ratios = [b / a for a, b in zip(bounds[:-2], bounds[1:-1])]
     assert bounds[0] == 16 and bounds[-2] == 65536 and math.isinf(bounds[-1]) and set(ratios) == {2.0}

@@ -37,6 +37,7 @@ def main_bench_batching(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per setting (median)")
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
+    from repose_ros.cli.args import comma_list
     from repose_ros.core.keys import parse_key
     from repose_ros.datasets.demo import demo_frames
     from repose_ros.datasets.load import default_mot_root
@@ -45,10 +46,10 @@ def main_bench_batching(argv: Optional[List[str]] = None) -> int:
     from repose_ros.profiling.batching import format_batching, measure_batching
     from repose_ros.profiling.machine import cpu_model, device_description
 
-    keys = [k.strip() for k in args.models.split(",") if k.strip()]
+    keys = comma_list(args.models)
     try:
         names = sorted({parse_key(k)[0] for k in keys})
-        ks = [int(v) for v in args.k.split(",") if v.strip()]
+        ks = comma_list(args.k, int)
     except ValueError as exc:
         raise SystemExit(f"repose bench batching: {exc}") from None
     if not keys or not ks or min(ks) < 1 or args.repeats < 1:

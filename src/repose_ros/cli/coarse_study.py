@@ -36,6 +36,7 @@ from typing import Any, List, Optional, Sequence, Tuple
 
 import numpy as np
 
+from repose_ros.cli.args import comma_list
 from repose_ros.profiling.coarse_study import (HEIGHT_BINS, format_table, height_bin_labels, run_coarse_study,
                                                timed_blocks)
 
@@ -113,8 +114,8 @@ def main_coarse_study(argv: Optional[Sequence[str]] = None) -> int:
     from repose_ros.datasets.load import load_dataset
 
     args = build_parser().parse_args(argv)
-    sizes = [int(v) for v in str(args.sizes).replace(" ", "").split(",") if v]
-    confs = [float(v) for v in str(args.confs).replace(" ", "").split(",") if v]
+    sizes = comma_list(args.sizes, int)
+    confs = comma_list(args.confs, float)
     if not sizes or min(sizes) < 32 or not confs or not all(0.0 <= c <= 1.0 for c in confs) or args.blocks < 1:
         raise SystemExit("--sizes must be >= 32, --confs in [0, 1], --blocks >= 1")
     items = parse_study_data(args.data)

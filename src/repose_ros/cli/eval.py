@@ -23,6 +23,7 @@ import argparse
 import sys
 from typing import Any, Dict, Optional, Sequence
 
+from repose_ros.cli.args import comma_list
 from repose_ros.evaluation.session import (DEFAULT_BUDGETS, DEFAULT_FULL_EXTRA, DEFAULT_UNIFORM, EvalOptions,
                                            run_eval)
 
@@ -39,13 +40,14 @@ def _parser() -> argparse.ArgumentParser:
                    help="MOT only: 2x2 mosaics of 1080p frames or PANDA-like collages (3840x2160)")
     p.add_argument("--frames", type=int, default=None, help="number of frames (mosaics) to evaluate (default 8)")
     p.add_argument("--servers", type=int, default=4, help="edge servers S (default 4)")
-    p.add_argument("--budgets", default=None, help=f"latency budgets in ms (default {DEFAULT_BUDGETS})")
+    p.add_argument("--budgets", default=None,
+                   help=f"latency budgets in ms (default {','.join(f'{b:g}' for b in DEFAULT_BUDGETS)})")
     p.add_argument("--methods", default=",".join(FAMILIES),
                    help=f"comma-separated method families to run (default: all: {','.join(FAMILIES)})")
     p.add_argument("--full-sizes", default=None,
                    help="input sizes of full_frame (default: every size of the profile's model family, "
                         f"then {', '.join(str(v) for v in DEFAULT_FULL_EXTRA)})")
-    p.add_argument("--uniform", default=None, help=f"uniform grids RxC-IMGSZ (default {DEFAULT_UNIFORM})")
+    p.add_argument("--uniform", default=None, help=f"uniform grids RxC-IMGSZ (default {','.join(DEFAULT_UNIFORM)})")
     p.add_argument("--sahi", default="greedynmm,nms", help="SAHI merges: greedynmm (its default), nms")
     p.add_argument("--sahi-slice", type=int, default=640, help="SAHI slice size and model input size")
     p.add_argument("--coarse-on-edge", action=argparse.BooleanOptionalAction, default=None,
@@ -103,14 +105,32 @@ def _write_outputs(args: argparse.Namespace, dataset: Any, payload: Dict[str, An
         print(f"repose eval: wrote {path}", file=sys.stderr)
 
 
+def _options(args: argparse.Namespace) -> EvalOptions:
+    """Return the parsed command line as :class:`EvalOptions`, comma lists split.
+
+    An absent or empty list option means the default; ``--coarse-sizes ""`` means none (the coarse model only).
+    """
+    def listed(text: Optional[str], cast: Any = str) -> Optional[list]:
+        return comma_list(text, cast) if text else None
+
+    def size(v: str) -> int:
+        return int(float(v))
+
+    values = {k: v for k, v in vars(args).items() if k in EvalOptions.__dataclass_fields__}
+    values.update(methods=comma_list(args.methods), sahi=comma_list(args.sahi), budgets=listed(args.budgets, float),
+                  full_sizes=listed(args.full_sizes, size), uniform=listed(args.uniform),
+                  coarse_sizes=None if args.coarse_sizes is None else comma_list(args.coarse_sizes, size),
+                  progress=not args.no_progress)
+    return EvalOptions(**values)
+
+
 def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
     args = _parser().parse_args(argv)
     from repose_ros.cli.eval_goals import goal_checks
     from repose_ros.profiling.machine import cpu_model
 
-    fields = EvalOptions.__dataclass_fields__
-    options = EvalOptions(**{k: v for k, v in vars(args).items() if k in fields}, progress=not args.no_progress)
+    options = _options(args)
     goals_kind = args.goals if args.goals != "auto" else ("dense" if args.mosaic == "2x2" else "sparse")
 
     def judge(methods: Dict[str, Any], width: Optional[int]) -> list:

@@ -40,8 +40,9 @@ from __future__ import annotations
 import argparse
 import math
 import sys
-from typing import Any, List, Optional, Sequence
+from typing import List, Optional, Sequence
 
+from repose_ros.cli.args import comma_list
 from repose_ros.profiling.data import parse_data_specs, per_spec_counts
 from repose_ros.profiling.fitting import CURVE_SHAPES
 from repose_ros.profiling.profile_file import PLACEHOLDER_LATENCY_MS, refit_profile
@@ -55,10 +56,6 @@ DEFAULT_UPSCALE_FACTORS = (1.0, 1.5, 2.0, 3.0, 4.0)
 QUICK_UPSCALE_FACTORS = (1.0, 2.0, 4.0)
 DEFAULT_SCALES = (0.08, 0.14, 0.25, 0.45, 0.8, 1.4)
 QUICK_SCALES = (0.2, 0.8)
-
-
-def _parse_list(text: str, cast=float) -> List[Any]:
-    return [cast(x) for x in str(text).replace(" ", "").split(",") if x]
 
 
 def _parse_bins(text: str) -> List[float]:
@@ -226,7 +223,7 @@ def options_from_args(args: argparse.Namespace, argv: Optional[Sequence[str]] = 
     """
     from repose_ros.core.keys import parse_key
 
-    keys = _parse_list(args.models, str)
+    keys = comma_list(args.models)
     if not keys:
         raise SystemExit("--models is empty")
     try:
@@ -235,7 +232,7 @@ def options_from_args(args: argparse.Namespace, argv: Optional[Sequence[str]] = 
         raise SystemExit(str(exc)) from None
     repeats = args.repeats if args.repeats is not None else (3 if args.quick else 9)
     warmup = args.warmup if args.warmup is not None else (1 if args.quick else 2)
-    scales = _parse_list(args.scales) if args.scales else list(QUICK_SCALES if args.quick else DEFAULT_SCALES)
+    scales = comma_list(args.scales, float) if args.scales else list(QUICK_SCALES if args.quick else DEFAULT_SCALES)
     if repeats < 1 or warmup < 0 or not scales or any(s <= 0 for s in scales):
         raise SystemExit("--repeats must be >= 1, --warmup >= 0, --scales positive")
     try:
@@ -247,14 +244,14 @@ def options_from_args(args: argparse.Namespace, argv: Optional[Sequence[str]] = 
                          "recall is read off detections kept at --conf")
     specs = parse_data_specs(args.data)
     counts = per_spec_counts(args.max_frames, len(specs), 2 if args.quick else 10)
-    upscale_factors = (_parse_list(args.upscale_factors) if args.upscale_factors
+    upscale_factors = (comma_list(args.upscale_factors, float) if args.upscale_factors
                        else list(QUICK_UPSCALE_FACTORS if args.quick else DEFAULT_UPSCALE_FACTORS))
     same = {k: v for k, v in vars(args).items() if k in ProfileOptions.__dataclass_fields__}
     same.update(
         keys=keys, parsed=parsed, specs=specs, counts=counts, bounds=bounds, scales=scales, repeats=repeats,
         warmup=warmup, min_gt=args.min_gt if args.min_gt is not None else (2 if args.quick else 10),
-        makespan_budgets=_parse_list(args.makespan_budgets), upscale_factors=upscale_factors,
-        upscale_sizes=[int(v) for v in _parse_list(args.upscale_sizes)],
+        makespan_budgets=comma_list(args.makespan_budgets, float), upscale_factors=upscale_factors,
+        upscale_sizes=[int(v) for v in comma_list(args.upscale_sizes, float)],
         upscale_anchors=args.upscale_anchors if args.upscale_anchors is not None else (1 if args.quick else 3),
         progress=not args.no_progress, data_auto=args.data == "auto", command=_command_line(argv))
     return ProfileOptions(**same)

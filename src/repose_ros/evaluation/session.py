@@ -1,6 +1,6 @@
 """One ``repose eval`` run: data, methods, RE-POSE's deployment settings, the loop, the result.
 
-:func:`run_eval` takes :class:`EvalOptions` (the command line's values, comma lists as text) and
+:func:`run_eval` takes :class:`EvalOptions` (the command line's values, lists parsed) and
 returns the data set and the JSON-ready result; printing, files and the judgement of goals stay
 with the command (:mod:`repose_ros.cli.eval`, :mod:`repose_ros.cli.eval_goals`).
 """
@@ -10,32 +10,35 @@ import datetime as _dt
 import platform
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-DEFAULT_UNIFORM = "2x2-640,2x2-960,2x2-1280,2x2-1600,2x2-1920,2x2-2560,3x3-640,3x3-960,3x3-1280,3x3-1600"
+from repose_ros.evaluation.methods import FAMILIES
+
+DEFAULT_UNIFORM = ("2x2-640", "2x2-960", "2x2-1280", "2x2-1600", "2x2-1920", "2x2-2560", "3x3-640", "3x3-960",
+                   "3x3-1280", "3x3-1600")
 DEFAULT_FULL_EXTRA = (2560, 3840)
 """Full-frame sizes beyond the profile's family, so that full frame spans RE-POSE's latency range."""
-DEFAULT_BUDGETS = "1000,2000,4000"
+DEFAULT_BUDGETS = (1000.0, 2000.0, 4000.0)
 
 
 @dataclass
 class EvalOptions:
-    """What ``repose eval`` was asked (see its ``--help``); comma-separated lists stay text, None: default."""
+    """What ``repose eval`` was asked (see its ``--help``); a list option that is None takes the default."""
 
     dataset: str = "auto"
     mosaic: str = "none"
     frames: Optional[int] = None
     servers: int = 4
-    budgets: Optional[str] = None
-    methods: str = "full_frame,uniform,sahi,remix,meanshift,greedy,rl_dca"
-    full_sizes: Optional[str] = None
-    uniform: Optional[str] = None
-    sahi: str = "greedynmm,nms"
+    budgets: Optional[List[float]] = None
+    methods: List[str] = field(default_factory=lambda: list(FAMILIES))
+    full_sizes: Optional[List[int]] = None
+    uniform: Optional[List[str]] = None
+    sahi: List[str] = field(default_factory=lambda: ["greedynmm", "nms"])
     sahi_slice: int = 640
     coarse_on_edge: Optional[bool] = None
     coarse_model: Optional[str] = None
-    coarse_sizes: Optional[str] = None
+    coarse_sizes: Optional[List[int]] = None
     coarse_budget_share: Optional[float] = None
     coverage: bool = False
     budget_reserve: Optional[float] = None
@@ -102,16 +105,6 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     return dataset, result
 
 
-def _words(text: str) -> List[str]:
-    """Parse a comma-separated list of words."""
-    return [v for v in str(text).replace(" ", "").split(",") if v]
-
-
-def _floats(text: str) -> List[float]:
-    """Parse a comma-separated list of numbers."""
-    return [float(v) for v in str(text).replace(" ", "").split(",") if v]
-
-
 def _resolve_dataset(spec: str) -> tuple:
     """Return ``(spec, message)``: auto becomes the shared MOT data when present, else synthetic."""
     if spec != "auto":
@@ -172,18 +165,16 @@ def _method_specs(o: EvalOptions, profiles: Any) -> list:
 
     family_sizes = sorted({m.imgsz for m in profiles.models})
     if o.quick:
-        full_sizes = [int(v) for v in _floats(o.full_sizes)] if o.full_sizes else family_sizes[:1] + \
-            family_sizes[-1:]
-        uniform = _words(o.uniform) if o.uniform else ["2x2-640"]
-        budgets = _floats(o.budgets) if o.budgets else [1000.0, 4000.0]
+        full_sizes = list(o.full_sizes) if o.full_sizes is not None else family_sizes[:1] + family_sizes[-1:]
+        uniform = list(o.uniform) if o.uniform is not None else ["2x2-640"]
+        budgets = list(o.budgets) if o.budgets is not None else [1000.0, 4000.0]
     else:
-        full_sizes = [int(v) for v in _floats(o.full_sizes)] if o.full_sizes else \
+        full_sizes = list(o.full_sizes) if o.full_sizes is not None else \
             family_sizes + [v for v in DEFAULT_FULL_EXTRA if v > max(family_sizes)]
-        uniform = _words(o.uniform or DEFAULT_UNIFORM)
-        budgets = _floats(o.budgets or DEFAULT_BUDGETS)
+        uniform = list(o.uniform if o.uniform is not None else DEFAULT_UNIFORM)
+        budgets = list(o.budgets if o.budgets is not None else DEFAULT_BUDGETS)
     try:
-        return ev_methods.build_methods(_words(o.methods), full_sizes, uniform, budgets, _words(o.sahi),
-                                        o.sahi_slice)
+        return ev_methods.build_methods(list(o.methods), full_sizes, uniform, budgets, list(o.sahi), o.sahi_slice)
     except ValueError as exc:
         raise SystemExit(f"repose eval: {exc}") from None
 
@@ -202,8 +193,7 @@ def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_on_edge": deployed["coarse_on_edge"] if o.coarse_on_edge is None else bool(o.coarse_on_edge),
         "budget_reserve_ms": (deployed["budget_reserve_ms"] if o.budget_reserve is None
                               else float(o.budget_reserve)),
-        "coarse_sizes": ([int(v) for v in _floats(o.coarse_sizes)] if o.coarse_sizes is not None
-                         else list(deployed["coarse_sizes"])),
+        "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
     }
