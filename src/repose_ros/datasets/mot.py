@@ -34,6 +34,11 @@ def read_mot_gt(path: str | os.PathLike, min_columns: int = 8) -> np.ndarray:
     return rows
 
 
+def rows_xyxy(rows: np.ndarray) -> np.ndarray:
+    """Boxes ``(N, 4)`` xyxy of MOT ground-truth rows (columns 2-5 hold x, y, w, h)."""
+    return np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1).reshape(-1, 4)
+
+
 def mot_boxes(rows: np.ndarray, frame_id: int, min_visibility: float = 0.0
               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Return ``(track ids, gt xyxy, ignore xyxy)`` of ``frame_id`` in MOT ground-truth ``rows``.
@@ -45,7 +50,7 @@ def mot_boxes(rows: np.ndarray, frame_id: int, min_visibility: float = 0.0
     r = rows[rows[:, 0] == frame_id] if rows.size else np.zeros((0, 9))
     if len(r) == 0:
         return np.zeros(0, np.int64), np.zeros((0, 4), np.float32), np.zeros((0, 4), np.float32)
-    xyxy = np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1)
+    xyxy = rows_xyxy(r)
     ped = (r[:, 6] == 1) & (r[:, 7] == 1)
     vis = r[:, 8] if r.shape[1] > 8 else np.ones(len(r))
     gt = ped & (vis >= min_visibility)
@@ -93,9 +98,7 @@ def load_mot_boxes(seq_dir: str | os.PathLike, gt_only: bool = True) -> dict[int
     out: dict[int, np.ndarray] = {}
     frames = data[:, 0].astype(np.int64)
     for f in np.unique(frames):
-        rows = data[frames == f]
-        xyxy = np.stack([rows[:, 2], rows[:, 3], rows[:, 2] + rows[:, 4], rows[:, 3] + rows[:, 5]], axis=1)
-        out[int(f)] = xyxy.astype(np.float32)
+        out[int(f)] = rows_xyxy(data[frames == f]).astype(np.float32)
     return out
 
 
@@ -154,7 +157,7 @@ class MotSequence:
     def all_boxes(self, frame_id: int) -> np.ndarray:
         """Return every annotated box of ``frame_id`` (any class, any flag)."""
         r = self.rows[self.rows[:, 0] == frame_id] if self.rows.size else np.zeros((0, 9))
-        return np.stack([r[:, 2], r[:, 3], r[:, 2] + r[:, 4], r[:, 3] + r[:, 5]], axis=1).reshape(-1, 4)
+        return rows_xyxy(r)
 
     def read(self, index: int) -> np.ndarray:
         """Read image ``index`` (0-based position in the sequence) as BGR."""
