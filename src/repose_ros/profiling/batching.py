@@ -17,6 +17,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from repose_ros.core.serving import BlockJob, run_block
+from repose_ros.profiling.latency import frame_at_least
 
 DEFAULT_BLOCKS = ((640, 360), (640, 640), (960, 540), (320, 320))
 """Block sizes ``(w, h)`` measured by default (16:9 and square, at common input sizes)."""
@@ -50,8 +51,6 @@ def measure_batching(zoo: Any, keys: Sequence[str], frame: np.ndarray,
         Rows ``{key, block: [w, h], k, single_ms, batch_ms, ratio}`` (``single_ms``: the ``k`` calls
         together; medians).
     """
-    from repose_ros.profiling.latency import frame_at_least
-
     rows = []
     for key in keys:
         for w, h in blocks:

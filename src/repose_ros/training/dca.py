@@ -30,7 +30,8 @@ from repose_ros.core.dca.policy import RLDCA, extract_actor_weights
 from repose_ros.core.dca.paper_reward import RewardConfig, cluster_score
 from repose_ros.core.dca.actions import apply_action
 
-__all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy", "TrainSettings"]
+__all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy", "TrainSettings",
+           "LearningCurve", "held_out_layouts", "evaluate_sets", "plot_learning_curve", "PPO_DEFAULTS", "NET_ARCH"]
 
 #: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
 #: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
