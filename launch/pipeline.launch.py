@@ -2,9 +2,10 @@
 
     ros2 launch repose_ros pipeline.launch.py input_topic:=/camera/image_raw num_servers:=4
 
-dds_profile:=shm gives the pipeline's processes (not the camera driver) the shipped Fast DDS
-profile config/fastdds/shm_large.xml: large shared-memory segments for same-host traffic, UDPv4
-kept for discovery, other hosts and processes without the profile.
+dds_profile:=auto (the default) gives the pipeline's processes (not the camera driver) the shipped
+Fast DDS profile config/fastdds/shm_large.xml (large shared-memory segments for same-host traffic,
+UDPv4 kept for discovery, other hosts and processes without the profile; 100 ms heartbeats), unless
+the environment already chose a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW.
 
 Detections come out on /<namespace>/detections (vision_msgs/Detection2DArray).
 """
@@ -12,10 +13,10 @@ import os
 
 from ament_index_python.packages import get_package_share_directory
 from launch import LaunchDescription
-from launch.actions import DeclareLaunchArgument, OpaqueFunction
+from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from repose_ros.ros.dds_profile import profile_env, resolve_profile
+from repose_ros.ros.dds_profile import AUTO, auto_choice, profile_env, resolve_profile
 from repose_ros.ros.launch_params import write_overrides
 
 
@@ -36,7 +37,11 @@ def _nodes(context):
     image_remap = ("image_raw/compressed", input_topic) if compressed else ("image_raw", input_topic)
     # Only the launched node processes get the profile's variables (launch_ros passes additional_env
     # on to ExecuteProcess); default: no variable is set, the environment's settings apply.
-    dds_env = profile_env(resolve_profile(LaunchConfiguration("dds_profile").perform(context)))
+    dds_choice = LaunchConfiguration("dds_profile").perform(context)
+    dds_path = resolve_profile(dds_choice)
+    dds_env = profile_env(dds_path)
+    why = f" ({auto_choice()[1]})" if dds_choice.strip().lower() == AUTO else ""
+    dds_note = LogInfo(msg=f"dds_profile {dds_choice}: {dds_path or 'environment settings'}{why}")
     common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
     if dds_env:
         common["additional_env"] = dds_env
@@ -46,6 +51,7 @@ def _nodes(context):
         return [params_file, write_overrides(params_file, overrides)]
 
     actions = [
+        dds_note,
         # Camera and partitioner share one process: the full frame is never re-serialised.
         Node(package="repose_ros", executable="frontend_node",
              parameters=params(frontend), remappings=[image_remap], **common),
@@ -78,10 +84,11 @@ def generate_launch_description():
         DeclareLaunchArgument("autostart", default_value="true", choices=["true", "false"],
                               description="Bring every node to active on start (false: they stay unconfigured "
                               "until a lifecycle manager drives them)"),
-        DeclareLaunchArgument("dds_profile", default_value="default",
-                              description="Fast DDS XML profile of the pipeline's processes: default (the "
-                              "environment's settings), shm (config/fastdds/shm_large.xml: large shared-memory "
-                              "segments, UDPv4 kept) or the path of a profile file"),
+        DeclareLaunchArgument("dds_profile", default_value="auto",
+                              description="Fast DDS XML profile of the pipeline's processes: auto (shm unless the "
+                              "environment names a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW), "
+                              "default (the environment's settings), shm (config/fastdds/shm_large.xml: large "
+                              "shared-memory segments, UDPv4 kept, 100 ms heartbeats) or the path of a profile file"),
         DeclareLaunchArgument("log_level", default_value="info",
                               choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
         OpaqueFunction(function=_nodes),

@@ -29,7 +29,8 @@ def test_colcon_build_installs_package(tmp_path):
     assert (inst / "share" / "repose_ros" / "package.xml").is_file()
     assert (inst / "share" / "repose_ros" / "launch" / "pipeline.launch.py").is_file()
     assert (inst / "share" / "repose_ros" / "config" / "repose.yaml").is_file()
-    assert (inst / "share" / "repose_ros" / "config" / "fastdds" / "shm_large.xml").is_file()
+    for profile in ("shm_large.xml", "shm_large_fastdds2.xml"):  # Fast DDS 3 and Fast DDS 2 (Humble, Jazzy)
+        assert (inst / "share" / "repose_ros" / "config" / "fastdds" / profile).is_file()
     assert (inst / "share" / "ament_index" / "resource_index" / "packages" / "repose_ros").is_file()
     for exe in ("frontend_node", "edge_detector_node", "aggregator_node", "replay_node"):
         assert os.access(inst / "lib" / "repose_ros" / exe, os.X_OK), exe

@@ -20,7 +20,7 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from repose_ros.ros.dds_profile import FASTDDS_VAR, FASTRTPS_VAR, profile_env, resolve_profile
+from repose_ros.ros.dds_profile import FASTDDS_VAR, FASTRTPS_VAR, auto_choice, profile_env, resolve_profile
 
 H, W = 2160, 3840
 FRAMES = 3
@@ -124,6 +124,56 @@ def test_shipped_profile_keeps_udp_and_enlarges_shared_memory():
     assert sorted(used) == sorted(descriptors)
 
 
+def test_shipped_profile_shortens_the_heartbeat_of_reliable_writers():
+    """The default writer profile announces every 100 ms (Fast DDS's default is 3 s)."""
+    root = ET.parse(resolve_profile("shm", {})).getroot()
+    writers = [w for w in root.iter(f"{NS}data_writer") if w.get("is_default_profile") == "true"]
+    assert len(writers) == 1
+    period = writers[0].find(f"{NS}times/{NS}heartbeat_period")
+    assert (int(period.findtext(f"{NS}sec")), int(period.findtext(f"{NS}nanosec"))) == (0, 100_000_000)
+
+
+def _canonical(path, rename=None):
+    """Return the profile's elements as (tag, attributes, text) in document order, tags renamed by ``rename``."""
+    rename = rename or {}
+    return [(rename.get(e.tag, e.tag), sorted(e.attrib.items()), (e.text or "").strip())
+            for e in ET.parse(path).getroot().iter()]
+
+
+def test_humble_and_jazzy_get_the_same_profile_in_fast_dds_2_names():
+    """On Fast DDS 2 distributions the shipped profile is the Fast DDS 2 file; it differs only in the times' names."""
+    kilted = resolve_profile("shm", {"ROS_DISTRO": "kilted"})
+    assert kilted == resolve_profile("shm", {})
+    assert kilted.endswith("shm_large.xml")
+    for distro in ("humble", "jazzy"):
+        old = resolve_profile("shm", {"ROS_DISTRO": distro})
+        assert old.endswith("shm_large_fastdds2.xml") and os.path.isfile(old)
+    renamed = {f"{NS}heartbeatPeriod": f"{NS}heartbeat_period"}
+    assert _canonical(old, renamed) == _canonical(kilted)
+    assert _canonical(old) != _canonical(kilted)
+
+
+@pytest.mark.parametrize("environ, expected", [
+    ({}, "shm"),
+    ({"RMW_IMPLEMENTATION": "rmw_fastrtps_cpp"}, "shm"),
+    ({"RMW_IMPLEMENTATION": "rmw_fastrtps_dynamic_cpp", "ROS_DISTRO": "jazzy"}, "shm"),
+    ({"RMW_IMPLEMENTATION": "rmw_cyclonedds_cpp"}, "default"),
+    ({"RMW_IMPLEMENTATION": "rmw_zenoh_cpp"}, "default"),
+    ({FASTDDS_VAR: "/mine.xml"}, "default"),
+    ({FASTRTPS_VAR: "/mine.xml"}, "default"),
+    ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, "default"),
+    ({FASTDDS_VAR: ""}, "shm"),
+])
+def test_auto_takes_the_shipped_profile_unless_the_environment_has_chosen(environ, expected):
+    """dds_profile:=auto is shm on a plain Fast DDS environment and leaves an environment's own choice alone."""
+    choice, why = auto_choice(environ)
+    assert choice == expected and why
+    path = resolve_profile("auto", environ)
+    assert (path is None) == (expected == "default")
+    if path is not None:
+        assert path == resolve_profile("shm", environ)
+
+
 def _result(proc, timeout):
     out, _ = proc.communicate(timeout=timeout)
     lines = [line for line in out.splitlines() if line.startswith("RESULT ")]
@@ -200,9 +250,9 @@ def _launch_module(repo_root):
     return mod
 
 
-@pytest.mark.parametrize("choice", ["default", "shm", "own", "missing"])
+@pytest.mark.parametrize("choice", ["auto", "auto-own-env", "default", "shm", "own", "missing"])
 def test_launch_file_gives_the_profile_to_its_node_processes_only(repo_root, tmp_path, monkeypatch, choice):
-    """dds_profile:=default passes no environment; shm or a path passes it to every node; a bad path fails."""
+    """auto and shm (or a path) pass the profile to every node; default or an environment's own choice nothing."""
     pytest.importorskip("launch")
     from launch import LaunchContext
     from launch.actions import DeclareLaunchArgument
@@ -214,7 +264,12 @@ def test_launch_file_gives_the_profile_to_its_node_processes_only(repo_root, tmp
             context.launch_configurations[entity.name] = "".join(s.perform(context) for s in entity.default_value)
     own = tmp_path / "own.xml"
     own.write_text("<dds/>")
-    values = {"default": "default", "shm": "shm", "own": str(own), "missing": str(tmp_path / "none.xml")}
+    values = {"auto": "auto", "auto-own-env": "auto", "default": "default", "shm": "shm", "own": str(own),
+              "missing": str(tmp_path / "none.xml")}
+    for var in (FASTDDS_VAR, FASTRTPS_VAR, "FASTDDS_BUILTIN_TRANSPORTS", "RMW_IMPLEMENTATION", "ROS_DISTRO"):
+        monkeypatch.delenv(var, raising=False)
+    if choice == "auto-own-env":
+        monkeypatch.setenv("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
     context.launch_configurations.update(dds_profile=values[choice], num_servers="2", backend="fake")
     if choice == "missing":
         with pytest.raises(FileNotFoundError):
@@ -222,17 +277,21 @@ def test_launch_file_gives_the_profile_to_its_node_processes_only(repo_root, tmp
         return
     # The real Node class accepts what the launch file passes (the stand-in also as Humble's).
     monkeypatch.setenv("REPOSE_COMPAT_DISTRO", "humble")
-    assert len(mod._nodes(context)) == 4
-    made = []
+    assert len(mod._nodes(context)) == 5  # the profile's log line and four nodes
+    made, notes = [], []
     monkeypatch.setattr(mod, "Node", lambda **kw: made.append(kw) or kw)
+    monkeypatch.setattr(mod, "LogInfo", lambda **kw: notes.append(kw["msg"]) or kw)
     mod._nodes(context)
     assert len(made) == 4  # frontend, aggregator, two edge detectors
+    assert len(notes) == 1 and notes[0].startswith(f"dds_profile {values[choice]}: ")
     envs = [kw.get("additional_env") for kw in made]
-    if choice == "default":
+    if choice in ("default", "auto-own-env"):
         assert envs == [None] * 4
+        assert "environment settings" in notes[0]
     else:
         expected = str(own) if choice == "own" else str(repo_root / "config" / "fastdds" / "shm_large.xml")
         assert all(env and env[FASTDDS_VAR] == expected for env in envs), envs
+        assert expected in notes[0]
     assert FASTDDS_VAR not in os.environ  # the launch process itself is left alone
 
 

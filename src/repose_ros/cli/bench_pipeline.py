@@ -37,9 +37,12 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--transports", default=None,
                    help="FASTDDS_BUILTIN_TRANSPORTS for the pipeline and this client (e.g. LARGE_DATA; "
                         "default: the environment's)")
-    p.add_argument("--dds-profile", default="default",
-                   help="Fast DDS profile of the pipeline's processes and this client (launch argument dds_profile: "
-                        "default, shm or a path; default: default)")
+    p.add_argument("--dds-profile", default="auto",
+                   help="Fast DDS profile of the pipeline's processes (launch argument dds_profile: auto, default, shm "
+                        "or a path; default: auto, as the launch file)")
+    p.add_argument("--client-dds-profile", default="default",
+                   help="Fast DDS profile of this client, which plays the camera (default: default, a camera driver "
+                        "with Fast DDS's default settings; shm or a path)")
     p.add_argument("--launch-file", default=None,
                    help="path of the pipeline.launch.py to run (default: the installed package's)")
     p.add_argument("--block-transport", choices=["raw", "jpeg", "png"], default=None,
@@ -73,17 +76,20 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     servers = [int(s) for s in args.servers.split(",")]
     if args.transports:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
-    # The client node (it sends the 4K frames) runs with the pipeline's profile; set before rclpy starts.
-    from repose_ros.ros.dds_profile import profile_env, resolve_profile
+    # The client node plays the camera; its profile reaches only its own participant (not the launch).
+    from repose_ros.ros.dds_profile import AUTO, auto_choice, profile_env, resolve_profile
 
-    os.environ.update(profile_env(resolve_profile(args.dds_profile)))
+    client_env = profile_env(resolve_profile(args.client_dds_profile))
+    resolve_profile(args.dds_profile)  # a bad path fails here, before anything starts
     params = load_params()
     budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
     path = write_params(params, budget, args.log_dir, args.block_transport)
     frames, what = demo_frames(args.frames + 1, prefer_clip=args.backend != "fake")
     results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
                "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"),
-               "dds_profile": args.dds_profile, "settings": {}}
+               "dds_profile": args.dds_profile, "client_dds_profile": args.client_dds_profile, "settings": {}}
+    if args.dds_profile.strip().lower() == AUTO:
+        results["dds_profile_auto"] = "{} ({})".format(*auto_choice())
     try:
         for mode in modes:
             on_edge = mode == "edge"
@@ -99,17 +105,20 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
                           f"{_fmt(ip['blocks_run_mean'], '.1f')}, left out {_fmt(ip['blocks_skipped_mean'], '.1f')}",
                           flush=True)
                 ros = launched_run(path, frames, s, on_edge, budget, args.backend, args.dds_profile, args.log_dir,
-                                   args.launch_file)
+                                   args.launch_file, client_env)
                 if not args.no_inprocess and ros["e2e"]["p50_ms"] is not None and ip["parallel"]["p50_ms"]:
                     ros["e2e_p50_over_inprocess_p50"] = ros["e2e"]["p50_ms"] / ip["parallel"]["p50_ms"]
+                    ros["client_wall_p50_over_inprocess_p50"] = ros["client_wall"]["p50_ms"] / ip["parallel"]["p50_ms"]
                 results["settings"][f"ros@{s}/{mode}"] = ros
                 e2e = ros["e2e"]
                 print(f"ROS pipeline, {name}: {ros['answered']}/{ros['sent']} answered; "
                       f"e2e {_latency_text(e2e)}; "
                       f"coarse {_fmt(ros['coarse_ms_mean'])} ms, detection {_fmt(ros['detect_ms_mean'])} ms; "
                       f"degraded {ros['degraded']}; blocks sent {_fmt(ros['blocks_sent_mean'], '.1f')}, left out "
-                      f"{_fmt(ros['blocks_skipped_mean'], '.1f')}; e2e p50 / in-process p50 "
-                      f"{_fmt(ros.get('e2e_p50_over_inprocess_p50'), '.2f')}", flush=True)
+                      f"{_fmt(ros['blocks_skipped_mean'], '.1f')}; client wall p50 / p95 "
+                      f"{_fmt(ros['client_wall']['p50_ms'])} / {_fmt(ros['client_wall']['p95_ms'])} ms; "
+                      f"p50 / in-process p50: e2e {_fmt(ros.get('e2e_p50_over_inprocess_p50'), '.2f')}, client wall "
+                      f"{_fmt(ros.get('client_wall_p50_over_inprocess_p50'), '.2f')}", flush=True)
     finally:
         os.unlink(path)
     if args.json:

@@ -2,8 +2,13 @@
 
 ``default`` leaves the environment as it is. ``shm`` selects the shipped profile
 ``config/fastdds/shm_large.xml`` (a large shared-memory segment for same-host traffic, UDPv4 kept
-for discovery, other hosts and processes with the default configuration). Any other value is
-the path of a profile file of your own.
+for discovery, other hosts and processes with the default configuration, reliable writers that
+announce their data every 100 ms; ``shm_large_fastdds2.xml`` on Humble and Jazzy, whose Fast DDS 2
+names the writer times differently). ``auto`` (the launch file's default) is ``shm`` unless the
+environment has already chosen: a profile file of its own, ``FASTDDS_BUILTIN_TRANSPORTS`` (a
+LARGE_DATA process cannot reach one that offers UDP and shared memory only) or an RMW other than
+Fast DDS; then it is ``default`` (:func:`auto_choice` says why). Any other value is the path of a
+profile file of your own.
 
 Fast DDS reads the profile file named by an environment variable when the process creates its
 first participant: ``FASTDDS_DEFAULT_PROFILES_FILE`` in Fast DDS 3 (Kilted, Rolling),
@@ -15,31 +20,57 @@ without ``RMW_FASTRTPS_USE_QOS_FROM_XML``. Other RMW implementations ignore both
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 SHIPPED = {"shm": "fastdds/shm_large.xml"}
+SHIPPED_FASTDDS2 = {"shm": "fastdds/shm_large_fastdds2.xml"}
 DEFAULT_CHOICES = ("", "default", "none")
+AUTO = "auto"
+FASTDDS_RMWS = ("rmw_fastrtps_cpp", "rmw_fastrtps_dynamic_cpp")
 FASTDDS_VAR = "FASTDDS_DEFAULT_PROFILES_FILE"
 FASTRTPS_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"
 # Distributions whose Fast DDS (2.x) reads only the FASTRTPS_ name.
 FASTDDS2_DISTROS = ("foxy", "galactic", "humble", "iron", "jazzy")
 
 
-def resolve_profile(value: str) -> Optional[str]:
+def auto_choice(environ: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
+    """Return what ``dds_profile:=auto`` stands for in ``environ`` (default: this process's): ``(choice, why)``.
+
+    ``choice`` is ``"shm"`` or ``"default"``; ``why`` is a sentence for the launch log.
+    """
+    environ = os.environ if environ is None else environ
+    for var in (FASTDDS_VAR, FASTRTPS_VAR):
+        if environ.get(var):
+            return "default", f"{var} is set: the environment's own profile file applies"
+    if environ.get("FASTDDS_BUILTIN_TRANSPORTS"):
+        return "default", (f"FASTDDS_BUILTIN_TRANSPORTS={environ['FASTDDS_BUILTIN_TRANSPORTS']} is set: "
+                           "the environment's transports apply")
+    rmw = environ.get("RMW_IMPLEMENTATION", "")
+    if rmw and rmw not in FASTDDS_RMWS:
+        return "default", f"RMW_IMPLEMENTATION={rmw} is not Fast DDS"
+    return "shm", "the shipped shared-memory profile (large segments, UDPv4 kept, 100 ms heartbeats)"
+
+
+def resolve_profile(value: str, environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
     """Return the absolute path of the profile that ``dds_profile:=value`` selects, or None for the default.
 
-    Raises FileNotFoundError for a path (or a shipped profile) that does not exist.
+    ``environ`` (default: this process's) decides ``auto`` and which Fast DDS the shipped profiles
+    are written for. Raises FileNotFoundError for a path (or a shipped profile) that does not exist.
     """
+    environ = os.environ if environ is None else environ
     value = (value or "").strip()
+    if value.lower() == AUTO:
+        value = auto_choice(environ)[0]
     if value.lower() in DEFAULT_CHOICES:
         return None
     if value in SHIPPED:
         from repose_ros.core.paths import find_config_file
 
-        return str(find_config_file(SHIPPED[value]))
+        fastdds2 = environ.get("ROS_DISTRO", "").lower() in FASTDDS2_DISTROS
+        return str(find_config_file((SHIPPED_FASTDDS2 if fastdds2 else SHIPPED)[value]))
     path = os.path.abspath(os.path.expanduser(value))
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"dds_profile: no such file {value!r} (use default, "
+        raise FileNotFoundError(f"dds_profile: no such file {value!r} (use {AUTO}, default, "
                                 f"{', '.join(SHIPPED)} or the path of a Fast DDS XML profile)")
     return path
 

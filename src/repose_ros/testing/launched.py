@@ -11,7 +11,7 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import numpy as np
 
@@ -31,8 +31,12 @@ class LaunchedPipeline:
 
     def __init__(self, servers: int, backend: str = "ultralytics", namespace: str = "repose",
                  log_path: Optional[str] = None, extra_args: Optional[List[str]] = None,
-                 input_topic: str = "/repose_client/image_raw", launch_file: Optional[str] = None):
+                 input_topic: str = "/repose_client/image_raw", launch_file: Optional[str] = None,
+                 client_env: Optional[Dict[str, str]] = None):
         self.servers = servers
+        # client_env: environment of this process's own DDS participant only (e.g. a Fast DDS profile
+        # for the client that plays the camera); the launch does not inherit it.
+        self.client_env = dict(client_env or {})
         self.ns = "/" + namespace.strip("/")
         self.input_topic = input_topic
         # launch_file: a path instead of the installed package's pipeline.launch.py (e.g. a checkout's).
@@ -64,9 +68,18 @@ class LaunchedPipeline:
 
         self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        self.ctx = rclpy.Context()
-        rclpy.init(context=self.ctx)
-        self.node = rclpy.create_node("repose_client", context=self.ctx)
+        saved = {k: os.environ.get(k) for k in self.client_env}
+        os.environ.update(self.client_env)  # read by the DDS participant that the client node creates
+        try:
+            self.ctx = rclpy.Context()
+            rclpy.init(context=self.ctx)
+            self.node = rclpy.create_node("repose_client", context=self.ctx)
+        finally:
+            for k, v in saved.items():
+                if v is None:
+                    os.environ.pop(k, None)
+                else:
+                    os.environ[k] = v
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         self.results, self.reports, self.debug, self.active = {}, {}, {}, {}

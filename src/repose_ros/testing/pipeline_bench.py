@@ -91,18 +91,21 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
 
 
 def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, budget: float,
-                 backend: str = "ultralytics", dds_profile: str = "default", log_dir: str = "/tmp",
-                 launch_file: Optional[str] = None) -> dict:
-    """Run the launched pipeline closed loop; the figures come from each frame's FrameReport."""
+                 backend: str = "ultralytics", dds_profile: str = "auto", log_dir: str = "/tmp",
+                 launch_file: Optional[str] = None, client_env: Optional[Dict[str, str]] = None) -> dict:
+    """Run the launched pipeline closed loop; the figures come from each frame's FrameReport.
+
+    ``dds_profile`` is the launch argument; ``client_env`` the DDS environment of the client that
+    plays the camera (empty: a default camera).
+    """
     from repose_ros.testing.launched import LaunchedPipeline
 
     mode = "edge" if on_edge else "camera"
     extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
-    if dds_profile != "default":
-        extra.append(f"dds_profile:={dds_profile}")
+    extra.append(f"dds_profile:={dds_profile}")
     with LaunchedPipeline(servers, backend, namespace=f"bench{servers}{mode}",
                           log_path=f"{log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
-                          launch_file=launch_file) as pipe:
+                          launch_file=launch_file, client_env=client_env) as pipe:
         pipe.wait_ready()
         pipe.send(frames[0])  # warm-up
         answers = [pipe.send(f) for f in frames[1:]]
@@ -110,6 +113,7 @@ def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, bud
     reps = [a.report for a in got]
     return {"servers": servers, "coarse": mode, "sent": len(answers), "answered": len(got),
             "e2e": latency_summary([float(r.e2e_ms) for r in reps], budget),
+            "client_wall": latency_summary([a.wall_ms for a in got], budget),
             "within_budget_reported": sum(bool(r.within_budget) for r in reps),
             "client_wall_ms_mean": _mean([a.wall_ms for a in got]),
             "coarse_ms_mean": _mean([float(r.coarse_ms) for r in reps]),
