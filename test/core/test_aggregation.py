@@ -96,3 +96,19 @@ def test_eviction_and_deadlines_follow_arrival_not_numbers():
     (o,) = a.add_plan(1, 1, 1.0, COARSE, RECTS[:1], session=2)
     assert (o.session, o.frame_seq) == (1, 500)
     assert [(o.session, o.frame_seq) for o in a.poll(10.0)] == [(2, 1), (2, 0)]
+
+
+def test_next_deadline_is_the_earliest_of_the_waiting_frames():
+    """What a caller may sleep until: the earliest pending deadline; None once nothing waits."""
+    a = FrameAssembler()
+    assert a.next_deadline() is None
+    a.add_plan(1, 2, 9.0, COARSE, RECTS)
+    a.add_plan(2, 2, 4.0, COARSE, RECTS)
+    a.add_plan(3, 0, 1.0, COARSE, [])  # no blocks: released at once, never waits
+    assert a.next_deadline() == 4.0
+    assert a.poll(3.9) == [] and a.next_deadline() == 4.0
+    assert [o.frame_seq for o in a.poll(4.0)] == [2]
+    assert a.next_deadline() == 9.0
+    a.add_result(1, 0, _dets((11, 11, 21, 41)))
+    a.add_result(1, 1, _dets((111, 11, 121, 41)))
+    assert a.next_deadline() is None

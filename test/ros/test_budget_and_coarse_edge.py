@@ -329,6 +329,39 @@ def test_a_missing_block_still_degrades_with_skipped_ones_around(aggregator):
     assert rep.detect_ms >= 100.0 and rep.e2e_ms >= rep.detect_ms
 
 
+def test_the_deadline_timer_sleeps_until_the_earliest_deadline(aggregator):
+    """No periodic polling: the timer is off without frames and wakes once at a frame's deadline."""
+    node, out, reports = aggregator
+    ex = rclpy.executors.SingleThreadedExecutor(context=node.context)
+    ex.add_node(node)
+    calls = []
+    inner = node.on_timer
+    node._deadline_timer.callback = lambda: (calls.append(time.monotonic()), inner())
+    try:
+        assert node._deadline_timer.is_canceled()
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < 0.3:  # nothing waits: the timer never fires
+            ex.spin_once(timeout_sec=0.05)
+        assert calls == []
+        node.on_plan(_plan(node, 4, [(0, 0, 100, 100)], [], deadline_in=0.4))  # its block never answers
+        t_plan = time.monotonic()
+        assert not node._deadline_timer.is_canceled()
+        while not reports and time.monotonic() - t_plan < 3.0:
+            ex.spin_once(timeout_sec=0.05)
+        (rep,) = reports
+        assert rep.degraded and list(rep.missing_block_ids) == [0]
+        # One wake at the deadline (a 10 ms poll would have run about 40 times by then), not before it.
+        assert 1 <= len(calls) <= 3 and calls[0] - t_plan >= 0.35, [c - t_plan for c in calls]
+        assert node._deadline_timer.is_canceled()  # asleep again: nothing waits
+        # A frame completed by its block releases at once and leaves the timer asleep.
+        node.on_plan(_plan(node, 5, [(0, 0, 100, 100)], [], deadline_in=5.0))
+        assert not node._deadline_timer.is_canceled()
+        node.on_block(_answer(5, 0, Detections.empty()))
+        assert len(reports) == 2 and not reports[-1].degraded and node._deadline_timer.is_canceled()
+    finally:
+        ex.shutdown()
+
+
 # --------------------------------------------------------------------------- whole pipeline, in process
 
 

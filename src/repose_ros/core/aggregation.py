@@ -102,6 +102,13 @@ class FrameAssembler:
         """Number of frames waiting for blocks."""
         return len(self._pending)
 
+    def next_deadline(self) -> Optional[float]:
+        """Return the earliest deadline of the frames waiting for blocks (None when none waits).
+
+        :meth:`poll` releases nothing before it, so a caller can sleep until then.
+        """
+        return min((f.deadline for f in self._pending.values()), default=None)
+
     def add_plan(self, frame_seq: int, num_blocks: int, deadline: float, coarse: Detections,
                  block_rects: Optional[List[tuple]] = None, drop_reason: str = "",
                  context: object = None, session: int = 0, skipped_rects: Optional[List[tuple]] = None,

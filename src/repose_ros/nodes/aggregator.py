@@ -42,7 +42,8 @@ PARAMS = (
     Param("class_names", ["person"], "Class names by class id, published as LabelInfo", read_only=True),
     Param("score_threshold", 0.25, "Confidence threshold of the edge detectors (reported in LabelInfo)",
           (0.0, 1.0)),
-    Param("poll_period_ms", 10.0, "How often deadlines are checked", (1.0, 1000.0), read_only=True),
+    Param("poll_period_ms", 10.0, "Least time between two deadline checks (the check runs at the earliest "
+          "deadline of the frames waiting for blocks, not periodically)", (1.0, 1000.0), read_only=True),
     Param("tracking.enabled", True, "Give every detection the id of its track (Detection2D.id) with ByteTrack or "
           "BoT-SORT on the fused detections, frame after frame in stamp order", read_only=True),
     Param("tracking.method", "bytetrack", "Tracker: bytetrack or botsort (without re-identification)",
@@ -94,6 +95,7 @@ class AggregatorNode(LifecycleNode):
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.pub_report = self.pub_labels = None
         self._inputs = []  # subscriptions and the deadline timer, while active
+        self._deadline_timer = None
         self.published = 0
         self.degraded = 0
         self.malformed = 0
@@ -136,8 +138,12 @@ class AggregatorNode(LifecycleNode):
         self._inputs = [
             self.create_subscription(FramePlan, "plan", self.on_plan, reliable(50)),
             self.create_subscription(BlockDetections, "block_detections", self.on_block, reliable(200)),
-            self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer),
         ]
+        # The deadline timer sleeps while no frame waits and wakes at the earliest deadline: a
+        # periodic check every poll_period_ms took CPU from edge detectors sharing the machine.
+        self._deadline_timer = self.create_timer(self.p["poll_period_ms"] / 1000.0, self.on_timer)
+        self._deadline_timer.cancel()
+        self._inputs.append(self._deadline_timer)
         return result
 
     def on_deactivate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -222,6 +228,7 @@ class AggregatorNode(LifecycleNode):
                                                context=context, session=msg.session_id)
         self._note_session(msg.session_id, msg.frame_seq)
         self._publish(outcomes)
+        self._arm_deadline_timer()
 
     def _note_session(self, session_id: int, frame_seq: int) -> None:
         """Log when frames of a new camera run (a restarted camera/frontend) start to arrive."""
@@ -248,15 +255,32 @@ class AggregatorNode(LifecycleNode):
         if dets is None:
             self.get_logger().warning(f"frame {msg.frame_seq} block {msg.block_id} failed on server "
                                       f"{msg.server_id}: {error}", throttle_duration_sec=1.0)
-        self._publish(self.assembler.add_result(msg.frame_seq, msg.block_id, dets, error, session=msg.session_id))
+        released = self.assembler.add_result(msg.frame_seq, msg.block_id, dets, error, session=msg.session_id)
+        self._publish(released)
+        if released:
+            self._arm_deadline_timer()
 
     def _malformed(self, what: str) -> None:
         self.malformed += 1
         self.get_logger().error(f"malformed input ({self.malformed} so far): {what}")
 
     def on_timer(self) -> None:
-        """Publish frames whose deadline has passed."""
+        """Publish frames whose deadline has passed, then sleep until the next deadline."""
         self._publish(self.assembler.poll(self.get_clock().now().nanoseconds * 1e-9))
+        self._arm_deadline_timer()
+
+    def _arm_deadline_timer(self) -> None:
+        """Wake ``on_timer`` at the earliest pending deadline (at least poll_period_ms from now); sleep without one."""
+        timer = self._deadline_timer
+        if timer is None or timer not in self._inputs:
+            return
+        deadline = self.assembler.next_deadline()
+        if deadline is None:
+            timer.cancel()
+            return
+        wait_s = max(deadline - self.get_clock().now().nanoseconds * 1e-9, self.p["poll_period_ms"] / 1000.0)
+        timer.timer_period_ns = int(wait_s * 1e9)
+        timer.reset()  # next call: now + the new period
 
     def _publish(self, outcomes) -> None:
         for o in outcomes:
