@@ -2,6 +2,7 @@
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 from repose_ros.cli.main import COMMANDS, main
@@ -190,3 +191,38 @@ def test_bench_batching_command_writes_json(tmp_path, capsys):
     assert "1 batch ms" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         main_bench(["batching", "--blocks", "64"])
+
+
+def test_batch_groups_count_blocks_of_one_server_model_input_and_crop_size():
+    """Only blocks equal in all four may share a batch; left-out blocks are not in the plan."""
+    from repose_ros.core.blocks import Block, Rect
+    from repose_ros.core.planner import BlockPlan, Plan
+    from repose_ros.profiling.batching import batch_groups
+
+    rects = [Rect(0, 0, 100, 50), Rect(200, 0, 300, 50), Rect(0, 100, 100, 150), Rect(0, 200, 100, 260),
+             Rect(400, 0, 500, 50)]
+    blocks = [Block(r, np.zeros(0, np.int64)) for r in rects]
+    plan = Plan([BlockPlan(0, "m@640", 0, 1.0, 0.5, 1, 640), BlockPlan(1, "m@640", 0, 1.0, 0.5, 1, 640),
+                 BlockPlan(2, "m@640", 1, 1.0, 0.5, 1, 640),   # same size, other server
+                 BlockPlan(3, "m@640", 0, 1.0, 0.5, 1, 640),   # other height
+                 BlockPlan(4, "m@640", 0, 1.0, 0.5, 1, 320)],  # other input size
+                {0: 4.0, 1: 1.0}, 4.0, 2.5, True)
+    groups = batch_groups(blocks, plan)
+    assert groups[(0, "m@640", 640, 100, 50)] == 2
+    assert sorted(groups.values()) == [1, 1, 1, 2]
+
+
+def test_bench_batching_plans_counts_blocks_of_real_plans(tmp_path, capsys):
+    import json
+
+    from repose_ros.cli.bench import main_bench
+
+    out = tmp_path / "b.json"
+    assert main_bench(["batching", "--backend", "fake", "--repeats", "1", "--k", "2", "--blocks", "64x32",
+                       "--plans", "2", "--servers", "1,2", "--budgets", "3000", "--json", str(out)]) == 0
+    plans = json.loads(out.read_text())["plans"]["rows"]
+    assert [(r["servers"], r["budget_ms"], r["frames"]) for r in plans] == [(1, 3000.0, 2), (2, 3000.0, 2)]
+    assert all(r["blocks"] > 0 and 0 <= r["batchable"] <= r["blocks"] for r in plans)
+    assert "share server, model, input and crop size" in capsys.readouterr().out
+    with pytest.raises(SystemExit):
+        main_bench(["batching", "--backend", "fake", "--plans", "1", "--servers", "0"])

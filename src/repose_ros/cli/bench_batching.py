@@ -35,6 +35,12 @@ def main_bench_batching(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--blocks", default=",".join(f"{w}x{h}" for w, h in DEFAULT_BLOCKS), help="block sizes WxH")
     p.add_argument("--k", default="2,4", help="blocks per batch")
     p.add_argument("--repeats", type=int, default=5, help="timed rounds per setting (median)")
+    p.add_argument("--plans", type=int, default=0,
+                   help="also plan this many demo frames with the default configuration and count the blocks that "
+                        "share server, model, input and crop size with another block of their frame (what a batch "
+                        "could take); 0: skip")
+    p.add_argument("--servers", default="1,2,4", help="server counts of --plans")
+    p.add_argument("--budgets", default="1000,3000,6000", help="frame budgets (ms) of --plans")
     p.add_argument("--json", help="also write the rows to this file")
     args = p.parse_args(argv)
     from repose_ros.cli.args import comma_list
@@ -50,6 +56,7 @@ def main_bench_batching(argv: Optional[List[str]] = None) -> int:
     try:
         names = sorted({parse_key(k)[0] for k in keys})
         ks = comma_list(args.k, int)
+        servers, budgets = comma_list(args.servers, int), comma_list(args.budgets, float)
     except ValueError as exc:
         raise SystemExit(f"repose bench batching: {exc}") from None
     if not keys or not ks or min(ks) < 1 or args.repeats < 1:
@@ -62,10 +69,31 @@ def main_bench_batching(argv: Optional[List[str]] = None) -> int:
     print(format_batching(rows))
     res = {"rows": rows, "frame": source, "threads": args.threads, "repeats": args.repeats,
            "device": "fake" if args.backend == "fake" else device_description(args.device), "cpu": cpu_model()}
+    if args.plans > 0:
+        res["plans"] = _plans(args, zoo, servers, budgets)
     from repose_ros.cli.output import print_result
 
     print_result(res, args.json)
     return 0
+
+
+def _plans(args, zoo, servers: List[int], budgets: List[float]) -> dict:
+    """Count batchable blocks in the plans of ``args.plans`` demo frames; print one line per setting."""
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.pipeline import RePose
+    from repose_ros.datasets.demo import demo_frames
+    from repose_ros.profiling.batching import batchable_blocks
+
+    if not servers or not budgets or min(servers) < 1 or min(budgets) <= 0:
+        raise SystemExit("repose bench batching: --servers >= 1 and --budgets > 0 needed with --plans")
+    frames, what = demo_frames(args.plans, prefer_clip=args.backend != "fake")
+    weights = {"yolov8s": args.weights}
+    rows = batchable_blocks(lambda s: RePose(RePoseConfig(num_servers=s, weights=weights), zoo=zoo),
+                            frames, servers, budgets)
+    for r in rows:
+        print(f"plans, {r['servers']} servers, budget {r['budget_ms']:.0f} ms: {r['blocks']} blocks run on "
+              f"{r['frames']} frames, {r['batchable']} share server, model, input and crop size with another")
+    return {"input": what, "rows": rows}
 
 
 if __name__ == "__main__":

@@ -7,6 +7,11 @@ instead. :func:`measure_batching` measures both on this machine, per model key, 
 ``zoo.detect_crops(key, image, k rects)`` (one batch through the same detector), the two taking
 turns call by call, each the median of ``repeats`` timed rounds after ``warmup`` untimed ones. A
 ``ratio`` (batch / one call each) below 1 is what batching would save.
+
+A batch keeps each block's detections only when its crops have one size (ultralytics letterboxes
+a batch of different sizes to a square instead of each block's own rectangle).
+:func:`batchable_blocks` counts, in real plans, the blocks that share server, model, input size
+and crop size with another block of their frame: what per-server batching could batch at all.
 """
 from __future__ import annotations
 
@@ -74,6 +79,54 @@ def measure_batching(zoo: Any, keys: Sequence[str], frame: np.ndarray,
                 s, b = statistics.median(single), statistics.median(batch)
                 rows.append({"key": key, "block": [int(w), int(h)], "k": int(k), "single_ms": round(s, 2),
                              "batch_ms": round(b, 2), "ratio": round(b / s, 3) if s > 0 else None})
+    return rows
+
+
+def batch_groups(blocks: Sequence[Any], plan: Any) -> Dict[Tuple, int]:
+    """Return ``{(server, model key, input size, crop w, crop h): blocks}`` of one frame's plan.
+
+    ``blocks`` are the frame's :class:`repose_ros.core.blocks.Block` list, ``plan`` its
+    :class:`repose_ros.core.planner.Plan` (blocks left out are not run, so not counted).
+    """
+    groups: Dict[Tuple, int] = {}
+    for bp in plan.blocks:
+        rect = blocks[bp.block_index].rect
+        key = (bp.server_id, bp.model_key, int(bp.imgsz), rect.w, rect.h)
+        groups[key] = groups.get(key, 0) + 1
+    return groups
+
+
+def batchable_blocks(make_core: Callable[[int], Any], frames: Sequence[np.ndarray], servers: Sequence[int],
+                     budgets: Sequence[float], progress: Optional[Callable[[int], None]] = None
+                     ) -> List[Dict[str, Any]]:
+    """Plan ``frames`` as the pipeline does and count the blocks a per-server batch could take together.
+
+    ``make_core(S)`` returns a :class:`repose_ros.core.pipeline.RePose` for ``S`` servers; each
+    frame's coarse stage runs once per ``S`` and is planned at every budget (the frame's whole
+    budget, as ``RePose.run`` takes it). Returns rows ``{servers, budget_ms, frames, blocks,
+    batchable}``: ``batchable`` is the number of run blocks that share server, model, input
+    size and crop size with at least one other block of their frame.
+    """
+    rows = []
+    for n_servers in servers:
+        core = make_core(int(n_servers))
+        stages = []
+        for frame in frames:
+            h, w = frame.shape[:2]
+            stages.append((core.coarse_stage(frame, model_key=core.coarse_key(w, h, None)), w, h))
+        for budget in budgets:
+            blocks = batchable = 0
+            for stage, w, h in stages:
+                key = stage.model_key or None
+                detect_budget = core.detection_budget(stage.ms, budget)
+                part = core.partition(stage.detections, w, h, detect_budget, coarse_key=key)
+                part, plan = core.plan_frame(part, stage.detections, w, h, detect_budget, coarse_key=key)
+                blocks += len(plan.blocks)
+                batchable += sum(n for n in batch_groups(part.blocks, plan).values() if n > 1)
+                if progress is not None:
+                    progress(1)
+            rows.append({"servers": int(n_servers), "budget_ms": float(budget), "frames": len(stages),
+                         "blocks": blocks, "batchable": batchable})
     return rows
 
 
