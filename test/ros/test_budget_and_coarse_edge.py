@@ -9,6 +9,7 @@
 * coarse.on_edge: the coarse blocks run on the edge servers, and every frame is answered even when
   a server dies.
 """
+import math
 import os
 import threading
 import time
@@ -27,7 +28,7 @@ from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector  # noqa: E4
 from repose_ros.ros.convert import (bgr_to_image, detections_to_msg, rect_to_roi, sec_to_time,  # noqa: E402
                                     time_to_sec)
 from repose_ros.ros.params import reliable  # noqa: E402
-from repose_ros.ros.server_latency import server_latencies_from_ratios  # noqa: E402
+from repose_ros.ros.server_latency import ratios_with_margin, server_latencies_from_ratios  # noqa: E402
 from test_pipeline_inprocess import BLOBS, Harness, _frame, _img  # noqa: E402
 
 
@@ -142,9 +143,18 @@ def test_edge_runs_at_the_plans_size_and_reports_ratios(edge):
     assert _boxes(blocks[-1].detections) == [(108, 8)]  # frame pixels: shifted by the roi
     st = _status(node)
     assert st.latency_ratio[0] == pytest.approx(blocks[-1].inference_ms / 0.002, rel=1e-4)
+    assert st.latency_ratio_spread[0] == 0.0  # one block: no spread yet
+    r1 = blocks[-1].inference_ms / 0.002
+    node.on_block(_block(imgsz=320, base_ms=0.004, x_offset=100))
+    r2 = blocks[-1].inference_ms / 0.004
+    a = node.p["latency_smoothing"]
+    st = _status(node)
+    assert st.latency_ratio[0] == pytest.approx(r1 + a * (r2 - r1), rel=1e-4)
+    assert st.latency_ratio_spread[0] == pytest.approx(math.sqrt((1 - a) * a * (r2 - r1) ** 2), rel=1e-3)
     node.on_block(_block(model="yolov8s@480"))  # no prediction: latency measured, ratio unknown
     st = _status(node)
     assert dict(zip(st.models, st.latency_ratio))["yolov8s@480"] == 0.0
+    assert dict(zip(st.models, st.latency_ratio_spread))["yolov8s@480"] == 0.0
     node.on_block(_block(imgsz=1280))
     assert not blocks[-1].ok and "imgsz 1280" in blocks[-1].error and calls[-1] != (1, 1280)
 
@@ -220,6 +230,30 @@ def test_blocks_the_budget_cannot_cover_are_left_out_not_sent(partitioner):
     assert [b.block_id for b in plan.skipped_blocks] == list(range(len(plan.skipped_blocks)))
     held = sorted(i for b in plan.skipped_blocks for i in b.coarse_box_indices)
     assert held == list(range(len(plan.coarse.detections)))
+
+
+def test_ratios_with_margin_add_sigmas_of_the_spread():
+    """ratio + sigmas * spread; a missing, zero or non-finite spread leaves the ratio."""
+    ratios = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 1.5}
+    spreads = {"a": 0.1, "b": 0.0, "c": float("nan")}
+    assert ratios_with_margin(ratios, spreads, 2.0) == pytest.approx({"a": 1.2, "b": 2.0, "c": 0.5, "d": 1.5})
+    assert ratios_with_margin(ratios, spreads, 0.0) == ratios
+
+
+def test_noisy_servers_are_planned_with_headroom(partitioner):
+    """latency_margin_sigmas standard deviations of a server's reported ratio spread are added to its ratio."""
+    node, plans, sent, _ = partitioner
+    base640 = node.base_profiles.latency("yolov8s@640", "0")
+    status = ServerStatus(server_id=0, state="active", models=["yolov8s@640"], latency_ms=[1.0],
+                          latency_ratio=[1.2], latency_ratio_spread=[0.1])
+    node.on_status(status)
+    assert node.repose.profiles.latency_ms["yolov8s@640"]["0"] == pytest.approx((1.2 + 0.1) * base640)
+    assert node.set_parameters([Parameter("latency_margin_sigmas", value=0.0)])[0].successful
+    node.on_status(status)
+    assert node.repose.profiles.latency_ms["yolov8s@640"]["0"] == pytest.approx(1.2 * base640)
+    assert node.set_parameters([Parameter("latency_margin_sigmas", value=3.0)])[0].successful
+    node.on_status(status)
+    assert node.repose.profiles.latency_ms["yolov8s@640"]["0"] == pytest.approx(1.5 * base640)
 
 
 def test_measured_ratios_replace_the_profile_for_planning(partitioner):

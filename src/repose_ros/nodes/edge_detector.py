@@ -6,7 +6,7 @@ itself to active. Subscribes ``blocks/server_<server_id>`` (BlockAssignment); pu
 ``block_detections`` (BlockDetections, boxes in full-frame pixels, the source image's header),
 ``coarse_detections`` (the answers to coarse blocks, ``BlockAssignment.coarse``) and
 ``server_status`` (ServerStatus: lifecycle state, measured latency and measured / predicted
-ratio per model).
+ratio per model, with that ratio's block-to-block spread).
 
 Every block runs through :func:`repose_ros.core.serving.run_block`, the code path of the
 in-process evaluation, at the input size the plan chose (``BlockAssignment.imgsz``) and with the
@@ -72,6 +72,7 @@ class EdgeDetectorNode(LifecycleNode):
         self._zoo = zoo
         self.latency: Dict[str, float] = {}
         self.ratio: Dict[str, float] = {}  # smoothed measured / BlockAssignment.base_latency_ms per model
+        self.ratio_var: Dict[str, float] = {}  # exponentially weighted variance of that ratio per model
         self.coarse_done = 0
         self.done = 0
         self.failed = 0
@@ -240,7 +241,12 @@ class EdgeDetectorNode(LifecycleNode):
         self.latency[key] = ms if key not in self.latency else (1 - a) * self.latency[key] + a * ms
         if math.isfinite(base_ms) and base_ms > 0:
             r = ms / base_ms
-            self.ratio[key] = r if key not in self.ratio else (1 - a) * self.ratio[key] + a * r
+            if key not in self.ratio:
+                self.ratio[key], self.ratio_var[key] = r, 0.0
+            else:  # exponentially weighted mean and variance (one pass, same weight a)
+                d = r - self.ratio[key]
+                self.ratio[key] += a * d
+                self.ratio_var[key] = (1 - a) * (self.ratio_var[key] + a * d * d)
 
     def publish_status(self) -> None:
         """Publish liveness, state and measured latencies."""
@@ -250,6 +256,7 @@ class EdgeDetectorNode(LifecycleNode):
         msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
                            models=models, latency_ms=[float(self.latency[k]) for k in models],
                            latency_ratio=[float(self.ratio.get(k, 0.0)) for k in models],
+                           latency_ratio_spread=[math.sqrt(self.ratio_var.get(k, 0.0)) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
                            deadline_slack_ms=float(self.slack_ms or 0.0))
         msg.header.stamp = self.get_clock().now().to_msg()

@@ -53,6 +53,22 @@ def effective_ratios(profiled: Mapping[str, Mapping[str, float]], ratios: Mappin
     return out
 
 
+def ratios_with_margin(ratios: Mapping[str, float], spreads: Mapping[str, float],
+                       sigmas: float) -> Dict[str, float]:
+    """Return ``ratio + sigmas * spread`` per model key (a key without a usable spread keeps its ratio).
+
+    A server's ratio is a smoothed mean; planning with it fills the budget so that about every
+    other frame of a noisy server runs over. ``sigmas`` standard deviations of its block-to-block
+    spread on top buy headroom in proportion to how noisy that server has been.
+    """
+    out = {}
+    for key, r in ratios.items():
+        spread = spreads.get(key, 0.0)
+        ok = math.isfinite(spread) and spread > 0
+        out[key] = r + sigmas * spread if ok else r
+    return out
+
+
 def server_latencies_from_ratios(profiled: Mapping[str, Mapping[str, float]],
                                  ratios: Mapping[str, Mapping[str, float]],
                                  measured: Mapping[str, Mapping[str, float]], sid: str) -> Dict[str, float]:
