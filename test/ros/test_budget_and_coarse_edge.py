@@ -28,7 +28,7 @@ from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector  # noqa: E4
 from repose_ros.ros.convert import (bgr_to_image, detections_to_msg, rect_to_roi, sec_to_time,  # noqa: E402
                                     time_to_sec)
 from repose_ros.ros.params import reliable  # noqa: E402
-from repose_ros.ros.server_latency import ratios_with_margin, server_latencies_from_ratios  # noqa: E402
+from repose_ros.core.server_latency import ratios_with_margin, server_latencies_from_ratios  # noqa: E402
 from test_pipeline_inprocess import BLOBS, Harness, _frame, _img  # noqa: E402
 
 

@@ -49,6 +49,11 @@ class RePoseConfig:
     coverage_value: float = 0.01
     fusion: str = "nms"
     fusion_iou: float = 0.5
+    # Plan with the servers' measured / predicted latency ratios, as the partitioner node does with
+    # ServerStatus (off: the profile as is, so that evaluations do not depend on timing noise).
+    adapt_latency: bool = False
+    latency_smoothing: float = 0.3
+    latency_margin_sigmas: float = 1.0
 
     def __post_init__(self):
         if self.num_servers < 1:
@@ -63,6 +68,8 @@ class RePoseConfig:
             raise ValueError("max_box_weight must be >= 1")
         if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
             raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
+        if not 0.0 < self.latency_smoothing <= 1.0 or self.latency_margin_sigmas < 0:
+            raise ValueError("latency_smoothing must be in (0, 1] and latency_margin_sigmas >= 0")
         if self.greedy_steps < 0:
             raise ValueError("greedy_steps must be >= 0")
         if not 0.0 < self.coarse_budget_share <= 1.0:

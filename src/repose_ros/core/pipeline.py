@@ -34,6 +34,7 @@ from repose_ros.core.fusion import fuse_blocks
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
+from repose_ros.core.server_latency import LatencyAdapter
 from repose_ros.core.serving import BlockJob, ServerRun, collect, run_block, run_servers, slowest_ms
 from repose_ros.core.stages import CoarseStage, FrameRun, Partition
 from repose_ros.detectors.zoo import ModelZoo
@@ -54,6 +55,8 @@ class RePose:
         if missing:
             raise ValueError(f"models {missing} have no latency profile")
         self._dca = dca
+        self.latency_adapter = LatencyAdapter(self.profiles, c.latency_smoothing, c.latency_margin_sigmas) \
+            if c.adapt_latency else None
 
     @property
     def dca(self):
@@ -415,6 +418,17 @@ class RePose:
             raise RuntimeError(f"a block failed on its server: {failed[0]}")
         return runs
 
+    def _adapt_latency(self, blocks: Sequence[Block], plan: Plan, runs: Dict[int, ServerRun]) -> None:
+        """With ``adapt_latency``: learn each server's measured / predicted ratios and plan with them."""
+        if self.latency_adapter is None:
+            return
+        model = {bp.block_index: bp.model_key for bp in plan.blocks}
+        for sid, run in runs.items():
+            for b in run.blocks:
+                rect = blocks[b.index].rect
+                self.latency_adapter.observe(str(sid), model[b.index], rect.w, rect.h, b.ms)
+        self.latency_adapter.apply(self.profiles)
+
     def run(self, frame: np.ndarray, budget_ms: Optional[float] = None,
             coarse: Optional[CoarseStage] = None) -> FrameRun:
         """Run the whole method on one BGR frame and measure every stage.
@@ -435,6 +449,7 @@ class RePose:
         t3 = time.perf_counter()
         runs = self._run_servers(frame, part.blocks, plan)
         t4 = time.perf_counter()
+        self._adapt_latency(part.blocks, plan, runs)
         per_block = collect(runs, len(part.blocks))
         rects = [b.rect.as_tuple() for b in part.blocks]
         for b in plan.skipped:  # answered by the coarse boxes they hold, seen on the whole frame

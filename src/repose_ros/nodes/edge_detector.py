@@ -26,6 +26,7 @@ from repose_ros.detectors.backends import make_zoo_from_params
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, edge_health
 from repose_ros.core.image_codec import ImageDecodeError
+from repose_ros.core.server_latency import RatioStats
 from repose_ros.core.serving import BlockJob, run_block
 from repose_ros.ros.convert import decode_block, detections_to_msg
 from repose_ros.ros.diagnostics import DIAGNOSTICS_PARAMS, DiagnosticsPublisher
@@ -71,8 +72,8 @@ class EdgeDetectorNode(LifecycleNode):
         self.server_id = int(self.p["server_id"])
         self._zoo = zoo
         self.latency: Dict[str, float] = {}
-        self.ratio: Dict[str, float] = {}  # smoothed measured / BlockAssignment.base_latency_ms per model
-        self.ratio_var: Dict[str, float] = {}  # exponentially weighted variance of that ratio per model
+        # smoothed measured / BlockAssignment.base_latency_ms per model, and its spread
+        self.ratios = RatioStats(self.p["latency_smoothing"])
         self.coarse_done = 0
         self.done = 0
         self.failed = 0
@@ -240,13 +241,8 @@ class EdgeDetectorNode(LifecycleNode):
         a = self.p["latency_smoothing"]
         self.latency[key] = ms if key not in self.latency else (1 - a) * self.latency[key] + a * ms
         if math.isfinite(base_ms) and base_ms > 0:
-            r = ms / base_ms
-            if key not in self.ratio:
-                self.ratio[key], self.ratio_var[key] = r, 0.0
-            else:  # exponentially weighted mean and variance (one pass, same weight a)
-                d = r - self.ratio[key]
-                self.ratio[key] += a * d
-                self.ratio_var[key] = (1 - a) * (self.ratio_var[key] + a * d * d)
+            self.ratios.smoothing = a  # the parameter may have changed
+            self.ratios.add(key, ms / base_ms)
 
     def publish_status(self) -> None:
         """Publish liveness, state and measured latencies."""
@@ -255,8 +251,8 @@ class EdgeDetectorNode(LifecycleNode):
         models = list(self.latency)
         msg = ServerStatus(server_id=self.server_id, state="active" if self._active else "inactive",
                            models=models, latency_ms=[float(self.latency[k]) for k in models],
-                           latency_ratio=[float(self.ratio.get(k, 0.0)) for k in models],
-                           latency_ratio_spread=[math.sqrt(self.ratio_var.get(k, 0.0)) for k in models],
+                           latency_ratio=[float(self.ratios.mean.get(k, 0.0)) for k in models],
+                           latency_ratio_spread=[self.ratios.spread(k) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
                            deadline_slack_ms=float(self.slack_ms or 0.0))
         msg.header.stamp = self.get_clock().now().to_msg()

@@ -16,7 +16,7 @@ cover them) are listed in ``FramePlan.skipped_blocks`` and not sent; the aggrega
 with their coarse boxes. The deadline is ``arrival + budget_ms * deadline_factor``.
 
 **Latency figures.** The servers report their measured / predicted ratio per model; they replace
-the profile's figures for them (see :mod:`repose_ros.ros.server_latency`). Each
+the profile's figures for them (see :mod:`repose_ros.core.server_latency`). Each
 BlockAssignment carries the uncorrected prediction (``base_latency_ms``) the ratio is taken
 against. The annotated ``debug_image`` (blocks, models, final detections) is drawn when the
 frame's detections come back.
@@ -49,7 +49,7 @@ from repose_ros.ros.executors import run_nodes
 from repose_ros.ros.lifecycle import AUTOSTART, destroy_entities, state_label, walk_to_active
 from repose_ros.ros.overlays import frame_overlays
 from repose_ros.ros.params import Param, declare_all, one_of, reliable
-from repose_ros.ros.server_latency import ratios_with_margin, server_latencies_from_ratios
+from repose_ros.core.server_latency import ratios_with_margin, server_latencies_from_ratios
 from repose_ros.nodes.camera import CoarseItem
 
 _DEFAULTS = RePoseConfig()  # the core's defaults are the node's (config/repose.yaml states them; a test checks)
@@ -73,9 +73,10 @@ PARAMS = (
           "budget_ms * deadline_factor", (1.0, 100.0)),
     Param("block_margin", _DEFAULTS.block_margin, "Pixels added around each cluster's boxes", (0, 1024)),
     Param("block_min_size", _DEFAULTS.block_min_size, "Smallest block side in pixels", (8, 4096)),
-    Param("latency_margin_sigmas", 1.0, "Plan each server with its measured / predicted latency ratio plus this "
-          "many standard deviations of that ratio's block-to-block spread (ServerStatus.latency_ratio_spread): "
-          "headroom against a noisy server; 0 plans with the mean ratio", (0.0, 10.0)),
+    Param("latency_margin_sigmas", _DEFAULTS.latency_margin_sigmas, "Plan each server with its measured / "
+          "predicted latency ratio plus this many standard deviations of that ratio's block-to-block spread "
+          "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
+          (0.0, 10.0)),
     Param("server_timeout_s", 5.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),

@@ -58,7 +58,11 @@ def write_params(params: dict, budget: float, folder: str, block_transport: Opti
 
 def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budget: float,
                   backend: str = "ultralytics") -> dict:
-    """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration."""
+    """``RePose.run`` on the frames (after a warm-up frame) with the pipeline's configuration.
+
+    Like the launched partitioner, it plans with the latency ratios the servers measured
+    (``RePoseConfig.adapt_latency``), so that both fill the budget the same way.
+    """
     from repose_ros.core.config import RePoseConfig
     from repose_ros.core.pipeline import RePose
     from repose_ros.detectors.backends import make_zoo
@@ -74,7 +78,11 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
                        coarse_model=cam["coarse.model"], coarse_conf=float(cam["coarse.conf"]),
                        coarse_iou=float(cam["coarse.iou"]), conf=float(shared["conf"]), iou=float(shared["iou"]),
                        coarse_on_edge=on_edge,
-                       weights=dict(zip(shared["weights_names"], shared["weights_files"])))
+                       weights=dict(zip(shared["weights_names"], shared["weights_files"])),
+                       # plan with the measured latency ratios, as the partitioner does with ServerStatus
+                       adapt_latency=True,
+                       latency_margin_sigmas=float(part.get("latency_margin_sigmas", 1.0)),
+                       latency_smoothing=float(shared.get("latency_smoothing", 0.3)))
     zoo = make_zoo(backend, shared["weights_names"], shared["weights_files"], shared.get("device", "cpu"),
                    int(shared.get("torch_threads", 0)))
     core = RePose(cfg, zoo=zoo)

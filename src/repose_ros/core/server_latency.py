@@ -91,3 +91,66 @@ def server_latencies_from_ratios(profiled: Mapping[str, Mapping[str, float]],
         peers = [r[key] for s, r in eff.items() if s != sid and key in r]
         out[key] = base * min([median, *peers])
     return out
+
+
+class RatioStats:
+    """Exponentially weighted mean and standard deviation of a server's measured / predicted ratio per model.
+
+    ``smoothing`` is the weight of the newest ratio (the edge detector's ``latency_smoothing``).
+    The mean and the variance are updated in one pass with the same weight, so the spread follows
+    the server's recent block-to-block noise.
+    """
+
+    def __init__(self, smoothing: float = 0.3):
+        if not 0.0 < smoothing <= 1.0:
+            raise ValueError(f"smoothing must be in (0, 1], got {smoothing}")
+        self.smoothing = float(smoothing)
+        self.mean: Dict[str, float] = {}
+        self.var: Dict[str, float] = {}
+
+    def add(self, key: str, ratio: float) -> None:
+        """Take one block's ratio (ignored unless finite and > 0)."""
+        if not (math.isfinite(ratio) and ratio > 0):
+            return
+        a = self.smoothing
+        if key not in self.mean:
+            self.mean[key], self.var[key] = float(ratio), 0.0
+            return
+        d = ratio - self.mean[key]
+        self.mean[key] += a * d
+        self.var[key] = (1 - a) * (self.var[key] + a * d * d)
+
+    def spread(self, key: str) -> float:
+        """Smoothed standard deviation of ``key``'s ratio (0 when unknown)."""
+        return math.sqrt(self.var.get(key, 0.0))
+
+
+class LatencyAdapter:
+    """In-process counterpart of the partitioner's use of ServerStatus: plan with measured ratios.
+
+    Keeps the profile as measured (``base``); :meth:`observe` takes a block's measured time on a
+    server, :meth:`apply` writes the corrected per-server figures into the planning profile (the
+    same :func:`server_latencies_from_ratios` and :func:`ratios_with_margin` as the nodes).
+    """
+
+    def __init__(self, profiles, smoothing: float = 0.3, sigmas: float = 1.0):
+        import copy
+
+        self.base = copy.deepcopy(profiles)
+        self.profiled = {k: dict(v) for k, v in self.base.latency_ms.items()}
+        self.smoothing, self.sigmas = float(smoothing), float(sigmas)
+        self.stats: Dict[str, RatioStats] = {}
+
+    def observe(self, server_id: str, key: str, block_w: float, block_h: float, ms: float) -> None:
+        """Record one block run: ``ms`` measured against the base profile's prediction for it."""
+        base_ms = self.base.block_latency(key, block_w, block_h, server_id)
+        if base_ms > 0 and key in self.profiled:
+            self.stats.setdefault(server_id, RatioStats(self.smoothing)).add(key, ms / base_ms)
+
+    def apply(self, profiles) -> None:
+        """Write every observed server's corrected latencies into ``profiles.latency_ms``."""
+        ratios = {sid: ratios_with_margin(st.mean, {k: st.spread(k) for k in st.mean}, self.sigmas)
+                  for sid, st in self.stats.items()}
+        for sid in ratios:
+            for key, ms in server_latencies_from_ratios(self.profiled, ratios, {}, sid).items():
+                profiles.latency_ms[key][sid] = ms
