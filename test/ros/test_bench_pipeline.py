@@ -42,8 +42,30 @@ def test_bench_pipeline_reports_both_latencies_and_keeps_the_clients_profile_to_
     # The client's wall time holds the frame's trip to the frontend and the answer's trip back.
     assert ros["client_wall"]["p50_ms"] >= ros["e2e"]["p50_ms"]
     assert ros["client_wall_p50_over_inprocess_p50"] > 0 and ros["e2e_p50_over_inprocess_p50"] > 0
+    # What the pipeline adds beyond the frame's own work: measured on every frame, smaller than e2e.
+    over = ros["overhead"]
+    assert over["n"] == 2 and over["p50_ms"] is not None and 0 < over["mean_share_of_e2e"] < 1
     log = (tmp_path / "repose_bench_1_camera.log").read_text()
     line = next(ln for ln in log.splitlines() if "dds_profile auto:" in ln)
     assert resolve_profile("shm") in line and "environment settings" not in line, line
     printed = capsys.readouterr().out
     assert "ROS pipeline, 1 servers, coarse on camera: 2/2 answered" in printed and "client wall" in printed
+    assert "added by the pipeline" in printed
+
+
+def test_frame_compute_is_the_plans_stages_and_the_slowest_servers_inference():
+    from types import SimpleNamespace as NS
+
+    from repose_ros.testing.pipeline_bench import frame_compute_ms, overhead_summary
+
+    plan = NS(coarse_ms=200.0, partition_ms=5.0, plan_ms=10.0, num_blocks=3,
+              blocks=[NS(server_id=0), NS(server_id=0), NS(server_id=1)])
+    blocks = [NS(server_id=0, inference_ms=300.0, coarse=False), NS(server_id=0, inference_ms=400.0, coarse=False),
+              NS(server_id=1, inference_ms=500.0, coarse=False), NS(server_id=1, inference_ms=900.0, coarse=True)]
+    answer = NS(plan=plan, blocks=blocks, report=NS(e2e_ms=1000.0))
+    assert frame_compute_ms(answer) == 215.0 + 700.0  # server 0's two blocks; a coarse block does not count
+    assert frame_compute_ms(NS(plan=plan, blocks=blocks[:2], report=NS(e2e_ms=1000.0))) is None  # server 1 missing
+    assert frame_compute_ms(NS(plan=None, blocks=blocks, report=NS(e2e_ms=1000.0))) is None
+    summary = overhead_summary([answer, NS(plan=None, blocks=None, report=NS(e2e_ms=5.0))])
+    assert summary["n"] == 1 and summary["p50_ms"] == 85.0 and summary["mean_share_of_e2e"] == 0.085
+    assert overhead_summary([])["n"] == 0

@@ -56,6 +56,10 @@ def _fmt(v: Optional[float], spec: str = ".0f") -> str:
     return "-" if v is None else format(v, spec)
 
 
+def _percent(share: Optional[float]) -> Optional[float]:
+    return None if share is None else 100.0 * share
+
+
 def _latency_text(stats: dict) -> str:
     """``p50 / p95 ms (p50, p95 x budget), within budget %`` of one setting's latency figures."""
     share = stats.get("within_budget_share")
@@ -117,6 +121,9 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
                       f"degraded {ros['degraded']}; blocks sent {_fmt(ros['blocks_sent_mean'], '.1f')}, left out "
                       f"{_fmt(ros['blocks_skipped_mean'], '.1f')}; client wall p50 / p95 "
                       f"{_fmt(ros['client_wall']['p50_ms'])} / {_fmt(ros['client_wall']['p95_ms'])} ms; "
+                      f"added by the pipeline (e2e - coarse, partition, plan, slowest server's inference) p50 / p95 "
+                      f"{_fmt(ros['overhead']['p50_ms'])} / {_fmt(ros['overhead']['p95_ms'])} ms "
+                      f"({_fmt(_percent(ros['overhead']['mean_share_of_e2e']), '.1f')} % of e2e); "
                       f"p50 / in-process p50: e2e {_fmt(ros.get('e2e_p50_over_inprocess_p50'), '.2f')}, client wall "
                       f"{_fmt(ros.get('client_wall_p50_over_inprocess_p50'), '.2f')}", flush=True)
     finally:

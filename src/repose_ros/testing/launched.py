@@ -24,6 +24,8 @@ class Answer:
     report: object
     debug_image: Optional[object]
     wall_ms: float
+    plan: Optional[object] = None       # its FramePlan (with ``watch_blocks``)
+    blocks: Optional[list] = None       # its BlockDetections, in arrival order (with ``watch_blocks``)
 
 
 class LaunchedPipeline:
@@ -32,11 +34,13 @@ class LaunchedPipeline:
     def __init__(self, servers: int, backend: str = "ultralytics", namespace: str = "repose",
                  log_path: Optional[str] = None, extra_args: Optional[List[str]] = None,
                  input_topic: str = "/repose_client/image_raw", launch_file: Optional[str] = None,
-                 client_env: Optional[Dict[str, str]] = None):
+                 client_env: Optional[Dict[str, str]] = None, watch_blocks: bool = False):
         self.servers = servers
         # client_env: environment of this process's own DDS participant only (e.g. a Fast DDS profile
         # for the client that plays the camera); the launch does not inherit it.
         self.client_env = dict(client_env or {})
+        # watch_blocks: also collect each frame's FramePlan and BlockDetections (stage times per server).
+        self.watch_blocks = watch_blocks
         self.ns = "/" + namespace.strip("/")
         self.input_topic = input_topic
         # launch_file: a path instead of the installed package's pipeline.launch.py (e.g. a checkout's).
@@ -93,6 +97,14 @@ class LaunchedPipeline:
         n.create_subscription(ServerStatus, f"{self.ns}/server_status",
                               lambda m: self.active.__setitem__(m.server_id, m.state), reliable(20))
         self.pub = n.create_publisher(Image, self.input_topic, reliable(2))
+        self.plans, self.block_answers = {}, {}
+        if self.watch_blocks:
+            from repose_ros.msg import BlockDetections, FramePlan
+
+            n.create_subscription(FramePlan, f"{self.ns}/plan",
+                                  lambda m: self.plans.setdefault(_key(m.header), m), reliable(10))
+            n.create_subscription(BlockDetections, f"{self.ns}/block_detections",
+                                  lambda m: self.block_answers.setdefault(_key(m.header), []).append(m), reliable(200))
 
     def wait_ready(self, timeout: float = 300.0) -> float:
         """Wait until every edge server is active, the input has a subscriber and the outputs a publisher.
@@ -134,7 +146,13 @@ class LaunchedPipeline:
             t = time.monotonic()
             while key not in self.debug and time.monotonic() - t < 3.0:
                 self.ex.spin_once(timeout_sec=0.05)
-        return Answer(self.results.pop(key), self.reports.pop(key, None), self.debug.pop(key, None), wall)
+        if self.watch_blocks:  # the last block answers may trail the fused result by a moment
+            t = time.monotonic()
+            while key not in self.plans and time.monotonic() - t < 1.0:
+                self.ex.spin_once(timeout_sec=0.02)
+            self.ex.spin_once(timeout_sec=0.05)
+        return Answer(self.results.pop(key), self.reports.pop(key, None), self.debug.pop(key, None), wall,
+                      self.plans.pop(key, None), self.block_answers.pop(key, None))
 
     def close(self) -> None:
         """Stop the client and the launch (SIGINT, then SIGTERM / SIGKILL)."""

@@ -98,6 +98,38 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
             "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs])}
 
 
+def frame_compute_ms(answer) -> Optional[float]:
+    """What the frame's own work took in the launched pipeline (ms), or None without its plan and blocks.
+
+    The coarse stage, partition and plan (``FramePlan``), then the slowest server's summed detector
+    time (``BlockDetections.inference_ms`` of the frame's blocks): what ``RePose.run`` measures as the
+    parallel latency of the same plan, less fusion. ``FrameReport.e2e_ms`` minus this is what the
+    pipeline adds: conversions, queues, the blocks' and answers' trips, fusion and waiting.
+    """
+    plan, blocks = answer.plan, answer.blocks
+    if plan is None or answer.report is None:
+        return None
+    per_server: Dict[int, float] = {}
+    for b in blocks or []:
+        if not b.coarse:
+            per_server[b.server_id] = per_server.get(b.server_id, 0.0) + float(b.inference_ms)
+    if int(plan.num_blocks) and len(per_server) < len({b.server_id for b in plan.blocks}):
+        return None  # a server's answers did not all come back: nothing to compare
+    return float(plan.coarse_ms + plan.partition_ms + plan.plan_ms) + max(per_server.values(), default=0.0)
+
+
+def overhead_summary(answers: list) -> Dict[str, Optional[float]]:
+    """p50 / p95 / mean of ``e2e_ms - frame_compute_ms`` over the answered frames, and its share of e2e."""
+    pairs = [(float(a.report.e2e_ms), frame_compute_ms(a)) for a in answers]
+    pairs = [(e, c) for e, c in pairs if c is not None]
+    if not pairs:
+        return {"n": 0, "p50_ms": None, "p95_ms": None, "mean_ms": None, "mean_share_of_e2e": None}
+    extra = [e - c for e, c in pairs]
+    return {"n": len(extra), "p50_ms": float(np.percentile(extra, 50)), "p95_ms": float(np.percentile(extra, 95)),
+            "mean_ms": float(statistics.mean(extra)),
+            "mean_share_of_e2e": float(statistics.mean(x / e for x, (e, _) in zip(extra, pairs) if e > 0))}
+
+
 def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, budget: float,
                  backend: str = "ultralytics", dds_profile: str = "auto", log_dir: str = "/tmp",
                  launch_file: Optional[str] = None, client_env: Optional[Dict[str, str]] = None) -> dict:
@@ -113,7 +145,7 @@ def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, bud
     extra.append(f"dds_profile:={dds_profile}")
     with LaunchedPipeline(servers, backend, namespace=f"bench{servers}{mode}",
                           log_path=f"{log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
-                          launch_file=launch_file, client_env=client_env) as pipe:
+                          launch_file=launch_file, client_env=client_env, watch_blocks=True) as pipe:
         pipe.wait_ready()
         pipe.send(frames[0])  # warm-up
         answers = [pipe.send(f) for f in frames[1:]]
@@ -121,6 +153,7 @@ def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, bud
     reps = [a.report for a in got]
     return {"servers": servers, "coarse": mode, "sent": len(answers), "answered": len(got),
             "e2e": latency_summary([float(r.e2e_ms) for r in reps], budget),
+            "overhead": overhead_summary(got),
             "client_wall": latency_summary([a.wall_ms for a in got], budget),
             "within_budget_reported": sum(bool(r.within_budget) for r in reps),
             "client_wall_ms_mean": _mean([a.wall_ms for a in got]),
