@@ -99,7 +99,7 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
 
 
 def frame_compute_ms(answer) -> Optional[float]:
-    """What the frame's own work took in the launched pipeline (ms), or None without its plan and blocks.
+    """Return what the frame's own work took in the launched pipeline (ms); None without its plan and blocks.
 
     The coarse stage, partition and plan (``FramePlan``), then the slowest server's summed detector
     time (``BlockDetections.inference_ms`` of the frame's blocks): what ``RePose.run`` measures as the
