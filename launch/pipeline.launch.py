@@ -5,7 +5,8 @@
 dds_profile:=auto (the default) gives the pipeline's processes (not the camera driver) the shipped
 Fast DDS profile config/fastdds/shm_large.xml (large shared-memory segments for same-host traffic,
 UDPv4 kept for discovery, other hosts and processes without the profile; 100 ms heartbeats), unless
-the environment already chose a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW.
+the environment already chose a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW, or
+/dev/shm is smaller than 512 MiB (a container's default).
 
 Detections come out on /<namespace>/detections (vision_msgs/Detection2DArray).
 """
@@ -86,7 +87,8 @@ def generate_launch_description():
                               "until a lifecycle manager drives them)"),
         DeclareLaunchArgument("dds_profile", default_value="auto",
                               description="Fast DDS XML profile of the pipeline's processes: auto (shm unless the "
-                              "environment names a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW), "
+                              "environment names a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW, or /dev/shm is "
+                              "under 512 MiB), "
                               "default (the environment's settings), shm (config/fastdds/shm_large.xml: large "
                               "shared-memory segments, UDPv4 kept, 100 ms heartbeats) or the path of a profile file"),
         DeclareLaunchArgument("log_level", default_value="info",

@@ -164,14 +164,25 @@ def test_humble_and_jazzy_get_the_same_profile_in_fast_dds_2_names():
     ({"FASTDDS_BUILTIN_TRANSPORTS": "LARGE_DATA"}, "default"),
     ({FASTDDS_VAR: ""}, "shm"),
 ])
-def test_auto_takes_the_shipped_profile_unless_the_environment_has_chosen(environ, expected):
+def test_auto_takes_the_shipped_profile_unless_the_environment_has_chosen(environ, expected, monkeypatch):
     """dds_profile:=auto is shm on a plain Fast DDS environment and leaves an environment's own choice alone."""
+    import repose_ros.ros.dds_profile as dds
+
+    monkeypatch.setattr(dds, "shm_size", lambda path="/dev/shm": 8 * 2**30)
     choice, why = auto_choice(environ)
     assert choice == expected and why
     path = resolve_profile("auto", environ)
     assert (path is None) == (expected == "default")
     if path is not None:
         assert path == resolve_profile("shm", environ)
+
+
+def test_auto_keeps_the_defaults_where_dev_shm_is_small():
+    """A container's 64 MiB /dev/shm cannot hold the profile's segments: auto says so and sets nothing."""
+    choice, why = auto_choice({}, shm_bytes=lambda: 64 * 2**20)
+    assert choice == "default" and "64 MiB" in why
+    assert auto_choice({}, shm_bytes=lambda: 2**30)[0] == "shm"
+    assert auto_choice({}, shm_bytes=lambda: None)[0] == "shm"  # no /dev/shm to measure: Fast DDS decides
 
 
 def _result(proc, timeout):

@@ -6,8 +6,9 @@ for discovery, other hosts and processes with the default configuration, reliabl
 announce their data every 100 ms; ``shm_large_fastdds2.xml`` on Humble and Jazzy, whose Fast DDS 2
 names the writer times differently). ``auto`` (the launch file's default) is ``shm`` unless the
 environment has already chosen: a profile file of its own, ``FASTDDS_BUILTIN_TRANSPORTS`` (a
-LARGE_DATA process cannot reach one that offers UDP and shared memory only) or an RMW other than
-Fast DDS; then it is ``default`` (:func:`auto_choice` says why). Any other value is the path of a
+LARGE_DATA process cannot reach one that offers UDP and shared memory only), an RMW other than
+Fast DDS, or a /dev/shm smaller than 512 MiB (a container's default); then it is ``default``
+(:func:`auto_choice` says why). Any other value is the path of a
 profile file of your own.
 
 Fast DDS reads the profile file named by an environment variable when the process creates its
@@ -20,7 +21,7 @@ without ``RMW_FASTRTPS_USE_QOS_FROM_XML``. Other RMW implementations ignore both
 from __future__ import annotations
 
 import os
-from typing import Dict, Mapping, Optional, Tuple
+from typing import Callable, Dict, Mapping, Optional, Tuple
 
 SHIPPED = {"shm": "fastdds/shm_large.xml"}
 SHIPPED_FASTDDS2 = {"shm": "fastdds/shm_large_fastdds2.xml"}
@@ -33,10 +34,26 @@ FASTRTPS_VAR = "FASTRTPS_DEFAULT_PROFILES_FILE"
 FASTDDS2_DISTROS = ("foxy", "galactic", "humble", "iron", "jazzy")
 
 
-def auto_choice(environ: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
+MIN_SHM_BYTES = 512 * 1024 * 1024
+"""``auto`` keeps the environment's settings when /dev/shm is smaller (a container's default is 64 MiB:
+the profile's 128 MiB segments would not fit, and a process that writes past the end of a full tmpfs dies)."""
+
+
+def shm_size(path: str = "/dev/shm") -> Optional[int]:
+    """Return the size in bytes of the shared-memory file system, or None where there is none."""
+    try:
+        st = os.statvfs(path)
+    except OSError:
+        return None
+    return st.f_frsize * st.f_blocks
+
+
+def auto_choice(environ: Optional[Mapping[str, str]] = None,
+                shm_bytes: Optional[Callable[[], Optional[int]]] = None) -> Tuple[str, str]:
     """Return what ``dds_profile:=auto`` stands for in ``environ`` (default: this process's): ``(choice, why)``.
 
     ``choice`` is ``"shm"`` or ``"default"``; ``why`` is a sentence for the launch log.
+    ``shm_bytes`` returns the size of /dev/shm (default :func:`shm_size`).
     """
     environ = os.environ if environ is None else environ
     for var in (FASTDDS_VAR, FASTRTPS_VAR):
@@ -48,6 +65,10 @@ def auto_choice(environ: Optional[Mapping[str, str]] = None) -> Tuple[str, str]:
     rmw = environ.get("RMW_IMPLEMENTATION", "")
     if rmw and rmw not in FASTDDS_RMWS:
         return "default", f"RMW_IMPLEMENTATION={rmw} is not Fast DDS"
+    size = (shm_bytes or shm_size)()
+    if size is not None and size < MIN_SHM_BYTES:
+        return "default", (f"/dev/shm holds only {size / 2**20:.0f} MiB (a container without --ipc=host or "
+                           f"--shm-size?): too small for the profile's 128 MiB segments")
     return "shm", "the shipped shared-memory profile (large segments, UDPv4 kept, 100 ms heartbeats)"
 
 
