@@ -87,10 +87,10 @@ def generate_launch_description():
                               "until a lifecycle manager drives them)"),
         DeclareLaunchArgument("dds_profile", default_value="auto",
                               description="Fast DDS XML profile of the pipeline's processes: auto (shm unless the "
-                              "environment names a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW, or /dev/shm is "
-                              "under 512 MiB), "
-                              "default (the environment's settings), shm (config/fastdds/shm_large.xml: large "
-                              "shared-memory segments, UDPv4 kept, 100 ms heartbeats) or the path of a profile file"),
+                              "environment names a profile file, FASTDDS_BUILTIN_TRANSPORTS or another RMW, or "
+                              "/dev/shm is under 512 MiB), default (the environment's settings), shm "
+                              "(config/fastdds/shm_large.xml: large shared-memory segments, UDPv4 kept, 100 ms "
+                              "heartbeats) or the path of a profile file"),
         DeclareLaunchArgument("log_level", default_value="info",
                               choices=["debug", "info", "warn", "error", "fatal"], description="Log level"),
         OpaqueFunction(function=_nodes),
