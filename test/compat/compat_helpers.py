@@ -89,8 +89,10 @@ import sys
 import time
 
 # argv: <log file> polite|stubborn. Logs every SIGINT/SIGTERM/SIGQUIT it gets, one per line.
-# polite: exits (code 0) one second after its first signal, so that a second signal that
-# follows the first at once is logged too; stubborn: never exits on its own (SIGKILL ends it).
+# polite: exits (code 0) three seconds after its first signal, so that a second signal that
+# follows the first is logged too, even when a busy machine delays the launch's own signal (one
+# second was too short once on the 2-core CI machine); still well inside launch's 5 s
+# sigterm_timeout. stubborn: never exits on its own (SIGKILL ends it).
 log = open(sys.argv[1], 'a', buffering=1)
 polite = sys.argv[2] == 'polite'
 deadline = []
@@ -99,7 +101,7 @@ deadline = []
 def on_signal(signum, frame):
     log.write(signal.Signals(signum).name + '\\n')
     if polite and not deadline:
-        deadline.append(time.monotonic() + 1.0)
+        deadline.append(time.monotonic() + 3.0)
 
 
 for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGQUIT):
