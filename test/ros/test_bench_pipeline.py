@@ -28,9 +28,11 @@ def test_bench_pipeline_reports_both_latencies_and_keeps_the_clients_profile_to_
     for var in (FASTDDS_VAR, FASTRTPS_VAR, "FASTDDS_BUILTIN_TRANSPORTS", "RMW_IMPLEMENTATION"):
         monkeypatch.delenv(var, raising=False)
     out = tmp_path / "bench.json"
+    plot = tmp_path / "frames.png"
     rc = main_bench_pipeline(["--backend", "fake", "--servers", "1", "--frames", "2", "--client-dds-profile",
-                              client_profile, "--json", str(out), "--log-dir", str(tmp_path)])
+                              client_profile, "--json", str(out), "--log-dir", str(tmp_path), "--plot", str(plot)])
     assert rc == 0
+    assert plot.stat().st_size > 10_000  # a drawn figure, not an empty file
     assert FASTDDS_VAR not in os.environ  # the client's profile was this process's only while its node was made
     res = json.loads(out.read_text())
     assert res["dds_profile"] == "auto" and res["client_dds_profile"] == client_profile
@@ -45,6 +47,10 @@ def test_bench_pipeline_reports_both_latencies_and_keeps_the_clients_profile_to_
     # What the pipeline adds beyond the frame's own work: measured on every frame, smaller than e2e.
     over = ros["overhead"]
     assert over["n"] == 2 and over["p50_ms"] is not None and 0 < over["mean_share_of_e2e"] < 1
+    # Per-frame stages: in process they add up to the parallel latency, launched to e2e.
+    assert len(ros["frames"]) == 2 and len(res["settings"]["inprocess@1/camera"]["frames"]) == 2
+    for f in ros["frames"]:
+        assert set(f) == {"coarse", "partition + plan", "detectors", "rest"} and f["coarse"] > 0
     log = (tmp_path / "repose_bench_1_camera.log").read_text()
     line = next(ln for ln in log.splitlines() if "dds_profile auto:" in ln)
     assert resolve_profile("shm") in line and "environment settings" not in line, line

@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--block-transport", choices=["raw", "jpeg", "png"], default=None,
                    help="partitioner blocks.transport for the launched pipeline (default: as config/repose.yaml)")
     p.add_argument("--json", help="write the figures to this file")
+    p.add_argument("--plot", help="draw each frame's latency by stage (in process beside launched) to this PNG")
     p.add_argument("--log-dir", default="/tmp", help="where the launch logs and the parameters file go")
     return p
 
@@ -131,4 +132,8 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(results, f, indent=2)
+    if args.plot:
+        from repose_ros.testing.pipeline_bench import plot_frames
+
+        print(f"plot: {plot_frames(results, args.plot)}")
     return 0

@@ -95,7 +95,9 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
             "detection_budget_ms_mean": _mean([x["detection_budget_ms"] for x in t]),
             "serial_ms_mean": _mean([x["total_ms"] for x in t]),
             "blocks_run_mean": _mean([len(r.plan.blocks) for r in runs]),
-            "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs])}
+            "blocks_skipped_mean": _mean([len(r.plan.skipped) for r in runs]),
+            "frames": [{"coarse": x["coarse_ms"], "partition + plan": x["partition_ms"] + x["plan_ms"],
+                        "detectors": x["detect_ms"], "rest": x["fuse_ms"]} for x in t]}
 
 
 def frame_compute_ms(answer) -> Optional[float]:
@@ -106,6 +108,17 @@ def frame_compute_ms(answer) -> Optional[float]:
     parallel latency of the same plan, less fusion. ``FrameReport.e2e_ms`` minus this is what the
     pipeline adds: conversions, queues, the blocks' and answers' trips, fusion and waiting.
     """
+    stages = frame_stages(answer)
+    return None if stages is None else stages["coarse"] + stages["partition + plan"] + stages["detectors"]
+
+
+STAGES = ("coarse", "partition + plan", "detectors", "rest")
+"""Stages of a frame's latency in the benchmark's per-frame records and plot (``rest``: fusion in
+process; in the launched pipeline, everything it adds beyond the frame's own work)."""
+
+
+def frame_stages(answer) -> Optional[Dict[str, float]]:
+    """Return a launched frame's :data:`STAGES` in ms (see :func:`frame_compute_ms`), or None."""
     plan, blocks = answer.plan, answer.blocks
     if plan is None or answer.report is None:
         return None
@@ -115,7 +128,10 @@ def frame_compute_ms(answer) -> Optional[float]:
             per_server[b.server_id] = per_server.get(b.server_id, 0.0) + float(b.inference_ms)
     if int(plan.num_blocks) and len(per_server) < len({b.server_id for b in plan.blocks}):
         return None  # a server's answers did not all come back: nothing to compare
-    return float(plan.coarse_ms + plan.partition_ms + plan.plan_ms) + max(per_server.values(), default=0.0)
+    out = {"coarse": float(plan.coarse_ms), "partition + plan": float(plan.partition_ms + plan.plan_ms),
+           "detectors": max(per_server.values(), default=0.0)}
+    out["rest"] = float(answer.report.e2e_ms) - sum(out.values())
+    return out
 
 
 def overhead_summary(answers: list) -> Dict[str, Optional[float]]:
@@ -162,4 +178,47 @@ def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, bud
             "degraded": sum(bool(r.degraded) for r in reps),
             "degraded_reasons": sorted({r.drop_reason for r in reps if r.degraded}),
             "blocks_sent_mean": _mean([float(r.blocks_expected) for r in reps]),
-            "blocks_skipped_mean": _mean([float(r.blocks_skipped) for r in reps])}
+            "blocks_skipped_mean": _mean([float(r.blocks_skipped) for r in reps]),
+            "frames": [frame_stages(a) for a in got]}
+
+
+def plot_frames(results: dict, path: str) -> str:
+    """Draw every frame's latency by stage, in process beside launched, one panel per setting; write ``path``.
+
+    ``results`` is what ``repose bench pipeline`` writes (``settings`` with ``inprocess@S/mode`` and
+    ``ros@S/mode`` entries holding per-frame :data:`STAGES`); the frame budget is a dashed line.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names = sorted({k.split("@", 1)[1] for k in results["settings"]},
+                   key=lambda n: (n.split("/")[1], int(n.split("/")[0])))
+    fig, axes = plt.subplots(1, len(names), figsize=(4.5 * len(names), 4), squeeze=False, sharey=True)
+    colours = dict(zip(STAGES, ("#4c72b0", "#8172b2", "#55a868", "#c44e52")))
+    for ax, name in zip(axes[0], names):
+        for offset, kind in ((-0.2, "inprocess"), (0.2, "ros")):
+            frames = results["settings"].get(f"{kind}@{name}", {}).get("frames", [])
+            for i, f in enumerate(frames):
+                if f is None:
+                    continue
+                bottom = 0.0
+                for stage in STAGES:
+                    label = "rest (launched: what the pipeline adds)" if stage == "rest" else stage
+                    ax.bar(i + offset, f[stage], 0.38, bottom=bottom, color=colours[stage],
+                           hatch="" if kind == "ros" else "//", edgecolor="white", linewidth=0.3,
+                           label=label if i == 0 and kind == "ros" else None)
+                    bottom += f[stage]
+        ax.axhline(results["budget_ms"], color="black", linestyle="--", linewidth=1)
+        n = max(len(results["settings"].get(f"{k}@{name}", {}).get("frames", [])) for k in ("inprocess", "ros"))
+        ax.set_xticks(range(n))
+        servers, mode = name.split("/")
+        ax.set_title(f"{servers} edge server(s), coarse on {mode}\nleft: in process (hatched), right: launched")
+        ax.set_xlabel("frame")
+    axes[0][0].set_ylabel("ms (dashed: budget)")
+    axes[0][0].legend(loc="lower left", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
