@@ -17,7 +17,7 @@ from launch import LaunchDescription
 from launch.actions import DeclareLaunchArgument, LogInfo, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
-from repose_ros.ros.dds_profile import AUTO, auto_choice, profile_env, resolve_profile
+from repose_ros.ros.dds_profile import choose_profile, profile_env
 from repose_ros.ros.launch_params import write_overrides
 
 
@@ -39,10 +39,10 @@ def _nodes(context):
     # Only the launched node processes get the profile's variables (launch_ros passes additional_env
     # on to ExecuteProcess); default: no variable is set, the environment's settings apply.
     dds_choice = LaunchConfiguration("dds_profile").perform(context)
-    dds_path = resolve_profile(dds_choice)
+    dds_path, why = choose_profile(dds_choice)
     dds_env = profile_env(dds_path)
-    why = f" ({auto_choice()[1]})" if dds_choice.strip().lower() == AUTO else ""
-    dds_note = LogInfo(msg=f"dds_profile {dds_choice}: {dds_path or 'environment settings'}{why}")
+    dds_note = LogInfo(msg=f"dds_profile {dds_choice}: {dds_path or 'environment settings'}"
+                           + (f" ({why})" if why else ""))
     common = dict(namespace=ns, output="screen", arguments=["--ros-args", "--log-level", log_level])
     if dds_env:
         common["additional_env"] = dds_env

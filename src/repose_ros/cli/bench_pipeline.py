@@ -66,7 +66,7 @@ def _latency_text(stats: dict) -> str:
     share = stats.get("within_budget_share")
     return (f"p50 {_fmt(stats['p50_ms'])} / p95 {_fmt(stats['p95_ms'])} ms (p50 "
             f"{_fmt(stats.get('p50_over_budget'), '.2f')}, p95 {_fmt(stats.get('p95_over_budget'), '.2f')} x budget), "
-            f"within budget {_fmt(None if share is None else 100 * share)} %")
+            f"within budget {_fmt(_percent(share))} %")
 
 
 def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
@@ -82,10 +82,11 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     if args.transports:
         os.environ["FASTDDS_BUILTIN_TRANSPORTS"] = args.transports  # inherited by the launch and its nodes
     # The client node plays the camera; its profile reaches only its own participant (not the launch).
-    from repose_ros.ros.dds_profile import AUTO, auto_choice, profile_env, resolve_profile
+    from repose_ros.ros.dds_profile import choose_profile, profile_env, resolve_profile
 
     client_env = profile_env(resolve_profile(args.client_dds_profile))
-    resolve_profile(args.dds_profile)  # a bad path fails here, before anything starts
+    # A bad path fails here, before anything starts; the launch resolves auto the same way, in the same environment.
+    pipeline_profile, auto_why = choose_profile(args.dds_profile)
     params = load_params()
     budget = args.budget_ms or float(params["/**/partitioner"]["ros__parameters"]["budget_ms"])
     path = write_params(params, budget, args.log_dir, args.block_transport)
@@ -93,8 +94,8 @@ def main_bench_pipeline(argv: Optional[List[str]] = None) -> int:
     results = {"input": what, "backend": args.backend, "budget_ms": budget, "frames": args.frames,
                "transports": os.environ.get("FASTDDS_BUILTIN_TRANSPORTS", "DEFAULT"),
                "dds_profile": args.dds_profile, "client_dds_profile": args.client_dds_profile, "settings": {}}
-    if args.dds_profile.strip().lower() == AUTO:
-        results["dds_profile_auto"] = "{} ({})".format(*auto_choice())
+    if auto_why:
+        results["dds_profile_auto"] = f"{'shm' if pipeline_profile else 'default'} ({auto_why})"
     try:
         for mode in modes:
             on_edge = mode == "edge"

@@ -143,8 +143,10 @@ class LatencyAdapter:
 
     def observe(self, server_id: str, key: str, block_w: float, block_h: float, ms: float) -> None:
         """Record one block run: ``ms`` measured against the base profile's prediction for it."""
+        if key not in self.profiled:
+            return
         base_ms = self.base.block_latency(key, block_w, block_h, server_id)
-        if base_ms > 0 and key in self.profiled:
+        if base_ms > 0:
             self.stats.setdefault(server_id, RatioStats(self.smoothing)).add(key, ms / base_ms)
 
     def apply(self, profiles) -> None:

@@ -7,12 +7,14 @@ installed or downloaded: ultralytics' exporter would pip-install a missing ``onn
 """
 from __future__ import annotations
 
+import contextlib
 import importlib.util
-import os
 import shutil
 import tempfile
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
+
+from repose_ros.core.environ import temporary_environ
 
 FORMATS = ("onnx", "openvino", "engine")
 """Formats ``repose export`` writes (ultralytics' format names)."""
@@ -78,9 +80,8 @@ class NoAutoInstall:
     """Context: ultralytics may not pip-install or download anything (restores its settings after)."""
 
     def __enter__(self) -> "NoAutoInstall":
-        self._env = {k: os.environ.get(k) for k in ("YOLO_OFFLINE", "YOLO_AUTOINSTALL")}
-        os.environ["YOLO_OFFLINE"] = "1"
-        os.environ["YOLO_AUTOINSTALL"] = "False"
+        self._env = contextlib.ExitStack()
+        self._env.enter_context(temporary_environ({"YOLO_OFFLINE": "1", "YOLO_AUTOINSTALL": "False"}))
         import ultralytics.utils.checks as checks
         self._checks = checks
         self._old = getattr(checks, "AUTOINSTALL", None)
@@ -90,11 +91,7 @@ class NoAutoInstall:
     def __exit__(self, *exc: Any) -> None:
         if self._old is not None:
             self._checks.AUTOINSTALL = self._old
-        for key, value in self._env.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
+        self._env.close()
 
 
 def export_weights(weights: str, fmt: str, imgsz: int, out_dir: Path, *, half: bool = False,

@@ -78,10 +78,21 @@ def resolve_profile(value: str, environ: Optional[Mapping[str, str]] = None) -> 
     ``environ`` (default: this process's) decides ``auto`` and which Fast DDS the shipped profiles
     are written for. Raises FileNotFoundError for a path (or a shipped profile) that does not exist.
     """
+    return choose_profile(value, environ)[0]
+
+
+def choose_profile(value: str, environ: Optional[Mapping[str, str]] = None) -> Tuple[Optional[str], str]:
+    """Return ``(path or None, why)``: :func:`resolve_profile` and, for ``auto``, why it chose (else "")."""
     environ = os.environ if environ is None else environ
     value = (value or "").strip()
+    why = ""
     if value.lower() == AUTO:
-        value = auto_choice(environ)[0]
+        value, why = auto_choice(environ)
+    return _profile_path(value, environ), why
+
+
+def _profile_path(value: str, environ: Mapping[str, str]) -> Optional[str]:
+    """Return the path of a non-``auto`` choice (None for the default); FileNotFoundError if missing."""
     if value.lower() in DEFAULT_CHOICES:
         return None
     if value in SHIPPED:

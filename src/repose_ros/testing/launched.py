@@ -15,6 +15,8 @@ from typing import Dict, List, Optional
 
 import numpy as np
 
+from repose_ros.core.environ import temporary_environ
+
 
 @dataclass
 class Answer:
@@ -72,18 +74,10 @@ class LaunchedPipeline:
 
         self._log = open(self.log_path, "w") if self.log_path else subprocess.DEVNULL
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT, start_new_session=True)
-        saved = {k: os.environ.get(k) for k in self.client_env}
-        os.environ.update(self.client_env)  # read by the DDS participant that the client node creates
-        try:
+        with temporary_environ(self.client_env):  # read by the DDS participant the client node creates
             self.ctx = rclpy.Context()
             rclpy.init(context=self.ctx)
             self.node = rclpy.create_node("repose_client", context=self.ctx)
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-                else:
-                    os.environ[k] = v
         self.ex = SingleThreadedExecutor(context=self.ctx)
         self.ex.add_node(self.node)
         self.results, self.reports, self.debug, self.active = {}, {}, {}, {}

@@ -157,8 +157,8 @@ def launched_run(param_path: str, frames: list, servers: int, on_edge: bool, bud
     from repose_ros.testing.launched import LaunchedPipeline
 
     mode = "edge" if on_edge else "camera"
-    extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}"]
-    extra.append(f"dds_profile:={dds_profile}")
+    extra = [f"params_file:={param_path}", f"coarse_on_edge:={'true' if on_edge else 'false'}",
+             f"dds_profile:={dds_profile}"]
     with LaunchedPipeline(servers, backend, namespace=f"bench{servers}{mode}",
                           log_path=f"{log_dir}/repose_bench_{servers}_{mode}.log", extra_args=extra,
                           launch_file=launch_file, client_env=client_env, watch_blocks=True) as pipe:
