@@ -256,6 +256,40 @@ def test_noisy_servers_are_planned_with_headroom(partitioner):
     assert node.repose.profiles.latency_ms["yolov8s@640"]["0"] == pytest.approx(1.5 * base640)
 
 
+def test_a_server_is_live_once_its_block_subscription_is_connected(partitioner):
+    """block_publishers 0 (a restarted server whose block subscription is not connected yet): not live.
+
+    A server that comes back is live again after server_rejoin_s; its first appearance needs no wait.
+    """
+    node, *_ = partitioner
+    assert node.set_parameters([Parameter("require_live_servers", value=True)])[0].successful
+    for pub in node.pub_blocks.values():
+        pub.get_subscription_count = lambda: 1
+    node.on_status(ServerStatus(server_id=0, state="active", block_publishers=0))
+    node.on_status(ServerStatus(server_id=1, state="active"))  # -1: not reported, as from older senders
+    assert node.live_servers() == [1]
+    node.on_status(ServerStatus(server_id=0, state="active", block_publishers=1))
+    assert node.live_servers() == [0, 1]
+    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=0))
+    assert node.live_servers() == [0]
+    node.on_status(ServerStatus(server_id=0, state="inactive", block_publishers=1))
+    assert node.live_servers() == []
+    # Coming back (it was planned for before): live only after server_rejoin_s of connected heartbeats.
+    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
+    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
+    assert node.live_servers() == []
+    assert node.set_parameters([Parameter("server_rejoin_s", value=0.0)])[0].successful
+    assert node.live_servers() == [1]
+    # A heartbeat older than server_timeout_s: gone; its next one starts the wait again.
+    assert node.set_parameters([Parameter("server_rejoin_s", value=30.0)])[0].successful
+    node.last_seen[1] -= node.p["server_timeout_s"] + 1.0
+    assert node.live_servers() == []
+    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
+    assert node.live_servers() == []
+    node._since[1] -= 30.0
+    assert node.live_servers() == [1]
+
+
 def test_measured_ratios_replace_the_profile_for_planning(partitioner):
     """Servers' ratios scale their figures; blocks carry the uncorrected prediction and the plan's imgsz."""
     node, plans, sent, _ = partitioner

@@ -149,3 +149,32 @@ def test_expired_blocks_are_run_when_skipping_is_off(fake_edge):
     assert node.set_parameters([Parameter("skip_expired_blocks", value=False)])[0].successful
     node.on_block(_block(5, deadline=now() - 10.0))
     assert published[-1].ok and node.expired == 0
+
+
+def test_status_reports_whether_the_block_subscription_is_connected(fake_edge):
+    """block_publishers: 0 until a block publisher is matched (a restarted server's first heartbeats), then 1."""
+    import time
+
+    from repose_ros.msg import BlockAssignment
+    from repose_ros.ros.params import reliable
+
+    node, _, _ = fake_edge
+    statuses = []
+    node._status_pub.publish = statuses.append
+    node.publish_status()
+    assert statuses[-1].state == "active" and statuses[-1].block_publishers == 0
+    pub = node.create_publisher(BlockAssignment, "blocks/server_0", reliable(20))
+    executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
+    executor.add_node(node)
+    try:
+        deadline = time.monotonic() + 10.0
+        while node.block_publishers() < 1 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        node.publish_status()
+        assert statuses[-1].block_publishers == 1
+    finally:
+        executor.remove_node(node)
+        node.destroy_publisher(pub)
+    node.trigger_deactivate()
+    node.trigger_cleanup()  # no subscription: not known
+    assert node.block_publishers() == -1

@@ -92,3 +92,65 @@ def test_run_nodes_survives_ctrl_c_while_building(python_handlers, monkeypatch):
 
     assert executors.run_nodes(build) == 0
     assert calls == ["init", "try_shutdown"]
+
+
+def _executor_with_late_callback(error):
+    """A real MultiThreadedExecutor whose callback raises ``error`` after the last spin (as at a stop signal).
+
+    Returns (executor, node, context, rclpy, release): ``release()`` lets the callback finish.
+    """
+    import threading
+
+    rclpy = pytest.importorskip("rclpy")
+    from rclpy.executors import MultiThreadedExecutor
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=30 + (os.getpid() % 30) * 4 + 3)
+    node = rclpy.create_node("fails_late", context=ctx)
+    executor = MultiThreadedExecutor(num_threads=2, context=ctx)
+    executor.add_node(node)
+    started, release = threading.Event(), threading.Event()
+
+    def fail():
+        timer.cancel()
+        started.set()
+        release.wait(10.0)
+        raise error
+
+    timer = node.create_timer(0.01, fail)
+    deadline = time.monotonic() + 10.0
+    while not started.is_set() and time.monotonic() < deadline:
+        executor.spin_once(timeout_sec=0.05)  # the callback runs in the pool; spinning stops here
+    assert started.is_set()
+    return executor, node, ctx, rclpy, release.set
+
+
+@pytest.mark.ros
+def test_close_executor_fetches_shutdown_errors_of_late_callbacks(capsys):
+    """A publish that failed because a stop signal shut the context down is not printed as 'never retrieved'."""
+    import gc
+
+    executor, node, ctx, rclpy, release = _executor_with_late_callback(
+        RuntimeError("Failed to publish: publisher's context is invalid"))
+    release()
+    executors.close_executor(executor)
+    tasks = list(executor._futures)
+    assert tasks and all(t.done() for t in tasks)
+    node.destroy_node()
+    rclpy.try_shutdown(context=ctx)
+    del executor, tasks
+    gc.collect()
+    err = capsys.readouterr().err
+    assert "never retrieved" not in err and "failed while the node was stopping" not in err
+
+
+@pytest.mark.ros
+def test_close_executor_reports_other_errors_of_late_callbacks(capsys):
+    """Any other error of a callback that finished after the last spin is printed once, with its type."""
+    executor, node, ctx, rclpy, release = _executor_with_late_callback(ValueError("bad frame geometry"))
+    release()
+    executors.close_executor(executor)
+    node.destroy_node()
+    rclpy.try_shutdown(context=ctx)
+    err = capsys.readouterr().err
+    assert "a callback failed while the node was stopping: ValueError: bad frame geometry" in err

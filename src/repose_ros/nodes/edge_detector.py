@@ -244,6 +244,17 @@ class EdgeDetectorNode(LifecycleNode):
             self.ratios.smoothing = a  # the parameter may have changed
             self.ratios.add(key, ms / base_ms)
 
+    def block_publishers(self) -> int:
+        """Count the publishers the block subscription is matched with; -1 without a subscription.
+
+        Humble's rclpy has no Subscription.get_publisher_count: there it is the publishers the graph
+        knows on the block topic.
+        """
+        if self._sub is None:
+            return -1
+        matched = getattr(self._sub, "get_publisher_count", None)
+        return int(matched()) if matched is not None else int(self.count_publishers(self._sub.topic_name))
+
     def publish_status(self) -> None:
         """Publish liveness, state and measured latencies."""
         if self._status_pub is None:
@@ -254,7 +265,7 @@ class EdgeDetectorNode(LifecycleNode):
                            latency_ratio=[float(self.ratios.mean.get(k, 0.0)) for k in models],
                            latency_ratio_spread=[self.ratios.spread(k) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
-                           deadline_slack_ms=float(self.slack_ms or 0.0))
+                           deadline_slack_ms=float(self.slack_ms or 0.0), block_publishers=self.block_publishers())
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 

@@ -4,9 +4,10 @@ Input: CoarseItems from the camera node (in memory inside ``frontend_node``, or 
 ``coarse_frame`` topic when run alone). For every frame it publishes one ``plan`` (FramePlan,
 what the aggregator waits for) and one BlockAssignment per block sent on
 ``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
-``server_status`` says active and is younger than ``server_timeout_s`` and its block topic has
-a subscriber; a server that dies or stalls drops out of the plans once its heartbeat is older
-than the timeout, and one that comes back is planned for again from its first heartbeat on.
+``server_status`` says active with its block subscription connected (``block_publishers``) and
+is younger than ``server_timeout_s``, and its block topic has a subscriber; a server that dies or
+stalls drops out of the plans once its heartbeat is older than the timeout, and one that comes back
+is planned for again from its first such heartbeat on.
 
 **Budget.** ``budget_ms`` is the whole frame's, from its arrival at the camera node to its fused
 detections. Each frame is planned with :meth:`RePose.detection_budget` of the time already spent
@@ -78,6 +79,10 @@ PARAMS = (
           "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
           (0.0, 10.0)),
     Param("server_timeout_s", 5.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
+    Param("server_rejoin_s", 1.0, "A server that was planned for before and comes back (restarted, resumed) is "
+          "planned for again after reporting active and connected for this long (a restarted process's "
+          "subscription may still be unconnected on this side: its dead predecessor's counts until its DDS "
+          "lease ends)", (0.0, 3600.0)),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
     Param("blocks.transport", "raw", "How a block's pixels travel to its edge server: raw (bgr8 Image), jpeg "
@@ -115,6 +120,7 @@ class PartitionerNode(LifecycleNode):
         self.pub_blocks = {}
         self._entities, self._coarse_sub = [], None
         self.last_seen: Dict[int, float] = {}
+        self._since: Dict[int, float] = {}  # when a server that was seen before came back (monotonic)
         self.counts = collections.Counter()
         self._recent = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -183,6 +189,7 @@ class PartitionerNode(LifecycleNode):
         self.repose = self.base_profiles = None
         with self._lock:
             self.last_seen.clear()
+            self._since.clear()
             self._recent.clear()
         return super().on_cleanup(state)
 
@@ -205,26 +212,46 @@ class PartitionerNode(LifecycleNode):
         ratios = ratios_with_margin(ratios, spreads, float(self.p["latency_margin_sigmas"]))
         sid = str(msg.server_id)
         with self._lock:
-            if msg.state == "active":
-                self.last_seen[msg.server_id] = time.monotonic()
-            else:
-                self.last_seen.pop(msg.server_id, None)
+            self._note_liveness(msg.server_id, msg.state == "active" and msg.block_publishers != 0)
             if measured or ratios:
                 self._measured[sid], self._ratios[sid] = measured, ratios
                 for key, ms in server_latencies_from_ratios(self._profiled, self._ratios, self._measured,
                                                             sid).items():
                     self.repose.profiles.latency_ms[key][sid] = ms
 
-    def live_servers(self) -> list:
-        """Servers that reported active within server_timeout_s and whose block topic has a subscriber.
+    def _note_liveness(self, server: int, up: bool) -> None:
+        """Record a status (caller holds the lock): ``up`` is active with a connected block subscription.
 
-        All servers if liveness is not required.
+        A server seen before that comes back after its timeout, or after reporting not up, starts its
+        server_rejoin_s wait; a server's first appearance has none (no predecessor's subscription to
+        mistake for its own).
+        """
+        now = time.monotonic()
+        if not up:
+            if self.last_seen.pop(server, None) is not None:
+                self._since[server] = math.inf  # down: the wait starts when it is up again
+            return
+        last = self.last_seen.get(server)
+        if last is None or now - last > self.p["server_timeout_s"]:
+            if last is not None or server in self._since:
+                self._since[server] = now
+        elif self._since.get(server) == math.inf:
+            self._since[server] = now
+        self.last_seen[server] = now
+
+    def live_servers(self) -> list:
+        """Servers that reported active and connected within server_timeout_s, with a block topic subscriber.
+
+        A server that came back is live once it has been up for server_rejoin_s. All servers if
+        liveness is not required.
         """
         if not self.p["require_live_servers"] or not self.pub_blocks:
             return list(self.pub_blocks)
         now = time.monotonic()
+        rejoin = self.p["server_rejoin_s"]
         with self._lock:
             return sorted(s for s, t in self.last_seen.items() if now - t <= self.p["server_timeout_s"]
+                          and now - self._since.get(s, -math.inf) >= rejoin
                           and self.pub_blocks[s].get_subscription_count() > 0)
 
     def on_coarse_frame(self, msg: CoarseFrame) -> None:

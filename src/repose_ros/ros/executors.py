@@ -30,6 +30,39 @@ def close_executor(executor) -> None:
     if pool is not None and hasattr(pool, "shutdown"):
         pool.shutdown(wait=True)
     executor.shutdown()
+    report_unfetched_errors(executor)
+
+
+def _is_shutdown_error(exc: BaseException) -> bool:
+    """Whether ``exc`` is what a callback raises when the context went away under it (a stop signal)."""
+    text = str(exc)
+    return "context is invalid" in text or "Destroyable" in text or "context is not valid" in text
+
+
+def report_unfetched_errors(executor, stream=None) -> int:
+    """Fetch the errors of callbacks that finished after spinning stopped; return how many were real.
+
+    An executor raises a callback's error from its next spin; a callback still running when a stop
+    signal shut the context down (a publish: "publisher's context is invalid") finishes after the
+    last spin, and rclpy prints "The following exception was never retrieved" when its task is
+    collected. Such shutdown errors are dropped here; any other error is written to ``stream``
+    (stderr) with its type, since nobody else will see it.
+    """
+    import sys
+
+    stream = sys.stderr if stream is None else stream
+    tasks = [entry[0] if isinstance(entry, tuple) else entry
+             for attr in ("_futures", "_tasks") for entry in list(getattr(executor, attr, None) or ())]
+    real = 0
+    for task in tasks:
+        done = getattr(task, "done", None)
+        if done is None or not done():
+            continue
+        exc = task.exception()  # marks it fetched
+        if exc is not None and not _is_shutdown_error(exc):
+            real += 1
+            print(f"a callback failed while the node was stopping: {type(exc).__name__}: {exc}", file=stream)
+    return real
 
 
 def ignore_stop_signals() -> None:
