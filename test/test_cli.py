@@ -132,8 +132,9 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     out = tmp_path / "p.zip"
     assert main_train(["--reward", "plan", "--state", "extended", "--n-envs", "1", "--timesteps", "256",
                        "--eval-layouts", "2", "--out", str(out), "--no-progress", "--budgets", "500,4000",
-                       "--servers", "2,4"]) == 0
+                       "--servers", "2,4", "--hidden-spread", "1.5"]) == 0
     side = json.loads(out.with_suffix(".json").read_text())
+    assert side["hidden_spread"] == 1.5
     assert side["context"] is True and side["reward_mode"] == "plan" and side["budgets_ms"] == [500.0, 4000.0]
     assert side["reward"]["w_planner"] == 1.0 and side["reward"]["w_tight"] == 0.0
     assert {"score_meanshift", "score_greedy", "score_policy"} <= set(side["eval_degraded_panda_like"])
@@ -142,7 +143,7 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     r = RLDCA(out)
     assert r.uses_context and r.extended_state
     assert r.actor.obs_dim == feature_size(r.max_clusters, True, True)
-    for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"]):
+    for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"], ["--hidden-spread", "-1"]):
         with pytest.raises(SystemExit):
             main_train(["--reward", "plan", "--out", str(tmp_path / "q.zip"), "--no-progress"] + bad)
 

@@ -204,3 +204,23 @@ def test_uniform_grid_covers_every_pixel(w, h, rows, cols, overlap):
     if cols > 1 and rects[0].w < w:
         realised = rects[0].x1 - rects[1].x0
         assert abs(realised - overlap * rects[0].w) <= 2
+
+
+def test_kernel_share_is_the_gaussian_mass_inside_the_rect():
+    """sigma = spread x box height; product of the per-axis shares; spread 0: the centre decides."""
+    from repose_ros.core.blocks import kernel_share
+
+    box = np.array([[490.0, 480.0, 510.0, 520.0]])         # centre (500, 500), height 40
+    huge = Rect(0, 0, 10000, 10000)
+    assert kernel_share(box, huge, 1.0)[0] == pytest.approx(1.0)
+    half = Rect(500, 0, 10000, 10000)                         # cut through the centre on x
+    assert kernel_share(box, half, 1.0)[0] == pytest.approx(0.5)
+    quarter = Rect(500, 500, 10000, 10000)
+    assert kernel_share(box, quarter, 2.0)[0] == pytest.approx(0.25)
+    # +-1 sigma (40 px) on both axes: 0.6827 ** 2
+    one_sigma = Rect(460, 460, 540, 540)
+    assert kernel_share(box, one_sigma, 1.0)[0] == pytest.approx(0.682689 ** 2, rel=1e-5)
+    # a wider spread puts less of it inside the same rect
+    assert kernel_share(box, one_sigma, 2.0)[0] < kernel_share(box, one_sigma, 1.0)[0]
+    np.testing.assert_array_equal(kernel_share(np.vstack([box, box + 1000]), one_sigma, 0.0), [1.0, 0.0])
+    assert kernel_share(np.zeros((0, 4)), huge, 1.0).shape == (0,)

@@ -236,6 +236,33 @@ def test_plan_frame_grows_margins_only_while_the_budget_allows():
     assert tight.total_value == pytest.approx(wide.total_value)
 
 
+def test_hidden_spread_credits_blocks_for_the_surroundings_of_their_boxes():
+    """Recall weight 2: each box stands for one missed person; spread > 0 pays a block for covering around it."""
+    from repose_ros.core.profiles import Profiles
+
+    prof = Profiles.from_dict({"models": [{"key": "yolov8s@640", "weights": "w", "imgsz": 640}],
+                               "latency_ms": {"yolov8s@640": {"default": 100.0}},
+                               "precision": {"yolov8s@640": [[1, 0.0], [float("inf"), 0.9]]},
+                               "recall": {"conf": 0.05, "bins": {"yolov8s@640": [[float("inf"), 0.5]]}}})
+    zoo = ModelZoo.fake(FakeDetector(_two_groups()))
+    frame = np.zeros((H, W, 3), np.uint8)
+
+    def value(spread, margin):
+        rp = RePose(RePoseConfig(partitioner="meanshift", num_servers=2, coarse_model="yolov8s@640",
+                                 hidden_spread=spread), zoo=zoo, profiles=prof)
+        coarse = rp.coarse(frame)
+        blocks = rp.blocks_of(coarse, rp.partition(coarse, W, H).labels, W, H, margin=margin).blocks
+        return rp.plan(blocks, coarse, 100000.0, frame_size=(W, H)).total_value
+
+    n = len(_two_groups())
+    assert value(0.0, 8) == pytest.approx(value(0.0, 256)) == pytest.approx(2 * 0.9 * n)
+    tight, wide = value(1.0, 8), value(1.0, 256)
+    assert 0.9 * n < tight < wide <= 2 * 0.9 * n + 1e-9
+    assert wide == pytest.approx(2 * 0.9 * n, rel=0.01)  # 256 px is over 8 sigma of a 30 px tall box
+    with pytest.raises(ValueError, match="hidden_spread"):
+        RePoseConfig(hidden_spread=-1.0)
+
+
 def test_coverage_blocks_take_only_what_is_left():
     """Budget left after the people's blocks goes to tiles over empty regions; they never cost a block resolution."""
     from repose_ros.core.blocks import COVERAGE_LABEL

@@ -522,3 +522,19 @@ def test_coarse_size_follows_the_budget():
     coarse = {m.header.stamp.sec: m.model for m in to_server0 if m.coarse}
     assert coarse == {90: "yolov8s@1280", 91: "yolov8s@640"}
     assert [r.header.stamp.sec for r in h.reports] == [90, 91] and not any(r.degraded for r in h.reports)
+
+
+def test_hidden_spread_parameter_reaches_the_planner():
+    """The partitioner's hidden_spread parameter is the RePoseConfig's its plans use."""
+    from repose_ros.nodes.partitioner import PartitionerNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=_domain())
+    node = PartitionerNode(standalone=False, context=ctx, namespace="spread", parameter_overrides=[
+        Parameter("num_servers", value=2), Parameter("partitioner", value="greedy"),
+        Parameter("hidden_spread", value=1.5), Parameter("publish_debug_image", value=False)])
+    try:
+        assert node.repose.config.hidden_spread == 1.5 and node.repose.config.partitioner == "greedy"
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

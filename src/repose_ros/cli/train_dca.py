@@ -67,6 +67,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(--reward plan) what the reward counts: people: the annotated people the plan is expected to "
                         "find (missed ones included; the policy still sees only coarse boxes); coarse: the planner's "
                         "own value over the coarse boxes (default: %(default)s)")
+    p.add_argument("--hidden-spread", type=float, default=0.0,
+                   help="(--reward plan --target coarse) RePoseConfig.hidden_spread of the planner that values the "
+                        "clusters: the people a coarse box stands for are spread around it (default: %(default)s)")
     p.add_argument("--cache-dir", default=".cache/dca", help="cache of coarse boxes (default: %(default)s)")
     p.add_argument("--synthetic-share", type=float, default=0.4,
                    help="(--reward plan) share of generated layouts thinned by the coarse recall "
@@ -149,9 +152,20 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     if args.reward == "plan":
         from repose_ros.core.dca.reward import make_plan_value
 
+        repose = None
+        if not 0.0 <= args.hidden_spread <= 100.0:
+            raise SystemExit(f"repose train-dca: --hidden-spread must be in [0, 100], got {args.hidden_spread}")
+        if args.hidden_spread > 0:
+            from repose_ros.core.config import RePoseConfig
+            from repose_ros.core.pipeline import RePose
+            from repose_ros.detectors.zoo import ModelZoo
+
+            repose = RePose(RePoseConfig(partitioner="meanshift", hidden_spread=args.hidden_spread),
+                            zoo=ModelZoo.fake())
         cfg = RewardConfig(w_tight=0.0, w_area=0.0, w_count=0.0, w_close=0.0, w_planner=1.0,
-                           step_cost=0.002, invalid_penalty=0.01, planner_value=make_plan_value())
+                           step_cost=0.002, invalid_penalty=0.01, planner_value=make_plan_value(repose))
         source, context, plan_settings = _plan_setup(args)
+        plan_settings["hidden_spread"] = args.hidden_spread
     elif args.reward == "planner":
         hook = PLANNER_VALUE_HOOK
         if hook is None:

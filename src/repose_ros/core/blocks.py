@@ -211,6 +211,30 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
     return out
 
 
+def _normal_cdf(z: np.ndarray) -> np.ndarray:
+    """Return the standard normal CDF of ``z``, elementwise."""
+    erf = np.frompyfunc(math.erf, 1, 1)
+    return 0.5 * (1.0 + erf(np.asarray(z, np.float64) / math.sqrt(2.0)).astype(np.float64))
+
+
+def kernel_share(xyxy: np.ndarray, rect: Rect, spread: float) -> np.ndarray:
+    """Share of a Gaussian around each box that lies inside ``rect``.
+
+    The Gaussian sits at the box centre with a standard deviation of ``spread`` x the box height
+    on both axes: where the people a coarse box stands for, but that the coarse pass missed, are
+    assumed to stand (people gather, so they are near the ones it found, at the distance of a few
+    of their own heights). ``spread`` 0 puts them all at the box centre (share 1 inside, 0 outside).
+    """
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    cx, cy = 0.5 * (b[:, 0] + b[:, 2]), 0.5 * (b[:, 1] + b[:, 3])
+    if spread <= 0:
+        return rect.contains_points(np.stack([cx, cy], axis=1)).astype(np.float64)
+    sigma = np.maximum(spread * (b[:, 3] - b[:, 1]), 1e-6)
+    fx = _normal_cdf((rect.x1 - cx) / sigma) - _normal_cdf((rect.x0 - cx) / sigma)
+    fy = _normal_cdf((rect.y1 - cy) / sigma) - _normal_cdf((rect.y0 - cy) / sigma)
+    return np.clip(fx * fy, 0.0, 1.0)
+
+
 def uniform_grid(frame_w: int, frame_h: int, rows: int, cols: int, overlap: float = 0.3) -> List[Rect]:
     """Tile the frame with ``rows x cols`` equal rects overlapping by about ``overlap``.
 

@@ -41,6 +41,10 @@ class RePoseConfig:
     skip_blocks: bool = True
     recall_weighting: bool = True
     max_box_weight: float = 5.0
+    # The people a coarse box stands for beyond itself (its recall weight - 1) are spread around it
+    # (a Gaussian, sigma = hidden_spread x the box's height); a block is credited with the share it
+    # covers. 0: all of them at the box (a block gains nothing by covering its boxes' surroundings).
+    hidden_spread: float = 0.0
     spend_splits: int = 8
     spend_min_slack: float = 0.1
     spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
@@ -66,6 +70,8 @@ class RePoseConfig:
             raise ValueError("budget_reserve_ms must be >= 0")
         if self.max_box_weight < 1:
             raise ValueError("max_box_weight must be >= 1")
+        if not 0.0 <= self.hidden_spread <= 100.0:
+            raise ValueError("hidden_spread must be in [0, 100]")
         if self.spend_splits < 0 or not 0.0 <= self.spend_min_slack <= 1.0:
             raise ValueError("spend_splits must be >= 0 and spend_min_slack in [0, 1]")
         if not 0.0 < self.latency_smoothing <= 1.0 or self.latency_margin_sigmas < 0:

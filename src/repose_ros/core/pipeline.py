@@ -26,7 +26,7 @@ from typing import Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, uniform_grid
+from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, kernel_share, uniform_grid
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
@@ -259,6 +259,21 @@ class RePose:
             skip = self.profiles.precision_of_area(key, a)
         return weights, skip
 
+    def _block_weights(self, coarse: Detections, block: Block, weights: np.ndarray) -> np.ndarray:
+        """Weights of a block's boxes: each box itself, plus the share of its missed people the block covers.
+
+        A box of weight ``w`` (:meth:`box_values`) stands for itself and ``w - 1`` people the coarse
+        pass missed; with ``hidden_spread`` > 0 these are spread around the box
+        (:func:`~repose_ros.core.blocks.kernel_share`) and the block is credited with the share
+        inside it, so that a block that also covers the surroundings of its boxes is worth more.
+        """
+        wb = weights[block.box_indices]
+        spread = self.config.hidden_spread
+        if spread > 0 and len(block.box_indices):
+            share = kernel_share(coarse.xyxy[block.box_indices], block.rect, spread)
+            wb = 1.0 + (wb - 1.0) * share
+        return wb
+
     def plan(self, blocks: Sequence[Block], coarse: Detections, budget_ms: Optional[float] = None,
              servers: Optional[Sequence[int]] = None, frame_size: Optional[Tuple[int, int]] = None,
              coarse_key: Optional[str] = None) -> Plan:
@@ -276,7 +291,7 @@ class RePose:
         weights = skip = None
         if frame_size is not None:
             w, v = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
-            weights = [w[b.box_indices] for b in blocks]
+            weights = [self._block_weights(coarse, b, w) for b in blocks]
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)

@@ -74,6 +74,10 @@ PARAMS = (
           "budget_ms * deadline_factor", (1.0, 100.0)),
     Param("block_margin", _DEFAULTS.block_margin, "Pixels added around each cluster's boxes", (0, 1024)),
     Param("block_min_size", _DEFAULTS.block_min_size, "Smallest block side in pixels", (8, 4096)),
+    Param("hidden_spread", _DEFAULTS.hidden_spread, "Where the planner puts the people the coarse pass missed: "
+          "spread around the boxes that stand for them (Gaussian, sigma = this x the box height), so that a block "
+          "covering its boxes' surroundings is worth more; 0: at the boxes (README: measured with greedy)",
+          (0.0, 100.0), read_only=True),
     Param("latency_margin_sigmas", _DEFAULTS.latency_margin_sigmas, "Plan each server with its measured / "
           "predicted latency ratio plus this many standard deviations of that ratio's block-to-block spread "
           "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
@@ -145,7 +149,8 @@ class PartitionerNode(LifecycleNode):
         cfg = RePoseConfig(num_servers=self.p["num_servers"], partitioner=self.p["partitioner"],
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
-                           block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"])
+                           block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
+                           hidden_spread=self.p["hidden_spread"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":
