@@ -73,3 +73,11 @@ def test_a_stalled_stage_is_an_error():
     assert aggregator_health(10, 0, {"published": 0}, "active", 3, 0, 0, [], [], [], stalled_s=2.0).level == OK
     h = camera_health({"received": 5, "processed": 2}, {"received": 1}, "active", 3, stalled_s=9.0)
     assert h.level == ERROR and "3 frame(s) queued" in h.message
+
+
+def test_server_state_is_connecting_until_the_block_subscription_is_matched():
+    from repose_ros.core.health import server_state
+
+    assert server_state("active", 0) == "connecting"
+    assert server_state("active", 1) == server_state("active", -1) == "active"  # -1: not reported
+    assert server_state("inactive", 0) == "inactive"

@@ -170,6 +170,17 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
     return _stalled(h, stalled_s, stall_limit_s, f"{pending} frame(s) pending, none published")
 
 
+def server_state(state: str, block_publishers: int) -> str:
+    """Return what an edge server's status means to its senders: its state, or "connecting".
+
+    "connecting": active, but its block subscription is matched with no publisher yet (a server
+    that has just started or restarted; ``ServerStatus.block_publishers`` 0). Blocks sent to it
+    now would be lost, so the partitioner does not plan for it and clients do not count it ready.
+    -1 (not reported) leaves the state as it is.
+    """
+    return "connecting" if state == "active" and block_publishers == 0 else state
+
+
 def edge_health(server_id: int, state: str, done: int, failed: int, expired: int, window: Mapping[str, int],
                 latency_ms: Mapping[str, float], slack_ms: Optional[float]) -> Health:
     """Judge an edge detector: state, blocks run / failed / expired, latency per model, deadline slack.

@@ -39,7 +39,7 @@ from visualization_msgs.msg import ImageMarker
 
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.zoo import ModelZoo
-from repose_ros.core.health import Health, Window, partitioner_health
+from repose_ros.core.health import Health, Window, partitioner_health, server_state
 from repose_ros.core.config import PARTITIONERS, RePoseConfig
 from repose_ros.core.pipeline import RePose
 from repose_ros.core.visualize import annotate
@@ -217,7 +217,7 @@ class PartitionerNode(LifecycleNode):
         ratios = ratios_with_margin(ratios, spreads, float(self.p["latency_margin_sigmas"]))
         sid = str(msg.server_id)
         with self._lock:
-            self._note_liveness(msg.server_id, msg.state == "active" and msg.block_publishers != 0)
+            self._note_liveness(msg.server_id, server_state(msg.state, msg.block_publishers) == "active")
             if measured or ratios:
                 self._measured[sid], self._ratios[sid] = measured, ratios
                 for key, ms in server_latencies_from_ratios(self._profiled, self._ratios, self._measured,

@@ -16,6 +16,7 @@ from typing import Dict, List, Optional
 import numpy as np
 
 from repose_ros.core.environ import temporary_environ
+from repose_ros.core.health import server_state
 
 
 @dataclass
@@ -89,7 +90,9 @@ class LaunchedPipeline:
         n.create_subscription(Image, f"{self.ns}/debug_image",
                               lambda m: self.debug.setdefault(_key(m.header), m), reliable(4))
         n.create_subscription(ServerStatus, f"{self.ns}/server_status",
-                              lambda m: self.active.__setitem__(m.server_id, m.state), reliable(20))
+                              lambda m: self.active.__setitem__(m.server_id,
+                                                                server_state(m.state, m.block_publishers)),
+                              reliable(20))
         self.pub = n.create_publisher(Image, self.input_topic, reliable(2))
         self.plans, self.block_answers = {}, {}
         if self.watch_blocks:
@@ -101,16 +104,19 @@ class LaunchedPipeline:
                                   lambda m: self.block_answers.setdefault(_key(m.header), []).append(m), reliable(200))
 
     def wait_ready(self, timeout: float = 300.0) -> float:
-        """Wait until every edge server is active, the input has a subscriber and the outputs a publisher.
+        """Wait until every edge server is active and connected, the input has a subscriber and the outputs a publisher.
 
         Returns the seconds waited. Answers published before the outputs are matched would not reach
         this client, hence the last condition.
         """
         t0 = time.monotonic()
-        outputs = (f"{self.ns}/detections", f"{self.ns}/frame_report")
+        outputs = [f"{self.ns}/detections", f"{self.ns}/frame_report"]
+        if self.watch_blocks:  # a frame's stages need its plan and every server's answers
+            outputs.append(f"{self.ns}/plan")
         while (sum(s == "active" for s in self.active.values()) < self.servers
                or self.pub.get_subscription_count() == 0
-               or not all(self.node.count_publishers(t) > 0 for t in outputs)):
+               or not all(self.node.count_publishers(t) > 0 for t in outputs)
+               or (self.watch_blocks and self.node.count_publishers(f"{self.ns}/block_detections") < self.servers)):
             self.ex.spin_once(timeout_sec=0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the pipeline exited early (code {self.proc.returncode}); see {self.log_path}")
@@ -140,13 +146,20 @@ class LaunchedPipeline:
             t = time.monotonic()
             while key not in self.debug and time.monotonic() - t < 3.0:
                 self.ex.spin_once(timeout_sec=0.05)
-        if self.watch_blocks:  # the last block answers may trail the fused result by a moment
+        if self.watch_blocks:  # the plan and the block answers reach this client on their own topics
             t = time.monotonic()
-            while key not in self.plans and time.monotonic() - t < 1.0:
+            while not self._blocks_complete(key) and time.monotonic() - t < 2.0:
                 self.ex.spin_once(timeout_sec=0.02)
-            self.ex.spin_once(timeout_sec=0.05)
         return Answer(self.results.pop(key), self.reports.pop(key, None), self.debug.pop(key, None), wall,
                       self.plans.pop(key, None), self.block_answers.pop(key, None))
+
+    def _blocks_complete(self, key: tuple) -> bool:
+        """Whether the frame's plan and an answer for each of its planned blocks have arrived."""
+        plan = self.plans.get(key)
+        if plan is None:
+            return False
+        answered = {int(b.block_id) for b in self.block_answers.get(key, []) if not b.coarse}
+        return {int(b.block_id) for b in plan.blocks} <= answered
 
     def close(self) -> None:
         """Stop the client and the launch (SIGINT, then SIGTERM / SIGKILL)."""

@@ -13,6 +13,8 @@ from typing import Callable, Dict, List, Optional
 
 import numpy as np
 
+from repose_ros.core.health import server_state
+
 
 @dataclass
 class FrameRecord:
@@ -119,7 +121,7 @@ class Stream:
             rec.block_servers = tuple(int(b.server_id) for b in sorted(msg.blocks, key=lambda b: b.block_id))
 
     def _on_status(self, msg) -> None:
-        self.status[int(msg.server_id)] = (msg.state, time.monotonic())
+        self.status[int(msg.server_id)] = (server_state(msg.state, msg.block_publishers), time.monotonic())
 
     # driving -------------------------------------------------------------------------------------
     def spin_for(self, seconds: float) -> None:
