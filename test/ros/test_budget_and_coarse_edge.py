@@ -257,37 +257,61 @@ def test_noisy_servers_are_planned_with_headroom(partitioner):
 
 
 def test_a_server_is_live_once_its_block_subscription_is_connected(partitioner):
-    """block_publishers 0 (a restarted server whose block subscription is not connected yet): not live.
+    """block_publishers 0 (its block subscription is not connected yet): not live.
 
-    A server that comes back is live again after server_rejoin_s; its first appearance needs no wait.
+    A server that went down comes back once the block topic has more subscriptions than while it
+    was down (a dead predecessor's subscription still counts), or after server_rejoin_s; its first
+    appearance needs no wait.
     """
+    from builtin_interfaces.msg import Time
+
     node, *_ = partitioner
     assert node.set_parameters([Parameter("require_live_servers", value=True)])[0].successful
-    for pub in node.pub_blocks.values():
-        pub.get_subscription_count = lambda: 1
+    subs = {0: 1, 1: 1}
+    for sid, pub in node.pub_blocks.items():
+        pub.get_subscription_count = lambda sid=sid: subs[sid]
+    up = dict(state="active", block_publishers=1)
     node.on_status(ServerStatus(server_id=0, state="active", block_publishers=0))
     node.on_status(ServerStatus(server_id=1, state="active"))  # -1: not reported, as from older senders
     assert node.live_servers() == [1]
-    node.on_status(ServerStatus(server_id=0, state="active", block_publishers=1))
+    node.on_status(ServerStatus(server_id=0, **up))
     assert node.live_servers() == [0, 1]
+    # Server 1 restarts: its first status says its subscription is not connected; the dead
+    # process's subscription still counts, so the topic's count (1) is its floor.
     node.on_status(ServerStatus(server_id=1, state="active", block_publishers=0))
     assert node.live_servers() == [0]
-    node.on_status(ServerStatus(server_id=0, state="inactive", block_publishers=1))
-    assert node.live_servers() == []
-    # Coming back (it was planned for before): live only after server_rejoin_s of connected heartbeats.
-    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
-    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
-    assert node.live_servers() == []
-    assert node.set_parameters([Parameter("server_rejoin_s", value=0.0)])[0].successful
+    node.on_status(ServerStatus(server_id=1, **up))
+    assert node.live_servers() == [0]          # the edge sees the publisher, this side not yet
+    subs[1] = 2                                # the new subscription is matched here
+    assert node.live_servers() == [0, 1]
+    subs[1] = 1                                # the dead one's lease ends: nothing changes
+    assert node.live_servers() == [0, 1]
+    # Server 0 times out; a status that does not say which subscription it has: live after server_rejoin_s.
+    node.last_seen[0] -= node.p["server_timeout_s"] + 1.0
     assert node.live_servers() == [1]
-    # A heartbeat older than server_timeout_s: gone; its next one starts the wait again.
-    assert node.set_parameters([Parameter("server_rejoin_s", value=30.0)])[0].successful
-    node.last_seen[1] -= node.p["server_timeout_s"] + 1.0
-    assert node.live_servers() == []
-    node.on_status(ServerStatus(server_id=1, state="active", block_publishers=1))
-    assert node.live_servers() == []
-    node._since[1] -= 30.0
+    node.on_status(ServerStatus(server_id=0, **up))
     assert node.live_servers() == [1]
+    node._since[0] -= node.p["server_rejoin_s"]
+    assert node.live_servers() == [0, 1]
+    # Stalled with the subscription it had (same ServerStatus.subscribed): live from its next status on.
+    stamp = Time(sec=5, nanosec=7)
+    node.on_status(ServerStatus(server_id=0, subscribed=stamp, **up))
+    node.last_seen[0] -= node.p["server_timeout_s"] + 1.0
+    assert node.live_servers() == [1]
+    node.on_status(ServerStatus(server_id=0, subscribed=stamp, **up))
+    assert node.live_servers() == [0, 1]
+    # Restarted (a new subscription stamp): the floor (1) applies again.
+    node.last_seen[0] -= node.p["server_timeout_s"] + 1.0
+    assert node.live_servers() == [1]
+    node.on_status(ServerStatus(server_id=0, subscribed=Time(sec=9), **up))
+    assert node.live_servers() == [1]
+    subs[0] = 2
+    assert node.live_servers() == [0, 1]
+    # No subscription at all: never live.
+    subs[0] = 0
+    assert node.live_servers() == [1]
+    node.on_status(ServerStatus(server_id=1, state="inactive", block_publishers=1))
+    assert node.live_servers() == []
 
 
 def test_measured_ratios_replace_the_profile_for_planning(partitioner):

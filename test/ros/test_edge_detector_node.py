@@ -163,6 +163,7 @@ def test_status_reports_whether_the_block_subscription_is_connected(fake_edge):
     node._status_pub.publish = statuses.append
     node.publish_status()
     assert statuses[-1].state == "active" and statuses[-1].block_publishers == 0
+    assert statuses[-1].subscribed.sec > 0  # when its block subscription was made (on configure)
     pub = node.create_publisher(BlockAssignment, "blocks/server_0", reliable(20))
     executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
     executor.add_node(node)

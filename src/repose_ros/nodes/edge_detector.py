@@ -82,6 +82,7 @@ class EdgeDetectorNode(LifecycleNode):
         self.dropped_wrong_server = 0
         self._active = False
         self._pub = self._coarse_pub = self._status_pub = self._sub = self._timer = None
+        self._subscribed = None  # builtin_interfaces/Time of the block subscription's creation
         self._health_window = Window()
         self.diagnostics = DiagnosticsPublisher(self, [("detector", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
@@ -116,6 +117,7 @@ class EdgeDetectorNode(LifecycleNode):
         self._status_pub = self.create_publisher(ServerStatus, "server_status", reliable(5))
         self._sub = self.create_subscription(BlockAssignment, f"blocks/server_{self.server_id}",
                                              self.on_block, reliable(20))
+        self._subscribed = self.get_clock().now().to_msg()
         self._timer = self.create_timer(self.p["status_period_s"], self.publish_status)
         return super().on_configure(state)
 
@@ -266,6 +268,8 @@ class EdgeDetectorNode(LifecycleNode):
                            latency_ratio_spread=[self.ratios.spread(k) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
                            deadline_slack_ms=float(self.slack_ms or 0.0), block_publishers=self.block_publishers())
+        if self._subscribed is not None:
+            msg.subscribed = self._subscribed
         msg.header.stamp = self.get_clock().now().to_msg()
         self._status_pub.publish(msg)
 

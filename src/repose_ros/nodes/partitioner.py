@@ -83,10 +83,11 @@ PARAMS = (
           "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
           (0.0, 10.0)),
     Param("server_timeout_s", 5.0, "A server without status for this long is considered gone", (0.1, 3600.0)),
-    Param("server_rejoin_s", 1.0, "A server that was planned for before and comes back (restarted, resumed) is "
-          "planned for again after reporting active and connected for this long (a restarted process's "
-          "subscription may still be unconnected on this side: its dead predecessor's counts until its DDS "
-          "lease ends)", (0.0, 3600.0)),
+    Param("server_rejoin_s", 3.0, "A server that went down and comes back with a new block subscription (a "
+          "restarted process) is planned for again once its block topic has more subscriptions than while it "
+          "was down (its new subscription is matched here; a dead process's counts until its DDS lease ends), "
+          "or at the latest this long after it came back; one that resumes with its subscription at once",
+          (0.0, 3600.0)),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
     Param("blocks.transport", "raw", "How a block's pixels travel to its edge server: raw (bgr8 Image), jpeg "
@@ -124,7 +125,9 @@ class PartitionerNode(LifecycleNode):
         self.pub_blocks = {}
         self._entities, self._coarse_sub = [], None
         self.last_seen: Dict[int, float] = {}
-        self._since: Dict[int, float] = {}  # when a server that was seen before came back (monotonic)
+        self._floor: Dict[int, int] = {}  # servers that went down: fewest block subscriptions seen since
+        self._since: Dict[int, float] = {}  # when such a server came back (monotonic)
+        self._subscribed: Dict[int, tuple] = {}  # ServerStatus.subscribed of each server's last up status
         self.counts = collections.Counter()
         self._recent = collections.OrderedDict()
         self._lock = threading.Lock()
@@ -194,7 +197,9 @@ class PartitionerNode(LifecycleNode):
         self.repose = self.base_profiles = None
         with self._lock:
             self.last_seen.clear()
+            self._floor.clear()
             self._since.clear()
+            self._subscribed.clear()
             self._recent.clear()
         return super().on_cleanup(state)
 
@@ -217,47 +222,90 @@ class PartitionerNode(LifecycleNode):
         ratios = ratios_with_margin(ratios, spreads, float(self.p["latency_margin_sigmas"]))
         sid = str(msg.server_id)
         with self._lock:
-            self._note_liveness(msg.server_id, server_state(msg.state, msg.block_publishers) == "active")
+            self._note_liveness(msg.server_id, server_state(msg.state, msg.block_publishers) == "active",
+                                (int(msg.subscribed.sec), int(msg.subscribed.nanosec)))
             if measured or ratios:
                 self._measured[sid], self._ratios[sid] = measured, ratios
                 for key, ms in server_latencies_from_ratios(self._profiled, self._ratios, self._measured,
                                                             sid).items():
                     self.repose.profiles.latency_ms[key][sid] = ms
 
-    def _note_liveness(self, server: int, up: bool) -> None:
+    def _block_subscriptions(self, server: int) -> int:
+        """Count the subscriptions the block publisher of ``server`` is matched with (a dead process's too)."""
+        return int(self.pub_blocks[server].get_subscription_count())
+
+    def _mark_down(self, now: float) -> None:
+        """Give servers whose heartbeat timed out a subscription floor; lower the floors (caller holds the lock).
+
+        The floor is the fewest block-topic subscriptions seen since the server went down: its own
+        dead or stalled subscription while DDS still counts it. A server that comes back is connected
+        on this side once the count rises above its floor.
+        """
+        for s, t in self.last_seen.items():
+            if now - t > self.p["server_timeout_s"] and s not in self._floor:
+                self._floor[s] = self._block_subscriptions(s)
+        for s in [s for s in self._floor if s in self.pub_blocks]:
+            if s not in self._since:
+                self._floor[s] = min(self._floor[s], self._block_subscriptions(s))
+
+    def _note_liveness(self, server: int, up: bool, subscribed: tuple = (0, 0)) -> None:
         """Record a status (caller holds the lock): ``up`` is active with a connected block subscription.
 
-        A server seen before that comes back after its timeout, or after reporting not up, starts its
-        server_rejoin_s wait; a server's first appearance has none (no predecessor's subscription to
-        mistake for its own).
+        A server that goes down (its heartbeat times out, or it reports not up) gets a subscription
+        floor (:meth:`_mark_down`); when it is up again its return starts (``_since``). A server's
+        first appearance has no floor: no predecessor's subscription to mistake for its own, and
+        neither has a server that returns with the block subscription it had (``subscribed``, the
+        stamp of its creation: a stalled process that resumed).
         """
         now = time.monotonic()
+        self._mark_down(now)
         if not up:
             if self.last_seen.pop(server, None) is not None:
-                self._since[server] = math.inf  # down: the wait starts when it is up again
+                self._floor.setdefault(server, self._block_subscriptions(server))
+                self._since.pop(server, None)
             return
-        last = self.last_seen.get(server)
-        if last is None or now - last > self.p["server_timeout_s"]:
-            if last is not None or server in self._since:
+        same = subscribed != (0, 0) and self._subscribed.get(server) == subscribed
+        if subscribed != (0, 0):
+            self._subscribed[server] = subscribed
+        if server in self._floor and server not in self._since:
+            if same:
+                del self._floor[server]
+            else:
                 self._since[server] = now
-        elif self._since.get(server) == math.inf:
-            self._since[server] = now
         self.last_seen[server] = now
 
-    def live_servers(self) -> list:
-        """Servers that reported active and connected within server_timeout_s, with a block topic subscriber.
+    def _connected(self, server: int, now: float) -> bool:
+        """Whether the block publisher reaches ``server`` (caller holds the lock); clears a return once it does.
 
-        A server that came back is live once it has been up for server_rejoin_s. All servers if
-        liveness is not required.
+        A returning server counts once its block topic has more subscriptions than its floor (its new
+        subscription is matched here), or at the latest server_rejoin_s after it came back (a stalled
+        process that resumes keeps its subscription, and a dead one's may expire at the same moment).
+        """
+        count = self._block_subscriptions(server)
+        if count == 0:
+            return False
+        if server not in self._floor:
+            return True
+        since = self._since.get(server)
+        if since is None:
+            return False
+        if count > self._floor[server] or now - since >= self.p["server_rejoin_s"]:
+            del self._floor[server], self._since[server]
+            return True
+        return False
+
+    def live_servers(self) -> list:
+        """Servers that reported active and connected within server_timeout_s, whose block topic reaches them.
+
+        All servers if liveness is not required.
         """
         if not self.p["require_live_servers"] or not self.pub_blocks:
             return list(self.pub_blocks)
         now = time.monotonic()
-        rejoin = self.p["server_rejoin_s"]
         with self._lock:
-            return sorted(s for s, t in self.last_seen.items() if now - t <= self.p["server_timeout_s"]
-                          and now - self._since.get(s, -math.inf) >= rejoin
-                          and self.pub_blocks[s].get_subscription_count() > 0)
+            self._mark_down(now)
+            return sorted(s for s, t in list(self.last_seen.items())
+                          if now - t <= self.p["server_timeout_s"] and self._connected(s, now))
 
     def on_coarse_frame(self, msg: CoarseFrame) -> None:
         """Standalone mode: a CoarseFrame from a camera node in another process."""
