@@ -6,8 +6,10 @@ what the aggregator waits for) and one BlockAssignment per block sent on
 ``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
 ``server_status`` says active with its block subscription connected (``block_publishers``) and
 is younger than ``server_timeout_s``, and its block topic has a subscriber; a server that dies or
-stalls drops out of the plans once its heartbeat is older than the timeout, and one that comes back
-is planned for again from its first such heartbeat on.
+stalls drops out of the plans once its heartbeat is older than the timeout. One that comes back
+with the subscription it had (``ServerStatus.subscribed``) is planned for again from its next such
+heartbeat on; one with a new subscription (restarted) once the block publisher has matched it, or
+after ``server_rejoin_s`` (:meth:`PartitionerNode._connected`).
 
 **Budget.** ``budget_ms`` is the whole frame's, from its arrival at the camera node to its fused
 detections. Each frame is planned with :meth:`RePose.detection_budget` of the time already spent
@@ -244,8 +246,8 @@ class PartitionerNode(LifecycleNode):
         for s, t in self.last_seen.items():
             if now - t > self.p["server_timeout_s"] and s not in self._floor:
                 self._floor[s] = self._block_subscriptions(s)
-        for s in [s for s in self._floor if s in self.pub_blocks]:
-            if s not in self._since:
+        for s in self._floor:
+            if s not in self._since:  # still down: a dead subscription may have expired meanwhile
                 self._floor[s] = min(self._floor[s], self._block_subscriptions(s))
 
     def _note_liveness(self, server: int, up: bool, subscribed: tuple = (0, 0)) -> None:
