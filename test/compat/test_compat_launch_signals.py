@@ -12,8 +12,8 @@ sigkill_timeout for a process still running; a second SIGINT is only logged. SIG
 SIGQUIT to the launch cancel it (exit code 1). Otherwise the exit code is 0.
 
 Each test starts the stand-in's ``ros2 launch`` in a new session, as a terminal would start a
-job, and signals that whole process group with os.killpg like a terminal's Ctrl-C. The
-processes are ``siglog`` scripts that log every signal they receive.
+job, and signals that whole process group with os.killpg like a terminal's Ctrl-C, or the launch
+process alone. The processes are ``siglog`` scripts that log every signal they receive.
 """
 
 import os
@@ -138,13 +138,31 @@ def test_ctrl_c_in_a_terminal_reaches_each_process_once(ros_env, demo_prefix, tm
                          ids=['stdin-not-a-terminal', 'dash-n'])
 def test_noninteractive_launch_sends_sigint_on(ros_env, demo_prefix, tmp_path, start,
                                                terminal, flags):
+    # SIGINT to the launch alone (kill <pid>, not the group): whatever a process gets came from
+    # the launch, so each gets exactly one.
     logs = [tmp_path / 'a.log', tmp_path / 'b.log']
     launch = start(*flags, _launch_file(tmp_path, logs), terminal=terminal)
     launch.wait_ready(2)
+    launch.proc.send_signal(signal.SIGINT)
+    returncode, text = launch.finish()
+    assert [_signals(log) for log in logs] == [['SIGINT']] * 2, text
+    assert len(re.findall(r"\[INFO\] \[siglog-\d+\]: sending signal 'SIGINT' to "
+                          r'process\[siglog-\d+\]', text)) == 2, text
+    assert returncode == 0, text
+
+
+def test_noninteractive_ctrl_c_reaches_each_process_from_both(ros_env, demo_prefix, tmp_path,
+                                                              start):
+    # Ctrl-C to the whole group: each process gets the group's SIGINT and the launch's. The
+    # kernel keeps one pending SIGINT per process, so when the launch's follows before the
+    # process ran its handler (a busy machine), the two arrive as one: one or two are logged.
+    logs = [tmp_path / 'a.log', tmp_path / 'b.log']
+    launch = start(_launch_file(tmp_path, logs), terminal=False)
+    launch.wait_ready(2)
     launch.ctrl_c()
     returncode, text = launch.finish()
-    # Once from the process group signal, once more from the launch.
-    assert [_signals(log) for log in logs] == [['SIGINT', 'SIGINT']] * 2, text
+    for log in logs:
+        assert _signals(log) in (['SIGINT'], ['SIGINT', 'SIGINT']), text
     assert len(re.findall(r"\[INFO\] \[siglog-\d+\]: sending signal 'SIGINT' to "
                           r'process\[siglog-\d+\]', text)) == 2, text
     assert returncode == 0, text
