@@ -340,3 +340,41 @@ def test_people_found_discounts_people_cut_by_a_block_edge():
     assert full > 0
     assert people_found(rp, none, blocks, plan, cut, 4000, 3000) == 0.0
     assert people_found(rp, none, blocks, plan, cut_in, 4000, 3000) == pytest.approx(0.5 * full)
+
+
+@pytest.mark.parametrize("spread", [0.0, 1.0])
+def test_a_search_memo_changes_no_block_and_no_plan(spread):
+    """What refine_by_plan and plan_frame reuse across candidates gives the plans computed afresh."""
+    from repose_ros.core.dca.actions import apply_action
+    from repose_ros.core.dca.state import ClusterState
+
+    gt = _gt(5)
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    rp = RePose(RePoseConfig(partitioner="meanshift", hidden_spread=spread, coverage=False), zoo=zoo)
+    coarse = rp.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+    labels = rp.partition(coarse, W, H).labels.copy()
+    labels[:3] = -1  # noise boxes get blocks of their own
+    state = ClusterState(coarse.xyxy, labels, W, H)
+    memo = {}
+    seen = 0
+    for budget in (300.0, 1500.0):
+        for action in range(0, 2 + state.k):
+            cand, valid = apply_action(state, action, state.k) if action else (state, True)
+            if not valid:
+                continue
+            for margin in (None, 96):
+                fresh = rp.blocks_of(coarse, cand.labels, W, H, margin=margin)
+                kept = rp.blocks_of(coarse, cand.labels, W, H, margin=margin, memo=memo)
+                assert [(b.rect, b.label, b.box_indices.tolist()) for b in fresh.blocks] == \
+                    [(b.rect, b.label, b.box_indices.tolist()) for b in kept.blocks]
+            a = rp.plan(fresh.blocks, coarse, budget, frame_size=(W, H))
+            b = rp.plan(kept.blocks, coarse, budget, frame_size=(W, H), memo=memo)
+            assert [(p.block_index, p.model_key, p.server_id, p.imgsz) for p in a.blocks] == \
+                [(p.block_index, p.model_key, p.server_id, p.imgsz) for p in b.blocks]
+            assert (a.total_value, a.makespan_ms, a.skipped) == (b.total_value, b.makespan_ms, b.skipped)
+            assert rp.plan_value(coarse, cand.labels, W, H, budget, memo=memo) == \
+                rp.plan_value(coarse, cand.labels, W, H, budget)
+            seen += 1
+    assert seen >= 6 and len(memo) > 10
+    with pytest.raises(ValueError, match="one entry per box"):
+        rp.blocks_of(coarse, labels[:-1], W, H, memo=memo)

@@ -412,3 +412,42 @@ def test_upscale_cap_runs_small_blocks_below_the_key_size():
     plan = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"])
     assert plan.blocks[0].imgsz == 224
     assert plan.blocks[0].expected_latency_ms < prof.latency("big@400")
+
+
+def _decision(p):
+    return p.block_index, p.model_key, p.server_id, p.expected_latency_ms, p.expected_precision, p.imgsz
+
+
+def test_memo_gives_the_same_plans_and_computes_each_block_once(monkeypatch):
+    prof = Profiles.default()
+    rng = np.random.default_rng(7)
+    blocks = [Rect(0, 0, int(w), int(h)) for w, h in rng.integers(64, 1500, (6, 2))]
+    areas = [rng.uniform(200, 8000, int(n)) for n in rng.integers(0, 12, 6)]
+    weights = [rng.uniform(1, 3, a.size) for a in areas]
+    # block 6: block 0's size with other boxes (the memo must tell them apart)
+    blocks.append(Rect(10, 10, 10 + blocks[0].w, 10 + blocks[0].h))
+    areas.append(rng.uniform(200, 8000, 5))
+    weights.append(np.ones(5))
+    computed = {"fresh": 0, "memo": 0}
+    mode = ["fresh"]
+    real = prof.block_latency_matrix
+
+    def counting(wh, *args, **kwargs):
+        computed[mode[0]] += len(wh)
+        return real(wh, *args, **kwargs)
+
+    monkeypatch.setattr(prof, "block_latency_matrix", counting)
+    memo = {}
+    for budget in (40.0, 150.0, 900.0):
+        for subset in ([0, 1, 2, 3, 4, 5], [5, 3, 1], [2, 4], [6, 0]):
+            kw = dict(box_weights_per_block=[weights[i] for i in subset], skip_values=[0.5] * len(subset))
+            args = ([blocks[i] for i in subset], [areas[i] for i in subset], prof, budget, 3)
+            mode[0] = "fresh"
+            a = plan_blocks(*args, **kw)
+            mode[0] = "memo"
+            b = plan_blocks(*args, memo=memo, **kw)
+            assert [_decision(p) for p in a.blocks] == [_decision(p) for p in b.blocks]
+            assert (a.total_value, a.makespan_ms, a.feasible, a.skipped) == \
+                (b.total_value, b.makespan_ms, b.feasible, b.skipped)
+    # Without the memo every call computes every block (3 budgets x 13 blocks); with it, each block once.
+    assert computed == {"fresh": 39, "memo": 7}

@@ -22,7 +22,7 @@ server's measured time + fusion.
 from __future__ import annotations
 
 import time
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
@@ -167,20 +167,25 @@ class RePose:
         return self.blocks_of(coarse, labels, frame_w, frame_h)
 
     def plan_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
-                servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> Tuple[Partition, Plan]:
-        """Turn cluster ``labels`` into blocks and plan them under ``budget_ms`` (no budget-spending)."""
-        part = self.blocks_of(coarse, labels, frame_w, frame_h)
-        return part, self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+                servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                memo: Optional[Dict[Any, Any]] = None) -> Tuple[Partition, Plan]:
+        """Turn cluster ``labels`` into blocks and plan them under ``budget_ms`` (no budget-spending).
+
+        ``memo``: see :meth:`plan` (one dict per search over one frame's coarse boxes).
+        """
+        part = self.blocks_of(coarse, labels, frame_w, frame_h, memo=memo)
+        return part, self.plan(part.blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key, memo=memo)
 
     def plan_value(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
-                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> float:
+                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                   memo: Optional[Dict[Any, Any]] = None) -> float:
         """Return what the planner expects of a clustering: the value of its plan under ``budget_ms``.
 
         The value is the plan's expected number of people found (coarse boxes weighted by the
         coarse pass's recall, blocks left out worth their coarse boxes), the quantity
         :meth:`plan_frame` maximises; ``-inf`` when no plan fits.
         """
-        plan = self.plan_of(coarse, labels, frame_w, frame_h, budget_ms, servers, coarse_key)[1]
+        plan = self.plan_of(coarse, labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)[1]
         return float(plan.total_value) if plan.feasible else float("-inf")
 
     def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
@@ -191,7 +196,9 @@ class RePose:
         split each cluster) is tried, each result planned (:meth:`plan_value`), and the best one
         taken when it raises the value by more than one part in 10^6; otherwise the refinement
         stops. No learning: the baseline a learned policy has to beat, and a partitioner in its
-        own right (it costs one plan per candidate, about 1-2 ms each).
+        own right. It costs one plan per candidate; the candidates share all but one or two
+        blocks, so each block's rect, weights and profile figures are computed once per search
+        (a ``memo``, see :meth:`plan`).
         """
         from repose_ros.core.dca.state import ClusterState
         from repose_ros.core.dca.actions import apply_action
@@ -199,14 +206,15 @@ class RePose:
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:
             return state.labels
-        best = self.plan_value(coarse, state.labels, frame_w, frame_h, budget_ms, servers, coarse_key)
+        memo: Dict[Any, Any] = {}
+        best = self.plan_value(coarse, state.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
         for _ in range(self.config.greedy_steps):
             step, step_value = None, best
             for action in range(1, 2 + state.k):
                 cand, valid = apply_action(state, action, state.k)
                 if not valid:
                     continue
-                v = self.plan_value(coarse, cand.labels, frame_w, frame_h, budget_ms, servers, coarse_key)
+                v = self.plan_value(coarse, cand.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
                 if v > step_value + 1e-6 * max(1.0, abs(step_value)):
                     step, step_value = cand, v
             if step is None:
@@ -215,12 +223,31 @@ class RePose:
         return state.labels
 
     def blocks_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int,
-                  margin: Optional[int] = None) -> Partition:
-        """Turn cluster ``labels`` of the coarse boxes into blocks (``margin`` default: ``block_margin``)."""
+                  margin: Optional[int] = None, memo: Optional[Dict[Any, Any]] = None) -> Partition:
+        """Turn cluster ``labels`` of the coarse boxes into blocks (``margin`` default: ``block_margin``).
+
+        With ``memo`` (one dict per frame's coarse boxes) each cluster's rect, which depends only on
+        its own boxes, is computed once and reused by later calls.
+        """
         c = self.config
-        blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h,
-                                      margin=c.block_margin if margin is None else int(margin),
-                                      min_size=c.block_min_size)
+        margin = c.block_margin if margin is None else int(margin)
+        if memo is None:
+            blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=margin,
+                                          min_size=c.block_min_size)
+            return Partition(np.asarray(labels), blocks)
+        lab = np.asarray(labels).reshape(-1)
+        if lab.shape[0] != len(coarse):
+            raise ValueError(f"labels must have one entry per box ({len(coarse)}), got {lab.shape[0]}")
+        groups = [(int(k), np.flatnonzero(lab == k)) for k in np.unique(lab[lab >= 0])]
+        groups += [(-1, np.array([i], np.int64)) for i in np.flatnonzero(lab == -1)]
+        blocks = []
+        for label, idx in groups:
+            name = ("rect", margin, frame_w, frame_h, idx.tobytes())
+            if name not in memo:
+                one = blocks_from_clusters(coarse.xyxy[idx], np.zeros(len(idx), np.int64), frame_w, frame_h,
+                                           margin=margin, min_size=c.block_min_size)
+                memo[name] = one[0].rect
+            blocks.append(Block(memo[name], idx, label))
         return Partition(np.asarray(labels), blocks)
 
     def detection_budget(self, elapsed_ms: float, budget_ms: Optional[float] = None) -> float:
@@ -276,7 +303,7 @@ class RePose:
 
     def plan(self, blocks: Sequence[Block], coarse: Detections, budget_ms: Optional[float] = None,
              servers: Optional[Sequence[int]] = None, frame_size: Optional[Tuple[int, int]] = None,
-             coarse_key: Optional[str] = None) -> Plan:
+             coarse_key: Optional[str] = None, memo: Optional[Dict[Any, Any]] = None) -> Plan:
         """Choose a model and a server per block so that every server's blocks fit ``budget_ms``.
 
         ``budget_ms`` here is the detection stage's own budget (see :meth:`detection_budget`).
@@ -284,14 +311,27 @@ class RePose:
         left out are worth their coarse boxes (:meth:`box_values`, for the coarse model
         ``coarse_key`` that found them); with ``skip_blocks`` a block may be left out (its coarse
         boxes answer for it) when the budget cannot cover it.
+
+        ``memo``: a dict kept by a caller that plans many partitions of one frame's ``coarse`` boxes
+        (a search): the boxes' values, each block's weights and what each block needs of the profile
+        are computed once (see :func:`~repose_ros.core.planner.plan_blocks`). Drop it after the search.
         """
         areas = coarse.areas if len(coarse) else np.zeros(0, np.float32)
         box_areas = [areas[b.box_indices] if len(b.box_indices) else np.zeros(0, np.float32) for b in blocks]
         srv = list(servers) if servers is not None else list(range(self.config.num_servers))
         weights = skip = None
         if frame_size is not None:
-            w, v = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
-            weights = [self._block_weights(coarse, b, w) for b in blocks]
+            memo = {} if memo is None else memo
+            name = ("box_values", tuple(frame_size), coarse_key)
+            if name not in memo:
+                memo[name] = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
+            w, v = memo[name]
+            weights = []
+            for b in blocks:
+                bname = ("weights", b.rect.as_tuple(), b.box_indices.tobytes(), name)
+                if bname not in memo:
+                    memo[bname] = self._block_weights(coarse, b, w)
+                weights.append(memo[bname])
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)
@@ -303,7 +343,7 @@ class RePose:
                     weights[i] = np.concatenate([weights[i], [float(b.prior[1])]])
         return plan_blocks(list(blocks), box_areas, self.profiles,
                            budget_ms if budget_ms is not None else self.config.budget_ms, srv,
-                           model_keys=self.models, box_weights_per_block=weights, skip_values=skip)
+                           model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo)
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
                    servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None
@@ -324,8 +364,10 @@ class RePose:
         """
         c = self.config
 
+        memo: Dict[Any, Any] = {}
+
         def replan(blocks: Sequence[Block]) -> Plan:
-            return self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key)
+            return self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key, memo=memo)
 
         plan = replan(part.blocks)
         if len(coarse) == 0 or c.partitioner == "uniform":
@@ -347,7 +389,7 @@ class RePose:
             if labels.max() == part.labels.max():
                 tried.add(target.label)
                 continue
-            split = self.blocks_of(coarse, labels, frame_w, frame_h)
+            split = self.blocks_of(coarse, labels, frame_w, frame_h, memo=memo)
             trial = replan(split.blocks)
             if trial.total_value > plan.total_value + 1e-9:
                 part, plan = split, trial
@@ -358,7 +400,7 @@ class RePose:
         for m in c.spend_margins:
             if m <= margin or plan.makespan_ms >= (1.0 - c.spend_min_slack) * budget_ms:
                 continue
-            grown = self.blocks_of(coarse, part.labels, frame_w, frame_h, margin=m)
+            grown = self.blocks_of(coarse, part.labels, frame_w, frame_h, margin=m, memo=memo)
             trial = replan(grown.blocks)
             if not trial.feasible or trial.total_value < plan.total_value * (1.0 - 1e-6):
                 break

@@ -345,9 +345,53 @@ def _normalise_servers(servers: Union[int, Sequence[ServerId]]) -> List[ServerId
     return ids
 
 
-def _option_matrices(profiles: Profiles, wh: np.ndarray, prec: np.ndarray,
+def _block_rows(profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
+                box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
+                shape_aware: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Per block and model: ``(prec, lat, imgsz)``, what :func:`plan_blocks` needs of the profile.
+
+    ``prec`` (B, M) the expected precision, ``lat`` (B, M, S) the latency on each server,
+    ``imgsz`` (B, M) the input size the block runs at. None of it depends on the budget.
+    """
+    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block)
+    if shape_aware:
+        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
+    else:
+        lat = np.repeat(profiles.latency_matrix(sids, keys)[None], len(wh), axis=0)
+    imgsz = np.array([[profiles.input_size(k, w, h) for k in keys] for w, h in wh],
+                     dtype=np.int64).reshape(len(wh), len(keys))
+    return prec, lat, imgsz
+
+
+def _memo_rows(memo: Dict[Any, Any], profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
+               box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
+               shape_aware: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_block_rows`, each block's rows kept in ``memo`` under its size, boxes and weights.
+
+    Only blocks not in ``memo`` are computed (in one vectorised call). Valid while the
+    profile's figures do not change: the caller owns ``memo`` and drops it after one search.
+    """
+    tag = (tuple(keys), tuple(sids), bool(shape_aware))
+    names = []
+    for b, (w, h) in enumerate(wh):
+        areas = np.asarray(box_areas_per_block[b], np.float64).reshape(-1).tobytes()
+        weights = None if box_weights_per_block is None else \
+            np.asarray(box_weights_per_block[b], np.float64).reshape(-1).tobytes()
+        names.append((tag, float(w), float(h), areas, weights))
+    missing = [b for b, name in enumerate(names) if name not in memo]
+    if missing:
+        rows = _block_rows(profiles, wh[missing], [box_areas_per_block[b] for b in missing],
+                           None if box_weights_per_block is None else [box_weights_per_block[b] for b in missing],
+                           keys, sids, shape_aware)
+        for i, b in enumerate(missing):
+            memo[names[b]] = tuple(r[i] for r in rows)
+    got = [memo[name] for name in names]
+    return tuple(np.stack([g[j] for g in got]) for j in range(3))  # type: ignore[return-value]
+
+
+def _option_matrices(wh: np.ndarray, prec: np.ndarray, lat: np.ndarray,
                      box_areas_per_block: Sequence[Any], box_weights_per_block: Optional[Sequence[Any]],
-                     keys: Sequence[str], sids: Sequence[str], weight: str, budget: float, shape_aware: bool,
+                     weight: str, budget: float,
                      skip_values: Optional[Sequence[float]]) -> Tuple[np.ndarray, ...]:
     """Per block and option: ``(values, lat, agg, usable)`` of :func:`plan_blocks`.
 
@@ -355,16 +399,12 @@ def _option_matrices(profiles: Profiles, wh: np.ndarray, prec: np.ndarray,
     (B, M') their harmonic mean (the DP's cost), ``usable`` whether some server runs the option
     within the budget. With ``skip_values`` option M (leave the block out) is appended.
     """
-    n_blocks, n_servers = len(wh), len(sids)
+    n_blocks, n_servers = len(wh), lat.shape[2]
     if box_weights_per_block is None:
         n_boxes = np.array([np.size(a) for a in box_areas_per_block], dtype=np.float64)
     else:
         n_boxes = np.array([float(np.sum(w)) for w in box_weights_per_block], dtype=np.float64)
     values = prec * (n_boxes[:, None] if weight == "boxes" else 1.0)
-    if shape_aware:
-        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
-    else:
-        lat = np.repeat(profiles.latency_matrix(sids, keys)[None], n_blocks, axis=0)
     agg = n_servers / (1.0 / lat).sum(axis=2)  # harmonic mean over servers, (B, M)
     # Where every server has the same latency use it exactly: 1 / (1 / 3.0) is 3.0000000000000004,
     # and that float noise would make an exactly fitting plan look over budget to the DP.
@@ -384,7 +424,8 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
                 servers: Union[int, Sequence[ServerId]] = 1, *, weight: str = "boxes",
                 resolution_ms: float = 1.0, model_keys: Optional[Sequence[str]] = None,
                 box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
-                skip_values: Optional[Sequence[float]] = None, shape_aware: bool = True) -> Plan:
+                skip_values: Optional[Sequence[float]] = None, shape_aware: bool = True,
+                memo: Optional[Dict[Any, Any]] = None) -> Plan:
     """Choose a model and a server for every block (see the module docstring).
 
     ``blocks`` are Blocks, Rects or ``(w, h)`` pairs; ``box_areas_per_block[b]`` holds the
@@ -399,6 +440,10 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     is then the weighted sum of its boxes' precisions. ``skip_values`` (one per block) adds the
     option to leave a block out at no latency and that value (its coarse boxes answer for it):
     the plan then always fits, and the left-out blocks are listed in ``Plan.skipped``.
+
+    ``memo`` (a dict the caller keeps across calls) holds what each block needs of the profile,
+    so that a search planning many partitions that share most blocks computes each block once;
+    it must be dropped when the profile's figures change (e.g. after a latency adaptation).
     """
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
@@ -417,11 +462,15 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     if n_blocks == 0:
         return Plan([], {s: 0.0 for s in ids}, 0.0, 0.0, True, "", budget, weight)
     wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
-    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block)
-    values, lat, agg, usable = _option_matrices(profiles, wh, prec, box_areas_per_block, box_weights_per_block,
-                                                keys, [str(s) for s in ids], weight, budget, shape_aware,
-                                                skip_values)
-    imgsz = np.array([[profiles.input_size(k, w, h) for k in keys] for w, h in wh], dtype=np.int64)
+    sids = [str(s) for s in ids]
+    if memo is None:
+        prec, lat, imgsz = _block_rows(profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
+                                       shape_aware)
+    else:
+        prec, lat, imgsz = _memo_rows(memo, profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
+                                      shape_aware)
+    values, lat, agg, usable = _option_matrices(wh, prec, lat, box_areas_per_block, box_weights_per_block,
+                                                weight, budget, skip_values)
     reasons: List[str] = []
     res = None
     if usable.any(axis=1).all():
