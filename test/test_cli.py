@@ -143,7 +143,8 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     r = RLDCA(out)
     assert r.uses_context and r.extended_state
     assert r.actor.obs_dim == feature_size(r.max_clusters, True, True)
-    for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"], ["--hidden-spread", "-1"]):
+    for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"], ["--hidden-spread", "-1"],
+                ["--timesteps", "0"], ["--imitate", "-1"]):
         with pytest.raises(SystemExit):
             main_train(["--reward", "plan", "--out", str(tmp_path / "q.zip"), "--no-progress"] + bad)
 

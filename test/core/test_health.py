@@ -49,6 +49,13 @@ def test_edge_warns_on_failed_or_expired_blocks():
     assert ("deadline slack ms", "120.0") in h.values
     assert edge_health(1, "active", 10, 1, 0, {"done": 5}, {}, None).level == OK
     assert edge_health(1, "inactive", 0, 0, 0, {}, {}, None).level == WARN
+    # active with no matched block publisher: connecting (what the partitioner sees), WARN
+    h = edge_health(2, "active", 0, 0, 0, {}, {}, None, block_publishers=0)
+    assert h.level == WARN and "connecting" in h.message and dict(h.values)["state"] == "connecting"
+    assert dict(h.values)["block publishers"] == "0"
+    h = edge_health(2, "active", 3, 0, 0, {"done": 3}, {}, None, block_publishers=1)
+    assert h.level == OK and dict(h.values)["state"] == "active" and dict(h.values)["block publishers"] == "1"
+    assert "block publishers" not in dict(edge_health(2, "active", 3, 0, 0, {}, {}, None).values)
 
 
 def test_stall_counts_time_while_work_waits_and_nothing_comes_out():

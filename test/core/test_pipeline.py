@@ -378,3 +378,28 @@ def test_a_search_memo_changes_no_block_and_no_plan(spread):
     assert seen >= 6 and len(memo) > 10
     with pytest.raises(ValueError, match="one entry per box"):
         rp.blocks_of(coarse, labels[:-1], W, H, memo=memo)
+
+
+@pytest.mark.parametrize("check", [False, True])
+def test_rl_dca_policy_check_hands_the_planners_value_to_the_policy(check):
+    class Recorder:
+        def refine(self, xyxy, w, h, labels, budget_ms=None, servers=None, value=None):
+            self.value = value
+            return labels
+
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    kw = dict(bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256", "yolov8s@640"], num_servers=2,
+              coverage=False)
+    dca = Recorder()
+    rp = RePose(RePoseConfig(partitioner="rl_dca", policy_check=check, **kw), zoo=zoo,
+                profiles=_small_model_profile(), dca=dca)
+    coarse = rp.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+    rp.partition(coarse, W, H, budget_ms=130.0)
+    if not check:
+        assert dca.value is None
+        return
+    one, two = np.zeros(len(coarse), np.int64), (coarse.centers[:, 0] > W / 2).astype(np.int64)
+    for labels in (one, two):
+        assert dca.value(labels) == rp.plan_value(coarse, labels, W, H, 130.0)
+    assert dca.value(two) > dca.value(one)

@@ -382,6 +382,33 @@ def test_refine_runs_policy_and_stops_on_keep():
     assert split.refine(b, 3840, 2160).max() + 1 == init.max() + 1 + 3
 
 
+def test_refine_with_a_value_check_keeps_only_actions_that_raise_it():
+    rng = np.random.default_rng(0)
+    b = panda_like_layout(rng, n_boxes=120)
+    init = dca_policy.RLDCA.meanshift_only().cluster(b, 3840, 2160)
+    k0 = init.max() + 1
+    merge = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE), max_steps=5)
+    seen = []
+
+    def fewer_down_to(k_min):
+        def value(labels):
+            seen.append(labels.max() + 1)
+            return -abs(labels.max() + 1 - k_min)
+        return value
+
+    # a value that peaks two merges below the start: two merges kept, the third (lower) refused
+    out = merge.refine(b, 3840, 2160, labels=init, value=fewer_down_to(k0 - 2))
+    assert out.max() + 1 == k0 - 2 and seen == [k0, k0 - 1, k0 - 2, k0 - 3]
+    # a value no action raises: the clustering is left as it was, after one plan for the first action
+    seen.clear()
+    out = merge.refine(b, 3840, 2160, labels=init, value=lambda labels: seen.append(1) or 0.0)
+    np.testing.assert_array_equal(out, init)
+    assert len(seen) == 2
+    # a value every action raises: what the policy does unchecked
+    np.testing.assert_array_equal(merge.refine(b, 3840, 2160, labels=init, value=lambda labels: -labels.max()),
+                                  merge.refine(b, 3840, 2160, labels=init))
+
+
 def test_refine_small_inputs():
     r = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE))
     assert r.refine(np.zeros((0, 4), np.float32), 100, 100).shape == (0,)
@@ -507,3 +534,66 @@ def test_env_context_is_observed_and_reaches_the_planner_hook():
     k = env.state.k
     _, r, *_ = env.step(2)  # split the largest cluster: one more cluster, +0.1
     assert env.state.k == k + 1 and r == pytest.approx(0.1)
+
+
+# ----------------------------------------------------------------------------- imitation of the greedy look-ahead
+
+
+def test_greedy_demonstrations_replay_the_greedy_refinement():
+    env = T.make_env(max_clusters=6, max_steps=5)
+    obs, acts = T.greedy_demonstrations(env, episodes=4, seed=11)
+    assert obs.shape == (len(acts), env.observation_space.shape[0]) and obs.dtype == np.float32
+    assert len(acts) >= 4 and ((acts >= 0) & (acts < 2 + 6)).all()
+    # replay episode by episode: each is what greedy_refine does from the same mean-shift start
+    i = 0
+    for e in range(4):
+        first, _ = env.reset(seed=11 + e)
+        start = env.state
+        np.testing.assert_array_equal(obs[i], first)
+        final = T.greedy_refine(start, env.reward_config, 6, 5)
+        state, steps = start, 0
+        while i < len(acts) and steps < 5:
+            a = int(acts[i])
+            i += 1
+            if a == dca_state.ACTION_KEEP:
+                break
+            state, valid = dca_actions.apply_action(state, a, 6)
+            assert valid
+            steps += 1
+        np.testing.assert_array_equal(state.labels, final.labels)
+    assert i == len(acts)
+
+
+def test_imitate_fits_the_actor_to_the_demonstrated_actions():
+    import torch
+    from stable_baselines3 import PPO
+
+    env = T.make_env(max_clusters=4, max_steps=4)
+    model = PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=T.NET_ARCH, activation_fn=torch.nn.ReLU),
+                device="cpu", seed=0, n_steps=64, batch_size=64)
+    rng = np.random.default_rng(0)
+    obs = rng.random((600, env.observation_space.shape[0])).astype(np.float32)
+    acts = np.argmax(obs[:, :3], axis=1)  # a rule the actor can learn
+    before = (dca_policy.extract_actor_weights(model).act(obs) == acts).mean()
+    res = T.imitate(model.policy, obs, acts, epochs=150, seed=0)
+    after = dca_policy.extract_actor_weights(model).act(obs)
+    assert res["samples"] == 600 and res["agreement"] == pytest.approx((after == acts).mean())
+    assert res["agreement"] > 0.9 > before
+    with pytest.raises(ValueError, match="no demonstrations"):
+        T.imitate(model.policy, obs[:0], acts[:0])
+
+
+def test_train_policy_imitation_only_keeps_the_cloned_actor(tmp_path):
+    def source(rng):
+        return panda_like_layout(rng, n_boxes=60)
+
+    kw = dict(total_timesteps=0, n_envs=1, max_clusters=4, max_steps=4, progress_bar=False, n_eval_layouts=5,
+              imitation_episodes=30, imitation_epochs=40)
+    s = T.train_policy(tmp_path / "bc.zip", layout_source=source, seed=1, **kw)
+    im = s["imitation"]
+    assert im["episodes"] == 30 and im["samples"] >= 30 and 0.0 <= im["agreement"] <= 1.0
+    assert s["total_timesteps"] == 0 and s["curve"] == []
+    r = dca_policy.RLDCA(tmp_path / "bc.zip")
+    env = T.make_env(layout_source=source, max_clusters=4, max_steps=4)
+    obs, acts = T.greedy_demonstrations(env, episodes=30, seed=1 + 50_000)
+    assert (r.actor.act(obs) == acts).mean() == pytest.approx(im["agreement"], abs=1e-6)

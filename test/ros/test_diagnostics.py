@@ -58,7 +58,7 @@ def test_nodes_publish_diagnostics():
         assert fusion["state"] == "active" and "frames answered" in fusion
         assert got["aggregator: fusion"].hardware_id == "/dg/aggregator"
         edge = {kv.key: kv.value for kv in got["edge_detector: detector"].values}
-        assert edge["state"] == "active" and edge["server id"] == "0"
+        assert edge["state"] == "active" and edge["server id"] == "0" and edge["block publishers"] == "1"
         cam = {kv.key: kv.value for kv in got["camera: input"].values}
         assert cam["input reliability"] == "reliable" and cam["frames received"] == "0"
         count = nodes[0].diagnostics.published

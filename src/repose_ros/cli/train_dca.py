@@ -46,6 +46,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="repose train-dca", description="Train the RL-DCA policy (PPO, CPU).")
     p.add_argument("--out", default=str(default_policy_path()), help="policy .zip to write")
     p.add_argument("--timesteps", type=int, default=200_000, help="PPO steps (default: %(default)s)")
+    p.add_argument("--imitate", type=int, default=0, metavar="LAYOUTS",
+                   help="before PPO, fit the actor to the greedy look-ahead's actions (on the same reward) on this "
+                        "many training layouts; --timesteps 0 then keeps that actor as it is (default: %(default)s)")
+    p.add_argument("--imitate-epochs", type=int, default=60, help="passes over the demonstrations (default: 60)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--data", default=None, metavar="mot17:PATH",
                    help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)")
@@ -140,6 +144,10 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def main_train(argv: Optional[List[str]] = None) -> int:
     """Run ``repose train-dca``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1:
+        raise SystemExit("repose train-dca: --timesteps and --imitate must be >= 0, --imitate-epochs >= 1")
+    if args.timesteps == 0 and args.imitate == 0:
+        raise SystemExit("repose train-dca: nothing to train (--timesteps 0 without --imitate)")
     from pathlib import Path
 
     from repose_ros.training.dca import plot_learning_curve, train_policy
@@ -192,6 +200,8 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     summary = train_policy(
         args.out,
         total_timesteps=args.timesteps,
+        imitation_episodes=args.imitate,
+        imitation_epochs=args.imitate_epochs,
         seed=args.seed,
         layout_source=source,
         reward_config=cfg,
@@ -212,7 +222,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     print(f"repose train-dca: learning curve written to {plot}")
     brief = {k: summary.get(k) for k in (
         "policy", "total_timesteps", "train_seconds", "timesteps_per_second",
-        "first_mean_episode_reward", "final_mean_episode_reward",
+        "first_mean_episode_reward", "final_mean_episode_reward", "imitation",
     )}
     brief.update({k: v for k, v in summary.items() if k.startswith("eval_")})
     print(json.dumps(brief, indent=2))

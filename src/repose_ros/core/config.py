@@ -27,6 +27,9 @@ class RePoseConfig:
     iou: float = 0.5
     partitioner: str = "meanshift"  # measured ahead of rl_dca and greedy (README, RL-DCA section)
     policy: str = ""
+    # rl_dca: keep a policy's action only when it raises the planner's value (plan_value), stop at
+    # the first that does not (one plan per step).
+    policy_check: bool = False
     y_gamma: Optional[float] = None
     bandwidth: Optional[float] = None
     block_margin: int = 32

@@ -182,16 +182,26 @@ def server_state(state: str, block_publishers: int) -> str:
 
 
 def edge_health(server_id: int, state: str, done: int, failed: int, expired: int, window: Mapping[str, int],
-                latency_ms: Mapping[str, float], slack_ms: Optional[float]) -> Health:
+                latency_ms: Mapping[str, float], slack_ms: Optional[float], block_publishers: int = -1) -> Health:
     """Judge an edge detector: state, blocks run / failed / expired, latency per model, deadline slack.
 
-    WARN: not active, or blocks failed or expired in the window.
+    ``block_publishers`` (-1: not known) is what its ServerStatus reports; an active server
+    with none is "connecting" (:func:`server_state`), as the partitioner sees it.
+    WARN: not active (connecting included), or blocks failed or expired in the window.
     """
+    state = server_state(state, block_publishers)
     bad = window.get("failed", 0) + window.get("expired", 0)
     level = WARN if state != "active" or bad else OK
-    msg = (f"server {server_id} {state}: {window.get('done', 0)} blocks since the last report, {bad} failed or expired"
-           if state == "active" else f"server {server_id} {state}: runs no blocks")
+    if state == "active":
+        msg = (f"server {server_id} {state}: {window.get('done', 0)} blocks since the last report, "
+               f"{bad} failed or expired")
+    elif state == "connecting":
+        msg = f"server {server_id} connecting: active, but no partitioner's block publisher is matched yet"
+    else:
+        msg = f"server {server_id} {state}: runs no blocks"
     h = Health(level, msg).add("state", state).add("server id", server_id).add("blocks done", done)
+    if block_publishers >= 0:
+        h.add("block publishers", int(block_publishers))
     h.add("blocks failed", failed).add("blocks expired", expired)
     for model, ms in sorted(latency_ms.items()):
         h.add(f"{model} latency ms", float(ms))

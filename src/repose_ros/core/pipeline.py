@@ -161,7 +161,12 @@ class RePose:
         budget = self.detection_budget(0.0) if budget_ms is None else float(budget_ms)
         if c.partitioner == "rl_dca":
             n_servers = c.num_servers if servers is None else len(servers)
-            labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers)
+            memo: Dict[Any, Any] = {}
+
+            def value(lab: np.ndarray) -> float:
+                return self.plan_value(coarse, lab, frame_w, frame_h, budget, servers, coarse_key, memo)
+            labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
+                                     value=value if c.policy_check else None)
         elif c.partitioner == "greedy":
             labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key)
         return self.blocks_of(coarse, labels, frame_w, frame_h)

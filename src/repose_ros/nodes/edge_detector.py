@@ -97,7 +97,7 @@ class EdgeDetectorNode(LifecycleNode):
         """State, blocks run / failed / expired, measured latency per model (for /diagnostics)."""
         window = self._health_window.delta({"done": self.done, "failed": self.failed, "expired": self.expired})
         return edge_health(self.server_id, state_label(self), self.done, self.failed, self.expired, window,
-                           dict(self.latency), self.slack_ms)
+                           dict(self.latency), self.slack_ms, self.block_publishers())
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:

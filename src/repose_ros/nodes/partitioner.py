@@ -64,6 +64,9 @@ PARAMS = (
           "may be switched at run time"),
     Param("policy", "", "RL-DCA policy file (.zip); empty: the policy shipped with the package",
           read_only=True),
+    Param("policy_check", _DEFAULTS.policy_check, "rl_dca: keep a policy's action only when it raises the "
+          "planner's value of the clusters (one plan per step); the first that does not ends the refinement",
+          read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
           read_only=True),
@@ -155,7 +158,7 @@ class PartitionerNode(LifecycleNode):
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
-                           hidden_spread=self.p["hidden_spread"])
+                           hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":

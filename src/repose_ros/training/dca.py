@@ -31,7 +31,8 @@ from repose_ros.core.dca.paper_reward import RewardConfig, cluster_score
 from repose_ros.core.dca.actions import apply_action
 
 __all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy", "TrainSettings",
-           "LearningCurve", "held_out_layouts", "evaluate_sets", "plot_learning_curve", "PPO_DEFAULTS", "NET_ARCH"]
+           "LearningCurve", "held_out_layouts", "evaluate_sets", "plot_learning_curve", "PPO_DEFAULTS", "NET_ARCH",
+           "greedy_action", "greedy_demonstrations", "imitate"]
 
 #: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
 #: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
@@ -174,19 +175,92 @@ def make_env(**kwargs: Any) -> DCAEnv:
 
 def greedy_refine(state: ClusterState, cfg: RewardConfig, max_clusters: int, max_steps: int) -> ClusterState:
     """One-step look-ahead baseline: take the best-scoring action until none improves."""
-    score = cluster_score(state, cfg)
     for _ in range(max_steps):
-        best, best_score = None, score
-        for a in range(1, 2 + max_clusters):
-            new, valid = apply_action(state, a, max_clusters)
-            if valid:
-                s = cluster_score(new, cfg)
-                if s > best_score + 1e-12:
-                    best, best_score = new, s
-        if best is None:
+        a = greedy_action(state, cfg, max_clusters)
+        if a == ACTION_KEEP:
             break
-        state, score = best, best_score
+        state, _ = apply_action(state, a, max_clusters)
     return state
+
+
+def greedy_action(state: ClusterState, cfg: RewardConfig, max_clusters: int) -> int:
+    """Return what :func:`greedy_refine` does in ``state``: its best action, or *keep* when none improves."""
+    score = cluster_score(state, cfg)
+    best, best_score = ACTION_KEEP, score
+    for a in range(1, 2 + max_clusters):
+        new, valid = apply_action(state, a, max_clusters)
+        if valid:
+            s = cluster_score(new, cfg)
+            if s > best_score + 1e-12:
+                best, best_score = a, s
+    return best
+
+
+def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: bool = False
+                          ) -> tuple[np.ndarray, np.ndarray]:
+    """Observations and the greedy look-ahead's actions on ``episodes`` layouts of ``env``.
+
+    Each episode follows :func:`greedy_action` from the mean-shift clustering until it keeps
+    (that *keep* is recorded too) or ``env.max_steps`` actions were taken. Returns ``(obs (N, D)
+    float32, actions (N,) int64)``: what :func:`imitate` fits the actor to.
+    """
+    obs_list: list[np.ndarray] = []
+    acts: list[int] = []
+    bar = None
+    if progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=episodes, desc="greedy demonstrations", unit="layout")
+    for e in range(int(episodes)):
+        obs, _ = env.reset(seed=seed + e)
+        for _ in range(env.max_steps):
+            assert env.state is not None
+            a = greedy_action(env.state, env.reward_config, env.max_clusters)
+            obs_list.append(obs)
+            acts.append(a)
+            if a == ACTION_KEEP:
+                break
+            obs, *_ = env.step(a)
+        if bar is not None:
+            bar.update(1)
+    if bar is not None:
+        bar.close()
+    dim = env.observation_space.shape[0]
+    return np.asarray(obs_list, np.float32).reshape(-1, dim), np.asarray(acts, np.int64)
+
+
+def imitate(policy: Any, obs: np.ndarray, actions: np.ndarray, epochs: int = 60, lr: float = 1e-3,
+            batch_size: int = 256, seed: int = 0) -> dict[str, float]:
+    """Fit the actor of a stable-baselines3 ``ActorCriticPolicy`` to ``actions`` (cross-entropy).
+
+    Behaviour cloning: the actor learns to do what the demonstrator did in each observed state,
+    a start for PPO that its own exploration rarely reaches (a look-ahead's choices among 2 + K
+    actions). Only the actor's layers are trained (``mlp_extractor.policy_net`` and
+    ``action_net``). Returns the final training loss and the share of actions it reproduces.
+    """
+    if len(obs) == 0:
+        raise ValueError("no demonstrations to imitate")
+    gen = torch.Generator().manual_seed(int(seed))
+    x = torch.as_tensor(obs, dtype=torch.float32)
+    y = torch.as_tensor(actions, dtype=torch.int64)
+    params = list(policy.mlp_extractor.policy_net.parameters()) + list(policy.action_net.parameters())
+    opt = torch.optim.Adam(params, lr=lr)
+
+    def logits(batch: torch.Tensor) -> torch.Tensor:
+        return policy.action_net(policy.mlp_extractor.policy_net(batch))
+
+    loss = torch.zeros(())
+    for _ in range(int(epochs)):
+        order = torch.randperm(len(x), generator=gen)
+        for i in range(0, len(x), batch_size):
+            idx = order[i:i + batch_size]
+            loss = torch.nn.functional.cross_entropy(logits(x[idx]), y[idx])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    with torch.no_grad():
+        agree = float((logits(x).argmax(dim=1) == y).float().mean())
+    return {"loss": float(loss), "agreement": agree, "samples": int(len(x))}
 
 
 def evaluate_refiners(
@@ -248,6 +322,9 @@ class TrainSettings:
         extra_settings: more entries for the JSON sidecar (e.g. the data used).
         extended_state: train on the extended observation (per-cluster spreads); the choice is
             stored with the policy and used by :class:`RLDCA`.
+        imitation_episodes: before PPO, fit the actor to the greedy look-ahead's actions on this
+            many layouts (:func:`greedy_demonstrations`, :func:`imitate`; 0: PPO from scratch).
+        imitation_epochs: passes over those demonstrations.
     """
 
     total_timesteps: int = 200_000
@@ -265,6 +342,8 @@ class TrainSettings:
     torch_threads: int | None = 1
     extra_settings: dict[str, Any] | None = None
     extended_state: bool = False
+    imitation_episodes: int = 0
+    imitation_epochs: int = 60
 
 
 class LearningCurve(BaseCallback):
@@ -381,7 +460,16 @@ def train_policy(
                 device="cpu", seed=st.seed, verbose=0, **hp)
     curve = LearningCurve(st.total_timesteps, st.progress_bar, callback)
     t0 = time.perf_counter()
-    model.learn(total_timesteps=st.total_timesteps, callback=curve)
+    imitation: dict[str, Any] = {}
+    if st.imitation_episodes > 0:
+        demo_env = DCAEnv(**env_kwargs)
+        obs, acts = greedy_demonstrations(demo_env, st.imitation_episodes, seed=st.seed + 50_000,
+                                          progress=st.progress_bar)
+        imitation = dict(imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed),
+                         episodes=int(st.imitation_episodes), epochs=int(st.imitation_epochs),
+                         seconds=round(time.perf_counter() - t0, 1))
+    if st.total_timesteps > 0:
+        model.learn(total_timesteps=st.total_timesteps, callback=curve)
     train_s = time.perf_counter() - t0
     model.save(str(out))
     actor = extract_actor_weights(model)
@@ -394,7 +482,7 @@ def train_policy(
         ppo=hp, net_arch=NET_ARCH, activation="relu", reward=cfg.to_dict(),
         layout_source=getattr(layout_source, "__name__", type(layout_source).__name__), curve=points,
         first_mean_episode_reward=points[0][1] if points else None,
-        final_mean_episode_reward=points[-1][1] if points else None, **meta)
+        final_mean_episode_reward=points[-1][1] if points else None, imitation=imitation or None, **meta)
     summary.update(st.extra_settings or {})
     sets = dict(held_out_layouts(st.n_eval_layouts, st.seed, st.frame_w, st.frame_h), **(eval_sets or {}))
     if sets:

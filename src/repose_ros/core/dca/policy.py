@@ -76,7 +76,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence
 
 import numpy as np
 
@@ -351,12 +351,16 @@ class RLDCA:
     def refine(
         self, xyxy: np.ndarray, frame_w: float, frame_h: float, labels: np.ndarray | None = None,
         budget_ms: float | None = None, servers: int | None = None,
+        value: Callable[[np.ndarray], float] | None = None,
     ) -> np.ndarray:
         """Refine a clustering of the current frame with the deterministic policy.
 
         Runs at most ``max_steps`` actions and stops at the first *keep* or at the first action
         that cannot apply (the deterministic policy would repeat it). No state is kept between
-        frames.
+        frames. With ``value`` (labels -> what the planner expects of them, e.g.
+        :meth:`repose_ros.core.pipeline.RePose.plan_value`) an action is kept only when it raises
+        the value; the first one that does not ends the refinement (the policy proposes, the
+        planner checks: one plan per step instead of a greedy search's one per candidate).
 
         Args:
             xyxy: (N, 4) boxes in pixels.
@@ -366,6 +370,7 @@ class RLDCA:
             budget_ms: the detection stage's budget of this frame (policies that observe the
                 context; default 3000 ms).
             servers: edge servers the plan may use (same; default 4).
+            value: optional check of each action (see above).
 
         Returns:
             (N,) int64 labels in 0..K-1 (every box labelled).
@@ -384,11 +389,18 @@ class RLDCA:
         if ctx:
             state.context = {"budget_ms": 3000.0 if budget_ms is None else float(budget_ms),
                              "servers": 4 if servers is None else int(servers)}
+        current = value(state.labels) if value is not None else 0.0
         for _ in range(self.max_steps):
             a = actor.act(state.features(m, ext, ctx))
             if a == ACTION_KEEP:
                 break
-            state, valid = apply_action(state, int(a), m)
+            nxt, valid = apply_action(state, int(a), m)
             if not valid:
                 break
+            if value is not None:
+                v = value(nxt.labels)
+                if not v > current + 1e-6 * max(1.0, abs(current)):
+                    break
+                current = v
+            state = nxt
         return state.labels

@@ -68,14 +68,23 @@ def make_plan_value(repose=None, over_budget_weight: float = 1.0) -> Callable[..
         repose = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
     from repose_ros.core.detections import Detections
 
+    # One search memo (RePose.plan) for the layout valued last: an episode values many
+    # clusterings of one layout in a row; another layout (or frame size) starts a new memo.
+    last: dict = {"key": None, "memo": {}, "det": None}
+
     def value(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float = 3000.0,
               servers: int = 4, gt: Optional[np.ndarray] = None) -> float:
         xyxy = np.asarray(xyxy, np.float32).reshape(-1, 4)
         if len(xyxy) == 0:
             return 0.0
-        det = Detections(xyxy, np.ones(len(xyxy), np.float32), np.zeros(len(xyxy), np.int32))
         w, h = int(frame_w), int(frame_h)
-        part, plan = repose.plan_of(det, np.asarray(labels), w, h, float(budget_ms), list(range(int(servers))))
+        key = (xyxy.tobytes(), w, h)
+        if key != last["key"]:
+            det = Detections(xyxy, np.ones(len(xyxy), np.float32), np.zeros(len(xyxy), np.int32))
+            last.update(key=key, memo={}, det=det)
+        det, memo = last["det"], last["memo"]
+        part, plan = repose.plan_of(det, np.asarray(labels), w, h, float(budget_ms), list(range(int(servers))),
+                                    memo=memo)
         if not plan.feasible:
             return 0.0
         over = max(0.0, plan.makespan_ms / max(float(budget_ms), 1e-9) - 1.0)
