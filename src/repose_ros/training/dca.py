@@ -260,7 +260,7 @@ def imitate(policy: Any, obs: np.ndarray, actions: np.ndarray, epochs: int = 60,
             opt.step()
     with torch.no_grad():
         agree = float((logits(x).argmax(dim=1) == y).float().mean())
-    return {"loss": float(loss), "agreement": agree, "samples": int(len(x))}
+    return {"loss": float(loss.detach()), "agreement": agree, "samples": int(len(x))}
 
 
 def evaluate_refiners(
