@@ -564,6 +564,27 @@ def test_greedy_demonstrations_replay_the_greedy_refinement():
     assert i == len(acts)
 
 
+def test_demonstrations_can_follow_another_policy_and_label_with_greedy():
+    env = T.make_env(max_clusters=6, max_steps=5)
+    # a follower that always merges: it visits other states than greedy; each is labelled with greedy's action
+    obs, acts = T.greedy_demonstrations(env, episodes=3, seed=4, follow=lambda o: dca_state.ACTION_MERGE)
+    i = 0
+    for e in range(3):
+        first, _ = env.reset(seed=4 + e)
+        state = env.state
+        for step in range(5):
+            np.testing.assert_array_equal(obs[i], state.features(6))
+            assert acts[i] == T.greedy_action(state, env.reward_config, 6)
+            i += 1
+            state, valid = dca_actions.apply_action(state, dca_state.ACTION_MERGE, 6)
+            if not valid:
+                break
+    assert i == len(acts)
+    # the follower that keeps at once: one labelled state per layout
+    obs, acts = T.greedy_demonstrations(env, episodes=3, seed=4, follow=lambda o: dca_state.ACTION_KEEP)
+    assert len(acts) == 3
+
+
 def test_imitate_fits_the_actor_to_the_demonstrated_actions():
     import torch
     from stable_baselines3 import PPO
@@ -591,7 +612,12 @@ def test_train_policy_imitation_only_keeps_the_cloned_actor(tmp_path):
               imitation_episodes=30, imitation_epochs=40)
     s = T.train_policy(tmp_path / "bc.zip", layout_source=source, seed=1, **kw)
     im = s["imitation"]
-    assert im["episodes"] == 30 and im["samples"] >= 30 and 0.0 <= im["agreement"] <= 1.0
+    assert im["episodes"] == 30 and im["samples"] >= 30 and 0.0 <= im["agreement"] <= 1.0 and im["rounds"] == 1
+    # DAgger: a second round adds the states the cloned actor visits (greedy-labelled) and fits again
+    s2 = T.train_policy(tmp_path / "dagger.zip", layout_source=source, seed=1, imitation_rounds=2,
+                        **dict(kw, n_eval_layouts=0))
+    assert s2["imitation"]["rounds"] == 2 and s2["imitation"]["samples"] > im["samples"]
+    assert s2["imitation"]["agreement_per_round"][0] == im["agreement"]
     assert s["total_timesteps"] == 0 and s["curve"] == []
     r = dca_policy.RLDCA(tmp_path / "bc.zip")
     env = T.make_env(layout_source=source, max_clusters=4, max_steps=4)

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="before PPO, fit the actor to the greedy look-ahead's actions (on the same reward) on this "
                         "many training layouts; --timesteps 0 then keeps that actor as it is (default: %(default)s)")
     p.add_argument("--imitate-epochs", type=int, default=60, help="passes over the demonstrations (default: 60)")
+    p.add_argument("--imitate-rounds", type=int, default=1,
+                   help="rounds of imitation: each after the first follows the actor so far on --imitate new layouts, "
+                        "labels the states it reaches with greedy's actions and fits again (DAgger; default: 1)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--data", default=None, metavar="mot17:PATH",
                    help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)")
@@ -144,8 +147,9 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def main_train(argv: Optional[List[str]] = None) -> int:
     """Run ``repose train-dca``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1:
-        raise SystemExit("repose train-dca: --timesteps and --imitate must be >= 0, --imitate-epochs >= 1")
+    if args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1 or args.imitate_rounds < 1:
+        raise SystemExit("repose train-dca: --timesteps and --imitate must be >= 0, --imitate-epochs and "
+                         "--imitate-rounds >= 1")
     if args.timesteps == 0 and args.imitate == 0:
         raise SystemExit("repose train-dca: nothing to train (--timesteps 0 without --imitate)")
     from pathlib import Path
@@ -202,6 +206,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         total_timesteps=args.timesteps,
         imitation_episodes=args.imitate,
         imitation_epochs=args.imitate_epochs,
+        imitation_rounds=args.imitate_rounds,
         seed=args.seed,
         layout_source=source,
         reward_config=cfg,

@@ -196,13 +196,17 @@ def greedy_action(state: ClusterState, cfg: RewardConfig, max_clusters: int) -> 
     return best
 
 
-def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: bool = False
-                          ) -> tuple[np.ndarray, np.ndarray]:
+def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: bool = False,
+                          follow: Callable[[np.ndarray], int] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Observations and the greedy look-ahead's actions on ``episodes`` layouts of ``env``.
 
     Each episode follows :func:`greedy_action` from the mean-shift clustering until it keeps
-    (that *keep* is recorded too) or ``env.max_steps`` actions were taken. Returns ``(obs (N, D)
-    float32, actions (N,) int64)``: what :func:`imitate` fits the actor to.
+    (that *keep* is recorded too) or ``env.max_steps`` actions were taken. With ``follow`` (obs ->
+    action, e.g. the actor being trained) the episode goes where ``follow`` leads instead, and
+    each state it visits is still labelled with greedy's action (DAgger: the states a cloned
+    policy reaches by its own mistakes get a label too); it ends when ``follow`` keeps or picks
+    an action that cannot apply. Returns ``(obs (N, D) float32, actions (N,) int64)``: what
+    :func:`imitate` fits the actor to.
     """
     obs_list: list[np.ndarray] = []
     acts: list[int] = []
@@ -218,9 +222,12 @@ def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: boo
             a = greedy_action(env.state, env.reward_config, env.max_clusters)
             obs_list.append(obs)
             acts.append(a)
-            if a == ACTION_KEEP:
+            go = a if follow is None else int(follow(obs))
+            if go == ACTION_KEEP:
                 break
-            obs, *_ = env.step(a)
+            obs, _, _, _, info = env.step(go)
+            if not info["valid"]:
+                break
         if bar is not None:
             bar.update(1)
     if bar is not None:
@@ -325,6 +332,9 @@ class TrainSettings:
         imitation_episodes: before PPO, fit the actor to the greedy look-ahead's actions on this
             many layouts (:func:`greedy_demonstrations`, :func:`imitate`; 0: PPO from scratch).
         imitation_epochs: passes over those demonstrations.
+        imitation_rounds: rounds of imitation; each round after the first follows the actor of the
+            round before on ``imitation_episodes`` new layouts, labels what it visits with greedy's
+            actions, adds them to the demonstrations and fits again (DAgger).
     """
 
     total_timesteps: int = 200_000
@@ -344,6 +354,7 @@ class TrainSettings:
     extended_state: bool = False
     imitation_episodes: int = 0
     imitation_epochs: int = 60
+    imitation_rounds: int = 1
 
 
 class LearningCurve(BaseCallback):
@@ -465,8 +476,17 @@ def train_policy(
         demo_env = DCAEnv(**env_kwargs)
         obs, acts = greedy_demonstrations(demo_env, st.imitation_episodes, seed=st.seed + 50_000,
                                           progress=st.progress_bar)
-        imitation = dict(imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed),
-                         episodes=int(st.imitation_episodes), epochs=int(st.imitation_epochs),
+        fit = imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed)
+        rounds = [fit]
+        for r in range(1, max(1, int(st.imitation_rounds))):
+            learner = extract_actor_weights(model)
+            more_obs, more_acts = greedy_demonstrations(
+                demo_env, st.imitation_episodes, seed=st.seed + 50_000 + r * st.imitation_episodes,
+                progress=st.progress_bar, follow=lambda o: int(learner.act(o[None])[0]))
+            obs, acts = np.concatenate([obs, more_obs]), np.concatenate([acts, more_acts])
+            rounds.append(imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed + r))
+        imitation = dict(rounds[-1], episodes=int(st.imitation_episodes), epochs=int(st.imitation_epochs),
+                         rounds=len(rounds), agreement_per_round=[f["agreement"] for f in rounds],
                          seconds=round(time.perf_counter() - t0, 1))
     if st.total_timesteps > 0:
         model.learn(total_timesteps=st.total_timesteps, callback=curve)
