@@ -505,12 +505,16 @@ def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
             h.pub.publish(_img(s))
             h.spin_until(lambda: False, timeout=0.3)
         assert h.spin_until(lambda: len(h.out) >= 1 + len(stamps), timeout=20)
+        # One more frame once those are answered: on a busy machine server 0, doing every block alone,
+        # may still be working off a backlog during the last of them (CI once saw 2.4 s end to end).
+        h.pub.publish(_img(83))
+        assert h.spin_until(lambda: len(h.out) >= 2 + len(stamps), timeout=20)
         h.spin_until(lambda: False, timeout=0.5)
     finally:
         h.close()
-    assert sorted(m.header.stamp.sec for m in h.out) == [70, *stamps]  # each frame once
+    assert sorted(m.header.stamp.sec for m in h.out) == [70, *stamps, 83]  # each frame once
     reports = {r.header.stamp.sec: r for r in h.reports}
-    for s in [70, *stamps]:  # shown with pytest -s
+    for s in [70, *stamps, 83]:  # shown with pytest -s
         r = reports[s]
         print(f"frame {s}: degraded={r.degraded} coarse={r.coarse_ms:.0f} ms e2e={r.e2e_ms:.0f} ms "
               f"missing={list(r.missing_block_ids)} {r.drop_reason[:90]!r}")
@@ -522,8 +526,9 @@ def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
     assert timed_out and timed_out[0] == stamps[0], "the first frame after the hang lost server 1's coarse block"
     assert all(reports[s].degraded and reports[s].coarse_ms >= COARSE_TIMEOUT_MS for s in timed_out)
     # Once server 1 is known gone the coarse blocks go to server 0 alone: whole answers again.
-    last = {m.header.stamp.sec: m for m in h.out}[stamps[-1]]
-    assert not reports[stamps[-1]].degraded and _boxes(last) == ALL_BLOBS
+    assert not any(lost in reports[s].drop_reason for s in stamps[-4:]), "server 1 still planned for at the end"
+    last = {m.header.stamp.sec: m for m in h.out}[83]
+    assert not reports[83].degraded and _boxes(last) == ALL_BLOBS
 
 
 @pytest.mark.ros
