@@ -142,7 +142,8 @@ def _hull_rect(b: np.ndarray, frame_w: int, frame_h: int, margin: int, min_size:
 
 
 def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int,
-                         margin: int = 32, min_size: int = 64, noise: str = "own") -> List[Block]:
+                         margin: int = 32, min_size: int = 64, noise: str = "own",
+                         rects: Optional[Dict[bytes, Rect]] = None) -> List[Block]:
     """Make one block per cluster of boxes.
 
     Each cluster's block is the integer hull of its boxes (floor/ceil), plus ``margin`` on every
@@ -156,6 +157,9 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
     hull is nearest to the box centre (own block if there is no cluster).
 
     Blocks come ordered by ascending cluster label, then noise blocks by box index.
+
+    ``rects`` (optional): a cache of each block's rect under its box indices, kept by a caller
+    that makes blocks of many clusterings of the same boxes, frame, margin and min_size.
     """
     if int(frame_w) <= 0 or int(frame_h) <= 0:
         raise ValueError(f"frame size must be positive, got {frame_w}x{frame_h}")
@@ -201,13 +205,18 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
             dy = np.maximum(np.maximum(hulls[:, 1] - cy, 0.0), cy - hulls[:, 3])
             members[cluster_ids[int(np.argmin(dx * dx + dy * dy))]].append(i)
         own = []
+    groups = [(c, np.array(sorted(members[c]), dtype=np.int64)) for c in cluster_ids]
+    groups += [(-1, np.array([i], dtype=np.int64)) for i in own]
     out: List[Block] = []
-    for c in cluster_ids:
-        idx = np.array(sorted(members[c]), dtype=np.int64)
-        out.append(Block(_hull_rect(b[idx], frame_w, frame_h, margin, min_size), idx, c))
-    for i in own:
-        idx = np.array([i], dtype=np.int64)
-        out.append(Block(_hull_rect(b[idx], frame_w, frame_h, margin, min_size), idx, -1))
+    for c, idx in groups:
+        if rects is None:
+            rect = _hull_rect(b[idx], frame_w, frame_h, margin, min_size)
+        else:
+            name = idx.tobytes()
+            if name not in rects:
+                rects[name] = _hull_rect(b[idx], frame_w, frame_h, margin, min_size)
+            rect = rects[name]
+        out.append(Block(rect, idx, c))
     return out
 
 

@@ -236,23 +236,9 @@ class RePose:
         """
         c = self.config
         margin = c.block_margin if margin is None else int(margin)
-        if memo is None:
-            blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=margin,
-                                          min_size=c.block_min_size)
-            return Partition(np.asarray(labels), blocks)
-        lab = np.asarray(labels).reshape(-1)
-        if lab.shape[0] != len(coarse):
-            raise ValueError(f"labels must have one entry per box ({len(coarse)}), got {lab.shape[0]}")
-        groups = [(int(k), np.flatnonzero(lab == k)) for k in np.unique(lab[lab >= 0])]
-        groups += [(-1, np.array([i], np.int64)) for i in np.flatnonzero(lab == -1)]
-        blocks = []
-        for label, idx in groups:
-            name = ("rect", margin, frame_w, frame_h, idx.tobytes())
-            if name not in memo:
-                one = blocks_from_clusters(coarse.xyxy[idx], np.zeros(len(idx), np.int64), frame_w, frame_h,
-                                           margin=margin, min_size=c.block_min_size)
-                memo[name] = one[0].rect
-            blocks.append(Block(memo[name], idx, label))
+        rects = None if memo is None else memo.setdefault(("rects", margin, int(frame_w), int(frame_h)), {})
+        blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=margin,
+                                      min_size=c.block_min_size, rects=rects)
         return Partition(np.asarray(labels), blocks)
 
     def detection_budget(self, elapsed_ms: float, budget_ms: Optional[float] = None) -> float:
@@ -326,17 +312,17 @@ class RePose:
         srv = list(servers) if servers is not None else list(range(self.config.num_servers))
         weights = skip = None
         if frame_size is not None:
-            memo = {} if memo is None else memo
+            kept = {} if memo is None else memo  # one plan without a memo: nothing to keep
             name = ("box_values", tuple(frame_size), coarse_key)
-            if name not in memo:
-                memo[name] = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
-            w, v = memo[name]
+            if name not in kept:
+                kept[name] = self.box_values(coarse, *frame_size, coarse_key=coarse_key)
+            w, v = kept[name]
             weights = []
             for b in blocks:
                 bname = ("weights", b.rect.as_tuple(), b.box_indices.tobytes(), name)
-                if bname not in memo:
-                    memo[bname] = self._block_weights(coarse, b, w)
-                weights.append(memo[bname])
+                if bname not in kept:
+                    kept[bname] = self._block_weights(coarse, b, w)
+                weights.append(kept[bname])
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)
