@@ -144,7 +144,9 @@ def test_train_dca_plan_reward_observes_the_context(tmp_path, capsys):
     assert r.uses_context and r.extended_state
     assert r.actor.obs_dim == feature_size(r.max_clusters, True, True)
     for bad in (["--budgets", "4000"], ["--servers", "0"], ["--coarse-data", "coco:/x"], ["--hidden-spread", "-1"],
-                ["--timesteps", "0"], ["--imitate", "-1"], ["--imitate", "5", "--imitate-rounds", "0"]):
+                ["--timesteps", "0"], ["--imitate", "-1"], ["--imitate", "5", "--imitate-rounds", "0"],
+                ["--imitate", "5", "--imitate-temperature", "-0.1"],
+                ["--imitate", "5", "--imitate-temperature", "nan"]):
         with pytest.raises(SystemExit):
             main_train(["--reward", "plan", "--out", str(tmp_path / "q.zip"), "--no-progress"] + bad)
 

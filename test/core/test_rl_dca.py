@@ -585,6 +585,57 @@ def test_demonstrations_can_follow_another_policy_and_label_with_greedy():
     assert len(acts) == 3
 
 
+def test_lookahead_gains_are_the_score_change_of_every_action_and_greedy_takes_the_best():
+    env = T.make_env(max_clusters=6, max_steps=5)
+    seen_invalid = seen_gain = False
+    for e in range(6):
+        env.reset(seed=30 + e)
+        state, cfg = env.state, env.reward_config
+        g = T.lookahead_gains(state, cfg, 6)
+        assert g.shape == (8,) and g[dca_state.ACTION_KEEP] == 0.0
+        base = dca_paper_reward.cluster_score(state, cfg)
+        for a in range(1, 8):
+            new, valid = dca_actions.apply_action(state, a, 6)
+            if valid:
+                assert g[a] == pytest.approx(dca_paper_reward.cluster_score(new, cfg) - base)
+            else:
+                assert np.isnan(g[a])
+                seen_invalid = True
+        a = T.greedy_action(state, cfg, 6)
+        if np.nanmax(g) > 1e-9:
+            assert g[a] == np.nanmax(g)
+            seen_gain = True
+        else:
+            assert a == dca_state.ACTION_KEEP
+    assert seen_invalid and seen_gain
+    # with gains, demonstrations label each state with the best of its gains
+    obs, acts, gains = T.greedy_demonstrations(env, episodes=3, seed=30, with_gains=True)
+    assert gains.shape == (len(acts), 8)
+    for row, a in zip(gains, acts):
+        assert (a == dca_state.ACTION_KEEP and np.nanmax(row) <= 1e-12) or row[a] == np.nanmax(row)
+
+
+def test_soft_targets_and_regret():
+    nan = np.nan
+    gains = np.array([[0.0, 0.01, nan, 0.0099], [0.0, -0.02, -0.01, nan]])
+    p = T.soft_targets(gains, 0.001)
+    np.testing.assert_allclose(p.sum(axis=1), 1.0)
+    assert p[0, 2] == 0.0 and p[1, 3] == 0.0
+    # a near-tie shares the probability; a gain one temperature behind is e times less likely
+    assert p[0, 1] / p[0, 3] == pytest.approx(np.exp(0.1)) and p[0, 1] / p[0, 0] == pytest.approx(np.exp(10))
+    assert T.soft_targets(gains, 1e-6)[1].argmax() == 0  # cold: the best action alone (keep here)
+    for bad in (0.0, -1.0):
+        with pytest.raises(ValueError, match="temperature"):
+            T.soft_targets(gains, bad)
+    demo = np.array([1, 0])
+    assert T.imitation_regret(gains, demo, demo) == 0.0
+    # the near-tie gives up 0.0001; an action that cannot apply stops the refinement: it gives up what keep does
+    assert T.imitation_regret(gains, demo, np.array([3, 0])) == pytest.approx(0.0001 / 2)
+    assert T.imitation_regret(gains, demo, np.array([2, 0])) == pytest.approx(0.01 / 2)
+    # a losing merge where keep was best
+    assert T.imitation_regret(gains, demo, np.array([1, 1])) == pytest.approx(0.02 / 2)
+
+
 def test_imitate_fits_the_actor_to_the_demonstrated_actions():
     import torch
     from stable_baselines3 import PPO
@@ -602,6 +653,33 @@ def test_imitate_fits_the_actor_to_the_demonstrated_actions():
     assert res["agreement"] > 0.9 > before
     with pytest.raises(ValueError, match="no demonstrations"):
         T.imitate(model.policy, obs[:0], acts[:0])
+    with pytest.raises(ValueError, match="gains"):
+        T.imitate(model.policy, obs, acts, temperature=0.01)
+
+
+def test_imitate_with_a_temperature_learns_the_gains_not_only_the_winner():
+    import torch
+    from stable_baselines3 import PPO
+
+    env = T.make_env(max_clusters=4, max_steps=4)
+    n_act = env.action_space.n
+    rng = np.random.default_rng(1)
+    obs = rng.random((800, env.observation_space.shape[0])).astype(np.float32)
+    # gains: action 1 or 2 is best by the first feature, the other within a hair of it; 3+ lose a lot
+    gains = np.full((800, n_act), -0.05)
+    gains[:, 0] = 0.0
+    first = obs[:, 0] > 0.5
+    gains[:, 1] = np.where(first, 0.02, 0.0199)
+    gains[:, 2] = np.where(first, 0.0199, 0.02)
+    gains[:, 3] = np.nan
+    acts = np.where(first, 1, 2)
+    model = PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=T.NET_ARCH, activation_fn=torch.nn.ReLU),
+                device="cpu", seed=0, n_steps=64, batch_size=64)
+    res = T.imitate(model.policy, obs, acts, epochs=100, seed=0, gains=gains, temperature=0.002)
+    chosen = dca_policy.extract_actor_weights(model).act(obs)
+    assert set(np.unique(chosen)) <= {1, 2}  # never keep, never a losing or impossible action
+    assert res["regret"] == pytest.approx(T.imitation_regret(gains, acts, chosen)) and res["regret"] < 1e-4
+    assert res["agreement"] == pytest.approx((chosen == acts).mean())
 
 
 def test_train_policy_imitation_only_keeps_the_cloned_actor(tmp_path):
@@ -618,6 +696,12 @@ def test_train_policy_imitation_only_keeps_the_cloned_actor(tmp_path):
                         **dict(kw, n_eval_layouts=0))
     assert s2["imitation"]["rounds"] == 2 and s2["imitation"]["samples"] > im["samples"]
     assert s2["imitation"]["agreement_per_round"][0] == im["agreement"]
+    assert im["temperature"] == 0.0 and im["regret"] >= 0.0
+    # soft targets from the look-ahead's gains: same demonstrations, another fit
+    s3 = T.train_policy(tmp_path / "soft.zip", layout_source=source, seed=1, imitation_temperature=0.01,
+                        **dict(kw, n_eval_layouts=0))
+    assert s3["imitation"]["temperature"] == 0.01 and s3["imitation"]["samples"] == im["samples"]
+    assert s3["imitation"]["loss"] != im["loss"]
     assert s["total_timesteps"] == 0 and s["curve"] == []
     r = dca_policy.RLDCA(tmp_path / "bc.zip")
     env = T.make_env(layout_source=source, max_clusters=4, max_steps=4)

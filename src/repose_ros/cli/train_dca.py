@@ -53,6 +53,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--imitate-rounds", type=int, default=1,
                    help="rounds of imitation: each after the first follows the actor so far on --imitate new layouts, "
                         "labels the states it reaches with greedy's actions and fits again (DAgger; default: 1)")
+    p.add_argument("--imitate-temperature", type=float, default=0.0, metavar="T",
+                   help="> 0: imitate the look-ahead's gains of every action (softmax of gain / T, T in units of the "
+                        "reward) instead of its single choice; 0: its choice (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: %(default)s)")
     p.add_argument("--data", default=None, metavar="mot17:PATH",
                    help="also train on 2x2 mosaics of MOT17 ground truth under PATH (sequence folders)")
@@ -147,9 +150,10 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def main_train(argv: Optional[List[str]] = None) -> int:
     """Run ``repose train-dca``; returns the exit code."""
     args = build_parser().parse_args(argv)
-    if args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1 or args.imitate_rounds < 1:
-        raise SystemExit("repose train-dca: --timesteps and --imitate must be >= 0, --imitate-epochs and "
-                         "--imitate-rounds >= 1")
+    if (args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1 or args.imitate_rounds < 1
+            or not args.imitate_temperature >= 0):
+        raise SystemExit("repose train-dca: --timesteps, --imitate and --imitate-temperature must be >= 0, "
+                         "--imitate-epochs and --imitate-rounds >= 1")
     if args.timesteps == 0 and args.imitate == 0:
         raise SystemExit("repose train-dca: nothing to train (--timesteps 0 without --imitate)")
     from pathlib import Path
@@ -207,6 +211,7 @@ def main_train(argv: Optional[List[str]] = None) -> int:
         imitation_episodes=args.imitate,
         imitation_epochs=args.imitate_epochs,
         imitation_rounds=args.imitate_rounds,
+        imitation_temperature=args.imitate_temperature,
         seed=args.seed,
         layout_source=source,
         reward_config=cfg,

@@ -32,7 +32,8 @@ from repose_ros.core.dca.actions import apply_action
 
 __all__ = ["DCAEnv", "make_env", "greedy_refine", "evaluate_refiners", "train_policy", "TrainSettings",
            "LearningCurve", "held_out_layouts", "evaluate_sets", "plot_learning_curve", "PPO_DEFAULTS", "NET_ARCH",
-           "greedy_action", "greedy_demonstrations", "imitate"]
+           "greedy_action", "greedy_demonstrations", "imitate", "lookahead_gains", "soft_targets",
+           "imitation_regret"]
 
 #: A layout: boxes alone (frame size from the environment), ``(xyxy, frame_w, frame_h)``, or
 #: ``(xyxy, frame_w, frame_h, gt)`` with the frame's annotated people (handed to the planner value
@@ -185,19 +186,37 @@ def greedy_refine(state: ClusterState, cfg: RewardConfig, max_clusters: int, max
 
 def greedy_action(state: ClusterState, cfg: RewardConfig, max_clusters: int) -> int:
     """Return what :func:`greedy_refine` does in ``state``: its best action, or *keep* when none improves."""
+    return _best_of(lookahead_gains(state, cfg, max_clusters))
+
+
+def lookahead_gains(state: ClusterState, cfg: RewardConfig, max_clusters: int) -> np.ndarray:
+    """Score change of every action in ``state``: ``(2 + max_clusters,)``, *keep* 0, NaN where an action cannot apply.
+
+    What the greedy look-ahead weighs (it takes the largest gain when it is above zero); imitation
+    with a temperature (:func:`imitate`) learns from all of it, not only from the winner.
+    """
     score = cluster_score(state, cfg)
-    best, best_score = ACTION_KEEP, score
+    gains = np.full(2 + int(max_clusters), np.nan)
+    gains[ACTION_KEEP] = 0.0
     for a in range(1, 2 + max_clusters):
         new, valid = apply_action(state, a, max_clusters)
         if valid:
-            s = cluster_score(new, cfg)
-            if s > best_score + 1e-12:
-                best, best_score = a, s
+            gains[a] = cluster_score(new, cfg) - score
+    return gains
+
+
+def _best_of(gains: np.ndarray) -> int:
+    """Return the greedy choice among ``gains``: the first largest gain above zero (1e-12), else *keep*."""
+    best, best_gain = ACTION_KEEP, 0.0
+    for a, g in enumerate(gains):
+        if a != ACTION_KEEP and not np.isnan(g) and g > best_gain + 1e-12:
+            best, best_gain = a, float(g)
     return best
 
 
 def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: bool = False,
-                          follow: Callable[[np.ndarray], int] | None = None) -> tuple[np.ndarray, np.ndarray]:
+                          follow: Callable[[np.ndarray], int] | None = None,
+                          with_gains: bool = False) -> tuple[np.ndarray, ...]:
     """Observations and the greedy look-ahead's actions on ``episodes`` layouts of ``env``.
 
     Each episode follows :func:`greedy_action` from the mean-shift clustering until it keeps
@@ -206,10 +225,12 @@ def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: boo
     each state it visits is still labelled with greedy's action (DAgger: the states a cloned
     policy reaches by its own mistakes get a label too); it ends when ``follow`` keeps or picks
     an action that cannot apply. Returns ``(obs (N, D) float32, actions (N,) int64)``: what
-    :func:`imitate` fits the actor to.
+    :func:`imitate` fits the actor to; with ``with_gains`` also ``gains (N, A)``, the
+    :func:`lookahead_gains` of each state.
     """
     obs_list: list[np.ndarray] = []
     acts: list[int] = []
+    gains: list[np.ndarray] = []
     bar = None
     if progress:
         from tqdm import tqdm
@@ -219,9 +240,11 @@ def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: boo
         obs, _ = env.reset(seed=seed + e)
         for _ in range(env.max_steps):
             assert env.state is not None
-            a = greedy_action(env.state, env.reward_config, env.max_clusters)
+            g = lookahead_gains(env.state, env.reward_config, env.max_clusters)
+            a = _best_of(g)
             obs_list.append(obs)
             acts.append(a)
+            gains.append(g)
             go = a if follow is None else int(follow(obs))
             if go == ACTION_KEEP:
                 break
@@ -233,23 +256,52 @@ def greedy_demonstrations(env: "DCAEnv", episodes: int, seed: int, progress: boo
     if bar is not None:
         bar.close()
     dim = env.observation_space.shape[0]
-    return np.asarray(obs_list, np.float32).reshape(-1, dim), np.asarray(acts, np.int64)
+    out = np.asarray(obs_list, np.float32).reshape(-1, dim), np.asarray(acts, np.int64)
+    if with_gains:
+        return out + (np.asarray(gains, np.float64).reshape(-1, env.action_space.n),)
+    return out
+
+
+def soft_targets(gains: np.ndarray, temperature: float) -> np.ndarray:
+    """Return each state's action distribution from its look-ahead ``gains``: ``softmax(gain / temperature)``.
+
+    Actions that cannot apply (NaN) get 0; a state's actions whose gains are within about one
+    temperature of the best share its probability, so near-ties are not taught as mistakes.
+    """
+    if temperature <= 0:
+        raise ValueError(f"temperature must be > 0, got {temperature}")
+    g = np.asarray(gains, np.float64)
+    z = np.where(np.isnan(g), -np.inf, g / float(temperature))
+    z = z - z.max(axis=1, keepdims=True)
+    p = np.exp(z)
+    return p / p.sum(axis=1, keepdims=True)
 
 
 def imitate(policy: Any, obs: np.ndarray, actions: np.ndarray, epochs: int = 60, lr: float = 1e-3,
-            batch_size: int = 256, seed: int = 0) -> dict[str, float]:
+            batch_size: int = 256, seed: int = 0, gains: np.ndarray | None = None,
+            temperature: float = 0.0) -> dict[str, float]:
     """Fit the actor of a stable-baselines3 ``ActorCriticPolicy`` to ``actions`` (cross-entropy).
 
     Behaviour cloning: the actor learns to do what the demonstrator did in each observed state,
     a start for PPO that its own exploration rarely reaches (a look-ahead's choices among 2 + K
     actions). Only the actor's layers are trained (``mlp_extractor.policy_net`` and
-    ``action_net``). Returns the final training loss and the share of actions it reproduces.
+    ``action_net``). With ``gains`` (:func:`lookahead_gains` of each state) and a ``temperature``
+    > 0 the target is :func:`soft_targets` instead of the single chosen action: the actor learns
+    how much each alternative would have lost. Returns the final training loss, the share of
+    actions it reproduces and, with ``gains``, its ``regret``: the mean gain its own choice gives up
+    against the demonstrator's (0 when it always picks an equally good action; an action that
+    cannot apply ends a refinement at run time, so it counts as *keep*).
     """
     if len(obs) == 0:
         raise ValueError("no demonstrations to imitate")
     gen = torch.Generator().manual_seed(int(seed))
     x = torch.as_tensor(obs, dtype=torch.float32)
     y = torch.as_tensor(actions, dtype=torch.int64)
+    soft = None
+    if temperature > 0:
+        if gains is None:
+            raise ValueError("a temperature needs the look-ahead gains")
+        soft = torch.as_tensor(soft_targets(gains, temperature), dtype=torch.float32)
     params = list(policy.mlp_extractor.policy_net.parameters()) + list(policy.action_net.parameters())
     opt = torch.optim.Adam(params, lr=lr)
 
@@ -261,13 +313,27 @@ def imitate(policy: Any, obs: np.ndarray, actions: np.ndarray, epochs: int = 60,
         order = torch.randperm(len(x), generator=gen)
         for i in range(0, len(x), batch_size):
             idx = order[i:i + batch_size]
-            loss = torch.nn.functional.cross_entropy(logits(x[idx]), y[idx])
+            target = y[idx] if soft is None else soft[idx]
+            loss = torch.nn.functional.cross_entropy(logits(x[idx]), target)
             opt.zero_grad()
             loss.backward()
             opt.step()
     with torch.no_grad():
-        agree = float((logits(x).argmax(dim=1) == y).float().mean())
-    return {"loss": float(loss.detach()), "agreement": agree, "samples": int(len(x))}
+        chosen = logits(x).argmax(dim=1).numpy()
+    out = {"loss": float(loss.detach()), "agreement": float((chosen == actions).mean()), "samples": int(len(x))}
+    if gains is not None:
+        out["regret"] = imitation_regret(gains, actions, chosen)
+    return out
+
+
+def imitation_regret(gains: np.ndarray, demonstrated: np.ndarray, chosen: np.ndarray) -> float:
+    """Mean gain given up by ``chosen`` actions against ``demonstrated`` ones (see :func:`imitate`)."""
+    g = np.asarray(gains, np.float64)
+    rows = np.arange(len(g))
+    best = g[rows, np.asarray(demonstrated)]
+    got = g[rows, np.asarray(chosen)]
+    got = np.where(np.isnan(got), 0.0, got)  # cannot apply: the refinement stops, as with keep
+    return float(np.mean(best - got))
 
 
 def evaluate_refiners(
@@ -335,6 +401,8 @@ class TrainSettings:
         imitation_rounds: rounds of imitation; each round after the first follows the actor of the
             round before on ``imitation_episodes`` new layouts, labels what it visits with greedy's
             actions, adds them to the demonstrations and fits again (DAgger).
+        imitation_temperature: > 0: fit the actor to :func:`soft_targets` of the look-ahead's gains at
+            this temperature (units of the reward) instead of greedy's single action; 0: hard labels.
     """
 
     total_timesteps: int = 200_000
@@ -355,6 +423,7 @@ class TrainSettings:
     imitation_episodes: int = 0
     imitation_epochs: int = 60
     imitation_rounds: int = 1
+    imitation_temperature: float = 0.0
 
 
 class LearningCurve(BaseCallback):
@@ -474,20 +543,23 @@ def train_policy(
     imitation: dict[str, Any] = {}
     if st.imitation_episodes > 0:
         demo_env = DCAEnv(**env_kwargs)
-        obs, acts = greedy_demonstrations(demo_env, st.imitation_episodes, seed=st.seed + 50_000,
-                                          progress=st.progress_bar)
-        fit = imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed)
+        tau = float(st.imitation_temperature)
+        obs, acts, gains = greedy_demonstrations(demo_env, st.imitation_episodes, seed=st.seed + 50_000,
+                                                 progress=st.progress_bar, with_gains=True)
+        fit = imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed, gains=gains,
+                      temperature=tau)
         rounds = [fit]
         for r in range(1, max(1, int(st.imitation_rounds))):
             learner = extract_actor_weights(model)
-            more_obs, more_acts = greedy_demonstrations(
+            more = greedy_demonstrations(
                 demo_env, st.imitation_episodes, seed=st.seed + 50_000 + r * st.imitation_episodes,
-                progress=st.progress_bar, follow=lambda o: int(learner.act(o[None])[0]))
-            obs, acts = np.concatenate([obs, more_obs]), np.concatenate([acts, more_acts])
-            rounds.append(imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed + r))
+                progress=st.progress_bar, follow=lambda o: int(learner.act(o[None])[0]), with_gains=True)
+            obs, acts, gains = (np.concatenate([old, new]) for old, new in zip((obs, acts, gains), more))
+            rounds.append(imitate(model.policy, obs, acts, epochs=st.imitation_epochs, seed=st.seed + r,
+                                  gains=gains, temperature=tau))
         imitation = dict(rounds[-1], episodes=int(st.imitation_episodes), epochs=int(st.imitation_epochs),
                          rounds=len(rounds), agreement_per_round=[f["agreement"] for f in rounds],
-                         seconds=round(time.perf_counter() - t0, 1))
+                         temperature=tau, seconds=round(time.perf_counter() - t0, 1))
     if st.total_timesteps > 0:
         model.learn(total_timesteps=st.total_timesteps, callback=curve)
     train_s = time.perf_counter() - t0
