@@ -310,21 +310,21 @@ def test_env_layout_with_size():
 # ----------------------------------------------------------------------------- policy inference
 
 
-def _ppo(max_clusters=4):
+def _ppo_model(env):
+    """A small untrained PPO model of the shipped architecture on ``env`` (seed 0)."""
     import torch
     from stable_baselines3 import PPO
 
-    env = T.make_env(max_clusters=max_clusters)
     torch.manual_seed(0)
-    model = PPO(
-        "MlpPolicy",
-        env,
-        policy_kwargs=dict(net_arch=dict(pi=[128, 128], vf=[128, 128]), activation_fn=torch.nn.ReLU),
-        device="cpu",
-        seed=0,
-        n_steps=64,
-        batch_size=64,
-    )
+    return PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=T.NET_ARCH, activation_fn=torch.nn.ReLU),
+               device="cpu", seed=0, n_steps=64, batch_size=64)
+
+
+def _ppo(max_clusters=4):
+    import torch
+
+    env = T.make_env(max_clusters=max_clusters)
+    model = _ppo_model(env)
     with torch.no_grad():  # larger logits than the near-uniform initial head: no near-ties
         model.policy.action_net.weight.mul_(300.0)
         model.policy.action_net.bias.zero_()
@@ -637,12 +637,8 @@ def test_soft_targets_and_regret():
 
 
 def test_imitate_fits_the_actor_to_the_demonstrated_actions():
-    import torch
-    from stable_baselines3 import PPO
-
     env = T.make_env(max_clusters=4, max_steps=4)
-    model = PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=T.NET_ARCH, activation_fn=torch.nn.ReLU),
-                device="cpu", seed=0, n_steps=64, batch_size=64)
+    model = _ppo_model(env)
     rng = np.random.default_rng(0)
     obs = rng.random((600, env.observation_space.shape[0])).astype(np.float32)
     acts = np.argmax(obs[:, :3], axis=1)  # a rule the actor can learn
@@ -658,9 +654,6 @@ def test_imitate_fits_the_actor_to_the_demonstrated_actions():
 
 
 def test_imitate_with_a_temperature_learns_the_gains_not_only_the_winner():
-    import torch
-    from stable_baselines3 import PPO
-
     env = T.make_env(max_clusters=4, max_steps=4)
     n_act = env.action_space.n
     rng = np.random.default_rng(1)
@@ -673,8 +666,7 @@ def test_imitate_with_a_temperature_learns_the_gains_not_only_the_winner():
     gains[:, 2] = np.where(first, 0.0199, 0.02)
     gains[:, 3] = np.nan
     acts = np.where(first, 1, 2)
-    model = PPO("MlpPolicy", env, policy_kwargs=dict(net_arch=T.NET_ARCH, activation_fn=torch.nn.ReLU),
-                device="cpu", seed=0, n_steps=64, batch_size=64)
+    model = _ppo_model(env)
     res = T.imitate(model.policy, obs, acts, epochs=100, seed=0, gains=gains, temperature=0.002)
     chosen = dca_policy.extract_actor_weights(model).act(obs)
     assert set(np.unique(chosen)) <= {1, 2}  # never keep, never a losing or impossible action
