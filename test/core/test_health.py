@@ -88,3 +88,18 @@ def test_server_state_is_connecting_until_the_block_subscription_is_matched():
     assert server_state("active", 0) == "connecting"
     assert server_state("active", 1) == server_state("active", -1) == "active"  # -1: not reported
     assert server_state("inactive", 0) == "inactive"
+    # ... and until its answer publisher is matched with the aggregator's subscription
+    assert server_state("active", 1, 0) == server_state("active", 0, 1) == "connecting"
+    assert server_state("active", 1, 1) == server_state("active", 1, -1) == "active"
+    assert server_state("inactive", 1, 0) == "inactive"
+
+
+def test_edge_health_says_which_side_is_not_connected():
+    from repose_ros.core.health import WARN, edge_health
+
+    args = (3, "active", 0, 0, 0, {}, {}, None)
+    assert edge_health(*args, 1, 1).message.startswith("server 3 active")
+    h = edge_health(*args, 0, 1)
+    assert h.level == WARN and "block publisher" in h.message
+    h = edge_health(*args, 1, 0)
+    assert h.level == WARN and "aggregator" in h.message

@@ -152,10 +152,12 @@ def test_expired_blocks_are_run_when_skipping_is_off(fake_edge):
 
 
 def test_status_reports_whether_the_block_subscription_is_connected(fake_edge):
-    """block_publishers: 0 until a block publisher is matched (a restarted server's first heartbeats), then 1."""
+    """block_publishers: 0 until a block publisher is matched (a restarted server's first heartbeats), then 1;
+    answer_subscribers likewise for the block_detections publisher (the aggregator's subscription)."""
     import time
 
-    from repose_ros.msg import BlockAssignment
+    from repose_ros.core.health import server_state
+    from repose_ros.msg import BlockAssignment, BlockDetections
     from repose_ros.ros.params import reliable
 
     node, _, _ = fake_edge
@@ -163,19 +165,33 @@ def test_status_reports_whether_the_block_subscription_is_connected(fake_edge):
     node._status_pub.publish = statuses.append
     node.publish_status()
     assert statuses[-1].state == "active" and statuses[-1].block_publishers == 0
+    assert statuses[-1].answer_subscribers == 0
     assert statuses[-1].subscribed.sec > 0  # when its block subscription was made (on configure)
     pub = node.create_publisher(BlockAssignment, "blocks/server_0", reliable(20))
     executor = rclpy.executors.SingleThreadedExecutor(context=node.context)
     executor.add_node(node)
+    sub = None
     try:
         deadline = time.monotonic() + 10.0
         while node.block_publishers() < 1 and time.monotonic() < deadline:
             executor.spin_once(timeout_sec=0.05)
         node.publish_status()
-        assert statuses[-1].block_publishers == 1
+        assert statuses[-1].block_publishers == 1 and statuses[-1].answer_subscribers == 0
+        assert server_state(statuses[-1].state, statuses[-1].block_publishers,
+                            statuses[-1].answer_subscribers) == "connecting"  # its answers would be lost
+        sub = node.create_subscription(BlockDetections, "block_detections", lambda m: None, reliable(20))
+        deadline = time.monotonic() + 10.0
+        while node.answer_subscribers() < 1 and time.monotonic() < deadline:
+            executor.spin_once(timeout_sec=0.05)
+        node.publish_status()
+        assert statuses[-1].answer_subscribers == 1
+        assert server_state(statuses[-1].state, statuses[-1].block_publishers,
+                            statuses[-1].answer_subscribers) == "active"
     finally:
         executor.remove_node(node)
         node.destroy_publisher(pub)
+        if sub is not None:
+            node.destroy_subscription(sub)
     node.trigger_deactivate()
-    node.trigger_cleanup()  # no subscription: not known
-    assert node.block_publishers() == -1
+    node.trigger_cleanup()  # no subscription, no publisher: not known
+    assert node.block_publishers() == -1 and node.answer_subscribers() == -1

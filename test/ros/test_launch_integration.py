@@ -136,18 +136,9 @@ def _get_params(node, ex, fqn, names, timeout=20.0):
     from rcl_interfaces.srv import GetParameters
     from rclpy.parameter import parameter_value_to_python
 
-    client = node.create_client(GetParameters, f"{fqn}/get_parameters")
-    try:
-        end = time.monotonic() + timeout
-        while not client.service_is_ready() and time.monotonic() < end:
-            ex.spin_once(timeout_sec=0.1)
-        assert client.service_is_ready(), f"{fqn} offers no get_parameters service"
-        future = client.call_async(GetParameters.Request(names=list(names)))
-        ex.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), f"{fqn}: get_parameters timed out"
-        return dict(zip(names, (parameter_value_to_python(v) for v in future.result().values)))
-    finally:
-        node.destroy_client(client)
+    res = _call(node, ex, GetParameters, f"{fqn}/get_parameters", GetParameters.Request(names=list(names)),
+                timeout=timeout)
+    return dict(zip(names, (parameter_value_to_python(v) for v in res.values)))
 
 
 @pytest.mark.ros
@@ -187,16 +178,27 @@ def test_launch_arguments_win_over_the_params_file(tmp_path, repo_root):
     assert [s.topic_type for s in subs] == ["sensor_msgs/msg/CompressedImage"], text
 
 
-def _call(node, ex, srv_type, name, request, timeout=30.0):
+def _call(node, ex, srv_type, name, request, timeout=30.0, attempt=5.0):
+    """Call service NAME and return its response; for read-only services (the default) the request is sent
+    again every ATTEMPT seconds until TIMEOUT, because a server can see a request before its reply writer has
+    matched this client's reader, and that reply is lost (seen once in CI as a 60 s get_parameters timeout).
+    attempt=None sends once (for calls that change state)."""
     client = node.create_client(srv_type, name)
     try:
         end = time.monotonic() + timeout
         while not client.service_is_ready() and time.monotonic() < end:
             ex.spin_once(timeout_sec=0.1)
         assert client.service_is_ready(), f"no service {name}"
-        future = client.call_async(request)
-        ex.spin_until_future_complete(future, timeout_sec=timeout)
-        assert future.done(), f"{name} timed out"
+        tries = 0
+        while True:
+            tries += 1
+            future = client.call_async(request)
+            left = end - time.monotonic()
+            ex.spin_until_future_complete(future, timeout_sec=max(0.1, min(left, attempt or left)))
+            if future.done() or attempt is None or time.monotonic() >= end:
+                break
+            client.remove_pending_request(future)
+        assert future.done(), f"{name} timed out after {tries} request(s) in {timeout} s"
         return future.result()
     finally:
         node.destroy_client(client)
@@ -226,7 +228,7 @@ def test_lifecycle_manager_brings_a_manual_pipeline_up(tmp_path):
         for tid in (Transition.TRANSITION_CONFIGURE, Transition.TRANSITION_ACTIVATE):
             for n in order:
                 res = _call(node, ex, ChangeState, f"{n}/change_state",
-                            ChangeState.Request(transition=Transition(id=tid)))
+                            ChangeState.Request(transition=Transition(id=tid)), attempt=None)
                 assert res.success, (n, tid, (tmp_path / "launch.log").read_text()[-2000:])
         end = time.monotonic() + 30
         while pub.get_subscription_count() == 0 and time.monotonic() < end:

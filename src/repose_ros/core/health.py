@@ -170,33 +170,37 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
     return _stalled(h, stalled_s, stall_limit_s, f"{pending} frame(s) pending, none published")
 
 
-def server_state(state: str, block_publishers: int) -> str:
+def server_state(state: str, block_publishers: int, answer_subscribers: int = -1) -> str:
     """Return what an edge server's status means to its senders: its state, or "connecting".
 
-    "connecting": active, but its block subscription is matched with no publisher yet (a server
-    that has just started or restarted; ``ServerStatus.block_publishers`` 0). Blocks sent to it
-    now would be lost, so the partitioner does not plan for it and clients do not count it ready.
-    -1 (not reported) leaves the state as it is.
+    "connecting": active, but its block subscription is matched with no publisher yet, or its
+    answer publisher with no subscription (a server or aggregator that has just started or
+    restarted; ``ServerStatus.block_publishers`` / ``answer_subscribers`` 0). Blocks sent to it now,
+    or its answers to them, would be lost, so the partitioner does not plan for it and clients do
+    not count it ready. -1 (not reported) leaves the state as it is.
     """
-    return "connecting" if state == "active" and block_publishers == 0 else state
+    return "connecting" if state == "active" and 0 in (block_publishers, answer_subscribers) else state
 
 
 def edge_health(server_id: int, state: str, done: int, failed: int, expired: int, window: Mapping[str, int],
-                latency_ms: Mapping[str, float], slack_ms: Optional[float], block_publishers: int = -1) -> Health:
+                latency_ms: Mapping[str, float], slack_ms: Optional[float], block_publishers: int = -1,
+                answer_subscribers: int = -1) -> Health:
     """Judge an edge detector: state, blocks run / failed / expired, latency per model, deadline slack.
 
-    ``block_publishers`` (-1: not known) is what its ServerStatus reports; an active server
-    with none is "connecting" (:func:`server_state`), as the partitioner sees it.
+    ``block_publishers`` and ``answer_subscribers`` (-1: not known) are what its ServerStatus reports;
+    an active server with either 0 is "connecting" (:func:`server_state`), as the partitioner sees it.
     WARN: not active (connecting included), or blocks failed or expired in the window.
     """
-    state = server_state(state, block_publishers)
+    state = server_state(state, block_publishers, answer_subscribers)
     bad = window.get("failed", 0) + window.get("expired", 0)
     level = WARN if state != "active" or bad else OK
     if state == "active":
         msg = (f"server {server_id} {state}: {window.get('done', 0)} blocks since the last report, "
                f"{bad} failed or expired")
     elif state == "connecting":
-        msg = f"server {server_id} connecting: active, but no partitioner's block publisher is matched yet"
+        msg = (f"server {server_id} connecting: active, but no partitioner's block publisher is matched yet"
+               if block_publishers == 0 else
+               f"server {server_id} connecting: active, but no aggregator's subscription is matched yet")
     else:
         msg = f"server {server_id} {state}: runs no blocks"
     h = Health(level, msg).add("state", state).add("server id", server_id).add("blocks done", done)

@@ -97,7 +97,7 @@ class EdgeDetectorNode(LifecycleNode):
         """State, blocks run / failed / expired, measured latency per model (for /diagnostics)."""
         window = self._health_window.delta({"done": self.done, "failed": self.failed, "expired": self.expired})
         return edge_health(self.server_id, state_label(self), self.done, self.failed, self.expired, window,
-                           dict(self.latency), self.slack_ms, self.block_publishers())
+                           dict(self.latency), self.slack_ms, self.block_publishers(), self.answer_subscribers())
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -257,6 +257,10 @@ class EdgeDetectorNode(LifecycleNode):
         matched = getattr(self._sub, "get_publisher_count", None)
         return int(matched()) if matched is not None else int(self.count_publishers(self._sub.topic_name))
 
+    def answer_subscribers(self) -> int:
+        """Count the subscriptions the block_detections publisher is matched with; -1 without a publisher."""
+        return -1 if self._pub is None else int(self._pub.get_subscription_count())
+
     def publish_status(self) -> None:
         """Publish liveness, state and measured latencies."""
         if self._status_pub is None:
@@ -267,7 +271,8 @@ class EdgeDetectorNode(LifecycleNode):
                            latency_ratio=[float(self.ratios.mean.get(k, 0.0)) for k in models],
                            latency_ratio_spread=[self.ratios.spread(k) for k in models],
                            blocks_done=self.done, blocks_failed=self.failed, blocks_expired=self.expired,
-                           deadline_slack_ms=float(self.slack_ms or 0.0), block_publishers=self.block_publishers())
+                           deadline_slack_ms=float(self.slack_ms or 0.0), block_publishers=self.block_publishers(),
+                           answer_subscribers=self.answer_subscribers())
         if self._subscribed is not None:
             msg.subscribed = self._subscribed
         msg.header.stamp = self.get_clock().now().to_msg()

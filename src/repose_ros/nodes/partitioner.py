@@ -4,12 +4,13 @@ Input: CoarseItems from the camera node (in memory inside ``frontend_node``, or 
 ``coarse_frame`` topic when run alone). For every frame it publishes one ``plan`` (FramePlan,
 what the aggregator waits for) and one BlockAssignment per block sent on
 ``blocks/server_<id>``. Only live edge servers are planned for: a server is live while its
-``server_status`` says active with its block subscription connected (``block_publishers``) and
-is younger than ``server_timeout_s``, and its block topic has a subscriber; a server that dies or
-stalls drops out of the plans once its heartbeat is older than the timeout. One that comes back
-with the subscription it had (``ServerStatus.subscribed``) is planned for again from its next such
-heartbeat on; one with a new subscription (restarted) once the block publisher has matched it, or
-after ``server_rejoin_s`` (:meth:`PartitionerNode._connected`).
+``server_status`` says active with its block subscription and its answer publisher connected
+(``block_publishers``, ``answer_subscribers``) and is younger than ``server_timeout_s``, and its
+block topic has a subscriber; a server that dies or stalls drops out of the plans once its
+heartbeat is older than the timeout. One that comes back with the subscription it had
+(``ServerStatus.subscribed``) is planned for again from its next such heartbeat on; one with a new
+subscription (restarted) once the block publisher has matched it, or after ``server_rejoin_s``
+(:meth:`PartitionerNode._connected`).
 
 **Budget.** ``budget_ms`` is the whole frame's, from its arrival at the camera node to its fused
 detections. Each frame is planned with :meth:`RePose.detection_budget` of the time already spent
@@ -227,7 +228,8 @@ class PartitionerNode(LifecycleNode):
         ratios = ratios_with_margin(ratios, spreads, float(self.p["latency_margin_sigmas"]))
         sid = str(msg.server_id)
         with self._lock:
-            self._note_liveness(msg.server_id, server_state(msg.state, msg.block_publishers) == "active",
+            up = server_state(msg.state, msg.block_publishers, msg.answer_subscribers) == "active"
+            self._note_liveness(msg.server_id, up,
                                 (int(msg.subscribed.sec), int(msg.subscribed.nanosec)))
             if measured or ratios:
                 self._measured[sid], self._ratios[sid] = measured, ratios

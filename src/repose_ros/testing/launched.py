@@ -91,7 +91,8 @@ class LaunchedPipeline:
                               lambda m: self.debug.setdefault(_key(m.header), m), reliable(4))
         n.create_subscription(ServerStatus, f"{self.ns}/server_status",
                               lambda m: self.active.__setitem__(m.server_id,
-                                                                server_state(m.state, m.block_publishers)),
+                                                                server_state(m.state, m.block_publishers,
+                                                                             m.answer_subscribers)),
                               reliable(20))
         self.pub = n.create_publisher(Image, self.input_topic, reliable(2))
         self.plans, self.block_answers = {}, {}

@@ -121,7 +121,8 @@ class Stream:
             rec.block_servers = tuple(int(b.server_id) for b in sorted(msg.blocks, key=lambda b: b.block_id))
 
     def _on_status(self, msg) -> None:
-        self.status[int(msg.server_id)] = (server_state(msg.state, msg.block_publishers), time.monotonic())
+        state = server_state(msg.state, msg.block_publishers, msg.answer_subscribers)
+        self.status[int(msg.server_id)] = (state, time.monotonic())
 
     # driving -------------------------------------------------------------------------------------
     def spin_for(self, seconds: float) -> None:
