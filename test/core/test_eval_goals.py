@@ -79,3 +79,13 @@ def test_nothing_to_compare_is_not_a_verdict():
                "rl_dca@1000": m("rl_dca", "1000", 0.12, 950.0, 1000)}
     assert _checks(methods)[">= 1.25x best uniform tiling at equal or lower latency"] is None
     assert goal_checks({}, "sparse")[0]["met"] is None
+
+
+def test_goal_detail_carries_the_paired_interval_of_its_reference():
+    methods = {k: dict(v) for k, v in METHODS.items()}
+    methods["rl_dca@1000"]["paired"] = {"vs": "meanshift@1000", "diff": 0.01, "low": -0.004, "high": 0.021,
+                                        "level": 0.95}
+    details = {c["goal"]: c["detail"] for c in goal_checks(methods, "sparse")}
+    ms = details["rl_dca >= meanshift + 0.005 at every budget"]
+    assert "rl_dca@1000 0.120 vs 0.110 (diff +0.010, 95% interval [-0.004, +0.021])" in ms
+    assert "rl_dca@2000 0.210 vs 0.170;" not in ms and ms.endswith("rl_dca@2000 0.210 vs 0.170")  # not paired

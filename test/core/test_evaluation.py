@@ -409,6 +409,16 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     assert data["methods"]["rl_dca@4000"]["budget_ms"] == 4000.0
     assert data["methods"]["full_frame@320"]["budget_ms"] is None
     assert png.stat().st_size > 10_000 and png.read_bytes()[:4] == b"\x89PNG"
+    # every method with a budget is paired with meanshift at that budget, on the same frames
+    assert data["paired"] == {"reference": "meanshift", "resamples": 200, "level": 0.95,
+                              "methods": sorted(k for k in data["methods"] if k.split("@")[0] in
+                                                ("remix", "greedy", "rl_dca"))}
+    p = data["methods"]["rl_dca@4000"]["paired"]
+    assert p["vs"] == "meanshift@4000" and p["frames"] == 2
+    assert p["diff"] == pytest.approx(data["methods"]["rl_dca@4000"]["map50_95"]
+                                      - data["methods"]["meanshift@4000"]["map50_95"], abs=1e-9)
+    assert p["low"] <= p["high"] and p["resamples"] == 200 and 0.0 <= p["share_better"] <= 1.0
+    assert "paired with meanshift" in text and "| rl_dca@4000 | meanshift@4000 |" in text
 
 
 def test_command_selects_methods_and_rejects_bad_input(tmp_path):
@@ -430,10 +440,17 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
                       "--budgets", "100000", "--coverage", "--json", str(out)]) == 0
     assert json.loads(out.read_text())["coverage"] is True
+    # no pairing without the reference family, or when asked for none
+    data = json.loads(out.read_text())
+    assert data["paired"]["reference"] is None and "paired" not in data["methods"]["meanshift@100000"]
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift,greedy",
+                      "--budgets", "1500", "--compare-to", "none", "--json", str(out)]) == 0
+    assert "paired" not in json.loads(out.read_text())["methods"]["greedy@1500"]
     with pytest.raises(SystemExit, match="not in the profile"):
         main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--coarse-model", "yolov8s@333"])
     for argv in (["--dataset", "kitti:/x"], ["--dataset", "mot17:" + str(tmp_path / "none")],
-                 ["--dataset", "synthetic", "--methods", "yolo"], ["--dataset", "synthetic", "--frames", "0"]):
+                 ["--dataset", "synthetic", "--methods", "yolo"], ["--dataset", "synthetic", "--frames", "0"],
+                 ["--dataset", "synthetic", "--compare-to", "yolo"], ["--dataset", "synthetic", "--bootstrap", "-1"]):
         with pytest.raises(SystemExit):
             main_eval(argv + ["--quick", "--no-progress"])
 

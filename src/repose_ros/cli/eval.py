@@ -80,6 +80,11 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--goals", choices=["auto", "sparse", "dense", "none"], default="auto",
                    help="which benchmark goals to judge (auto: dense for 2x2 mosaics, sparse otherwise)")
+    p.add_argument("--compare-to", default="meanshift", metavar="FAMILY",
+                   help="pair every method that has a budget with this family at the same budget: mAP50:95 "
+                        "difference and its 95%% bootstrap interval over the frames (default meanshift; none: off)")
+    p.add_argument("--bootstrap", type=int, default=None, metavar="N",
+                   help="bootstrap resamples of the frames for --compare-to (default 1000; 200 with --quick)")
     p.add_argument("--json", help="write the results as JSON to this file")
     p.add_argument("--plot", help="write the latency-accuracy plot (PNG) to this file")
     p.add_argument("--quick", action="store_true",
@@ -120,14 +125,22 @@ def _options(args: argparse.Namespace) -> EvalOptions:
     values.update(methods=comma_list(args.methods), sahi=comma_list(args.sahi), budgets=listed(args.budgets, float),
                   full_sizes=listed(args.full_sizes, size), uniform=listed(args.uniform),
                   coarse_sizes=None if args.coarse_sizes is None else comma_list(args.coarse_sizes, size),
-                  progress=not args.no_progress)
+                  progress=not args.no_progress,
+                  bootstrap=args.bootstrap if args.bootstrap is not None else (200 if args.quick else 1000))
     return EvalOptions(**values)
 
 
 def main_eval(argv: Optional[Sequence[str]] = None) -> int:
     """Run ``repose eval`` with command-line arguments ``argv``; return the exit code."""
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
     from repose_ros.cli.eval_goals import goal_checks
+    from repose_ros.evaluation.methods import FAMILIES
+
+    if args.bootstrap is not None and args.bootstrap < 0:
+        parser.error("--bootstrap must be >= 0")
+    if args.compare_to not in (*FAMILIES, "none"):
+        parser.error(f"--compare-to must be one of {', '.join(FAMILIES)} or none, not {args.compare_to!r}")
     from repose_ros.profiling.machine import cpu_model
 
     options = _options(args)
@@ -144,6 +157,7 @@ def main_eval(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def _print_report(payload: Dict[str, Any]) -> None:
+    from repose_ros.evaluation.paired import format_paired
     from repose_ros.evaluation.report import format_table
 
     print(f"data: {payload['description']} ({payload['frames']} frames, {payload['n_gt']} people, "
@@ -152,6 +166,11 @@ def _print_report(payload: Dict[str, Any]) -> None:
         if note.startswith("FAKE"):
             print(f"NOTE: {note}")
     print(format_table(payload["methods"]))
+    paired = {k: m["paired"] for k, m in payload["methods"].items() if "paired" in m}
+    if paired:
+        few = " (few frames: a coarse interval)" if payload["frames"] < 10 else ""
+        print(f"paired with {payload['paired']['reference']} on the same frames, bootstrap over frames{few}:")
+        print(format_paired(paired))
     for key, why in payload["skipped"].items():
         print(f"skipped {key}: {why}")
     if payload["goals"]:

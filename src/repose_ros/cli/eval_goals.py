@@ -114,7 +114,10 @@ def goal_checks(methods: Dict[str, Dict[str, Any]], kind: str = "sparse", native
             if o is None or o.get("map50_95") is None:
                 continue
             verdicts.append(m["map50_95"] >= o["map50_95"] + need - 1e-12)
-            rows.append(f"{k} {m['map50_95']:.3f} vs {o['map50_95']:.3f}")
+            p = m.get("paired") or {}
+            ci = (f" (diff {p['diff']:+.3f}, {p['level'] * 100:g}% interval [{p['low']:+.3f}, {p['high']:+.3f}])"
+                  if fam == p.get("vs", "").split("@")[0] and p.get("low") is not None else "")
+            rows.append(f"{k} {m['map50_95']:.3f} vs {o['map50_95']:.3f}{ci}")
         label = f"rl_dca >= {fam} + {need:g} at every budget" if need else f"rl_dca >= {fam} at every budget"
         out.append({"goal": label, "met": all(verdicts) if verdicts else None, "detail": "; ".join(rows)})
     return out

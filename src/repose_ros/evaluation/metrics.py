@@ -9,6 +9,7 @@ import numpy as np
 
 from repose_ros.core.boxes import box_array
 from repose_ros.core.detections import Detections
+from repose_ros.evaluation.paired import FrameMatches
 
 
 AREA_LABELS = ("all", "small", "medium", "large")
@@ -98,23 +99,13 @@ class DetectionEvaluator:
         if self.n_gt == 0:
             out.update({k: None for k in keys})
             return out
-        COCO, COCOeval = _coco_api()
-        sink = io.StringIO()
-        with contextlib.redirect_stdout(sink):
-            gt = COCO()
-            gt.dataset = {"images": list(self._images), "annotations": list(self._gts),
-                          "categories": [{"id": 1, "name": "person"}]}
-            gt.createIndex()
-            if not self._dts:
-                has = self._area_has_gt()
-                areas = ("all", "all", "all", "small", "medium", "large")
-                out.update({k: (0.0 if has[a] else None) for k, a in zip(keys, areas)})
-                return out
-            dt = gt.loadRes([dict(d) for d in self._dts])
-            ev = COCOeval(gt, dt, "bbox")
-            ev.params.imgIds = [im["id"] for im in self._images]
-            ev.params.maxDets = [self.max_dets]
-            ev.evaluate()
+        if not self._dts:
+            has = self._area_has_gt()
+            areas = ("all", "all", "all", "small", "medium", "large")
+            out.update({k: (0.0 if has[a] else None) for k, a in zip(keys, areas)})
+            return out
+        ev = self._coco_eval()
+        with contextlib.redirect_stdout(io.StringIO()):
             ev.accumulate()
         prec = ev.eval["precision"]  # [T, R, K, A, M]
         iou_thrs = np.asarray(ev.params.iouThrs)
@@ -130,6 +121,45 @@ class DetectionEvaluator:
         out.update({"map50_95": ap("all"), "map50": ap("all", 0.5), "map75": ap("all", 0.75),
                     "ap_small": ap("small"), "ap_medium": ap("medium"), "ap_large": ap("large")})
         return out
+
+    def _coco_eval(self) -> Any:
+        """Return pycocotools' COCOeval of the images added so far, after ``evaluate()`` (needs detections)."""
+        COCO, COCOeval = _coco_api()
+        with contextlib.redirect_stdout(io.StringIO()):
+            gt = COCO()
+            gt.dataset = {"images": list(self._images), "annotations": list(self._gts),
+                          "categories": [{"id": 1, "name": "person"}]}
+            gt.createIndex()
+            dt = gt.loadRes([dict(d) for d in self._dts])
+            ev = COCOeval(gt, dt, "bbox")
+            ev.params.imgIds = [im["id"] for im in self._images]
+            ev.params.maxDets = [self.max_dets]
+            ev.evaluate()
+        return ev
+
+    def frame_matches(self) -> List[FrameMatches]:
+        """Return how COCO matched each image's detections (area range "all"), one entry per image added.
+
+        :func:`repose_ros.evaluation.paired.map50_95` of all of them is ``summary()["map50_95"]``; of a
+        subset (or a resample), what COCO would report on those images.
+        """
+        n_thr = 10  # COCO's IoU thresholds 0.50:0.05:0.95
+        gt_count: Dict[int, int] = {}
+        for g in self._gts:
+            if not g["iscrowd"]:
+                gt_count[g["image_id"]] = gt_count.get(g["image_id"], 0) + 1
+        out = {im["id"]: FrameMatches(np.zeros(0), np.zeros((n_thr, 0), bool), np.zeros((n_thr, 0), bool),
+                                      gt_count.get(im["id"], 0)) for im in self._images}
+        if self._dts:
+            ev = self._coco_eval()
+            area_all = [list(a) for a in ev.params.areaRng][list(ev.params.areaRngLbl).index("all")]
+            for e in ev.evalImgs:
+                if e is None or list(e["aRng"]) != area_all:
+                    continue
+                out[e["image_id"]] = FrameMatches(np.asarray(e["dtScores"], dtype=np.float64),
+                                                  np.asarray(e["dtMatches"]) > 0, np.asarray(e["dtIgnore"], bool),
+                                                  int(np.count_nonzero(np.asarray(e["gtIgnore"]) == 0)))
+        return [out[im["id"]] for im in self._images]
 
     def _area_has_gt(self) -> Dict[str, bool]:
         areas = np.array([g["area"] for g in self._gts if not g["iscrowd"]], dtype=np.float64)

@@ -54,6 +54,8 @@ class EvalOptions:
     seed: int = 0
     quick: bool = False
     progress: bool = True
+    compare_to: str = "meanshift"
+    bootstrap: int = 1000
 
 
 def run_eval(o: EvalOptions, command: str = "repose eval",
@@ -79,6 +81,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}
+    paired = _paired(o, stats, methods)
     widths = {f.width for f in dataset.frames}
     checks = [] if goal_checks is None else goal_checks(methods, widths.pop() if len(widths) == 1 else None)
     result = {
@@ -93,6 +96,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
+        "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": 0.95,
+                   "methods": sorted(paired)},
         "notes": _notes(o, dataset, runner, specs, dep),
         "machine": {"host": platform.node(), "python": platform.python_version(),
                     "device": o.device, "threads": getattr(zoo.detector(f"{name}@640"), "torch_threads", None)},
@@ -103,6 +108,23 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     if dataset.frames and "free_fraction" in dataset.frames[0].info:
         result["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
     return dataset, result
+
+
+def _paired(o: EvalOptions, stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+    """Pair each method with ``o.compare_to`` at its budget (bootstrap over frames); return them by key.
+
+    Each result is also the method entry's ``paired``. Empty when the reference family was not run
+    or ``compare_to`` is "none".
+    """
+    from repose_ros.evaluation.paired import compare_to_reference
+
+    if o.compare_to in ("", "none") or not any(m.get("family") == o.compare_to for m in methods.values()):
+        return {}
+    matches = {k: st.evaluator.frame_matches() for k, st in stats.items()}
+    paired = compare_to_reference(matches, methods, o.compare_to, resamples=o.bootstrap, seed=o.seed)
+    for key, p in paired.items():
+        methods[key]["paired"] = p
+    return paired
 
 
 def _resolve_dataset(spec: str) -> tuple:
