@@ -121,3 +121,30 @@ def test_gamma_separates_top_rows():
 def test_compact_labels():
     np.testing.assert_array_equal(compact_labels(np.array([7, 3, 7, 9])), [0, 1, 0, 2])
     assert compact_labels(np.array([], dtype=int)).shape == (0,)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_bin_seeds_fast_path_matches_unique_rows(seed):
+    """Two coordinates go through one integer key per bin; the seeds are np.unique of the rows, in its order."""
+    rng = np.random.default_rng(seed)
+    pts = rng.normal(rng.uniform(-3, 3), rng.uniform(0.01, 3), (int(rng.integers(2, 400)), 2))
+    if seed % 2:
+        pts = np.round(pts, 1)  # many points per bin
+    for bin_size, min_freq in ((0.05, 1), (0.3, 1), (0.3, 3)):
+        binned = np.round(pts / bin_size)
+        uniq, counts = np.unique(binned, axis=0, return_counts=True)
+        want = uniq[counts >= min_freq]
+        want = pts if len(want) == len(pts) else want * bin_size
+        assert np.array_equal(bin_seeds(pts, bin_size, min_freq), want)
+    three = rng.normal(size=(50, 3))  # other dimensions: the row path
+    assert bin_seeds(three, 0.5).shape[1] == 3
+
+
+def test_squared_distances_are_the_broadcast_ones():
+    from repose_ros.core.clustering import _squared_distances
+
+    rng = np.random.default_rng(3)
+    for d in (1, 2, 3):
+        a, b = rng.normal(size=(40, d)), rng.normal(size=(7, d))
+        assert np.array_equal(_squared_distances(a, b), ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
+    assert _squared_distances(np.zeros((0, 2)), np.zeros((3, 2))).shape == (0, 3)

@@ -61,6 +61,7 @@ def test_split_along_larger_variance_axis(axis):
     labels = np.concatenate([np.zeros(n, int), np.ones(2, int)])
     out = dca_actions.split_cluster(labels, 0, all_pts)
     assert out.max() + 1 == 3
+    np.testing.assert_array_equal(dca_actions.split_cluster(labels, 0, all_pts, k=2), out)  # K given
     np.testing.assert_array_equal(out[n:], [1, 1])  # other clusters untouched
     a, b = pts[out[:n] == 0, axis], pts[out[:n] == 2, axis]
     assert len(a) and len(b)
@@ -489,7 +490,9 @@ def test_features_with_context_need_it_and_append_it():
     f = s.features(M, True, context=True)
     assert f.shape == (dca_state.feature_size(M, True, True),) == (8 * M + 3,)
     np.testing.assert_array_equal(f[:-2], s.features(M, True))
-    np.testing.assert_allclose(f[-2:], dca_state.context_features(1000.0, 4))
+    np.testing.assert_array_equal(f[-2:], dca_state.context_features(1000.0, 4))
+    s.context = {"budget_ms": 4000.0, "servers": 2}  # another frame's context: its own values
+    np.testing.assert_array_equal(s.features(M, True, context=True)[-2:], dca_state.context_features(4000.0, 2))
     assert s.with_labels(np.zeros(len(b), np.int64)).context == s.context
 
 

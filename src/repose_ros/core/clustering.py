@@ -102,7 +102,16 @@ def bin_seeds(points: np.ndarray, bin_size: float, min_bin_freq: int = 1) -> np.
     if len(pts) == 0:
         return pts.reshape(0, pts.shape[1] if pts.ndim == 2 else 2)
     binned = np.round(pts / bin_size)
-    uniq, counts = np.unique(binned, axis=0, return_counts=True)
+    if pts.ndim == 2 and pts.shape[1] == 2 and np.isfinite(binned).all() and np.abs(binned).max() < 2 ** 20:
+        # Rows as one integer key each (same lexicographic order): np.unique of a vector is much
+        # faster than of rows.
+        lo = binned.min(axis=0)
+        cell = (binned - lo).astype(np.int64)
+        span = int(cell[:, 1].max()) + 1
+        keys, counts = np.unique(cell[:, 0] * span + cell[:, 1], return_counts=True)
+        uniq = np.stack([keys // span, keys % span], axis=1).astype(np.float64) + lo
+    else:
+        uniq, counts = np.unique(binned, axis=0, return_counts=True)
     seeds = uniq[counts >= min_bin_freq]
     if len(seeds) == len(pts):
         return pts.copy()
@@ -142,17 +151,33 @@ def _shift_seeds(X: np.ndarray, means: np.ndarray, bandwidth: float, max_iter: i
     return means, counts
 
 
+def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Return the (len(a), len(b)) squared Euclidean distances, summed one coordinate at a time.
+
+    The same numbers as ``((a[:, None] - b[None]) ** 2).sum(axis=2)``, several times faster for
+    two or three coordinates (numpy reduces a short last axis slowly).
+    """
+    out = np.zeros((len(a), len(b)))
+    for d in range(a.shape[1]):
+        diff = a[:, d, None] - b[None, :, d]
+        out += diff * diff
+    return out
+
+
 def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -> np.ndarray:
     """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one."""
     order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
     centers = centers[order[::-1]]
-    dc = np.sqrt(((centers[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2))
-    unique = np.ones(len(centers), dtype=bool)
-    for i in range(len(centers)):
-        if unique[i]:
-            unique[dc[i] <= bandwidth] = False
-            unique[i] = True
-    return centers[unique]
+    near = np.sqrt(_squared_distances(centers, centers)) <= bandwidth
+    alive = np.ones(len(centers), dtype=bool)
+    kept = []
+    i = 0
+    while i < len(centers):  # one pass per kept centre: it removes the worse ones near it
+        kept.append(i)
+        alive &= ~near[i]
+        rest = np.flatnonzero(alive[i + 1:])
+        i = i + 1 + int(rest[0]) if rest.size else len(centers)
+    return centers[kept]
 
 
 def mean_shift(
@@ -198,8 +223,7 @@ def mean_shift(
         # Cannot happen with binned seeds (every seed bin holds a point); fall back to one cluster.
         return np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True)
     centers = _distinct_modes(means[keep], counts[keep], bandwidth)
-    d2 = ((X[:, None, :] - centers[None, :, :]) ** 2).sum(axis=2)
-    labels = np.argmin(d2, axis=1).astype(np.int64)
+    labels = np.argmin(_squared_distances(X, centers), axis=1).astype(np.int64)
     return labels, centers
 
 

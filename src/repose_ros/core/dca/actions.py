@@ -79,13 +79,14 @@ def two_means_1d(values: np.ndarray) -> int:
     return int(np.argmin(cost)) + 1
 
 
-def split_cluster(labels: np.ndarray, label: int, points: np.ndarray) -> np.ndarray:
+def split_cluster(labels: np.ndarray, label: int, points: np.ndarray, k: int | None = None) -> np.ndarray:
     """Split one cluster in two by 1-D 2-means along its axis of larger centre variance.
 
     Args:
         labels: (N,) labels in 0..K-1.
         label: the cluster to split.
         points: (N, 2) box centres (x, y).
+        k: the number of clusters K, when known (else ``labels.max() + 1``).
 
     Returns:
         New (N,) int64 labels: the part with the larger coordinates gets the new label ``K``.
@@ -105,7 +106,7 @@ def split_cluster(labels: np.ndarray, label: int, points: np.ndarray) -> np.ndar
     t = two_means_1d(vals[order])
     if t == 0:
         return lab
-    lab[idx[order[t:]]] = int(lab.max()) + 1
+    lab[idx[order[t:]]] = int(lab.max()) + 1 if k is None else int(k)
     return lab
 
 
@@ -134,7 +135,7 @@ def apply_action(state: ClusterState, action: int, max_clusters: int) -> tuple[C
     label = int(state.order[i])
     if state.counts[label] < 2:
         return state, False
-    new = split_cluster(state.labels, label, state.points)
+    new = split_cluster(state.labels, label, state.points, state.k)
     if int(new.max()) + 1 == state.k:
         return state, False
     return state.with_labels(new, compact=True), True

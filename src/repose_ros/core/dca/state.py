@@ -1,6 +1,7 @@
 """The RL-DCA state: per-cluster features (centroid, mean box size, box count), cluster count and context, padded."""
 from __future__ import annotations
 
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -54,10 +55,19 @@ def context_features(budget_ms: float, servers: int) -> np.ndarray:
 PlannerValue = Callable[[np.ndarray, np.ndarray, float, float], float]
 
 
-def cluster_sums(labels: np.ndarray, k: int, values: np.ndarray) -> np.ndarray:
-    """Sum the rows of ``values`` (N, D) per label into (K, D)."""
-    onehot = (labels[None, :] == np.arange(k)[:, None]).astype(np.float64)
-    return onehot @ values
+@functools.lru_cache(maxsize=64)
+def _context_values(budget_ms: float, servers: int) -> tuple:
+    return tuple(float(v) for v in context_features(budget_ms, servers))
+
+
+def membership(labels: np.ndarray, k: int) -> np.ndarray:
+    """Return the (K, N) float64 0/1 matrix of which box is in which cluster."""
+    return (labels[None, :] == np.arange(k)[:, None]).astype(np.float64)
+
+
+def cluster_sums(labels: np.ndarray, k: int, values: np.ndarray, onehot: np.ndarray | None = None) -> np.ndarray:
+    """Sum the rows of ``values`` (N, D) per label into (K, D) (``onehot``: :func:`membership`, if known)."""
+    return (membership(labels, k) if onehot is None else onehot) @ values
 
 
 class ClusterState:
@@ -90,6 +100,7 @@ class ClusterState:
         mean_area = float(areas.mean()) if len(areas) else 0.0
         self.rel_areas = areas / mean_area if mean_area > 0 else np.zeros_like(areas)
         self._pwh = np.concatenate([self.points, self.wh], axis=1)
+        self._spread_values = np.concatenate([self.points, self.rel_areas[:, None]], axis=1)
         #: ``{"budget_ms": ..., "servers": ...}`` of the frame when the policy observes a context (in
         #: training also ``"gt"``, the annotated people); every entry goes to the planner value hook.
         self.context: dict[str, Any] | None = None
@@ -109,8 +120,9 @@ class ClusterState:
         self.labels = lab
         self.k = k
         self.counts = np.bincount(lab, minlength=k).astype(np.int64) if k else np.zeros(0, np.int64)
+        self._onehot = membership(lab, k) if k else None
         if k:
-            means = cluster_sums(lab, k, self._pwh) / self.counts[:, None]
+            means = cluster_sums(lab, k, self._pwh, self._onehot) / self.counts[:, None]
             self.centroids = means[:, :2]
             self.mean_wh = means[:, 2:]
             self.order = np.lexsort((self.centroids[:, 0], self.centroids[:, 1], -self.counts))
@@ -133,6 +145,7 @@ class ClusterState:
         new = object.__new__(ClusterState)
         new.xyxy, new.frame_w, new.frame_h = self.xyxy, self.frame_w, self.frame_h
         new.points, new.wh, new.rel_areas, new._pwh = self.points, self.wh, self.rel_areas, self._pwh
+        new._spread_values = self._spread_values
         new.context = self.context
         new._set_labels(labels, compact=compact)
         return new
@@ -141,9 +154,9 @@ class ClusterState:
         """Return (K, 3) per-cluster standard deviations of centre x, centre y, relative area."""
         if not self.k:
             return np.zeros((0, 3))
-        vals = np.concatenate([self.points, self.rel_areas[:, None]], axis=1)
-        means = cluster_sums(self.labels, self.k, vals) / self.counts[:, None]
-        var = cluster_sums(self.labels, self.k, (vals - means[self.labels]) ** 2) / self.counts[:, None]
+        vals = self._spread_values
+        means = cluster_sums(self.labels, self.k, vals, self._onehot) / self.counts[:, None]
+        var = cluster_sums(self.labels, self.k, (vals - means[self.labels]) ** 2, self._onehot) / self.counts[:, None]
         return np.sqrt(var)
 
     def features(self, max_clusters: int = DEFAULT_MAX_CLUSTERS, extended: bool = False,
@@ -156,7 +169,9 @@ class ClusterState:
         :attr:`context` (which must be set).
         """
         per_slot = _PER_SLOT_EXTENDED if extended else _PER_SLOT
-        out = np.zeros(per_slot * max_clusters + 1, dtype=np.float32)
+        if context and self.context is None:
+            raise ValueError("this policy observes the budget and the servers: set ClusterState.context")
+        out = np.zeros(per_slot * max_clusters + 1 + (CONTEXT_SIZE if context else 0), dtype=np.float32)
         m = min(self.k, max_clusters)
         if m:
             sel = self.order[:m]
@@ -164,9 +179,8 @@ class ClusterState:
             if extended:
                 cols.append(self.spreads()[sel])
             out[: per_slot * m] = np.concatenate(cols, axis=1).reshape(-1)
-        out[-1] = min(self.k / max_clusters, _K_FEATURE_CAP)
+        out[per_slot * max_clusters] = min(self.k / max_clusters, _K_FEATURE_CAP)
         if context:
-            if self.context is None:
-                raise ValueError("this policy observes the budget and the servers: set ClusterState.context")
-            out = np.concatenate([out, context_features(self.context["budget_ms"], self.context["servers"])])
+            out[per_slot * max_clusters + 1:] = _context_values(float(self.context["budget_ms"]),
+                                                                int(self.context["servers"]))
         return out
