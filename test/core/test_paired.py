@@ -148,3 +148,27 @@ def test_frame_matches_hold_what_coco_matched():
     assert f.ignored[:, 0].all() and not f.ignored[:, 1:].any()   # the detection on the ignore region
     assert f.matched[:, 2].all()                                   # exact box: matched at every threshold
     assert f.matched[:7, 1].all() and not f.matched[7:, 1].any()  # IoU 0.82: matched at 0.50-0.80 only
+
+
+def test_summary_and_frame_matches_share_one_coco_evaluation(monkeypatch):
+    from repose_ros.evaluation import metrics
+
+    calls = []
+    real = metrics._coco_api
+
+    def counting():
+        calls.append(1)
+        return real()
+
+    monkeypatch.setattr(metrics, "_coco_api", counting)
+    rng = np.random.default_rng(4)
+    ev = DetectionEvaluator()
+    gt = _scene(rng, 10)
+    ev.add(gt, *_detect(rng, gt))
+    first = ev.summary()
+    assert map50_95(ev.frame_matches()) == pytest.approx(first["map50_95"], abs=1e-12) and len(calls) == 1
+    assert ev.summary() == first and len(calls) == 1
+    gt2 = _scene(rng, 10)
+    ev.add(gt2, *_detect(rng, gt2))  # a new image: evaluated again, with it
+    assert len(ev.frame_matches()) == 2 and len(calls) == 2
+    assert map50_95(ev.frame_matches()) == pytest.approx(ev.summary()["map50_95"], abs=1e-12) and len(calls) == 2

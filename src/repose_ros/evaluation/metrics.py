@@ -38,6 +38,7 @@ class DetectionEvaluator:
         self._gts: List[Dict[str, Any]] = []
         self._dts: List[Dict[str, Any]] = []
         self._n_gt = 0
+        self._evaluated: Optional[Tuple[Tuple[int, int, int], Any]] = None  # (sizes, COCOeval) of the last evaluation
 
     @property
     def n_images(self) -> int:
@@ -123,7 +124,14 @@ class DetectionEvaluator:
         return out
 
     def _coco_eval(self) -> Any:
-        """Return pycocotools' COCOeval of the images added so far, after ``evaluate()`` (needs detections)."""
+        """Return pycocotools' COCOeval of the images added so far, after ``evaluate()`` (needs detections).
+
+        The evaluation (pycocotools' slowest step) is kept until an image is added, so ``summary()``
+        and ``frame_matches()`` share it.
+        """
+        sizes = (len(self._images), len(self._gts), len(self._dts))
+        if self._evaluated is not None and self._evaluated[0] == sizes:
+            return self._evaluated[1]
         COCO, COCOeval = _coco_api()
         with contextlib.redirect_stdout(io.StringIO()):
             gt = COCO()
@@ -135,6 +143,7 @@ class DetectionEvaluator:
             ev.params.imgIds = [im["id"] for im in self._images]
             ev.params.maxDets = [self.max_dets]
             ev.evaluate()
+        self._evaluated = (sizes, ev)
         return ev
 
     def frame_matches(self) -> List[FrameMatches]:

@@ -120,7 +120,7 @@ def _paired(o: EvalOptions, stats: Dict[str, Any], methods: Dict[str, Dict[str, 
 
     if o.compare_to in ("", "none") or not any(m.get("family") == o.compare_to for m in methods.values()):
         return {}
-    matches = {k: st.evaluator.frame_matches() for k, st in stats.items()}
+    matches = {k: st.evaluator.frame_matches() for k, st in stats.items() if methods[k].get("budget_ms") is not None}
     paired = compare_to_reference(matches, methods, o.compare_to, resamples=o.bootstrap, seed=o.seed)
     for key, p in paired.items():
         methods[key]["paired"] = p
