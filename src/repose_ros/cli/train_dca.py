@@ -166,19 +166,16 @@ def main_train(argv: Optional[List[str]] = None) -> int:
     context = None
     plan_settings: dict[str, Any] = {}
     if args.reward == "plan":
+        from repose_ros.core.config import RePoseConfig
         from repose_ros.core.dca.reward import make_plan_value
+        from repose_ros.core.pipeline import RePose
+        from repose_ros.detectors.zoo import ModelZoo
 
-        repose = None
-        if args.hidden_spread != 0:
-            from repose_ros.core.config import RePoseConfig
-            from repose_ros.core.pipeline import RePose
-            from repose_ros.detectors.zoo import ModelZoo
-
-            try:  # RePoseConfig checks the value
-                cfg_spread = RePoseConfig(partitioner="meanshift", hidden_spread=args.hidden_spread)
-            except ValueError as exc:
-                raise SystemExit(f"repose train-dca: --hidden-spread: {exc}") from None
-            repose = RePose(cfg_spread, zoo=ModelZoo.fake())
+        try:  # RePoseConfig checks the value; the reward's planner gets --hidden-spread, not the config default
+            cfg_spread = RePoseConfig(partitioner="meanshift", hidden_spread=args.hidden_spread)
+        except ValueError as exc:
+            raise SystemExit(f"repose train-dca: --hidden-spread: {exc}") from None
+        repose = RePose(cfg_spread, zoo=ModelZoo.fake())
         cfg = RewardConfig(w_tight=0.0, w_area=0.0, w_count=0.0, w_close=0.0, w_planner=1.0,
                            step_cost=0.002, invalid_penalty=0.01, planner_value=make_plan_value(repose))
         source, context, plan_settings = _plan_setup(args)

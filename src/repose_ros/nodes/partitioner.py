@@ -82,7 +82,7 @@ PARAMS = (
     Param("block_min_size", _DEFAULTS.block_min_size, "Smallest block side in pixels", (8, 4096)),
     Param("hidden_spread", _DEFAULTS.hidden_spread, "Where the planner puts the people the coarse pass missed: "
           "spread around the boxes that stand for them (Gaussian, sigma = this x the box height), so that a block "
-          "covering its boxes' surroundings is worth more; 0: at the boxes (README: measured with greedy)",
+          "covering its boxes' surroundings is worth more; 0: at the boxes (README: measured)",
           (0.0, 100.0), read_only=True),
     Param("latency_margin_sigmas", _DEFAULTS.latency_margin_sigmas, "Plan each server with its measured / "
           "predicted latency ratio plus this many standard deviations of that ratio's block-to-block spread "
