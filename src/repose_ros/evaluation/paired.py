@@ -65,11 +65,10 @@ def map50_95(frames: Sequence[FrameMatches]) -> Optional[float]:
     n_gt = int(sum(f.n_gt for f in frames))
     if n_gt == 0:
         return None
-    n_thr = next((f.matched.shape[0] for f in frames if f.matched.ndim == 2), 10)
-    scores = np.concatenate([f.scores for f in frames]) if frames else np.zeros(0)
-    matched = np.concatenate([f.matched.reshape(n_thr, -1) for f in frames], axis=1)
-    ignored = np.concatenate([f.ignored.reshape(n_thr, -1) for f in frames], axis=1)
-    return float(_ap_per_threshold(scores, matched.astype(bool), ignored.astype(bool), n_gt).mean())
+    scores = np.concatenate([f.scores for f in frames])
+    matched = np.concatenate([f.matched for f in frames], axis=1)
+    ignored = np.concatenate([f.ignored for f in frames], axis=1)
+    return float(_ap_per_threshold(scores, matched, ignored, n_gt).mean())
 
 
 def paired_bootstrap(method: Sequence[FrameMatches], reference: Sequence[FrameMatches], resamples: int = 1000,
