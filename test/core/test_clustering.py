@@ -140,11 +140,11 @@ def test_bin_seeds_fast_path_matches_unique_rows(seed):
     assert bin_seeds(three, 0.5).shape[1] == 3
 
 
-def test_squared_distances_are_the_broadcast_ones():
-    from repose_ros.core.clustering import _squared_distances
+def testsquared_distances_are_the_broadcast_ones():
+    from repose_ros.core.clustering import squared_distances
 
     rng = np.random.default_rng(3)
     for d in (1, 2, 3):
         a, b = rng.normal(size=(40, d)), rng.normal(size=(7, d))
-        assert np.array_equal(_squared_distances(a, b), ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
-    assert _squared_distances(np.zeros((0, 2)), np.zeros((3, 2))).shape == (0, 3)
+        assert np.array_equal(squared_distances(a, b), ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
+    assert squared_distances(np.zeros((0, 2)), np.zeros((3, 2))).shape == (0, 3)

@@ -151,7 +151,7 @@ def _shift_seeds(X: np.ndarray, means: np.ndarray, bandwidth: float, max_iter: i
     return means, counts
 
 
-def _squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Return the (len(a), len(b)) squared Euclidean distances, summed one coordinate at a time.
 
     The same numbers as ``((a[:, None] - b[None]) ** 2).sum(axis=2)``, several times faster for
@@ -168,7 +168,7 @@ def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -
     """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one."""
     order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
     centers = centers[order[::-1]]
-    near = np.sqrt(_squared_distances(centers, centers)) <= bandwidth
+    near = np.sqrt(squared_distances(centers, centers)) <= bandwidth
     alive = np.ones(len(centers), dtype=bool)
     kept = []
     i = 0
@@ -223,7 +223,7 @@ def mean_shift(
         # Cannot happen with binned seeds (every seed bin holds a point); fall back to one cluster.
         return np.zeros(n, dtype=np.int64), X.mean(axis=0, keepdims=True)
     centers = _distinct_modes(means[keep], counts[keep], bandwidth)
-    labels = np.argmin(_squared_distances(X, centers), axis=1).astype(np.int64)
+    labels = np.argmin(squared_distances(X, centers), axis=1).astype(np.int64)
     return labels, centers
 
 

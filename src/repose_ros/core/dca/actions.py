@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from repose_ros.core.clustering import squared_distances
 from repose_ros.core.dca.state import ACTION_KEEP, ACTION_MERGE, ClusterState, cluster_sums
 
 
@@ -38,7 +39,7 @@ def merge_closest(labels: np.ndarray, points: np.ndarray, centroids: np.ndarray 
     k = len(cent)
     if k < 2:
         return lab
-    d2 = ((cent[:, None, :] - cent[None, :, :]) ** 2).sum(axis=2)
+    d2 = squared_distances(cent, cent)
     d2 = np.where(np.tri(k, dtype=bool), np.inf, d2)
     flat = int(np.argmin(d2))
     i, j = divmod(flat, k)

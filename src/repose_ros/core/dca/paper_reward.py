@@ -6,6 +6,7 @@ from typing import Any
 
 import numpy as np
 
+from repose_ros.core.clustering import squared_distances
 from repose_ros.core.dca.actions import label_centroids
 from repose_ros.core.dca.state import ClusterState, PlannerValue
 
@@ -117,7 +118,7 @@ def close_penalty(centroids: np.ndarray, d_min: float) -> float:
     k = len(c)
     if k < 2:
         return 0.0
-    d = np.sqrt(((c[:, None, :] - c[None, :, :]) ** 2).sum(axis=2))
+    d = np.sqrt(squared_distances(c, c))
     iu = np.triu_indices(k, 1)
     return float(np.count_nonzero(d[iu] < d_min))
 
