@@ -410,6 +410,18 @@ def test_refine_with_a_value_check_keeps_only_actions_that_raise_it():
                                   merge.refine(b, 3840, 2160, labels=init))
 
 
+def test_raises_value_ignores_float_noise_relative_to_the_value():
+    from repose_ros.core.dca.reward import raises_value
+
+    assert raises_value(1.01, 1.0) and not raises_value(1.0, 1.0)
+    assert not raises_value(1.0 + 5e-7, 1.0) and raises_value(1.0 + 2e-6, 1.0)
+    # relative to large values, absolute (1e-6) near zero and for negative values
+    assert not raises_value(1000.0 + 5e-4, 1000.0) and raises_value(1000.0 + 2e-3, 1000.0)
+    assert raises_value(2e-6, 0.0) and not raises_value(5e-7, 0.0)
+    assert raises_value(-1.0, -2.0) and not raises_value(-2.0 + 1e-6, -2.0)
+    assert not raises_value(float("-inf"), float("-inf")) and raises_value(0.0, float("-inf"))
+
+
 def test_refine_small_inputs():
     r = dca_policy.RLDCA(actor=_const_actor(dca_state.ACTION_MERGE))
     assert r.refine(np.zeros((0, 4), np.float32), 100, 100).shape == (0,)

@@ -207,6 +207,7 @@ class RePose:
         """
         from repose_ros.core.dca.state import ClusterState
         from repose_ros.core.dca.actions import apply_action
+        from repose_ros.core.dca.reward import raises_value
 
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:
@@ -220,7 +221,7 @@ class RePose:
                 if not valid:
                     continue
                 v = self.plan_value(coarse, cand.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
-                if v > step_value + 1e-6 * max(1.0, abs(step_value)):
+                if raises_value(v, step_value):
                     step, step_value = cand, v
             if step is None:
                 break

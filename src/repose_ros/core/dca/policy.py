@@ -82,6 +82,7 @@ import numpy as np
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.dca.actions import apply_action
+from repose_ros.core.dca.reward import raises_value
 from repose_ros.core.dca.state import ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size
 
 
@@ -399,7 +400,7 @@ class RLDCA:
                 break
             if value is not None:
                 v = value(nxt.labels)
-                if not v > current + 1e-6 * max(1.0, abs(current)):
+                if not raises_value(v, current):
                     break
                 current = v
             state = nxt
