@@ -123,6 +123,14 @@ def test_mot_frames_missing_root_is_empty(tmp_path):
     assert mot_box_frames(tmp_path / "nothing") == []
 
 
+def test_mot_frames_read_a_train_folder_as_repose_eval_does(tmp_path):
+    _write_seq(tmp_path / "train", "S0", [(1, 1, 100, 100, 10, 20, 1, 1, 1.0)], 1920, 1080)
+    _write_seq(tmp_path / "train", "S1", [(1, 1, 5, 5, 10, 20, 1, 1, 1.0), (2, 1, 5, 5, 10, 20, 1, 1, 1.0)], 640, 480)
+    from_root, from_train = mot_box_frames(tmp_path), mot_box_frames(tmp_path / "train")
+    assert [(s, f) for s, f, _ in from_root] == [(s, f) for s, f, _ in from_train] == [("S0", 1), ("S1", 1), ("S1", 2)]
+    assert from_root[2][2][1:] == (640, 480)
+
+
 def test_mosaic_shifts_and_scales(tmp_path):
     for i, size in enumerate([(1920, 1080)] * 3 + [(640, 480)]):
         _write_seq(tmp_path, f"S{i}", [(1, 1, 100, 100, 10, 20, 1, 1, 1.0)], *size)

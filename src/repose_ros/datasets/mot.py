@@ -106,18 +106,20 @@ def mot_box_frames(root: str | os.PathLike, min_boxes: int = 1) -> list[tuple[st
     """List every annotated frame of the MOT sequences under ``root``: boxes only, for layouts.
 
     Args:
-        root: a folder holding sequence folders (each with ``gt/gt.txt`` and ``seqinfo.ini``),
-            e.g. ``.../mot17_mini/train``; a missing folder gives an empty list.
+        root: a folder holding sequence folders (each with ``gt/gt.txt`` and ``seqinfo.ini``)
+            or a ``train`` folder of them (as :func:`find_mot_sequences` reads, so that
+            ``.../mot17_mini`` and ``.../mot17_mini/train`` both work); a missing folder gives an
+            empty list.
         min_boxes: skip frames with fewer pedestrian boxes.
 
     Returns:
         List of ``(sequence name, frame number, (xyxy, frame_w, frame_h))``, sorted.
     """
-    base = Path(root)
-    if not base.is_dir():
-        return []
+    base = Path(root).expanduser()
+    seqs = [d for folder in (base, base / "train") if folder.is_dir()
+            for d in sorted(p for p in folder.iterdir() if p.is_dir())]
     out: list[tuple[str, int, SizedBoxes]] = []
-    for seq in sorted(d for d in base.iterdir() if d.is_dir()):
+    for seq in seqs:
         size = read_seqinfo(seq)
         if size is None or not (seq / "gt" / "gt.txt").is_file():
             continue
