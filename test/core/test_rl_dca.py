@@ -411,7 +411,7 @@ def test_refine_with_a_value_check_keeps_only_actions_that_raise_it():
 
 
 def test_raises_value_ignores_float_noise_relative_to_the_value():
-    from repose_ros.core.dca.reward import raises_value
+    from repose_ros.core.dca.state import raises_value
 
     assert raises_value(1.01, 1.0) and not raises_value(1.0, 1.0)
     assert not raises_value(1.0 + 5e-7, 1.0) and raises_value(1.0 + 2e-6, 1.0)

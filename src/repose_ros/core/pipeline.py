@@ -205,9 +205,8 @@ class RePose:
         blocks, so each block's rect, weights and profile figures are computed once per search
         (a ``memo``, see :meth:`plan`).
         """
-        from repose_ros.core.dca.state import ClusterState
+        from repose_ros.core.dca.state import ClusterState, raises_value
         from repose_ros.core.dca.actions import apply_action
-        from repose_ros.core.dca.reward import raises_value
 
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:

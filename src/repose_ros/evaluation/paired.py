@@ -20,6 +20,8 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence
 import numpy as np
 
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
+#: Coverage of the bootstrap intervals `repose eval` reports.
+INTERVAL_LEVEL = 0.95
 
 
 @dataclass
@@ -72,7 +74,7 @@ def map50_95(frames: Sequence[FrameMatches]) -> Optional[float]:
 
 
 def paired_bootstrap(method: Sequence[FrameMatches], reference: Sequence[FrameMatches], resamples: int = 1000,
-                     seed: int = 0, level: float = 0.95) -> Dict[str, Any]:
+                     seed: int = 0, level: float = INTERVAL_LEVEL) -> Dict[str, Any]:
     """Compare ``method`` with ``reference`` frame by frame (same frames, same order).
 
     Returns ``diff`` (mAP50:95 of method minus reference on all frames), ``low`` / ``high`` (the
@@ -106,7 +108,7 @@ def paired_bootstrap(method: Sequence[FrameMatches], reference: Sequence[FrameMa
 
 def compare_to_reference(matches: Mapping[str, Sequence[FrameMatches]], entries: Mapping[str, Mapping[str, Any]],
                          reference: str, resamples: int = 1000, seed: int = 0,
-                         level: float = 0.95) -> Dict[str, Dict[str, Any]]:
+                         level: float = INTERVAL_LEVEL) -> Dict[str, Dict[str, Any]]:
     """Pair every method key with the ``reference`` family's key at the same budget.
 
     ``matches`` and ``entries`` are keyed by method key (``family@budget`` and the like); an entry
@@ -131,7 +133,7 @@ def format_paired(paired: Mapping[str, Mapping[str, Any]]) -> str:
     if not paired:
         return ""
     first = next(iter(paired.values()))
-    pct = f"{first.get('level', 0.95) * 100:g}%"
+    pct = f"{first.get('level', INTERVAL_LEVEL) * 100:g}%"
     lines = [f"| method | vs | diff mAP50:95 | {pct} interval | resamples ahead |", "|---|---|---|---|---|"]
     for key, p in paired.items():
         diff = "-" if p.get("diff") is None else f"{p['diff']:+.3f}"

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from repose_ros.evaluation.methods import FAMILIES
+from repose_ros.evaluation.paired import INTERVAL_LEVEL
 
 DEFAULT_UNIFORM = ("2x2-640", "2x2-960", "2x2-1280", "2x2-1600", "2x2-1920", "2x2-2560", "3x3-640", "3x3-960",
                    "3x3-1280", "3x3-1600")
@@ -96,7 +97,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
-        "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": 0.95,
+        "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
                    "methods": sorted(paired)},
         "notes": _notes(o, dataset, runner, specs, dep),
         "machine": {"host": platform.node(), "python": platform.python_version(),

@@ -82,8 +82,8 @@ import numpy as np
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.dca.actions import apply_action
-from repose_ros.core.dca.reward import raises_value
-from repose_ros.core.dca.state import ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size
+from repose_ros.core.dca.state import (ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size,
+                                       raises_value)
 
 
 class NumpyActor:

@@ -19,22 +19,6 @@ from repose_ros.core.profiles import Profiles
 
 PlannerValue = Callable[[np.ndarray, np.ndarray, int, int], float]
 
-#: Relative rise of the planner's value below which a search step counts as no gain (float noise).
-VALUE_RISE_TOLERANCE = 1e-6
-
-
-def raises_value(new: float, current: float) -> bool:
-    """Return whether ``new`` beats ``current`` by more than :data:`VALUE_RISE_TOLERANCE` of it (at least 1e-6).
-
-    The one test of the searches that refine clusters by the planner's value (the ``greedy``
-    partitioner and RL-DCA's ``policy_check``): a rise within float noise does not justify a step.
-    A finite value raises ``-inf`` (no plan fits); nothing raises ``+inf``.
-    """
-    new, current = float(new), float(current)
-    if not np.isfinite(current):
-        return bool(current < 0 and new > current)
-    return bool(new > current + VALUE_RISE_TOLERANCE * max(1.0, abs(current)))
-
 
 def make_planner_value(profiles: Optional[Profiles] = None, budget_ms: float = 2000.0,
                        servers: Union[int, Sequence[int]] = 4, margin: int = 32, min_size: int = 64,

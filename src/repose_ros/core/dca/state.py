@@ -54,6 +54,22 @@ def context_features(budget_ms: float, servers: int) -> np.ndarray:
 #: ``planner_value(xyxy, labels, frame_w, frame_h) -> float in [0, 1]``.
 PlannerValue = Callable[[np.ndarray, np.ndarray, float, float], float]
 
+#: Relative rise of the planner's value below which a search step counts as no gain (float noise).
+VALUE_RISE_TOLERANCE = 1e-6
+
+
+def raises_value(new: float, current: float) -> bool:
+    """Return whether ``new`` beats ``current`` by more than :data:`VALUE_RISE_TOLERANCE` of it (at least 1e-6).
+
+    The one test of the searches that refine clusters by the planner's value (the ``greedy``
+    partitioner and RL-DCA's ``policy_check``): a rise within float noise does not justify a step.
+    A finite value raises ``-inf`` (no plan fits); nothing raises ``+inf``.
+    """
+    new, current = float(new), float(current)
+    if not np.isfinite(current):
+        return bool(current < 0 and new > current)
+    return bool(new > current + VALUE_RISE_TOLERANCE * max(1.0, abs(current)))
+
 
 @functools.lru_cache(maxsize=64)
 def _context_values(budget_ms: float, servers: int) -> tuple:
