@@ -102,24 +102,32 @@ def load_mot_boxes(seq_dir: str | os.PathLike, gt_only: bool = True) -> dict[int
     return out
 
 
+def _sequence_dirs(root: str | os.PathLike) -> list[Path]:
+    """Return the candidate sequence folders under ``root`` and ``root/train``, each folder's sorted.
+
+    A MOT data set is laid out either way (``.../mot17_mini/train/MOT17-05-FRCNN`` or the sequences
+    directly under the root); what a folder must hold is for the caller to check. A missing root
+    gives an empty list.
+    """
+    base = Path(root).expanduser()
+    return [d for folder in (base, base / "train") if folder.is_dir()
+            for d in sorted(p for p in folder.iterdir() if p.is_dir())]
+
+
 def mot_box_frames(root: str | os.PathLike, min_boxes: int = 1) -> list[tuple[str, int, SizedBoxes]]:
     """List every annotated frame of the MOT sequences under ``root``: boxes only, for layouts.
 
     Args:
         root: a folder holding sequence folders (each with ``gt/gt.txt`` and ``seqinfo.ini``)
-            or a ``train`` folder of them (as :func:`find_mot_sequences` reads, so that
-            ``.../mot17_mini`` and ``.../mot17_mini/train`` both work); a missing folder gives an
-            empty list.
+            or a ``train`` folder of them (:func:`_sequence_dirs`, as :func:`find_mot_sequences`
+            reads them); a missing folder gives an empty list.
         min_boxes: skip frames with fewer pedestrian boxes.
 
     Returns:
         List of ``(sequence name, frame number, (xyxy, frame_w, frame_h))``, sorted.
     """
-    base = Path(root).expanduser()
-    seqs = [d for folder in (base, base / "train") if folder.is_dir()
-            for d in sorted(p for p in folder.iterdir() if p.is_dir())]
     out: list[tuple[str, int, SizedBoxes]] = []
-    for seq in seqs:
+    for seq in _sequence_dirs(root):
         size = read_seqinfo(seq)
         if size is None or not (seq / "gt" / "gt.txt").is_file():
             continue
@@ -173,28 +181,24 @@ class MotSequence:
 
 def find_mot_sequences(root: str | os.PathLike) -> List[MotSequence]:
     """Load every MOT sequence (``gt/gt.txt`` + ``img1/``) under ``root`` or ``root/train``."""
-    base = Path(root).expanduser()
     out: List[MotSequence] = []
-    for folder in (base, base / "train"):
-        if not folder.is_dir():
+    for d in _sequence_dirs(root):
+        gt, img_dir = d / "gt" / "gt.txt", d / "img1"
+        if not gt.is_file() or not img_dir.is_dir():
             continue
-        for d in sorted(p for p in folder.iterdir() if p.is_dir()):
-            gt, img_dir = d / "gt" / "gt.txt", d / "img1"
-            if not gt.is_file() or not img_dir.is_dir():
-                continue
-            rows = read_mot_gt(gt)
-            imgs = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXT and p.stem.isdigit())
-            if not imgs:
-                continue
-            size = read_seqinfo(d)
-            if size is None:
-                import cv2
+        rows = read_mot_gt(gt)
+        imgs = sorted(p for p in img_dir.iterdir() if p.suffix.lower() in IMAGE_EXT and p.stem.isdigit())
+        if not imgs:
+            continue
+        size = read_seqinfo(d)
+        if size is None:
+            import cv2
 
-                probe = cv2.imread(str(imgs[0]), cv2.IMREAD_COLOR)
-                if probe is None:
-                    continue
-                size = (probe.shape[1], probe.shape[0])
-            out.append(MotSequence(d.name, rows, imgs, [int(p.stem) for p in imgs], size[0], size[1]))
+            probe = cv2.imread(str(imgs[0]), cv2.IMREAD_COLOR)
+            if probe is None:
+                continue
+            size = (probe.shape[1], probe.shape[0])
+        out.append(MotSequence(d.name, rows, imgs, [int(p.stem) for p in imgs], size[0], size[1]))
     return out
 
 
