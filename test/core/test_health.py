@@ -31,6 +31,19 @@ def test_partitioner_error_without_live_server_warn_with_fewer():
     assert partitioner_health({}, {}, "inactive", 2, [0, 1], {}, {}).level == WARN
 
 
+def test_partitioner_reports_frames_nobody_answered():
+    counts = {"frames": 9, "answers.planned": 9, "answers.answered": 6, "answers.unanswered": 2,
+              "answers.pending": 1, "answers.late": 1}
+    h = partitioner_health(counts, {"frames": 4, "answers.unanswered": 2}, "active", 2, [0, 1], {}, {})
+    assert h.level == ERROR and "2 planned frame(s) got no answer" in h.message
+    vals = dict(h.values)
+    assert vals["frames unanswered"] == "2" and vals["frames answered"] == "6"
+    assert vals["frames awaiting an answer"] == "1" and vals["answers after unanswered_after_s"] == "1"
+    # the total stays visible, the level follows the window
+    h = partitioner_health(counts, {"frames": 4, "answers.unanswered": 0}, "active", 2, [0, 1], {}, {})
+    assert h.level == OK and dict(h.values)["frames unanswered"] == "2"
+
+
 def test_aggregator_levels_reasons_and_latency():
     h = aggregator_health(10, 1, {"published": 4, "degraded": 1}, "active", 2, 0, 3,
                           ["", "missing_blocks: 1 of 3", "queue_full: dropped"], [100.0, 300.0, 200.0],

@@ -117,10 +117,12 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
                        measured: Mapping[str, Mapping[str, float]]) -> Health:
     """Judge the partitioner: frames planned, live servers, measured latency and ratio per server.
 
-    ERROR: active without a live server (frames are answered with coarse boxes only). WARN: not
-    active, fewer live servers than configured, or planning errors in the window.
+    ERROR: active without a live server (frames are answered with coarse boxes only), or planned
+    frames given up as unanswered in the window (``answers.unanswered``: no aggregator answered
+    them). WARN: not active, fewer live servers than configured, or planning errors in the window.
     """
     live = sorted(int(s) for s in live)
+    lost = window.get("answers.unanswered", 0)
     if state != "active":
         level, msg = WARN, f"{state}: plans no frames"
     elif not live:
@@ -128,7 +130,14 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
     else:
         level = WARN if len(live) < num_servers or window.get("plan_error", 0) > 0 else OK
         msg = f"{window.get('frames', 0)} frames planned since the last report; {len(live)}/{num_servers} servers live"
+    if lost > 0:
+        level, msg = ERROR, msg + f"; {lost} planned frame(s) got no answer (is the aggregator running?)"
     h = Health(level, msg).add("state", state).add("frames planned", counts.get("frames", 0))
+    if "answers.planned" in counts:
+        h.add("frames answered", counts.get("answers.answered", 0))
+        h.add("frames unanswered", counts.get("answers.unanswered", 0))
+        h.add("frames awaiting an answer", counts.get("answers.pending", 0))
+        h.add("answers after unanswered_after_s", counts.get("answers.late", 0))
     h.add("live servers", live or "none").add("blocks skipped (budget)", counts.get("blocks_skipped", 0))
     for key in ("no_live_server", "plan_error", "inactive", "malformed_coarse", "unknown_server_status"):
         if counts.get(key):

@@ -24,6 +24,11 @@ the profile's figures for them (see :mod:`repose_ros.core.server_latency`). Each
 BlockAssignment carries the uncorrected prediction (``base_latency_ms``) the ratio is taken
 against. The annotated ``debug_image`` (blocks, models, final detections) is drawn when the
 frame's detections come back.
+
+**Unanswered frames.** Every planned frame is remembered until its ``frame_report`` comes back
+(:class:`repose_ros.core.answers.AnswerLedger`); one still without a report
+``unanswered_after_s`` after its deadline (planned while no aggregator ran) is logged and counted
+on ``/diagnostics`` (``frames unanswered``), so that every frame is accounted for somewhere.
 """
 from __future__ import annotations
 
@@ -35,11 +40,12 @@ import time
 from typing import Dict
 
 from rclpy.lifecycle import LifecycleNode, LifecycleState, TransitionCallbackReturn
-from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, ServerStatus
+from repose_ros.msg import BlockAssignment, BlockInfo, CoarseFrame, FramePlan, FrameReport, ServerStatus
 from sensor_msgs.msg import Image
 from vision_msgs.msg import Detection2DArray
 from visualization_msgs.msg import ImageMarker
 
+from repose_ros.core.answers import AnswerLedger
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, partitioner_health, server_state
@@ -94,6 +100,9 @@ PARAMS = (
           "was down (its new subscription is matched here; a dead process's counts until its DDS lease ends), "
           "or at the latest this long after it came back; one that resumes with its subscription at once",
           (0.0, 3600.0)),
+    Param("unanswered_after_s", 5.0, "A planned frame whose frame_report has not come back this long after its "
+          "deadline is counted as unanswered (no aggregator took its plan) and logged", (0.0, 3600.0),
+          read_only=True),
     Param("require_live_servers", True, "Plan only over servers that reported active; if none, answer with "
           "the coarse boxes"),
     Param("blocks.transport", "raw", "How a block's pixels travel to its edge server: raw (bgr8 Image), jpeg "
@@ -137,6 +146,8 @@ class PartitionerNode(LifecycleNode):
         self.counts = collections.Counter()
         self._recent = collections.OrderedDict()
         self._lock = threading.Lock()
+        self.answers = AnswerLedger(grace_s=self.p["unanswered_after_s"])
+        self._answers_lock = threading.Lock()
         self._health_window = Window()
         self.diagnostics = DiagnosticsPublisher(self, [("planning", self.health)], self.p["diagnostics.period_s"])
         if self.p["autostart"]:
@@ -144,7 +155,11 @@ class PartitionerNode(LifecycleNode):
 
     def health(self) -> Health:
         """Frames planned, live servers and their measured speed (for /diagnostics)."""
+        self.check_answers()
         counts = dict(self.counts)
+        with self._answers_lock:
+            counts.update({f"answers.{k}": v for k, v in self.answers.counts.items()})
+            counts["answers.pending"] = self.answers.pending
         with self._lock:
             ratios = {k: dict(v) for k, v in self._ratios.items()}
             measured = {k: dict(v) for k, v in self._measured.items()}
@@ -178,7 +193,9 @@ class PartitionerNode(LifecycleNode):
         self.pub_markers = self.create_lifecycle_publisher(ImageMarker, "image_markers", reliable(10))
         self._entities = [self.create_subscription(ServerStatus, "server_status", self.on_status, reliable(20)),
                           self.create_subscription(Detection2DArray, "detections", self.on_detections,
-                                                   reliable(10))]
+                                                   reliable(10)),
+                          self.create_subscription(FrameReport, "frame_report", self.on_frame_report, reliable(100)),
+                          self.create_timer(1.0, self.check_answers)]
         return super().on_configure(state)
 
     def on_activate(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -397,6 +414,12 @@ class PartitionerNode(LifecycleNode):
         plan_msg.deadline = sec_to_time(arrival + budget_ms * self.p["deadline_factor"] / 1000.0)
         plan_msg.published = sec_to_time(self.now())
         self.pub_plan.publish(plan_msg)
+        with self._answers_lock:
+            crowded = self.answers.planned((item.session_id, item.frame_seq), time_to_sec(plan_msg.deadline))
+        if crowded:
+            self.get_logger().error(f"{len(crowded)} frame(s) given up as unanswered to bound memory: "
+                                    f"{self.answers.max_pending} planned frames wait for an answer",
+                                    throttle_duration_sec=1.0)
         for a in assignments:
             a.deadline = plan_msg.deadline
             self.pub_blocks[a.server_id].publish(a)
@@ -452,6 +475,25 @@ class PartitionerNode(LifecycleNode):
                 num_coarse_boxes=int(len(block.box_indices)),
                 coarse_box_indices=[int(i) for i in block.box_indices]))
         return out
+
+    # answers -----------------------------------------------------------------------------
+    def on_frame_report(self, msg: FrameReport) -> None:
+        """Note a frame's answer (the aggregator's report of it)."""
+        with self._answers_lock:
+            outcome = self.answers.answered((msg.session_id, msg.frame_seq))
+        if outcome == "late":
+            self.get_logger().warning(f"frame {msg.frame_seq} was answered after all, later than unanswered_after_s "
+                                      "after its deadline", throttle_duration_sec=1.0)
+
+    def check_answers(self) -> None:
+        """Count and log the planned frames whose answer has not come in time."""
+        with self._answers_lock:
+            lost = self.answers.overdue(self.now())
+            total = self.answers.counts["unanswered"]
+        if lost:
+            seqs = ", ".join(str(seq) for _, seq in lost[:10]) + (", ..." if len(lost) > 10 else "")
+            self.get_logger().error(f"{len(lost)} planned frame(s) got no answer within unanswered_after_s of their "
+                                    f"deadline (is the aggregator running?): frames {seqs}; {total} so far")
 
     # debug image -------------------------------------------------------------------------
     def _remember(self, item: CoarseItem, plan_msg: FramePlan) -> None:
