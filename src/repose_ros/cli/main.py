@@ -7,6 +7,7 @@ Sub-commands::
     repose train-dca            train the RL-DCA policy (PPO)
     repose profile              measure latency / precision profiles of the model family
     repose coarse-study         recall and block time of the coarse stage per coarse setting
+    repose partition-study      candidate partitions end to end, and how the planner's value ranks them
     repose eval --dataset KIND:PATH   accuracy/latency against full frame, uniform, SAHI, REMIX
     repose bag OUT INPUTS...    write a rosbag2 of camera frames
     repose export               weights to ONNX / OpenVINO / TensorRT (offline); --compare: latency, mAP
@@ -27,6 +28,8 @@ COMMANDS = {
     "profile": ("repose_ros.cli.profile", "main_profile", "measure latency and precision profiles"),
     "coarse-study": ("repose_ros.cli.coarse_study", "main_coarse_study",
                      "recall and block time of the coarse stage per input size and threshold"),
+    "partition-study": ("repose_ros.cli.partition_study", "main_partition_study",
+                        "candidate partitions end to end, and how the planner's value ranks them"),
     "eval": ("repose_ros.cli.eval", "main_eval", "accuracy and latency of RE-POSE against the baselines"),
     "bag": ("repose_ros.cli.bag", "main_bag", "write a rosbag2 of camera frames (images, video, PANDA)"),
     "export": ("repose_ros.cli.export", "main_export",
