@@ -498,13 +498,7 @@ class RePose:
         runs = self._run_servers(frame, part.blocks, plan)
         t4 = time.perf_counter()
         self._adapt_latency(part.blocks, plan, runs)
-        per_block = collect(runs, len(part.blocks))
-        rects = [b.rect.as_tuple() for b in part.blocks]
-        for b in plan.skipped:  # answered by the coarse boxes they hold, seen on the whole frame
-            per_block[b] = stage.detections[part.blocks[b].box_indices]
-            rects[b] = (0, 0, w, h)
-        fused = fuse_blocks(per_block, rects, w, h, method=self.config.fusion, iou=self.config.fusion_iou) \
-            if per_block else Detections.empty()
+        fused = self.fuse_runs(runs, part, plan, stage.detections, w, h)
         t5 = time.perf_counter()
         t = {"coarse_ms": stage.ms, "partition_ms": partition_ms, "plan_ms": (t3 - t2) * 1000.0,
              "detect_ms": slowest_ms(runs), "detect_serial_ms": (t4 - t3) * 1000.0, "fuse_ms": (t5 - t4) * 1000.0,
@@ -514,6 +508,18 @@ class RePose:
         self.last_partition = part
         self.last_coarse = stage.detections
         return FrameRun(fused, plan, t, stage, part, runs)
+
+    def fuse_runs(self, runs: Dict[int, ServerRun], part: Partition, plan: Plan, coarse: Detections,
+                  frame_w: int, frame_h: int) -> Detections:
+        """Fuse the servers' block detections into the frame's (left-out blocks answer with their coarse boxes)."""
+        per_block = collect(runs, len(part.blocks))
+        rects = [b.rect.as_tuple() for b in part.blocks]
+        for b in plan.skipped:  # answered by the coarse boxes they hold, seen on the whole frame
+            per_block[b] = coarse[part.blocks[b].box_indices]
+            rects[b] = (0, 0, frame_w, frame_h)
+        if not per_block:
+            return Detections.empty()
+        return fuse_blocks(per_block, rects, frame_w, frame_h, method=self.config.fusion, iou=self.config.fusion_iou)
 
     def process(self, frame: np.ndarray, budget_ms: Optional[float] = None
                 ) -> Tuple[Detections, Plan, Dict[str, float]]:

@@ -132,21 +132,11 @@ class StudyRow:
 def run_candidate(repose: Any, image: np.ndarray, coarse: Detections, labels: np.ndarray, budget_ms: float,
                   coarse_key: Optional[str]) -> tuple:
     """Blocks of ``labels``, planned as deployed and run; return ``(fused detections, plan, partition)``."""
-    from repose_ros.core.fusion import fuse_blocks
-    from repose_ros.core.serving import collect
-
     h, w = image.shape[:2]
     part = repose.blocks_of(coarse, labels, w, h)
     part, plan = repose.plan_frame(part, coarse, w, h, budget_ms, coarse_key=coarse_key)
     runs = repose._run_servers(image, part.blocks, plan)
-    per_block = collect(runs, len(part.blocks))
-    rects = [b.rect.as_tuple() for b in part.blocks]
-    for b in plan.skipped:  # answered by the coarse boxes they hold, as RePose.run does
-        per_block[b] = coarse[part.blocks[b].box_indices]
-        rects[b] = (0, 0, w, h)
-    fused = fuse_blocks(per_block, rects, w, h, method=repose.config.fusion, iou=repose.config.fusion_iou) \
-        if per_block else Detections.empty()
-    return fused, plan, part
+    return repose.fuse_runs(runs, part, plan, coarse, w, h), plan, part
 
 
 def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: Sequence[Candidate],
