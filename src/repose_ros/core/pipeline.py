@@ -150,14 +150,7 @@ class RePose:
             return Partition(labels, blocks)
         if len(coarse) == 0:
             return Partition(np.zeros(0, np.int64), [])
-        from repose_ros.core.clustering import initial_clusters
-
-        kwargs = {}
-        if c.y_gamma is not None:
-            kwargs["gamma"] = c.y_gamma
-        if c.bandwidth is not None:
-            kwargs["bandwidth"] = c.bandwidth
-        labels = initial_clusters(coarse.xyxy, frame_w, frame_h, **kwargs)
+        labels = self.initial_labels(coarse, frame_w, frame_h)
         budget = self.detection_budget(0.0) if budget_ms is None else float(budget_ms)
         if c.partitioner == "rl_dca":
             n_servers = c.num_servers if servers is None else len(servers)
@@ -170,6 +163,17 @@ class RePose:
         elif c.partitioner == "greedy":
             labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key)
         return self.blocks_of(coarse, labels, frame_w, frame_h)
+
+    def initial_labels(self, coarse: Detections, frame_w: int, frame_h: int, bandwidth_scale: float = 1.0
+                       ) -> np.ndarray:
+        """Mean-shift clusters of the coarse boxes: the configured stretch and bandwidth (x ``bandwidth_scale``)."""
+        from repose_ros.core.clustering import DEFAULT_BANDWIDTH, initial_clusters
+
+        c = self.config
+        kwargs = {} if c.y_gamma is None else {"gamma": c.y_gamma}
+        if c.bandwidth is not None or bandwidth_scale != 1.0:
+            kwargs["bandwidth"] = (DEFAULT_BANDWIDTH if c.bandwidth is None else c.bandwidth) * bandwidth_scale
+        return initial_clusters(coarse.xyxy, frame_w, frame_h, **kwargs)
 
     def plan_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
                 servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,

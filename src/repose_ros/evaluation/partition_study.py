@@ -86,26 +86,23 @@ def _kmeans(xyxy: np.ndarray, w: int, h: int, k: int) -> np.ndarray:
     return KMeans(k, n_init=4, random_state=0).fit_predict(c).astype(np.int64)
 
 
-def candidate_labels(cand: Candidate, repose: Any, policy_repose: Any, coarse: Detections, w: int, h: int,
-                     budget_ms: float, coarse_key: Optional[str]) -> np.ndarray:
-    """Cluster labels of ``coarse`` by ``cand`` (``repose``: a MeanShift RePose; ``policy_repose``: an rl_dca one)."""
-    from repose_ros.core.clustering import DEFAULT_BANDWIDTH, initial_clusters
+def candidate_partition(cand: Candidate, runner: Any, coarse: Detections, w: int, h: int, budget_ms: float,
+                        coarse_key: Optional[str]) -> Any:
+    """Return the blocks of ``coarse`` clustered by ``cand``.
 
-    c = repose.config
-    kwargs = {} if c.y_gamma is None else {"gamma": c.y_gamma}
-    bandwidth = DEFAULT_BANDWIDTH if c.bandwidth is None else c.bandwidth
+    The named partitioners cluster through their own :meth:`RePose.partition`; the others are
+    turned into blocks by the MeanShift RePose.
+    """
+    if cand.kind in ("meanshift", "greedy", "rl_dca"):
+        return runner.repose(cand.kind).partition(coarse, w, h, budget_ms, coarse_key=coarse_key)
+    repose = runner.repose("meanshift")
     if cand.kind == "one":
-        return np.zeros(len(coarse), np.int64)
-    if cand.kind == "kmeans":
-        return _kmeans(coarse.xyxy, w, h, int(cand.arg))
-    if cand.kind == "bandwidth":
-        return initial_clusters(coarse.xyxy, w, h, bandwidth=bandwidth * cand.arg, **kwargs)
-    ms = initial_clusters(coarse.xyxy, w, h, bandwidth=bandwidth, **kwargs)
-    if cand.kind == "greedy":
-        return repose.refine_by_plan(coarse, ms, w, h, budget_ms, None, coarse_key)
-    if cand.kind == "rl_dca":
-        return policy_repose.dca.refine(coarse.xyxy, w, h, ms, budget_ms=budget_ms, servers=c.num_servers)
-    return ms
+        labels = np.zeros(len(coarse), np.int64)
+    elif cand.kind == "kmeans":
+        labels = _kmeans(coarse.xyxy, w, h, int(cand.arg))
+    else:  # bandwidth
+        labels = repose.initial_labels(coarse, w, h, bandwidth_scale=cand.arg)
+    return repose.blocks_of(coarse, labels, w, h)
 
 
 @dataclass
@@ -129,11 +126,10 @@ class StudyRow:
                 "ap50_95": self.ap}
 
 
-def run_candidate(repose: Any, image: np.ndarray, coarse: Detections, labels: np.ndarray, budget_ms: float,
+def run_candidate(repose: Any, image: np.ndarray, coarse: Detections, part: Any, budget_ms: float,
                   coarse_key: Optional[str]) -> tuple:
-    """Blocks of ``labels``, planned as deployed and run; return ``(fused detections, plan, partition)``."""
+    """Plan a partition's blocks as deployed and run them; return ``(fused detections, plan, final partition)``."""
     h, w = image.shape[:2]
-    part = repose.blocks_of(coarse, labels, w, h)
     part, plan = repose.plan_frame(part, coarse, w, h, budget_ms, coarse_key=coarse_key)
     runs = repose._run_servers(image, part.blocks, plan)
     return repose.fuse_runs(runs, part, plan, coarse, w, h), plan, part
@@ -143,16 +139,12 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
               progress: Optional[Callable[[int], None]] = None) -> List[StudyRow]:
     """Run every candidate on every frame at every budget (see the module docstring); return the rows.
 
-    ``runner``: a :class:`repose_ros.evaluation.methods.MethodRunner` (its MeanShift and rl_dca
-    RePose instances are used with latency adaptation off, so that every candidate is planned
-    with the same profile). Frames without coarse boxes are skipped (every candidate is empty).
+    ``runner``: a :class:`repose_ros.evaluation.methods.MethodRunner`; its RePose instance of each
+    named partitioner clusters, the MeanShift one plans and runs every candidate (blocks run
+    without :meth:`RePose.run`, so the profile is never adapted between candidates). Frames
+    without coarse boxes are skipped (every candidate is empty).
     """
     repose = runner.repose("meanshift")
-    repose.latency_adapter = None
-    policy_repose = None
-    if any(c.kind == "rl_dca" for c in candidates):
-        policy_repose = runner.repose("rl_dca")
-        policy_repose.latency_adapter = None
     rows: List[StudyRow] = []
     for fi, frame in enumerate(dataset.frames):
         image = frame.load()
@@ -167,8 +159,9 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
             detect_budget = repose.detection_budget(stage.ms, budget)
             ck = stage.model_key or None
             for cand in candidates:
-                labels = candidate_labels(cand, repose, policy_repose, coarse, w, h, detect_budget, ck)
-                fused, plan, part = run_candidate(repose, image, coarse, labels, detect_budget, ck)
+                part = candidate_partition(cand, runner, coarse, w, h, detect_budget, ck)
+                labels = part.labels
+                fused, plan, part = run_candidate(repose, image, coarse, part, detect_budget, ck)
                 ev = DetectionEvaluator()
                 ev.add_detections(frame.gt, fused, frame.ignore, frame.width or w, frame.height or h)
                 rows.append(StudyRow(fi, float(budget), cand.name, int(labels.max()) + 1 if len(labels) else 0,
