@@ -51,6 +51,7 @@ RUN apt-get update && apt-get install -y --no-install-recommends \
         python3-yaml \
         python3-opencv \
         python3-sklearn \
+        python3-scipy \
         python3-pytest \
         python3-hypothesis \
         python3-flake8 \

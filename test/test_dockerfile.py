@@ -18,6 +18,7 @@ SYSTEM_KEYS = {
     "python3-yaml": "python3-yaml",
     "python3-opencv": "python3-opencv",
     "python3-sklearn": "python3-sklearn",
+    "python3-scipy": "python3-scipy",
     "python3-pytest": "python3-pytest",
     "python3-hypothesis": "python3-hypothesis",
     "python3-flake8": "python3-flake8",

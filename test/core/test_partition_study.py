@@ -5,6 +5,7 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
+from repose_ros.core.dca.scale import SCALE_FEATURES
 from repose_ros.core.detections import Detections
 from repose_ros.evaluation.partition_study import (Candidate, StudyRow, order_agreement, parse_candidate,
                                                    selection_map, summarise)
@@ -73,6 +74,25 @@ def test_the_command_runs_end_to_end_on_generated_scenes(tmp_path, capsys):
     for r in rows:
         assert s["candidates"][r["candidate"]]["map50_95"] == pytest.approx(r["ap50_95"])
     assert "plan value orders the frame APs" in capsys.readouterr().out
+    # every row carries its frame's scale features (the same for every candidate of the frame)
+    assert data["feature_names"] == list(SCALE_FEATURES)
+    assert all(r["features"] == rows[0]["features"] and len(r["features"]) == len(SCALE_FEATURES) for r in rows)
+
+
+def test_first_skips_frames(tmp_path):
+    from repose_ros.cli.partition_study import main_partition_study
+
+    outs = []
+    for first, frames in ((0, 2), (1, 1)):
+        out = tmp_path / f"study{first}.json"
+        assert main_partition_study(["--dataset", "synthetic", "--frames", str(frames), "--first", str(first),
+                                     "--budgets", "1500", "--candidates", "meanshift", "--no-progress",
+                                     "--json", str(out)]) == 0
+        outs.append(json.loads(out.read_text()))
+    assert outs[1]["frames"] == outs[0]["frames"][1:] and outs[1]["first"] == 1
+    assert outs[1]["rows"][0]["frame"] == 0 and len(outs[1]["rows"]) == 1
+    with pytest.raises(SystemExit, match="first"):
+        main_partition_study(["--dataset", "synthetic", "--first", "-1"])
 
 
 def test_bad_options_exit_with_a_message():

@@ -26,7 +26,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     o.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 1000], help="box counts")
     o.add_argument("--repeats", type=int, default=50, help="frames per size")
     o.add_argument("--seed", type=int, default=0, help="layout seed")
-    o.add_argument("--policy", default=None, help="RL-DCA policy .zip (default: shipped)")
+    o.add_argument("--policy", default=None, help="RL-DCA policy: .zip, or a scale .npz (default: shipped)")
     o.add_argument("--meanshift-only", action="store_true", help="time mean shift without the policy")
     o.add_argument("--budget-ms", type=float, default=2000.0, help="planner budget (default 2000)")
     o.add_argument("--servers", type=int, default=4, help="edge servers for the planner (default 4)")

@@ -70,7 +70,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
     p.add_argument("--iou", type=float, default=0.5, help="NMS IoU of the detector and of fusion")
     p.add_argument("--profile", default="", help="latency/precision profile YAML (default: the package's)")
-    p.add_argument("--policy", default="", help="RL-DCA policy (default: the shipped one)")
+    p.add_argument("--policy", default="", help="RL-DCA policy: .zip, or a scale .npz (default: the shipped one)")
+    p.add_argument("--policy-check", action="store_true",
+                   help="rl_dca: keep the policy's clustering only where the planner values it more "
+                        "(RePoseConfig.policy_check)")
     p.add_argument("--weights", default="builtin:yolov8s-person", help="detector weights of every method")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: usable CPUs)")

@@ -32,6 +32,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--dataset", default="auto", help="as repose eval --dataset (KIND:PATH or synthetic)")
     p.add_argument("--mosaic", choices=["none", "2x2", "collage"], default="none", help="MOT only, as repose eval")
     p.add_argument("--frames", type=int, default=8, help="frames (mosaics) to study (default 8)")
+    p.add_argument("--first", type=int, default=0,
+                   help="skip this many frames (mosaics) first: study frames first+1 .. first+frames (default 0), "
+                        "e.g. to collect training rows apart from the frames an evaluation scores")
     p.add_argument("--budgets", default="1000,4000", help="latency budgets in ms (default 1000,4000)")
     p.add_argument("--servers", type=int, default=4, help="edge servers S (default 4)")
     p.add_argument("--candidates", default=",".join(DEFAULT_CANDIDATES),
@@ -50,6 +53,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main_partition_study(argv: Optional[List[str]] = None) -> int:
     """Run ``repose partition-study``; returns the exit code."""
+    from repose_ros.core.dca.scale import SCALE_FEATURES
     from repose_ros.core.profiles import Profiles
     from repose_ros.evaluation import methods as ev_methods
     from repose_ros.evaluation import session
@@ -63,11 +67,17 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"repose partition-study: {exc}") from None
     if not candidates or not budgets or min(budgets) <= 0:
         raise SystemExit("repose partition-study: give at least one candidate and positive budgets")
-    o = session.EvalOptions(dataset=args.dataset, mosaic=args.mosaic, frames=args.frames, servers=args.servers,
+    if args.first < 0:
+        raise SystemExit("repose partition-study: --first must be >= 0")
+    o = session.EvalOptions(dataset=args.dataset, mosaic=args.mosaic, frames=args.first + args.frames,
+                            servers=args.servers,
                             budgets=budgets, methods=["meanshift"], policy=args.policy, weights=args.weights,
                             threads=args.threads, seed=args.seed, coarse_on_edge=args.coarse_on_edge,
                             progress=False)
     dataset = session._load_dataset(o)
+    dataset.frames = dataset.frames[args.first:]
+    if not dataset.frames:
+        raise SystemExit(f"repose partition-study: no frames after the first {args.first}")
     profiles = Profiles.default()
     zoo, fake, name, weights_path = session._build_zoo(o, dataset.fake, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou, model_name=name,
@@ -92,7 +102,9 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
           f"{'fake (simulated)' if dataset.fake else o.weights}")
     print(format_summary(summary))
     if args.json:
-        out = {"dataset": dataset.spec, "frames": [f.name for f in dataset.frames], "servers": o.servers,
+        out = {"dataset": dataset.spec, "mosaic": args.mosaic, "seed": args.seed, "first": args.first,
+               "frames": [f.name for f in dataset.frames], "servers": o.servers,
+               "feature_names": list(SCALE_FEATURES),
                "candidates": [c.name for c in candidates], "summary": summary,
                "rows": [r.to_dict() for r in rows], "duration_s": round(time.perf_counter() - t0, 1),
                "command": "repose partition-study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))}

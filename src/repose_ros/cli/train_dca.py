@@ -7,6 +7,14 @@ Examples::
     repose train-dca --reward plan --coarse-data visdrone:../shared/data/visdrone_people \
         --coarse-data mot17-collage:../shared/data/mot17_mini      # budget-aware, on coarse boxes
 
+``--scale-study`` trains RL-DCA's other policy kind instead: the per-frame choice of the mean-shift
+bandwidth (:mod:`repose_ros.core.dca.scale`), from measured ``repose partition-study`` rows
+(:mod:`repose_ros.training.dca_scale`); it writes a ``.npz`` (give ``--out X.npz``; ``policy:``
+in config/repose.yaml takes its path), a ``.json`` report with cross-validated figures and a
+learning-curve PNG::
+
+    repose train-dca --scale-study study_a.json,study_b.json --out /tmp/scale.npz
+
 ``--reward plan`` pays the change of what the run-time plan is expected to find under the budget
 (:func:`repose_ros.core.dca.reward.make_plan_value`: with ``--target people`` the share of the
 annotated people, with ``--target coarse`` the planner's own value over the coarse boxes) on layouts of coarse
@@ -109,8 +117,71 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-steps", type=int, default=DEFAULT_MAX_STEPS, help="refinement steps per frame")
     p.add_argument("--gamma", type=float, default=DEFAULT_GAMMA, help="y stretch exponent")
     p.add_argument("--bandwidth", type=float, default=DEFAULT_BANDWIDTH, help="mean-shift bandwidth")
+    p.add_argument("--scale-study", default=None, metavar="JSON[,JSON...]",
+                   help="train the scale choice (bandwidth per frame) from these repose partition-study files "
+                        "(candidates meanshift,bandwidth:F,...) instead of the keep / merge / split policy")
+    p.add_argument("--scale-epochs", type=int, default=300, help="(--scale-study) full-batch epochs (default: 300)")
+    p.add_argument("--scale-entropy", type=float, default=0.05,
+                   help="(--scale-study) entropy bonus of the softmax policy (default: %(default)s)")
+    p.add_argument("--scale-weight-decay", type=float, default=1e-3,
+                   help="(--scale-study) Adam weight decay (default: %(default)s)")
+    p.add_argument("--scale-folds", type=int, default=5,
+                   help="(--scale-study) folds of the frame-wise cross-validation reported (default: 5; 0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
+
+
+def main_train_scale(args: argparse.Namespace) -> int:
+    """``repose train-dca --scale-study``: fit, cross-validate and write the scale policy."""
+    from pathlib import Path
+
+    from repose_ros.cli.args import comma_list
+    from repose_ros.training.dca_scale import (cross_validate, evaluate_choice, fit_scale_policy,
+                                               load_study_samples, plot_scale_curve)
+
+    out = Path(args.out)
+    if out.suffix != ".npz":
+        raise SystemExit("repose train-dca --scale-study: --out must name a .npz file")
+    if args.scale_epochs < 1 or args.scale_folds < 0 or args.scale_entropy < 0 or args.scale_weight_decay < 0:
+        raise SystemExit("repose train-dca: --scale-epochs >= 1, --scale-folds, --scale-entropy and "
+                         "--scale-weight-decay >= 0")
+    files = comma_list(args.scale_study)
+    try:
+        samples = load_study_samples(files)
+    except (ValueError, OSError, KeyError) as exc:
+        raise SystemExit(f"repose train-dca --scale-study: {exc}") from None
+    fit = dict(epochs=args.scale_epochs, entropy=args.scale_entropy, weight_decay=args.scale_weight_decay)
+    print(f"repose train-dca: {len(samples)} (frame, budget) samples from {len(files)} studies; "
+          f"scales {list(samples.scales)}")
+    report: dict[str, Any] = {"studies": files, "scales": list(samples.scales), "samples": len(samples)}
+    if args.scale_folds:
+        try:
+            report["cross_validation"] = cross_validate(samples, folds=args.scale_folds, seed=args.seed, **fit)
+        except ValueError as exc:
+            raise SystemExit(f"repose train-dca --scale-study: {exc}") from None
+    bar = None
+    if not args.no_progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=args.scale_epochs, desc="train-dca scale", unit="epoch", file=sys.stderr)
+    try:
+        policy, curve = fit_scale_policy(samples, seed=args.seed, on_epoch=(lambda _e, _v: bar.update(1)) if bar
+                                         else None, **fit)
+    finally:
+        if bar is not None:
+            bar.close()
+    report["training"] = evaluate_choice(policy, samples)
+    report["curve"] = curve
+    policy.meta.update(studies=[Path(f).name for f in files])
+    out.parent.mkdir(parents=True, exist_ok=True)
+    policy.save(out)
+    out.with_suffix(".json").write_text(json.dumps(report, indent=1), encoding="utf-8")
+    plot = args.plot or str(out.with_suffix("")) + "_curve.png"
+    plot_scale_curve(curve, plot)
+    brief = {k: v for k, v in report.items() if k != "curve"}
+    print(json.dumps(brief, indent=1))
+    print(f"repose train-dca: wrote {out}, {out.with_suffix('.json')} and {plot}")
+    return 0
 
 
 def _mot_frames(spec: str, option: str) -> tuple[str, list]:
@@ -150,6 +221,8 @@ def _plan_setup(args: argparse.Namespace) -> tuple[Any, Any, dict[str, Any]]:
 def main_train(argv: Optional[List[str]] = None) -> int:
     """Run ``repose train-dca``; returns the exit code."""
     args = build_parser().parse_args(argv)
+    if args.scale_study:
+        return main_train_scale(args)
     if (args.timesteps < 0 or args.imitate < 0 or args.imitate_epochs < 1 or args.imitate_rounds < 1
             or not args.imitate_temperature >= 0):
         raise SystemExit("repose train-dca: --timesteps, --imitate and --imitate-temperature must be >= 0, "

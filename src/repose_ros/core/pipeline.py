@@ -141,6 +141,10 @@ class RePose:
         reserve), ``servers`` and ``coarse_key`` matter only to the ``greedy`` partitioner, which
         values a clustering by the plan it allows (:meth:`refine_by_plan`), and to an ``rl_dca``
         policy that observes the budget and the number of servers.
+
+        ``rl_dca`` with a scale policy (:mod:`repose_ros.core.dca.scale`) clusters at the bandwidth
+        it picks for the frame; with ``policy_check`` that clustering is kept only when its plan's
+        value beats the one at the configured bandwidth (two plans).
         """
         c = self.config
         if c.partitioner == "uniform":
@@ -150,14 +154,24 @@ class RePose:
             return Partition(labels, blocks)
         if len(coarse) == 0:
             return Partition(np.zeros(0, np.int64), [])
-        labels = self.initial_labels(coarse, frame_w, frame_h)
         budget = self.detection_budget(0.0) if budget_ms is None else float(budget_ms)
+        n_servers = c.num_servers if servers is None else len(servers)
+        scale = 1.0
+        choose = getattr(self.dca, "bandwidth_scale", None) if c.partitioner == "rl_dca" else None
+        if choose is not None:  # a scale policy picks the bandwidth (core/dca/scale.py)
+            scale = choose(coarse.xyxy, frame_w, frame_h, budget, n_servers)
+        labels = self.initial_labels(coarse, frame_w, frame_h, scale)
         if c.partitioner == "rl_dca":
-            n_servers = c.num_servers if servers is None else len(servers)
             memo: Dict[Any, Any] = {}
 
             def value(lab: np.ndarray) -> float:
                 return self.plan_value(coarse, lab, frame_w, frame_h, budget, servers, coarse_key, memo)
+            if scale != 1.0 and c.policy_check:  # the scale policy proposes, the planner checks
+                from repose_ros.core.dca.state import raises_value
+
+                base = self.initial_labels(coarse, frame_w, frame_h)
+                if not raises_value(value(labels), value(base)):
+                    labels = base
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
                                      value=value if c.policy_check else None)
         elif c.partitioner == "greedy":

@@ -175,7 +175,7 @@ class MethodRunner:
                  policy: str = "", fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
                  weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: bool = False,
                  budget_reserve_ms: float = 10.0, coarse_sizes: Sequence[int] = (), coarse_budget_share: float = 0.3,
-                 coverage: bool = False):
+                 coverage: bool = False, policy_check: bool = False):
         if servers < 1:
             raise ValueError("servers must be >= 1")
         self.zoo = zoo
@@ -187,6 +187,7 @@ class MethodRunner:
         self.coarse_model = coarse_model
         self.coarse_conf = float(coarse_conf)
         self.policy = policy
+        self.policy_check = bool(policy_check)
         self.fusion = fusion
         self.fusion_iou = float(fusion_iou)
         self.fake = fake
@@ -219,7 +220,8 @@ class MethodRunner:
                                conf=self.conf, iou=self.iou, partitioner=partitioner, policy=self.policy,
                                fusion=self.fusion, fusion_iou=self.fusion_iou, coarse_on_edge=self.coarse_on_edge,
                                budget_reserve_ms=self.budget_reserve_ms, coarse_sizes=self.coarse_sizes,
-                               coarse_budget_share=self.coarse_budget_share, coverage=self.coverage)
+                               coarse_budget_share=self.coarse_budget_share, coverage=self.coverage,
+                               policy_check=self.policy_check)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 

@@ -6,7 +6,10 @@ k-means) is turned into blocks, planned as deployed (:meth:`RePose.plan_frame`, 
 included) under one detection budget shared by all candidates (the budget less the measured
 coarse time and the reserve: the candidates' own search time is left out, so that only the
 partition differs), run on the detector and fused. Recorded per (frame, budget, candidate): the
-plan's value (what the planner expects to find), the frame's AP50:95, the number of blocks.
+plan's value (what the planner expects to find), the frame's AP50:95, the number of blocks, and
+the frame's scale features (:func:`repose_ros.core.dca.scale.scale_features` of its coarse boxes
+and detection budget), so that the rows of candidates ``bandwidth:F`` can train RL-DCA's scale
+choice (``repose train-dca --scale-study``).
 
 :func:`summarise` then reports per budget
 
@@ -29,6 +32,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 import numpy as np
 
+from repose_ros.core.dca.scale import scale_features
 from repose_ros.core.detections import Detections
 from repose_ros.evaluation.metrics import DetectionEvaluator
 
@@ -118,12 +122,16 @@ class StudyRow:
     feasible: bool
     ap: Optional[float]
     detections: Detections = field(repr=False, default_factory=Detections.empty)
+    features: Optional[List[float]] = None
 
     def to_dict(self) -> Dict[str, Any]:
         """JSON-ready figures (no detections)."""
-        return {"frame": self.frame, "budget_ms": self.budget_ms, "candidate": self.candidate,
-                "clusters": self.clusters, "blocks": self.blocks, "value": self.value, "feasible": self.feasible,
-                "ap50_95": self.ap}
+        out = {"frame": self.frame, "budget_ms": self.budget_ms, "candidate": self.candidate,
+               "clusters": self.clusters, "blocks": self.blocks, "value": self.value, "feasible": self.feasible,
+               "ap50_95": self.ap}
+        if self.features is not None:
+            out["features"] = [float(v) for v in self.features]
+        return out
 
 
 def run_candidate(repose: Any, image: np.ndarray, coarse: Detections, part: Any, budget_ms: float,
@@ -158,6 +166,7 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
                 continue
             detect_budget = repose.detection_budget(stage.ms, budget)
             ck = stage.model_key or None
+            feats = scale_features(coarse.xyxy, w, h, detect_budget, repose.config.num_servers).tolist()
             for cand in candidates:
                 part = candidate_partition(cand, runner, coarse, w, h, detect_budget, ck)
                 labels = part.labels
@@ -166,7 +175,7 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
                 ev.add_detections(frame.gt, fused, frame.ignore, frame.width or w, frame.height or h)
                 rows.append(StudyRow(fi, float(budget), cand.name, int(labels.max()) + 1 if len(labels) else 0,
                                      len(part.blocks), float(plan.total_value), bool(plan.feasible),
-                                     ev.summary().get("map50_95"), fused))
+                                     ev.summary().get("map50_95"), fused, feats))
         if progress is not None:
             progress(fi)
     return rows

@@ -47,6 +47,7 @@ class EvalOptions:
     iou: float = 0.5
     profile: str = ""
     policy: str = ""
+    policy_check: bool = False
     weights: str = "builtin:yolov8s-person"
     device: str = "cpu"
     threads: Optional[int] = None
@@ -78,7 +79,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     dep = _deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou,
                                      model_name=name, policy=o.policy, fake=fake, weights_path=weights_path,
-                                     device=o.device, coverage=o.coverage, **dep)
+                                     device=o.device, coverage=o.coverage, policy_check=o.policy_check, **dep)
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}

@@ -72,7 +72,7 @@ def bench_overhead(
         times, plan_times, ks = [], [], []
         for i, b in enumerate(layouts):
             t0 = time.perf_counter()
-            labels = part.cluster(b, frame_w, frame_h)
+            labels = part.cluster(b, frame_w, frame_h, budget_ms, servers)
             t1 = time.perf_counter()
             dets = Detections(b, np.full(len(b), 0.5, np.float32), np.zeros(len(b), np.int32))
             blocks = rp.blocks_of(dets, labels, frame_w, frame_h)

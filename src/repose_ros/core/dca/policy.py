@@ -65,6 +65,12 @@ short. A deterministic policy that keeps once would keep at every later step (sa
 observation), so :meth:`RLDCA.refine` stopping at the first keep gives the same result as
 running all ``max_steps`` steps.
 
+Scale policies
+--------------
+A policy file can instead hold RL-DCA's *scale choice* (:mod:`repose_ros.core.dca.scale`: a
+``.npz`` whose metadata says ``kind: scale``): it picks, per frame, the multiplier of the
+mean-shift bandwidth and makes no keep / merge / split step (:meth:`RLDCA.bandwidth_scale`).
+
 Inference
 ---------
 :class:`RLDCA` runs the actor MLP in numpy (weights from a ``.npz`` saved beside the policy
@@ -82,6 +88,7 @@ import numpy as np
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.dca.actions import apply_action
+from repose_ros.core.dca.scale import POLICY_KIND, ScalePolicy
 from repose_ros.core.dca.state import (ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size,
                                        raises_value)
 
@@ -182,29 +189,58 @@ def extract_actor_weights(model: Any) -> NumpyActor:
     return NumpyActor(ws, bs, act)
 
 
-def default_policy_path() -> Path:
-    """Return the path of the policy shipped with the package (``repose_ros/data``)."""
+def _data_file(name: str) -> Path:
+    """Return the path of a file shipped in ``repose_ros/data``."""
     try:
         from importlib.resources import files
 
-        p = Path(str(files("repose_ros").joinpath("data", "rl_dca_policy.zip")))
+        p = Path(str(files("repose_ros").joinpath("data", name)))
         if p.exists():
             return p
     except (ImportError, ModuleNotFoundError, TypeError):
         pass
-    return Path(__file__).resolve().parent.parent / "data" / "rl_dca_policy.zip"
+    return Path(__file__).resolve().parents[2] / "data" / name
+
+
+def default_policy_path() -> Path:
+    """Return the path of the policy shipped with the package (``repose_ros/data``)."""
+    return _data_file("rl_dca_policy.zip")
+
+
+#: Policies shipped with the package, by the name ``policy: builtin:<name>`` gives them.
+BUILTIN_POLICIES = {"default": "rl_dca_policy.zip", "scale": "rl_dca_scale.npz"}
+
+
+def resolve_policy_path(text: str | Path | None) -> Path | None:
+    """Return the file a ``policy`` setting names: None for empty (the default), ``builtin:<name>``, or a path.
+
+    Raises:
+        ValueError: for an unknown ``builtin:`` name.
+    """
+    if text is None or str(text) == "":
+        return None
+    name = str(text)
+    if name.startswith("builtin:"):
+        key = name.split(":", 1)[1]
+        if key not in BUILTIN_POLICIES:
+            raise ValueError(f"unknown built-in policy {name!r}; known: "
+                             f"{', '.join('builtin:' + k for k in BUILTIN_POLICIES)}")
+        return _data_file(BUILTIN_POLICIES[key])
+    return Path(name)
 
 
 class RLDCA:
     """Partition a frame's boxes: mean-shift initial clusters refined by the RL-DCA policy.
 
     The policy is loaded lazily on first use: from ``<policy>.npz`` beside the ``.zip`` when
-    present (numpy only), otherwise with ``PPO.load(device="cpu")`` and weight extraction.
+    present (numpy only), otherwise with ``PPO.load(device="cpu")`` and weight extraction. A
+    ``.npz`` of kind ``scale`` is a scale policy (module docstring).
     Clustering settings (``gamma``, ``bandwidth``, ``max_clusters``, ``max_steps``) default to
     those the policy was trained with, then to the module defaults.
 
     Args:
-        policy_path: ``.zip`` policy (default :func:`default_policy_path`).
+        policy_path: ``.zip`` policy, a scale ``.npz``, or ``builtin:<name>`` (:data:`BUILTIN_POLICIES`);
+            default :func:`default_policy_path`.
         use_policy: False gives mean shift only (ablation; see :meth:`meanshift_only`).
         gamma: stretch exponent of the initial clustering.
         bandwidth: mean-shift bandwidth.
@@ -229,7 +265,7 @@ class RLDCA:
         extended_state: bool | None = None,
         context: bool | None = None,
     ) -> None:
-        self.policy_path = Path(policy_path) if policy_path is not None else None
+        self.policy_path = resolve_policy_path(policy_path)
         self.use_policy = use_policy
         self._gamma = gamma
         self._bandwidth = bandwidth
@@ -239,6 +275,7 @@ class RLDCA:
         self._context = context
         self._actor = actor
         self._meta: dict[str, Any] = {}
+        self._scale: ScalePolicy | None = None
         self._loaded = actor is not None or not use_policy
         if actor is not None:
             self._meta["max_clusters"], self._meta["extended_state"], self._meta["context"] = self._check_actor(
@@ -323,6 +360,11 @@ class RLDCA:
         npz = path.with_suffix(".npz")
         if npz.is_file():
             self._actor, self._meta = NumpyActor.load_npz(npz)
+            if self._meta.get("kind") == POLICY_KIND:  # a scale policy: no keep / merge / split actor
+                self._scale = ScalePolicy.from_npz(self._actor, self._meta)
+                self._actor = None
+                self._loaded = True
+                return
         elif path.is_file():
             from stable_baselines3 import PPO
 
@@ -345,9 +387,37 @@ class RLDCA:
             self._actor, m, ext, ctx)
         self._loaded = True
 
-    def cluster(self, xyxy: np.ndarray, frame_w: float, frame_h: float) -> np.ndarray:
-        """Return final labels: mean-shift initial clusters, then policy refinement."""
-        return self.refine(xyxy, frame_w, frame_h, labels=None)
+    @property
+    def scale_policy(self) -> ScalePolicy | None:
+        """The policy's per-frame choice of the bandwidth multiplier, when it is a scale policy (else None)."""
+        if self.use_policy:
+            self.load()
+        return self._scale
+
+    def bandwidth_scale(self, xyxy: np.ndarray, frame_w: float, frame_h: float, budget_ms: float | None = None,
+                        servers: int | None = None) -> float:
+        """Return the multiplier of the mean-shift bandwidth for this frame (1.0 unless a scale policy chooses).
+
+        ``budget_ms`` and ``servers`` as :meth:`refine` (defaults 3000 ms and 4).
+        """
+        sp = self.scale_policy
+        if sp is None or len(xyxy) == 0:
+            return 1.0
+        return sp.choose(xyxy, frame_w, frame_h, 3000.0 if budget_ms is None else float(budget_ms),
+                         4 if servers is None else int(servers))
+
+    def cluster(self, xyxy: np.ndarray, frame_w: float, frame_h: float, budget_ms: float | None = None,
+                servers: int | None = None) -> np.ndarray:
+        """Return final labels: mean-shift initial clusters (at the scale policy's bandwidth), then refinement.
+
+        ``budget_ms`` and ``servers``: what policies that observe them see (:meth:`refine`).
+        """
+        b = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
+        scale = self.bandwidth_scale(b, frame_w, frame_h, budget_ms, servers)
+        labels = None
+        if scale != 1.0:
+            labels = initial_clusters(b, frame_w, frame_h, gamma=self.gamma, bandwidth=self.bandwidth * scale)
+        return self.refine(b, frame_w, frame_h, labels=labels, budget_ms=budget_ms, servers=servers)
 
     def refine(
         self, xyxy: np.ndarray, frame_w: float, frame_h: float, labels: np.ndarray | None = None,
@@ -380,7 +450,7 @@ class RLDCA:
         if labels is None:
             labels = initial_clusters(b, frame_w, frame_h, gamma=self.gamma, bandwidth=self.bandwidth)
         state = ClusterState(b, labels, frame_w, frame_h)
-        if not self.use_policy or state.n_boxes < 2:
+        if not self.use_policy or state.n_boxes < 2 or self.scale_policy is not None:
             return state.labels
         actor = self.actor
         assert actor is not None

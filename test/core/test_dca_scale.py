@@ -1,0 +1,209 @@
+"""RL-DCA's scale choice: features, the policy file, the pipeline's use of it, and its training."""
+import json
+
+import numpy as np
+import pytest
+
+from repose_ros.core.config import RePoseConfig
+from repose_ros.core.dca.policy import RLDCA, NumpyActor
+from repose_ros.core.dca.scale import SCALE_FEATURES, ScalePolicy, scale_features
+from repose_ros.core.detections import Detections
+from repose_ros.core.pipeline import RePose
+from repose_ros.detectors.zoo import ModelZoo
+
+W, H = 3840, 2160
+
+
+def _layout(rng, dense: bool, n: int = 60) -> np.ndarray:
+    if dense:  # one packed crowd of large people
+        c = rng.normal([1900, 1100], [150, 80], (n, 2))
+        h = rng.uniform(60, 90, n)
+    else:  # small people scattered over the frame
+        c = rng.uniform([0, 0], [W, H], (n, 2))
+        h = rng.uniform(20, 40, n)
+    w = 0.4 * h
+    return np.stack([c[:, 0] - w / 2, c[:, 1] - h / 2, c[:, 0] + w / 2, c[:, 1] + h / 2], 1).astype(np.float32)
+
+
+def _threshold_policy(scales=(0.6, 1.0)) -> ScalePolicy:
+    """Chooses the first scale when crowding (feature 2) is above 0 (standardised), the second otherwise."""
+    nf = len(SCALE_FEATURES)
+    w = np.zeros((2, nf))
+    w[0, 2], w[1, 2] = 1.0, -1.0
+    mean = np.zeros(nf)
+    mean[2] = 1.0  # crowding log(distance / height) above 1 counts as scattered
+    return ScalePolicy(NumpyActor([w], [np.zeros(2)]), scales, mean, np.ones(nf))
+
+
+def test_features_tell_crowds_from_scattered_people():
+    rng = np.random.default_rng(0)
+    dense = scale_features(_layout(rng, True), W, H, 740, 4)
+    sparse = scale_features(_layout(rng, False), W, H, 740, 4)
+    assert dense.shape == sparse.shape == (len(SCALE_FEATURES),)
+    crowd = SCALE_FEATURES.index("crowding")
+    assert dense[crowd] < 0.5 < 1.5 < sparse[crowd]
+    height = SCALE_FEATURES.index("height")
+    assert dense[height] > 2 * sparse[height]
+    budget = SCALE_FEATURES.index("budget")
+    assert scale_features(_layout(rng, False), W, H, 3740, 4)[budget] > sparse[budget]
+    # a uniformly enlarged frame (boxes and all) looks the same apart from nothing
+    big = scale_features(_layout(np.random.default_rng(3), False) * 2, 2 * W, 2 * H, 740, 4)
+    small = scale_features(_layout(np.random.default_rng(3), False), W, H, 740, 4)
+    np.testing.assert_allclose(big, small, atol=1e-6)
+
+
+def test_features_of_degenerate_inputs():
+    assert np.all(np.isfinite(scale_features(np.zeros((0, 4)), W, H, 1000, 4)))
+    one = scale_features(np.array([[10, 10, 30, 60]]), W, H, 1000, 4)
+    assert np.all(np.isfinite(one))
+    same = scale_features(np.array([[10, 10, 30, 60]] * 3), W, H, 1000, 4)  # coinciding centres
+    assert np.all(np.isfinite(same))
+    with pytest.raises(ValueError):
+        scale_features(np.zeros((1, 4)), 0, H, 1000, 4)
+
+
+def test_policy_checks_its_shape():
+    nf = len(SCALE_FEATURES)
+    actor = NumpyActor([np.zeros((3, nf))], [np.zeros(3)])
+    with pytest.raises(ValueError):
+        ScalePolicy(actor, (0.6, 1.0), np.zeros(nf), np.ones(nf))  # 3 actions, 2 scales
+    with pytest.raises(ValueError):
+        ScalePolicy(actor, (0.6, 0.8, 1.0), np.zeros(nf), np.zeros(nf))  # std 0
+    with pytest.raises(ValueError):
+        ScalePolicy(actor, (0.6, 0.8, 1.0), np.zeros(nf - 1), np.ones(nf - 1))
+
+
+def test_saved_policy_drives_rldca_and_the_pipeline(tmp_path):
+    pol = _threshold_policy()
+    path = tmp_path / "scale.npz"
+    pol.save(path)
+    rng = np.random.default_rng(1)
+    sparse, dense = _layout(rng, False), _layout(rng, True)
+    dca = RLDCA(path)
+    assert dca.scale_policy is not None and dca.actor is None
+    assert dca.bandwidth_scale(sparse, W, H, 740, 4) == 0.6
+    assert dca.bandwidth_scale(dense, W, H, 740, 4) == 1.0
+    assert dca.bandwidth_scale(np.zeros((0, 4)), W, H, 740, 4) == 1.0
+    repose = RePose(RePoseConfig(partitioner="rl_dca", policy=str(path)), zoo=ModelZoo.fake())
+    for xy, scale in ((sparse, 0.6), (dense, 1.0)):
+        det = Detections(xy, np.ones(len(xy), np.float32), np.zeros(len(xy), np.int64))
+        part = repose.partition(det, W, H, 740)
+        np.testing.assert_array_equal(part.labels, repose.initial_labels(det, W, H, scale))
+    det = Detections(sparse, np.ones(len(sparse), np.float32), np.zeros(len(sparse), np.int64))
+    assert repose.partition(det, W, H, 740).labels.max() > repose.initial_labels(det, W, H).max()
+    # RLDCA on its own: mean shift at its bandwidth x the chosen scale, no refinement steps
+    assert dca.cluster(sparse, W, H).max() > RLDCA.meanshift_only().cluster(sparse, W, H).max()
+
+
+def test_policy_file_must_match_the_features(tmp_path):
+    pol = _threshold_policy()
+    path = tmp_path / "old.npz"
+    pol.actor.save_npz(path, dict(pol.to_meta(), features=["something", "else"]))
+    with pytest.raises(ValueError, match="observes"):
+        RLDCA(path).load()
+
+
+def _study(path, n_frames, seed, scales=(1.0, 0.8, 0.6), drop=None):
+    """A partition-study JSON whose best scale is 1.0 on crowds and 0.6 on scattered people."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for f in range(n_frames):
+        dense = f % 2 == 0
+        xy = _layout(rng, dense)
+        for b in (1000.0, 4000.0):
+            feats = scale_features(xy, W, H, b - 260, 4).tolist()
+            for s in scales:
+                cand = "meanshift" if s == 1.0 else f"bandwidth:{s:g}"
+                if drop == (f, b, cand):
+                    continue
+                good = (s == 1.0) if dense else (s == 0.6)
+                rows.append(dict(frame=f, budget_ms=b, candidate=cand, clusters=3, blocks=3, value=1.0,
+                                 feasible=True, ap50_95=0.2 + 0.03 * good + rng.normal(0, 0.004), features=feats))
+    cands = ["meanshift" if s == 1.0 else f"bandwidth:{s:g}" for s in scales]
+    path.write_text(json.dumps(dict(candidates=cands, feature_names=list(SCALE_FEATURES), rows=rows)))
+    return path
+
+
+def test_load_samples_keeps_complete_cells_and_common_scales(tmp_path):
+    from repose_ros.training.dca_scale import load_study_samples
+
+    a = _study(tmp_path / "a.json", 4, 0, drop=(1, 4000.0, "bandwidth:0.8"))
+    b = _study(tmp_path / "b.json", 2, 1, scales=(1.0, 0.6))
+    s = load_study_samples([str(a)])
+    assert s.scales == (0.6, 0.8, 1.0) and len(s) == 7  # 4 frames x 2 budgets, one cell incomplete
+    both = load_study_samples([str(a), str(b)])
+    assert both.scales == (0.6, 1.0) and len(both) == 8 + 4
+    assert len(set(both.groups.tolist())) == 6
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps(dict(candidates=["meanshift", "bandwidth:0.8"], rows=[])))
+    with pytest.raises(ValueError, match="features"):
+        load_study_samples([str(bad)])
+    only = _study(tmp_path / "only.json", 2, 2, scales=(1.0,))
+    with pytest.raises(ValueError, match="two scales"):
+        load_study_samples([str(only)])
+
+
+def test_training_learns_which_scale_pays_on_held_out_frames(tmp_path):
+    from repose_ros.training.dca_scale import cross_validate, evaluate_choice, fit_scale_policy, load_study_samples
+
+    s = load_study_samples([str(_study(tmp_path / "a.json", 20, 0))])
+    pol, curve = fit_scale_policy(s, epochs=150, seed=0)
+    assert curve[-1] > curve[0] + 0.5
+    got = evaluate_choice(pol, s)
+    assert got["policy"] > max(got["fixed"].values()) + 0.01
+    again, _ = fit_scale_policy(s, epochs=150, seed=0)  # seeded: same policy
+    np.testing.assert_allclose(again.actor.logits(np.ones(len(SCALE_FEATURES))),
+                               pol.actor.logits(np.ones(len(SCALE_FEATURES))), rtol=1e-6)
+    cv = cross_validate(s, folds=4, seed=0, epochs=150)
+    assert cv["policy"] > max(cv["fixed"].values()) + 0.01
+    assert set(cv["per_budget"]) == {"1000", "4000"}
+    with pytest.raises(ValueError):
+        cross_validate(s, folds=50)
+
+
+def test_train_dca_scale_study_command(tmp_path):
+    from repose_ros.cli.train_dca import main_train
+
+    study = _study(tmp_path / "a.json", 12, 3)
+    out = tmp_path / "pol.npz"
+    assert main_train(["--scale-study", str(study), "--out", str(out), "--scale-epochs", "100",
+                       "--scale-folds", "3", "--no-progress"]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert report["samples"] == 24 and "cross_validation" in report and len(report["curve"]) == 100
+    assert (tmp_path / "pol_curve.png").stat().st_size > 1000
+    assert RLDCA(out).scale_policy.scales == (0.6, 0.8, 1.0)
+    with pytest.raises(SystemExit, match="npz"):
+        main_train(["--scale-study", str(study), "--out", str(tmp_path / "pol.zip")])
+
+
+def test_policy_check_keeps_the_scaled_clusters_only_when_the_plan_values_them_more(tmp_path, monkeypatch):
+    path = tmp_path / "scale.npz"
+    _threshold_policy().save(path)
+    xy = _layout(np.random.default_rng(1), False)
+    det = Detections(xy, np.ones(len(xy), np.float32), np.zeros(len(xy), np.int64))
+    repose = RePose(RePoseConfig(partitioner="rl_dca", policy=str(path), policy_check=True), zoo=ModelZoo.fake())
+    fine, base = repose.initial_labels(det, W, H, 0.6), repose.initial_labels(det, W, H)
+    assert fine.max() != base.max()
+    for favoured, expected in ((fine, fine), (base, base)):
+        monkeypatch.setattr(RePose, "plan_value", lambda self, coarse, lab, *a, f=favoured, **k:
+                            1.0 if np.array_equal(lab, f) else 0.5)
+        np.testing.assert_array_equal(repose.partition(det, W, H, 740).labels, expected)
+
+
+def test_builtin_policy_names():
+    from repose_ros.core.dca.policy import default_policy_path, resolve_policy_path
+
+    assert resolve_policy_path("") is None and resolve_policy_path(None) is None
+    assert resolve_policy_path("builtin:default") == default_policy_path()
+    assert str(resolve_policy_path("some/where.zip")) == "some/where.zip"
+    with pytest.raises(ValueError, match="builtin:scale"):
+        resolve_policy_path("builtin:nothing")
+    shipped = RLDCA("builtin:scale")
+    assert shipped.policy_path.is_file() and shipped.scale_policy is not None
+    assert shipped.scale_policy.scales == (0.6, 0.8, 1.0)
+    # its report (beside it) names the measured studies it was trained on and a cross-validation
+    report = json.loads(shipped.policy_path.with_suffix(".json").read_text())
+    assert report["samples"] > 0 and "cross_validation" in report
+    rng = np.random.default_rng(2)
+    for dense in (False, True):
+        assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in (0.6, 0.8, 1.0)
