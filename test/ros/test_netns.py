@@ -204,7 +204,11 @@ def test_edge_servers_in_separate_namespaces_survive_a_link_cut(netbed, tmp_path
     # before the link came back; a frame sent just before the restore may be planned after it.
     during = [r for r in recs if t_cut <= r["sent"] and r["planned"] is not None and r["planned"] < t_restore_begin]
     after = [r for r in recs if r["sent"] >= t_restore]
-    assert all(tuple(r["live"] or ()) == (0, 1) for r in before), diag
+    # Before the cut both servers are live. On a loaded machine one heartbeat gap longer than the 1 s
+    # timeout has been seen twice in fresh-clone CI runs (one frame planned with one server, the
+    # frames around it with both); one such frame is tolerated, a liveness that flaps is not.
+    assert sum(1 for r in before if tuple(r["live"] or ()) != (0, 1)) <= 1, diag
+    assert before and tuple(before[-1]["live"] or ()) == (0, 1), diag
     # Before the cut nothing is lost; on a loaded machine a block may miss its deadline now and then
     # (flagged degraded, coarse boxes in its place), which is not what this test is about.
     assert sum(1 for r in before if r["degraded"]) <= 2, diag
