@@ -158,3 +158,32 @@ def test_camera_deactivate_hands_queued_frames_on(ctx):
     finally:
         release.set()
         cam.destroy_node()
+
+
+@pytest.mark.ros
+def test_rl_dca_with_a_missing_policy_fails_configure_and_is_refused_at_run_time(ctx, tmp_path):
+    missing = str(tmp_path / "nowhere.zip")
+    part = PartitionerNode(standalone=True, context=ctx, namespace="lcp", parameter_overrides=[
+        MANUAL, Parameter("partitioner", value="rl_dca"), Parameter("policy", value=missing)])
+    try:
+        part.trigger_configure()
+        assert _state(part) == "unconfigured" and part.repose is None
+    finally:
+        part.destroy_node()
+    part = PartitionerNode(standalone=True, context=ctx, namespace="lcp", parameter_overrides=[
+        MANUAL, Parameter("partitioner", value="meanshift"), Parameter("policy", value=missing)])
+    try:
+        part.trigger_configure()
+        assert _state(part) == "inactive"
+        result = part.set_parameters([Parameter("partitioner", value="rl_dca")])[0]
+        assert not result.successful and "policy" in result.reason
+        assert part.repose.config.partitioner == "meanshift"
+    finally:
+        part.destroy_node()
+    part = PartitionerNode(standalone=True, context=ctx, namespace="lcp", parameter_overrides=[
+        MANUAL, Parameter("partitioner", value="rl_dca"), Parameter("policy", value="builtin:scale")])
+    try:
+        part.trigger_configure()
+        assert _state(part) == "inactive" and part.repose.dca.scale_policy is not None
+    finally:
+        part.destroy_node()

@@ -179,7 +179,7 @@ class PartitionerNode(LifecycleNode):
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":
-                _ = repose.dca  # load the policy now: a broken policy file fails the transition
+                repose.dca.load()  # load the policy now: a missing or broken policy file fails the transition
         except Exception as exc:  # noqa: BLE001 - reported as a failed transition
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -360,7 +360,10 @@ class PartitionerNode(LifecycleNode):
         cfg = self.repose.config
         if method is not None:
             if method == "rl_dca":
-                _ = self.repose.dca  # load the policy now: a broken policy file refuses the change
+                try:  # load the policy now: a missing or broken policy file refuses the change
+                    self.repose.dca.load()
+                except OSError as exc:
+                    raise ValueError(f"partitioner rl_dca: cannot load its policy: {exc}") from None
             cfg.partitioner = method
         for name in ("budget_ms", "budget_reserve_ms", "block_margin", "block_min_size"):
             if name in changed:
