@@ -52,6 +52,8 @@ REJOIN_S = 3.0            # partitioner: a returning server is planned for at th
 REJOIN_BOUND = math.ceil((STATUS_PERIOD_S + REJOIN_S + 2.0) * RATE)
 # Frames sent while a killed aggregator is replaced (process start + discovery) are not answered.
 AGG_RESTART_BOUND = math.ceil(10.0 * RATE)
+# Frames by which the partitioner's and this client's view of a restarted aggregator may differ (discovery).
+DISCOVERY_SLACK = 4
 
 
 def _domain_id(k: int) -> str:
@@ -262,14 +264,15 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
     assert agg_gap <= AGG_RESTART_BOUND and len(agg) - agg_gap >= 10, diag
     first_answer = next(r for r in agg if r.answers)
     # ... and the frames nobody answered are accounted for: the partitioner counts them, and every frame it
-    # planned is answered, unanswered or (by now) none still awaited. It may count fewer than this client
-    # lacks: the restarted aggregator's first answers can reach the frontend before discovery has matched
-    # this client's subscription (seen: 10 counted, 18 missing here, on a busy machine).
+    # planned is answered, unanswered or (by now) none still awaited. Its count and this client's differ by
+    # discovery, both ways: the restarted aggregator's first answers can reach the frontend before its
+    # detections publisher has matched this client (seen: 10 counted, 18 missing here), and its first frame
+    # reports can be published before they match the partitioner (seen: 10 counted, 8 missing here).
     unanswered = sum(1 for r in stream.frames.values() if not r.answers)
     counted = int(accounted.get("frames unanswered", -1))
     answered_here = len(stream.frames) - unanswered
-    assert 1 <= counted <= unanswered, f"{accounted}\n{diag}"
-    assert int(accounted.get("frames answered", -1)) >= answered_here, f"{accounted}\n{diag}"
+    assert 1 <= counted <= unanswered + DISCOVERY_SLACK, f"{accounted}\n{diag}"
+    assert int(accounted.get("frames answered", -1)) >= answered_here - DISCOVERY_SLACK, f"{accounted}\n{diag}"
     assert (int(accounted["frames answered"]) + counted + int(accounted.get("frames awaiting an answer", -1))
             == int(accounted.get("frames planned", -1))), f"{accounted}\n{diag}"
     assert int(accounted.get("frames awaiting an answer", -1)) == 0, f"{accounted}\n{diag}"
