@@ -33,13 +33,12 @@ class ScaleSamples:
     """Observations ``x`` (n, F), rewards ``r`` (n, A) per scale, ``groups`` (n,) frame ids, ``scales`` (A,)."""
 
     def __init__(self, x: np.ndarray, r: np.ndarray, groups: np.ndarray, scales: Sequence[float],
-                 budgets: np.ndarray, sources: Sequence[str]) -> None:
+                 budgets: np.ndarray) -> None:
         self.x = np.asarray(x, np.float64).reshape(-1, len(SCALE_FEATURES))
         self.r = np.asarray(r, np.float64).reshape(len(self.x), -1)
         self.groups = np.asarray(groups)
         self.scales = tuple(float(s) for s in scales)
         self.budgets = np.asarray(budgets, np.float64)
-        self.sources = list(sources)
         if self.r.shape[1] != len(self.scales) or len(self.groups) != len(self.x) or len(self.budgets) != len(self.x):
             raise ValueError("samples: x, r, groups and budgets must agree")
 
@@ -48,11 +47,11 @@ class ScaleSamples:
 
 
 def _scale_of(candidate: str) -> Optional[float]:
-    if candidate == "meanshift":
-        return 1.0
-    if candidate.startswith("bandwidth:"):
-        return float(candidate.split(":", 1)[1])
-    return None
+    """Bandwidth multiplier of a partition-study candidate name (``meanshift``: 1.0), None for other kinds."""
+    from repose_ros.evaluation.partition_study import parse_candidate
+
+    c = parse_candidate(candidate)
+    return 1.0 if c.kind == "meanshift" else c.arg if c.kind == "bandwidth" else None
 
 
 def load_study_samples(paths: Sequence[str]) -> ScaleSamples:
@@ -76,7 +75,7 @@ def load_study_samples(paths: Sequence[str]) -> ScaleSamples:
     if len(scales) < 2:
         raise ValueError(f"the studies share fewer than two scales ({scales}): run them with --candidates "
                          "meanshift,bandwidth:F,...")
-    xs, rs, groups, budgets, sources = [], [], [], [], []
+    xs, rs, groups, budgets = [], [], [], []
     for fi, (p, d) in enumerate(studies):
         cells: Dict[Tuple[int, float], Dict[float, Any]] = {}
         for row in d["rows"]:
@@ -91,16 +90,20 @@ def load_study_samples(paths: Sequence[str]) -> ScaleSamples:
             rs.append([by[s]["ap50_95"] for s in scales])
             groups.append(f"{fi}:{frame}")
             budgets.append(budget)
-            sources.append(p)
     if not xs:
         raise ValueError("no (frame, budget) in the studies has every scale measured")
-    return ScaleSamples(np.array(xs), np.array(rs), np.array(groups), scales, np.array(budgets), sources)
+    return ScaleSamples(np.array(xs), np.array(rs), np.array(groups), scales, np.array(budgets))
 
 
-def _advantages(r: np.ndarray) -> Tuple[np.ndarray, float]:
+def _advantages(r: np.ndarray) -> np.ndarray:
+    """Rewards centred per sample and divided by their overall spread."""
     adv = r - r.mean(axis=1, keepdims=True)
-    spread = float(adv.std()) or 1.0
-    return adv / spread, spread
+    return adv / (float(adv.std()) or 1.0)
+
+
+def _fixed(r: np.ndarray, scales: Sequence[float]) -> Dict[str, float]:
+    """Mean reward of always taking each scale."""
+    return {f"{s:g}": float(r[:, k].mean()) for k, s in enumerate(scales)}
 
 
 def fit_scale_policy(samples: ScaleSamples, hidden: Sequence[int] = (128, 128), epochs: int = 300,
@@ -123,7 +126,7 @@ def fit_scale_policy(samples: ScaleSamples, hidden: Sequence[int] = (128, 128), 
     mean = x.mean(axis=0)
     std = x.std(axis=0)
     std = np.where(std > 1e-6, std, 1.0)
-    adv, _ = _advantages(samples.r[idx])
+    adv = _advantages(samples.r[idx])
     torch.manual_seed(int(seed))
     layers: List[Any] = []
     width = x.shape[1]
@@ -168,7 +171,7 @@ def evaluate_choice(policy: ScalePolicy, samples: ScaleSamples, index: Optional[
     a = _choose(policy, samples.x[idx])
     r = samples.r[idx]
     return {"policy": float(r[np.arange(len(idx)), a].mean()),
-            "fixed": {f"{s:g}": float(r[:, k].mean()) for k, s in enumerate(samples.scales)},
+            "fixed": _fixed(r, samples.scales),
             "best_per_sample": float(r.max(axis=1).mean()),
             "chosen": {f"{s:g}": int(np.sum(a == k)) for k, s in enumerate(samples.scales)}}
 
@@ -194,7 +197,7 @@ def cross_validate(samples: ScaleSamples, folds: int = 5, seed: int = 0, **fit_k
         chosen[test] = _choose(pol, samples.x[test])
     got = samples.r[np.arange(len(samples)), chosen]
     out: Dict[str, Any] = {"folds": folds, "samples": len(samples), "policy": float(got.mean()),
-                           "fixed": {f"{s:g}": float(samples.r[:, k].mean()) for k, s in enumerate(samples.scales)},
+                           "fixed": _fixed(samples.r, samples.scales),
                            "per_budget": {}}
     for b in sorted(set(samples.budgets.tolist())):
         m = samples.budgets == b
