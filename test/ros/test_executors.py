@@ -154,3 +154,26 @@ def test_close_executor_reports_other_errors_of_late_callbacks(capsys):
     rclpy.try_shutdown(context=ctx)
     err = capsys.readouterr().err
     assert "a callback failed while the node was stopping: ValueError: bad frame geometry" in err
+
+
+def test_ignoring_stop_signals_survives_one_that_arrives_meanwhile(monkeypatch):
+    """A stop signal raised while ignore_stop_signals sets SIG_IGN is retried, not propagated."""
+    real = signal.signal
+    calls = []
+
+    def flaky(sig, handler):
+        calls.append(sig)
+        if len(calls) == 1:  # the first attempt is interrupted by a second Ctrl-C
+            raise KeyboardInterrupt
+        return real(sig, handler)
+
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    monkeypatch.setattr(executors.signal, "signal", flaky)
+    try:
+        executors.ignore_stop_signals()
+        assert calls == [signal.SIGINT, signal.SIGINT, signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) == signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == signal.SIG_IGN
+    finally:
+        for s, h in previous.items():
+            real(s, h)

@@ -68,13 +68,19 @@ def report_unfetched_errors(executor, stream=None) -> int:
 def ignore_stop_signals() -> None:
     """Ignore further SIGINT / SIGTERM in this process (called once shutting down has begun).
 
-    Only possible from the main thread; elsewhere (a test's worker thread) nothing is changed.
+    Only possible from the main thread; elsewhere (a test's worker thread) nothing is changed. A
+    stop signal that arrives while a signal is being set to ignored raises KeyboardInterrupt in
+    the middle of it (seen in a launch test: the second of two SIGINTs); setting it is then retried.
     """
     for sig in (signal.SIGINT, signal.SIGTERM):
-        try:
-            signal.signal(sig, signal.SIG_IGN)
-        except ValueError:  # not the main thread
-            return
+        while True:
+            try:
+                signal.signal(sig, signal.SIG_IGN)
+                break
+            except KeyboardInterrupt:
+                continue
+            except ValueError:  # not the main thread
+                return
 
 
 def shut_down(executor, nodes: Iterable, try_shutdown: Optional[Callable[[], object]] = None) -> None:
