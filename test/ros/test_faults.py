@@ -52,6 +52,8 @@ REJOIN_S = 3.0            # partitioner: a returning server is planned for at th
 REJOIN_BOUND = math.ceil((STATUS_PERIOD_S + REJOIN_S + 2.0) * RATE)
 # Frames sent while a killed aggregator is replaced (process start + discovery) are not answered.
 AGG_RESTART_BOUND = math.ceil(10.0 * RATE)
+# How long before a fault a frame still in flight may have been sent: deadline + slack + 1 s of stall.
+IN_FLIGHT_S = BUDGET_MS / 1000.0 + 0.3 + 1.0
 # Frames by which the partitioner's and this client's view of a restarted aggregator may differ (discovery).
 DISCOVERY_SLACK = 4
 
@@ -224,9 +226,11 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
     assert all(r.missing > 0 or r.drop_reason for r in degraded), diag
     assert first_agg[-1].frames_degraded == len(degraded), diag
     # Baseline: every server is used; nothing degraded except frames still in flight at the kill.
+    # A frame still in flight at the kill was sent at most its deadline (+ slack) before it, plus the
+    # allowance for a stalled frontend on a busy machine (a fixed count of 3 failed once: a ~1 s stall).
     in_flight = [r for r in by["baseline"] if r.answered_at > events["kill_1"]]
     assert not any(r.degraded for r in by["baseline"] if r not in in_flight), diag
-    assert len(in_flight) <= 3, diag
+    assert all(events["kill_1"] - r.sent <= IN_FLIGHT_S for r in in_flight), diag
     # Every server is live in the baseline (on a loaded machine one may miss its timeout for a frame
     # or two while the frontend stalls: such a frame is planned on fewer servers, not lost).
     assert set().union(*((r.live or ()) for r in by["baseline"])) == set(range(SERVERS)), diag
