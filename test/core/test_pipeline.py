@@ -7,6 +7,7 @@ from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.datasets.layouts import panda_like_layout
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.pipeline import RePose
+from repose_ros.core.detections import Detections
 from repose_ros.core.dca.reward import make_planner_value
 
 W, H = 3840, 2160
@@ -378,6 +379,39 @@ def test_a_search_memo_changes_no_block_and_no_plan(spread):
     assert seen >= 6 and len(memo) > 10
     with pytest.raises(ValueError, match="one entry per box"):
         rp.blocks_of(coarse, labels[:-1], W, H, memo=memo)
+
+
+@pytest.mark.parametrize("policy", ["", "builtin:scale"])
+def test_plan_frame_reuses_what_the_partitioners_plans_computed(policy, monkeypatch):
+    """With one memo per frame, plan_frame does not recompute the blocks the policy check planned."""
+    import repose_ros.core.planner as planner
+
+    computed = [0]
+    real = planner._block_rows
+
+    def counting(profiles, wh, *args, **kwargs):
+        computed[0] += len(wh)
+        return real(profiles, wh, *args, **kwargs)
+
+    monkeypatch.setattr(planner, "_block_rows", counting)
+    rp = RePose(RePoseConfig(partitioner="rl_dca", policy=policy, policy_check=True, coverage=False),
+                zoo=ModelZoo.fake())
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        xyxy = panda_like_layout(rng, W, H, n_boxes=120)
+        coarse = Detections(xyxy, np.full(len(xyxy), 0.5, np.float32), np.zeros(len(xyxy), np.int32))
+        results, counts = [], []
+        for memo in (None, {}):
+            computed[0] = 0
+            part = rp.partition(coarse, W, H, 1500.0, memo=memo)
+            before = computed[0]
+            part, plan = rp.plan_frame(part, coarse, W, H, 1490.0, memo=memo)
+            counts.append(computed[0] - before)
+            decisions = [(p.block_index, p.model_key, p.server_id, p.imgsz) for p in plan.blocks]
+            results.append(([b.rect for b in part.blocks], decisions, plan.total_value))
+        assert results[0] == results[1]
+        assert counts[0] >= len(part.blocks) > 0
+        assert counts[1] < counts[0]  # the partition's plan of the chosen blocks is not computed again
 
 
 @pytest.mark.parametrize("check", [False, True])

@@ -134,7 +134,8 @@ class RePose:
         return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms, key)
 
     def partition(self, coarse: Detections, frame_w: int, frame_h: int, budget_ms: Optional[float] = None,
-                  servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> Partition:
+                  servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                  memo: Optional[Dict[Any, Any]] = None) -> Partition:
         """Cluster the coarse boxes and turn each cluster into a block.
 
         ``budget_ms`` (the detection stage's budget; default: the configured budget less the
@@ -145,6 +146,9 @@ class RePose:
         ``rl_dca`` with a scale policy (:mod:`repose_ros.core.dca.scale`) clusters at the bandwidth
         it picks for the frame; with ``policy_check`` that clustering is kept only when its plan's
         value beats the one at the configured bandwidth (two plans).
+
+        ``memo``: a dict for this frame's coarse boxes that :meth:`plan_frame` is then given too,
+        so that what the partitioner's plans computed per block is not computed again (see :meth:`plan`).
         """
         c = self.config
         if c.partitioner == "uniform":
@@ -162,7 +166,7 @@ class RePose:
             scale = choose(coarse.xyxy, frame_w, frame_h, budget, n_servers)
         labels = self.initial_labels(coarse, frame_w, frame_h, scale)
         if c.partitioner == "rl_dca":
-            memo: Dict[Any, Any] = {}
+            memo = {} if memo is None else memo
 
             def value(lab: np.ndarray) -> float:
                 return self.plan_value(coarse, lab, frame_w, frame_h, budget, servers, coarse_key, memo)
@@ -175,8 +179,8 @@ class RePose:
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
                                      value=value if c.policy_check else None)
         elif c.partitioner == "greedy":
-            labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key)
-        return self.blocks_of(coarse, labels, frame_w, frame_h)
+            labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key, memo)
+        return self.blocks_of(coarse, labels, frame_w, frame_h, memo=memo)
 
     def initial_labels(self, coarse: Detections, frame_w: int, frame_h: int, bandwidth_scale: float = 1.0
                        ) -> np.ndarray:
@@ -212,7 +216,8 @@ class RePose:
         return float(plan.total_value) if plan.feasible else float("-inf")
 
     def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
-                       servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None) -> np.ndarray:
+                       servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                       memo: Optional[Dict[Any, Any]] = None) -> np.ndarray:
         """Refine clusters by one-step look-ahead on the planner's value (the ``greedy`` partitioner).
 
         At each of at most ``greedy_steps`` steps every RL-DCA action (merge the closest pair,
@@ -229,7 +234,7 @@ class RePose:
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
         if state.n_boxes < 2:
             return state.labels
-        memo: Dict[Any, Any] = {}
+        memo = {} if memo is None else memo
         best = self.plan_value(coarse, state.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
         for _ in range(self.config.greedy_steps):
             step, step_value = None, best
@@ -355,8 +360,8 @@ class RePose:
                            model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo)
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
-                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None
-                   ) -> Tuple[Partition, Plan]:
+                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                   memo: Optional[Dict[Any, Any]] = None) -> Tuple[Partition, Plan]:
         """Plan a frame's blocks, then spend what the budget leaves: split the largest blocks, then grow them.
 
         While the planned makespan leaves more than ``spend_min_slack`` of the budget unused, the
@@ -370,10 +375,11 @@ class RePose:
         (pixels around its boxes): a larger block also covers the neighbourhood of its people,
         where the coarse pass may have missed smaller ones. A larger margin is kept only when the
         plan still fits and its value does not drop (no block loses resolution for it).
+
+        ``memo``: the dict :meth:`partition` was given for these coarse boxes (a new one if None).
         """
         c = self.config
-
-        memo: Dict[Any, Any] = {}
+        memo = {} if memo is None else memo
 
         def replan(blocks: Sequence[Block]) -> Plan:
             return self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key, memo=memo)
@@ -506,12 +512,14 @@ class RePose:
         h, w = frame.shape[:2]
         stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
         t1 = time.perf_counter()
+        memo: Dict[Any, Any] = {}  # one frame's coarse boxes: what partition's plans computed, plan_frame reuses
         part = self.partition(stage.detections, w, h, self.detection_budget(stage.ms, budget_ms),
-                              coarse_key=stage.model_key or None)
+                              coarse_key=stage.model_key or None, memo=memo)
         t2 = time.perf_counter()
         partition_ms = (t2 - t1) * 1000.0
         detect_budget = self.detection_budget(stage.ms + partition_ms, budget_ms)
-        part, plan = self.plan_frame(part, stage.detections, w, h, detect_budget, coarse_key=stage.model_key or None)
+        part, plan = self.plan_frame(part, stage.detections, w, h, detect_budget, coarse_key=stage.model_key or None,
+                                     memo=memo)
         t3 = time.perf_counter()
         runs = self._run_servers(frame, part.blocks, plan)
         t4 = time.perf_counter()

@@ -439,13 +439,14 @@ class PartitionerNode(LifecycleNode):
         # on_status updates the latency profile from another thread; the greedy partitioner plans too
         with self._lock:
             elapsed_ms = (self.now() - arrival) * 1000.0
+            memo: dict = {}  # this frame's coarse boxes: what the partition planned, plan_frame reuses
             part = self.repose.partition(item.coarse, w, h, self.repose.detection_budget(elapsed_ms, budget_ms),
-                                         servers, coarse_key=item.coarse_model or None)
+                                         servers, coarse_key=item.coarse_model or None, memo=memo)
             t1 = time.perf_counter()
             elapsed_ms += (t1 - t0) * 1000.0
             detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
             part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
-                                                coarse_key=item.coarse_model or None)
+                                                coarse_key=item.coarse_model or None, memo=memo)
         t2 = time.perf_counter()
         plan_msg.partition_ms = (t1 - t0) * 1000.0
         plan_msg.plan_ms = (t2 - t1) * 1000.0
