@@ -43,7 +43,8 @@ RATE = 4.0                # frames per second sent by the camera (5 Hz overloade
 SERVERS = 3
 SERVER_TIMEOUT_S = 1.0    # partitioner: a server silent for this long is not planned for
 STATUS_PERIOD_S = 0.2     # edge detectors: heartbeat period
-BUDGET_MS = 1000.0        # with deadline_factor 1 and 300 ms slack: a lost block is given up after 1.3 s
+BUDGET_MS = 1000.0        # with deadline_factor 1 and the slack below: a lost block is given up after 1.3 s
+DEADLINE_SLACK_MS = 300.0  # aggregator: how long after a frame's deadline its missing blocks are waited for
 # A fault is noticed after at most timeout + one heartbeat period; frames planned until then may
 # lose blocks. The bound adds one second for the frontend's queue and scheduling on a busy 2-core box.
 RECOVERY_BOUND = math.ceil((SERVER_TIMEOUT_S + STATUS_PERIOD_S + 1.0) * RATE)
@@ -53,7 +54,7 @@ REJOIN_BOUND = math.ceil((STATUS_PERIOD_S + REJOIN_S + 2.0) * RATE)
 # Frames sent while a killed aggregator is replaced (process start + discovery) are not answered.
 AGG_RESTART_BOUND = math.ceil(10.0 * RATE)
 # How long before a fault a frame still in flight may have been sent: deadline + slack + 1 s of stall.
-IN_FLIGHT_S = BUDGET_MS / 1000.0 + 0.3 + 1.0
+IN_FLIGHT_S = (BUDGET_MS + DEADLINE_SLACK_MS) / 1000.0 + 1.0
 # Frames by which the partitioner's and this client's view of a restarted aggregator may differ (discovery).
 DISCOVERY_SLACK = 4
 
@@ -121,7 +122,7 @@ def test_edge_faults_and_aggregator_restart(tmp_path, repo_root, monkeypatch):
         # A deeper input history and queue: on a shared 2-core CI machine other processes can stall the
         # frontend for a moment, and frames DDS overwrites before the camera sees them cannot be answered.
         "/**/camera": {"qos.depth": 20, "queue.size": 8},
-        "/**/aggregator": {"deadline_slack_ms": 300.0},
+        "/**/aggregator": {"deadline_slack_ms": DEADLINE_SLACK_MS},
         # Frames no aggregator answered are given up 2 s after their deadline (deadline 1 s + slack 0.3 s).
         "/**/partitioner": {"server_timeout_s": SERVER_TIMEOUT_S, "server_rejoin_s": REJOIN_S,
                             "budget_ms": BUDGET_MS, "deadline_factor": 1.0,
