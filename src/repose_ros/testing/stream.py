@@ -134,8 +134,10 @@ class Stream:
     def wait_ready(self, servers: int, timeout: float = 90.0, alive: Callable[[], bool] = lambda: True) -> float:
         """Wait until the pipeline is ready for this client; return the seconds waited.
 
-        Ready: ``servers`` edge servers report active, the input is subscribed, and the outputs
-        have publishers (answers published before that would not reach this client).
+        Ready: ``servers`` edge servers report active, the input is subscribed, the outputs have
+        publishers (answers published before that would not reach this client), and something
+        besides this client subscribes ``plan`` (the aggregator is active: a frame planned before
+        its subscription exists is never answered, only counted unanswered by the partitioner).
         """
         t0 = time.monotonic()
         ns = "/" + self.namespace.strip("/")
@@ -144,7 +146,8 @@ class Stream:
             self.ex.spin_once(timeout_sec=0.1)
             active = sum(1 for s, _ in self.status.values() if s == "active")
             if (active >= servers and self.pub.get_subscription_count() > 0
-                    and all(self.node.count_publishers(t) > 0 for t in outputs)):
+                    and all(self.node.count_publishers(t) > 0 for t in outputs)
+                    and self.node.count_subscribers(f"{ns}/plan") >= 2):  # this client's own and the aggregator's
                 break
             if not alive():
                 raise RuntimeError("the pipeline exited while starting")
