@@ -44,6 +44,17 @@ def test_partitioner_reports_frames_nobody_answered():
     assert h.level == OK and dict(h.values)["frames unanswered"] == "2"
 
 
+def test_partitioner_warns_of_plans_nobody_subscribed():
+    counts = {"frames": 5, "plan_no_subscriber": 3}
+    h = partitioner_health(counts, {"frames": 2, "plan_no_subscriber": 2}, "active", 2, [0, 1], {}, {})
+    assert h.level == WARN and "2 plan(s) published with no subscriber" in h.message
+    assert dict(h.values)["plan_no_subscriber"] == "3"
+    h = partitioner_health(counts, {"frames": 2}, "active", 2, [0, 1], {}, {})
+    assert h.level == OK and dict(h.values)["plan_no_subscriber"] == "3"
+    # it never lowers an error
+    assert partitioner_health(counts, {"plan_no_subscriber": 1}, "active", 2, [], {}, {}).level == ERROR
+
+
 def test_aggregator_levels_reasons_and_latency():
     h = aggregator_health(10, 1, {"published": 4, "degraded": 1}, "active", 2, 0, 3,
                           ["", "missing_blocks: 1 of 3", "queue_full: dropped"], [100.0, 300.0, 200.0],

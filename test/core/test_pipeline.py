@@ -315,7 +315,11 @@ def test_coarse_key_takes_the_largest_coarse_size_the_budget_affords():
     # on the camera host the N blocks run one after another: the same budget affords less
     assert rp.coarse_key(W, H, cost[1280] / 0.3 * 1.01, on_edge=False) != "yolov8s@1280"
     # without coarse_sizes the coarse model is fixed
-    assert RePose(RePoseConfig(), zoo=zoo).coarse_key(W, H, 1e9) == "yolov8s@640"
+    assert RePose(RePoseConfig(coarse_sizes=()), zoo=zoo).coarse_key(W, H, 1e9) == "yolov8s@640"
+    # the default: 960 on the edge once 40 % of the budget affords one 960 block, else the coarse model
+    default = RePose(RePoseConfig(coarse_on_edge=True), zoo=zoo)
+    assert default.coarse_key(W, H, cost[960] / 0.4 * 1.01) == "yolov8s@960"
+    assert default.coarse_key(W, H, cost[960] / 0.4 * 0.99) == "yolov8s@640"
     # run() uses it and the plan weighs the boxes with that model's recall
     res = rp.run(np.zeros((H, W, 3), np.uint8), cost[960] / 0.3 * 1.01)
     assert res.coarse.model_key == "yolov8s@960" and len(res.coarse.detections) > 0

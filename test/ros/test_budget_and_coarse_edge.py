@@ -232,6 +232,26 @@ def test_blocks_the_budget_cannot_cover_are_left_out_not_sent(partitioner):
     assert held == list(range(len(plan.coarse.detections)))
 
 
+def test_a_plan_nobody_subscribes_is_counted_at_once(partitioner):
+    """A frame planned while nothing subscribes ``plan`` (no aggregator) is counted and warned about at once."""
+    node, plans, _, _ = partitioner
+    node.on_coarse(_item(node.now(), 0))
+    assert len(plans) == 1 and node.counts["plan_no_subscriber"] == 1
+    health = node.health()
+    assert ("plan_no_subscriber", "1") in health.values and "no subscriber" in health.message
+    listener = rclpy.create_node("plan_listener", namespace="budget", context=node.context)
+    try:
+        listener.create_subscription(FramePlan, "plan", lambda msg: None, reliable(10))
+        deadline = time.monotonic() + 10.0
+        while node.pub_plan.get_subscription_count() == 0 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert node.pub_plan.get_subscription_count() > 0
+        node.on_coarse(_item(node.now(), 1))
+        assert len(plans) == 2 and node.counts["plan_no_subscriber"] == 1
+    finally:
+        listener.destroy_node()
+
+
 def test_ratios_with_margin_add_sigmas_of_the_spread():
     """ratio + sigmas * spread; a missing, zero or non-finite spread leaves the ratio."""
     ratios = {"a": 1.0, "b": 2.0, "c": 0.5, "d": 1.5}
@@ -482,7 +502,8 @@ def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
     """coarse.on_edge: coarse blocks go to the edge servers; with one hung, every frame is still answered once."""
     h = Harness(extra={"camera": [Parameter("coarse.on_edge", value=True),
                                   Parameter("coarse.timeout_ms", value=COARSE_TIMEOUT_MS),
-                                  Parameter("coarse.conf", value=0.07)],
+                                  Parameter("coarse.conf", value=0.07),
+                                  Parameter("coarse.sizes", value=[0])],  # coarse.model only (sizes: below)
                        "partitioner": [Parameter("server_timeout_s", value=1.0)]})
     to_server0 = []
     h.test.create_subscription(BlockAssignment, "/repose/blocks/server_0", to_server0.append, reliable(20))

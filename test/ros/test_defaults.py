@@ -45,4 +45,5 @@ def test_node_defaults_are_the_core_defaults():
         assert part[name] == getattr(core, name), name
     for name in ("coarse_model", "coarse_conf", "coarse_iou", "coarse_budget_share"):
         assert cam[name.replace("coarse_", "coarse.")] == getattr(core, name), name
+    assert tuple(cam["coarse.sizes"]) == core.coarse_sizes
     assert cam["num_servers"] == part["num_servers"] == core.num_servers

@@ -119,7 +119,8 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
 
     ERROR: active without a live server (frames are answered with coarse boxes only), or planned
     frames given up as unanswered in the window (``answers.unanswered``: no aggregator answered
-    them). WARN: not active, fewer live servers than configured, or planning errors in the window.
+    them). WARN: not active, fewer live servers than configured, planning errors in the window, or
+    frames planned in the window while nothing subscribed ``plan`` (``plan_no_subscriber``).
     """
     live = sorted(int(s) for s in live)
     lost = window.get("answers.unanswered", 0)
@@ -130,6 +131,9 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
     else:
         level = WARN if len(live) < num_servers or window.get("plan_error", 0) > 0 else OK
         msg = f"{window.get('frames', 0)} frames planned since the last report; {len(live)}/{num_servers} servers live"
+        unheard = window.get("plan_no_subscriber", 0)
+        if unheard > 0:
+            level, msg = max(level, WARN), msg + f"; {unheard} plan(s) published with no subscriber (no aggregator)"
     if lost > 0:
         level, msg = ERROR, msg + f"; {lost} planned frame(s) got no answer (is the aggregator running?)"
     h = Health(level, msg).add("state", state).add("frames planned", counts.get("frames", 0))
@@ -139,7 +143,8 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
         h.add("frames awaiting an answer", counts.get("answers.pending", 0))
         h.add("answers after unanswered_after_s", counts.get("answers.late", 0))
     h.add("live servers", live or "none").add("blocks skipped (budget)", counts.get("blocks_skipped", 0))
-    for key in ("no_live_server", "plan_error", "inactive", "malformed_coarse", "unknown_server_status"):
+    for key in ("no_live_server", "plan_error", "plan_no_subscriber", "inactive", "malformed_coarse",
+                "unknown_server_status"):
         if counts.get(key):
             h.add(key, counts[key])
     for sid in sorted(set(ratios) | set(measured), key=lambda s: int(s) if str(s).isdigit() else 0):

@@ -82,9 +82,10 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("image.ambiguous_as", "", "Encoding to read type-only raw frames (8UC3, 16UC1, ...) as, e.g. bgr8 or "
           "mono16; \"\": refuse them (ambiguous_encoding)"),
     Param("coarse.model", _DEFAULTS.coarse_model, "Model key of the coarse detector", read_only=True),
-    Param("coarse.sizes", [0], "Candidate coarse input sizes (same weights as coarse.model); per frame the largest "
-          "whose predicted coarse stage fits coarse.budget_share of the partitioner's budget_ms (frontend only); "
-          "[0]: coarse.model alone", read_only=True),
+    Param("coarse.sizes", list(_DEFAULTS.coarse_sizes) or [0], "Candidate coarse input sizes (same weights as "
+          "coarse.model); per frame the largest whose predicted coarse stage fits coarse.budget_share of the "
+          "partitioner's budget_ms (coarse.model's size is one), else the smallest (frontend only); [0]: "
+          "coarse.model alone", read_only=True),
     Param("coarse.budget_share", _DEFAULTS.coarse_budget_share, "Share of the frame budget the coarse stage may "
           "take when choosing among coarse.sizes", (0.01, 1.0)),
     Param("coarse.conf", _DEFAULTS.coarse_conf, "Low confidence threshold of the coarse stage (recall first)",
@@ -183,8 +184,8 @@ class CameraNode(LifecycleNode):
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
         if sizes and self._budget_ms is None:
-            self.get_logger().warning("coarse.sizes needs the partitioner's budget (frontend_node); running alone "
-                                      f"the camera uses coarse.model {self.p['coarse.model']}")
+            self.get_logger().info("coarse.sizes needs the partitioner's budget (frontend_node); running alone "
+                                   f"the camera uses coarse.model {self.p['coarse.model']}")
         if self.sink == self._publish_item:
             self._pub = self.create_lifecycle_publisher(CoarseFrame, "coarse_frame", reliable(4))
         if self.p["coarse.on_edge"]:

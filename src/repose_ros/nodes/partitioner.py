@@ -28,7 +28,8 @@ frame's detections come back.
 **Unanswered frames.** Every planned frame is remembered until its ``frame_report`` comes back
 (:class:`repose_ros.core.answers.AnswerLedger`); one still without a report
 ``unanswered_after_s`` after its deadline (planned while no aggregator ran) is logged and counted
-on ``/diagnostics`` (``frames unanswered``), so that every frame is accounted for somewhere.
+on ``/diagnostics`` (``frames unanswered``), so that every frame is accounted for somewhere. A frame
+planned while nothing subscribes ``plan`` is also warned about at once (``plan_no_subscriber``).
 """
 from __future__ import annotations
 
@@ -417,6 +418,12 @@ class PartitionerNode(LifecycleNode):
         plan_msg.num_blocks = len(plan_msg.blocks)
         plan_msg.deadline = sec_to_time(arrival + budget_ms * self.p["deadline_factor"] / 1000.0)
         plan_msg.published = sec_to_time(self.now())
+        if self.pub_plan.get_subscription_count() == 0:  # no aggregator: this frame will go unanswered
+            self.counts["plan_no_subscriber"] += 1
+            self.get_logger().warning(f"frame {item.frame_seq}: nothing subscribes {self.pub_plan.topic_name}, so no "
+                                      "aggregator will answer it (is the aggregator running and active?); "
+                                      f"{self.counts['plan_no_subscriber']} frame(s) so far",
+                                      throttle_duration_sec=1.0)
         self.pub_plan.publish(plan_msg)
         with self._answers_lock:
             crowded = self.answers.planned((item.session_id, item.frame_seq), time_to_sec(plan_msg.deadline))
