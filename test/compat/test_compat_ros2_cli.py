@@ -145,3 +145,21 @@ def test_hands_over_to_a_real_ros2(ros_env, ros2_cmd, tmp_path, monkeypatch):
     monkeypatch.setenv('REPOSE_ROS2_COMPAT_FORCE', '1')
     result = _ros2(ros2_cmd, 'bag', 'play', 'x')
     assert result.returncode == 2
+
+
+def test_spin_once_after_ctrl_c_ends_the_command_quietly():
+    """Ctrl-C may shut the context down inside spin_once: that ends the command, other errors do not."""
+    rclpy = pytest.importorskip('rclpy')
+    from rclpy.executors import ExternalShutdownException
+
+    from ros2_compat.graph import _spin_once
+    rclpy.init(args=[])  # the default context and global executor, as the commands use them
+    node = rclpy.create_node('_spin_once_test')
+    try:
+        _spin_once(node, 0.01)  # a live context: spins
+        rclpy.shutdown()  # what the SIGINT handler does
+        with pytest.raises(ExternalShutdownException):
+            _spin_once(node, 0.01)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()

@@ -44,6 +44,24 @@ def cli_node() -> Iterator[object]:
         rclpy.try_shutdown()
 
 
+def _spin_once(node, timeout_sec: float) -> None:
+    """``rclpy.spin_once``; an error because Ctrl-C shut the context down meanwhile ends the command.
+
+    rclpy's SIGINT handler shuts the context down at any moment, also between ``rclpy.ok()`` and the
+    executor's creation of its timeout timer, which then raises RCLError ("context is not valid").
+    """
+    import rclpy
+    from rclpy.executors import ExternalShutdownException
+    try:
+        rclpy.spin_once(node, timeout_sec=timeout_sec)
+    except ExternalShutdownException:
+        raise
+    except Exception:  # noqa: BLE001 - re-raised unless the context was shut down
+        if rclpy.ok(context=node.context):
+            raise
+        raise ExternalShutdownException() from None
+
+
 def is_hidden_name(name: Text) -> bool:
     """Return True for hidden topic/node names (a path token starting with '_')."""
     return any(token.startswith('_') for token in name.split('/') if token)
@@ -213,7 +231,7 @@ def topic_echo(args) -> int:
 
         node.create_subscription(msg_class, topic, callback, qos)
         while rclpy.ok() and not (args.once and state['count'] >= 1):
-            rclpy.spin_once(node, timeout_sec=0.1)
+            _spin_once(node, 0.1)
     return 0
 
 
@@ -254,7 +272,7 @@ def topic_hz(args) -> int:
         last_print = time.monotonic()
         last_count = 0
         while rclpy.ok():
-            rclpy.spin_once(node, timeout_sec=0.05)
+            _spin_once(node, 0.05)
             now = time.monotonic()
             if now - last_print < 1.0:
                 continue
@@ -308,7 +326,7 @@ def topic_pub(args) -> int:
                 break
             next_time += period
             while rclpy.ok() and time.monotonic() < next_time:
-                rclpy.spin_once(node, timeout_sec=max(0.0, min(0.05, next_time - time.monotonic())))
+                _spin_once(node, max(0.0, min(0.05, next_time - time.monotonic())))
     return 0
 
 
