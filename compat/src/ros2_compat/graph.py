@@ -54,8 +54,6 @@ def _spin_once(node, timeout_sec: float) -> None:
     from rclpy.executors import ExternalShutdownException
     try:
         rclpy.spin_once(node, timeout_sec=timeout_sec)
-    except ExternalShutdownException:
-        raise
     except Exception:  # noqa: BLE001 - re-raised unless the context was shut down
         if rclpy.ok(context=node.context):
             raise
