@@ -35,6 +35,27 @@ def test_bench_overhead_writes_json(tmp_path):
     assert main(["bench", "overhead", "--sizes", "50", "--repeats", "3", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["boxes"]["50"]["partition_ms"] > 0 and res["boxes"]["50"]["plan_ms"] > 0
+    # by default it times the configured rl_dca: the scale policy checked by the planner
+    assert (res["policy"], res["policy_check"]) == ("builtin:scale", True)
+
+
+def test_bench_overhead_times_the_planners_check_when_asked(monkeypatch):
+    from repose_ros.core.pipeline import RePose
+    from repose_ros.profiling.overhead import bench_overhead
+
+    calls = []
+    real = RePose.partition
+
+    def counted(self, *args, **kwargs):
+        calls.append(self.config.partitioner)
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(RePose, "partition", counted)
+    res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=True)
+    assert res["policy_check"] is True and calls == ["rl_dca"] * 3
+    calls.clear()
+    res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=False)
+    assert res["policy_check"] is False and calls == []
 
 
 def test_bag_and_detect_on_images(tmp_path):

@@ -194,7 +194,7 @@ def test_builtin_policy_names():
     from repose_ros.core.dca.policy import default_policy_path, resolve_policy_path
 
     assert resolve_policy_path("") is None and resolve_policy_path(None) is None
-    assert resolve_policy_path("builtin:default") == default_policy_path()
+    assert resolve_policy_path("builtin:ppo") == default_policy_path() == resolve_policy_path("builtin:default")
     assert str(resolve_policy_path("some/where.zip")) == "some/where.zip"
     with pytest.raises(ValueError, match="builtin:scale"):
         resolve_policy_path("builtin:nothing")

@@ -432,6 +432,16 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
 
     sizes = sorted(m.imgsz for m in Profiles.default().models)   # quick: the family's smallest and largest
     assert keys == {f"full_frame@{sizes[0]}", f"full_frame@{sizes[-1]}", "rl_dca@1500"}
+    # rl_dca runs the deployed policy (config/repose.yaml) unless the command line names another
+    from repose_ros.core.config import RePoseConfig
+
+    data = json.loads(out.read_text())
+    assert (data["policy"], data["policy_check"]) == ("builtin:scale", True)
+    assert (data["policy"], data["policy_check"]) == (RePoseConfig.policy, RePoseConfig.policy_check)
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "rl_dca",
+                      "--budgets", "1500", "--policy", "builtin:ppo", "--no-policy-check", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert (data["policy"], data["policy_check"]) == ("builtin:ppo", False) and "rl_dca@1500" in data["methods"]
     # the coarse model of RE-POSE is recorded; one outside the profile is refused
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
                       "--budgets", "1500", "--coarse-model", f"yolov8s@{sizes[0]}", "--json", str(out)]) == 0

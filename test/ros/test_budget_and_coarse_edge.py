@@ -583,10 +583,10 @@ def test_hidden_spread_parameter_reaches_the_planner():
     node = PartitionerNode(standalone=False, context=ctx, namespace="spread", parameter_overrides=[
         Parameter("num_servers", value=2), Parameter("partitioner", value="greedy"),
         Parameter("hidden_spread", value=1.5), Parameter("publish_debug_image", value=False),
-        Parameter("policy_check", value=True)])
+        Parameter("policy_check", value=False)])
     try:
         assert node.repose.config.hidden_spread == 1.5 and node.repose.config.partitioner == "greedy"
-        assert node.repose.config.policy_check is True
+        assert node.repose.config.policy_check is False  # the default is True
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)

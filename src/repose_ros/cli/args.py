@@ -1,9 +1,23 @@
 """Argument helpers shared by the commands."""
 from __future__ import annotations
 
+import argparse
 from typing import Any, Callable, List
 
 
 def comma_list(text: Any, cast: Callable[[str], Any] = str) -> List[Any]:
     """Split a comma-separated option into ``cast`` items (spaces removed, empty items skipped)."""
     return [cast(x) for x in str(text).replace(" ", "").split(",") if x]
+
+
+def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -> None:
+    """Add ``--policy`` and ``--policy-check/--no-policy-check`` (None: the deployed setting).
+
+    ``whose`` names what runs the policy in the help texts (``rl_dca``, ``the rl_dca candidate``).
+    """
+    parser.add_argument("--policy", default=None,
+                        help=f"RL-DCA policy of {whose}: builtin:scale, builtin:ppo (or empty: the keep / merge / "
+                             "split one), a .zip or a scale .npz (default: the policy setting of config/repose.yaml)")
+    parser.add_argument("--policy-check", action=argparse.BooleanOptionalAction, default=None,
+                        help=f"{whose}: keep the policy's choice only where the planner values it more "
+                             "(default: the policy_check setting of config/repose.yaml)")

@@ -1,9 +1,10 @@
 """``repose bench``: overhead benchmarks of the partitioner.
 
 ``repose bench overhead`` measures, per frame, the partition time (mean-shift initial clustering
-plus RL-DCA policy refinement) and the planning time (blocks from the clusters, then the
-knapsack DP and the server assignment with the default profile) on PANDA-like layouts of
-exactly N boxes in a 3840x2160 frame, and prints the medians as JSON.
+plus the RL-DCA policy, with the planner's check of its choice when ``policy_check``) and the
+planning time (blocks from the clusters, then the knapsack DP and the server assignment with the
+default profile) on PANDA-like layouts of exactly N boxes in a 3840x2160 frame, and prints the
+medians as JSON.
 ``repose bench pipeline`` compares the launched ROS pipeline with the in-process core.
 """
 from __future__ import annotations
@@ -12,6 +13,7 @@ import argparse
 import sys
 from typing import List, Optional
 
+from repose_ros.cli.args import add_policy_options
 from repose_ros.cli.output import print_result
 from repose_ros.profiling.overhead import bench_overhead
 
@@ -26,7 +28,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     o.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 1000], help="box counts")
     o.add_argument("--repeats", type=int, default=50, help="frames per size")
     o.add_argument("--seed", type=int, default=0, help="layout seed")
-    o.add_argument("--policy", default=None, help="RL-DCA policy: .zip, or a scale .npz (default: shipped)")
+    add_policy_options(o, "the timed rl_dca")
     o.add_argument("--meanshift-only", action="store_true", help="time mean shift without the policy")
     o.add_argument("--budget-ms", type=float, default=2000.0, help="planner budget (default 2000)")
     o.add_argument("--servers", type=int, default=4, help="edge servers for the planner (default 4)")
@@ -58,12 +60,16 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
 
         return main_bench_tracking(list(argv[1:]))
     args = p.parse_args(argv)
+    from repose_ros.evaluation.session import _deployed_settings
+
+    deployed = _deployed_settings()
     res = bench_overhead(
         sizes=args.sizes,
         repeats=args.repeats,
         seed=args.seed,
-        policy_path=args.policy,
+        policy_path=deployed["policy"] if args.policy is None else args.policy,
         use_policy=not args.meanshift_only,
+        policy_check=deployed["policy_check"] if args.policy_check is None else args.policy_check,
         budget_ms=args.budget_ms,
         servers=args.servers,
     )

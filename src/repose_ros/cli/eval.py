@@ -23,7 +23,7 @@ import argparse
 import sys
 from typing import Any, Dict, Optional, Sequence
 
-from repose_ros.cli.args import comma_list
+from repose_ros.cli.args import add_policy_options, comma_list
 from repose_ros.evaluation.session import (DEFAULT_BUDGETS, DEFAULT_FULL_EXTRA, DEFAULT_UNIFORM, EvalOptions,
                                            run_eval)
 
@@ -70,10 +70,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")
     p.add_argument("--iou", type=float, default=0.5, help="NMS IoU of the detector and of fusion")
     p.add_argument("--profile", default="", help="latency/precision profile YAML (default: the package's)")
-    p.add_argument("--policy", default="", help="RL-DCA policy: .zip, or a scale .npz (default: the shipped one)")
-    p.add_argument("--policy-check", action="store_true",
-                   help="rl_dca: keep the policy's clustering only where the planner values it more "
-                        "(RePoseConfig.policy_check)")
+    add_policy_options(p)
     p.add_argument("--weights", default="builtin:yolov8s-person", help="detector weights of every method")
     p.add_argument("--device", default="cpu")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: usable CPUs)")

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
-from repose_ros.cli.args import comma_list
+from repose_ros.cli.args import add_policy_options, comma_list
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -42,7 +42,7 @@ def _parser() -> argparse.ArgumentParser:
                         f"its bandwidth), kmeans:K (default {','.join(DEFAULT_CANDIDATES)})")
     p.add_argument("--coarse-on-edge", action=argparse.BooleanOptionalAction, default=None,
                    help="coarse stage on the edge servers, as repose eval (default: config/repose.yaml)")
-    p.add_argument("--policy", default="", help="RL-DCA policy of the rl_dca candidate (default: the shipped one)")
+    add_policy_options(p, "the rl_dca candidate")
     p.add_argument("--weights", default="builtin:yolov8s-person", help="detector weights")
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of mosaics / collages")
@@ -71,7 +71,8 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         raise SystemExit("repose partition-study: --first must be >= 0")
     o = session.EvalOptions(dataset=args.dataset, mosaic=args.mosaic, frames=args.first + args.frames,
                             servers=args.servers,
-                            budgets=budgets, methods=["meanshift"], policy=args.policy, weights=args.weights,
+                            budgets=budgets, methods=["meanshift"], policy=args.policy,
+                            policy_check=args.policy_check, weights=args.weights,
                             threads=args.threads, seed=args.seed, coarse_on_edge=args.coarse_on_edge,
                             progress=False)
     dataset = session._load_dataset(o)
@@ -80,9 +81,9 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"repose partition-study: no frames after the first {args.first}")
     profiles = Profiles.default()
     zoo, fake, name, weights_path = session._build_zoo(o, dataset.fake, profiles)
+    dep = session._deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou, model_name=name,
-                                     policy=o.policy, fake=fake, weights_path=weights_path, device=o.device,
-                                     **session._deployment(o, profiles))
+                                     fake=fake, weights_path=weights_path, device=o.device, **dep)
     image = dataset.frames[0].load()
     runner.begin_frame(dataset.frames[0])
     runner.warmup([ev_methods.MethodSpec("meanshift", f"{budgets[0]:g}", budget_ms=budgets[0])], image, {})
@@ -104,6 +105,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
     if args.json:
         out = {"dataset": dataset.spec, "mosaic": args.mosaic, "seed": args.seed, "first": args.first,
                "frames": [f.name for f in dataset.frames], "servers": o.servers,
+               "policy": dep["policy"], "policy_check": dep["policy_check"],
                "feature_names": list(SCALE_FEATURES),
                "candidates": [c.name for c in candidates], "summary": summary,
                "rows": [r.to_dict() for r in rows], "duration_s": round(time.perf_counter() - t0, 1),

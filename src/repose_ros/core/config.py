@@ -27,11 +27,16 @@ class RePoseConfig:
     coarse_iou: float = 0.5
     conf: float = 0.25
     iou: float = 0.5
-    partitioner: str = "meanshift"  # measured ahead of rl_dca and greedy (README, RL-DCA section)
-    policy: str = ""
-    # rl_dca: keep a policy's action only when it raises the planner's value (plan_value), stop at
-    # the first that does not (one plan per step).
-    policy_check: bool = False
+    # MeanShift alone: rl_dca (checked scale policy) gains at budgets up to ~2 s but can lose on dense
+    # scenes at larger ones; greedy searches ~10x longer (README, RL-DCA section)
+    partitioner: str = "meanshift"
+    # rl_dca's policy: builtin:scale (mean shift at the bandwidth the scale policy picks) measured
+    # ahead of the keep / merge / split PPO policy ("" or builtin:ppo) end to end (docs/rl_dca.md)
+    policy: str = "builtin:scale"
+    # rl_dca: keep a policy's choice only when it raises the planner's value (plan_value): the scale
+    # policy's bandwidth against the configured one (two plans), or each keep / merge / split
+    # action, stopping at the first that does not (one plan per step).
+    policy_check: bool = True
     y_gamma: Optional[float] = None
     bandwidth: Optional[float] = None
     block_margin: int = 32

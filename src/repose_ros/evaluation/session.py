@@ -46,8 +46,8 @@ class EvalOptions:
     conf: float = 0.05
     iou: float = 0.5
     profile: str = ""
-    policy: str = ""
-    policy_check: bool = False
+    policy: Optional[str] = None  # None: the deployed one (config/repose.yaml)
+    policy_check: Optional[bool] = None  # None: the deployed setting
     weights: str = "builtin:yolov8s-person"
     device: str = "cpu"
     threads: Optional[int] = None
@@ -78,8 +78,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     zoo, fake, name, weights_path = _build_zoo(o, dataset.fake, profiles)
     dep = _deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou,
-                                     model_name=name, policy=o.policy, fake=fake, weights_path=weights_path,
-                                     device=o.device, coverage=o.coverage, policy_check=o.policy_check, **dep)
+                                     model_name=name, fake=fake, weights_path=weights_path,
+                                     device=o.device, coverage=o.coverage, **dep)
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}
@@ -96,6 +96,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coarse_on_edge": dep["coarse_on_edge"], "coarse_model": dep["coarse_model"],
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
+        "policy": dep["policy"], "policy_check": dep["policy_check"],
         "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
         "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
@@ -204,7 +205,7 @@ def _method_specs(o: EvalOptions, profiles: Any) -> list:
 
 
 def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
-    """RE-POSE's deployment settings: the command line's, else config/repose.yaml's (coarse model, budget)."""
+    """RE-POSE's deployment settings: the command line's, else config/repose.yaml's (coarse model, budget, policy)."""
     deployed = _deployed_settings()
     coarse_key = o.coarse_model or deployed["coarse_model"]
     if coarse_key not in profiles.model_keys:
@@ -220,16 +221,22 @@ def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
+        "policy": deployed["policy"] if o.policy is None else str(o.policy),
+        "policy_check": deployed["policy_check"] if o.policy_check is None else bool(o.policy_check),
     }
 
 
 def _deployed_settings() -> Dict[str, Any]:
-    """``coarse_on_edge`` and ``budget_reserve_ms`` as config/repose.yaml deploys them (core defaults if absent)."""
+    """RE-POSE's settings (coarse stage, reserve, RL-DCA policy) as config/repose.yaml deploys them.
+
+    The core defaults (RePoseConfig) where the file or a setting is missing.
+    """
     from repose_ros.core.config import RePoseConfig
 
     out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
            "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
-           "coarse_budget_share": RePoseConfig.coarse_budget_share}
+           "coarse_budget_share": RePoseConfig.coarse_budget_share, "policy": RePoseConfig.policy,
+           "policy_check": RePoseConfig.policy_check}
     try:
         import yaml
 
@@ -252,6 +259,10 @@ def _deployed_settings() -> Dict[str, Any]:
                 out["coarse_budget_share"] = float(params["coarse.budget_share"])
             if "budget_reserve_ms" in params:
                 out["budget_reserve_ms"] = float(params["budget_reserve_ms"])
+            if "policy" in params:
+                out["policy"] = str(params["policy"] or "")
+            if "policy_check" in params:
+                out["policy_check"] = bool(params["policy_check"])
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     return out

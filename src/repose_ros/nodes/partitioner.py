@@ -70,11 +70,12 @@ PARAMS = (
     Param("partitioner", _DEFAULTS.partitioner, "rl_dca, meanshift (no policy), greedy (look-ahead on the plan's "
           "value; costs a plan per candidate) or uniform (grid, for comparison); "
           "may be switched at run time"),
-    Param("policy", "", "RL-DCA policy file: .zip (keep / merge / split) or .npz (scale choice); "
-          "builtin:scale: the shipped scale policy; empty: the shipped keep / merge / split one",
+    Param("policy", _DEFAULTS.policy, "RL-DCA policy file: .zip (keep / merge / split) or .npz (scale choice); "
+          "builtin:scale: the shipped scale policy; builtin:ppo or empty: the shipped keep / merge / split one",
           read_only=True),
-    Param("policy_check", _DEFAULTS.policy_check, "rl_dca: keep a policy's action only when it raises the "
-          "planner's value of the clusters (one plan per step); the first that does not ends the refinement",
+    Param("policy_check", _DEFAULTS.policy_check, "rl_dca: keep a policy's choice only when it raises the "
+          "planner's value of the clusters: a scale policy's bandwidth against the configured one (two plans), "
+          "or each keep / merge / split action (one plan per step; the first that does not ends the refinement)",
           read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",

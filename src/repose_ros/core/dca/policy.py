@@ -207,8 +207,10 @@ def default_policy_path() -> Path:
     return _data_file("rl_dca_policy.zip")
 
 
-#: Policies shipped with the package, by the name ``policy: builtin:<name>`` gives them.
-BUILTIN_POLICIES = {"default": "rl_dca_policy.zip", "scale": "rl_dca_scale.npz"}
+#: Policies shipped with the package, by the name ``policy: builtin:<name>`` gives them: ``ppo``
+#: the keep / merge / split policy (also ``default``, its name before the scale policy became
+#: RePoseConfig's default), ``scale`` the scale policy.
+BUILTIN_POLICIES = {"ppo": "rl_dca_policy.zip", "default": "rl_dca_policy.zip", "scale": "rl_dca_scale.npz"}
 
 
 def resolve_policy_path(text: str | Path | None) -> Path | None:
