@@ -39,23 +39,33 @@ def test_bench_overhead_writes_json(tmp_path):
     assert (res["policy"], res["policy_check"]) == ("builtin:scale", True)
 
 
-def test_bench_overhead_times_the_planners_check_when_asked(monkeypatch):
+def test_bench_overhead_times_the_partitioner_nodes_path(monkeypatch):
+    """Partition and plan_frame run as the node runs them (one memo per frame); the check plans only when asked."""
     from repose_ros.core.pipeline import RePose
     from repose_ros.profiling.overhead import bench_overhead
 
     calls = []
-    real = RePose.partition
+    for name in ("partition", "plan_value", "plan_frame"):
+        real = getattr(RePose, name)
 
-    def counted(self, *args, **kwargs):
-        calls.append(self.config.partitioner)
-        return real(self, *args, **kwargs)
-
-    monkeypatch.setattr(RePose, "partition", counted)
+        def counted(self, *args, _real=real, _name=name, **kwargs):
+            calls.append((_name, self.config.partitioner, id(kwargs.get("memo"))))
+            return _real(self, *args, **kwargs)
+        monkeypatch.setattr(RePose, name, counted)
     res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=True)
-    assert res["policy_check"] is True and calls == ["rl_dca"] * 3
+    assert res["policy_check"] is True
+    frames = [c for c in calls if c[0] == "partition"]
+    assert len(frames) == 3 and {c[1] for c in frames} == {"rl_dca"}
+    assert [c for c in calls if c[0] == "plan_frame"] == [("plan_frame",) + c[1:] for c in frames]  # same memo
+    assert any(c[0] == "plan_value" for c in calls)
+    row = res["boxes"]["40"]
+    assert row["frame_ms"] >= max(row["partition_ms"], row["plan_ms"])
     calls.clear()
     res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=False)
-    assert res["policy_check"] is False and calls == []
+    assert res["policy_check"] is False and not any(c[0] == "plan_value" for c in calls)
+    calls.clear()
+    res = bench_overhead(sizes=(40,), repeats=2, warmup=1, use_policy=False)
+    assert res["policy"] == "meanshift_only" and {c[1] for c in calls} == {"meanshift"}
 
 
 def test_bag_and_detect_on_images(tmp_path):

@@ -1,4 +1,6 @@
 """Tests of repose_ros.core.blocks: Rect, blocks_from_clusters, uniform_grid."""
+import math
+
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -224,3 +226,57 @@ def test_kernel_share_is_the_gaussian_mass_inside_the_rect():
     assert kernel_share(box, one_sigma, 2.0)[0] < kernel_share(box, one_sigma, 1.0)[0]
     np.testing.assert_array_equal(kernel_share(np.vstack([box, box + 1000]), one_sigma, 0.0), [1.0, 0.0])
     assert kernel_share(np.zeros((0, 4)), huge, 1.0).shape == (0,)
+
+
+def test_kernel_share_takes_one_rect_per_box():
+    """An (N, 4) array of rects gives each box the share inside its own rect, as one call per rect does."""
+    from repose_ros.core.blocks import kernel_share
+
+    rng = np.random.default_rng(3)
+    xy = rng.uniform(0, 900, (12, 2))
+    boxes = np.hstack([xy, xy + rng.uniform(5, 80, (12, 2))])
+    rects = [Rect(*map(int, sorted(rng.integers(0, 1000, 2)) * 2)) for _ in range(12)]
+    rects = [Rect(r.x0, r.x0 // 2, r.x1, r.x1 // 2 + 40) for r in rects]
+    for spread in (0.0, 0.5, 2.0):
+        got = kernel_share(boxes, np.array([r.as_tuple() for r in rects]), spread)
+        want = [kernel_share(boxes[i:i + 1], r, spread)[0] for i, r in enumerate(rects)]
+        np.testing.assert_array_equal(got, want)
+
+
+@settings(max_examples=80, deadline=None)
+@given(clustered_boxes(), st.integers(0, 40), st.integers(1, 128), st.sampled_from(["own", "nearest"]))
+def test_blocks_match_a_cluster_by_cluster_hull(data, margin, min_size, noise):
+    """Each block is the integer hull of its own boxes (plus margin, clipped, grown), in label order.
+
+    The rect cache changes nothing.
+    """
+    fw, fh, xyxy, labels = data
+    blocks = blocks_from_clusters(xyxy, labels, fw, fh, margin=margin, min_size=min_size, noise=noise)
+    cache: dict = {}
+    for _ in range(2):  # the second call answers from the cache
+        again = blocks_from_clusters(xyxy, labels, fw, fh, margin=margin, min_size=min_size, noise=noise, rects=cache)
+        assert [(b.rect, b.box_indices.tolist(), b.label) for b in again] == \
+            [(b.rect, b.box_indices.tolist(), b.label) for b in blocks]
+    b = np.asarray(xyxy, np.float64).reshape(-1, 4).copy()
+    b[:, [0, 2]] = np.clip(b[:, [0, 2]], 0, fw)
+    b[:, [1, 3]] = np.clip(b[:, [1, 3]], 0, fh)
+    b[:, 2] = np.maximum(b[:, 2], b[:, 0])
+    b[:, 3] = np.maximum(b[:, 3], b[:, 1])
+    labels = np.asarray(labels)
+    clusters = sorted(set(labels.tolist()) - {-1})
+    assert [blk.label for blk in blocks][:len(clusters)] == clusters
+    for blk in blocks:
+        if noise == "own" or blk.label == -1:
+            want = np.flatnonzero(labels == blk.label) if blk.label >= 0 else blk.box_indices
+            assert blk.box_indices.tolist() == sorted(want.tolist())
+        h = b[blk.box_indices]
+        x0 = max(math.floor(h[:, 0].min()) - margin, 0)
+        y0 = max(math.floor(h[:, 1].min()) - margin, 0)
+        x1 = min(math.ceil(h[:, 2].max()) + margin, fw)
+        y1 = min(math.ceil(h[:, 3].max()) + margin, fh)
+        r = blk.rect
+        assert r.x0 <= x0 and r.y0 <= y0 and r.x1 >= x1 and r.y1 >= y1  # the hull, maybe grown
+        if x1 - x0 >= min_size:
+            assert (r.x0, r.x1) == (x0, x1)
+        if y1 - y0 >= min_size:
+            assert (r.y0, r.y1) == (y0, y1)

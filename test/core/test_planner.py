@@ -101,6 +101,43 @@ def test_dp_equals_brute_force(inst):
         assert costs[idx, res.choice].sum() <= cap
 
 
+def _plain_mckp(values, costs, cap):
+    """A textbook DP (every option tried, the first one wins ties, least-cost optimal cell) for comparison."""
+    n, m = values.shape
+    dp = np.zeros(cap + 1)
+    choice = np.zeros((n, cap + 1), dtype=int)
+    for b in range(n):
+        nxt = np.full(cap + 1, -np.inf)
+        for c in range(cap + 1):
+            for o in range(m):
+                k = int(costs[b, o])
+                if k <= c and dp[c - k] + values[b, o] > nxt[c]:
+                    nxt[c], choice[b, c] = dp[c - k] + values[b, o], o
+        dp = nxt
+    if not np.isfinite(dp[cap]):
+        return None
+    cell = int(np.argmax(dp >= dp[cap] - 1e-12 * max(1.0, abs(dp[cap]))))
+    picked = []
+    for b in range(n - 1, -1, -1):
+        picked.append(choice[b, cell])
+        cell -= int(costs[b, picked[-1]])
+    return picked[::-1]
+
+
+@FAST
+@given(st.integers(1, 5), st.integers(1, 5), st.integers(0, 40), st.data())
+def test_dp_takes_the_plan_a_plain_dp_takes(n, m, cap, data):
+    """Ties included (few distinct values and costs, repeated options), the DP's choice is the textbook DP's."""
+    values = np.array(data.draw(st.lists(st.sampled_from([0.0, 1.0, 2.0, 2.5]), min_size=n * m, max_size=n * m)))
+    costs = np.array(data.draw(st.lists(st.integers(0, 12), min_size=n * m, max_size=n * m)), float)
+    values, costs = values.reshape(n, m), costs.reshape(n, m)
+    res = solve_mckp(values, costs, cap)
+    want = _plain_mckp(values, costs, cap)
+    assert res.feasible == (want is not None)
+    if want is not None:
+        assert res.choice.tolist() == want
+
+
 @FAST
 @given(mckp_instances(integer_costs=False), st.sampled_from([0.25, 1.0, 3.0]))
 def test_dp_with_rounding_never_exceeds(inst, resolution):

@@ -148,6 +148,46 @@ def test_expected_precision_matrix_matches_scalar(blocks):
             assert m[i, j] == pytest.approx(p.expected_precision(k, w, h, a))
 
 
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(1, 4000), st.floats(1, 4000)), max_size=8),
+       st.sampled_from([None, 1.0, 2.5, 3.0]), st.sampled_from([32, 64]))
+def test_input_sizes_match_scalar(wh, cap, stride):
+    """The vectorised input sizes equal input_size block by block, with or without an upscale cap."""
+    p = Profiles.default()
+    p.upscale_cap, p.stride = cap, stride
+    sizes = p.input_sizes(wh)
+    assert sizes.shape == (len(wh), len(p.model_keys)) and sizes.dtype == np.int64
+    for i, (w, h) in enumerate(wh):
+        assert sizes[i].tolist() == [p.input_size(k, w, h) for k in p.model_keys]
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(1, 4000), st.integers(1, 4000)), min_size=1, max_size=8),
+       st.sampled_from([None, 1.0, 3.0]))
+def test_block_latency_matrix_matches_scalar(wh, cap):
+    """The vectorised block latencies equal block_latency (to float rounding), on every server."""
+    p = Profiles.default()
+    p.upscale_cap = cap
+    key = p.model_keys[2]
+    p.latency_ms[key]["1"] = 2.5 * p.latency_ms[key]["default"]  # one server of its own
+    servers = ["default", "1", "7"]
+    m = p.block_latency_matrix(wh, servers)
+    assert m.shape == (len(wh), len(p.model_keys), len(servers))
+    want = [[[p.block_latency(k, w, h, s) for s in servers] for k in p.model_keys] for w, h in wh]
+    np.testing.assert_allclose(m, np.array(want), rtol=1e-12, atol=0)
+
+
+def test_block_latency_matrix_follows_latency_updates():
+    """A latency written into the profile after a call (a partitioner adapting it) is used by the next call."""
+    p = Profiles.default()
+    key = p.model_keys[0]
+    before = p.block_latency_matrix([(640, 360)], ["3"])[0, 0, 0]
+    p.latency_ms[key]["3"] = 4.0 * p.latency_ms[key]["default"]
+    after = p.block_latency_matrix([(640, 360)], ["3"])[0, 0, 0]
+    assert after == pytest.approx(4.0 * before)
+    assert after == p.block_latency(key, 640, 360, "3")
+
+
 # -- YAML -------------------------------------------------------------------------------------
 def test_yaml_roundtrip(tmp_path):
     """save then load gives the same profile, infinite bounds included."""

@@ -1,10 +1,10 @@
 """``repose bench``: overhead benchmarks of the partitioner.
 
-``repose bench overhead`` measures, per frame, the partition time (mean-shift initial clustering
-plus the RL-DCA policy, with the planner's check of its choice when ``policy_check``) and the
-planning time (blocks from the clusters, then the knapsack DP and the server assignment with the
-default profile) on PANDA-like layouts of exactly N boxes in a 3840x2160 frame, and prints the
-medians as JSON.
+``repose bench overhead`` measures, per frame, what the partitioner node runs: the partition
+(mean-shift initial clustering plus the RL-DCA policy, with the planner's check of its choice when
+``policy_check``, then the blocks) and the planning (knapsack DP, server assignment and budget
+spending with the default profile), sharing one memo per frame, on PANDA-like layouts of exactly
+N boxes in a 3840x2160 frame, and prints the medians as JSON.
 ``repose bench pipeline`` compares the launched ROS pipeline with the in-process core.
 """
 from __future__ import annotations
@@ -24,7 +24,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     """Run ``repose bench``; returns the exit code."""
     p = argparse.ArgumentParser(prog="repose bench", description="RE-POSE overhead benchmarks.")
     sub = p.add_subparsers(dest="what", required=True)
-    o = sub.add_parser("overhead", help="partition time per frame vs number of boxes")
+    o = sub.add_parser("overhead", help="partition and planning time per frame vs number of boxes")
     o.add_argument("--sizes", type=int, nargs="+", default=[50, 300, 1000], help="box counts")
     o.add_argument("--repeats", type=int, default=50, help="frames per size")
     o.add_argument("--seed", type=int, default=0, help="layout seed")

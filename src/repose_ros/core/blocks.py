@@ -129,12 +129,13 @@ def _grow_axis(lo: int, hi: int, min_size: int, limit: int) -> tuple:
     return lo, hi
 
 
-def _hull_rect(b: np.ndarray, frame_w: int, frame_h: int, margin: int, min_size: int) -> Rect:
-    """Rect around boxes ``b`` plus ``margin``, clipped, grown to ``min_size`` inside the frame."""
-    x0 = math.floor(float(b[:, 0].min())) - margin
-    y0 = math.floor(float(b[:, 1].min())) - margin
-    x1 = math.ceil(float(b[:, 2].max())) + margin
-    y1 = math.ceil(float(b[:, 3].max())) + margin
+def _rect_around(bx0: float, by0: float, bx1: float, by1: float, frame_w: int, frame_h: int, margin: int,
+                 min_size: int) -> Rect:
+    """Rect around the hull ``bx0, by0, bx1, by1`` of some boxes plus ``margin``, clipped, grown to ``min_size``."""
+    x0 = math.floor(bx0) - margin
+    y0 = math.floor(by0) - margin
+    x1 = math.ceil(bx1) + margin
+    y1 = math.ceil(by1) + margin
     r = Rect(x0, y0, max(x1, x0), max(y1, y0)).clip(frame_w, frame_h)
     gx0, gx1 = _grow_axis(r.x0, r.x1, min_size, frame_w)
     gy0, gy1 = _grow_axis(r.y0, r.y1, min_size, frame_h)
@@ -192,32 +193,41 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
     b[:, 2] = np.maximum(b[:, 2], b[:, 0])
     b[:, 3] = np.maximum(b[:, 3], b[:, 1])
 
-    cluster_ids = [int(c) for c in np.unique(lab) if c >= 0]
-    members: Dict[int, List[int]] = {c: list(np.flatnonzero(lab == c)) for c in cluster_ids}
-    noise_idx = [int(i) for i in np.flatnonzero(lab == -1)]
+    order = np.argsort(lab, kind="stable")  # box indices grouped by label, ascending within each
+    sorted_lab = lab[order]
+    starts = np.flatnonzero(np.r_[True, sorted_lab[1:] != sorted_lab[:-1]])
+    members: Dict[int, np.ndarray] = {int(sorted_lab[a]): order[a:z]
+                                      for a, z in zip(starts, np.r_[starts[1:], len(order)])}
+    noise_idx = [int(i) for i in members.pop(-1, ())]
+    cluster_ids = list(members)
     own: List[int] = noise_idx
     if noise == "nearest" and cluster_ids and noise_idx:
         hulls = np.array([[b[members[c], 0].min(), b[members[c], 1].min(),
                            b[members[c], 2].max(), b[members[c], 3].max()] for c in cluster_ids])
+        extra: Dict[int, List[int]] = {c: [] for c in cluster_ids}
         for i in noise_idx:
             cx, cy = (b[i, 0] + b[i, 2]) / 2, (b[i, 1] + b[i, 3]) / 2
             dx = np.maximum(np.maximum(hulls[:, 0] - cx, 0.0), cx - hulls[:, 2])
             dy = np.maximum(np.maximum(hulls[:, 1] - cy, 0.0), cy - hulls[:, 3])
-            members[cluster_ids[int(np.argmin(dx * dx + dy * dy))]].append(i)
+            extra[cluster_ids[int(np.argmin(dx * dx + dy * dy))]].append(i)
+        members = {c: np.sort(np.concatenate([members[c], np.asarray(extra[c], np.int64)])) for c in cluster_ids}
         own = []
-    groups = [(c, np.array(sorted(members[c]), dtype=np.int64)) for c in cluster_ids]
+    groups = [(c, members[c].astype(np.int64, copy=False)) for c in cluster_ids]
     groups += [(-1, np.array([i], dtype=np.int64)) for i in own]
-    out: List[Block] = []
-    for c, idx in groups:
-        if rects is None:
-            rect = _hull_rect(b[idx], frame_w, frame_h, margin, min_size)
-        else:
-            name = idx.tobytes()
-            if name not in rects:
-                rects[name] = _hull_rect(b[idx], frame_w, frame_h, margin, min_size)
-            rect = rects[name]
-        out.append(Block(rect, idx, c))
-    return out
+    names = [idx.tobytes() for _, idx in groups]
+    todo = list(range(len(groups))) if rects is None else [g for g, name in enumerate(names) if name not in rects]
+    made: Dict[int, Rect] = {}
+    if todo:  # every hull in one pass: the boxes of the groups laid end to end, one reduction per group
+        parts = [groups[g][1] for g in todo]
+        starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
+        boxes = b[np.concatenate(parts)]
+        hulls = np.concatenate([np.minimum.reduceat(boxes[:, :2], starts, axis=0),
+                                np.maximum.reduceat(boxes[:, 2:], starts, axis=0)], axis=1).tolist()
+        for g, hull in zip(todo, hulls):
+            made[g] = _rect_around(*hull, frame_w, frame_h, margin, min_size)
+            if rects is not None:
+                rects[names[g]] = made[g]
+    return [Block(made[g] if rects is None else rects[names[g]], idx, c) for g, (c, idx) in enumerate(groups)]
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
@@ -226,21 +236,27 @@ def _normal_cdf(z: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + erf(np.asarray(z, np.float64) / math.sqrt(2.0)).astype(np.float64))
 
 
-def kernel_share(xyxy: np.ndarray, rect: Rect, spread: float) -> np.ndarray:
+def kernel_share(xyxy: np.ndarray, rect: "Rect | np.ndarray", spread: float) -> np.ndarray:
     """Share of a Gaussian around each box that lies inside ``rect``.
 
     The Gaussian sits at the box centre with a standard deviation of ``spread`` x the box height
     on both axes: where the people a coarse box stands for, but that the coarse pass missed, are
     assumed to stand (people gather, so they are near the ones it found, at the distance of a few
     of their own heights). ``spread`` 0 puts them all at the box centre (share 1 inside, 0 outside).
+    ``rect`` is one Rect for every box, or an ``(N, 4)`` array of ``x0, y0, x1, y1``, one per box
+    (the blocks of many boxes in one call).
     """
     b = np.asarray(xyxy, np.float64).reshape(-1, 4)
+    r = np.asarray(rect.as_tuple() if isinstance(rect, Rect) else rect, np.float64).reshape(-1, 4)
+    x0, y0, x1, y1 = r[:, 0], r[:, 1], r[:, 2], r[:, 3]
     cx, cy = 0.5 * (b[:, 0] + b[:, 2]), 0.5 * (b[:, 1] + b[:, 3])
     if spread <= 0:
-        return rect.contains_points(np.stack([cx, cy], axis=1)).astype(np.float64)
+        return ((cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)).astype(np.float64)
     sigma = np.maximum(spread * (b[:, 3] - b[:, 1]), 1e-6)
-    fx = _normal_cdf((rect.x1 - cx) / sigma) - _normal_cdf((rect.x0 - cx) / sigma)
-    fy = _normal_cdf((rect.y1 - cy) / sigma) - _normal_cdf((rect.y0 - cy) / sigma)
+    cdf = _normal_cdf(np.concatenate([(x1 - cx) / sigma, (x0 - cx) / sigma, (y1 - cy) / sigma, (y0 - cy) / sigma]))
+    n = len(b)
+    fx = cdf[:n] - cdf[n:2 * n]
+    fy = cdf[2 * n:3 * n] - cdf[3 * n:]
     return np.clip(fx * fy, 0.0, 1.0)
 
 

@@ -54,7 +54,7 @@ from repose_ros.core.profiles import Profiles
 
 ServerId = Union[int, str]
 WEIGHTS = ("boxes", "uniform")
-_MAX_DP_CELLS = 50_000_000
+_MAX_DP_CELLS = 16_000_000  # float64 cells of the DP table: 128 MB at most
 _EPS = 1e-9
 
 
@@ -114,8 +114,7 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
     if n_items * width > _MAX_DP_CELLS:
         raise ValueError(f"DP table too large ({n_items} x {width} cells); use a coarser resolution")
 
-    dp, choice = _dp_table(v, dc, width)
-    return _backtrack(dp, choice, v, c, dc, cap, capacity) or infeasible()
+    return _backtrack(_dp_table(v, dc, width), v, c, dc, cap, capacity) or infeasible()
 
 
 def _mckp_arrays(values: np.ndarray, costs: np.ndarray, capacity: float,
@@ -136,38 +135,58 @@ def _mckp_arrays(values: np.ndarray, costs: np.ndarray, capacity: float,
     return v, c
 
 
-def _dp_table(v: np.ndarray, dc: np.ndarray, width: int) -> Tuple[np.ndarray, np.ndarray]:
-    """Fill the DP over the items: ``(dp, choice)``, ``dp[c]`` the best value at discrete cost <= ``c``.
+def _useful_options(v: np.ndarray, k: np.ndarray, width: int) -> np.ndarray:
+    """``(B, M)`` mask of the options :func:`_dp_table` can choose for each item.
 
-    ``choice[b, c]`` is the option of item ``b`` on the best path to cost ``c``, for backtracking.
+    An option outside ``[0, width)`` never fits. An option ``m`` is never chosen when another
+    ``m'`` of the same item costs no more and is worth more, or is worth as much and comes first
+    (ties go to the first option): at every cell ``dp[c - k_m'] + v_m' >= dp[c - k_m] + v_m``
+    since ``dp`` never decreases. Leaving such options out changes nothing but the work.
     """
-    n_items, n_opts = v.shape
-    dp = np.zeros(width, dtype=np.float64)  # best value with cost <= c, no item yet
-    nxt = np.empty(width, dtype=np.float64)
+    n_opts = v.shape[1]
+    fits = (k >= 0) & (k < width)
+    earlier = np.tri(n_opts, k=-1, dtype=bool)  # [m, m']: m' comes before m
+    no_dearer = k[:, None, :] <= k[:, :, None]  # [b, m, m']: m' costs no more than m
+    better = (v[:, None, :] > v[:, :, None]) | ((v[:, None, :] == v[:, :, None]) & earlier)
+    beaten = (no_dearer & better & fits[:, None, :]).any(axis=2)
+    return fits & ~beaten
+
+
+def _dp_table(v: np.ndarray, dc: np.ndarray, width: int) -> np.ndarray:
+    """Fill the DP over the items: ``table[b + 1, c]`` the best value of items ``0..b`` at discrete cost <= ``c``.
+
+    ``table[0]`` is all zeros (no item yet); ``table[b + 1, c] = max_m table[b, c - k_m] + v_m``
+    over the options that can win (:func:`_useful_options`). :func:`_backtrack` recovers the
+    options from the table.
+    """
+    n_items = v.shape[0]
+    table = np.empty((n_items + 1, width), dtype=np.float64)
+    table[0] = 0.0
     tmp = np.empty(width, dtype=np.float64)
-    better = np.empty(width, dtype=bool)
-    choice = np.zeros((n_items, width), dtype=np.int16 if n_opts > 127 else np.int8)
+    useful = _useful_options(v, dc, width)
     for b in range(n_items):
-        # nxt[c] = max_m dp[c - k_m] + v_m; the first model wins ties (strict comparison).
+        dp, nxt = table[b], table[b + 1]
         nxt.fill(-np.inf)
-        ch = choice[b]
-        for m in range(n_opts):
+        for m in np.flatnonzero(useful[b]):
             k = int(dc[b, m])
-            if 0 <= k < width:
-                n = width - k
-                np.add(dp[:n], v[b, m], out=tmp[:n])
-                np.greater(tmp[:n], nxt[k:], out=better[:n])
-                np.copyto(nxt[k:], tmp[:n], where=better[:n])
-                np.copyto(ch[k:], m, where=better[:n])
-        dp, nxt = nxt, dp
-    return dp, choice
+            n = width - k
+            np.add(dp[:n], v[b, m], out=tmp[:n])
+            np.maximum(nxt[k:], tmp[:n], out=nxt[k:])
+    return table
 
 
-def _backtrack(dp: np.ndarray, choice: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, cap: int,
+def _backtrack(table: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, cap: int,
                capacity: float) -> Optional[MCKPResult]:
-    """Recover the least-cost optimal plan from the DP table; None when no plan fits ``capacity``."""
+    """Recover the least-cost optimal plan from the DP table; None when no plan fits ``capacity``.
+
+    At each item the option taken is the first (in option order) whose ``table[b, cell - k_m] + v_m``
+    equals the cell's value: the same float sum the DP took its maximum of, so equality is exact,
+    and the first option wins ties.
+    """
     n_items = v.shape[0]
     idx = np.arange(n_items)
+    dp = table[n_items]
+    useful = _useful_options(v, dc, table.shape[1])
     while cap >= 0 and np.isfinite(dp[cap]):
         best = dp[cap]
         # Least-cost optimal plan: the first cell that reaches the optimum (dp is monotone).
@@ -175,7 +194,9 @@ def _backtrack(dp: np.ndarray, choice: np.ndarray, v: np.ndarray, c: np.ndarray,
         start = cell
         picked = np.empty(n_items, dtype=np.int64)
         for b in range(n_items - 1, -1, -1):
-            m = int(choice[b, cell])
+            here = table[b + 1, cell]
+            m = next(int(m) for m in np.flatnonzero(useful[b])
+                     if dc[b, m] <= cell and table[b, cell - dc[b, m]] + v[b, m] == here)
             picked[b] = m
             cell -= int(dc[b, m])
         cost = float(c[idx, picked].sum())
@@ -358,8 +379,7 @@ def _block_rows(profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequenc
         lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
     else:
         lat = np.repeat(profiles.latency_matrix(sids, keys)[None], len(wh), axis=0)
-    imgsz = np.array([[profiles.input_size(k, w, h) for k in keys] for w, h in wh],
-                     dtype=np.int64).reshape(len(wh), len(keys))
+    imgsz = profiles.input_sizes(wh, keys)
     return prec, lat, imgsz
 
 

@@ -99,6 +99,7 @@ class Profiles:
         self._recall_bounds = {k: np.array([b for b, _ in v]) for k, v in self.recall.get("bins", {}).items()}
         self._recall_values = {k: np.array([r for _, r in v]) for k, v in self.recall.get("bins", {}).items()}
         self._fits: Dict[Tuple[str, str], Tuple[float, float]] = {}  # (model key, server) -> (a, b)
+        self._references: Dict[Tuple[str, int], Tuple[str, float]] = {}  # (key, input) -> (ref key, its input)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -185,9 +186,9 @@ class Profiles:
         owner = np.repeat(np.arange(nb), counts)
         longest = wh.max(axis=1)
         wsum = np.bincount(owner, weights=weights, minlength=nb)
+        all_sizes = self.input_sizes(wh, keys).astype(np.float64)
         for j, k in enumerate(keys):
-            sizes = np.array([self.input_size(k, w, h) for w, h in wh], dtype=np.float64)
-            scale = sizes / longest
+            scale = all_sizes[:, j] / longest
             p = self.precision_of_area(k, areas * (scale * scale)[owner])
             sums = np.bincount(owner, weights=p * weights, minlength=nb)
             out[:, j] = sums if reduce == "sum" else np.divide(sums, wsum, out=np.zeros(nb), where=wsum > 0)
@@ -197,6 +198,19 @@ class Profiles:
     def input_size(self, model_key: str, block_w: float, block_h: float) -> int:
         """Input size a ``block_w x block_h`` block runs at under ``model_key`` (see :func:`effective_imgsz`)."""
         return effective_imgsz(block_w, block_h, self.model(model_key).imgsz, self.upscale_cap, self.stride)
+
+    def input_sizes(self, block_wh: Union[Sequence[Sequence[float]], np.ndarray],
+                    model_keys: Optional[Sequence[str]] = None) -> np.ndarray:
+        """Vectorised :meth:`input_size`: ``(n_blocks, n_models)`` int64 array."""
+        keys = self.model_keys if model_keys is None else list(model_keys)
+        wh = np.asarray(block_wh, dtype=np.float64).reshape(-1, 2)
+        imgsz = np.array([self.model(k).imgsz for k in keys], dtype=np.int64).reshape(1, -1)
+        if self.upscale_cap is None:
+            return np.repeat(imgsz, wh.shape[0], axis=0)
+        st = int(self.stride)
+        # The same float operations as effective_imgsz, so that both agree to the pixel.
+        capped = (np.ceil(wh.max(axis=1) * float(self.upscale_cap) / st - 1e-9) * st).astype(np.int64)
+        return np.minimum(imgsz, np.maximum(st, capped)[:, None])
 
     def tensor_shape(self, model_key: str, block_w: float, block_h: float) -> Tuple[int, int]:
         """``(h, w)`` of the tensor the network runs for one such block (:func:`letterbox_shape`)."""
@@ -271,29 +285,44 @@ class Profiles:
             return out
         if not np.all(wh > 0):
             raise ValueError("block sizes must be positive")
-        longest = wh.max(axis=1)
+        size = np.ceil(self.input_sizes(wh, keys) / st - 1e-9) * st  # (B, M), the tensor's long side
+        r = size / wh.max(axis=1)[:, None]
+        nw, nh = np.maximum(np.round(wh[:, :1] * r), 1), np.maximum(np.round(wh[:, 1:] * r), 1)
+        pixels = (nh + np.mod(size - nh, st)) * (nw + np.mod(size - nw, st))
+        sids = [str(s) for s in servers]
         for j, k in enumerate(keys):
-            imgsz = self.model(k).imgsz
-            if self.upscale_cap is None:
-                size = np.full(nb, imgsz, dtype=np.float64)
-            else:
-                capped = np.maximum(st, np.ceil(longest * self.upscale_cap / st - 1e-9) * st)
-                size = np.minimum(imgsz, capped)
-            size = np.ceil(size / st - 1e-9) * st
-            r = size / longest
-            nw, nh = np.maximum(np.round(wh[:, 0] * r), 1), np.maximum(np.round(wh[:, 1] * r), 1)
-            pixels = (nh + np.mod(size - nh, st)) * (nw + np.mod(size - nw, st))
-            for eff in np.unique(size):
-                sel = size == eff
-                ref = self.reference_key(k, int(eff)) if eff != ceil_to(imgsz, st) else k
-                ref_size = float(ceil_to(self.model(ref).imgsz, st))
-                for s_i, sid in enumerate(servers):
-                    a, b = self.shape_fit(ref, str(sid))
-                    square = a + b * ref_size * ref_size
-                    rel = (a + b * pixels[sel]) / square if square > 0 else np.ones(int(sel.sum()))
-                    rel = np.where(pixels[sel] == ref_size * ref_size, 1.0, rel)
-                    out[sel, j, s_i] = self.latency(ref, str(sid)) * rel
+            effs, inv = np.unique(size[:, j], return_inverse=True)
+            refs = [self._reference(k, int(e)) for e in effs]
+            coef = {ref: self._shape_coefficients(ref, sids) for ref, _ in set(refs)}
+            a, b, lat = (np.stack([coef[ref][i] for ref, _ in refs])[inv] for i in range(3))  # (B, S) each
+            ref_size = np.array([rs for _, rs in refs])[inv][:, None]
+            square = a + b * ref_size * ref_size  # the same float operations as block_latency
+            pix = pixels[:, j][:, None]
+            rel = (a + b * pix) / np.where(square > 0, square, 1.0)
+            out[:, j, :] = lat * np.where((pix == ref_size * ref_size) | (square <= 0), 1.0, rel)
         return out
+
+    def _reference(self, model_key: str, eff: int) -> Tuple[str, float]:
+        """``(ref, ref_size)``: the :meth:`reference_key` of ``model_key`` at the stride-rounded input ``eff``.
+
+        The key itself at its own size; ``ref_size`` is ref's input rounded to the stride. Kept per
+        key and size (the models of a profile do not change).
+        """
+        name = (model_key, eff)
+        if name not in self._references:
+            st = self.stride
+            own = eff == ceil_to(self.model(model_key).imgsz, st)
+            ref = model_key if own else self.reference_key(model_key, eff)
+            self._references[name] = (ref, float(ceil_to(self.model(ref).imgsz, st)))
+        return self._references[name]
+
+    def _shape_coefficients(self, ref: str, servers: Sequence[str]) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Per server: ``(a, b, latency)`` of ``ref``, the shape cost :meth:`shape_fit` and the profiled figure.
+
+        The latencies are read afresh: a partitioner adapts them to what the servers measure.
+        """
+        fits = np.array([self.shape_fit(ref, sid) for sid in servers], dtype=np.float64).reshape(-1, 2)
+        return fits[:, 0], fits[:, 1], np.array([self.latency(ref, sid) for sid in servers], dtype=np.float64)
 
     # -- recall -----------------------------------------------------------------------------------
     def has_recall(self, model_key: str) -> bool:
