@@ -472,3 +472,20 @@ def test_fake_detections_on_ignore_regions_are_not_false_positives():
     with_ignore = ev_metrics.coco_metrics([(f.gt, dets.xyxy, dets.scores, f.ignore)])
     without = ev_metrics.coco_metrics([(f.gt, dets.xyxy, dets.scores, None)])
     assert with_ignore["map50_95"] == pytest.approx(1.0) and without["map50_95"] < 0.95
+
+
+def test_method_runner_defaults_are_the_cores():
+    """RE-POSE settings a caller leaves out are RePoseConfig's defaults, so that direct runs match the core."""
+    from repose_ros.core.config import RePoseConfig
+
+    runner, _ = _runner([])
+    rp = runner.repose("rl_dca")
+    for name in ("coarse_model", "coarse_conf", "policy", "policy_check", "coarse_on_edge", "budget_reserve_ms",
+                 "coarse_budget_share"):
+        assert getattr(rp.config, name) == getattr(RePoseConfig, name), name
+    assert tuple(rp.config.coarse_sizes) == tuple(RePoseConfig.coarse_sizes)
+    given = ev_methods.MethodRunner(runner.zoo, runner.profiles, policy="builtin:ppo", policy_check=False,
+                                    coarse_sizes=(), coarse_budget_share=0.25)
+    cfg = given.repose("rl_dca").config
+    assert (cfg.policy, cfg.policy_check, tuple(cfg.coarse_sizes), cfg.coarse_budget_share) == \
+        ("builtin:ppo", False, (), 0.25)

@@ -60,9 +60,9 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
 
         return main_bench_tracking(list(argv[1:]))
     args = p.parse_args(argv)
-    from repose_ros.evaluation.session import _deployed_settings
+    from repose_ros.evaluation.session import deployed_settings
 
-    deployed = _deployed_settings()
+    deployed = deployed_settings()
     res = bench_overhead(
         sizes=args.sizes,
         repeats=args.repeats,

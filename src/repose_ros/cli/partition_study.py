@@ -81,7 +81,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         raise SystemExit(f"repose partition-study: no frames after the first {args.first}")
     profiles = Profiles.default()
     zoo, fake, name, weights_path = session._build_zoo(o, dataset.fake, profiles)
-    dep = session._deployment(o, profiles)
+    dep = session.deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou, model_name=name,
                                      fake=fake, weights_path=weights_path, device=o.device, **dep)
     image = dataset.frames[0].load()

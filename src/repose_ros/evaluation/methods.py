@@ -168,36 +168,47 @@ class MethodRunner:
     per frame (timed once, as deployed: ``coarse_on_edge``) and shared by the MeanShift and
     RL-DCA runs at every budget: the computation is the same, so each run is charged the same
     measured coarse time.
+
+    RE-POSE's own settings (coarse stage, policy and its check, reserve) not given are
+    :class:`~repose_ros.core.config.RePoseConfig`'s defaults; ``repose eval`` passes the deployed
+    ones (config/repose.yaml).
     """
 
     def __init__(self, zoo: Any, profiles: Any, servers: int = 4, conf: float = 0.05, iou: float = 0.5,
-                 model_name: str = "yolov8s", coarse_model: str = "yolov8s@640", coarse_conf: float = 0.05,
-                 policy: str = "", fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
-                 weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: bool = False,
-                 budget_reserve_ms: float = 10.0, coarse_sizes: Sequence[int] = (), coarse_budget_share: float = 0.3,
-                 coverage: bool = False, policy_check: bool = False):
+                 model_name: str = "yolov8s", coarse_model: Optional[str] = None, coarse_conf: Optional[float] = None,
+                 policy: Optional[str] = None, fusion: str = "nms", fusion_iou: float = 0.5, fake: Any = None,
+                 weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: Optional[bool] = None,
+                 budget_reserve_ms: Optional[float] = None, coarse_sizes: Optional[Sequence[int]] = None,
+                 coarse_budget_share: Optional[float] = None, coverage: bool = False,
+                 policy_check: Optional[bool] = None):
+        from repose_ros.core.config import RePoseConfig
+
         if servers < 1:
             raise ValueError("servers must be >= 1")
+
+        def core(value: Any, name: str) -> Any:  # RE-POSE's own settings: the core default unless given
+            return getattr(RePoseConfig, name) if value is None else value
+
         self.zoo = zoo
         self.profiles = profiles
         self.servers = int(servers)
         self.conf = float(conf)
         self.iou = float(iou)
         self.model_name = model_name
-        self.coarse_model = coarse_model
-        self.coarse_conf = float(coarse_conf)
-        self.policy = policy
-        self.policy_check = bool(policy_check)
+        self.coarse_model = str(core(coarse_model, "coarse_model"))
+        self.coarse_conf = float(core(coarse_conf, "coarse_conf"))
+        self.policy = str(core(policy, "policy"))
+        self.policy_check = bool(core(policy_check, "policy_check"))
         self.fusion = fusion
         self.fusion_iou = float(fusion_iou)
         self.fake = fake
         self.weights_path = weights_path
         self.device = device
-        self.coarse_on_edge = bool(coarse_on_edge)
-        self.coarse_sizes = tuple(int(v) for v in coarse_sizes)
-        self.coarse_budget_share = float(coarse_budget_share)
+        self.coarse_on_edge = bool(core(coarse_on_edge, "coarse_on_edge"))
+        self.coarse_sizes = tuple(int(v) for v in core(coarse_sizes, "coarse_sizes"))
+        self.coarse_budget_share = float(core(coarse_budget_share, "coarse_budget_share"))
         self.coverage = bool(coverage)
-        self.budget_reserve_ms = float(budget_reserve_ms)
+        self.budget_reserve_ms = float(core(budget_reserve_ms, "budget_reserve_ms"))
         self._repose: Dict[str, Any] = {}
         self._sahi_model: Any = None
         self._frame_cache: Dict[str, Any] = {}

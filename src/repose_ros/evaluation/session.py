@@ -76,7 +76,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     profiles = Profiles.load(o.profile) if o.profile else Profiles.default()
     specs = _method_specs(o, profiles)
     zoo, fake, name, weights_path = _build_zoo(o, dataset.fake, profiles)
-    dep = _deployment(o, profiles)
+    dep = deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou,
                                      model_name=name, fake=fake, weights_path=weights_path,
                                      device=o.device, coverage=o.coverage, **dep)
@@ -204,9 +204,9 @@ def _method_specs(o: EvalOptions, profiles: Any) -> list:
         raise SystemExit(f"repose eval: {exc}") from None
 
 
-def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
+def deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
     """RE-POSE's deployment settings: the command line's, else config/repose.yaml's (coarse model, budget, policy)."""
-    deployed = _deployed_settings()
+    deployed = deployed_settings()
     coarse_key = o.coarse_model or deployed["coarse_model"]
     if coarse_key not in profiles.model_keys:
         if o.coarse_model:
@@ -226,7 +226,7 @@ def _deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
     }
 
 
-def _deployed_settings() -> Dict[str, Any]:
+def deployed_settings() -> Dict[str, Any]:
     """RE-POSE's settings (coarse stage, reserve, RL-DCA policy) as config/repose.yaml deploys them.
 
     The core defaults (RePoseConfig) where the file or a setting is missing.
