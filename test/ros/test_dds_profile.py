@@ -355,13 +355,16 @@ def test_launched_pipeline_with_shm_profile_answers_a_default_4k_camera(repo_roo
     pub = node.create_publisher(Image, "/ddsp_in", reliable(2))
     try:
         end = time.monotonic() + 45
+        # the aggregator's plan subscription too: a plan published before the frontend sees it is
+        # answered by nobody (the frontend counts the frame as unanswered)
         while (pub.get_subscription_count() == 0 or active.get(0) != "active"
-               or node.count_publishers("/ddsp/detections") == 0) and time.monotonic() < end:
+               or node.count_publishers("/ddsp/detections") == 0
+               or node.count_subscribers("/ddsp/plan") == 0) and time.monotonic() < end:
             ex.spin_once(timeout_sec=0.1)
             assert launch.poll() is None, (tmp_path / "launch.log").read_text()[-3000:]
         assert active.get(0) == "active", (tmp_path / "launch.log").read_text()[-3000:]
         procs = _session_environ(launch.pid)
-        time.sleep(0.5)
+        time.sleep(1.0)
         img = np.full((H, W, 3), 15, np.uint8)
         img[1000:1200, 1800:1900] = 240
         msg = Image()

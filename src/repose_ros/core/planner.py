@@ -12,8 +12,10 @@ Costs are rounded *up* to multiples of ``resolution`` and the capacity *down* (w
 tolerance for float noise; the true cost of the answer is then re-checked), so the returned
 solution always fits with the true costs. ``dp[c]`` is the best value with total cost at most
 ``c``; each block is one vectorised step over all cells (``dp[c - cost_m] + value_m``, max over
-models) whose argmax is stored per block and cell for backtracking. Among optimal plans the one
-of least discrete cost is returned. The result is optimal for the rounded costs, hence exact
+models), its row kept for backtracking, which recovers each block's model as the first whose sum
+equals the cell's value. Models of a block that can never win that maximum (another costs no
+more and is worth more) are left out first. Among optimal plans the one of least discrete cost
+is returned. The result is optimal for the rounded costs, hence exact
 when the costs are multiples of the resolution.
 
 **Several servers (:func:`plan_blocks`).** Servers run in parallel and may differ in speed;
@@ -114,7 +116,8 @@ def solve_mckp(values: np.ndarray, costs: np.ndarray, capacity: float,
     if n_items * width > _MAX_DP_CELLS:
         raise ValueError(f"DP table too large ({n_items} x {width} cells); use a coarser resolution")
 
-    return _backtrack(_dp_table(v, dc, width), v, c, dc, cap, capacity) or infeasible()
+    useful = _useful_options(v, dc, width)
+    return _backtrack(_dp_table(v, dc, width, useful), v, c, dc, useful, cap, capacity) or infeasible()
 
 
 def _mckp_arrays(values: np.ndarray, costs: np.ndarray, capacity: float,
@@ -152,18 +155,17 @@ def _useful_options(v: np.ndarray, k: np.ndarray, width: int) -> np.ndarray:
     return fits & ~beaten
 
 
-def _dp_table(v: np.ndarray, dc: np.ndarray, width: int) -> np.ndarray:
+def _dp_table(v: np.ndarray, dc: np.ndarray, width: int, useful: np.ndarray) -> np.ndarray:
     """Fill the DP over the items: ``table[b + 1, c]`` the best value of items ``0..b`` at discrete cost <= ``c``.
 
     ``table[0]`` is all zeros (no item yet); ``table[b + 1, c] = max_m table[b, c - k_m] + v_m``
-    over the options that can win (:func:`_useful_options`). :func:`_backtrack` recovers the
+    over the options ``useful`` marks (:func:`_useful_options`). :func:`_backtrack` recovers the
     options from the table.
     """
     n_items = v.shape[0]
     table = np.empty((n_items + 1, width), dtype=np.float64)
     table[0] = 0.0
     tmp = np.empty(width, dtype=np.float64)
-    useful = _useful_options(v, dc, width)
     for b in range(n_items):
         dp, nxt = table[b], table[b + 1]
         nxt.fill(-np.inf)
@@ -175,7 +177,7 @@ def _dp_table(v: np.ndarray, dc: np.ndarray, width: int) -> np.ndarray:
     return table
 
 
-def _backtrack(table: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, cap: int,
+def _backtrack(table: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, useful: np.ndarray, cap: int,
                capacity: float) -> Optional[MCKPResult]:
     """Recover the least-cost optimal plan from the DP table; None when no plan fits ``capacity``.
 
@@ -186,7 +188,6 @@ def _backtrack(table: np.ndarray, v: np.ndarray, c: np.ndarray, dc: np.ndarray, 
     n_items = v.shape[0]
     idx = np.arange(n_items)
     dp = table[n_items]
-    useful = _useful_options(v, dc, table.shape[1])
     while cap >= 0 and np.isfinite(dp[cap]):
         best = dp[cap]
         # Least-cost optimal plan: the first cell that reaches the optimum (dp is monotone).

@@ -108,7 +108,8 @@ class LaunchedPipeline:
         """Wait until every edge server is active and connected, the input has a subscriber and the outputs a publisher.
 
         Returns the seconds waited. Answers published before the outputs are matched would not reach
-        this client, hence the last condition.
+        this client, and plans published before the aggregator subscribes reach no aggregator, hence
+        the last conditions.
         """
         t0 = time.monotonic()
         outputs = [f"{self.ns}/detections", f"{self.ns}/frame_report"]
@@ -117,7 +118,9 @@ class LaunchedPipeline:
         while (sum(s == "active" for s in self.active.values()) < self.servers
                or self.pub.get_subscription_count() == 0
                or not all(self.node.count_publishers(t) > 0 for t in outputs)
-               or (self.watch_blocks and self.node.count_publishers(f"{self.ns}/block_detections") < self.servers)):
+               or (self.watch_blocks and self.node.count_publishers(f"{self.ns}/block_detections") < self.servers)
+               # the aggregator's plan subscription (and this client's own when it watches the blocks)
+               or self.node.count_subscribers(f"{self.ns}/plan") < (2 if self.watch_blocks else 1)):
             self.ex.spin_once(timeout_sec=0.2)
             if self.proc.poll() is not None:
                 raise RuntimeError(f"the pipeline exited early (code {self.proc.returncode}); see {self.log_path}")
