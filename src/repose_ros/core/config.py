@@ -27,9 +27,10 @@ class RePoseConfig:
     coarse_iou: float = 0.5
     conf: float = 0.25
     iou: float = 0.5
-    # MeanShift alone: rl_dca (checked scale policy) gains at budgets up to ~2 s but can lose on dense
-    # scenes at larger ones; greedy searches ~10x longer (README, RL-DCA section)
-    partitioner: str = "meanshift"
+    # rl_dca (the checked scale policy) since 2026-12-05: ahead of MeanShift alone at budgets up to
+    # ~2 s, level at 4 s on sparse scenes, about 0.01 behind on dense scenes at 4 s; greedy searches
+    # ~10x longer (README, RL-DCA section). meanshift: MeanShift alone.
+    partitioner: str = "rl_dca"
     # rl_dca's policy: builtin:scale (mean shift at the bandwidth the scale policy picks) measured
     # ahead of the keep / merge / split PPO policy ("" or builtin:ppo) end to end (docs/rl_dca.md)
     policy: str = "builtin:scale"
