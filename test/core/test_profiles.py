@@ -177,6 +177,17 @@ def test_block_latency_matrix_matches_scalar(wh, cap):
     np.testing.assert_allclose(m, np.array(want), rtol=1e-12, atol=0)
 
 
+def test_block_latency_matrix_follows_a_new_stride():
+    """Figures kept for one stride are not reused under another (448 is a multiple of both 32 and 64)."""
+    p = Profiles.default()
+    p.upscale_cap = 3.0
+    p.block_latency_matrix([(149, 100)], ["default"])  # yolov8s@480 runs at 448 (149 x 3, rounded up)
+    p.stride = 64  # 448 again, but the @480 figure now stands for a 512 input
+    m = p.block_latency_matrix([(149, 100)], ["default"])
+    want = [p.block_latency(k, 149, 100, "default") for k in p.model_keys]
+    np.testing.assert_allclose(m[0, :, 0], want, rtol=1e-12, atol=0)
+
+
 def test_block_latency_matrix_follows_latency_updates():
     """A latency written into the profile after a call (a partitioner adapting it) is used by the next call."""
     p = Profiles.default()

@@ -99,7 +99,7 @@ class Profiles:
         self._recall_bounds = {k: np.array([b for b, _ in v]) for k, v in self.recall.get("bins", {}).items()}
         self._recall_values = {k: np.array([r for _, r in v]) for k, v in self.recall.get("bins", {}).items()}
         self._fits: Dict[Tuple[str, str], Tuple[float, float]] = {}  # (model key, server) -> (a, b)
-        self._references: Dict[Tuple[str, int], Tuple[str, float]] = {}  # (key, input) -> (ref key, its input)
+        self._references: Dict[Tuple[str, int, int], Tuple[str, float]] = {}  # (key, input, stride) -> (ref, its input)
 
     # -- queries -------------------------------------------------------------------------------
     @property
@@ -306,11 +306,11 @@ class Profiles:
         """``(ref, ref_size)``: the :meth:`reference_key` of ``model_key`` at the stride-rounded input ``eff``.
 
         The key itself at its own size; ``ref_size`` is ref's input rounded to the stride. Kept per
-        key and size (the models of a profile do not change).
+        key, size and stride (the models of a profile do not change).
         """
-        name = (model_key, eff)
+        st = self.stride
+        name = (model_key, eff, st)
         if name not in self._references:
-            st = self.stride
             own = eff == ceil_to(self.model(model_key).imgsz, st)
             ref = model_key if own else self.reference_key(model_key, eff)
             self._references[name] = (ref, float(ceil_to(self.model(ref).imgsz, st)))
