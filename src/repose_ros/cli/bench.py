@@ -60,16 +60,16 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
 
         return main_bench_tracking(list(argv[1:]))
     args = p.parse_args(argv)
-    from repose_ros.evaluation.session import deployed_settings
+    from repose_ros.evaluation.session import policy_settings
 
-    deployed = deployed_settings()
+    chosen = policy_settings(args.policy, args.policy_check)
     res = bench_overhead(
         sizes=args.sizes,
         repeats=args.repeats,
         seed=args.seed,
-        policy_path=deployed["policy"] if args.policy is None else args.policy,
+        policy_path=chosen["policy"],
         use_policy=not args.meanshift_only,
-        policy_check=deployed["policy_check"] if args.policy_check is None else args.policy_check,
+        policy_check=chosen["policy_check"],
         budget_ms=args.budget_ms,
         servers=args.servers,
     )

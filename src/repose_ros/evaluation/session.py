@@ -221,9 +221,17 @@ def deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
-        "policy": deployed["policy"] if o.policy is None else str(o.policy),
-        "policy_check": deployed["policy_check"] if o.policy_check is None else bool(o.policy_check),
+        **policy_settings(o.policy, o.policy_check, deployed),
     }
+
+
+def policy_settings(policy: Optional[str] = None, policy_check: Optional[bool] = None,
+                    deployed: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """``{"policy", "policy_check"}``: the given ones, else the deployed ones (:func:`deployed_settings`)."""
+    if deployed is None and (policy is None or policy_check is None):
+        deployed = deployed_settings()
+    return {"policy": deployed["policy"] if policy is None else str(policy),
+            "policy_check": deployed["policy_check"] if policy_check is None else bool(policy_check)}
 
 
 def deployed_settings() -> Dict[str, Any]:
