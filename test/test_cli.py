@@ -45,24 +45,29 @@ def test_bench_overhead_times_the_partitioner_nodes_path(monkeypatch):
     from repose_ros.profiling.overhead import bench_overhead
 
     calls = []
-    for name in ("partition", "plan_value", "plan_frame"):
+    for name in ("partition", "plan_value", "spent_value", "plan_frame"):
         real = getattr(RePose, name)
 
         def counted(self, *args, _real=real, _name=name, **kwargs):
             calls.append((_name, self.config.partitioner, id(kwargs.get("memo"))))
             return _real(self, *args, **kwargs)
         monkeypatch.setattr(RePose, name, counted)
-    res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=True)
-    assert res["policy_check"] is True
-    frames = [c for c in calls if c[0] == "partition"]
-    assert len(frames) == 3 and {c[1] for c in frames} == {"rl_dca"}
-    assert [c for c in calls if c[0] == "plan_frame"] == [("plan_frame",) + c[1:] for c in frames]  # same memo
-    assert any(c[0] == "plan_value" for c in calls)
-    row = res["boxes"]["40"]
-    assert row["frame_ms"] >= max(row["partition_ms"], row["plan_ms"])
+    for value, check in (("spent", "spent_value"), ("plan", "plan_value")):
+        calls.clear()
+        res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=True,
+                             policy_check_value=value)
+        assert res["policy_check"] is True and res["policy_check_value"] == value
+        starts = [i for i, c in enumerate(calls) if c[0] == "partition"]
+        assert len(starts) == 3 and {calls[i][1] for i in starts} == {"rl_dca"}
+        for i, j in zip(starts, starts[1:] + [len(calls)]):  # the node's plan_frame comes last, with the same memo
+            assert calls[j - 1] == ("plan_frame",) + calls[i][1:]
+        assert any(c[0] == check for c in calls)
+        assert not any(c[0] == {"spent_value": "plan_value", "plan_value": "spent_value"}[check] for c in calls)
+        row = res["boxes"]["40"]
+        assert row["frame_ms"] >= max(row["partition_ms"], row["plan_ms"])
     calls.clear()
     res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=False)
-    assert res["policy_check"] is False and not any(c[0] == "plan_value" for c in calls)
+    assert res["policy_check"] is False and not any(c[0] in ("plan_value", "spent_value") for c in calls)
     calls.clear()
     res = bench_overhead(sizes=(40,), repeats=2, warmup=1, use_policy=False)
     assert res["policy"] == "meanshift_only" and {c[1] for c in calls} == {"meanshift"}

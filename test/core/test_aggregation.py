@@ -112,3 +112,18 @@ def test_next_deadline_is_the_earliest_of_the_waiting_frames():
     a.add_result(1, 0, _dets((11, 11, 21, 41)))
     a.add_result(1, 1, _dets((111, 11, 121, 41)))
     assert a.next_deadline() is None
+
+
+def test_oversized_block_detections_are_answered_by_the_coarse_box_when_scales_are_known():
+    coarse = _dets((10, 10, 60, 90), score=0.3)
+    big = _dets((11, 9, 61, 92), score=0.9)  # at 8x its block's input it is 400 x 664 px there
+    for scales, kept_score, swapped in (([8.0], 0.3, 1), (None, 0.9, 0), ([1.0], 0.9, 0)):
+        a = FrameAssembler(max_input_area=65536.0)
+        a.add_plan(1, 1, 10.0, coarse, [(0, 0, 100, 100)], frame_size=(100, 100), block_scales=scales)
+        out = a.add_result(1, 0, big)
+        assert len(out) == 1 and len(out[0].detections) == 1
+        assert out[0].detections.scores[0] == np.float32(kept_score)
+        assert a.stats.swapped_to_coarse == swapped
+    import pytest
+    with pytest.raises(ValueError, match="scales"):
+        FrameAssembler().add_plan(2, 1, 10.0, coarse, [(0, 0, 100, 100)], block_scales=[1.0, 2.0])

@@ -176,18 +176,46 @@ def test_train_dca_scale_study_command(tmp_path):
         main_train(["--scale-study", str(study), "--out", str(tmp_path / "pol.zip")])
 
 
-def test_policy_check_keeps_the_scaled_clusters_only_when_the_plan_values_them_more(tmp_path, monkeypatch):
+@pytest.mark.parametrize("check,valued,ignored", [
+    ("plan", "plan_value", "spent_value"), ("spent", "spent_value", "plan_value")])
+def test_policy_check_keeps_the_scaled_clusters_only_when_the_plan_values_them_more(tmp_path, monkeypatch, check,
+                                                                                    valued, ignored):
     path = tmp_path / "scale.npz"
     _threshold_policy().save(path)
     xy = _layout(np.random.default_rng(1), False)
     det = Detections(xy, np.ones(len(xy), np.float32), np.zeros(len(xy), np.int64))
-    repose = RePose(RePoseConfig(partitioner="rl_dca", policy=str(path), policy_check=True), zoo=ModelZoo.fake())
+    repose = RePose(RePoseConfig(partitioner="rl_dca", policy=str(path), policy_check=True,
+                                 policy_check_value=check), zoo=ModelZoo.fake())
     fine, base = repose.initial_labels(det, W, H, 0.6), repose.initial_labels(det, W, H)
     assert fine.max() != base.max()
     for favoured, expected in ((fine, fine), (base, base)):
-        monkeypatch.setattr(RePose, "plan_value", lambda self, coarse, lab, *a, f=favoured, **k:
+        monkeypatch.setattr(RePose, valued, lambda self, coarse, lab, *a, f=favoured, **k:
                             1.0 if np.array_equal(lab, f) else 0.5)
+        # the other value says the opposite: the configured one decides
+        monkeypatch.setattr(RePose, ignored, lambda self, coarse, lab, *a, f=favoured, **k:
+                            0.5 if np.array_equal(lab, f) else 1.0)
         np.testing.assert_array_equal(repose.partition(det, W, H, 740).labels, expected)
+
+
+def test_spent_value_is_the_value_of_the_plan_after_budget_spending():
+    """What the default check compares: plan_frame's plan of the clusters, not the bare knapsack plan."""
+    rng = np.random.default_rng(3)
+    xy = _layout(rng, False)
+    det = Detections(xy, np.ones(len(xy), np.float32), np.zeros(len(xy), np.int64))
+    repose = RePose(RePoseConfig(partitioner="meanshift", num_servers=4), zoo=ModelZoo.fake())
+    labels = repose.initial_labels(det, W, H)
+    rises = 0
+    for budget in (300.0, 1000.0, 4000.0, 12000.0):
+        spent = repose.spent_value(det, labels, W, H, budget)
+        part = repose.blocks_of(det, labels, W, H)
+        _, plan = repose.plan_frame(part, det, W, H, budget)
+        assert spent == pytest.approx(plan.total_value if plan.feasible else float("-inf"))
+        bare = repose.plan_value(det, labels, W, H, budget)
+        assert spent >= bare - 1e-9  # spending keeps a change only when the value does not drop
+        rises += spent > bare + 1e-6
+    assert rises >= 1  # with budget left, spending is worth something the bare plan does not show
+    with pytest.raises(ValueError, match="policy_check_value"):
+        RePoseConfig(policy_check_value="both")
 
 
 def test_builtin_policy_names():

@@ -65,3 +65,31 @@ def test_fuse_rejects_non_detections():
     """Items that are not Detections raise TypeError."""
     with pytest.raises(TypeError):
         fuse([np.zeros((1, 4))])
+
+
+def test_swap_oversized_takes_the_coarse_box_of_an_object_too_large_at_its_blocks_input():
+    from repose_ros.core.fusion import swap_oversized
+
+    coarse = det([(100, 100, 300, 600, 0.7, 0), (1000, 100, 1010, 130, 0.3, 0), (100, 100, 300, 600, 0.5, 1)])
+    # block 0 runs at 3x: the 200 x 500 person is 600 x 1500 px at the model input; the small one stays
+    big = (102, 95, 305, 610, 0.9, 0)
+    small = (1000, 101, 1010, 131, 0.4, 0)
+    block0 = det([big, small])
+    # block 1 runs at 0.5x: the same person is 100 x 250 px there, in range
+    block1 = det([(101, 99, 301, 601, 0.8, 0)])
+    out, used, n = swap_oversized([block0, block1], [3.0, 0.5], coarse, 65536.0)
+    assert n == 1 and len(used) == 1
+    np.testing.assert_allclose(used.xyxy, [[100, 100, 300, 600]])  # the same class's coarse box
+    np.testing.assert_allclose(out[0].xyxy, [small[:4]])
+    assert out[1] is block1
+    # below the area nothing is swapped; 0 or inf switch it off; a block answered by coarse boxes is left
+    for area, scales in ((2.0e6, [3.0, 0.5]), (0.0, [3.0, 0.5]), (float("inf"), [3.0, 0.5]), (65536.0, [None, 0.5])):
+        out, used, n = swap_oversized([block0, block1], scales, coarse, area)
+        assert n == 0 and len(used) == 0 and len(out[0]) == 2
+    # no coarse box overlaps enough (IoU < 0.5): the block's detection stays
+    shifted = det([(100, 100, 300, 600, 0.7, 0)])
+    shifted.xyxy[:, 1] += 400
+    out, used, n = swap_oversized([block0], [3.0], shifted, 65536.0)
+    assert n == 0 and len(out[0]) == 2
+    with pytest.raises(ValueError):
+        swap_oversized([block0], [3.0, 1.0], coarse, 65536.0)

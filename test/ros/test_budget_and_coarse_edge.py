@@ -590,3 +590,19 @@ def test_hidden_spread_parameter_reaches_the_planner():
     finally:
         node.destroy_node()
         rclpy.try_shutdown(context=ctx)
+
+
+@pytest.mark.parametrize("imgsz,expected,swapped", [(1920, (10, 10), 1), (100, (11, 9), 0), (0, (11, 9), 0)])
+def test_a_detection_too_large_at_its_blocks_input_is_answered_by_the_coarse_box(aggregator, imgsz, expected,
+                                                                                 swapped):
+    """At 19.2x (1920 for a 100-px block) the 10 x 22 px person is 81,000 px^2 at the input: the coarse box answers."""
+    node, out, reports = aggregator
+    m = _plan(node, 4, [(0, 0, 100, 100)], [((590, 590, 700, 700), [2])])
+    m.image_width, m.image_height = 1000, 1000
+    m.blocks[0].imgsz = imgsz
+    node.on_plan(m)
+    big = Detections(np.array([[11, 9, 21, 31]], np.float32), np.full(1, 0.9, np.float32), np.zeros(1, np.int32))
+    node.on_block(_answer(4, 0, big))
+    (det,), (rep,) = out, reports
+    assert _boxes(det) == [expected, (600, 600)]  # the left-out block: its coarse box
+    assert node.assembler.stats.swapped_to_coarse == swapped and not rep.degraded

@@ -11,7 +11,7 @@ def comma_list(text: Any, cast: Callable[[str], Any] = str) -> List[Any]:
 
 
 def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -> None:
-    """Add ``--policy`` and ``--policy-check/--no-policy-check`` (None: the deployed setting).
+    """Add ``--policy``, ``--policy-check/--no-policy-check`` and ``--policy-check-value`` (None: the deployed setting).
 
     ``whose`` names what runs the policy in the help texts (``rl_dca``, ``the rl_dca candidate``).
     """
@@ -21,3 +21,7 @@ def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -
     parser.add_argument("--policy-check", action=argparse.BooleanOptionalAction, default=None,
                         help=f"{whose}: keep the policy's choice only where the planner values it more "
                              "(default: the policy_check setting of config/repose.yaml)")
+    parser.add_argument("--policy-check-value", choices=("spent", "plan"), default=None,
+                        help=f"{whose}'s check of a scale policy compares the plans after budget spending (spent) "
+                             "or the knapsack plans (plan) (default: the policy_check_value setting of "
+                             "config/repose.yaml)")

@@ -62,7 +62,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     from repose_ros.evaluation.session import policy_settings
 
-    chosen = policy_settings(args.policy, args.policy_check)
+    chosen = policy_settings(args.policy, args.policy_check, policy_check_value=args.policy_check_value)
     res = bench_overhead(
         sizes=args.sizes,
         repeats=args.repeats,
@@ -70,6 +70,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         policy_path=chosen["policy"],
         use_policy=not args.meanshift_only,
         policy_check=chosen["policy_check"],
+        policy_check_value=chosen["policy_check_value"],
         budget_ms=args.budget_ms,
         servers=args.servers,
     )

@@ -72,7 +72,8 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
     o = session.EvalOptions(dataset=args.dataset, mosaic=args.mosaic, frames=args.first + args.frames,
                             servers=args.servers,
                             budgets=budgets, methods=["meanshift"], policy=args.policy,
-                            policy_check=args.policy_check, weights=args.weights,
+                            policy_check=args.policy_check, policy_check_value=args.policy_check_value,
+                            weights=args.weights,
                             threads=args.threads, seed=args.seed, coarse_on_edge=args.coarse_on_edge,
                             progress=False)
     dataset = session._load_dataset(o)
@@ -106,6 +107,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         out = {"dataset": dataset.spec, "mosaic": args.mosaic, "seed": args.seed, "first": args.first,
                "frames": [f.name for f in dataset.frames], "servers": o.servers,
                "policy": dep["policy"], "policy_check": dep["policy_check"],
+               "policy_check_value": dep["policy_check_value"],
                "feature_names": list(SCALE_FEATURES),
                "candidates": [c.name for c in candidates], "summary": summary,
                "rows": [r.to_dict() for r in rows], "duration_s": round(time.perf_counter() - t0, 1),

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import fuse, fuse_blocks
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, fuse, fuse_blocks, swap_oversized
 
 
 @dataclass
@@ -50,6 +50,7 @@ class PendingFrame:
     session: int = 0
     skipped_rects: List[tuple] = field(default_factory=list)
     frame_size: Optional[Tuple[int, int]] = None
+    block_scales: List[Optional[float]] = field(default_factory=list)
 
 
 @dataclass
@@ -80,15 +81,18 @@ class AssemblerStats:
     late_results: int = 0
     unknown_results: int = 0
     evicted: int = 0
+    swapped_to_coarse: int = 0
 
 
 class FrameAssembler:
     """Match block results to frame plans; release each frame exactly once."""
 
     def __init__(self, fusion_method: str = "nms", fusion_iou: float = 0.5, max_pending: int = 64,
-                 released_memory: int = 4096, max_early_per_frame: int = 64):
+                 released_memory: int = 4096, max_early_per_frame: int = 64,
+                 max_input_area: float = DEFAULT_MAX_INPUT_AREA):
         self.fusion_method = fusion_method
         self.fusion_iou = fusion_iou
+        self.max_input_area = max_input_area
         self.max_pending = max_pending
         self.max_early_per_frame = max_early_per_frame
         self._pending: Dict[FrameKey, PendingFrame] = {}   # in arrival order of the plans
@@ -112,11 +116,15 @@ class FrameAssembler:
     def add_plan(self, frame_seq: int, num_blocks: int, deadline: float, coarse: Detections,
                  block_rects: Optional[List[tuple]] = None, drop_reason: str = "",
                  context: object = None, session: int = 0, skipped_rects: Optional[List[tuple]] = None,
-                 frame_size: Optional[Tuple[int, int]] = None) -> List[FrameOutcome]:
+                 frame_size: Optional[Tuple[int, int]] = None,
+                 block_scales: Optional[List[Optional[float]]] = None) -> List[FrameOutcome]:
         """Register a frame; returns frames released as a consequence (this one or evicted ones).
 
         ``block_rects`` are the (x0, y0, x1, y1) of the blocks sent to servers, ``skipped_rects``
         those of the blocks the plan left out, ``frame_size`` (w, h) enables fragment dropping.
+        ``block_scales`` (one per block rect: model-input pixels per frame pixel, None for a block
+        answered by coarse boxes) enables swapping oversized detections for coarse boxes
+        (:func:`repose_ros.core.fusion.swap_oversized`, ``max_input_area``).
         """
         out: List[FrameOutcome] = []
         key = (session, frame_seq)
@@ -125,9 +133,12 @@ class FrameAssembler:
         rects = list(block_rects or [])
         if len(rects) != num_blocks:
             raise ValueError(f"frame {frame_seq}: {num_blocks} blocks but {len(rects)} rectangles")
+        scales = list(block_scales or [])
+        if scales and len(scales) != num_blocks:
+            raise ValueError(f"frame {frame_seq}: {num_blocks} blocks but {len(scales)} scales")
         self._pending[key] = PendingFrame(frame_seq, num_blocks, deadline, coarse, rects, context, drop_reason,
                                           session=session, skipped_rects=list(skipped_rects or []),
-                                          frame_size=frame_size)
+                                          frame_size=frame_size, block_scales=scales)
         for args in self._early.pop(key, []):
             self._add(key, *args)
         if num_blocks == 0 or self._complete(self._pending[key]):
@@ -193,6 +204,13 @@ class FrameAssembler:
         done = sorted(frame.results)
         parts = [frame.results[b] for b in done]
         rects = [frame.block_rects[b] for b in done]
+        if frame.block_scales and parts:
+            parts, swapped_in, swapped = swap_oversized(parts, [frame.block_scales[b] for b in done], frame.coarse,
+                                                        self.max_input_area)
+            if swapped:
+                self.stats.swapped_to_coarse += swapped
+                parts.append(swapped_in)
+                rects.append((0, 0, 1 << 30, 1 << 30))  # coarse boxes: seen on the whole frame, never cut
         if frame.num_blocks == 0 and not frame.skipped_rects:
             parts.append(frame.coarse)
             rects.append((0, 0, 1 << 30, 1 << 30))

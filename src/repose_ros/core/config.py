@@ -8,7 +8,10 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Tuple
 
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA
+
 PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
+CHECK_VALUES = ("spent", "plan")
 
 
 @dataclass
@@ -28,8 +31,8 @@ class RePoseConfig:
     conf: float = 0.25
     iou: float = 0.5
     # rl_dca (the checked scale policy) since 2026-12-05: ahead of MeanShift alone at budgets up to
-    # ~2 s, level at 4 s on sparse scenes, about 0.01 behind on dense scenes at 4 s; greedy searches
-    # ~10x longer (README, RL-DCA section). meanshift: MeanShift alone.
+    # ~2 s, within ~0.005 of it at 4 s (docs/rl_dca.md, fourteenth round); greedy searches ~10x
+    # longer (README, RL-DCA section). meanshift: MeanShift alone.
     partitioner: str = "rl_dca"
     # rl_dca's policy: builtin:scale (mean shift at the bandwidth the scale policy picks) measured
     # ahead of the keep / merge / split PPO policy ("" or builtin:ppo) end to end (docs/rl_dca.md)
@@ -38,6 +41,11 @@ class RePoseConfig:
     # policy's bandwidth against the configured one (two plans), or each keep / merge / split
     # action, stopping at the first that does not (one plan per step).
     policy_check: bool = True
+    # What the scale policy's check compares: "spent" the two clusterings' plans after budget
+    # spending (RePose.plan_frame: what would run), "plan" the knapsack plans before it. A coarse
+    # clustering leaves budget that plan_frame then spends, which its bare plan does not show;
+    # measured: "spent" keeps MeanShift's clusters more often at 4 s (docs/rl_dca.md, fourteenth round).
+    policy_check_value: str = "spent"
     y_gamma: Optional[float] = None
     bandwidth: Optional[float] = None
     block_margin: int = 32
@@ -65,6 +73,10 @@ class RePoseConfig:
     coverage_value: float = 0.01
     fusion: str = "nms"
     fusion_iou: float = 0.5
+    # A block detection larger than this at its block's model input (px^2) is answered by the coarse
+    # box of the same object (core/fusion.py swap_oversized): the default profile's precision falls
+    # above 65536 px^2 at every input from 960 up. 0 keeps every block detection.
+    fusion_max_input_area: float = DEFAULT_MAX_INPUT_AREA
     # Plan with the servers' measured / predicted latency ratios, as the partitioner node does with
     # ServerStatus (off: the profile as is, so that evaluations do not depend on timing noise).
     adapt_latency: bool = False
@@ -76,8 +88,12 @@ class RePoseConfig:
             raise ValueError("num_servers must be >= 1")
         if self.partitioner not in PARTITIONERS:
             raise ValueError(f"partitioner must be one of {PARTITIONERS}, got '{self.partitioner}'")
+        if self.policy_check_value not in CHECK_VALUES:
+            raise ValueError(f"policy_check_value must be one of {CHECK_VALUES}, got '{self.policy_check_value}'")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be > 0")
+        if not self.fusion_max_input_area >= 0:
+            raise ValueError("fusion_max_input_area must be >= 0 (0: off)")
         if self.budget_reserve_ms < 0:
             raise ValueError("budget_reserve_ms must be >= 0")
         if self.max_box_weight < 1:

@@ -11,6 +11,15 @@ the smaller box) matches a partial box to the full one even when their IoU is lo
 block (the block was cut there, not the frame) and lies mostly inside a larger box of the same
 class from another block, which saw the object whole. The more blocks a plan cuts a frame into,
 the more such fragments there are; NMS alone keeps them when their IoU with the whole box is low.
+
+:func:`swap_oversized` keeps each detection to the scale its model handles. A block is enlarged
+to its model's input for the small people in it, and the large people in the same block are then
+enlarged too, past the sizes the detector does well on (the precision profile falls for objects
+over about 65536 px^2 at the model input; end to end, the large people's AP fell as the budget
+and with it the enlargement grew). The coarse pass saw the whole frame at a smaller scale, so a
+block detection larger than ``max_input_area`` at its block's input is answered by the coarse box
+of the same object where there is one (IoU at least ``iou``, same class), as multi-scale detectors
+keep each object from the scale at which it has a normal size.
 """
 from __future__ import annotations
 
@@ -18,8 +27,12 @@ from typing import Any, Iterable, Sequence
 
 import numpy as np
 
-from repose_ros.core.boxes import MERGE_METHODS, METRICS, merge_boxes
+from repose_ros.core.boxes import MERGE_METHODS, METRICS, box_area, box_iou, merge_boxes
 from repose_ros.core.detections import Detections
+
+#: Default of ``max_input_area`` (:func:`swap_oversized`): above it the default profile's precision
+#: falls at every input size from 960 up.
+DEFAULT_MAX_INPUT_AREA = 65536.0
 
 
 def fuse(detections_list: Iterable[Detections], method: str = "nms", iou: float = 0.5,
@@ -94,3 +107,51 @@ def fuse_blocks(per_block: Sequence[Detections], rects: Sequence[Any], frame_w: 
     cut = cut_flags(dets.xyxy.astype(np.float64), rect_arr[owner], frame_w, frame_h, edge_tol)
     keep = ~fragment_mask(dets.xyxy, dets.class_ids, owner, cut, fragment_ios)
     return fuse([dets[keep]], method=method, iou=iou)
+
+
+def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coarse: Detections,
+                   max_input_area: float, iou: float = 0.5) -> tuple[list, Detections, int]:
+    """Replace block detections too large at their model input by the coarse boxes of the same objects.
+
+    Args:
+        per_block: each block's detections in frame pixels.
+        scales: per block, model-input pixels per frame pixel (``imgsz / max(block_w, block_h)``);
+            ``None`` leaves that block's detections as they are (e.g. coarse boxes answering a
+            block left out).
+        coarse: the frame's coarse detections (frame pixels).
+        max_input_area: px^2 at the model input above which a block detection is swapped;
+            ``<= 0`` or ``inf`` swaps nothing.
+        iou: least IoU between the detection and its coarse box (same class).
+
+    Returns:
+        ``(per_block, used, swapped)``: the block detections without the swapped ones, the coarse
+        boxes that replace them (each once), and how many block detections were swapped.
+        A detection without a matching coarse box stays.
+    """
+    if len(per_block) != len(scales):
+        raise ValueError(f"got {len(per_block)} detection sets for {len(scales)} scales")
+    out = list(per_block)
+    if not (0.0 < max_input_area < float("inf")) or len(coarse) == 0:
+        return out, Detections.empty(), 0
+    c_xyxy = np.asarray(coarse.xyxy, dtype=np.float64)
+    used = np.zeros(len(coarse), dtype=bool)
+    swapped = 0
+    for i, (d, s) in enumerate(zip(per_block, scales)):
+        if s is None or len(d) == 0:
+            continue
+        xyxy = np.asarray(d.xyxy, dtype=np.float64)
+        big = np.flatnonzero(box_area(xyxy) * float(s) ** 2 > max_input_area)
+        if big.size == 0:
+            continue
+        overlap = box_iou(xyxy[big], c_xyxy)
+        overlap[d.class_ids[big][:, None] != coarse.class_ids[None, :]] = 0.0
+        best = overlap.argmax(axis=1)
+        hit = overlap[np.arange(big.size), best] >= iou
+        if not hit.any():
+            continue
+        keep = np.ones(len(d), dtype=bool)
+        keep[big[hit]] = False
+        used[best[hit]] = True
+        swapped += int(hit.sum())
+        out[i] = d[keep]
+    return out, coarse[np.flatnonzero(used)], swapped

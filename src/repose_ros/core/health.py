@@ -157,8 +157,12 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
 
 def aggregator_health(published: int, degraded: int, window: Mapping[str, int], state: str, pending: int,
                       malformed: int, late: int, recent_reasons: Iterable[str], e2e_ms: Sequence[float],
-                      budget_ms: Sequence[float], stalled_s: float = 0.0, stall_limit_s: float = 5.0) -> Health:
+                      budget_ms: Sequence[float], stalled_s: float = 0.0, stall_limit_s: float = 5.0,
+                      swapped: int = 0) -> Health:
     """Judge the aggregator: frames answered, degraded (and why), pending, late blocks, latency vs budget.
+
+    ``swapped``: block detections answered by the coarse box instead (too large at their block's
+    input; :func:`repose_ros.core.fusion.swap_oversized`), since start: information, not a fault.
 
     ``window`` holds the window's ``published`` and ``degraded``; ``e2e_ms`` / ``budget_ms`` the
     window's frames. WARN: not active, degraded frames or frames over budget in the window.
@@ -171,6 +175,7 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
            if state == "active" else f"{state}: answers no frames")
     h = Health(level, msg).add("state", state).add("frames answered", published).add("frames degraded", degraded)
     h.add("frames pending", pending).add("late block results", late).add("malformed inputs", malformed)
+    h.add("detections swapped for coarse boxes", swapped)
     reasons = sorted({r.split(":")[0] for r in recent_reasons if r})
     if reasons:
         h.add("degraded because", reasons)

@@ -30,7 +30,7 @@ from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, 
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import fuse_blocks
+from repose_ros.core.fusion import fuse_blocks, swap_oversized
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
@@ -144,8 +144,9 @@ class RePose:
         policy that observes the budget and the number of servers.
 
         ``rl_dca`` with a scale policy (:mod:`repose_ros.core.dca.scale`) clusters at the bandwidth
-        it picks for the frame; with ``policy_check`` that clustering is kept only when its plan's
-        value beats the one at the configured bandwidth (two plans).
+        it picks for the frame; with ``policy_check`` that clustering is kept only when it is worth
+        more to the planner than the one at the configured bandwidth: by :meth:`spent_value` (the
+        plans after budget spending, ``policy_check_value: spent``) or :meth:`plan_value` (``plan``).
 
         ``memo``: a dict for this frame's coarse boxes that :meth:`plan_frame` is then given too,
         so that what the partitioner's plans computed per block is not computed again (see :meth:`plan`).
@@ -173,8 +174,11 @@ class RePose:
             if scale != 1.0 and c.policy_check:  # the scale policy proposes, the planner checks
                 from repose_ros.core.dca.state import raises_value
 
+                def spent(lab: np.ndarray) -> float:
+                    return self.spent_value(coarse, lab, frame_w, frame_h, budget, servers, coarse_key, memo)
+                check = spent if c.policy_check_value == "spent" else value
                 base = self.initial_labels(coarse, frame_w, frame_h)
-                if not raises_value(value(labels), value(base)):
+                if not raises_value(check(labels), check(base)):
                     labels = base
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
                                      value=value if c.policy_check else None)
@@ -213,6 +217,19 @@ class RePose:
         :meth:`plan_frame` maximises; ``-inf`` when no plan fits.
         """
         plan = self.plan_of(coarse, labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)[1]
+        return float(plan.total_value) if plan.feasible else float("-inf")
+
+    def spent_value(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
+                    servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
+                    memo: Optional[Dict[Any, Any]] = None) -> float:
+        """Return the value of a clustering's plan after budget spending (:meth:`plan_frame`), as it would run.
+
+        :meth:`plan_value` values the knapsack plan alone; a coarse clustering that leaves budget
+        unused is then split and grown by :meth:`plan_frame`, which this value includes. ``-inf``
+        when no plan fits.
+        """
+        part = self.blocks_of(coarse, labels, frame_w, frame_h, memo=memo)
+        plan = self.plan_frame(part, coarse, frame_w, frame_h, budget_ms, servers, coarse_key, memo)[1]
         return float(plan.total_value) if plan.feasible else float("-inf")
 
     def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
@@ -540,12 +557,27 @@ class RePose:
 
     def fuse_runs(self, runs: Dict[int, ServerRun], part: Partition, plan: Plan, coarse: Detections,
                   frame_w: int, frame_h: int) -> Detections:
-        """Fuse the servers' block detections into the frame's (left-out blocks answer with their coarse boxes)."""
+        """Fuse the servers' block detections into the frame's (left-out blocks answer with their coarse boxes).
+
+        Block detections too large at their block's model input are swapped for the coarse box of
+        the same object first (``fusion_max_input_area``, :func:`swap_oversized`); how many is
+        ``plan.stats["swapped_to_coarse"]``.
+        """
         per_block = collect(runs, len(part.blocks))
         rects = [b.rect.as_tuple() for b in part.blocks]
+        scales: List[Optional[float]] = [None] * len(part.blocks)
+        for bp in plan.blocks:
+            r = part.blocks[bp.block_index].rect
+            scales[bp.block_index] = bp.imgsz / float(max(r.w, r.h)) if bp.imgsz > 0 else None
         for b in plan.skipped:  # answered by the coarse boxes they hold, seen on the whole frame
             per_block[b] = coarse[part.blocks[b].box_indices]
             rects[b] = (0, 0, frame_w, frame_h)
+            scales[b] = None
+        per_block, swapped_in, swapped = swap_oversized(per_block, scales, coarse, self.config.fusion_max_input_area)
+        plan.stats["swapped_to_coarse"] = swapped
+        if swapped:
+            per_block.append(swapped_in)
+            rects.append((0, 0, frame_w, frame_h))  # coarse boxes: seen on the whole frame, never cut
         if not per_block:
             return Detections.empty()
         return fuse_blocks(per_block, rects, frame_w, frame_h, method=self.config.fusion, iou=self.config.fusion_iou)

@@ -180,7 +180,7 @@ class MethodRunner:
                  weights_path: Optional[str] = None, device: str = "cpu", coarse_on_edge: Optional[bool] = None,
                  budget_reserve_ms: Optional[float] = None, coarse_sizes: Optional[Sequence[int]] = None,
                  coarse_budget_share: Optional[float] = None, coverage: bool = False,
-                 policy_check: Optional[bool] = None):
+                 policy_check: Optional[bool] = None, policy_check_value: Optional[str] = None):
         from repose_ros.core.config import RePoseConfig
 
         if servers < 1:
@@ -199,6 +199,7 @@ class MethodRunner:
         self.coarse_conf = float(core(coarse_conf, "coarse_conf"))
         self.policy = str(core(policy, "policy"))
         self.policy_check = bool(core(policy_check, "policy_check"))
+        self.policy_check_value = str(core(policy_check_value, "policy_check_value"))
         self.fusion = fusion
         self.fusion_iou = float(fusion_iou)
         self.fake = fake
@@ -232,7 +233,7 @@ class MethodRunner:
                                fusion=self.fusion, fusion_iou=self.fusion_iou, coarse_on_edge=self.coarse_on_edge,
                                budget_reserve_ms=self.budget_reserve_ms, coarse_sizes=self.coarse_sizes,
                                coarse_budget_share=self.coarse_budget_share, coverage=self.coverage,
-                               policy_check=self.policy_check)
+                               policy_check=self.policy_check, policy_check_value=self.policy_check_value)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 

@@ -48,6 +48,7 @@ class EvalOptions:
     profile: str = ""
     policy: Optional[str] = None  # None: the deployed one (config/repose.yaml)
     policy_check: Optional[bool] = None  # None: the deployed setting
+    policy_check_value: Optional[str] = None  # None: the deployed setting
     weights: str = "builtin:yolov8s-person"
     device: str = "cpu"
     threads: Optional[int] = None
@@ -96,7 +97,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coarse_on_edge": dep["coarse_on_edge"], "coarse_model": dep["coarse_model"],
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
-        "policy": dep["policy"], "policy_check": dep["policy_check"],
+        "policy": dep["policy"], "policy_check": dep["policy_check"], "policy_check_value": dep["policy_check_value"],
         "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
         "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
@@ -221,17 +222,23 @@ def deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
-        **policy_settings(o.policy, o.policy_check, deployed),
+        **policy_settings(o.policy, o.policy_check, deployed, o.policy_check_value),
     }
 
 
 def policy_settings(policy: Optional[str] = None, policy_check: Optional[bool] = None,
-                    deployed: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
-    """``{"policy", "policy_check"}``: the given ones, else the deployed ones (:func:`deployed_settings`)."""
-    if deployed is None and (policy is None or policy_check is None):
+                    deployed: Optional[Dict[str, Any]] = None, policy_check_value: Optional[str] = None
+                    ) -> Dict[str, Any]:
+    """``{"policy", "policy_check", "policy_check_value"}``: the given ones, else the deployed ones.
+
+    The deployed ones are :func:`deployed_settings`'.
+    """
+    if deployed is None and (policy is None or policy_check is None or policy_check_value is None):
         deployed = deployed_settings()
     return {"policy": deployed["policy"] if policy is None else str(policy),
-            "policy_check": deployed["policy_check"] if policy_check is None else bool(policy_check)}
+            "policy_check": deployed["policy_check"] if policy_check is None else bool(policy_check),
+            "policy_check_value": (deployed["policy_check_value"] if policy_check_value is None
+                                   else str(policy_check_value))}
 
 
 def deployed_settings() -> Dict[str, Any]:
@@ -244,7 +251,7 @@ def deployed_settings() -> Dict[str, Any]:
     out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
            "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
            "coarse_budget_share": RePoseConfig.coarse_budget_share, "policy": RePoseConfig.policy,
-           "policy_check": RePoseConfig.policy_check}
+           "policy_check": RePoseConfig.policy_check, "policy_check_value": RePoseConfig.policy_check_value}
     try:
         import yaml
 
@@ -271,6 +278,8 @@ def deployed_settings() -> Dict[str, Any]:
                 out["policy"] = str(params["policy"] or "")
             if "policy_check" in params:
                 out["policy_check"] = bool(params["policy_check"])
+            if "policy_check_value" in params:
+                out["policy_check_value"] = str(params["policy_check_value"])
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     return out

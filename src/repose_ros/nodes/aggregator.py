@@ -23,6 +23,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from repose_ros.core.aggregation import FrameAssembler
 from repose_ros.core.boxes import MERGE_METHODS
 from repose_ros.core.detections import Detections
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA
 from repose_ros.core.health import Health, Stall, Window, aggregator_health
 from repose_ros.core.tracking import TRACKERS, Tracker, TrackerConfig
 from repose_ros.ros.convert import (block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect,
@@ -35,6 +36,9 @@ from repose_ros.ros.params import Param, declare_all, latched, one_of, reliable
 PARAMS = (
     Param("fusion.method", "nms", "How duplicates across overlapping blocks are merged: nms, nmm or wbf"),
     Param("fusion.iou", 0.5, "Overlap above which two boxes of one class are duplicates", (0.05, 0.95)),
+    Param("fusion.max_input_area", DEFAULT_MAX_INPUT_AREA, "A block detection larger than this at its block's "
+          "model input (px^2) is answered by the coarse box of the same object (IoU >= 0.5); 0: off",
+          (0.0, 1.0e9)),
     Param("deadline_slack_ms", 500.0, "Extra wait after a frame's deadline before it is published degraded",
           (0.0, 60000.0)),
     Param("max_pending_frames", 32, "Frames waiting for blocks at most; older ones are published degraded",
@@ -91,7 +95,8 @@ class AggregatorNode(LifecycleNode):
         self.p = declare_all(self, PARAMS, self._on_params)
         one_of("fusion.method", self.p["fusion.method"], MERGE_METHODS)
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
-                                        max_pending=self.p["max_pending_frames"])
+                                        max_pending=self.p["max_pending_frames"],
+                                        max_input_area=self.p["fusion.max_input_area"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.pub_report = self.pub_labels = None
         self._inputs = []  # subscriptions and the deadline timer, while active
@@ -121,7 +126,8 @@ class AggregatorNode(LifecycleNode):
         return aggregator_health(self.published, self.degraded, window, state_label(self), pending,
                                  self.malformed, self.assembler.stats.late_results, [f[2] for f in frames],
                                  [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0],
-                                 self._stall.seconds(self.published, pending > 0))
+                                 self._stall.seconds(self.published, pending > 0),
+                                 swapped=self.assembler.stats.swapped_to_coarse)
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -184,6 +190,8 @@ class AggregatorNode(LifecycleNode):
             self.assembler.fusion_method = one_of("fusion.method", changed["fusion.method"], MERGE_METHODS)
         if "fusion.iou" in changed:
             self.assembler.fusion_iou = float(changed["fusion.iou"])
+        if "fusion.max_input_area" in changed:
+            self.assembler.max_input_area = float(changed["fusion.max_input_area"])
         if "deadline_slack_ms" in changed:
             self.slack = changed["deadline_slack_ms"] / 1000.0  # frames planned from now on
         if "max_pending_frames" in changed:
@@ -209,13 +217,22 @@ class AggregatorNode(LifecycleNode):
         try:
             if len(msg.blocks) != msg.num_blocks:
                 raise ValueError(f"{msg.num_blocks} blocks but {len(msg.blocks)} block entries")
-            rects = [roi_to_rect(b.roi) for b in [*msg.blocks, *msg.skipped_blocks]]
+            rects = [roi_to_rect(b.roi) for b in msg.blocks]
+            scales = [b.imgsz / float(max(r[2] - r[0], r[3] - r[1])) if b.imgsz > 0 and r[2] > r[0] and r[3] > r[1]
+                      else None for b, r in zip(msg.blocks, rects)]
+            size = (int(msg.image_width), int(msg.image_height))
+            frame_size = size if size[0] > 0 and size[1] > 0 else None
+            # left-out blocks are answered by coarse boxes, which saw the whole frame: never fragments
+            whole = (0, 0, size[0], size[1]) if frame_size else None
+            rects += [whole or roi_to_rect(b.roi) for b in msg.skipped_blocks]
+            scales += [None] * len(msg.skipped_blocks)
             deadline = time_to_sec(msg.deadline) + self.slack
             self._sent[(msg.session_id, msg.frame_seq)] = context.num_sent
             while len(self._sent) > 2 * self.assembler.max_pending + 64:  # duplicate plans are never released
                 self._sent.pop(next(iter(self._sent)))
             outcomes = self.assembler.add_plan(msg.frame_seq, len(rects), deadline, coarse, rects, reason,
-                                               context=context, session=msg.session_id)
+                                               context=context, session=msg.session_id, frame_size=frame_size,
+                                               block_scales=scales)
             for j, block in enumerate(msg.skipped_blocks):
                 outcomes += self.assembler.add_result(msg.frame_seq, msg.num_blocks + j,
                                                       skipped_block_detections(coarse, block),

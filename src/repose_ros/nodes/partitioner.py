@@ -50,7 +50,7 @@ from repose_ros.core.answers import AnswerLedger
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.core.health import Health, Window, partitioner_health, server_state
-from repose_ros.core.config import PARTITIONERS, RePoseConfig
+from repose_ros.core.config import CHECK_VALUES, PARTITIONERS, RePoseConfig
 from repose_ros.core.pipeline import RePose
 from repose_ros.core.visualize import annotate
 from repose_ros.ros.convert import (BLOCK_TRANSPORTS, bgr_to_image, detections_to_msg, encode_block, image_to_bgr,
@@ -77,6 +77,9 @@ PARAMS = (
           "planner's value of the clusters: a scale policy's bandwidth against the configured one (two plans), "
           "or each keep / merge / split action (one plan per step; the first that does not ends the refinement)",
           read_only=True),
+    Param("policy_check_value", _DEFAULTS.policy_check_value, "rl_dca: what the check of a scale policy compares: "
+          "spent (the two clusterings' plans after budget spending, as they would run) or plan (the knapsack "
+          "plans before it)", read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
           read_only=True),
@@ -134,6 +137,7 @@ class PartitionerNode(LifecycleNode):
         self.p = declare_all(self, PARAMS, self._on_params)
         one_of("partitioner", self.p["partitioner"], PARTITIONERS)
         one_of("blocks.transport", self.p["blocks.transport"], BLOCK_TRANSPORTS)
+        one_of("policy_check_value", self.p["policy_check_value"], CHECK_VALUES)
         self.repose = None
         self.base_profiles = None
         self._profiled: Dict[str, Dict[str, float]] = {}
@@ -177,7 +181,8 @@ class PartitionerNode(LifecycleNode):
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
-                           hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"])
+                           hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"],
+                           policy_check_value=self.p["policy_check_value"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":

@@ -27,6 +27,7 @@ def bench_overhead(
     budget_ms: float = 2000.0,
     servers: int = 4,
     policy_check: bool = False,
+    policy_check_value: str = "spent",
 ) -> dict[str, Any]:
     """Measure the median partition and planning times per frame for each box count.
 
@@ -47,6 +48,7 @@ def bench_overhead(
         budget_ms: latency budget given to the partition and the planner.
         servers: number of edge servers the planner assigns blocks to.
         policy_check: the planner checks the policy's choice (RePoseConfig.policy_check).
+        policy_check_value: what the check compares, "spent" or "plan" (RePoseConfig.policy_check_value).
 
     Returns:
         ``{"boxes": {"<N>": {"partition_ms": median, "plan_ms": median, "frame_ms": median of the
@@ -64,7 +66,8 @@ def bench_overhead(
         part = RLDCA(policy_path or None)
         part.load()
         rp = RePose(RePoseConfig(num_servers=servers, partitioner="rl_dca", policy=str(policy_path or ""),
-                                 policy_check=bool(policy_check)), zoo=ModelZoo.fake(), dca=part)
+                                 policy_check=bool(policy_check), policy_check_value=policy_check_value),
+                    zoo=ModelZoo.fake(), dca=part)
     else:
         rp = RePose(RePoseConfig(num_servers=servers, partitioner="meanshift"), zoo=ModelZoo.fake())
     rng = np.random.default_rng(seed)
@@ -73,6 +76,7 @@ def bench_overhead(
         "repeats": repeats,
         "policy": "meanshift_only" if not use_policy else str(policy_path or "builtin:ppo"),
         "policy_check": bool(use_policy and policy_check),
+        "policy_check_value": policy_check_value if use_policy and policy_check else None,
         "budget_ms": budget_ms,
         "servers": servers,
     }
