@@ -4,6 +4,8 @@ from __future__ import annotations
 import argparse
 from typing import Any, Callable, List
 
+from repose_ros.core.config import CHECK_VALUES
+
 
 def comma_list(text: Any, cast: Callable[[str], Any] = str) -> List[Any]:
     """Split a comma-separated option into ``cast`` items (spaces removed, empty items skipped)."""
@@ -21,7 +23,7 @@ def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -
     parser.add_argument("--policy-check", action=argparse.BooleanOptionalAction, default=None,
                         help=f"{whose}: keep the policy's choice only where the planner values it more "
                              "(default: the policy_check setting of config/repose.yaml)")
-    parser.add_argument("--policy-check-value", choices=("spent", "plan"), default=None,
+    parser.add_argument("--policy-check-value", choices=CHECK_VALUES, default=None,
                         help=f"{whose}'s check of a scale policy compares the plans after budget spending (spent) "
                              "or the knapsack plans (plan) (default: the policy_check_value setting of "
                              "config/repose.yaml)")

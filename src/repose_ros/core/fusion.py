@@ -109,13 +109,20 @@ def fuse_blocks(per_block: Sequence[Detections], rects: Sequence[Any], frame_w: 
     return fuse([dets[keep]], method=method, iou=iou)
 
 
+def input_scale(imgsz: int, block_w: float, block_h: float) -> float | None:
+    """Model-input pixels per frame pixel of a block letterboxed into ``imgsz`` (None without a size or an area)."""
+    if imgsz <= 0 or block_w <= 0 or block_h <= 0:
+        return None
+    return imgsz / float(max(block_w, block_h))
+
+
 def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coarse: Detections,
                    max_input_area: float, iou: float = 0.5) -> tuple[list, Detections, int]:
     """Replace block detections too large at their model input by the coarse boxes of the same objects.
 
     Args:
         per_block: each block's detections in frame pixels.
-        scales: per block, model-input pixels per frame pixel (``imgsz / max(block_w, block_h)``);
+        scales: per block, model-input pixels per frame pixel (:func:`input_scale`);
             ``None`` leaves that block's detections as they are (e.g. coarse boxes answering a
             block left out).
         coarse: the frame's coarse detections (frame pixels).

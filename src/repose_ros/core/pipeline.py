@@ -30,7 +30,7 @@ from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, 
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import fuse_blocks, swap_oversized
+from repose_ros.core.fusion import fuse_blocks, input_scale, swap_oversized
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
@@ -568,7 +568,7 @@ class RePose:
         scales: List[Optional[float]] = [None] * len(part.blocks)
         for bp in plan.blocks:
             r = part.blocks[bp.block_index].rect
-            scales[bp.block_index] = bp.imgsz / float(max(r.w, r.h)) if bp.imgsz > 0 else None
+            scales[bp.block_index] = input_scale(bp.imgsz, r.w, r.h)
         for b in plan.skipped:  # answered by the coarse boxes they hold, seen on the whole frame
             per_block[b] = coarse[part.blocks[b].box_indices]
             rects[b] = (0, 0, frame_w, frame_h)

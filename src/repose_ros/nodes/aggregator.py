@@ -23,7 +23,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 from repose_ros.core.aggregation import FrameAssembler
 from repose_ros.core.boxes import MERGE_METHODS
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, input_scale
 from repose_ros.core.health import Health, Stall, Window, aggregator_health
 from repose_ros.core.tracking import TRACKERS, Tracker, TrackerConfig
 from repose_ros.ros.convert import (block_answer, detections_to_msg, label_info, msg_to_detections, roi_to_rect,
@@ -218,8 +218,7 @@ class AggregatorNode(LifecycleNode):
             if len(msg.blocks) != msg.num_blocks:
                 raise ValueError(f"{msg.num_blocks} blocks but {len(msg.blocks)} block entries")
             rects = [roi_to_rect(b.roi) for b in msg.blocks]
-            scales = [b.imgsz / float(max(r[2] - r[0], r[3] - r[1])) if b.imgsz > 0 and r[2] > r[0] and r[3] > r[1]
-                      else None for b, r in zip(msg.blocks, rects)]
+            scales = [input_scale(b.imgsz, r[2] - r[0], r[3] - r[1]) for b, r in zip(msg.blocks, rects)]
             size = (int(msg.image_width), int(msg.image_height))
             frame_size = size if size[0] > 0 and size[1] > 0 else None
             # left-out blocks are answered by coarse boxes, which saw the whole frame: never fragments
