@@ -463,3 +463,42 @@ def test_fuse_runs_answers_a_person_too_large_at_the_blocks_input_by_the_coarse_
     assert plan.stats["swapped_to_coarse"] == swapped and len(fused) == 2
     big = fused.xyxy[np.argmax(fused.xyxy[:, 3] - fused.xyxy[:, 1])]
     np.testing.assert_allclose(big, coarse.xyxy[0] if swapped else found.xyxy[0])
+
+
+@pytest.mark.parametrize("cap", [65536.0, 0.0])
+def test_plan_values_a_person_too_large_at_the_blocks_input_by_the_coarse_precision(cap):
+    """plan_max_input_area: the planner values what fusion delivers for an oversized person (its coarse box)."""
+    from repose_ros.core.blocks import Block, Rect
+
+    rp = RePose(RePoseConfig(plan_max_input_area=cap, models=["yolov8s@1920", "yolov8s@640"], hidden_spread=0.0),
+                zoo=ModelZoo.fake())
+    coarse = Detections(np.array([[100, 100, 300, 600], [400, 100, 420, 150]], np.float32),
+                        np.array([0.4, 0.3], np.float32), np.zeros(2, np.int32))
+    block = Block(Rect(0, 0, 640, 640), np.array([0, 1]), 0)
+    weights, coarse_prec = rp.box_values(coarse, W, H)
+    plan = rp.plan([block], coarse, 100000.0, frame_size=(W, H))
+    (bp,) = plan.blocks
+    scale = bp.imgsz / 640.0
+    at_input = coarse.areas.astype(np.float64) * scale ** 2
+    assert at_input[0] > 65536.0 > at_input[1]  # at 1920 or 640 the tall person is over the cap, the small one not
+    profile = rp.profiles.precision_of_area(bp.model_key, at_input)
+    expected = profile.copy()
+    if cap:
+        expected[0] = coarse_prec[0]
+    assert coarse_prec[0] != pytest.approx(profile[0], abs=1e-3)  # the two valuations differ for this person
+    assert bp.expected_precision == pytest.approx(float((expected * weights).sum() / weights.sum()))
+    assert plan.total_value == pytest.approx(float((expected * weights).sum()))
+    # the same through a memo, and a coverage tile's pseudo box (no coarse box behind it) keeps the profile's value
+    memo = {}
+    assert rp.plan([block], coarse, 100000.0, frame_size=(W, H), memo=memo).total_value == \
+        pytest.approx(plan.total_value)
+    tile = Block(Rect(0, 0, 640, 640), np.zeros(0, np.int64), -1, prior=(200.0 * 500.0, 1.0))
+    only = rp.plan([tile], coarse, 100000.0, frame_size=(W, H), memo=memo).blocks[0]
+    tile_scale = only.imgsz / 640.0
+    assert only.expected_precision == pytest.approx(
+        float(rp.profiles.precision_of_area(only.model_key, np.array([1e5 * tile_scale ** 2]))[0]))
+
+
+def test_plan_max_input_area_must_not_be_negative():
+    with pytest.raises(ValueError, match="plan_max_input_area"):
+        RePoseConfig(plan_max_input_area=-1.0)

@@ -488,3 +488,24 @@ def test_memo_gives_the_same_plans_and_computes_each_block_once(monkeypatch):
                 (b.total_value, b.makespan_ms, b.feasible, b.skipped)
     # Without the memo every call computes every block (3 budgets x 13 blocks); with it, each block once.
     assert computed == {"fresh": 39, "memo": 7}
+
+
+def test_cap_values_reach_the_plan_and_the_memo_tells_them_apart():
+    """cap_area / cap_values_per_block: plans with and without them differ, a memo keeps them apart."""
+    prof = Profiles.default()
+    blocks = [Rect(0, 0, 640, 640), Rect(0, 0, 300, 300)]
+    areas = [np.array([200.0 * 500.0, 30.0 * 60.0]), np.array([80.0 * 150.0])]
+    caps = [np.array([0.95, np.nan]), np.array([0.95])]
+    memo = {}
+    plain = plan_blocks(blocks, areas, prof, 100000.0, 2)
+    capped = plan_blocks(blocks, areas, prof, 100000.0, 2, cap_area=65536.0, cap_values_per_block=caps)
+    for m in (memo, None):
+        again = plan_blocks(blocks, areas, prof, 100000.0, 2, cap_area=65536.0, cap_values_per_block=caps, memo=m)
+        assert again.total_value == pytest.approx(capped.total_value)
+        assert plan_blocks(blocks, areas, prof, 100000.0, 2, memo=m).total_value == pytest.approx(plain.total_value)
+    # an oversized person worth 0.95 via its coarse box: the plan is worth more than by the profile's fall
+    assert capped.total_value > plain.total_value + 0.1
+    assert plan_blocks(blocks, areas, prof, 100000.0, 2, cap_area=0.0,
+                       cap_values_per_block=caps).total_value == pytest.approx(plain.total_value)
+    with pytest.raises(ValueError, match="one cap value list per block"):
+        plan_blocks(blocks, areas, prof, 1000.0, 2, cap_area=65536.0, cap_values_per_block=caps[:1])

@@ -148,6 +148,30 @@ def test_expected_precision_matrix_matches_scalar(blocks):
             assert m[i, j] == pytest.approx(p.expected_precision(k, w, h, a))
 
 
+def test_expected_precision_matrix_counts_a_box_over_the_cap_with_its_cap_value():
+    """cap_area / cap_values_per_block: an oversized box takes its cap value, NaN keeps the profile's."""
+    p = Profiles.default()
+    wh = [(640, 640), (3000, 3000)]
+    areas = [[200.0 * 500.0, 20.0 * 50.0], [200.0 * 500.0]]
+    caps = [[0.123, 0.456], [np.nan]]
+    plain = p.expected_precision_matrix(wh, areas, reduce="sum")
+    capped = p.expected_precision_matrix(wh, areas, reduce="sum", cap_area=65536.0, cap_values_per_block=caps)
+    sizes = p.input_sizes(wh).astype(float)
+    for j, k in enumerate(p.model_keys):
+        at_input = 1e5 * (sizes[0, j] / 640.0) ** 2
+        small = p.precision_of_area(k, np.array([1e3 * (sizes[0, j] / 640.0) ** 2]))[0]  # never over the cap here
+        big = 0.123 if at_input > 65536.0 else p.precision_of_area(k, np.array([at_input]))[0]
+        assert capped[0, j] == pytest.approx(big + small)
+    np.testing.assert_allclose(capped[1], plain[1])  # NaN: no cap value, the profile's precision
+    for off in (None, 0.0, math.inf):
+        np.testing.assert_allclose(p.expected_precision_matrix(wh, areas, reduce="sum", cap_area=off,
+                                                               cap_values_per_block=caps), plain)
+    with pytest.raises(ValueError, match="one cap value list per block"):
+        p.expected_precision_matrix(wh, areas, cap_area=65536.0, cap_values_per_block=caps[:1])
+    with pytest.raises(ValueError, match="cap values must match"):
+        p.expected_precision_matrix(wh, areas, cap_area=65536.0, cap_values_per_block=[[0.1], [0.2]])
+
+
 @settings(max_examples=80, deadline=None)
 @given(st.lists(st.tuples(st.floats(1, 4000), st.floats(1, 4000)), max_size=8),
        st.sampled_from([None, 1.0, 2.5, 3.0]), st.sampled_from([32, 64]))

@@ -77,6 +77,10 @@ class RePoseConfig:
     # box of the same object (core/fusion.py swap_oversized): the default profile's precision falls
     # above 65536 px^2 at every input from 960 up. 0 keeps every block detection.
     fusion_max_input_area: float = DEFAULT_MAX_INPUT_AREA
+    # The planner values a box larger than this at its block's model input (px^2) by the coarse
+    # pass's precision, which is what the swap above delivers for it; 0: by the profile's precision.
+    # On since 2026-12-06 (fifteenth round, docs/rl_dca.md: held-out sets, rule fixed before the runs).
+    plan_max_input_area: float = DEFAULT_MAX_INPUT_AREA
     # Plan with the servers' measured / predicted latency ratios, as the partitioner node does with
     # ServerStatus (off: the profile as is, so that evaluations do not depend on timing noise).
     adapt_latency: bool = False
@@ -94,6 +98,8 @@ class RePoseConfig:
             raise ValueError("budget_ms must be > 0")
         if not self.fusion_max_input_area >= 0:
             raise ValueError("fusion_max_input_area must be >= 0 (0: off)")
+        if not self.plan_max_input_area >= 0:
+            raise ValueError("plan_max_input_area must be >= 0 (0: off)")
         if self.budget_reserve_ms < 0:
             raise ValueError("budget_reserve_ms must be >= 0")
         if self.max_box_weight < 1:

@@ -348,6 +348,11 @@ class RePose:
         ``coarse_key`` that found them); with ``skip_blocks`` a block may be left out (its coarse
         boxes answer for it) when the budget cannot cover it.
 
+        With ``frame_size`` and ``plan_max_input_area`` > 0 a box larger than that at its block's
+        model input is valued by the coarse pass's precision at its size, as fusion then answers it
+        by its coarse box (``fusion_max_input_area``, :func:`~repose_ros.core.fusion.swap_oversized`)
+        rather than by what the profile says of a person that large.
+
         ``memo``: a dict kept by a caller that plans many partitions of one frame's ``coarse`` boxes
         (a search): the boxes' values, each block's weights and what each block needs of the profile
         are computed once (see :func:`~repose_ros.core.planner.plan_blocks`). Drop it after the search.
@@ -355,7 +360,7 @@ class RePose:
         areas = coarse.areas if len(coarse) else np.zeros(0, np.float32)
         box_areas = [areas[b.box_indices] if len(b.box_indices) else np.zeros(0, np.float32) for b in blocks]
         srv = list(servers) if servers is not None else list(range(self.config.num_servers))
-        weights = skip = None
+        weights = skip = capped = None
         if frame_size is not None:
             kept = {} if memo is None else memo  # one plan without a memo: nothing to keep
             name = ("box_values", tuple(frame_size), coarse_key)
@@ -367,6 +372,9 @@ class RePose:
             kept.update(zip(missing, self._block_weights(coarse, list(missing.values()), w)))
             weights = [kept[bname] for bname in bnames]
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
+            coarse_model = coarse_key or self.config.coarse_model
+            if self.config.plan_max_input_area > 0 and coarse_model in self.profiles.model_keys:
+                capped = [v[b.box_indices] for b in blocks]  # the coarse pass's precision per box
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)
         if any(b.prior is not None for b in blocks):
@@ -375,9 +383,12 @@ class RePose:
                 if b.prior is not None:  # people nobody has seen yet: one pseudo box
                     box_areas[i] = np.concatenate([box_areas[i], [float(b.prior[0])]]).astype(np.float32)
                     weights[i] = np.concatenate([weights[i], [float(b.prior[1])]])
+                    if capped is not None:  # no coarse box answers for it
+                        capped[i] = np.concatenate([capped[i], [np.nan]])
         return plan_blocks(list(blocks), box_areas, self.profiles,
                            budget_ms if budget_ms is not None else self.config.budget_ms, srv,
-                           model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo)
+                           model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo,
+                           cap_area=self.config.plan_max_input_area, cap_values_per_block=capped)
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
                    servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,

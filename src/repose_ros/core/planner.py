@@ -369,13 +369,17 @@ def _normalise_servers(servers: Union[int, Sequence[ServerId]]) -> List[ServerId
 
 def _block_rows(profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
                 box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
-                shape_aware: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per block and model: ``(prec, lat, imgsz)``, what :func:`plan_blocks` needs of the profile.
 
     ``prec`` (B, M) the expected precision, ``lat`` (B, M, S) the latency on each server,
     ``imgsz`` (B, M) the input size the block runs at. None of it depends on the budget.
+    ``cap``: ``(area, values per block)`` of :meth:`Profiles.expected_precision_matrix`.
     """
-    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block)
+    cap_area, cap_values = cap if cap is not None else (None, None)
+    prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block,
+                                              cap_area=cap_area, cap_values_per_block=cap_values)
     if shape_aware:
         lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
     else:
@@ -386,24 +390,27 @@ def _block_rows(profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequenc
 
 def _memo_rows(memo: Dict[Any, Any], profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
                box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
-               shape_aware: bool) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_block_rows`, each block's rows kept in ``memo`` under its size, boxes and weights.
+               shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None
+               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_block_rows`, each block's rows kept in ``memo`` under its size, boxes, weights and cap values.
 
     Only blocks not in ``memo`` are computed (in one vectorised call). Valid while the
     profile's figures do not change: the caller owns ``memo`` and drops it after one search.
     """
-    tag = (tuple(keys), tuple(sids), bool(shape_aware))
+    tag = (tuple(keys), tuple(sids), bool(shape_aware), None if cap is None else float(cap[0]))
     names = []
     for b, (w, h) in enumerate(wh):
         areas = np.asarray(box_areas_per_block[b], np.float64).reshape(-1).tobytes()
         weights = None if box_weights_per_block is None else \
             np.asarray(box_weights_per_block[b], np.float64).reshape(-1).tobytes()
-        names.append((tag, float(w), float(h), areas, weights))
+        capped = None if cap is None else np.asarray(cap[1][b], np.float64).reshape(-1).tobytes()
+        names.append((tag, float(w), float(h), areas, weights, capped))
     missing = [b for b, name in enumerate(names) if name not in memo]
     if missing:
         rows = _block_rows(profiles, wh[missing], [box_areas_per_block[b] for b in missing],
                            None if box_weights_per_block is None else [box_weights_per_block[b] for b in missing],
-                           keys, sids, shape_aware)
+                           keys, sids, shape_aware,
+                           None if cap is None else (cap[0], [cap[1][b] for b in missing]))
         for i, b in enumerate(missing):
             memo[names[b]] = tuple(r[i] for r in rows)
     got = [memo[name] for name in names]
@@ -446,7 +453,8 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
                 resolution_ms: float = 1.0, model_keys: Optional[Sequence[str]] = None,
                 box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
                 skip_values: Optional[Sequence[float]] = None, shape_aware: bool = True,
-                memo: Optional[Dict[Any, Any]] = None) -> Plan:
+                memo: Optional[Dict[Any, Any]] = None, cap_area: Optional[float] = None,
+                cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None) -> Plan:
     """Choose a model and a server for every block (see the module docstring).
 
     ``blocks`` are Blocks, Rects or ``(w, h)`` pairs; ``box_areas_per_block[b]`` holds the
@@ -465,6 +473,11 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     ``memo`` (a dict the caller keeps across calls) holds what each block needs of the profile,
     so that a search planning many partitions that share most blocks computes each block once;
     it must be dropped when the profile's figures change (e.g. after a latency adaptation).
+
+    ``cap_area`` and ``cap_values_per_block`` (one precision per box, NaN for none): a box larger
+    than ``cap_area`` px^2 at a model's input counts with its cap value instead of the profile's
+    precision, since fusion answers it by the coarse box of the same person
+    (:meth:`Profiles.expected_precision_matrix`). Off unless both are given and ``cap_area`` > 0.
     """
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
@@ -484,12 +497,17 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
         return Plan([], {s: 0.0 for s in ids}, 0.0, 0.0, True, "", budget, weight)
     wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
     sids = [str(s) for s in ids]
+    cap = None
+    if cap_values_per_block is not None and cap_area is not None and 0.0 < float(cap_area) < math.inf:
+        if len(cap_values_per_block) != n_blocks:
+            raise ValueError(f"need one cap value list per block ({n_blocks}), got {len(cap_values_per_block)}")
+        cap = (float(cap_area), cap_values_per_block)
     if memo is None:
         prec, lat, imgsz = _block_rows(profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
-                                       shape_aware)
+                                       shape_aware, cap)
     else:
         prec, lat, imgsz = _memo_rows(memo, profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
-                                      shape_aware)
+                                      shape_aware, cap)
     values, lat, agg, usable = _option_matrices(wh, prec, lat, box_areas_per_block, box_weights_per_block,
                                                 weight, budget, skip_values)
     reasons: List[str] = []

@@ -64,6 +64,16 @@ DEFAULT_PROFILE = "profiles/default.yaml"
 OPTIONAL_SECTIONS = ("latency_shapes", "recall", "upscale_cap", "stride")
 
 
+def _per_box(per_block: Sequence[Any], counts: np.ndarray, what: str, name: str) -> np.ndarray:
+    """Concatenate one float array per block after checking it has one entry per box of its block."""
+    if len(per_block) != len(counts):
+        raise ValueError(f"need one {what} per block ({len(counts)}), got {len(per_block)}")
+    arrays = [np.asarray(v, dtype=np.float64).reshape(-1) for v in per_block]
+    if [a.size for a in arrays] != counts.tolist():
+        raise ValueError(f"{name} must match the boxes of each block")
+    return np.concatenate(arrays)
+
+
 @dataclass
 class Profiles:
     """Latency and precision profile of a set of models (see the module docstring)."""
@@ -152,12 +162,19 @@ class Profiles:
                                   box_areas_per_block: Sequence[Union[Sequence[float], np.ndarray]],
                                   model_keys: Optional[Sequence[str]] = None,
                                   box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
-                                  reduce: str = "mean") -> np.ndarray:
+                                  reduce: str = "mean", cap_area: Optional[float] = None,
+                                  cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None
+                                  ) -> np.ndarray:
         """Vectorised :meth:`expected_precision`: ``(n_blocks, n_models)`` matrix.
 
         With ``box_weights_per_block`` each box counts with its weight; ``reduce="sum"`` returns
         the weighted sum of the boxes' precisions (the expected number of detected objects when
         the weights are objects per box) instead of the weighted mean.
+
+        With ``cap_area`` (px^2 at the model input) and ``cap_values_per_block`` (one precision per
+        box, NaN for none) a box larger than ``cap_area`` at a model's input counts with its cap
+        value instead of the profile's precision: fusion answers such a box by the coarse pass's
+        box of the same person (:func:`repose_ros.core.fusion.swap_oversized`).
         """
         if reduce not in ("mean", "sum"):
             raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
@@ -174,22 +191,22 @@ class Profiles:
         if counts.sum() == 0:
             return out
         areas = np.concatenate(arrays)
-        if box_weights_per_block is None:
-            weights = np.ones(areas.size)
-        else:
-            if len(box_weights_per_block) != nb:
-                raise ValueError(f"need one weight list per block ({nb}), got {len(box_weights_per_block)}")
-            wl = [np.asarray(w, dtype=np.float64).reshape(-1) for w in box_weights_per_block]
-            if [w.size for w in wl] != counts.tolist():
-                raise ValueError("box weights must match the boxes of each block")
-            weights = np.concatenate(wl)
+        weights = np.ones(areas.size) if box_weights_per_block is None else \
+            _per_box(box_weights_per_block, counts, "weight list", "box weights")
+        fallback = None
+        if cap_values_per_block is not None and cap_area is not None and 0.0 < cap_area < float("inf"):
+            fallback = _per_box(cap_values_per_block, counts, "cap value list", "cap values")
+            has_fallback = np.isfinite(fallback)
         owner = np.repeat(np.arange(nb), counts)
         longest = wh.max(axis=1)
         wsum = np.bincount(owner, weights=weights, minlength=nb)
         all_sizes = self.input_sizes(wh, keys).astype(np.float64)
         for j, k in enumerate(keys):
             scale = all_sizes[:, j] / longest
-            p = self.precision_of_area(k, areas * (scale * scale)[owner])
+            at_input = areas * (scale * scale)[owner]
+            p = self.precision_of_area(k, at_input)
+            if fallback is not None:
+                p = np.where(has_fallback & (at_input > cap_area), fallback, p)
             sums = np.bincount(owner, weights=p * weights, minlength=nb)
             out[:, j] = sums if reduce == "sum" else np.divide(sums, wsum, out=np.zeros(nb), where=wsum > 0)
         return out

@@ -96,6 +96,10 @@ PARAMS = (
           "spread around the boxes that stand for them (Gaussian, sigma = this x the box height), so that a block "
           "covering its boxes' surroundings is worth more; 0: at the boxes (README: measured)",
           (0.0, 100.0), read_only=True),
+    Param("plan_max_input_area", _DEFAULTS.plan_max_input_area, "The planner values a person larger than this at "
+          "its block's model input (px^2) by the coarse pass's precision, as the aggregator answers such a detection "
+          "by its coarse box (fusion.max_input_area: keep the two equal); 0: by the profile's precision",
+          (0.0, 1.0e9), read_only=True),
     Param("latency_margin_sigmas", _DEFAULTS.latency_margin_sigmas, "Plan each server with its measured / "
           "predicted latency ratio plus this many standard deviations of that ratio's block-to-block spread "
           "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
@@ -182,7 +186,8 @@ class PartitionerNode(LifecycleNode):
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
                            hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"],
-                           policy_check_value=self.p["policy_check_value"])
+                           policy_check_value=self.p["policy_check_value"],
+                           plan_max_input_area=self.p["plan_max_input_area"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":
