@@ -163,3 +163,23 @@ def test_spin_once_after_ctrl_c_ends_the_command_quietly():
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
+
+
+def test_a_ctrl_c_that_lands_in_a_finalizer_is_not_printed_other_errors_are():
+    """Ctrl-C during garbage collection (e.g. in rclpy's Task.__del__) is no traceback; a real error still is."""
+    code = ('import sys\n'
+            'from ros2_compat.cli import _quiet_interrupt_in_finalizer\n'
+            'sys.unraisablehook = _quiet_interrupt_in_finalizer\n'
+            'class Interrupted:\n'
+            '    def __del__(self):\n'
+            '        raise KeyboardInterrupt\n'
+            'class Broken:\n'
+            '    def __del__(self):\n'
+            '        raise ValueError("broken finalizer")\n'
+            'Interrupted()\n'
+            'Broken()\n'
+            'print("done")\n')
+    result = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, timeout=30)
+    assert result.returncode == 0 and result.stdout == 'done\n', result.stderr
+    assert 'KeyboardInterrupt' not in result.stderr
+    assert 'ValueError: broken finalizer' in result.stderr

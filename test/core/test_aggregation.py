@@ -123,7 +123,14 @@ def test_oversized_block_detections_are_answered_by_the_coarse_box_when_scales_a
         out = a.add_result(1, 0, big)
         assert len(out) == 1 and len(out[0].detections) == 1
         assert out[0].detections.scores[0] == np.float32(kept_score)
-        assert a.stats.swapped_to_coarse == swapped
+        assert a.stats.swapped_to_coarse == swapped and a.stats.dropped_unconfirmed == 0
+    # an oversized detection no coarse box confirms: dropped (the default), or kept when asked
+    clutter = _dets((70, 5, 95, 95), score=0.8)
+    for drop, kept in ((True, 0), (False, 1)):
+        a = FrameAssembler(max_input_area=65536.0, drop_unconfirmed=drop)
+        a.add_plan(1, 1, 10.0, coarse, [(0, 0, 100, 100)], frame_size=(100, 100), block_scales=[8.0])
+        (out,) = a.add_result(1, 0, clutter)
+        assert len(out.detections) == kept and a.stats.dropped_unconfirmed == 1 - kept
     import pytest
     with pytest.raises(ValueError, match="scales"):
         FrameAssembler().add_plan(2, 1, 10.0, coarse, [(0, 0, 100, 100)], block_scales=[1.0, 2.0])

@@ -371,6 +371,7 @@ def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
     for r in results:
         assert 0 < r.parallel_ms < r.latency_ms
         assert r.info["feasible"] and r.info["blocks"] >= 1 and len(r.detections) > 0
+        assert r.info["swapped_to_coarse"] >= 0 and r.info["dropped_unconfirmed"] >= 0
 
 
 def test_evaluate_runs_every_family_on_the_fake_detector():
@@ -386,6 +387,9 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     # the fake detector misses people that are small at the model input: 320 sees fewer than 1280
     assert summary["full_frame@320"]["map50"] < summary["full_frame@1280"]["map50"]
     assert summary["remix@2000"]["candidates"]
+    for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"):  # what fusion did per frame, for RE-POSE's runs
+        assert summary[k]["mean_swapped_to_coarse"] >= 0 and summary[k]["mean_dropped_unconfirmed"] >= 0
+    assert "mean_dropped_unconfirmed" not in summary["full_frame@320"]
     table = ev_report.format_table(summary)
     assert all(k in table for k in summary)
 

@@ -77,19 +77,40 @@ def test_swap_oversized_takes_the_coarse_box_of_an_object_too_large_at_its_block
     block0 = det([big, small])
     # block 1 runs at 0.5x: the same person is 100 x 250 px there, in range
     block1 = det([(101, 99, 301, 601, 0.8, 0)])
-    out, used, n = swap_oversized([block0, block1], [3.0, 0.5], coarse, 65536.0)
-    assert n == 1 and len(used) == 1
+    out, used, n, dropped = swap_oversized([block0, block1], [3.0, 0.5], coarse, 65536.0)
+    assert n == 1 and len(used) == 1 and dropped == 0
     np.testing.assert_allclose(used.xyxy, [[100, 100, 300, 600]])  # the same class's coarse box
     np.testing.assert_allclose(out[0].xyxy, [small[:4]])
     assert out[1] is block1
     # below the area nothing is swapped; 0 or inf switch it off; a block answered by coarse boxes is left
     for area, scales in ((2.0e6, [3.0, 0.5]), (0.0, [3.0, 0.5]), (float("inf"), [3.0, 0.5]), (65536.0, [None, 0.5])):
-        out, used, n = swap_oversized([block0, block1], scales, coarse, area)
-        assert n == 0 and len(used) == 0 and len(out[0]) == 2
+        out, used, n, dropped = swap_oversized([block0, block1], scales, coarse, area)
+        assert n == 0 and dropped == 0 and len(used) == 0 and len(out[0]) == 2
     # no coarse box overlaps enough (IoU < 0.5): the block's detection stays
     shifted = det([(100, 100, 300, 600, 0.7, 0)])
     shifted.xyxy[:, 1] += 400
-    out, used, n = swap_oversized([block0], [3.0], shifted, 65536.0)
-    assert n == 0 and len(out[0]) == 2
+    out, used, n, dropped = swap_oversized([block0], [3.0], shifted, 65536.0)
+    assert n == 0 and dropped == 0 and len(out[0]) == 2
     with pytest.raises(ValueError):
         swap_oversized([block0], [3.0, 1.0], coarse, 65536.0)
+
+
+def test_swap_oversized_drops_an_oversized_detection_no_coarse_box_confirms_when_asked():
+    from repose_ros.core.fusion import swap_oversized
+
+    coarse = det([(100, 100, 300, 600, 0.7, 0)])
+    person = (102, 95, 305, 610, 0.9, 0)      # confirmed by the coarse box: swapped
+    clutter = (1200, 300, 1500, 900, 0.3, 0)  # 900 x 1800 px at 3x, nothing there in the coarse pass
+    other_class = (101, 99, 301, 601, 0.6, 1)  # overlaps the coarse box, but another class: unconfirmed
+    small = (1000, 101, 1010, 131, 0.4, 0)    # 30 x 90 px at 3x: not oversized, never dropped
+    block = det([person, clutter, other_class, small])
+    out, used, n, dropped = swap_oversized([block, block], [3.0, None], coarse, 65536.0, drop_unmatched=True)
+    assert n == 1 and dropped == 2 and len(used) == 1
+    np.testing.assert_allclose(out[0].xyxy, [small[:4]])
+    assert out[1] is block  # a block answered by coarse boxes is left as it is
+    out, used, n, dropped = swap_oversized([block], [3.0], coarse, 65536.0)  # default: unconfirmed ones stay
+    assert n == 1 and dropped == 0 and len(out[0]) == 3
+    # without coarse boxes there is nothing to confirm against; with the area off nothing is oversized
+    for c, area in ((det([]), 65536.0), (coarse, 0.0)):
+        out, used, n, dropped = swap_oversized([block], [3.0], c, area, drop_unmatched=True)
+        assert n == 0 and dropped == 0 and len(out[0]) == 4

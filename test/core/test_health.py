@@ -65,9 +65,11 @@ def test_aggregator_levels_reasons_and_latency():
     assert vals["latency p50 ms"] == "200.0" and vals["budget slack min ms"] == "-50.0"
     assert vals["frames pending"] == "2" and vals["late block results"] == "3"
     assert vals["detections swapped for coarse boxes"] == "0"
+    assert vals["oversized detections dropped unconfirmed"] == "0"
     swapped = aggregator_health(10, 0, {"published": 2, "degraded": 0}, "active", 0, 0, 0, [], [10.0], [50.0],
-                                swapped=7)
+                                swapped=7, dropped=3)
     assert swapped.level == OK and dict(swapped.values)["detections swapped for coarse boxes"] == "7"
+    assert dict(swapped.values)["oversized detections dropped unconfirmed"] == "3"
     assert aggregator_health(10, 1, {"published": 2, "degraded": 0}, "active", 0, 0, 0, [], [10.0], [50.0]).level == OK
 
 

@@ -443,24 +443,28 @@ def test_rl_dca_policy_check_hands_the_planners_value_to_the_policy(check):
     assert dca.value(two) > dca.value(one)
 
 
-@pytest.mark.parametrize("area,swapped", [(65536.0, 1), (0.0, 0)])
-def test_fuse_runs_answers_a_person_too_large_at_the_blocks_input_by_the_coarse_box(area, swapped):
+@pytest.mark.parametrize("area,drop,swapped,dropped",
+                         [(65536.0, True, 1, 1), (65536.0, False, 1, 0), (0.0, True, 0, 0)])
+def test_fuse_runs_answers_a_person_too_large_at_the_blocks_input_by_the_coarse_box(area, drop, swapped, dropped):
     from repose_ros.core.blocks import Block, Rect
     from repose_ros.core.planner import BlockPlan, Plan
     from repose_ros.core.serving import BlockRun, ServerRun
     from repose_ros.core.stages import Partition
 
-    rp = RePose(RePoseConfig(fusion_max_input_area=area), zoo=ModelZoo.fake())
+    rp = RePose(RePoseConfig(fusion_max_input_area=area, fusion_drop_unconfirmed=drop), zoo=ModelZoo.fake())
     coarse = Detections(np.array([[100, 100, 300, 600], [700, 100, 720, 150]], np.float32),
                         np.array([0.4, 0.3], np.float32), np.zeros(2, np.int32))
     # a 640 x 640 block enlarged to 1920: the 200 x 500 person becomes 600 x 1500 px at the model input
     part = Partition(np.zeros(2, np.int64), [Block(Rect(0, 0, 640, 640), np.array([0, 1]), 0)])
     plan = Plan([BlockPlan(0, "yolov8s@1920", 0, 100.0, 0.5, 2, imgsz=1920)], {0: 100.0}, 100.0, 1.0, True)
-    found = Detections(np.array([[95, 90, 310, 640], [700, 101, 721, 151]], np.float32),
-                       np.array([0.9, 0.8], np.float32), np.zeros(2, np.int32))
+    # the third is as large at the input and where the coarse pass saw nobody: unconfirmed
+    found = Detections(np.array([[95, 90, 310, 640], [700, 101, 721, 151], [400, 20, 600, 620]], np.float32),
+                       np.array([0.9, 0.8, 0.2], np.float32), np.zeros(3, np.int32))
     runs = {0: ServerRun(0, [BlockRun(0, found, 10.0)])}
     fused = rp.fuse_runs(runs, part, plan, coarse, 3840, 2160)
-    assert plan.stats["swapped_to_coarse"] == swapped and len(fused) == 2
+    assert plan.stats["swapped_to_coarse"] == swapped and plan.stats["dropped_unconfirmed"] == dropped
+    assert len(fused) == 3 - dropped
+    fused = fused[fused.scores > 0.25]
     big = fused.xyxy[np.argmax(fused.xyxy[:, 3] - fused.xyxy[:, 1])]
     np.testing.assert_allclose(big, coarse.xyxy[0] if swapped else found.xyxy[0])
 

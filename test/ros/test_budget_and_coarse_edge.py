@@ -592,17 +592,24 @@ def test_hidden_spread_parameter_reaches_the_planner():
         rclpy.try_shutdown(context=ctx)
 
 
-@pytest.mark.parametrize("imgsz,expected,swapped", [(1920, (10, 10), 1), (100, (11, 9), 0), (0, (11, 9), 0)])
+@pytest.mark.parametrize("imgsz,expected,swapped", [(1920, [(10, 10)], 1), (100, [(11, 9), (60, 5)], 0),
+                                                    (0, [(11, 9), (60, 5)], 0)])
 def test_a_detection_too_large_at_its_blocks_input_is_answered_by_the_coarse_box(aggregator, imgsz, expected,
                                                                                  swapped):
-    """At 19.2x (1920 for a 100-px block) the 10 x 22 px person is 81,000 px^2 at the input: the coarse box answers."""
+    """At 19.2x (1920 for a 100-px block) the 10 x 22 px person is 81,000 px^2 at the input: the coarse box answers.
+
+    The 30 x 90 px box beside it, as large there and where the coarse pass saw nobody, is dropped
+    (fusion.drop_unconfirmed, on by default).
+    """
     node, out, reports = aggregator
     m = _plan(node, 4, [(0, 0, 100, 100)], [((590, 590, 700, 700), [2])])
     m.image_width, m.image_height = 1000, 1000
     m.blocks[0].imgsz = imgsz
     node.on_plan(m)
-    big = Detections(np.array([[11, 9, 21, 31]], np.float32), np.full(1, 0.9, np.float32), np.zeros(1, np.int32))
+    big = Detections(np.array([[11, 9, 21, 31], [60, 5, 90, 95]], np.float32), np.full(2, 0.9, np.float32),
+                     np.zeros(2, np.int32))
     node.on_block(_answer(4, 0, big))
     (det,), (rep,) = out, reports
-    assert _boxes(det) == [expected, (600, 600)]  # the left-out block: its coarse box
+    assert _boxes(det) == expected + [(600, 600)]  # the left-out block: its coarse box
     assert node.assembler.stats.swapped_to_coarse == swapped and not rep.degraded
+    assert node.assembler.stats.dropped_unconfirmed == swapped

@@ -47,3 +47,7 @@ def test_node_defaults_are_the_core_defaults():
         assert cam[name.replace("coarse_", "coarse.")] == getattr(core, name), name
     assert tuple(cam["coarse.sizes"]) == core.coarse_sizes
     assert cam["num_servers"] == part["num_servers"] == core.num_servers
+    agg = {p.name: p.default for p in aggregator.PARAMS}
+    for name in ("fusion_iou", "fusion_max_input_area", "fusion_drop_unconfirmed"):
+        assert agg[name.replace("fusion_", "fusion.")] == getattr(core, name), name
+    assert agg["fusion.method"] == core.fusion

@@ -230,9 +230,22 @@ def _pkg_command(argv: List[Text]) -> int:
 
 
 # ------------------------------------------------------------------------------ topic / node
+def _quiet_interrupt_in_finalizer(unraisable) -> None:
+    """Report unraisable exceptions as Python does, except a Ctrl-C that landed in a finalizer.
+
+    rclpy's SIGINT handler shuts the context down (which ends the command) and Python then raises
+    KeyboardInterrupt wherever the interpreter is; inside a ``__del__`` (e.g. rclpy's Task during
+    garbage collection) it cannot propagate and Python would print it as a traceback.
+    """
+    if isinstance(unraisable.exc_value, KeyboardInterrupt):
+        return
+    sys.__unraisablehook__(unraisable)
+
+
 def _graph_command(parser_factory, argv: List[Text]) -> int:
     from rclpy.executors import ExternalShutdownException
     from .graph import CommandError
+    sys.unraisablehook = _quiet_interrupt_in_finalizer
     parser = parser_factory()
     args = parser.parse_args(argv)
     if getattr(args, 'func', None) is None:

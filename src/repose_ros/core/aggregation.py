@@ -82,6 +82,7 @@ class AssemblerStats:
     unknown_results: int = 0
     evicted: int = 0
     swapped_to_coarse: int = 0
+    dropped_unconfirmed: int = 0
 
 
 class FrameAssembler:
@@ -89,10 +90,11 @@ class FrameAssembler:
 
     def __init__(self, fusion_method: str = "nms", fusion_iou: float = 0.5, max_pending: int = 64,
                  released_memory: int = 4096, max_early_per_frame: int = 64,
-                 max_input_area: float = DEFAULT_MAX_INPUT_AREA):
+                 max_input_area: float = DEFAULT_MAX_INPUT_AREA, drop_unconfirmed: bool = True):
         self.fusion_method = fusion_method
         self.fusion_iou = fusion_iou
         self.max_input_area = max_input_area
+        self.drop_unconfirmed = drop_unconfirmed
         self.max_pending = max_pending
         self.max_early_per_frame = max_early_per_frame
         self._pending: Dict[FrameKey, PendingFrame] = {}   # in arrival order of the plans
@@ -124,7 +126,8 @@ class FrameAssembler:
         those of the blocks the plan left out, ``frame_size`` (w, h) enables fragment dropping.
         ``block_scales`` (one per block rect: model-input pixels per frame pixel, None for a block
         answered by coarse boxes) enables swapping oversized detections for coarse boxes
-        (:func:`repose_ros.core.fusion.swap_oversized`, ``max_input_area``).
+        (:func:`repose_ros.core.fusion.swap_oversized`, ``max_input_area``), and dropping those that
+        no coarse box confirms (``drop_unconfirmed``).
         """
         out: List[FrameOutcome] = []
         key = (session, frame_seq)
@@ -205,8 +208,10 @@ class FrameAssembler:
         parts = [frame.results[b] for b in done]
         rects = [frame.block_rects[b] for b in done]
         if frame.block_scales and parts:
-            parts, swapped_in, swapped = swap_oversized(parts, [frame.block_scales[b] for b in done], frame.coarse,
-                                                        self.max_input_area)
+            parts, swapped_in, swapped, dropped = swap_oversized(
+                parts, [frame.block_scales[b] for b in done], frame.coarse, self.max_input_area,
+                drop_unmatched=self.drop_unconfirmed)
+            self.stats.dropped_unconfirmed += dropped
             if swapped:
                 self.stats.swapped_to_coarse += swapped
                 parts.append(swapped_in)

@@ -77,6 +77,10 @@ class RePoseConfig:
     # box of the same object (core/fusion.py swap_oversized): the default profile's precision falls
     # above 65536 px^2 at every input from 960 up. 0 keeps every block detection.
     fusion_max_input_area: float = DEFAULT_MAX_INPUT_AREA
+    # Such an oversized block detection that no coarse box confirms is dropped (the coarse pass sees
+    # people of that size; on held-out frames nearly all of these were false positives; sixteenth
+    # round, docs/rl_dca.md). False keeps them.
+    fusion_drop_unconfirmed: bool = True
     # The planner values a box larger than this at its block's model input (px^2) by the coarse
     # pass's precision, which is what the swap above delivers for it; 0: by the profile's precision.
     # On since 2026-12-06 (fifteenth round, docs/rl_dca.md: held-out sets, rule fixed before the runs).

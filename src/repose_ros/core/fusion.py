@@ -19,7 +19,13 @@ over about 65536 px^2 at the model input; end to end, the large people's AP fell
 and with it the enlargement grew). The coarse pass saw the whole frame at a smaller scale, so a
 block detection larger than ``max_input_area`` at its block's input is answered by the coarse box
 of the same object where there is one (IoU at least ``iou``, same class), as multi-scale detectors
-keep each object from the scale at which it has a normal size.
+keep each object from the scale at which it has a normal size. With ``drop_unmatched``, such a
+detection that no coarse box confirms is dropped. Enlarging a block for its small people makes
+clutter look like large people, while the coarse pass sees most real people of that size (it is
+at least ``max_input_area`` x (coarse scale / block scale)^2 at the coarse input: 1820 px^2 for a
+4K frame's coarse scale of 1/2 and a block enlarged 3x, where the default profile's recall at conf
+0.05 is about 0.55, and more for anyone larger). On held-out frames 14 of 907 such unconfirmed
+detections overlapped an annotated person (docs/rl_dca.md, sixteenth round).
 """
 from __future__ import annotations
 
@@ -117,7 +123,8 @@ def input_scale(imgsz: int, block_w: float, block_h: float) -> float | None:
 
 
 def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coarse: Detections,
-                   max_input_area: float, iou: float = 0.5) -> tuple[list, Detections, int]:
+                   max_input_area: float, iou: float = 0.5, drop_unmatched: bool = False
+                   ) -> tuple[list, Detections, int, int]:
     """Replace block detections too large at their model input by the coarse boxes of the same objects.
 
     Args:
@@ -129,20 +136,22 @@ def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coars
         max_input_area: px^2 at the model input above which a block detection is swapped;
             ``<= 0`` or ``inf`` swaps nothing.
         iou: least IoU between the detection and its coarse box (same class).
+        drop_unmatched: drop an oversized detection that matches no coarse box (otherwise it stays).
 
     Returns:
-        ``(per_block, used, swapped)``: the block detections without the swapped ones, the coarse
-        boxes that replace them (each once), and how many block detections were swapped.
-        A detection without a matching coarse box stays.
+        ``(per_block, used, swapped, dropped)``: the block detections without the swapped (and
+        dropped) ones, the coarse boxes that replace them (each once), how many block detections
+        were swapped and how many were dropped unconfirmed. A frame without coarse boxes has nothing
+        to confirm against: its detections stay.
     """
     if len(per_block) != len(scales):
         raise ValueError(f"got {len(per_block)} detection sets for {len(scales)} scales")
     out = list(per_block)
     if not (0.0 < max_input_area < float("inf")) or len(coarse) == 0:
-        return out, Detections.empty(), 0
+        return out, Detections.empty(), 0, 0
     c_xyxy = np.asarray(coarse.xyxy, dtype=np.float64)
     used = np.zeros(len(coarse), dtype=bool)
-    swapped = 0
+    swapped = dropped = 0
     for i, (d, s) in enumerate(zip(per_block, scales)):
         if s is None or len(d) == 0:
             continue
@@ -154,11 +163,13 @@ def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coars
         overlap[d.class_ids[big][:, None] != coarse.class_ids[None, :]] = 0.0
         best = overlap.argmax(axis=1)
         hit = overlap[np.arange(big.size), best] >= iou
-        if not hit.any():
+        gone = hit | bool(drop_unmatched)
+        if not gone.any():
             continue
         keep = np.ones(len(d), dtype=bool)
-        keep[big[hit]] = False
+        keep[big[gone]] = False
         used[best[hit]] = True
         swapped += int(hit.sum())
+        dropped += int((gone & ~hit).sum())
         out[i] = d[keep]
-    return out, coarse[np.flatnonzero(used)], swapped
+    return out, coarse[np.flatnonzero(used)], swapped, dropped

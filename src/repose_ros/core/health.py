@@ -158,11 +158,12 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
 def aggregator_health(published: int, degraded: int, window: Mapping[str, int], state: str, pending: int,
                       malformed: int, late: int, recent_reasons: Iterable[str], e2e_ms: Sequence[float],
                       budget_ms: Sequence[float], stalled_s: float = 0.0, stall_limit_s: float = 5.0,
-                      swapped: int = 0) -> Health:
+                      swapped: int = 0, dropped: int = 0) -> Health:
     """Judge the aggregator: frames answered, degraded (and why), pending, late blocks, latency vs budget.
 
     ``swapped``: block detections answered by the coarse box instead (too large at their block's
-    input; :func:`repose_ros.core.fusion.swap_oversized`), since start: information, not a fault.
+    input; :func:`repose_ros.core.fusion.swap_oversized`), ``dropped``: such detections that no
+    coarse box confirmed, dropped; both since start: information, not a fault.
 
     ``window`` holds the window's ``published`` and ``degraded``; ``e2e_ms`` / ``budget_ms`` the
     window's frames. WARN: not active, degraded frames or frames over budget in the window.
@@ -176,6 +177,7 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
     h = Health(level, msg).add("state", state).add("frames answered", published).add("frames degraded", degraded)
     h.add("frames pending", pending).add("late block results", late).add("malformed inputs", malformed)
     h.add("detections swapped for coarse boxes", swapped)
+    h.add("oversized detections dropped unconfirmed", dropped)
     reasons = sorted({r.split(":")[0] for r in recent_reasons if r})
     if reasons:
         h.add("degraded because", reasons)

@@ -571,8 +571,9 @@ class RePose:
         """Fuse the servers' block detections into the frame's (left-out blocks answer with their coarse boxes).
 
         Block detections too large at their block's model input are swapped for the coarse box of
-        the same object first (``fusion_max_input_area``, :func:`swap_oversized`); how many is
-        ``plan.stats["swapped_to_coarse"]``.
+        the same object first (``fusion_max_input_area``, :func:`swap_oversized`), or dropped when no
+        coarse box confirms them (``fusion_drop_unconfirmed``); how many is ``plan.stats["swapped_to_coarse"]``
+        and ``plan.stats["dropped_unconfirmed"]``.
         """
         per_block = collect(runs, len(part.blocks))
         rects = [b.rect.as_tuple() for b in part.blocks]
@@ -584,8 +585,11 @@ class RePose:
             per_block[b] = coarse[part.blocks[b].box_indices]
             rects[b] = (0, 0, frame_w, frame_h)
             scales[b] = None
-        per_block, swapped_in, swapped = swap_oversized(per_block, scales, coarse, self.config.fusion_max_input_area)
+        per_block, swapped_in, swapped, dropped = swap_oversized(
+            per_block, scales, coarse, self.config.fusion_max_input_area,
+            drop_unmatched=self.config.fusion_drop_unconfirmed)
         plan.stats["swapped_to_coarse"] = swapped
+        plan.stats["dropped_unconfirmed"] = dropped
         if swapped:
             per_block.append(swapped_in)
             rects.append((0, 0, frame_w, frame_h))  # coarse boxes: seen on the whole frame, never cut

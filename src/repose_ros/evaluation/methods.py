@@ -381,6 +381,8 @@ class MethodRunner:
                             "coarse_model": res.coarse.model_key,
                             "planned_makespan_ms": res.plan.makespan_ms,
                             "detection_budget_ms": t["detection_budget_ms"], "detect_ms": t["detect_ms"],
+                            "swapped_to_coarse": res.plan.stats.get("swapped_to_coarse", 0),
+                            "dropped_unconfirmed": res.plan.stats.get("dropped_unconfirmed", 0),
                             "models": [bp.model_key for bp in res.plan.blocks]},
                            server_ms=[res.servers[s].total_ms if s in res.servers else 0.0
                                       for s in range(self.servers)],

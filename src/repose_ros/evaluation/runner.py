@@ -76,7 +76,7 @@ class MethodStats:
         if feas:
             out["feasible_fraction"] = float(np.mean(feas))
         for k in ("blocks", "coverage", "coverage_planned", "skipped", "coarse_boxes", "planned_makespan_ms",
-                  "detect_ms", "detection_budget_ms"):
+                  "detect_ms", "detection_budget_ms", "swapped_to_coarse", "dropped_unconfirmed"):
             vals = [i[k] for i in self.infos if k in i]
             if vals:
                 out[f"mean_{k}"] = float(np.mean(vals))

@@ -22,6 +22,7 @@ from vision_msgs.msg import Detection2DArray, LabelInfo
 
 from repose_ros.core.aggregation import FrameAssembler
 from repose_ros.core.boxes import MERGE_METHODS
+from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
 from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, input_scale
 from repose_ros.core.health import Health, Stall, Window, aggregator_health
@@ -39,6 +40,9 @@ PARAMS = (
     Param("fusion.max_input_area", DEFAULT_MAX_INPUT_AREA, "A block detection larger than this at its block's "
           "model input (px^2) is answered by the coarse box of the same object (IoU >= 0.5); 0: off",
           (0.0, 1.0e9)),
+    Param("fusion.drop_unconfirmed", RePoseConfig.fusion_drop_unconfirmed, "Drop such an oversized block "
+          "detection when no coarse box confirms it (the coarse pass sees most people of that size; "
+          "unconfirmed ones were nearly all false positives)"),
     Param("deadline_slack_ms", 500.0, "Extra wait after a frame's deadline before it is published degraded",
           (0.0, 60000.0)),
     Param("max_pending_frames", 32, "Frames waiting for blocks at most; older ones are published degraded",
@@ -96,7 +100,8 @@ class AggregatorNode(LifecycleNode):
         one_of("fusion.method", self.p["fusion.method"], MERGE_METHODS)
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
                                         max_pending=self.p["max_pending_frames"],
-                                        max_input_area=self.p["fusion.max_input_area"])
+                                        max_input_area=self.p["fusion.max_input_area"],
+                                        drop_unconfirmed=self.p["fusion.drop_unconfirmed"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.pub_report = self.pub_labels = None
         self._inputs = []  # subscriptions and the deadline timer, while active
@@ -127,7 +132,8 @@ class AggregatorNode(LifecycleNode):
                                  self.malformed, self.assembler.stats.late_results, [f[2] for f in frames],
                                  [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0],
                                  self._stall.seconds(self.published, pending > 0),
-                                 swapped=self.assembler.stats.swapped_to_coarse)
+                                 swapped=self.assembler.stats.swapped_to_coarse,
+                                 dropped=self.assembler.stats.dropped_unconfirmed)
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -192,6 +198,8 @@ class AggregatorNode(LifecycleNode):
             self.assembler.fusion_iou = float(changed["fusion.iou"])
         if "fusion.max_input_area" in changed:
             self.assembler.max_input_area = float(changed["fusion.max_input_area"])
+        if "fusion.drop_unconfirmed" in changed:
+            self.assembler.drop_unconfirmed = bool(changed["fusion.drop_unconfirmed"])
         if "deadline_slack_ms" in changed:
             self.slack = changed["deadline_slack_ms"] / 1000.0  # frames planned from now on
         if "max_pending_frames" in changed:
