@@ -114,3 +114,11 @@ def test_swap_oversized_drops_an_oversized_detection_no_coarse_box_confirms_when
     for c, area in ((det([]), 65536.0), (coarse, 0.0)):
         out, used, n, dropped = swap_oversized([block], [3.0], c, area, drop_unmatched=True)
         assert n == 0 and dropped == 0 and len(out[0]) == 4
+
+
+@pytest.mark.parametrize("area,on", [(65536.0, True), (1e-3, True), (0.0, False), (-1.0, False),
+                                     (float("inf"), False), (float("nan"), False), (None, False)])
+def test_area_limit_on_is_one_rule_for_fusion_and_planner(area, on):
+    from repose_ros.core.fusion import area_limit_on
+
+    assert area_limit_on(area) is on

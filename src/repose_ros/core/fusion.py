@@ -29,7 +29,8 @@ detections overlapped an annotated person (docs/rl_dca.md, sixteenth round).
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Sequence
+import math
+from typing import Any, Iterable, Optional, Sequence
 
 import numpy as np
 
@@ -39,6 +40,15 @@ from repose_ros.core.detections import Detections
 #: Default of ``max_input_area`` (:func:`swap_oversized`): above it the default profile's precision
 #: falls at every input size from 960 up.
 DEFAULT_MAX_INPUT_AREA = 65536.0
+
+
+def area_limit_on(max_input_area: Optional[float]) -> bool:
+    """Whether a ``max_input_area`` limit is in force: above 0 and finite (0, inf and None switch it off).
+
+    One rule for fusion (:func:`swap_oversized`) and for the planner's value of the same people
+    (``plan_max_input_area``: :meth:`repose_ros.core.profiles.Profiles.expected_precision_matrix`).
+    """
+    return max_input_area is not None and 0.0 < float(max_input_area) < math.inf
 
 
 def fuse(detections_list: Iterable[Detections], method: str = "nms", iou: float = 0.5,
@@ -147,7 +157,7 @@ def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coars
     if len(per_block) != len(scales):
         raise ValueError(f"got {len(per_block)} detection sets for {len(scales)} scales")
     out = list(per_block)
-    if not (0.0 < max_input_area < float("inf")) or len(coarse) == 0:
+    if not area_limit_on(max_input_area) or len(coarse) == 0:
         return out, Detections.empty(), 0, 0
     c_xyxy = np.asarray(coarse.xyxy, dtype=np.float64)
     used = np.zeros(len(coarse), dtype=bool)

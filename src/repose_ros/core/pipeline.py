@@ -30,7 +30,7 @@ from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, 
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import fuse_blocks, input_scale, swap_oversized
+from repose_ros.core.fusion import area_limit_on, fuse_blocks, input_scale, swap_oversized
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
@@ -373,7 +373,7 @@ class RePose:
             weights = [kept[bname] for bname in bnames]
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
             coarse_model = coarse_key or self.config.coarse_model
-            if self.config.plan_max_input_area > 0 and coarse_model in self.profiles.model_keys:
+            if area_limit_on(self.config.plan_max_input_area) and coarse_model in self.profiles.model_keys:
                 capped = [v[b.box_indices] for b in blocks]  # the coarse pass's precision per box
         elif self.config.skip_blocks:
             skip = [0.0] * len(blocks)

@@ -52,6 +52,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 
 from repose_ros.core.blocks import Block, Rect
+from repose_ros.core.fusion import area_limit_on
 from repose_ros.core.profiles import Profiles
 
 ServerId = Union[int, str]
@@ -498,7 +499,7 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     wh = np.array([_block_wh(b) for b in blocks], dtype=np.float64).reshape(-1, 2)
     sids = [str(s) for s in ids]
     cap = None
-    if cap_values_per_block is not None and cap_area is not None and 0.0 < float(cap_area) < math.inf:
+    if cap_values_per_block is not None and area_limit_on(cap_area):
         if len(cap_values_per_block) != n_blocks:
             raise ValueError(f"need one cap value list per block ({n_blocks}), got {len(cap_values_per_block)}")
         cap = (float(cap_area), cap_values_per_block)

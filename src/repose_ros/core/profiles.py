@@ -54,6 +54,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple, Union
 import numpy as np
 import yaml
 
+from repose_ros.core.fusion import area_limit_on
 from repose_ros.core.profile_schema import (DEFAULT_SERVER, ModelSpec, ProfileError, check_latency_shapes,
                                             check_models, check_recall, check_stride, check_tables,
                                             check_upscale_cap)
@@ -194,7 +195,7 @@ class Profiles:
         weights = np.ones(areas.size) if box_weights_per_block is None else \
             _per_box(box_weights_per_block, counts, "weight list", "box weights")
         fallback = None
-        if cap_values_per_block is not None and cap_area is not None and 0.0 < cap_area < float("inf"):
+        if cap_values_per_block is not None and area_limit_on(cap_area):
             fallback = _per_box(cap_values_per_block, counts, "cap value list", "cap values")
             has_fallback = np.isfinite(fallback)
         owner = np.repeat(np.arange(nb), counts)
