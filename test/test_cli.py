@@ -71,6 +71,10 @@ def test_bench_overhead_times_the_partitioner_nodes_path(monkeypatch):
     calls.clear()
     res = bench_overhead(sizes=(40,), repeats=2, warmup=1, use_policy=False)
     assert res["policy"] == "meanshift_only" and {c[1] for c in calls} == {"meanshift"}
+    calls.clear()
+    res = bench_overhead(sizes=(40,), repeats=2, warmup=1, policy_path="builtin:scale", policy_check=True,
+                         search_share=0.02)
+    assert res["search_share"] == 0.02 and any(c[0] == "plan_value" for c in calls)  # the search plans candidates
 
 
 def test_bag_and_detect_on_images(tmp_path):

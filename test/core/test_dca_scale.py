@@ -235,3 +235,16 @@ def test_builtin_policy_names():
     rng = np.random.default_rng(2)
     for dense in (False, True):
         assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in (0.6, 0.8, 1.0)
+
+
+def test_loading_a_scale_policy_imports_what_its_features_need():
+    """The partitioner node loads the policy when configured; the first frame must not import scipy (~0.2 s)."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom repose_ros.core.dca.policy import RLDCA\n"
+            "assert 'scipy.spatial' not in sys.modules\n"
+            "RLDCA('builtin:scale').load()\nprint('scipy.spatial' in sys.modules)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "True"

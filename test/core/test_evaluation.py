@@ -374,6 +374,19 @@ def test_repose_methods_share_one_coarse_stage_and_report_parallel_latency():
         assert r.info["swapped_to_coarse"] >= 0 and r.info["dropped_unconfirmed"] >= 0
 
 
+def test_warmup_loads_the_policy_before_the_first_timed_frame():
+    """The first partition of a process loads the RL-DCA policy: the warm-up pays it, not frame 0's budget."""
+    frames = ds_synthetic.synthetic_frames(1, seed=2, size=(1280, 720))
+    runner, _ = _runner(frames)
+    specs = ev_methods.build_methods(["meanshift", "rl_dca"], [], [], [1000])
+    runner.warmup(specs, frames[0].load(), {})
+    rp = runner.repose("rl_dca")
+    assert rp.dca._loaded and rp.dca.scale_policy is not None
+    only_ms, _ = _runner(frames)
+    only_ms.warmup(ev_methods.build_methods(["meanshift"], [], [], [1000]), frames[0].load(), {})
+    assert "rl_dca" not in only_ms._repose  # nothing built for a partitioner that is not run
+
+
 def test_evaluate_runs_every_family_on_the_fake_detector():
     ds = ds_load.load_dataset("synthetic", 2, seed=0, synthetic_size=(960, 540))
     runner, _ = _runner(ds.frames)
@@ -390,6 +403,9 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"):  # what fusion did per frame, for RE-POSE's runs
         assert summary[k]["mean_swapped_to_coarse"] >= 0 and summary[k]["mean_dropped_unconfirmed"] >= 0
     assert "mean_dropped_unconfirmed" not in summary["full_frame@320"]
+    assert all(summary[k]["mean_partition_ms"] > 0 for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"))
+    assert summary["greedy@2000"]["mean_search_plans"] >= 1  # its look-ahead's plans per frame
+    assert "mean_search_plans" not in summary["meanshift@2000"]
     table = ev_report.format_table(summary)
     assert all(k in table for k in summary)
 
@@ -446,6 +462,11 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
                       "--budgets", "1500", "--policy", "builtin:ppo", "--no-policy-check", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert (data["policy"], data["policy_check"]) == ("builtin:ppo", False) and "rl_dca@1500" in data["methods"]
+    assert data["search_share"] == RePoseConfig.search_share  # the deployed setting when not given
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "rl_dca",
+                      "--budgets", "1500", "--search-share", "0.05", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["search_share"] == 0.05 and data["methods"]["rl_dca@1500"]["mean_search_plans"] >= 1
     # the coarse model of RE-POSE is recorded; one outside the profile is refused
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
                       "--budgets", "1500", "--coarse-model", f"yolov8s@{sizes[0]}", "--json", str(out)]) == 0
@@ -485,7 +506,7 @@ def test_method_runner_defaults_are_the_cores():
     runner, _ = _runner([])
     rp = runner.repose("rl_dca")
     for name in ("coarse_model", "coarse_conf", "policy", "policy_check", "coarse_on_edge", "budget_reserve_ms",
-                 "coarse_budget_share"):
+                 "coarse_budget_share", "search_share"):
         assert getattr(rp.config, name) == getattr(RePoseConfig, name), name
     assert tuple(rp.config.coarse_sizes) == tuple(RePoseConfig.coarse_sizes)
     given = ev_methods.MethodRunner(runner.zoo, runner.profiles, policy="builtin:ppo", policy_check=False,
@@ -493,3 +514,18 @@ def test_method_runner_defaults_are_the_cores():
     cfg = given.repose("rl_dca").config
     assert (cfg.policy, cfg.policy_check, tuple(cfg.coarse_sizes), cfg.coarse_budget_share) == \
         ("builtin:ppo", False, (), 0.25)
+
+
+def test_deployed_settings_read_the_partitioners_rl_dca_settings(tmp_path, monkeypatch):
+    """repose eval runs rl_dca as config/repose.yaml deploys it: policy, its check and the search share."""
+    from repose_ros.core import paths
+    from repose_ros.evaluation.session import deployed_settings, policy_settings
+
+    cfg = tmp_path / "repose.yaml"
+    cfg.write_text("/**/partitioner:\n  ros__parameters:\n    policy: builtin:ppo\n    policy_check: false\n"
+                   "    search_share: 0.04\n")
+    monkeypatch.setattr(paths, "find_config_file", lambda name: str(cfg))
+    dep = deployed_settings()
+    assert (dep["policy"], dep["policy_check"], dep["search_share"]) == ("builtin:ppo", False, 0.04)
+    assert policy_settings(search_share=0.0, deployed=dep)["search_share"] == 0.0  # the command line wins
+    assert policy_settings(deployed=dep)["search_share"] == 0.04

@@ -153,6 +153,70 @@ def test_greedy_partitioner_raises_the_plan_value_of_mean_shift():
         RePoseConfig(partitioner="greedy", greedy_steps=-1)
 
 
+class _Clock:
+    """A clock that moves ``step`` seconds each time it is read."""
+
+    def __init__(self, step):
+        self.t, self.step, self.reads = 0.0, step, 0
+
+    def __call__(self):
+        self.reads += 1
+        self.t += self.step
+        return self.t
+
+
+def test_refine_by_plan_stops_at_its_deadline_with_the_best_candidate_so_far():
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    kw = dict(partitioner="greedy", bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256", "yolov8s@640"],
+              num_servers=2, coverage=False)
+    rp = RePose(RePoseConfig(**kw), zoo=zoo, profiles=_small_model_profile())
+    coarse = rp.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+    base = rp.initial_labels(coarse, W, H)
+    free = rp.refine_by_plan(coarse, base, W, H, 130.0)
+    assert rp.last_search["stopped"] == "converged" and rp.last_search["steps"] >= 1
+    assert len(np.unique(free)) >= 2
+    full_plans = rp.last_search["plans"]
+    # past the deadline before the search: the labels as given, no plan made
+    rp.clock = _Clock(1.0)
+    same = rp.refine_by_plan(coarse, base, W, H, 130.0, deadline=0.5)
+    assert np.array_equal(same, base) and rp.last_search == {"steps": 0, "plans": 0, "stopped": "time"}
+    # a deadline within the first step: it ends with the best candidate planned by then
+    rp.clock = _Clock(1.0)
+    cut = rp.refine_by_plan(coarse, base, W, H, 130.0, deadline=3.5)
+    assert rp.last_search["stopped"] == "time" and rp.last_search["plans"] < full_plans
+    assert rp.plan_value(coarse, cut, W, H, 130.0) >= rp.plan_value(coarse, base, W, H, 130.0)
+    # a deadline never reached: the same search as without one
+    rp.clock = _Clock(0.0)
+    assert np.array_equal(rp.refine_by_plan(coarse, base, W, H, 130.0, deadline=1.0), free)
+    assert rp.last_search["plans"] == full_plans
+
+
+def test_rl_dca_searches_on_from_the_policy_within_its_share_of_the_budget():
+    """search_share: the greedy look-ahead from rl_dca's clusters, bounded by the clock, charged to the partition."""
+    gt = _two_groups()
+    zoo = ModelZoo.fake(FakeDetector(gt))
+    kw = dict(bandwidth=0.9, budget_ms=5000.0, models=["yolov8s@256", "yolov8s@640"], num_servers=2, coverage=False)
+    rl = RePose(RePoseConfig(partitioner="rl_dca", **kw), zoo=zoo, profiles=_small_model_profile())
+    coarse = rl.coarse_stage(np.zeros((H, W, 3), np.uint8)).detections
+    policy = rl.partition(coarse, W, H, budget_ms=130.0)
+    assert rl.last_search == {}  # no search by default
+    searched = RePose(RePoseConfig(partitioner="rl_dca", search_share=0.05, **kw), zoo=zoo,
+                      profiles=_small_model_profile(), dca=rl.dca)
+    searched.clock = _Clock(0.0)  # time stands still: the search runs to the end
+    part = searched.partition(coarse, W, H, budget_ms=130.0)
+    expect = rl.refine_by_plan(coarse, policy.labels, W, H, 130.0)
+    assert np.array_equal(part.labels, expect) and searched.last_search["steps"] >= 1
+    assert searched.plan_value(coarse, part.labels, W, H, 130.0) > rl.plan_value(coarse, policy.labels, W, H, 130.0)
+    # 5 % of 130 ms is 6.5 ms: a clock that moves 10 ms per read leaves no time for the search
+    searched.clock = _Clock(0.010)
+    late = searched.partition(coarse, W, H, budget_ms=130.0)
+    assert np.array_equal(late.labels, policy.labels) and searched.last_search["stopped"] == "time"
+    for bad in (-0.1, 1.0):
+        with pytest.raises(ValueError, match="search_share"):
+            RePoseConfig(search_share=bad)
+
+
 def test_plan_value_reward_is_the_planners_share_of_people_found():
     from repose_ros.core.dca.reward import make_plan_value
 

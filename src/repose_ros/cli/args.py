@@ -13,7 +13,9 @@ def comma_list(text: Any, cast: Callable[[str], Any] = str) -> List[Any]:
 
 
 def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -> None:
-    """Add ``--policy``, ``--policy-check/--no-policy-check`` and ``--policy-check-value`` (None: the deployed setting).
+    """Add ``--policy``, ``--policy-check/--no-policy-check``, ``--policy-check-value`` and ``--search-share``.
+
+    None (an option not given): the deployed setting.
 
     ``whose`` names what runs the policy in the help texts (``rl_dca``, ``the rl_dca candidate``).
     """
@@ -27,3 +29,7 @@ def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -
                         help=f"{whose}'s check of a scale policy compares the plans after budget spending (spent) "
                              "or the knapsack plans (plan) (default: the policy_check_value setting of "
                              "config/repose.yaml)")
+    parser.add_argument("--search-share", type=float, default=None,
+                        help=f"{whose}: after the policy, greedy look-ahead from its clusters until the partition "
+                             "has taken this share of the detection budget; 0: none (default: the search_share "
+                             "setting of config/repose.yaml)")

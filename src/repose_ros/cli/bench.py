@@ -62,7 +62,8 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
     args = p.parse_args(argv)
     from repose_ros.evaluation.session import policy_settings
 
-    chosen = policy_settings(args.policy, args.policy_check, policy_check_value=args.policy_check_value)
+    chosen = policy_settings(args.policy, args.policy_check, policy_check_value=args.policy_check_value,
+                             search_share=args.search_share)
     res = bench_overhead(
         sizes=args.sizes,
         repeats=args.repeats,
@@ -71,6 +72,7 @@ def main_bench(argv: Optional[List[str]] = None) -> int:
         use_policy=not args.meanshift_only,
         policy_check=chosen["policy_check"],
         policy_check_value=chosen["policy_check_value"],
+        search_share=chosen["search_share"],
         budget_ms=args.budget_ms,
         servers=args.servers,
     )

@@ -73,6 +73,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
                             servers=args.servers,
                             budgets=budgets, methods=["meanshift"], policy=args.policy,
                             policy_check=args.policy_check, policy_check_value=args.policy_check_value,
+                            search_share=args.search_share,
                             weights=args.weights,
                             threads=args.threads, seed=args.seed, coarse_on_edge=args.coarse_on_edge,
                             progress=False)
@@ -107,7 +108,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         out = {"dataset": dataset.spec, "mosaic": args.mosaic, "seed": args.seed, "first": args.first,
                "frames": [f.name for f in dataset.frames], "servers": o.servers,
                "policy": dep["policy"], "policy_check": dep["policy_check"],
-               "policy_check_value": dep["policy_check_value"],
+               "policy_check_value": dep["policy_check_value"], "search_share": dep["search_share"],
                "feature_names": list(SCALE_FEATURES),
                "candidates": [c.name for c in candidates], "summary": summary,
                "rows": [r.to_dict() for r in rows], "duration_s": round(time.perf_counter() - t0, 1),

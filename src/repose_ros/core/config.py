@@ -69,6 +69,11 @@ class RePoseConfig:
     spend_min_slack: float = 0.1
     spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
     greedy_steps: int = 8
+    # rl_dca: after the policy (and its check), search on with the greedy partitioner's one-step
+    # look-ahead (refine_by_plan) from the policy's clusters while the partition has taken less
+    # than this share of the detection budget (wall clock; the search stops mid-step at the limit
+    # and keeps the best candidate found). 0: no search (the policy alone).
+    search_share: float = 0.0
     coverage: bool = False  # measured: no gain on the collage or VisDrone sets (see README)
     coverage_value: float = 0.01
     fusion: str = "nms"
@@ -116,6 +121,8 @@ class RePoseConfig:
             raise ValueError("latency_smoothing must be in (0, 1] and latency_margin_sigmas >= 0")
         if self.greedy_steps < 0:
             raise ValueError("greedy_steps must be >= 0")
+        if not 0.0 <= self.search_share < 1.0:
+            raise ValueError("search_share must be in [0, 1)")
         if not 0.0 < self.coarse_budget_share <= 1.0:
             raise ValueError("coarse_budget_share must be in (0, 1]")
         self.coarse_sizes = tuple(int(v) for v in self.coarse_sizes)

@@ -55,6 +55,8 @@ class RePose:
         if missing:
             raise ValueError(f"models {missing} have no latency profile")
         self._dca = dca
+        self.clock = time.perf_counter  # what the partition's search time limit (search_share) reads
+        self.last_search: Dict[str, Any] = {}  # the last partition's search: steps, plans, why it stopped
         self.latency_adapter = LatencyAdapter(self.profiles, c.latency_smoothing, c.latency_margin_sigmas) \
             if c.adapt_latency else None
 
@@ -148,10 +150,16 @@ class RePose:
         more to the planner than the one at the configured bandwidth: by :meth:`spent_value` (the
         plans after budget spending, ``policy_check_value: spent``) or :meth:`plan_value` (``plan``).
 
+        With ``search_share`` > 0, ``rl_dca`` then searches on from the policy's clusters with the
+        greedy partitioner's look-ahead (:meth:`refine_by_plan`) until the partition has taken that
+        share of ``budget_ms`` (wall clock, :attr:`clock`); :attr:`last_search` says what it did.
+
         ``memo``: a dict for this frame's coarse boxes that :meth:`plan_frame` is then given too,
         so that what the partitioner's plans computed per block is not computed again (see :meth:`plan`).
         """
+        started = self.clock()
         c = self.config
+        self.last_search = {}
         if c.partitioner == "uniform":
             rects = uniform_grid(frame_w, frame_h, c.uniform_grid[0], c.uniform_grid[1], c.uniform_overlap)
             labels = np.full(len(coarse), -1, np.int64)
@@ -182,6 +190,9 @@ class RePose:
                     labels = base
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
                                      value=value if c.policy_check else None)
+            if c.search_share > 0:  # the policy proposes, a look-ahead search goes on while time allows
+                labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key, memo,
+                                             deadline=started + c.search_share * budget / 1000.0)
         elif c.partitioner == "greedy":
             labels = self.refine_by_plan(coarse, labels, frame_w, frame_h, budget, servers, coarse_key, memo)
         return self.blocks_of(coarse, labels, frame_w, frame_h, memo=memo)
@@ -234,7 +245,7 @@ class RePose:
 
     def refine_by_plan(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int, budget_ms: float,
                        servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,
-                       memo: Optional[Dict[Any, Any]] = None) -> np.ndarray:
+                       memo: Optional[Dict[Any, Any]] = None, deadline: Optional[float] = None) -> np.ndarray:
         """Refine clusters by one-step look-ahead on the planner's value (the ``greedy`` partitioner).
 
         At each of at most ``greedy_steps`` steps every RL-DCA action (merge the closest pair,
@@ -244,27 +255,48 @@ class RePose:
         own right. It costs one plan per candidate; the candidates share all but one or two
         blocks, so each block's rect, weights and profile figures are computed once per search
         (a ``memo``, see :meth:`plan`).
+
+        ``deadline`` (a time of :attr:`clock`, seconds): no plan is started after it; the step
+        under way ends with the best candidate planned so far (an anytime search). None: no limit.
+        :attr:`last_search` holds the steps taken, the plans made and why the search stopped
+        (``converged``, ``steps``, ``time`` or ``trivial``).
         """
         from repose_ros.core.dca.state import ClusterState, raises_value
         from repose_ros.core.dca.actions import apply_action
 
         state = ClusterState(coarse.xyxy, np.asarray(labels), frame_w, frame_h)
+        stats = self.last_search = {"steps": 0, "plans": 0, "stopped": "trivial"}
         if state.n_boxes < 2:
+            return state.labels
+
+        def out_of_time() -> bool:
+            return deadline is not None and self.clock() >= deadline
+
+        if out_of_time():
+            stats["stopped"] = "time"
             return state.labels
         memo = {} if memo is None else memo
         best = self.plan_value(coarse, state.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
+        stats["plans"], stats["stopped"] = 1, "steps"
         for _ in range(self.config.greedy_steps):
-            step, step_value = None, best
+            step, step_value, late = None, best, False
             for action in range(1, 2 + state.k):
+                if out_of_time():
+                    late = True
+                    break
                 cand, valid = apply_action(state, action, state.k)
                 if not valid:
                     continue
                 v = self.plan_value(coarse, cand.labels, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
+                stats["plans"] += 1
                 if raises_value(v, step_value):
                     step, step_value = cand, v
-            if step is None:
+            if step is not None:
+                state, best = step, step_value
+                stats["steps"] += 1
+            if late or step is None:
+                stats["stopped"] = "time" if late else "converged"
                 break
-            state, best = step, step_value
         return state.labels
 
     def blocks_of(self, coarse: Detections, labels: np.ndarray, frame_w: int, frame_h: int,

@@ -49,6 +49,7 @@ class EvalOptions:
     policy: Optional[str] = None  # None: the deployed one (config/repose.yaml)
     policy_check: Optional[bool] = None  # None: the deployed setting
     policy_check_value: Optional[str] = None  # None: the deployed setting
+    search_share: Optional[float] = None  # None: the deployed setting
     weights: str = "builtin:yolov8s-person"
     device: str = "cpu"
     threads: Optional[int] = None
@@ -98,7 +99,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "policy": dep["policy"], "policy_check": dep["policy_check"], "policy_check_value": dep["policy_check_value"],
-        "latency_measured": True, "conf": o.conf,
+        "search_share": dep["search_share"], "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
         "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
                    "methods": sorted(paired)},
@@ -222,23 +223,24 @@ def deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
-        **policy_settings(o.policy, o.policy_check, deployed, o.policy_check_value),
+        **policy_settings(o.policy, o.policy_check, deployed, o.policy_check_value, o.search_share),
     }
 
 
 def policy_settings(policy: Optional[str] = None, policy_check: Optional[bool] = None,
-                    deployed: Optional[Dict[str, Any]] = None, policy_check_value: Optional[str] = None
-                    ) -> Dict[str, Any]:
-    """``{"policy", "policy_check", "policy_check_value"}``: the given ones, else the deployed ones.
+                    deployed: Optional[Dict[str, Any]] = None, policy_check_value: Optional[str] = None,
+                    search_share: Optional[float] = None) -> Dict[str, Any]:
+    """``{"policy", "policy_check", "policy_check_value", "search_share"}``: the given ones, else the deployed ones.
 
     The deployed ones are :func:`deployed_settings`'.
     """
-    if deployed is None and (policy is None or policy_check is None or policy_check_value is None):
+    if deployed is None and None in (policy, policy_check, policy_check_value, search_share):
         deployed = deployed_settings()
     return {"policy": deployed["policy"] if policy is None else str(policy),
             "policy_check": deployed["policy_check"] if policy_check is None else bool(policy_check),
             "policy_check_value": (deployed["policy_check_value"] if policy_check_value is None
-                                   else str(policy_check_value))}
+                                   else str(policy_check_value)),
+            "search_share": deployed["search_share"] if search_share is None else float(search_share)}
 
 
 def deployed_settings() -> Dict[str, Any]:
@@ -251,7 +253,8 @@ def deployed_settings() -> Dict[str, Any]:
     out = {"coarse_on_edge": RePoseConfig.coarse_on_edge, "budget_reserve_ms": RePoseConfig.budget_reserve_ms,
            "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
            "coarse_budget_share": RePoseConfig.coarse_budget_share, "policy": RePoseConfig.policy,
-           "policy_check": RePoseConfig.policy_check, "policy_check_value": RePoseConfig.policy_check_value}
+           "policy_check": RePoseConfig.policy_check, "policy_check_value": RePoseConfig.policy_check_value,
+           "search_share": RePoseConfig.search_share}
     try:
         import yaml
 
@@ -280,6 +283,8 @@ def deployed_settings() -> Dict[str, Any]:
                 out["policy_check"] = bool(params["policy_check"])
             if "policy_check_value" in params:
                 out["policy_check_value"] = str(params["policy_check_value"])
+            if "search_share" in params:
+                out["search_share"] = float(params["search_share"])
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     return out

@@ -80,6 +80,9 @@ PARAMS = (
     Param("policy_check_value", _DEFAULTS.policy_check_value, "rl_dca: what the check of a scale policy compares: "
           "spent (the two clusterings' plans after budget spending, as they would run) or plan (the knapsack "
           "plans before it)", read_only=True),
+    Param("search_share", _DEFAULTS.search_share, "rl_dca: after the policy, search on from its clusters with the "
+          "greedy partitioner's look-ahead until the partition has taken this share of the detection budget "
+          "(wall clock; the best candidate so far is kept); 0: the policy alone", (0.0, 0.5), read_only=True),
     Param("profile", "", "Latency/precision profile YAML; empty: config/profiles/default.yaml", read_only=True),
     Param("models", [""], "Model keys the planner may choose; [''] = every model of the profile",
           read_only=True),
@@ -186,7 +189,7 @@ class PartitionerNode(LifecycleNode):
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
                            hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"],
-                           policy_check_value=self.p["policy_check_value"],
+                           policy_check_value=self.p["policy_check_value"], search_share=self.p["search_share"],
                            plan_max_input_area=self.p["plan_max_input_area"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())

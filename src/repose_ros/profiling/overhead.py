@@ -28,6 +28,7 @@ def bench_overhead(
     servers: int = 4,
     policy_check: bool = False,
     policy_check_value: str = "spent",
+    search_share: float = 0.0,
 ) -> dict[str, Any]:
     """Measure the median partition and planning times per frame for each box count.
 
@@ -49,6 +50,7 @@ def bench_overhead(
         servers: number of edge servers the planner assigns blocks to.
         policy_check: the planner checks the policy's choice (RePoseConfig.policy_check).
         policy_check_value: what the check compares, "spent" or "plan" (RePoseConfig.policy_check_value).
+        search_share: share of ``budget_ms`` the search after the policy may take (RePoseConfig.search_share).
 
     Returns:
         ``{"boxes": {"<N>": {"partition_ms": median, "plan_ms": median, "frame_ms": median of the
@@ -66,7 +68,8 @@ def bench_overhead(
         part = RLDCA(policy_path or None)
         part.load()
         rp = RePose(RePoseConfig(num_servers=servers, partitioner="rl_dca", policy=str(policy_path or ""),
-                                 policy_check=bool(policy_check), policy_check_value=policy_check_value),
+                                 policy_check=bool(policy_check), policy_check_value=policy_check_value,
+                                 search_share=float(search_share)),
                     zoo=ModelZoo.fake(), dca=part)
     else:
         rp = RePose(RePoseConfig(num_servers=servers, partitioner="meanshift"), zoo=ModelZoo.fake())
@@ -77,6 +80,7 @@ def bench_overhead(
         "policy": "meanshift_only" if not use_policy else str(policy_path or "builtin:ppo"),
         "policy_check": bool(use_policy and policy_check),
         "policy_check_value": policy_check_value if use_policy and policy_check else None,
+        "search_share": float(search_share) if use_policy else 0.0,
         "budget_ms": budget_ms,
         "servers": servers,
     }
