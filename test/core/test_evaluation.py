@@ -387,6 +387,27 @@ def test_warmup_loads_the_policy_before_the_first_timed_frame():
     assert "rl_dca" not in only_ms._repose  # nothing built for a partitioner that is not run
 
 
+def test_profile_budget_clock_gives_the_same_plans_on_a_busier_machine():
+    """With --budget-clock profile, RE-POSE's detections do not depend on how long the coarse stage took."""
+    frames = ds_synthetic.synthetic_frames(1, seed=4, size=(1280, 720))
+    specs = ev_methods.build_methods(["meanshift", "rl_dca"], [], [], [400])
+    got = []
+    for latency in (0.0, 40.0):  # the fake detector sleeps this long per call at 640
+        fake = FakeDetector(None, dropout=0.0, jitter=0.0, min_input_px=8.0, latency_ms_at_640=latency)
+        profiles = Profiles.default()
+        runner = ev_methods.MethodRunner(ModelZoo.fake(fake, [profiles.models[0].name]), profiles, fake=fake,
+                                         budget_clock="profile")
+        runner.begin_frame(frames[0])
+        image = frames[0].load()
+        got.append([runner.run(s, image, frames[0]) for s in specs])
+    for a, b in zip(*got):
+        assert a.info["detection_budget_ms"] == b.info["detection_budget_ms"]
+        assert a.info["models"] == b.info["models"] and np.array_equal(a.detections.xyxy, b.detections.xyxy)
+    assert got[1][0].coarse_ms > got[0][0].coarse_ms + 30.0  # the coarse stage did take longer
+    with pytest.raises(ValueError, match="budget_clock"):
+        ev_methods.MethodRunner(runner.zoo, profiles, budget_clock="wall")
+
+
 def test_evaluate_runs_every_family_on_the_fake_detector():
     ds = ds_load.load_dataset("synthetic", 2, seed=0, synthetic_size=(960, 540))
     runner, _ = _runner(ds.frames)
@@ -467,6 +488,11 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
                       "--budgets", "1500", "--search-share", "0.05", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
     assert data["search_share"] == 0.05 and data["methods"]["rl_dca@1500"]["mean_search_plans"] >= 1
+    assert data["budget_clock"] == "measured"
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
+                      "--budgets", "1500", "--budget-clock", "profile", "--json", str(out)]) == 0
+    data = json.loads(out.read_text())
+    assert data["budget_clock"] == "profile" and any("PREDICTED coarse stage" in n for n in data["notes"])
     # the coarse model of RE-POSE is recorded; one outside the profile is refused
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "meanshift",
                       "--budgets", "1500", "--coarse-model", f"yolov8s@{sizes[0]}", "--json", str(out)]) == 0

@@ -61,6 +61,29 @@ def test_tight_budget_leaves_blocks_out_and_answers_with_coarse_boxes():
     assert len(res.detections) == len(res.coarse.detections) > 0
 
 
+def test_profile_budget_clock_plans_from_the_predicted_coarse_stage():
+    """budget_clock profile: the plan does not follow the measured coarse time; measured: it does (as deployed)."""
+    from dataclasses import replace
+
+    gt = _gt(3)
+    rp = RePose(RePoseConfig(budget_ms=3000.0, coarse_on_edge=True), zoo=ModelZoo.fake(FakeDetector(gt)))
+    frame = np.zeros((H, W, 3), np.uint8)
+    stage = rp.coarse_stage(frame)
+    predicted = rp.predicted_coarse_ms(W, H, stage.model_key, on_edge=True)
+    assert predicted == pytest.approx(rp.profiles.block_latency(stage.model_key, W / 2, H / 2))
+    fast, slow = replace(stage, ms=1.0), replace(stage, ms=1500.0)
+    by_profile = [rp.run(frame, coarse=s, budget_clock="profile") for s in (fast, slow)]
+    assert by_profile[0].timings["detection_budget_ms"] == by_profile[1].timings["detection_budget_ms"] \
+        == pytest.approx(3000.0 - predicted - rp.config.budget_reserve_ms)  # the partition is not charged
+    assert by_profile[0].plan.blocks  # something was planned
+    assert [(bp.model_key, bp.server_id) for bp in by_profile[0].plan.blocks] == \
+        [(bp.model_key, bp.server_id) for bp in by_profile[1].plan.blocks]
+    measured = [rp.run(frame, coarse=s) for s in (fast, slow)]
+    assert measured[0].timings["detection_budget_ms"] - measured[1].timings["detection_budget_ms"] > 1000.0
+    with pytest.raises(ValueError, match="budget_clock"):
+        rp.run(frame, coarse=fast, budget_clock="wall")
+
+
 def test_config_rejects_unknown_keys_and_bad_values(tmp_path):
     with pytest.raises(ValueError, match="unknown config keys"):
         RePoseConfig.from_dict({"budget": 3})

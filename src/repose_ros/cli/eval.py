@@ -65,6 +65,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", action=argparse.BooleanOptionalAction, default=False,
                    help="RE-POSE: spend budget left over by the planned blocks on coverage blocks over regions no "
                         "block covers (RePoseConfig.coverage)")
+    p.add_argument("--budget-clock", choices=("measured", "profile"), default="measured",
+                   help="RE-POSE's detection budget: the budget less the measured coarse stage and partition (as "
+                        "deployed), or less the profile's predicted coarse stage only (plans that do not follow how "
+                        "busy the machine is, for comparing partitioners; latencies are measured either way)")
     p.add_argument("--budget-reserve", type=float, default=None,
                    help="ms of the budget kept free of detector work for fusion and transfers (default: config)")
     p.add_argument("--conf", type=float, default=0.05, help="detection confidence threshold of every method")

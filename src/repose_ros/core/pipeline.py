@@ -40,6 +40,10 @@ from repose_ros.core.stages import CoarseStage, FrameRun, Partition
 from repose_ros.detectors.zoo import ModelZoo
 
 
+#: How :meth:`RePose.run` charges the stages before detection to the budget (see there).
+BUDGET_CLOCKS = ("measured", "profile")
+
+
 class RePose:
     """RE-POSE in one process; stages are public so that the ROS nodes can call them."""
 
@@ -94,15 +98,21 @@ class RePose:
         keys = [k for k in keys if k in self.profiles.model_keys]
         if not keys:
             return c.coarse_model
-        edge = c.coarse_on_edge if on_edge is None else bool(on_edge)
-        r = coarse_blocks(frame_w, frame_h, c.num_servers)[0]
         limit = c.coarse_budget_share * (c.budget_ms if budget_ms is None else float(budget_ms))
         best = keys[0]
         for k in keys:
-            ms = self.profiles.block_latency(k, r.w, r.h) * (1 if edge else c.num_servers)
-            if ms <= limit:
+            if self.predicted_coarse_ms(frame_w, frame_h, k, on_edge) <= limit:
                 best = k
         return best
+
+    def predicted_coarse_ms(self, frame_w: int, frame_h: int, model_key: Optional[str] = None,
+                            on_edge: Optional[bool] = None) -> float:
+        """Return the coarse stage's time as the profile predicts it: one block on the edge, all N on the camera."""
+        c = self.config
+        edge = c.coarse_on_edge if on_edge is None else bool(on_edge)
+        r = coarse_blocks(frame_w, frame_h, c.num_servers)[0]
+        per_block = float(self.profiles.block_latency(model_key or c.coarse_model, r.w, r.h))
+        return per_block * (1 if edge else c.num_servers)
 
     def coarse_stage(self, frame: np.ndarray, on_edge: Optional[bool] = None,
                      model_key: Optional[str] = None) -> CoarseStage:
@@ -565,22 +575,32 @@ class RePose:
         self.latency_adapter.apply(self.profiles)
 
     def run(self, frame: np.ndarray, budget_ms: Optional[float] = None,
-            coarse: Optional[CoarseStage] = None) -> FrameRun:
+            coarse: Optional[CoarseStage] = None, budget_clock: str = "measured") -> FrameRun:
         """Run the whole method on one BGR frame and measure every stage.
 
         ``coarse`` may hand in a coarse stage already run on this frame (with its measured time),
         so that several settings share one coarse pass. Blocks the plan leaves out are answered
         by the coarse boxes they hold.
+
+        ``budget_clock``: ``measured`` (as deployed) gives the detection stage the budget less the
+        measured coarse stage and partition; ``profile`` less the coarse stage's predicted time
+        (:meth:`predicted_coarse_ms`) only, so that the plans are a function of the frame and not
+        of how busy the machine was (for comparing partitioners and planners; the latencies
+        reported are measured either way, and the partition's own time is not charged).
         """
+        if budget_clock not in BUDGET_CLOCKS:
+            raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
         h, w = frame.shape[:2]
         stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
+        measured = budget_clock == "measured"
+        coarse_ms = stage.ms if measured else self.predicted_coarse_ms(w, h, stage.model_key or None, stage.on_edge)
         t1 = time.perf_counter()
         memo: Dict[Any, Any] = {}  # one frame's coarse boxes: what partition's plans computed, plan_frame reuses
-        part = self.partition(stage.detections, w, h, self.detection_budget(stage.ms, budget_ms),
+        part = self.partition(stage.detections, w, h, self.detection_budget(coarse_ms, budget_ms),
                               coarse_key=stage.model_key or None, memo=memo)
         t2 = time.perf_counter()
         partition_ms = (t2 - t1) * 1000.0
-        detect_budget = self.detection_budget(stage.ms + partition_ms, budget_ms)
+        detect_budget = self.detection_budget(coarse_ms + (partition_ms if measured else 0.0), budget_ms)
         part, plan = self.plan_frame(part, stage.detections, w, h, detect_budget, coarse_key=stage.model_key or None,
                                      memo=memo)
         t3 = time.perf_counter()

@@ -181,7 +181,7 @@ class MethodRunner:
                  budget_reserve_ms: Optional[float] = None, coarse_sizes: Optional[Sequence[int]] = None,
                  coarse_budget_share: Optional[float] = None, coverage: bool = False,
                  policy_check: Optional[bool] = None, policy_check_value: Optional[str] = None,
-                 search_share: Optional[float] = None):
+                 search_share: Optional[float] = None, budget_clock: str = "measured"):
         from repose_ros.core.config import RePoseConfig
 
         if servers < 1:
@@ -202,6 +202,11 @@ class MethodRunner:
         self.policy_check = bool(core(policy_check, "policy_check"))
         self.policy_check_value = str(core(policy_check_value, "policy_check_value"))
         self.search_share = float(core(search_share, "search_share"))
+        from repose_ros.core.pipeline import BUDGET_CLOCKS
+
+        if budget_clock not in BUDGET_CLOCKS:
+            raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
+        self.budget_clock = str(budget_clock)
         self.fusion = fusion
         self.fusion_iou = float(fusion_iou)
         self.fake = fake
@@ -389,7 +394,7 @@ class MethodRunner:
     def _run_repose(self, spec: MethodSpec, image: np.ndarray, partitioner: str) -> FrameResult:
         rp = self.repose(partitioner)
         key = rp.coarse_key(image.shape[1], image.shape[0], spec.budget_ms)
-        res = rp.run(image, spec.budget_ms, coarse=self._coarse(image, key))
+        res = rp.run(image, spec.budget_ms, coarse=self._coarse(image, key), budget_clock=self.budget_clock)
         t = res.timings
         blocks = res.partition.blocks
         cover = _coverage(blocks, image.shape[1], image.shape[0])

@@ -50,6 +50,7 @@ class EvalOptions:
     policy_check: Optional[bool] = None  # None: the deployed setting
     policy_check_value: Optional[str] = None  # None: the deployed setting
     search_share: Optional[float] = None  # None: the deployed setting
+    budget_clock: str = "measured"  # RePose.run's budget_clock for RE-POSE's methods
     weights: str = "builtin:yolov8s-person"
     device: str = "cpu"
     threads: Optional[int] = None
@@ -81,7 +82,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     dep = deployment(o, profiles)
     runner = ev_methods.MethodRunner(zoo, profiles, servers=o.servers, conf=o.conf, iou=o.iou,
                                      model_name=name, fake=fake, weights_path=weights_path,
-                                     device=o.device, coverage=o.coverage, **dep)
+                                     device=o.device, coverage=o.coverage, budget_clock=o.budget_clock, **dep)
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}
@@ -99,7 +100,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "policy": dep["policy"], "policy_check": dep["policy_check"], "policy_check_value": dep["policy_check_value"],
-        "search_share": dep["search_share"], "latency_measured": True, "conf": o.conf,
+        "search_share": dep["search_share"], "budget_clock": o.budget_clock, "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
         "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
                    "methods": sorted(paired)},
@@ -338,6 +339,10 @@ def _notes(o: EvalOptions, dataset: Any, runner: Any, specs: Sequence[Any], dep:
                  "blocks one per detector call, as the edge node runs them) + fusion; full_frame and sahi: one device, "
                  f"= latency_ms. RE-POSE's budget covers the whole frame; {dep['budget_reserve_ms']:g} ms of it are "
                  "kept for fusion")
+    if o.budget_clock == "profile":
+        notes.append("budget_clock profile: RE-POSE's plans got the budget less the profile's PREDICTED coarse stage "
+                     "(not the measured one, and nothing for the partition), so they do not follow the machine's "
+                     "load; the latencies above are still measured")
     notes.append("remix plans from the previous frame's coarse boxes (computed on that frame, not timed: they stand "
                  "for what REMIX keeps from earlier frames)")
     if any(s.family == "sahi" for s in specs):
