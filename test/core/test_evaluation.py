@@ -511,7 +511,9 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
         main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--coarse-model", "yolov8s@333"])
     for argv in (["--dataset", "kitti:/x"], ["--dataset", "mot17:" + str(tmp_path / "none")],
                  ["--dataset", "synthetic", "--methods", "yolo"], ["--dataset", "synthetic", "--frames", "0"],
-                 ["--dataset", "synthetic", "--compare-to", "yolo"], ["--dataset", "synthetic", "--bootstrap", "-1"]):
+                 ["--dataset", "synthetic", "--compare-to", "yolo"], ["--dataset", "synthetic", "--bootstrap", "-1"],
+                 ["--dataset", "synthetic", "--search-share", "1.5"], ["--dataset", "synthetic", "--search-share", "x"],
+                 ["--dataset", "synthetic", "--budget-clock", "wall"]):
         with pytest.raises(SystemExit):
             main_eval(argv + ["--quick", "--no-progress"])
 

@@ -12,6 +12,17 @@ def comma_list(text: Any, cast: Callable[[str], Any] = str) -> List[Any]:
     return [cast(x) for x in str(text).replace(" ", "").split(",") if x]
 
 
+def unit_share(text: str) -> float:
+    """Argparse type: a share in [0, 1)."""
+    try:
+        v = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if not 0.0 <= v < 1.0:
+        raise argparse.ArgumentTypeError(f"must be in [0, 1), got {v:g}")
+    return v
+
+
 def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -> None:
     """Add ``--policy``, ``--policy-check/--no-policy-check``, ``--policy-check-value`` and ``--search-share``.
 
@@ -29,7 +40,7 @@ def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -
                         help=f"{whose}'s check of a scale policy compares the plans after budget spending (spent) "
                              "or the knapsack plans (plan) (default: the policy_check_value setting of "
                              "config/repose.yaml)")
-    parser.add_argument("--search-share", type=float, default=None,
+    parser.add_argument("--search-share", type=unit_share, default=None,
                         help=f"{whose}: after the policy, greedy look-ahead from its clusters until the partition "
                              "has taken this share of the detection budget; 0: none (default: the search_share "
                              "setting of config/repose.yaml)")
