@@ -44,6 +44,13 @@ from repose_ros.detectors.zoo import ModelZoo
 BUDGET_CLOCKS = ("measured", "profile")
 
 
+def check_budget_clock(budget_clock: str) -> str:
+    """Return ``budget_clock`` if it is one of :data:`BUDGET_CLOCKS`; ValueError otherwise."""
+    if budget_clock not in BUDGET_CLOCKS:
+        raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
+    return str(budget_clock)
+
+
 class RePose:
     """RE-POSE in one process; stages are public so that the ROS nodes can call them."""
 
@@ -588,8 +595,7 @@ class RePose:
         of how busy the machine was (for comparing partitioners and planners; the latencies
         reported are measured either way, and the partition's own time is not charged).
         """
-        if budget_clock not in BUDGET_CLOCKS:
-            raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
+        check_budget_clock(budget_clock)
         h, w = frame.shape[:2]
         stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
         measured = budget_clock == "measured"

@@ -15,6 +15,8 @@ from repose_ros.evaluation.remix import remix_partition
 
 
 FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
+#: The families that are RE-POSE with one of its partitioners (``RePoseConfig.partitioner``).
+PARTITIONER_FAMILIES = ("meanshift", "greedy", "rl_dca")
 """Method families, in table order."""
 
 
@@ -202,11 +204,9 @@ class MethodRunner:
         self.policy_check = bool(core(policy_check, "policy_check"))
         self.policy_check_value = str(core(policy_check_value, "policy_check_value"))
         self.search_share = float(core(search_share, "search_share"))
-        from repose_ros.core.pipeline import BUDGET_CLOCKS
+        from repose_ros.core.pipeline import check_budget_clock
 
-        if budget_clock not in BUDGET_CLOCKS:
-            raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
-        self.budget_clock = str(budget_clock)
+        self.budget_clock = check_budget_clock(budget_clock)
         self.fusion = fusion
         self.fusion_iou = float(fusion_iou)
         self.fake = fake
@@ -277,7 +277,7 @@ class MethodRunner:
         """
         h, w = image.shape[:2]
         sizes = {s.imgsz for s in specs if s.family in ("full_frame", "uniform") and s.imgsz}
-        if any(s.family in ("remix", "meanshift", "greedy", "rl_dca") for s in specs):
+        if any(s.family in ("remix", *PARTITIONER_FAMILIES) for s in specs):
             sizes |= {self.profiles.model(k).imgsz for k in self.repose("meanshift").models}
             sizes.add(int(self.coarse_model.rpartition("@")[2]))
             sizes |= set(self.coarse_sizes)
@@ -312,7 +312,7 @@ class MethodRunner:
                           [0.8, 0.7, 0.84, 0.8]], np.float32) * np.array([w, h, w, h], np.float32)
         dets = Detections(boxes, np.full(len(boxes), 0.5, np.float32), np.zeros(len(boxes), np.int32))
         for fam in dict.fromkeys(families):
-            if fam in ("meanshift", "greedy", "rl_dca"):
+            if fam in PARTITIONER_FAMILIES:
                 rp = self.repose(fam)
                 memo: Dict[Any, Any] = {}
                 part = rp.partition(dets, w, h, 1000.0, memo=memo)
