@@ -127,10 +127,20 @@ def test_oversized_block_detections_are_answered_by_the_coarse_box_when_scales_a
     # an oversized detection no coarse box confirms: dropped (the default), or kept when asked
     clutter = _dets((70, 5, 95, 95), score=0.8)
     for drop, kept in ((True, 0), (False, 1)):
-        a = FrameAssembler(max_input_area=65536.0, drop_unconfirmed=drop)
+        a = FrameAssembler(max_input_area=65536.0, drop_unconfirmed=drop, answer_oversized=False)
         a.add_plan(1, 1, 10.0, coarse, [(0, 0, 100, 100)], frame_size=(100, 100), block_scales=[8.0])
         (out,) = a.add_result(1, 0, clutter)
         assert len(out.detections) == kept and a.stats.dropped_unconfirmed == 1 - kept
+    # the coarse box's person is too large for the block too, and no block detection answers for it:
+    # by default its coarse box is published (answer_oversized), beside the clutter when that is kept
+    for drop, expect in ((True, [(10, 10, 60, 90)]), (False, [(10, 10, 60, 90), (70, 5, 95, 95)])):
+        a = FrameAssembler(max_input_area=65536.0, drop_unconfirmed=drop)
+        a.add_plan(1, 1, 10.0, coarse, [(0, 0, 100, 100)], frame_size=(100, 100), block_scales=[8.0])
+        (out,) = a.add_result(1, 0, clutter)
+        got = sorted(tuple(int(v) for v in b) for b in out.detections.xyxy)
+        assert got == expect and a.stats.answered_by_coarse == 1
+        assert out.detections.scores[[tuple(int(v) for v in b) for b in out.detections.xyxy].index(
+            (10, 10, 60, 90))] == np.float32(0.3)  # with the coarse pass's score
     import pytest
     with pytest.raises(ValueError, match="scales"):
         FrameAssembler().add_plan(2, 1, 10.0, coarse, [(0, 0, 100, 100)], block_scales=[1.0, 2.0])

@@ -195,6 +195,13 @@ def test_policy_check_keeps_the_scaled_clusters_only_when_the_plan_values_them_m
         monkeypatch.setattr(RePose, ignored, lambda self, coarse, lab, *a, f=favoured, **k:
                             0.5 if np.array_equal(lab, f) else 1.0)
         np.testing.assert_array_equal(repose.partition(det, W, H, 740).labels, expected)
+        assert repose.last_check["kept"] is (favoured is fine) and repose.last_check["scale"] != 1.0
+    unchecked = RePose(RePoseConfig(partitioner="rl_dca", policy=str(path), policy_check=False), zoo=ModelZoo.fake())
+    unchecked.partition(det, W, H, 740)
+    assert unchecked.last_check == {"scale": repose.last_check["scale"], "kept": None}
+    ms = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
+    ms.partition(det, W, H, 740)
+    assert ms.last_check == {}  # no scale policy ran
 
 
 def test_spent_value_is_the_value_of_the_plan_after_budget_spending():

@@ -423,10 +423,14 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     assert summary["remix@2000"]["candidates"]
     for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"):  # what fusion did per frame, for RE-POSE's runs
         assert summary[k]["mean_swapped_to_coarse"] >= 0 and summary[k]["mean_dropped_unconfirmed"] >= 0
+        assert summary[k]["mean_answered_by_coarse"] >= 0
     assert "mean_dropped_unconfirmed" not in summary["full_frame@320"]
     assert all(summary[k]["mean_partition_ms"] > 0 for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"))
     assert summary["greedy@2000"]["mean_search_plans"] >= 1  # its look-ahead's plans per frame
     assert "mean_search_plans" not in summary["meanshift@2000"]
+    # rl_dca's default scale policy is checked on every frame: the share of frames where its clusters were kept
+    assert 0.0 <= summary["rl_dca@2000"]["mean_policy_kept"] <= 1.0
+    assert "mean_policy_kept" not in summary["meanshift@2000"] and "mean_policy_kept" not in summary["greedy@2000"]
     table = ev_report.format_table(summary)
     assert all(k in table for k in summary)
 

@@ -122,3 +122,34 @@ def test_area_limit_on_is_one_rule_for_fusion_and_planner(area, on):
     from repose_ros.core.fusion import area_limit_on
 
     assert area_limit_on(area) is on
+
+
+def _boxes(*rows, score=0.7, cls=0):
+    xyxy = np.array(rows, np.float32).reshape(-1, 4)
+    return Detections(xyxy, np.full(len(xyxy), score, np.float32), np.full(len(xyxy), cls, np.int32))
+
+
+def test_coarse_answers_publishes_large_people_no_block_answered():
+    from repose_ros.core.fusion import coarse_answers
+
+    # a tall person (100 x 300 px) and a small one (10 x 30 px); one block over both, run at 2x
+    coarse = _boxes((100, 100, 200, 400), (500, 100, 510, 130))
+    rect, area = [(0, 0, 1000, 1000)], 65536.0
+    got = coarse_answers([Detections.empty()], rect, [2.0], coarse, area)
+    assert got.xyxy.tolist() == [[100, 100, 200, 400]]  # 120000 px^2 at the input; the small one fits
+    # a block detection of the same person (IoU >= 0.5) answers for it
+    assert len(coarse_answers([_boxes((105, 95, 200, 410))], rect, [2.0], coarse, area)) == 0
+    # a fragment of it (the upper third) does not, nor does a detection of another class
+    assert len(coarse_answers([_boxes((100, 100, 200, 200))], rect, [2.0], coarse, area)) == 1
+    assert len(coarse_answers([_boxes((100, 100, 200, 400), cls=1)], rect, [2.0], coarse, area)) == 1
+    # another block holds it at a size it handles: that block answers, or misses it like anyone else
+    two = rect + [(50, 50, 450, 450)]
+    assert len(coarse_answers([Detections.empty()] * 2, two, [2.0, 1.0], coarse, area)) == 0
+    # a block that ran no model (scale None) and a box outside every block hold nothing
+    assert len(coarse_answers([Detections.empty()], rect, [None], coarse, area)) == 0
+    assert len(coarse_answers([Detections.empty()], [(600, 600, 900, 900)], [4.0], coarse, area)) == 0
+    # off, or nothing to answer
+    assert len(coarse_answers([Detections.empty()], rect, [2.0], coarse, 0.0)) == 0
+    assert len(coarse_answers([Detections.empty()], rect, [2.0], Detections.empty(), area)) == 0
+    with pytest.raises(ValueError, match="rectangles"):
+        coarse_answers([], rect, [2.0, 1.0], coarse, area)

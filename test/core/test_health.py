@@ -1,6 +1,6 @@
 """Node health from counters (core.health): levels by the last window, totals reported."""
 from repose_ros.core.health import (ERROR, OK, WARN, Window, aggregator_health, camera_health, edge_health,
-                                    partitioner_health)
+                                    partition_counts, partitioner_health)
 
 
 def test_window_counts_since_the_previous_report():
@@ -66,10 +66,12 @@ def test_aggregator_levels_reasons_and_latency():
     assert vals["frames pending"] == "2" and vals["late block results"] == "3"
     assert vals["detections swapped for coarse boxes"] == "0"
     assert vals["oversized detections dropped unconfirmed"] == "0"
+    assert vals["large people answered by their coarse boxes"] == "0"
     swapped = aggregator_health(10, 0, {"published": 2, "degraded": 0}, "active", 0, 0, 0, [], [10.0], [50.0],
-                                swapped=7, dropped=3)
+                                swapped=7, dropped=3, answered=2)
     assert swapped.level == OK and dict(swapped.values)["detections swapped for coarse boxes"] == "7"
     assert dict(swapped.values)["oversized detections dropped unconfirmed"] == "3"
+    assert dict(swapped.values)["large people answered by their coarse boxes"] == "2"
     assert aggregator_health(10, 1, {"published": 2, "degraded": 0}, "active", 0, 0, 0, [], [10.0], [50.0]).level == OK
 
 
@@ -133,3 +135,25 @@ def test_edge_health_says_which_side_is_not_connected():
     assert h.level == WARN and "block publisher" in h.message
     h = edge_health(*args, 1, 0)
     assert h.level == WARN and "aggregator" in h.message
+
+
+def test_partition_counts_and_their_report():
+    assert partition_counts({}, {}) == {}
+    assert partition_counts({"scale": 1.0, "kept": None}, {}) == {}  # the policy picked the configured bandwidth
+    assert partition_counts({"scale": 0.6, "kept": None}, {}) == {"policy.scaled": 1}  # unchecked
+    assert partition_counts({"scale": 0.6, "kept": True}, {}) == {"policy.scaled": 1, "policy.kept": 1}
+    assert partition_counts({"scale": 0.6, "kept": False}, {}) == {"policy.scaled": 1, "policy.reverted": 1}
+    got = partition_counts({}, {"steps": 2, "plans": 9, "stopped": "time"})
+    assert got == {"search.runs": 1, "search.steps": 2, "search.plans": 9, "search.cut_by_time": 1}
+    assert "search.cut_by_time" not in partition_counts({}, {"steps": 1, "plans": 4, "stopped": "converged"})
+    import collections
+    counts = collections.Counter()
+    for check in ({"scale": 0.6, "kept": True}, {"scale": 0.6, "kept": False}, {"scale": 0.6, "kept": True}):
+        counts.update(partition_counts(check, {"steps": 1, "plans": 5, "stopped": "converged"}))
+    vals = dict(partitioner_health(counts, {}, "active", 2, [0, 1], {}, {}).values)
+    assert vals["policy scale kept by the check"] == "2" and vals["check chose the configured bandwidth"] == "1"
+    assert vals["searches after the policy"] == "3" and vals["search steps"] == "3" and vals["search plans"] == "15"
+    assert vals["searches cut by the time limit"] == "0"
+    # nothing of it without a scale policy or a search
+    vals = dict(partitioner_health({"frames": 3}, {}, "active", 2, [0, 1], {}, {}).values)
+    assert not any(k.startswith(("policy", "search")) for k in vals)

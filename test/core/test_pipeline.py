@@ -556,6 +556,30 @@ def test_fuse_runs_answers_a_person_too_large_at_the_blocks_input_by_the_coarse_
     np.testing.assert_allclose(big, coarse.xyxy[0] if swapped else found.xyxy[0])
 
 
+@pytest.mark.parametrize("answer", [True, False])
+def test_fuse_runs_publishes_the_coarse_box_of_a_large_person_no_block_answered(answer):
+    """fusion_answer_oversized: a block that saw only a fragment of a person too large at its input."""
+    from repose_ros.core.blocks import Block, Rect
+    from repose_ros.core.planner import BlockPlan, Plan
+    from repose_ros.core.serving import BlockRun, ServerRun
+    from repose_ros.core.stages import Partition
+
+    rp = RePose(RePoseConfig(fusion_answer_oversized=answer), zoo=ModelZoo.fake())
+    coarse = Detections(np.array([[100, 100, 300, 600], [700, 100, 720, 150]], np.float32),
+                        np.array([0.7, 0.3], np.float32), np.zeros(2, np.int32))
+    part = Partition(np.zeros(2, np.int64), [Block(Rect(0, 0, 640, 640), np.array([0, 1]), 0)])
+    plan = Plan([BlockPlan(0, "yolov8s@1920", 0, 100.0, 0.5, 2, imgsz=1920)], {0: 100.0}, 100.0, 1.0, True)
+    # at 3x the tall person's head and shoulders (IoU 0.3 with its coarse box) and the small person
+    found = Detections(np.array([[110, 95, 290, 250], [700, 101, 721, 151]], np.float32),
+                       np.array([0.6, 0.8], np.float32), np.zeros(2, np.int32))
+    fused = rp.fuse_runs({0: ServerRun(0, [BlockRun(0, found, 10.0)])}, part, plan, coarse, 3840, 2160)
+    assert plan.stats["dropped_unconfirmed"] == 1 and plan.stats["swapped_to_coarse"] == 0
+    assert plan.stats["answered_by_coarse"] == int(answer)
+    tall = [b.tolist() for b in fused.xyxy if b[3] - b[1] > 300]
+    assert tall == ([[100, 100, 300, 600]] if answer else [])  # the person, or nobody
+    assert any(abs(b[0] - 700) < 2 for b in fused.xyxy)  # the small person's block detection, either way
+
+
 @pytest.mark.parametrize("cap", [65536.0, 0.0])
 def test_plan_values_a_person_too_large_at_the_blocks_input_by_the_coarse_precision(cap):
     """plan_max_input_area: the planner values what fusion delivers for an oversized person (its coarse box)."""

@@ -49,6 +49,6 @@ def test_node_defaults_are_the_core_defaults():
     assert tuple(cam["coarse.sizes"]) == core.coarse_sizes
     assert cam["num_servers"] == part["num_servers"] == core.num_servers
     agg = {p.name: p.default for p in aggregator.PARAMS}
-    for name in ("fusion_iou", "fusion_max_input_area", "fusion_drop_unconfirmed"):
+    for name in ("fusion_iou", "fusion_max_input_area", "fusion_drop_unconfirmed", "fusion_answer_oversized"):
         assert agg[name.replace("fusion_", "fusion.")] == getattr(core, name), name
     assert agg["fusion.method"] == core.fusion

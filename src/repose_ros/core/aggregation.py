@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, fuse, fuse_blocks, swap_oversized
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, coarse_answers, fuse, fuse_blocks, swap_oversized
 
 
 @dataclass
@@ -83,6 +83,7 @@ class AssemblerStats:
     evicted: int = 0
     swapped_to_coarse: int = 0
     dropped_unconfirmed: int = 0
+    answered_by_coarse: int = 0
 
 
 class FrameAssembler:
@@ -90,11 +91,13 @@ class FrameAssembler:
 
     def __init__(self, fusion_method: str = "nms", fusion_iou: float = 0.5, max_pending: int = 64,
                  released_memory: int = 4096, max_early_per_frame: int = 64,
-                 max_input_area: float = DEFAULT_MAX_INPUT_AREA, drop_unconfirmed: bool = True):
+                 max_input_area: float = DEFAULT_MAX_INPUT_AREA, drop_unconfirmed: bool = True,
+                 answer_oversized: bool = True):
         self.fusion_method = fusion_method
         self.fusion_iou = fusion_iou
         self.max_input_area = max_input_area
         self.drop_unconfirmed = drop_unconfirmed
+        self.answer_oversized = answer_oversized
         self.max_pending = max_pending
         self.max_early_per_frame = max_early_per_frame
         self._pending: Dict[FrameKey, PendingFrame] = {}   # in arrival order of the plans
@@ -216,6 +219,14 @@ class FrameAssembler:
                 self.stats.swapped_to_coarse += swapped
                 parts.append(swapped_in)
                 rects.append((0, 0, 1 << 30, 1 << 30))  # coarse boxes: seen on the whole frame, never cut
+            if self.answer_oversized:  # large people no block answered: their coarse boxes
+                ran = [b for b in done if frame.block_scales[b] is not None]
+                answered = coarse_answers(parts, [frame.block_rects[b] for b in ran],
+                                          [frame.block_scales[b] for b in ran], frame.coarse, self.max_input_area)
+                if len(answered):
+                    self.stats.answered_by_coarse += len(answered)
+                    parts.append(answered)
+                    rects.append((0, 0, 1 << 30, 1 << 30))
         if frame.num_blocks == 0 and not frame.skipped_rects:
             parts.append(frame.coarse)
             rects.append((0, 0, 1 << 30, 1 << 30))

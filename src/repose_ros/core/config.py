@@ -86,6 +86,11 @@ class RePoseConfig:
     # people of that size; on held-out frames nearly all of these were false positives; sixteenth
     # round, docs/rl_dca.md). False keeps them.
     fusion_drop_unconfirmed: bool = True
+    # A coarse box of a person larger than fusion_max_input_area at the input of every block that
+    # holds it, and that no block detection answers, is published itself (core/fusion.py
+    # coarse_answers; eighteenth round, docs/rl_dca.md). False: such people are answered only where a
+    # block detection matched their coarse box.
+    fusion_answer_oversized: bool = True
     # The planner values a box larger than this at its block's model input (px^2) by the coarse
     # pass's precision, which is what the swap above delivers for it; 0: by the profile's precision.
     # On since 2026-12-06 (fifteenth round, docs/rl_dca.md: held-out sets, rule fixed before the runs).

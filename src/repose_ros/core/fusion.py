@@ -26,6 +26,14 @@ at least ``max_input_area`` x (coarse scale / block scale)^2 at the coarse input
 4K frame's coarse scale of 1/2 and a block enlarged 3x, where the default profile's recall at conf
 0.05 is about 0.55, and more for anyone larger). On held-out frames 14 of 907 such unconfirmed
 detections overlapped an annotated person (docs/rl_dca.md, sixteenth round).
+
+:func:`coarse_answers` closes the gap the swap leaves: a coarse box of a person too large at the
+input of every block that holds it (its centre) is the frame's only sound view of that person,
+and the planner values such a person at the coarse pass's precision on that assumption. When no
+block detection answers for it (the block saw a fragment, which was dropped unconfirmed, or
+nothing), the coarse box itself is published. Without it, large people were lost outright at
+large budgets (dense MOT17 mosaics at 4000 ms: 25 of 88 people taller than about 200 px, each
+with a confident coarse box; docs/rl_dca.md, eighteenth round).
 """
 from __future__ import annotations
 
@@ -183,3 +191,51 @@ def swap_oversized(per_block: Sequence[Detections], scales: Sequence[Any], coars
         dropped += int((gone & ~hit).sum())
         out[i] = d[keep]
     return out, coarse[np.flatnonzero(used)], swapped, dropped
+
+
+def coarse_answers(per_block: Sequence[Detections], rects: Sequence[Any], scales: Sequence[Any],
+                   coarse: Detections, max_input_area: float, iou: float = 0.5) -> Detections:
+    """Coarse boxes of people too large for every block that holds them, that no block detection answers.
+
+    Args:
+        per_block: the detections the frame will publish, per block (frame pixels; after
+            :func:`swap_oversized`, with the coarse boxes it swapped in among them).
+        rects: ``(x0, y0, x1, y1)`` of the blocks that ran, one per entry of ``scales``.
+        scales: per block, model-input pixels per frame pixel (:func:`input_scale`); ``None``
+            for a block that did not run a model (its coarse boxes answer for it already).
+        coarse: the frame's coarse detections (frame pixels).
+        max_input_area: px^2 at the model input above which a person is too large for a block;
+            ``<= 0`` or ``inf``: none is.
+        iou: least IoU (same class) between a block detection and the coarse box it answers.
+
+    Returns:
+        The coarse boxes whose centre lies in at least one block that ran, whose area at the input
+        of every such block exceeds ``max_input_area``, and that no detection of ``per_block``
+        overlaps by ``iou``.
+    """
+    if len(rects) != len(scales):
+        raise ValueError(f"got {len(rects)} block rectangles for {len(scales)} scales")
+    if not area_limit_on(max_input_area) or len(coarse) == 0:
+        return Detections.empty()
+    xyxy = np.asarray(coarse.xyxy, dtype=np.float64)
+    cx, cy = (xyxy[:, 0] + xyxy[:, 2]) / 2.0, (xyxy[:, 1] + xyxy[:, 3]) / 2.0
+    area = box_area(xyxy)
+    held = np.zeros(len(coarse), dtype=bool)
+    fits = np.zeros(len(coarse), dtype=bool)
+    for r, s in zip(rects, scales):
+        if s is None:
+            continue
+        x0, y0, x1, y1 = (float(v) for v in r)
+        inside = (cx >= x0) & (cx < x1) & (cy >= y0) & (cy < y1)
+        held |= inside
+        fits |= inside & (area * float(s) ** 2 <= max_input_area)
+    cand = np.flatnonzero(held & ~fits)
+    if cand.size == 0:
+        return Detections.empty()
+    parts = [d for d in per_block if len(d)]
+    if parts:
+        dets = Detections.concatenate(parts)
+        overlap = box_iou(xyxy[cand], np.asarray(dets.xyxy, dtype=np.float64))
+        overlap[coarse.class_ids[cand][:, None] != dets.class_ids[None, :]] = 0.0
+        cand = cand[overlap.max(axis=1) < iou]
+    return coarse[cand]

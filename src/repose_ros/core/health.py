@@ -112,6 +112,29 @@ def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: s
     return _stalled(h, stalled_s, stall_limit_s, f"{queued} frame(s) queued, none handed on")
 
 
+def partition_counts(last_check: Mapping[str, object], last_search: Mapping[str, object]) -> Dict[str, int]:
+    """Counter increments for one partition, from ``RePose.last_check`` and ``RePose.last_search``.
+
+    ``policy.scaled``: the scale policy picked a bandwidth other than the configured one;
+    ``policy.kept`` / ``policy.reverted``: its check kept that clustering / chose the configured
+    bandwidth's; ``search.runs``, ``search.steps``, ``search.plans`` and ``search.cut_by_time``:
+    the look-ahead after the policy (``search_share``).
+    """
+    out: Dict[str, int] = {}
+    if last_check and last_check.get("scale", 1.0) != 1.0:
+        out["policy.scaled"] = 1
+        kept = last_check.get("kept")
+        if kept is not None:
+            out["policy.kept" if kept else "policy.reverted"] = 1
+    if last_search:
+        out["search.runs"] = 1
+        out["search.steps"] = int(last_search.get("steps", 0))
+        out["search.plans"] = int(last_search.get("plans", 0))
+        if last_search.get("stopped") == "time":
+            out["search.cut_by_time"] = 1
+    return out
+
+
 def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, num_servers: int,
                        live: Sequence[int], ratios: Mapping[str, Mapping[str, float]],
                        measured: Mapping[str, Mapping[str, float]]) -> Health:
@@ -147,6 +170,14 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
                 "unknown_server_status"):
         if counts.get(key):
             h.add(key, counts[key])
+    if counts.get("policy.scaled"):  # what the scale policy and its check did (partition_counts)
+        h.add("policy scale other than configured", counts["policy.scaled"])
+        h.add("policy scale kept by the check", counts.get("policy.kept", 0))
+        h.add("check chose the configured bandwidth", counts.get("policy.reverted", 0))
+    if counts.get("search.runs"):
+        h.add("searches after the policy", counts["search.runs"])
+        h.add("search steps", counts.get("search.steps", 0)).add("search plans", counts.get("search.plans", 0))
+        h.add("searches cut by the time limit", counts.get("search.cut_by_time", 0))
     for sid in sorted(set(ratios) | set(measured), key=lambda s: int(s) if str(s).isdigit() else 0):
         for model, ms in sorted(measured.get(sid, {}).items()):
             h.add(f"server {sid} {model} latency ms", float(ms))
@@ -158,12 +189,14 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
 def aggregator_health(published: int, degraded: int, window: Mapping[str, int], state: str, pending: int,
                       malformed: int, late: int, recent_reasons: Iterable[str], e2e_ms: Sequence[float],
                       budget_ms: Sequence[float], stalled_s: float = 0.0, stall_limit_s: float = 5.0,
-                      swapped: int = 0, dropped: int = 0) -> Health:
+                      swapped: int = 0, dropped: int = 0, answered: int = 0) -> Health:
     """Judge the aggregator: frames answered, degraded (and why), pending, late blocks, latency vs budget.
 
     ``swapped``: block detections answered by the coarse box instead (too large at their block's
     input; :func:`repose_ros.core.fusion.swap_oversized`), ``dropped``: such detections that no
-    coarse box confirmed, dropped; both since start: information, not a fault.
+    coarse box confirmed, dropped; ``answered``: coarse boxes of people too large for every block
+    holding them that no block detection answered, published themselves
+    (:func:`repose_ros.core.fusion.coarse_answers`); all since start: information, not a fault.
 
     ``window`` holds the window's ``published`` and ``degraded``; ``e2e_ms`` / ``budget_ms`` the
     window's frames. WARN: not active, degraded frames or frames over budget in the window.
@@ -178,6 +211,7 @@ def aggregator_health(published: int, degraded: int, window: Mapping[str, int], 
     h.add("frames pending", pending).add("late block results", late).add("malformed inputs", malformed)
     h.add("detections swapped for coarse boxes", swapped)
     h.add("oversized detections dropped unconfirmed", dropped)
+    h.add("large people answered by their coarse boxes", answered)
     reasons = sorted({r.split(":")[0] for r in recent_reasons if r})
     if reasons:
         h.add("degraded because", reasons)

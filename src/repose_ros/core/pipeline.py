@@ -30,7 +30,7 @@ from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, 
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import area_limit_on, fuse_blocks, input_scale, swap_oversized
+from repose_ros.core.fusion import area_limit_on, coarse_answers, fuse_blocks, input_scale, swap_oversized
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
@@ -68,6 +68,7 @@ class RePose:
         self._dca = dca
         self.clock = time.perf_counter  # what the partition's search time limit (search_share) reads
         self.last_search: Dict[str, Any] = {}  # the last partition's search: steps, plans, why it stopped
+        self.last_check: Dict[str, Any] = {}  # the last partition's scale policy: its scale, and whether it was kept
         self.latency_adapter = LatencyAdapter(self.profiles, c.latency_smoothing, c.latency_margin_sigmas) \
             if c.adapt_latency else None
 
@@ -170,13 +171,16 @@ class RePose:
         With ``search_share`` > 0, ``rl_dca`` then searches on from the policy's clusters with the
         greedy partitioner's look-ahead (:meth:`refine_by_plan`) until the partition has taken that
         share of ``budget_ms`` (wall clock, :attr:`clock`); :attr:`last_search` says what it did.
+        :attr:`last_check` holds the scale the policy picked and whether its clustering was kept
+        (``kept``: True when kept, False when the check chose the configured bandwidth, None unchecked);
+        empty when no scale policy ran.
 
         ``memo``: a dict for this frame's coarse boxes that :meth:`plan_frame` is then given too,
         so that what the partitioner's plans computed per block is not computed again (see :meth:`plan`).
         """
         started = self.clock()
         c = self.config
-        self.last_search = {}
+        self.last_search, self.last_check = {}, {}
         if c.partitioner == "uniform":
             rects = uniform_grid(frame_w, frame_h, c.uniform_grid[0], c.uniform_grid[1], c.uniform_overlap)
             labels = np.full(len(coarse), -1, np.int64)
@@ -190,6 +194,7 @@ class RePose:
         choose = getattr(self.dca, "bandwidth_scale", None) if c.partitioner == "rl_dca" else None
         if choose is not None:  # a scale policy picks the bandwidth (core/dca/scale.py)
             scale = choose(coarse.xyxy, frame_w, frame_h, budget, n_servers)
+            self.last_check = {"scale": float(scale), "kept": None}
         labels = self.initial_labels(coarse, frame_w, frame_h, scale)
         if c.partitioner == "rl_dca":
             memo = {} if memo is None else memo
@@ -203,7 +208,9 @@ class RePose:
                     return self.spent_value(coarse, lab, frame_w, frame_h, budget, servers, coarse_key, memo)
                 check = spent if c.policy_check_value == "spent" else value
                 base = self.initial_labels(coarse, frame_w, frame_h)
-                if not raises_value(check(labels), check(base)):
+                kept = raises_value(check(labels), check(base))
+                self.last_check["kept"] = bool(kept)
+                if not kept:
                     labels = base
             labels = self.dca.refine(coarse.xyxy, frame_w, frame_h, labels, budget_ms=budget, servers=n_servers,
                                      value=value if c.policy_check else None)
@@ -631,7 +638,9 @@ class RePose:
         Block detections too large at their block's model input are swapped for the coarse box of
         the same object first (``fusion_max_input_area``, :func:`swap_oversized`), or dropped when no
         coarse box confirms them (``fusion_drop_unconfirmed``); how many is ``plan.stats["swapped_to_coarse"]``
-        and ``plan.stats["dropped_unconfirmed"]``.
+        and ``plan.stats["dropped_unconfirmed"]``. Then the coarse boxes of people too large for every
+        block that holds them and that no block detection answers are added (``fusion_answer_oversized``,
+        :func:`coarse_answers`; ``plan.stats["answered_by_coarse"]``).
         """
         per_block = collect(runs, len(part.blocks))
         rects = [b.rect.as_tuple() for b in part.blocks]
@@ -651,6 +660,15 @@ class RePose:
         if swapped:
             per_block.append(swapped_in)
             rects.append((0, 0, frame_w, frame_h))  # coarse boxes: seen on the whole frame, never cut
+        answered = Detections.empty()
+        if self.config.fusion_answer_oversized:  # large people no block answered: their coarse boxes
+            ran = [b for b, s in enumerate(scales) if s is not None]
+            answered = coarse_answers(per_block, [rects[b] for b in ran], [scales[b] for b in ran], coarse,
+                                      self.config.fusion_max_input_area)
+        plan.stats["answered_by_coarse"] = len(answered)
+        if len(answered):
+            per_block.append(answered)
+            rects.append((0, 0, frame_w, frame_h))
         if not per_block:
             return Detections.empty()
         return fuse_blocks(per_block, rects, frame_w, frame_h, method=self.config.fusion, iou=self.config.fusion_iou)

@@ -400,6 +400,8 @@ class MethodRunner:
         cover = _coverage(blocks, image.shape[1], image.shape[0])
         planned = [b for b in range(len(blocks)) if b not in set(res.plan.skipped)]
         search = {f"search_{k}": v for k, v in rp.last_search.items() if k in ("steps", "plans")}
+        if rp.last_check.get("kept") is not None:  # 1 where the check kept the scale policy's clusters
+            search["policy_kept"] = float(rp.last_check["kept"])
         return FrameResult(res.detections, t["total_ms"], t["parallel_ms"],
                            {"feasible": bool(res.plan.feasible), "blocks": len(blocks), "coverage": cover,
                             "coverage_planned": _coverage([blocks[b] for b in planned], image.shape[1],
@@ -411,6 +413,7 @@ class MethodRunner:
                             "partition_ms": t["partition_ms"], **search,
                             "swapped_to_coarse": res.plan.stats.get("swapped_to_coarse", 0),
                             "dropped_unconfirmed": res.plan.stats.get("dropped_unconfirmed", 0),
+                            "answered_by_coarse": res.plan.stats.get("answered_by_coarse", 0),
                             "models": [bp.model_key for bp in res.plan.blocks]},
                            server_ms=[res.servers[s].total_ms if s in res.servers else 0.0
                                       for s in range(self.servers)],

@@ -43,6 +43,8 @@ PARAMS = (
     Param("fusion.drop_unconfirmed", RePoseConfig.fusion_drop_unconfirmed, "Drop such an oversized block "
           "detection when no coarse box confirms it (the coarse pass sees most people of that size; "
           "unconfirmed ones were nearly all false positives)"),
+    Param("fusion.answer_oversized", RePoseConfig.fusion_answer_oversized, "Publish the coarse box of a person "
+          "too large at the input of every block that holds it when no block detection answers for it"),
     Param("deadline_slack_ms", 500.0, "Extra wait after a frame's deadline before it is published degraded",
           (0.0, 60000.0)),
     Param("max_pending_frames", 32, "Frames waiting for blocks at most; older ones are published degraded",
@@ -101,7 +103,8 @@ class AggregatorNode(LifecycleNode):
         self.assembler = FrameAssembler(self.p["fusion.method"], self.p["fusion.iou"],
                                         max_pending=self.p["max_pending_frames"],
                                         max_input_area=self.p["fusion.max_input_area"],
-                                        drop_unconfirmed=self.p["fusion.drop_unconfirmed"])
+                                        drop_unconfirmed=self.p["fusion.drop_unconfirmed"],
+                                        answer_oversized=self.p["fusion.answer_oversized"])
         self.slack = self.p["deadline_slack_ms"] / 1000.0
         self.pub_det = self.pub_report = self.pub_labels = None
         self._inputs = []  # subscriptions and the deadline timer, while active
@@ -133,7 +136,8 @@ class AggregatorNode(LifecycleNode):
                                  [f[0] for f in frames if f[0] > 0], [f[1] for f in frames if f[0] > 0],
                                  self._stall.seconds(self.published, pending > 0),
                                  swapped=self.assembler.stats.swapped_to_coarse,
-                                 dropped=self.assembler.stats.dropped_unconfirmed)
+                                 dropped=self.assembler.stats.dropped_unconfirmed,
+                                 answered=self.assembler.stats.answered_by_coarse)
 
     # lifecycle ---------------------------------------------------------------------------
     def on_configure(self, state: LifecycleState) -> TransitionCallbackReturn:
@@ -200,6 +204,8 @@ class AggregatorNode(LifecycleNode):
             self.assembler.max_input_area = float(changed["fusion.max_input_area"])
         if "fusion.drop_unconfirmed" in changed:
             self.assembler.drop_unconfirmed = bool(changed["fusion.drop_unconfirmed"])
+        if "fusion.answer_oversized" in changed:
+            self.assembler.answer_oversized = bool(changed["fusion.answer_oversized"])
         if "deadline_slack_ms" in changed:
             self.slack = changed["deadline_slack_ms"] / 1000.0  # frames planned from now on
         if "max_pending_frames" in changed:

@@ -49,7 +49,7 @@ from visualization_msgs.msg import ImageMarker
 from repose_ros.core.answers import AnswerLedger
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.zoo import ModelZoo
-from repose_ros.core.health import Health, Window, partitioner_health, server_state
+from repose_ros.core.health import Health, Window, partition_counts, partitioner_health, server_state
 from repose_ros.core.config import CHECK_VALUES, PARTITIONERS, RePoseConfig
 from repose_ros.core.pipeline import RePose
 from repose_ros.core.visualize import annotate
@@ -464,6 +464,7 @@ class PartitionerNode(LifecycleNode):
             part = self.repose.partition(item.coarse, w, h, self.repose.detection_budget(elapsed_ms, budget_ms),
                                          servers, coarse_key=item.coarse_model or None, memo=memo)
             t1 = time.perf_counter()
+            self.counts.update(partition_counts(self.repose.last_check, self.repose.last_search))
             elapsed_ms += (t1 - t0) * 1000.0
             detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
             part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
