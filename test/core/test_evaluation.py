@@ -464,6 +464,14 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
                                       - data["methods"]["meanshift@4000"]["map50_95"], abs=1e-9)
     assert p["low"] <= p["high"] and p["resamples"] == 200 and 0.0 <= p["share_better"] <= 1.0
     assert "paired with meanshift" in text and "| rl_dca@4000 | meanshift@4000 |" in text
+    # every method's mAP50:95 per frame, in frame_names order
+    assert all(len(e["frame_map50_95"]) == 2 for e in data["methods"].values())
+    # on one frame it is the data set's figure
+    one = tmp_path / "one.json"
+    assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--frames", "1",
+                      "--methods", "full_frame,meanshift", "--json", str(one)]) == 0
+    for key, entry in json.loads(one.read_text())["methods"].items():
+        assert entry["frame_map50_95"] == [pytest.approx(entry["map50_95"], abs=1e-5)], key
 
 
 def test_command_selects_methods_and_rejects_bad_input(tmp_path):

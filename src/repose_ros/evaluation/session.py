@@ -86,6 +86,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}
+    _frame_scores(stats, methods)
     paired = _paired(o, stats, methods)
     widths = {f.width for f in dataset.frames}
     checks = [] if goal_checks is None else goal_checks(methods, widths.pop() if len(widths) == 1 else None)
@@ -114,6 +115,19 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     if dataset.frames and "free_fraction" in dataset.frames[0].info:
         result["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
     return dataset, result
+
+
+def _frame_scores(stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> None:
+    """Give each method entry its mAP50:95 per frame (``frame_map50_95``, in ``frame_names`` order).
+
+    What COCO would report on each frame alone (None for a frame without people that count), so
+    that runs on different frames can be pooled and single frames looked at.
+    """
+    from repose_ros.evaluation.paired import map50_95
+
+    for key, st in stats.items():
+        scores = [map50_95([m]) for m in st.evaluator.frame_matches()]
+        methods[key]["frame_map50_95"] = [None if v is None else round(v, 5) for v in scores]
 
 
 def _paired(o: EvalOptions, stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
