@@ -24,6 +24,7 @@ import sys
 from typing import Any, Dict, Optional, Sequence
 
 from repose_ros.cli.args import add_policy_options, comma_list
+from repose_ros.core.config import BUDGET_CLOCKS
 from repose_ros.evaluation.session import (DEFAULT_BUDGETS, DEFAULT_FULL_EXTRA, DEFAULT_UNIFORM, EvalOptions,
                                            run_eval)
 
@@ -65,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", action=argparse.BooleanOptionalAction, default=False,
                    help="RE-POSE: spend budget left over by the planned blocks on coverage blocks over regions no "
                         "block covers (RePoseConfig.coverage)")
-    p.add_argument("--budget-clock", choices=("measured", "profile"), default="measured",
+    p.add_argument("--budget-clock", choices=BUDGET_CLOCKS, default="measured",
                    help="RE-POSE's detection budget: the budget less the measured coarse stage and partition (as "
                         "deployed), or less the profile's predicted coarse stage only (plans that do not follow how "
                         "busy the machine is, for comparing partitioners; latencies are measured either way)")

@@ -31,7 +31,7 @@ from typing import Dict, List, Optional, Tuple
 import numpy as np
 
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, coarse_answers, fuse, fuse_blocks, swap_oversized
+from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA, answer_oversized, fuse, fuse_blocks
 
 
 @dataclass
@@ -129,8 +129,9 @@ class FrameAssembler:
         those of the blocks the plan left out, ``frame_size`` (w, h) enables fragment dropping.
         ``block_scales`` (one per block rect: model-input pixels per frame pixel, None for a block
         answered by coarse boxes) enables swapping oversized detections for coarse boxes
-        (:func:`repose_ros.core.fusion.swap_oversized`, ``max_input_area``), and dropping those that
-        no coarse box confirms (``drop_unconfirmed``).
+        (:func:`repose_ros.core.fusion.swap_oversized`, ``max_input_area``), dropping those that
+        no coarse box confirms (``drop_unconfirmed``) and publishing the coarse boxes of large people
+        no block detection answers (``answer_oversized``; :func:`repose_ros.core.fusion.answer_oversized`).
         """
         out: List[FrameOutcome] = []
         key = (session, frame_seq)
@@ -211,22 +212,15 @@ class FrameAssembler:
         parts = [frame.results[b] for b in done]
         rects = [frame.block_rects[b] for b in done]
         if frame.block_scales and parts:
-            parts, swapped_in, swapped, dropped = swap_oversized(
-                parts, [frame.block_scales[b] for b in done], frame.coarse, self.max_input_area,
-                drop_unmatched=self.drop_unconfirmed)
+            parts, coarse_in, swapped, dropped, answered = answer_oversized(
+                parts, rects, [frame.block_scales[b] for b in done], frame.coarse, self.max_input_area,
+                drop_unmatched=self.drop_unconfirmed, answer=self.answer_oversized)
+            self.stats.swapped_to_coarse += swapped
             self.stats.dropped_unconfirmed += dropped
-            if swapped:
-                self.stats.swapped_to_coarse += swapped
-                parts.append(swapped_in)
+            self.stats.answered_by_coarse += answered
+            if len(coarse_in):
+                parts.append(coarse_in)
                 rects.append((0, 0, 1 << 30, 1 << 30))  # coarse boxes: seen on the whole frame, never cut
-            if self.answer_oversized:  # large people no block answered: their coarse boxes
-                ran = [b for b in done if frame.block_scales[b] is not None]
-                answered = coarse_answers(parts, [frame.block_rects[b] for b in ran],
-                                          [frame.block_scales[b] for b in ran], frame.coarse, self.max_input_area)
-                if len(answered):
-                    self.stats.answered_by_coarse += len(answered)
-                    parts.append(answered)
-                    rects.append((0, 0, 1 << 30, 1 << 30))
         if frame.num_blocks == 0 and not frame.skipped_rects:
             parts.append(frame.coarse)
             rects.append((0, 0, 1 << 30, 1 << 30))

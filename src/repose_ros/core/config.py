@@ -12,6 +12,8 @@ from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA
 
 PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
 CHECK_VALUES = ("spent", "plan")
+#: How ``RePose.run`` charges the stages before detection to the budget (``budget_clock``, see there).
+BUDGET_CLOCKS = ("measured", "profile")
 
 
 @dataclass

@@ -239,3 +239,21 @@ def coarse_answers(per_block: Sequence[Detections], rects: Sequence[Any], scales
         overlap[coarse.class_ids[cand][:, None] != dets.class_ids[None, :]] = 0.0
         cand = cand[overlap.max(axis=1) < iou]
     return coarse[cand]
+
+
+def answer_oversized(per_block: Sequence[Detections], rects: Sequence[Any], scales: Sequence[Any],
+                     coarse: Detections, max_input_area: float, drop_unmatched: bool = False,
+                     answer: bool = True) -> tuple[list, Detections, int, int, int]:
+    """Keep each person to the scale that sees it: :func:`swap_oversized`, then (``answer``) :func:`coarse_answers`.
+
+    ``per_block``, ``rects`` and ``scales`` are one entry per block (``None`` scale: a block that ran
+    no model). Returns ``(per_block, coarse_in, swapped, dropped, answered)``: the block detections
+    left, the coarse boxes that answer for people (those swapped in, then the large people no block
+    answered; seen on the whole frame, so never cut) and how many were swapped, dropped and answered.
+    The one rule for fusion in one process (``RePose.fuse_runs``) and in the aggregator.
+    """
+    out, swapped_in, swapped, dropped = swap_oversized(per_block, scales, coarse, max_input_area,
+                                                       drop_unmatched=drop_unmatched)
+    answered = coarse_answers(out + [swapped_in], rects, scales, coarse, max_input_area) if answer \
+        else Detections.empty()
+    return out, Detections.concatenate([swapped_in, answered]), swapped, dropped, len(answered)

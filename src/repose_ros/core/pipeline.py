@@ -28,9 +28,9 @@ import numpy as np
 
 from repose_ros.core.blocks import COVERAGE_LABEL, Block, blocks_from_clusters, kernel_share, uniform_grid
 from repose_ros.core.coarse import coarse_blocks, coarse_detect, merge_block_detections
-from repose_ros.core.config import RePoseConfig
+from repose_ros.core.config import BUDGET_CLOCKS, RePoseConfig
 from repose_ros.core.detections import Detections
-from repose_ros.core.fusion import area_limit_on, coarse_answers, fuse_blocks, input_scale, swap_oversized
+from repose_ros.core.fusion import answer_oversized, area_limit_on, fuse_blocks, input_scale
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.planner import Plan, plan_blocks
 from repose_ros.core.profiles import Profiles
@@ -40,12 +40,8 @@ from repose_ros.core.stages import CoarseStage, FrameRun, Partition
 from repose_ros.detectors.zoo import ModelZoo
 
 
-#: How :meth:`RePose.run` charges the stages before detection to the budget (see there).
-BUDGET_CLOCKS = ("measured", "profile")
-
-
 def check_budget_clock(budget_clock: str) -> str:
-    """Return ``budget_clock`` if it is one of :data:`BUDGET_CLOCKS`; ValueError otherwise."""
+    """Return ``budget_clock`` if it is one of :data:`~repose_ros.core.config.BUDGET_CLOCKS`; ValueError otherwise."""
     if budget_clock not in BUDGET_CLOCKS:
         raise ValueError(f"budget_clock must be one of {BUDGET_CLOCKS}, got {budget_clock!r}")
     return str(budget_clock)
@@ -636,11 +632,11 @@ class RePose:
         """Fuse the servers' block detections into the frame's (left-out blocks answer with their coarse boxes).
 
         Block detections too large at their block's model input are swapped for the coarse box of
-        the same object first (``fusion_max_input_area``, :func:`swap_oversized`), or dropped when no
-        coarse box confirms them (``fusion_drop_unconfirmed``); how many is ``plan.stats["swapped_to_coarse"]``
-        and ``plan.stats["dropped_unconfirmed"]``. Then the coarse boxes of people too large for every
-        block that holds them and that no block detection answers are added (``fusion_answer_oversized``,
-        :func:`coarse_answers`; ``plan.stats["answered_by_coarse"]``).
+        the same object first (``fusion_max_input_area``), or dropped when no coarse box confirms them
+        (``fusion_drop_unconfirmed``); how many is ``plan.stats["swapped_to_coarse"]`` and
+        ``plan.stats["dropped_unconfirmed"]``. Then the coarse boxes of people too large for every
+        block that holds them and that no block detection answers are added (``fusion_answer_oversized``;
+        ``plan.stats["answered_by_coarse"]``). See :func:`~repose_ros.core.fusion.answer_oversized`.
         """
         per_block = collect(runs, len(part.blocks))
         rects = [b.rect.as_tuple() for b in part.blocks]
@@ -652,23 +648,14 @@ class RePose:
             per_block[b] = coarse[part.blocks[b].box_indices]
             rects[b] = (0, 0, frame_w, frame_h)
             scales[b] = None
-        per_block, swapped_in, swapped, dropped = swap_oversized(
-            per_block, scales, coarse, self.config.fusion_max_input_area,
-            drop_unmatched=self.config.fusion_drop_unconfirmed)
-        plan.stats["swapped_to_coarse"] = swapped
-        plan.stats["dropped_unconfirmed"] = dropped
-        if swapped:
-            per_block.append(swapped_in)
+        c = self.config
+        per_block, coarse_in, swapped, dropped, answered = answer_oversized(
+            per_block, rects, scales, coarse, c.fusion_max_input_area, drop_unmatched=c.fusion_drop_unconfirmed,
+            answer=c.fusion_answer_oversized)
+        plan.stats.update(swapped_to_coarse=swapped, dropped_unconfirmed=dropped, answered_by_coarse=answered)
+        if len(coarse_in):
+            per_block.append(coarse_in)
             rects.append((0, 0, frame_w, frame_h))  # coarse boxes: seen on the whole frame, never cut
-        answered = Detections.empty()
-        if self.config.fusion_answer_oversized:  # large people no block answered: their coarse boxes
-            ran = [b for b, s in enumerate(scales) if s is not None]
-            answered = coarse_answers(per_block, [rects[b] for b in ran], [scales[b] for b in ran], coarse,
-                                      self.config.fusion_max_input_area)
-        plan.stats["answered_by_coarse"] = len(answered)
-        if len(answered):
-            per_block.append(answered)
-            rects.append((0, 0, frame_w, frame_h))
         if not per_block:
             return Detections.empty()
         return fuse_blocks(per_block, rects, frame_w, frame_h, method=self.config.fusion, iou=self.config.fusion_iou)

@@ -15,9 +15,9 @@ from repose_ros.evaluation.remix import remix_partition
 
 
 FAMILIES = ("full_frame", "uniform", "sahi", "remix", "meanshift", "greedy", "rl_dca")
+"""Method families, in table order."""
 #: The families that are RE-POSE with one of its partitioners (``RePoseConfig.partitioner``).
 PARTITIONER_FAMILIES = ("meanshift", "greedy", "rl_dca")
-"""Method families, in table order."""
 
 
 @dataclass(frozen=True)

@@ -86,8 +86,9 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     skipped = _sahi_missing(specs)
     stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
     methods = {k: st.summary() for k, st in stats.items()}
-    _frame_scores(stats, methods)
-    paired = _paired(o, stats, methods)
+    matches = {k: st.evaluator.frame_matches() for k, st in stats.items()}
+    _frame_scores(matches, methods)
+    paired = _paired(o, matches, methods)
     widths = {f.width for f in dataset.frames}
     checks = [] if goal_checks is None else goal_checks(methods, widths.pop() if len(widths) == 1 else None)
     result = {
@@ -117,7 +118,7 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     return dataset, result
 
 
-def _frame_scores(stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> None:
+def _frame_scores(matches: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> None:
     """Give each method entry its mAP50:95 per frame (``frame_map50_95``, in ``frame_names`` order).
 
     What COCO would report on each frame alone (None for a frame without people that count), so
@@ -125,13 +126,15 @@ def _frame_scores(stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> 
     """
     from repose_ros.evaluation.paired import map50_95
 
-    for key, st in stats.items():
-        scores = [map50_95([m]) for m in st.evaluator.frame_matches()]
+    for key, frames in matches.items():
+        scores = [map50_95([m]) for m in frames]
         methods[key]["frame_map50_95"] = [None if v is None else round(v, 5) for v in scores]
 
 
-def _paired(o: EvalOptions, stats: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
+def _paired(o: EvalOptions, matches: Dict[str, Any], methods: Dict[str, Dict[str, Any]]) -> Dict[str, Any]:
     """Pair each method with ``o.compare_to`` at its budget (bootstrap over frames); return them by key.
+
+    ``matches``: each method's per-frame COCO matches (``DetectionEvaluator.frame_matches``).
 
     Each result is also the method entry's ``paired``. Empty when the reference family was not run
     or ``compare_to`` is "none".
@@ -140,7 +143,6 @@ def _paired(o: EvalOptions, stats: Dict[str, Any], methods: Dict[str, Dict[str, 
 
     if o.compare_to in ("", "none") or not any(m.get("family") == o.compare_to for m in methods.values()):
         return {}
-    matches = {k: st.evaluator.frame_matches() for k, st in stats.items() if methods[k].get("budget_ms") is not None}
     paired = compare_to_reference(matches, methods, o.compare_to, resamples=o.bootstrap, seed=o.seed)
     for key, p in paired.items():
         methods[key]["paired"] = p
