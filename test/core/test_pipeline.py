@@ -596,7 +596,7 @@ def test_plan_values_a_person_too_large_at_the_blocks_input_by_the_coarse_precis
     scale = bp.imgsz / 640.0
     at_input = coarse.areas.astype(np.float64) * scale ** 2
     assert at_input[0] > 65536.0 > at_input[1]  # at 1920 or 640 the tall person is over the cap, the small one not
-    profile = rp.profiles.precision_of_area(bp.model_key, at_input)
+    profile = rp.profiles.precision_at(bp.model_key, coarse.areas, scale)
     expected = profile.copy()
     if cap:
         expected[0] = coarse_prec[0]
@@ -611,7 +611,30 @@ def test_plan_values_a_person_too_large_at_the_blocks_input_by_the_coarse_precis
     only = rp.plan([tile], coarse, 100000.0, frame_size=(W, H), memo=memo).blocks[0]
     tile_scale = only.imgsz / 640.0
     assert only.expected_precision == pytest.approx(
-        float(rp.profiles.precision_of_area(only.model_key, np.array([1e5 * tile_scale ** 2]))[0]))
+        float(rp.profiles.precision_at(only.model_key, [1e5], tile_scale)[0]))
+
+
+def test_plan_upscale_gain_off_values_enlarged_people_by_their_area_at_the_input():
+    """plan_upscale_gain: on, a small block's people count with native precision + the measured gain; off, as before."""
+    from repose_ros.core.blocks import Block, Rect
+
+    coarse = Detections(np.array([[100, 100, 130, 170], [200, 100, 212, 130]], np.float32),
+                        np.array([0.4, 0.3], np.float32), np.zeros(2, np.int32))
+    block = Block(Rect(90, 90, 390, 390), np.array([0, 1]), 0)   # 300 px: enlarged to every input above 300
+    plans = {}
+    for on in (True, False):
+        rp = RePose(RePoseConfig(plan_upscale_gain=on, models=["yolov8s@960"], hidden_spread=0.0), zoo=ModelZoo.fake())
+        assert rp.profiles.apply_upscale_gain == on and rp.profiles.upscale_gain   # the shipped profile has it
+        (bp,) = rp.plan([block], coarse, 100000.0, frame_size=(W, H)).blocks
+        scale = bp.imgsz / 300.0
+        assert scale > 1.0
+        weights, _ = rp.box_values(coarse, W, H)
+        p = rp.profiles.precision_at(bp.model_key, coarse.areas, scale)
+        if not on:
+            np.testing.assert_allclose(p, rp.profiles.precision_of_area(bp.model_key, coarse.areas * scale ** 2))
+        assert bp.expected_precision == pytest.approx(float((p * weights).sum() / weights.sum()))
+        plans[on] = bp.expected_precision
+    assert plans[True] != pytest.approx(plans[False])
 
 
 def test_plan_max_input_area_must_not_be_negative():

@@ -133,6 +133,7 @@ def _latency_profile(tmp_path, keys):
     data = yaml.safe_load(path.read_text())
     data["latency_shapes"] = {keys[0]: {"default": [[320, 192, 1.0], [320, 320, 2.0]]}}
     data["upscale_cap"] = 2.5
+    data["upscale_gain"] = {"factors": [1.0, 2.0], "bins": [[1000.0, [0.0, 0.1]], [math.inf, [0.0, -0.2]]]}
     data["meta"]["makespan_check"] = {"ok": True}
     path.write_text(yaml.safe_dump(data))
     return path
@@ -153,6 +154,7 @@ def test_skip_latency_keeps_latency_sections_and_placeholders(tmp_path):
     assert prof.model_keys == ["yolov8s@320"]
     assert prof.latency_ms == before.latency_ms and prof.latency_shapes == before.latency_shapes
     assert prof.upscale_cap == 2.5 and prof.meta["makespan_check"] == {"ok": True}
+    assert prof.upscale_gain["bins"] == before.upscale_gain["bins"] and "kept from" in prof.upscale_gain["source"]
     assert prof.meta["latency"]["kept_from"].startswith(str(upd))
     assert prof.meta["precision"]["source"] == "measured" and prof.has_recall("yolov8s@320")
     other = Profiles.load(side)
@@ -195,6 +197,9 @@ def test_upscale_study_option_writes_cap(tmp_path):
     assert up["factors"] == [1.0, 2.0, 4.0] and up["sizes"] == [320]
     assert prof.upscale_cap == up["cap"]
     assert "upscale_cap" in out.read_text().split("meta:")[0]
+    assert [[bd, list(g)] for bd, g in prof.upscale_gain["bins"]] == up["gain"]["bins"]    # measured here
+    assert prof.upscale_gain["source"].startswith("measured by this run")
+    assert "upscale_gain" in out.read_text().split("meta:")[0]
     with pytest.raises(SystemExit, match="upscale-study needs"):
         cp.main_profile(FAKE + ["--data", "none", "--out", str(out), "--models", "yolov8s@640", "--upscale-study"])
 

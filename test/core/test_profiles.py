@@ -158,9 +158,10 @@ def test_expected_precision_matrix_counts_a_box_over_the_cap_with_its_cap_value(
     capped = p.expected_precision_matrix(wh, areas, reduce="sum", cap_area=65536.0, cap_values_per_block=caps)
     sizes = p.input_sizes(wh).astype(float)
     for j, k in enumerate(p.model_keys):
-        at_input = 1e5 * (sizes[0, j] / 640.0) ** 2
-        small = p.precision_of_area(k, np.array([1e3 * (sizes[0, j] / 640.0) ** 2]))[0]  # never over the cap here
-        big = 0.123 if at_input > 65536.0 else p.precision_of_area(k, np.array([at_input]))[0]
+        scale = sizes[0, j] / 640.0
+        at_input = 1e5 * scale ** 2
+        small = p.precision_at(k, [1e3], scale)[0]  # never over the cap here
+        big = 0.123 if at_input > 65536.0 else p.precision_at(k, [1e5], scale)[0]
         assert capped[0, j] == pytest.approx(big + small)
     np.testing.assert_allclose(capped[1], plain[1])  # NaN: no cap value, the profile's precision
     for off in (None, 0.0, math.inf):
@@ -326,3 +327,92 @@ def test_server_latencies_measured_scaled_and_borrowed():
     # A server that measured itself much slower is not made faster than it measured.
     slow = server_latencies(profiled, {"2": {"m@320": 1000.0}}, "2")
     assert slow == {"m@320": 1000.0, "m@640": 2000.0, "m@1280": 8000.0}
+
+
+GAIN = {"factors": [1.0, 2.0, 4.0], "bins": [[100.0, [0.0, 0.2, 0.3]], [math.inf, [0.0, -0.1, -0.5]]]}
+
+
+def _with_gain(gain=GAIN) -> Profiles:
+    data = Profiles.default().to_dict()
+    data["upscale_gain"] = gain
+    return Profiles.from_dict(data).with_upscale_gain()
+
+
+def test_precision_at_an_enlargement_is_the_native_precision_plus_the_measured_gain():
+    """upscale_gain: native precision + gain (log-linear in the factor, held past the last), clipped to [0, 1]."""
+    p = _with_gain()
+    key = "yolov8s@1280"
+    areas = np.array([50.0, 50.0, 50.0, 5000.0, 5000.0, 5000.0, 5000.0])
+    scales = np.array([0.5, 2.0, 8.0, 1.0, math.sqrt(2.0), 2.0, 4.0])
+    native = p.precision_of_area(key, areas)
+    want_gain = np.array([0.0, 0.2, 0.3, 0.0, -0.05, -0.1, -0.5])
+    np.testing.assert_allclose(p.upscale_gain_of(areas, scales), want_gain, atol=1e-12)
+    got = p.precision_at(key, areas, scales)
+    assert got[0] == p.precision_of_area(key, [50.0 * 0.25])[0]        # shrunk: the curve at the area at the input
+    assert got[3] == native[3]                                         # scale 1: nothing changes
+    np.testing.assert_allclose(got[1:3], np.clip(native[1:3] + [0.2, 0.3], 0, 1))
+    np.testing.assert_allclose(got[4:], np.clip(native[4:] + want_gain[4:], 0, 1))
+    assert np.all((got >= 0) & (got <= 1))
+    # not applied (the default, though the shipped profile has the section): valued by its area at the input
+    plain = Profiles.default()
+    assert plain.upscale_gain and not plain.apply_upscale_gain
+    assert p.with_upscale_gain() is p and not p.with_upscale_gain(False).apply_upscale_gain
+    assert p.with_upscale_gain(False).upscale_gain == p.upscale_gain
+    np.testing.assert_allclose(plain.precision_at(key, areas, scales),
+                               plain.precision_of_area(key, areas * scales ** 2))
+    np.testing.assert_allclose(plain.with_upscale_gain().precision_at(key, areas, scales),
+                               np.clip(_native_plus_gain(plain, key, areas, scales), 0, 1))
+    empty = Profiles.default().to_dict()
+    del empty["upscale_gain"]
+    none = Profiles.from_dict(empty).with_upscale_gain()          # nothing measured: nothing to apply
+    np.testing.assert_allclose(none.upscale_gain_of(areas, scales), 0.0)
+    np.testing.assert_allclose(none.precision_at(key, areas, scales), plain.precision_of_area(key, areas * scales ** 2))
+
+
+def _native_plus_gain(p, key, areas, scales):
+    """What precision_at should give with the gain applied, written out: shrunk boxes by area at the input."""
+    shrunk = p.precision_of_area(key, areas * scales ** 2)
+    return np.where(scales > 1, p.precision_of_area(key, areas) + p.upscale_gain_of(areas, scales), shrunk)
+
+
+def test_upscale_gain_survives_a_round_trip_and_shapes_the_matrix(tmp_path):
+    p = _with_gain()
+    again = Profiles.load(p.save(tmp_path / "p.yaml"))
+    assert again.upscale_gain["factors"] == (1.0, 2.0, 4.0)
+    assert again.upscale_gain["bins"] == p.upscale_gain["bins"]
+    wh, areas = [(320, 320), (3000, 2000)], [[60.0, 4000.0], [4000.0]]
+    m = p.expected_precision_matrix(wh, areas)
+    sizes = p.input_sizes(wh).astype(float)
+    for j, k in enumerate(p.model_keys):
+        for i, (w, h) in enumerate(wh):
+            want = p.precision_at(k, areas[i], sizes[i, j] / max(w, h)).mean()
+            assert m[i, j] == pytest.approx(want)
+    assert not np.allclose(m, p.with_upscale_gain(False).expected_precision_matrix(wh, areas))
+
+
+@pytest.mark.parametrize("gain, match", [
+    ({"factors": [1.5, 2.0], "bins": [[1.0, [0.0, 0.1]]]}, "start at 1"),
+    ({"factors": [1.0, 1.0], "bins": [[1.0, [0.0, 0.1]]]}, "increase strictly"),
+    ({"factors": [1.0], "bins": [[1.0, [0.0]]]}, "at least two"),
+    ({"factors": [1.0, 2.0], "bins": [[1.0, [0.0]]]}, "one gain per factor"),
+    ({"factors": [1.0, 2.0], "bins": [[1.0, [0.1, 0.1]]]}, "0 at factor 1"),
+    ({"factors": [1.0, 2.0], "bins": [[1.0, [0.0, 1.5]]]}, r"\[-1, 1\]"),
+    ({"factors": [1.0, 2.0], "bins": [[5.0, [0.0, 0.1]], [5.0, [0.0, 0.1]]]}, "increase strictly"),
+    ({"factors": [1.0, 2.0], "bins": []}, "non-empty"),
+    ({"factors": [1.0, 2.0], "bins": [[1.0, [0.0, 0.1]]], "extra": 1}, "unknown entries"),
+    ([1, 2], "must be a mapping"),
+])
+def test_a_malformed_upscale_gain_is_refused(gain, match):
+    with pytest.raises(ProfileError, match=match):
+        _with_gain(gain)
+
+
+def test_the_shipped_profile_has_the_gain_of_its_stored_upscale_study():
+    """default.yaml's upscale_gain is derive_upscale_gain of the study kept in its meta, nothing else."""
+    from repose_ros.profiling.upscale import derive_upscale_gain
+
+    p = Profiles.default()
+    up = p.meta["upscale"]
+    want = derive_upscale_gain(up["factors"], up["pooled"])
+    assert list(p.upscale_gain["factors"]) == want["factors"]
+    assert [[b, list(g)] for b, g in p.upscale_gain["bins"]] == want["bins"]

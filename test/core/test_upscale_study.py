@@ -1,4 +1,6 @@
 """Upscaling study of `repose profile --upscale-study`: crops, same objects, cap rule, fake-detector run."""
+import math
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,8 @@ from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.zoo import ModelZoo
 from repose_ros.profiling.samples import FrameSample
 from repose_ros.profiling.measure import NoBar
-from repose_ros.profiling.upscale import (anchor_plan, crop_window, derive_upscale_cap, format_upscale_table,
+from repose_ros.profiling.upscale import (anchor_plan, crop_window, derive_upscale_cap, derive_upscale_gain,
+                                          format_upscale_table,
                                           make_upscale_input, run_upscale_study)
 
 
@@ -80,6 +83,22 @@ def test_study_with_a_fake_detector_that_misses_small_inputs():
     assert res["inputs"] == 3 * 2 * 3 and list(res["by_data"]) == ["toy"]
     assert res["pooled"][1]["bins"][1]["n_gt"] == small[1]["n_gt"]          # all in the 64-256 px^2 bin
     assert "upscale_cap = 2.0" in format_upscale_table(res)
+    gain = res["gain"]   # the profile's upscale_gain: AP at each factor less at factor 1, per source-area bin
+    assert gain["factors"] == [1.0, 2.0, 4.0]
+    for i, (bound, gains) in enumerate(gain["bins"]):
+        assert bound == res["pooled"][0]["bins"][i]["area_max"] and gains[0] == 0.0
+    assert gain["bins"][1][1][1] == pytest.approx(res["pooled"][1]["bins"][1]["ap50_95"] - 0.0, abs=1e-4)
     with pytest.raises(ValueError):
         run_upscale_study(zoo, "yolov8s", [], [160], [0.5, 1.0], 1, 0.01, 0.05, 1024.0, 0.01,
                           np.random.default_rng(0), NoBar(), fake)
+
+
+def test_derive_upscale_gain_subtracts_factor_one_per_bin():
+    rows = [{"bins": [{"area_max": 64.0, "ap50_95": 0.1}, {"area_max": math.inf, "ap50_95": None}]},
+            {"bins": [{"area_max": 64.0, "ap50_95": 0.25}, {"area_max": math.inf, "ap50_95": 0.3}]},
+            {"bins": [{"area_max": 64.0, "ap50_95": None}, {"area_max": math.inf, "ap50_95": 0.2}]}]
+    gain = derive_upscale_gain([1.0, 2.0, 3.0], rows)
+    assert gain["factors"] == [1.0, 2.0, 3.0]
+    assert gain["bins"] == [[64.0, [0.0, 0.15, 0.0]], [math.inf, [0.0, 0.0, 0.0]]]  # no AP: no gain assumed
+    assert derive_upscale_gain([1.5, 2.0], rows[:2]) == {}       # nothing at factor 1 to compare with
+    assert derive_upscale_gain([1.0, 2.0], rows) == {}           # one row per factor

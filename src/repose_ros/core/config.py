@@ -97,6 +97,12 @@ class RePoseConfig:
     # pass's precision, which is what the swap above delivers for it; 0: by the profile's precision.
     # On since 2026-12-06 (fifteenth round, docs/rl_dca.md: held-out sets, rule fixed before the runs).
     plan_max_input_area: float = DEFAULT_MAX_INPUT_AREA
+    # True: the planner values a person in an enlarged block (scale > 1) by its native size plus
+    # the measured gain of that enlargement (the profile's upscale_gain section; core/profiles.py
+    # precision_at) instead of by its area at the input. Off: on held-out sets it raised MeanShift
+    # on dense 2x2 mosaics (+0.005 to +0.010 at 1000 and 2000 ms) and lowered both partitioners on
+    # PANDA-like collages (up to -0.04 at 4000 ms). Nineteenth round, docs/rl_dca.md.
+    plan_upscale_gain: bool = False
     # Plan with the servers' measured / predicted latency ratios, as the partitioner node does with
     # ServerStatus (off: the profile as is, so that evaluations do not depend on timing noise).
     adapt_latency: bool = False

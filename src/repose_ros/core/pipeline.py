@@ -57,6 +57,7 @@ class RePose:
         self.zoo = zoo if zoo is not None else ModelZoo(c.weights, device=c.device)
         self.profiles = profiles if profiles is not None else (
             Profiles.load(c.profile) if c.profile else Profiles.default())
+        self.profiles = self.profiles.with_upscale_gain(c.plan_upscale_gain)
         self.models = list(c.models) if c.models else [m.key for m in self.profiles.models]
         missing = [m for m in self.models if m not in self.profiles.latency_ms]
         if missing:

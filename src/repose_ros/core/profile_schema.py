@@ -152,6 +152,49 @@ def check_upscale_cap(cap: Any) -> Optional[float]:
     return value
 
 
+def check_upscale_gain(section: Any) -> Dict[str, Any]:
+    """Return the ``upscale_gain`` section (``{factors, bins: [(area_max, gains)]}``, or ``{}``) checked.
+
+    ``factors``: strictly increasing enlargement factors, the first 1; ``bins``: per source-object
+    area bin (frame px^2, same bin rule as ``precision``) one precision change per factor, each in
+    [-1, 1], 0 at factor 1. ``definition`` and ``source`` may say how it was measured.
+    """
+    if not isinstance(section, dict):
+        raise ProfileError("upscale_gain must be a mapping {factors: [...], bins: [[area_max, [gain, ...]], ...]}")
+    if not section:
+        return {}
+    unknown = sorted(set(section) - {"factors", "bins", "definition", "source"})
+    if unknown:
+        raise ProfileError(f"upscale_gain has unknown entries {unknown}")
+    raw = section.get("factors")
+    if not isinstance(raw, (list, tuple)) or len(raw) < 2:
+        raise ProfileError("upscale_gain.factors must list at least two factors, the first 1")
+    factors = [finite_number(f, f"upscale_gain.factors[{i}]") for i, f in enumerate(raw)]
+    if factors[0] != 1.0 or any(b <= a for a, b in zip(factors, factors[1:])):
+        raise ProfileError(f"upscale_gain.factors must start at 1 and increase strictly, got {factors}")
+    bins = section.get("bins")
+    if not isinstance(bins, (list, tuple)) or not bins:
+        raise ProfileError("upscale_gain.bins must be a non-empty list of [area_max, [gain per factor]]")
+    out: List[Tuple[float, Tuple[float, ...]]] = []
+    for i, item in enumerate(bins):
+        what = f"upscale_gain.bins[{i}]"
+        if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], (list, tuple)):
+            raise ProfileError(f"{what} must be [area_max, [gain per factor]], got {item!r}")
+        try:
+            bound = float(item[0])
+        except (TypeError, ValueError):
+            raise ProfileError(f"{what}: area bound {item[0]!r} is not a number") from None
+        if math.isnan(bound) or bound <= 0 or (out and bound <= out[-1][0]):
+            raise ProfileError(f"{what}: area bounds must be > 0 and increase strictly, got {item[0]!r}")
+        if len(item[1]) != len(factors):
+            raise ProfileError(f"{what}: needs one gain per factor ({len(factors)}), got {len(item[1])}")
+        gains = tuple(finite_number(g, f"{what} gain") for g in item[1])
+        if any(abs(g) > 1.0 for g in gains) or gains[0] != 0.0:
+            raise ProfileError(f"{what}: gains must lie in [-1, 1] and be 0 at factor 1, got {list(gains)}")
+        out.append((bound, gains))
+    return dict(section, factors=tuple(factors), bins=out)
+
+
 def check_latency_shapes(shapes: Any, known: Mapping[str, Any]) -> Dict[str, Dict[str, List[Tuple[int, int, float]]]]:
     """Return ``latency_shapes`` (model key -> server id -> ``[(tensor_h, tensor_w, ms)]``) of ``known`` keys."""
     out: Dict[str, Dict[str, List[Tuple[int, int, float]]]] = {}

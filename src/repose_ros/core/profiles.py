@@ -33,6 +33,17 @@ Optional sections (older profiles without them keep working):
 * ``upscale_cap``: the largest factor by which a block is enlarged to reach a model's input size
   (measured: where enlarging stops helping). A block smaller than ``imgsz / cap`` runs at
   :func:`effective_imgsz` instead of ``imgsz``. ``None``: no cap (always letterbox to ``imgsz``).
+* ``upscale_gain``: ``{"factors": [1, f2, ...], "bins": [[area_max, [gain per factor]], ...]}``, the
+  measured change in AP50:95 of the *same* people when a block is enlarged by each factor, per
+  source-object area bin (frame px^2, same bin rule as ``precision``; ``repose profile
+  --upscale-study``). With it, a box in a block enlarged by ``s > 1`` counts with the precision of
+  its native size plus the gain at ``s`` (interpolated in log ``s``, held past the last factor),
+  clipped to [0, 1], where the planner asks for it (``RePoseConfig.plan_upscale_gain``, off by
+  default: measured end to end, it helped dense scenes and hurt PANDA-like ones; README); see
+  :meth:`Profiles.precision_at`. The ``precision`` curves alone describe a
+  person by its area at the input whatever the enlargement, and enlarging does not add the detail a
+  person of that size would have natively: the study found mid-sized people (32-64 px) gaining
+  nothing past 2x and people larger than 64 px losing from 1.5x, where the curves promise gains.
 
 **Shape-aware latency.** The cost of a call grows with the pixels of the tensor the network runs.
 Per weights file and server, the points of ``latency_shapes`` (and the square figures of
@@ -45,6 +56,7 @@ square figures alone (``a = 0`` when only one input size is known: cost proporti
 """
 from __future__ import annotations
 
+import dataclasses
 import math
 import statistics
 from dataclasses import dataclass, field
@@ -57,12 +69,12 @@ import yaml
 from repose_ros.core.fusion import area_limit_on
 from repose_ros.core.profile_schema import (DEFAULT_SERVER, ModelSpec, ProfileError, check_latency_shapes,
                                             check_models, check_recall, check_stride, check_tables,
-                                            check_upscale_cap)
+                                            check_upscale_cap, check_upscale_gain)
 from repose_ros.core.tensor_shapes import ceil_to, effective_imgsz, fit_shape_cost, letterbox_shape
 from repose_ros.core.paths import find_config_file
 
 DEFAULT_PROFILE = "profiles/default.yaml"
-OPTIONAL_SECTIONS = ("latency_shapes", "recall", "upscale_cap", "stride")
+OPTIONAL_SECTIONS = ("latency_shapes", "recall", "upscale_cap", "upscale_gain", "stride")
 
 
 def _per_box(per_block: Sequence[Any], counts: np.ndarray, what: str, name: str) -> np.ndarray:
@@ -87,6 +99,10 @@ class Profiles:
     recall: Dict[str, Any] = field(default_factory=dict)
     upscale_cap: Optional[float] = None
     stride: int = 32
+    upscale_gain: Dict[str, Any] = field(default_factory=dict)
+    #: Whether :meth:`precision_at` uses ``upscale_gain`` (not part of the file: the planner's choice,
+    #: ``RePoseConfig.plan_upscale_gain``; see :meth:`with_upscale_gain`).
+    apply_upscale_gain: bool = False
 
     def __post_init__(self) -> None:
         self.validate()
@@ -105,6 +121,11 @@ class Profiles:
         self._by_key = {m.key: m for m in models}
         self.stride = check_stride(self.stride)
         self.upscale_cap = check_upscale_cap(self.upscale_cap)
+        self.upscale_gain = check_upscale_gain(self.upscale_gain)
+        if self.upscale_gain:
+            self._gain_bounds = np.array([b for b, _ in self.upscale_gain["bins"]])
+            self._gain_table = np.array([g for _, g in self.upscale_gain["bins"]], dtype=np.float64)
+            self._gain_logf = np.log(np.asarray(self.upscale_gain["factors"], dtype=np.float64))
         self.latency_shapes = check_latency_shapes(self.latency_shapes, self._by_key)
         self.recall = check_recall(self.recall, self._by_key)
         self._recall_bounds = {k: np.array([b for b, _ in v]) for k, v in self.recall.get("bins", {}).items()}
@@ -143,13 +164,56 @@ class Profiles:
         idx = np.minimum(np.searchsorted(bounds, a, side="left"), len(bounds) - 1)
         return values[idx]
 
+    def upscale_gain_of(self, areas: Union[Sequence[float], np.ndarray],
+                        scales: Union[float, Sequence[float], np.ndarray]) -> np.ndarray:
+        """Measured precision change of boxes of ``areas`` (frame px^2) enlarged by ``scales`` (``upscale_gain``).
+
+        Per area bin, linear in log factor between the measured factors; 0 at or below 1, the last
+        factor's gain above it; 0 everywhere without the section (whether or not it is applied).
+        """
+        a = np.asarray(areas, dtype=np.float64).reshape(-1)
+        s = np.broadcast_to(np.asarray(scales, dtype=np.float64).reshape(-1), a.shape)
+        if not self.upscale_gain or a.size == 0:
+            return np.zeros(a.shape)
+        row = np.minimum(np.searchsorted(self._gain_bounds, a, side="left"), len(self._gain_bounds) - 1)
+        logf = self._gain_logf
+        x = np.clip(np.log(np.maximum(s, 1.0)), 0.0, logf[-1])
+        j = np.clip(np.searchsorted(logf, x, side="right") - 1, 0, len(logf) - 2)
+        t = (x - logf[j]) / (logf[j + 1] - logf[j])
+        return self._gain_table[row, j] * (1.0 - t) + self._gain_table[row, j + 1] * t
+
+    def precision_at(self, model_key: str, areas: Union[Sequence[float], np.ndarray],
+                     scales: Union[float, Sequence[float], np.ndarray]) -> np.ndarray:
+        """Precision of boxes of ``areas`` (frame px^2) in blocks resized by ``scales`` (input px per frame px).
+
+        The profile's curve at the area at the input (:meth:`precision_of_area`), except for an
+        enlarged box (scale > 1) when the profile has ``upscale_gain`` and applies it
+        (:meth:`with_upscale_gain`): then the curve at the box's native area plus the measured gain
+        of that enlargement, clipped to [0, 1].
+        """
+        a = np.asarray(areas, dtype=np.float64).reshape(-1)
+        s = np.broadcast_to(np.asarray(scales, dtype=np.float64).reshape(-1), a.shape)
+        p = self.precision_of_area(model_key, a * s * s)
+        if self.upscale_gain and self.apply_upscale_gain:
+            up = s > 1.0
+            if up.any():
+                native = self.precision_of_area(model_key, a[up])
+                p[up] = np.clip(native + self.upscale_gain_of(a[up], s[up]), 0.0, 1.0)
+        return p
+
+    def with_upscale_gain(self, apply: bool = True) -> "Profiles":
+        """Return a copy whose :meth:`precision_at` applies ``upscale_gain`` (or not); self when that is so already."""
+        if bool(apply) == self.apply_upscale_gain:
+            return self
+        return dataclasses.replace(self, apply_upscale_gain=bool(apply))
+
     def expected_precision(self, model_key: str, block_w: float, block_h: float,
                            box_areas: Union[Sequence[float], np.ndarray]) -> float:
         """Mean precision of boxes (areas in frame pixels^2) of a ``block_w x block_h`` block.
 
         Areas are scaled by ``(input / max(block_w, block_h))**2`` (letterbox; ``input`` is the
         block's :meth:`input_size`, the model's ``imgsz`` unless ``upscale_cap`` limits it) and
-        mapped through the profile; 0 boxes give 0.0.
+        mapped through the profile (:meth:`precision_at`); 0 boxes give 0.0.
         """
         if not (block_w > 0 and block_h > 0):
             raise ValueError(f"block size must be positive, got {block_w}x{block_h}")
@@ -157,7 +221,7 @@ class Profiles:
         if a.size == 0:
             return 0.0
         scale = self.input_size(model_key, block_w, block_h) / float(max(block_w, block_h))
-        return float(self.precision_of_area(model_key, a * scale * scale).mean())
+        return float(self.precision_at(model_key, a, scale).mean())
 
     def expected_precision_matrix(self, block_wh: Union[Sequence[Sequence[float]], np.ndarray],
                                   box_areas_per_block: Sequence[Union[Sequence[float], np.ndarray]],
@@ -205,7 +269,7 @@ class Profiles:
         for j, k in enumerate(keys):
             scale = all_sizes[:, j] / longest
             at_input = areas * (scale * scale)[owner]
-            p = self.precision_of_area(k, at_input)
+            p = self.precision_at(k, areas, scale[owner])
             if fallback is not None:
                 p = np.where(has_fallback & (at_input > cap_area), fallback, p)
             sums = np.bincount(owner, weights=p * weights, minlength=nb)
@@ -372,6 +436,9 @@ class Profiles:
                                                     for k, v in self.recall["bins"].items()})
         if self.upscale_cap is not None:
             out["upscale_cap"] = float(self.upscale_cap)
+        if self.upscale_gain:
+            out["upscale_gain"] = dict(self.upscale_gain, factors=list(self.upscale_gain["factors"]),
+                                       bins=[[b, list(g)] for b, g in self.upscale_gain["bins"]])
         if self.stride != 32:
             out["stride"] = self.stride
         return out
@@ -392,7 +459,8 @@ class Profiles:
         meta = data.get("meta") or {}
         return cls(list(data["models"]), data["latency_ms"], data["precision"], meta,
                    latency_shapes=data.get("latency_shapes") or {}, recall=data.get("recall") or {},
-                   upscale_cap=data.get("upscale_cap"), stride=data.get("stride", 32))
+                   upscale_cap=data.get("upscale_cap"), stride=data.get("stride", 32),
+                   upscale_gain=data.get("upscale_gain") or {})
 
     @classmethod
     def load(cls, path: Union[str, Path]) -> "Profiles":

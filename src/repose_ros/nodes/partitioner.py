@@ -103,6 +103,10 @@ PARAMS = (
           "its block's model input (px^2) by the coarse pass's precision, as the aggregator answers such a detection "
           "by its coarse box (fusion.max_input_area: keep the two equal); 0: by the profile's precision",
           (0.0, 1.0e9), read_only=True),
+    Param("plan_upscale_gain", _DEFAULTS.plan_upscale_gain, "The planner values a person in a block enlarged to its "
+          "model's input by its native size plus the gain the profile measured for that enlargement (upscale_gain); "
+          "false (default), or a profile without that section: by its area at the input (README: measured)",
+          read_only=True),
     Param("latency_margin_sigmas", _DEFAULTS.latency_margin_sigmas, "Plan each server with its measured / "
           "predicted latency ratio plus this many standard deviations of that ratio's block-to-block spread "
           "(ServerStatus.latency_ratio_spread): headroom against a noisy server; 0 plans with the mean ratio",
@@ -190,7 +194,8 @@ class PartitionerNode(LifecycleNode):
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
                            hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"],
                            policy_check_value=self.p["policy_check_value"], search_share=self.p["search_share"],
-                           plan_max_input_area=self.p["plan_max_input_area"])
+                           plan_max_input_area=self.p["plan_max_input_area"],
+                           plan_upscale_gain=self.p["plan_upscale_gain"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":

@@ -92,6 +92,9 @@ def profile_header(prof) -> str:
         up = meta.get("upscale", {}) if isinstance(meta.get("upscale"), dict) else {}
         lines += _wrap("#   upscale_cap: ", str(up.get("source") or "see meta.upscale") + "; rule: "
                        + str(up.get("rule", "see meta.upscale")))
+    if prof.upscale_gain:
+        lines += _wrap("#   upscale_gain: ", str(prof.upscale_gain.get("source") or "see meta.upscale") + "; "
+                       + str(prof.upscale_gain.get("definition", "")))
     kept = meta.get("kept_models")
     if isinstance(kept, dict) and kept.get("keys"):
         refit = " (precision fitted again since, see precision)" if isinstance(pre.get("refit"), dict) else ""

@@ -375,6 +375,17 @@ class ProfileRun:
             meta["source"] = f"kept from {src[0]} ({prev_up.get('source', 'earlier run')})"
         return src[1].upscale_cap, meta
 
+    def upscale_gain_section(self) -> Dict[str, Any]:
+        """Return ``upscale_gain``: from this run's upscale study, kept from an earlier profile, or none (``{}``)."""
+        if self.upscale is not None:
+            gain = self.upscale.get("gain") or {}
+            return dict(gain, source="measured by this run (--upscale-study)") if gain else {}
+        src = next(((p, prof) for p, prof in self.sources if prof.upscale_gain), None)
+        if src is None:
+            return {}
+        gain = src[1].to_dict()["upscale_gain"]
+        return dict(gain, source=f"kept from {src[0]} ({gain.get('source', 'earlier run')})")
+
     def profile_meta(self) -> Dict[str, Any]:
         """Return the profile's ``meta``: machine, versions, command, and how each section was obtained."""
         o = self.o
@@ -434,7 +445,8 @@ class ProfileRun:
         stride = self.prev_profile.stride if self.prev_profile is not None else 32
         return Profiles(models, lat_ms, {k: self.precision[k] for k in model_keys}, m,
                         latency_shapes={k: v for k, v in self.latency_shapes.items() if k in model_keys},
-                        recall=rec, upscale_cap=self.upscale_cap, stride=stride)
+                        recall=rec, upscale_cap=self.upscale_cap, stride=stride,
+                        upscale_gain=self.upscale_gain_section())
 
     def write(self) -> None:
         """Write ``--out`` (and ``--missing-latency-out``), print the curves, run the makespan check, plot."""

@@ -20,6 +20,11 @@ Boxes are compared in source pixels and binned by **source-object area** (native
 factor the study reports AP50:95, AP50 and recall (IoU 0.5, score >= the recall threshold) per
 bin, for small objects (area <= ``small_area``, 32x32 by default) and for all.
 
+**Gain table** (:func:`derive_upscale_gain`): per bin, the pooled AP50:95 at each factor less at
+factor 1, the profile's ``upscale_gain`` section. With ``plan_upscale_gain`` (off by default) the
+planner values a person in an enlarged block by its native size plus that gain instead of by its
+area at the input (:meth:`repose_ros.core.profiles.Profiles.precision_at`).
+
 **Cap rule** (:func:`derive_upscale_cap`): walking up the factors from 1, the cap is the last factor
 reached while every step improves the AP50:95 of small objects (pooled over the input sizes and
 data sets) by at least ``min_gain`` (0.01) over the next smaller factor; the walk stops at the
@@ -255,8 +260,30 @@ def run_upscale_study(zoo, model_name: str, data_sets: Sequence[Tuple[str, str, 
         "small_area": float(small_area), "min_gain": float(min_gain), "source_bins": list(SOURCE_BINS),
         "data": {label: desc for label, desc, _s in data_sets}, "inputs": n_inputs,
         "pooled": pooled, "by_size": by_size, "by_data": by_data,
-        "cap": cap, "cap_by_size": cap_by_size,
+        "cap": cap, "cap_by_size": cap_by_size, "gain": derive_upscale_gain(factors, pooled),
     }
+
+
+def derive_upscale_gain(factors: Sequence[float], pooled: Sequence[Dict[str, Any]]) -> Dict[str, Any]:
+    """Return the profile's ``upscale_gain`` section from the study's pooled rows (one per factor, with ``bins``).
+
+    Per source-area bin, the AP50:95 at each factor less the AP50:95 at factor 1: what enlarging the
+    same people by that factor changed. A bin without ground truth at a factor (AP None) gains 0
+    there. ``{}`` when the factors do not start at 1 (nothing to compare with).
+    """
+    if not factors or float(factors[0]) != 1.0 or len(pooled) != len(factors):
+        return {}
+    first = pooled[0]["bins"]
+    bins = []
+    for i, b in enumerate(first):
+        base = b["ap50_95"]
+        gains = [0.0 if base is None or row["bins"][i]["ap50_95"] is None
+                 else round(float(row["bins"][i]["ap50_95"]) - float(base), 4) for row in pooled]
+        bins.append([float(b["area_max"]), gains])
+    return {"factors": [float(f) for f in factors], "bins": bins,
+            "definition": "AP50:95 of the same people enlarged by each factor less at factor 1, per source-object "
+                          "area bin (frame px^2), pooled over input sizes and data sets (repose profile "
+                          "--upscale-study)"}
 
 
 def derive_upscale_cap(factors: Sequence[float], ap_small: Sequence[Optional[float]],

@@ -125,7 +125,7 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
         matched = box_iou(gt, coarse.xyxy.astype(np.float64)).max(axis=1) >= 0.5
         if matched.any():
             s = repose.coarse_scale(frame_w, frame_h, key)
-            found[matched] = prof.precision_of_area(key, area[matched] * s * s)
+            found[matched] = prof.precision_at(key, area[matched], s)
     for bp in plan.blocks:
         r = blocks[bp.block_index].rect
         inside = r.contains_points(centres)
@@ -135,6 +135,6 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
             ih = np.clip(np.minimum(g[:, 3], r.y1) - np.maximum(g[:, 1], r.y0), 0, None)
             kept = np.clip((iw * ih / np.maximum(area[inside], 1e-9) - 0.5) / 0.5, 0.0, 1.0)
             s = prof.input_size(bp.model_key, r.w, r.h) / float(max(r.w, r.h))
-            p = prof.precision_of_area(bp.model_key, area[inside] * s * s) * kept
+            p = prof.precision_at(bp.model_key, area[inside], s) * kept
             found[inside] = np.maximum(found[inside], p)
     return float(found.mean())
