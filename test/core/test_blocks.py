@@ -116,6 +116,8 @@ def test_noise_own_and_nearest():
     ({"margin": -1}, "margin"),
     ({"min_size": 0}, "min_size"),
     ({"noise": "drop"}, "noise"),
+    ({"margin_height": -0.1}, "margin_height"),
+    ({"margin_height": math.inf}, "margin_height"),
 ])
 def test_blocks_from_clusters_validation(kwargs, match):
     """Bad arguments raise ValueError naming the problem."""
@@ -124,6 +126,28 @@ def test_blocks_from_clusters_validation(kwargs, match):
     args.update(kwargs)
     with pytest.raises(ValueError, match=match):
         blocks_from_clusters(**args)
+
+
+def test_margin_height_grows_each_block_by_its_own_people():
+    """margin_height: a cluster of 200 px people gets a 100 px margin, one of 20 px people keeps the fixed 32."""
+    tall = [[1000, 1000, 1060, 1200], [1100, 1000, 1160, 1210], [1200, 990, 1260, 1190]]   # median height 200
+    small = [[3000, 100, 3010, 120], [3020, 100, 3030, 121]]                             # median height 20.5
+    xyxy, labels = np.array(tall + small, float), np.array([0, 0, 0, 1, 1])
+    fixed = blocks_from_clusters(xyxy, labels, 3840, 2160, margin=32, min_size=1)
+    grown = blocks_from_clusters(xyxy, labels, 3840, 2160, margin=32, min_size=1, margin_height=0.5)
+    assert fixed[0].rect.as_tuple() == (968, 958, 1292, 1242)
+    assert grown[0].rect.as_tuple() == (900, 890, 1360, 1310)           # 0.5 x 200 = 100 px on every side
+    assert grown[1].rect.as_tuple() == fixed[1].rect.as_tuple() == (2968, 68, 3062, 153)
+    # a person as tall as the cluster's, centred on the edge of the boxes' hull, now lies wholly inside
+    person = np.array([1230, 1090, 1290, 1290], float)                   # centre (1260, 1190): on the hull's right edge
+    r = grown[0].rect
+    assert r.x0 <= person[0] and r.y0 <= person[1] and person[2] <= r.x1 and person[3] <= r.y1
+    f = fixed[0].rect
+    assert not (person[2] <= f.x1 and person[3] <= f.y1)
+    # a cache of rects per margin is not mixed up between the two settings (the pipeline keys it by both)
+    cache: dict = {}
+    assert blocks_from_clusters(xyxy, labels, 3840, 2160, margin=32, min_size=1, rects=cache,
+                                margin_height=0.5)[0].rect == grown[0].rect
 
 
 def test_empty_input_gives_no_blocks():
@@ -226,6 +250,28 @@ def test_kernel_share_is_the_gaussian_mass_inside_the_rect():
     assert kernel_share(box, one_sigma, 2.0)[0] < kernel_share(box, one_sigma, 1.0)[0]
     np.testing.assert_array_equal(kernel_share(np.vstack([box, box + 1000]), one_sigma, 0.0), [1.0, 0.0])
     assert kernel_share(np.zeros((0, 4)), huge, 1.0).shape == (0,)
+
+
+def test_kernel_share_whole_counts_only_people_that_fit():
+    """whole: the rect loses half the box's size on each side that is not the frame's edge."""
+    from repose_ros.core.blocks import kernel_share
+
+    box = np.array([[490.0, 480.0, 510.0, 520.0]])         # 20 x 40 px, centre (500, 500)
+    rect = Rect(460, 460, 540, 540)
+    shrunk = Rect(470, 480, 530, 520)                         # 10 px off x, 20 px off y
+    for spread in (0.5, 1.0, 2.0):
+        assert kernel_share(box, rect, spread, whole=True)[0] == pytest.approx(kernel_share(box, shrunk, spread)[0])
+        assert kernel_share(box, rect, spread, whole=True)[0] < kernel_share(box, rect, spread)[0]
+    # the frame's own edges cut nobody: a block flush with them keeps those sides
+    corner = Rect(0, 0, 540, 540)
+    assert kernel_share(box, corner, 1.0, whole=True, frame_size=(540, 540))[0] == pytest.approx(
+        kernel_share(box, corner, 1.0)[0])
+    assert kernel_share(box, corner, 1.0, whole=True)[0] == pytest.approx(
+        kernel_share(box, Rect(0, 0, 530, 520), 1.0)[0])                      # no frame size: only 0 is an edge
+    # a block too small for the person holds none of them; spread 0: the centre must lie in the shrunk rect
+    assert kernel_share(box, Rect(495, 495, 505, 505), 1.0, whole=True)[0] == 0.0
+    assert kernel_share(box, Rect(480, 470, 520, 530), 0.0, whole=True)[0] == 1.0
+    assert kernel_share(box, Rect(495, 470, 520, 530), 0.0, whole=True)[0] == 0.0
 
 
 def test_kernel_share_takes_one_rect_per_box():

@@ -441,8 +441,9 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
 def test_command_writes_table_json_and_plot(tmp_path, capsys):
     from repose_ros.cli.eval import main_eval
 
-    out, png = tmp_path / "r.json", tmp_path / "r.png"
-    rc = main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--json", str(out), "--plot", str(png)])
+    out, png, rec = tmp_path / "r.json", tmp_path / "r.png", tmp_path / "rec" / "people.jsonl"
+    rc = main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--json", str(out), "--plot", str(png),
+                    "--record", str(rec)])
     assert rc == 0
     text = capsys.readouterr().out
     assert "FAKE DETECTOR" in text and "| rl_dca@1000 |" in text
@@ -466,6 +467,28 @@ def test_command_writes_table_json_and_plot(tmp_path, capsys):
     assert "paired with meanshift" in text and "| rl_dca@4000 | meanshift@4000 |" in text
     # every method's mAP50:95 per frame, in frame_names order
     assert all(len(e["frame_map50_95"]) == 2 for e in data["methods"].values())
+    # --record: one line per frame and method, each person's finder and each detection's fate
+    lines = [json.loads(line) for line in rec.read_text().splitlines()]
+    assert data["record"] == {"path": str(rec), "lines": len(lines)} and len(lines) == 2 * len(data["methods"])
+    assert {(r["frame"], r["method"]) for r in lines} == {(f, k) for f in data["frame_names"] for k in data["methods"]}
+    for r in lines:
+        fates = [d[5] for d in r["detections"]]
+        assert r["counts"]["detections"] == {f: fates.count(f) for f in ("person", "duplicate", "ignore", "false")}
+        found = [p for p in r["people"] if p["found"] is not None]
+        assert r["counts"]["found"] == len(found) == fates.count("person") and r["counts"]["people"] == len(r["people"])
+        assert len({p["found"] for p in found}) == len(found)
+        for p in found:
+            assert fates[p["found"]] == "person" and p["iou"] >= 0.5 and p["score"] == r["detections"][p["found"]][4]
+        family = r["method"].split("@")[0]
+        assert bool(r["blocks"]) == (family in ("uniform", "remix", "meanshift", "greedy", "rl_dca")), r["method"]
+        assert bool(r["coarse"]) == (family in ("meanshift", "greedy", "rl_dca")), r["method"]
+        for b in r["blocks"]:
+            assert b["ran"] == (b["model"] is not None)
+            if b["ran"]:
+                side = max(b["rect"][2] - b["rect"][0], b["rect"][3] - b["rect"][1])
+                assert b["scale"] == pytest.approx(b["imgsz"] / side, abs=1e-3)
+        assert all(0 <= i < len(r["blocks"]) for p in r["people"] for i in p["blocks"])
+    assert any(p["coarse_iou"] is not None and p["coarse_iou"] >= 0.5 for r in lines for p in r["people"])
     # on one frame it is the data set's figure
     one = tmp_path / "one.json"
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--frames", "1",

@@ -637,6 +637,45 @@ def test_plan_upscale_gain_off_values_enlarged_people_by_their_area_at_the_input
     assert plans[True] != pytest.approx(plans[False])
 
 
+def test_block_margin_height_reaches_the_partition_and_its_memo():
+    """block_margin_height: RePose's blocks grow by half their people's height; a memo does not mix the settings."""
+    coarse = Detections(np.array([[1000, 1000, 1060, 1200], [1100, 1000, 1160, 1200]], np.float32),
+                        np.array([0.5, 0.5], np.float32), np.zeros(2, np.int32))
+    labels = np.zeros(2, np.int64)
+    memo: dict = {}
+    plain = RePose(RePoseConfig(partitioner="meanshift"), zoo=ModelZoo.fake())
+    grown = RePose(RePoseConfig(partitioner="meanshift", block_margin_height=0.5), zoo=ModelZoo.fake())
+    a = plain.blocks_of(coarse, labels, W, H, memo=memo).blocks[0].rect
+    b = grown.blocks_of(coarse, labels, W, H, memo=memo).blocks[0].rect
+    assert (a.x0, a.y0) == (968, 968) and (b.x0, b.y0, b.x1, b.y1) == (900, 900, 1260, 1300)
+    with pytest.raises(ValueError, match="block_margin_height"):
+        RePoseConfig(block_margin_height=-1.0)
+
+
+def test_hidden_whole_values_a_margin_that_holds_whole_people():
+    """hidden_whole: a box's missed people count by the share of them that fits wholly in the block."""
+    from repose_ros.core.blocks import Rect, kernel_share
+
+    coarse = Detections(np.array([[1000, 1000, 1060, 1200], [1100, 1000, 1160, 1200]], np.float32),
+                        np.array([0.1, 0.1], np.float32), np.zeros(2, np.int32))   # low scores: weight > 1
+    labels = np.zeros(2, np.int64)
+    values = {}
+    for whole in (False, True):
+        rp = RePose(RePoseConfig(partitioner="meanshift", hidden_whole=whole), zoo=ModelZoo.fake())
+        weights, _ = rp.box_values(coarse, W, H)
+        assert weights.min() > 1.0
+        for margin in (32, 128):
+            part = rp.blocks_of(coarse, labels, W, H, margin=margin)
+            got = rp._block_weights(coarse, part.blocks, weights, (W, H))[0]
+            r = part.blocks[0].rect
+            rects = [Rect(r.x0 + 30, r.y0 + 100, r.x1 - 30, r.y1 - 100) if whole else r] * 2   # 60 x 200 boxes
+            share = np.array([kernel_share(coarse.xyxy[i:i + 1], rects[i], 1.0)[0] for i in range(2)])
+            np.testing.assert_allclose(got, 1.0 + (weights - 1.0) * share)
+            values[whole, margin] = got.sum()
+    assert values[True, 32] < values[False, 32] and values[True, 128] < values[False, 128]
+    assert values[True, 128] > values[True, 32]                       # a wider margin holds more of them whole
+
+
 def test_plan_max_input_area_must_not_be_negative():
     with pytest.raises(ValueError, match="plan_max_input_area"):
         RePoseConfig(plan_max_input_area=-1.0)

@@ -62,14 +62,36 @@ def test_fake_cost_follows_the_tensor_shape():
     assert fake.latency_ms(640, 2, [(2000, 300), (1000, 1000)]) == pytest.approx(2 * square)
 
 
-def test_each_server_is_timed_on_its_own_blocks():
-    """Per-server measured time = the cost of its own blocks, one call each (not a share of a batch)."""
+class _SimulatedClock:
+    """time.perf_counter / time.sleep stand-ins: the fake detector's sleeps are the only time that passes."""
+
+    def __init__(self):
+        self.now = 0.0
+
+    def perf_counter(self):
+        return self.now
+
+    def sleep(self, seconds):
+        self.now += seconds
+
+
+def test_each_server_is_timed_on_its_own_blocks(monkeypatch):
+    """Per-server measured time = the cost of its own blocks, one call each (not a share of a batch).
+
+    On a simulated clock (the fake's sleeps advance it, nothing else does), so that a busy machine,
+    whose late wake-ups once tripled a server's time here, cannot fail it.
+    """
+    import time
+
+    clock = _SimulatedClock()
+    monkeypatch.setattr(time, "perf_counter", clock.perf_counter)
+    monkeypatch.setattr(time, "sleep", clock.sleep)
     zoo = ModelZoo.fake(_fake())
     rp = RePose(RePoseConfig(num_servers=2), zoo=zoo)
     _, server_ms = rp.detect_blocks(IMG, BLOCKS, PLAN)
     want = {0: _cost(2000, 300) * 2, 1: _cost(1000, 1000)}
     for sid in (0, 1):
-        assert server_ms[sid] == pytest.approx(want[sid], rel=0.3, abs=3.0)
+        assert server_ms[sid] == pytest.approx(want[sid], rel=1e-9)
     # one detector call per block, as the edge node makes them
     assert [c for c in zoo._fake.calls] == [(1, 640)] * 3
     # The old accounting charges both servers the padded-square batch equally: wrong by far.

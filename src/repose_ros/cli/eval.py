@@ -91,6 +91,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--bootstrap", type=int, default=None, metavar="N",
                    help="bootstrap resamples of the frames for --compare-to (default 1000; 200 with --quick)")
     p.add_argument("--json", help="write the results as JSON to this file")
+    p.add_argument("--record", metavar="PATH",
+                   help="write what happened to each person as JSON Lines, one line per frame and method: blocks "
+                        "(model, input size, enlargement), coarse boxes, each detection's fate and each person's "
+                        "finder (repose_ros/evaluation/record.py)")
     p.add_argument("--plot", help="write the latency-accuracy plot (PNG) to this file")
     p.add_argument("--quick", action="store_true",
                    help="tiny run for tests: 2 frames, few settings (1280x720 scenes when synthetic)")
@@ -103,6 +107,8 @@ def _write_outputs(args: argparse.Namespace, dataset: Any, payload: Dict[str, An
     from repose_ros.evaluation import report as ev_report
 
     _print_report(payload)
+    if payload.get("record"):
+        print(f"repose eval: wrote {payload['record']['path']} ({payload['record']['lines']} lines)", file=sys.stderr)
     if args.json:
         path = ev_report.write_json(args.json, payload)
         print(f"repose eval: wrote {path}", file=sys.stderr)

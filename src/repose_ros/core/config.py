@@ -51,6 +51,10 @@ class RePoseConfig:
     y_gamma: Optional[float] = None
     bandwidth: Optional[float] = None
     block_margin: int = 32
+    # Each block's margin is at least this times the median height of its cluster's boxes (0: off):
+    # with 0.5 a person as large as the cluster's, centred on the edge of its boxes' hull, is wholly
+    # inside. Off: not adopted (twentieth round, docs/rl_dca.md: it cost resolution at 1000 ms).
+    block_margin_height: float = 0.0
     block_min_size: int = 64
     uniform_grid: Tuple[int, int] = (2, 2)
     uniform_overlap: float = 0.3
@@ -67,6 +71,10 @@ class RePoseConfig:
     # covers. 0: all of them at the box (a block gains nothing by covering its boxes' surroundings).
     # 1.0 since 2026-12-04: with MeanShift at or above 0 on all three evaluation sets (README).
     hidden_spread: float = 1.0
+    # Those missed people count only where a person as large as their box fits wholly in the block
+    # (blocks.kernel_share whole=True): one cut by a block's edge is rarely found. Off: not adopted
+    # (twenty-first round, docs/rl_dca.md: at 4000 ms it helped, at 1000 ms it cost up to 0.008).
+    hidden_whole: bool = False
     spend_splits: int = 8
     spend_min_slack: float = 0.1
     spend_margins: Tuple[int, ...] = (64, 96, 128, 192, 256)
@@ -122,6 +130,8 @@ class RePoseConfig:
             raise ValueError("fusion_max_input_area must be >= 0 (0: off)")
         if not self.plan_max_input_area >= 0:
             raise ValueError("plan_max_input_area must be >= 0 (0: off)")
+        if not 0.0 <= self.block_margin_height <= 10.0:
+            raise ValueError("block_margin_height must be in [0, 10] (0: off)")
         if self.budget_reserve_ms < 0:
             raise ValueError("budget_reserve_ms must be >= 0")
         if self.max_box_weight < 1:

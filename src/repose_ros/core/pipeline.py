@@ -329,9 +329,10 @@ class RePose:
         """
         c = self.config
         margin = c.block_margin if margin is None else int(margin)
-        rects = None if memo is None else memo.setdefault(("rects", margin, int(frame_w), int(frame_h)), {})
+        rects = None if memo is None else memo.setdefault(
+            ("rects", margin, c.block_margin_height, int(frame_w), int(frame_h)), {})
         blocks = blocks_from_clusters(coarse.xyxy, labels, frame_w, frame_h, margin=margin,
-                                      min_size=c.block_min_size, rects=rects)
+                                      min_size=c.block_min_size, rects=rects, margin_height=c.block_margin_height)
         return Partition(np.asarray(labels), blocks)
 
     def detection_budget(self, elapsed_ms: float, budget_ms: Optional[float] = None) -> float:
@@ -370,14 +371,16 @@ class RePose:
             skip = self.profiles.precision_of_area(key, a)
         return weights, skip
 
-    def _block_weights(self, coarse: Detections, blocks: Sequence[Block], weights: np.ndarray) -> List[np.ndarray]:
+    def _block_weights(self, coarse: Detections, blocks: Sequence[Block], weights: np.ndarray,
+                       frame_size: Optional[Tuple[int, int]] = None) -> List[np.ndarray]:
         """Weights of each block's boxes: each box itself, plus the share of its missed people the block covers.
 
         A box of weight ``w`` (:meth:`box_values`) stands for itself and ``w - 1`` people the coarse
         pass missed; with ``hidden_spread`` > 0 these are spread around the box
         (:func:`~repose_ros.core.blocks.kernel_share`) and the block is credited with the share
-        inside it, so that a block that also covers the surroundings of its boxes is worth more.
-        One vectorised call serves all ``blocks``.
+        inside it, so that a block that also covers the surroundings of its boxes is worth more;
+        with ``hidden_whole`` only the share that fits wholly inside (``frame_size``: the frame's
+        own edges cut nobody). One vectorised call serves all ``blocks``.
         """
         idx = [b.box_indices for b in blocks]
         counts = [len(i) for i in idx]
@@ -387,7 +390,8 @@ class RePose:
         flat = np.concatenate(idx)
         rects = np.repeat(np.array([b.rect.as_tuple() for b in blocks], np.float64).reshape(-1, 4), counts, axis=0)
         wb = weights[flat]
-        wb = 1.0 + (wb - 1.0) * kernel_share(coarse.xyxy[flat], rects, spread)
+        wb = 1.0 + (wb - 1.0) * kernel_share(coarse.xyxy[flat], rects, spread, whole=self.config.hidden_whole,
+                                             frame_size=frame_size)
         return np.split(wb, np.cumsum(counts)[:-1])
 
     def plan(self, blocks: Sequence[Block], coarse: Detections, budget_ms: Optional[float] = None,
@@ -422,7 +426,7 @@ class RePose:
             w, v = kept[name]
             bnames = [("weights", b.rect.as_tuple(), b.box_indices.tobytes(), name) for b in blocks]
             missing = {bname: b for bname, b in zip(bnames, blocks) if bname not in kept}
-            kept.update(zip(missing, self._block_weights(coarse, list(missing.values()), w)))
+            kept.update(zip(missing, self._block_weights(coarse, list(missing.values()), w, tuple(frame_size))))
             weights = [kept[bname] for bname in bnames]
             skip = [float(v[b.box_indices].sum()) for b in blocks] if self.config.skip_blocks else None
             coarse_model = coarse_key or self.config.coarse_model

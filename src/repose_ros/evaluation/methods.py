@@ -11,6 +11,7 @@ import numpy as np
 from repose_ros.core.blocks import Block, uniform_grid
 from repose_ros.core.detections import Detections
 from repose_ros.datasets.annotated import EvalFrame
+from repose_ros.evaluation.record import block_entry, block_trace
 from repose_ros.evaluation.remix import remix_partition
 
 
@@ -88,7 +89,9 @@ class FrameResult:
     """Detections of one method on one frame and its measured latencies (ms).
 
     ``server_ms``: measured detector time of each server (empty for one-device methods);
-    ``coarse_ms``: the coarse stage as deployed (RE-POSE only).
+    ``coarse_ms``: the coarse stage as deployed (RE-POSE only); ``trace``: what the method decided,
+    for ``repose eval --record`` (``blocks``: :func:`repose_ros.evaluation.record.block_trace`;
+    ``coarse``: RE-POSE's coarse boxes with their scores).
     """
 
     detections: Detections
@@ -97,6 +100,7 @@ class FrameResult:
     info: Dict[str, Any] = field(default_factory=dict)
     server_ms: List[float] = field(default_factory=list)
     coarse_ms: Optional[float] = None
+    trace: Dict[str, Any] = field(default_factory=dict)
 
 
 class _SahiAdapterFactory:
@@ -353,7 +357,9 @@ class MethodRunner:
         fuse_ms = (t2 - t1) * 1000.0
         return FrameResult(fused, (t2 - t0) * 1000.0, slowest_ms(runs) + fuse_ms,
                            {"blocks": len(rects), "rounds": math.ceil(len(rects) / self.servers)},
-                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)])
+                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)],
+                           trace={"blocks": [block_entry(r.as_tuple(), self._key(spec.imgsz), spec.imgsz,
+                                                         i % self.servers) for i, r in enumerate(rects)]})
 
     def _sahi(self, imgsz: int) -> Any:
         if self._sahi_model is None:
@@ -417,7 +423,11 @@ class MethodRunner:
                             "models": [bp.model_key for bp in res.plan.blocks]},
                            server_ms=[res.servers[s].total_ms if s in res.servers else 0.0
                                       for s in range(self.servers)],
-                           coarse_ms=res.coarse.ms)
+                           coarse_ms=res.coarse.ms,
+                           trace={"blocks": block_trace([b.rect.as_tuple() for b in blocks], res.plan.blocks,
+                                                        res.plan.skipped),
+                                  "coarse": np.column_stack([res.coarse.detections.xyxy,
+                                                             res.coarse.detections.scores]).reshape(-1, 5)})
 
     def _run_meanshift(self, spec: MethodSpec, image: np.ndarray, frame: EvalFrame) -> FrameResult:
         return self._run_repose(spec, image, "meanshift")
@@ -455,7 +465,9 @@ class MethodRunner:
                             "coverage": _coverage(blocks, w, h), "history": history is not None,
                             "planned_makespan_ms": plan.makespan_ms, "detect_ms": slowest_ms(runs),
                             "models": [bp.model_key for bp in plan.blocks]},
-                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)])
+                           server_ms=[runs[s].total_ms if s in runs else 0.0 for s in range(self.servers)],
+                           trace={"blocks": block_trace([b.rect.as_tuple() for b in blocks], plan.blocks,
+                                                        plan.skipped)})
 
     def _remix_fallback(self, w: int, h: int, budget_ms: float) -> Tuple[List[Block], Any, str]:
         """No earlier frame: one grid block per server, each with the largest model within the budget."""

@@ -92,10 +92,12 @@ class MethodStats:
 
 def evaluate(dataset: EvalDataset, runner: MethodRunner, specs: Sequence[MethodSpec],
              progress: Optional[Callable[[str], None]] = None,
-             skip: Optional[Dict[str, str]] = None, warmup: bool = True) -> Dict[str, MethodStats]:
+             skip: Optional[Dict[str, str]] = None, warmup: bool = True,
+             record: Optional[Callable[[Any, MethodSpec, Any], None]] = None) -> Dict[str, MethodStats]:
     """Run every spec on every frame of ``dataset``; return the accumulated stats by method key.
 
-    ``progress(text)`` is called after each (frame, method). Before the first frame every
+    ``progress(text)`` is called after each (frame, method), ``record(frame, spec, result)`` too
+    (``repose eval --record``: :class:`repose_ros.evaluation.record.Recorder`). Before the first frame every
     model is run once untimed (``warmup``); SAHI methods that cannot start then are skipped
     (the reason goes into ``skip``, as for keys already in ``skip``).
     """
@@ -123,6 +125,8 @@ def evaluate(dataset: EvalDataset, runner: MethodRunner, specs: Sequence[MethodS
                 st.server_ms.append(list(res.server_ms))
             if res.coarse_ms is not None:
                 st.coarse_ms.append(res.coarse_ms)
+            if record is not None:
+                record(frame, spec, res)
             if progress:
                 progress(spec.key)
     return {k: v for k, v in stats.items() if k not in skip}

@@ -6,6 +6,7 @@ with the command (:mod:`repose_ros.cli.eval`, :mod:`repose_ros.cli.eval_goals`).
 """
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import platform
 import sys
@@ -15,6 +16,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 from repose_ros.evaluation.methods import FAMILIES
 from repose_ros.evaluation.paired import INTERVAL_LEVEL
+from repose_ros.evaluation.record import Recorder
 
 DEFAULT_UNIFORM = ("2x2-640", "2x2-960", "2x2-1280", "2x2-1600", "2x2-1920", "2x2-2560", "3x3-640", "3x3-960",
                    "3x3-1280", "3x3-1600")
@@ -61,6 +63,7 @@ class EvalOptions:
     progress: bool = True
     compare_to: str = "meanshift"
     bootstrap: int = 1000
+    record: Optional[str] = None  # JSON Lines: what happened to each person (evaluation/record.py)
 
 
 def run_eval(o: EvalOptions, command: str = "repose eval",
@@ -84,7 +87,9 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
                                      model_name=name, fake=fake, weights_path=weights_path,
                                      device=o.device, coverage=o.coverage, budget_clock=o.budget_clock, **dep)
     skipped = _sahi_missing(specs)
-    stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress)
+    recorder = Recorder(o.record) if o.record else None
+    with recorder if recorder is not None else contextlib.nullcontext():
+        stats, elapsed = _run_methods(dataset, runner, specs, skipped, o.progress, recorder)
     methods = {k: st.summary() for k, st in stats.items()}
     matches = {k: st.evaluator.frame_matches() for k, st in stats.items()}
     _frame_scores(matches, methods)
@@ -113,6 +118,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "date": _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat(),
         "duration_s": round(elapsed, 1),
     }
+    if recorder is not None:
+        result["record"] = {"path": str(recorder.path), "lines": recorder.lines}
     if dataset.frames and "free_fraction" in dataset.frames[0].info:
         result["collage_free_fraction"] = [round(float(f.info["free_fraction"]), 3) for f in dataset.frames]
     return dataset, result
@@ -320,8 +327,9 @@ def _sahi_missing(specs: Sequence[Any]) -> Dict[str, str]:
     return skipped
 
 
-def _run_methods(dataset: Any, runner: Any, specs: Sequence[Any], skipped: Dict[str, str], progress_bar: bool):
-    """Run every method on every frame (progress bar over runs); return ``(stats, seconds)``."""
+def _run_methods(dataset: Any, runner: Any, specs: Sequence[Any], skipped: Dict[str, str], progress_bar: bool,
+                 record: Optional[Callable[..., None]] = None):
+    """Run every method on every frame (progress bar over runs; ``record`` each result); return ``(stats, seconds)``."""
     from repose_ros.evaluation import runner as ev_runner
 
     bar: Any = None
@@ -337,7 +345,7 @@ def _run_methods(dataset: Any, runner: Any, specs: Sequence[Any], skipped: Dict[
 
     t0 = time.perf_counter()
     try:
-        stats = ev_runner.evaluate(dataset, runner, specs, progress, skipped)
+        stats = ev_runner.evaluate(dataset, runner, specs, progress, skipped, record=record)
     finally:
         if bar is not None:
             bar.close()

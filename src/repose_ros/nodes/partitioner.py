@@ -94,11 +94,15 @@ PARAMS = (
     Param("deadline_factor", 2.0, "The aggregator waits for a frame's blocks until its arrival + "
           "budget_ms * deadline_factor", (1.0, 100.0)),
     Param("block_margin", _DEFAULTS.block_margin, "Pixels added around each cluster's boxes", (0, 1024)),
+    Param("block_margin_height", _DEFAULTS.block_margin_height, "Each block's margin is at least this times the "
+          "median height of its cluster's boxes (0: block_margin alone)", (0.0, 10.0)),
     Param("block_min_size", _DEFAULTS.block_min_size, "Smallest block side in pixels", (8, 4096)),
     Param("hidden_spread", _DEFAULTS.hidden_spread, "Where the planner puts the people the coarse pass missed: "
           "spread around the boxes that stand for them (Gaussian, sigma = this x the box height), so that a block "
           "covering its boxes' surroundings is worth more; 0: at the boxes (README: measured)",
           (0.0, 100.0), read_only=True),
+    Param("hidden_whole", _DEFAULTS.hidden_whole, "Count those missed people only where a person as large as their "
+          "box fits wholly in the block (one cut by a block's edge is rarely found)", read_only=True),
     Param("plan_max_input_area", _DEFAULTS.plan_max_input_area, "The planner values a person larger than this at "
           "its block's model input (px^2) by the coarse pass's precision, as the aggregator answers such a detection "
           "by its coarse box (fusion.max_input_area: keep the two equal); 0: by the profile's precision",
@@ -192,7 +196,9 @@ class PartitionerNode(LifecycleNode):
                            policy=self.p["policy"], profile=self.p["profile"], models=models,
                            budget_ms=self.p["budget_ms"], budget_reserve_ms=self.p["budget_reserve_ms"],
                            block_margin=self.p["block_margin"], block_min_size=self.p["block_min_size"],
-                           hidden_spread=self.p["hidden_spread"], policy_check=self.p["policy_check"],
+                           block_margin_height=self.p["block_margin_height"],
+                           hidden_spread=self.p["hidden_spread"], hidden_whole=self.p["hidden_whole"],
+                           policy_check=self.p["policy_check"],
                            policy_check_value=self.p["policy_check_value"], search_share=self.p["search_share"],
                            plan_max_input_area=self.p["plan_max_input_area"],
                            plan_upscale_gain=self.p["plan_upscale_gain"])
@@ -385,7 +391,7 @@ class PartitionerNode(LifecycleNode):
                 except OSError as exc:
                     raise ValueError(f"partitioner rl_dca: cannot load its policy: {exc}") from None
             cfg.partitioner = method
-        for name in ("budget_ms", "budget_reserve_ms", "block_margin", "block_min_size"):
+        for name in ("budget_ms", "budget_reserve_ms", "block_margin", "block_margin_height", "block_min_size"):
             if name in changed:
                 setattr(cfg, name, changed[name])
         debug = changed.get("publish_debug_image", self.p["publish_debug_image"])
