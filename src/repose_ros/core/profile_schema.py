@@ -63,6 +63,17 @@ def finite_number(value: Any, what: str) -> float:
     return v
 
 
+def area_bound(value: Any, what: str) -> float:
+    """Return the area bound ``value`` of the bin ``what`` as a float > 0, or raise ProfileError."""
+    try:
+        bound = float(value)
+    except (TypeError, ValueError):
+        raise ProfileError(f"{what}: area bound {value!r} is not a number") from None
+    if math.isnan(bound) or bound <= 0:
+        raise ProfileError(f"{what}: area bound must be > 0, got {value!r}")
+    return bound
+
+
 def check_bins(bins: Any, what: str) -> List[Tuple[float, float]]:
     """Validate ``[[area_max, value], ...]`` (bounds > 0, strictly increasing; values in [0, 1])."""
     if not isinstance(bins, (list, tuple)) or not bins:
@@ -71,12 +82,7 @@ def check_bins(bins: Any, what: str) -> List[Tuple[float, float]]:
     for i, item in enumerate(bins):
         if not isinstance(item, (list, tuple)) or len(item) != 2:
             raise ProfileError(f"{what}[{i}] must be [area_max, precision], got {item!r}")
-        try:
-            bound = float(item[0])
-        except (TypeError, ValueError):
-            raise ProfileError(f"{what}[{i}]: area bound {item[0]!r} is not a number") from None
-        if math.isnan(bound) or bound <= 0:
-            raise ProfileError(f"{what}[{i}]: area bound must be > 0, got {item[0]!r}")
+        bound = area_bound(item[0], f"{what}[{i}]")
         p = finite_number(item[1], f"{what}[{i}] precision")
         if not 0.0 <= p <= 1.0:
             raise ProfileError(f"{what}[{i}]: precision must be in [0, 1], got {p}")
@@ -180,12 +186,9 @@ def check_upscale_gain(section: Any) -> Dict[str, Any]:
         what = f"upscale_gain.bins[{i}]"
         if not isinstance(item, (list, tuple)) or len(item) != 2 or not isinstance(item[1], (list, tuple)):
             raise ProfileError(f"{what} must be [area_max, [gain per factor]], got {item!r}")
-        try:
-            bound = float(item[0])
-        except (TypeError, ValueError):
-            raise ProfileError(f"{what}: area bound {item[0]!r} is not a number") from None
-        if math.isnan(bound) or bound <= 0 or (out and bound <= out[-1][0]):
-            raise ProfileError(f"{what}: area bounds must be > 0 and increase strictly, got {item[0]!r}")
+        bound = area_bound(item[0], what)
+        if out and bound <= out[-1][0]:
+            raise ProfileError(f"upscale_gain.bins: area bounds must increase strictly ({out[-1][0]} then {bound})")
         if len(item[1]) != len(factors):
             raise ProfileError(f"{what}: needs one gain per factor ({len(factors)}), got {len(item[1])}")
         gains = tuple(finite_number(g, f"{what} gain") for g in item[1])

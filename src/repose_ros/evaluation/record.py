@@ -31,7 +31,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from repose_ros.core.boxes import box_area, box_intersection, box_iou
+from repose_ros.core.boxes import box_ioa, box_iou
 
 MATCH_IOU = 0.5
 """IoU at which a detection finds a person in the record."""
@@ -57,7 +57,7 @@ def match_people(people: np.ndarray, ignore: np.ndarray, xyxy: np.ndarray, score
     fates = ["false"] * len(xyxy)
     o = box_iou(xyxy, people) if len(people) and len(xyxy) else np.zeros((len(xyxy), len(people)))
     if len(ignore) and len(xyxy):
-        covered = (box_intersection(xyxy, ignore) / np.maximum(box_area(xyxy), 1e-9)[:, None]).max(axis=1) >= 0.5
+        covered = box_ioa(xyxy, ignore).max(axis=1) >= 0.5
     else:
         covered = np.zeros(len(xyxy), dtype=bool)
     for d in np.argsort(-scores, kind="stable"):
@@ -83,7 +83,7 @@ def frame_record(frame: Any, key: str, budget_ms: Optional[float], result: Any) 
     scores = np.asarray(dets.scores, dtype=np.float64).reshape(-1)
     people = np.asarray(frame.gt, dtype=np.float64).reshape(-1, 4)
     found, overlap, fates = match_people(people, frame.ignore, xyxy, scores)
-    trace = getattr(result, "trace", None) or {}
+    trace = result.trace
     blocks = list(trace.get("blocks", []))
     coarse = np.asarray(trace.get("coarse", np.zeros((0, 5))), dtype=np.float64).reshape(-1, 5)
     rects = np.array([b["rect"] for b in blocks], dtype=np.float64).reshape(-1, 4)
@@ -124,7 +124,8 @@ def block_trace(rects: Sequence[Any], plans: Sequence[Any], skipped: Sequence[in
 
     A block without a plan entry, or listed in ``skipped``, did not run.
     """
-    by_block = {int(p.block_index): p for p in plans if int(p.block_index) not in set(skipped)}
+    left_out = set(skipped)
+    by_block = {int(p.block_index): p for p in plans if int(p.block_index) not in left_out}
     return [block_entry(r, by_block[i].model_key, by_block[i].imgsz, by_block[i].server_id) if i in by_block
             else block_entry(r) for i, r in enumerate(rects)]
 

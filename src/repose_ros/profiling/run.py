@@ -383,7 +383,7 @@ class ProfileRun:
         src = next(((p, prof) for p, prof in self.sources if prof.upscale_gain), None)
         if src is None:
             return {}
-        gain = src[1].to_dict()["upscale_gain"]
+        gain = src[1].upscale_gain
         return dict(gain, source=f"kept from {src[0]} ({gain.get('source', 'earlier run')})")
 
     def profile_meta(self) -> Dict[str, Any]:
