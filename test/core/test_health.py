@@ -150,8 +150,10 @@ def test_partition_counts_and_their_report():
     counts = collections.Counter()
     for check in ({"scale": 0.6, "kept": True}, {"scale": 0.6, "kept": False}, {"scale": 0.6, "kept": True}):
         counts.update(partition_counts(check, {"steps": 1, "plans": 5, "stopped": "converged"}))
+    counts["plan.reused"] += 2  # the partitioner node counts the plans its check made and it reused
     vals = dict(partitioner_health(counts, {}, "active", 2, [0, 1], {}, {}).values)
     assert vals["policy scale kept by the check"] == "2" and vals["check chose the configured bandwidth"] == "1"
+    assert vals["plans reused from the check"] == "2"
     assert vals["searches after the policy"] == "3" and vals["search steps"] == "3" and vals["search plans"] == "15"
     assert vals["searches cut by the time limit"] == "0"
     # nothing of it without a scale policy or a search

@@ -492,15 +492,21 @@ def test_plan_frame_reuses_what_the_partitioners_plans_computed(policy, monkeypa
         xyxy = panda_like_layout(rng, W, H, n_boxes=120)
         coarse = Detections(xyxy, np.full(len(xyxy), 0.5, np.float32), np.zeros(len(xyxy), np.int32))
         results, counts = [], []
+
+        def fields(part, plan):
+            decisions = [(p.block_index, p.model_key, p.server_id, p.imgsz) for p in plan.blocks]
+            return [b.rect for b in part.blocks], decisions, plan.total_value
         for memo in (None, {}):
             computed[0] = 0
-            part = rp.partition(coarse, W, H, 1500.0, memo=memo)
+            chosen = rp.partition(coarse, W, H, 1500.0, memo=memo)
             before = computed[0]
-            part, plan = rp.plan_frame(part, coarse, W, H, 1490.0, memo=memo)
+            part, plan = rp.plan_frame(chosen, coarse, W, H, 1490.0, memo=memo)
             counts.append(computed[0] - before)
-            decisions = [(p.block_index, p.model_key, p.server_id, p.imgsz) for p in plan.blocks]
-            results.append(([b.rect for b in part.blocks], decisions, plan.total_value))
-        assert results[0] == results[1]
+            results.append(fields(part, plan))
+        if rp.last_plan_reused:  # the check's plan of these clusters under 1500 ms, which fits 1490 ms
+            assert policy and results[1] == fields(*rp.plan_frame(chosen, coarse, W, H, 1500.0))
+        else:  # planned again: the memo changes nothing but the work
+            assert results[0] == results[1]
         assert counts[0] >= len(part.blocks) > 0
         assert counts[1] < counts[0]  # the partition's plan of the chosen blocks is not computed again
 
@@ -679,3 +685,46 @@ def test_hidden_whole_values_a_margin_that_holds_whole_people():
 def test_plan_max_input_area_must_not_be_negative():
     with pytest.raises(ValueError, match="plan_max_input_area"):
         RePoseConfig(plan_max_input_area=-1.0)
+
+
+def _plan_fields(part, plan):
+    return [b.rect.as_tuple() for b in part.blocks], part.labels.tolist(), {
+        k: v for k, v in plan.to_dict().items() if k != "budget_ms"}
+
+
+def test_plan_frame_returns_the_plan_its_memo_holds_while_that_plan_fits():
+    """The checked scale policy plans the clusters it keeps; the partitioner's plan of them then costs nothing."""
+    rng = np.random.default_rng(11)
+    rp = RePose(RePoseConfig(partitioner="rl_dca", num_servers=4), zoo=ModelZoo.fake())  # the checked scale policy
+    reused = 0
+    for _ in range(6):
+        b = panda_like_layout(rng, W, H, n_boxes=200)
+        det = Detections(b, np.full(len(b), 0.5, np.float32), np.zeros(len(b), np.int64))
+        memo: dict = {}
+        part = rp.partition(det, W, H, 1500.0, memo=memo)
+        assert rp.last_check["kept"] is not None  # the check planned both clusterings under 1500 ms
+        # the same budget: the check's own plan, equal to planning again without the memo
+        got = rp.plan_frame(part, det, W, H, 1500.0, memo=memo)
+        assert rp.last_plan_reused
+        fresh = rp.plan_frame(part, det, W, H, 1500.0)
+        assert not rp.last_plan_reused
+        ref = _plan_fields(*got)
+        assert ref == _plan_fields(*fresh)
+        got[1].stats["added_by_a_caller"] = 1  # the memo keeps its own copy
+        again = rp.plan_frame(part, det, W, H, 1500.0, memo=memo)[1]
+        assert rp.last_plan_reused and "added_by_a_caller" not in again.stats
+        # a budget a few ms smaller (the partition's time): kept when the plan still fits it
+        smaller = 1500.0 - 6.0
+        p2, plan2 = rp.plan_frame(part, det, W, H, smaller, memo=memo)
+        fits = got[1].feasible and got[1].makespan_ms <= smaller
+        assert rp.last_plan_reused is fits
+        assert plan2.budget_ms == smaller and (not plan2.feasible or plan2.makespan_ms <= smaller)
+        if fits:
+            reused += 1
+            assert _plan_fields(p2, plan2) == ref
+        # a budget the kept plan exceeds, or a larger one: planned again
+        for budget in (0.5 * got[1].makespan_ms, 3000.0):
+            _, plan3 = rp.plan_frame(part, det, W, H, budget, memo=memo)
+            assert not rp.last_plan_reused and plan3.budget_ms == budget
+            assert _plan_fields(part, plan3)[2] == _plan_fields(*rp.plan_frame(part, det, W, H, budget))[2]
+    assert reused >= 1

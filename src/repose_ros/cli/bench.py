@@ -3,8 +3,8 @@
 ``repose bench overhead`` measures, per frame, what the partitioner node runs: the partition
 (mean-shift initial clustering plus the RL-DCA policy, with the planner's check of its choice when
 ``policy_check``, then the blocks) and the planning (knapsack DP, server assignment and budget
-spending with the default profile), sharing one memo per frame, on PANDA-like layouts of exactly
-N boxes in a 3840x2160 frame, and prints the medians as JSON.
+spending with the default profile) under the budget the partition left, sharing one memo per frame,
+on PANDA-like layouts of exactly N boxes in a 3840x2160 frame, and prints the medians as JSON.
 ``repose bench pipeline`` compares the launched ROS pipeline with the in-process core.
 """
 from __future__ import annotations

@@ -174,6 +174,7 @@ def partitioner_health(counts: Mapping[str, int], window: Mapping[str, int], sta
         h.add("policy scale other than configured", counts["policy.scaled"])
         h.add("policy scale kept by the check", counts.get("policy.kept", 0))
         h.add("check chose the configured bandwidth", counts.get("policy.reverted", 0))
+        h.add("plans reused from the check", counts.get("plan.reused", 0))
     if counts.get("search.runs"):
         h.add("searches after the policy", counts["search.runs"])
         h.add("search steps", counts.get("search.steps", 0)).add("search plans", counts.get("search.plans", 0))

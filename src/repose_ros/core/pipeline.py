@@ -21,6 +21,7 @@ server's measured time + fusion.
 """
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -66,6 +67,7 @@ class RePose:
         self.clock = time.perf_counter  # what the partition's search time limit (search_share) reads
         self.last_search: Dict[str, Any] = {}  # the last partition's search: steps, plans, why it stopped
         self.last_check: Dict[str, Any] = {}  # the last partition's scale policy: its scale, and whether it was kept
+        self.last_plan_reused = False  # the last plan_frame returned a plan kept in its memo (see plan_frame)
         self.latency_adapter = LatencyAdapter(self.profiles, c.latency_smoothing, c.latency_margin_sigmas) \
             if c.adapt_latency else None
 
@@ -465,9 +467,31 @@ class RePose:
         plan still fits and its value does not drop (no block loses resolution for it).
 
         ``memo``: the dict :meth:`partition` was given for these coarse boxes (a new one if None).
+        The frame's result is kept in it: called again for the same blocks under a budget no larger,
+        the kept result is returned when its plan still fits that budget (every server's load within
+        it), instead of planning again (:attr:`last_plan_reused`). The check of a scale policy
+        (:meth:`spent_value`) plans the clustering it keeps this way, and the partitioner then plans
+        it under its budget less the partition's own time: the plan made for the slightly larger
+        budget is kept where it fits, which saves a plan a frame (its value is about what planning
+        again gives: README, partition and planning overhead).
         """
-        c = self.config
         memo = {} if memo is None else memo
+        self.last_plan_reused = False
+        name = ("plan_frame", part.labels.tobytes(), tuple((b.rect.as_tuple(), b.prior) for b in part.blocks),
+                None if servers is None else tuple(str(s) for s in servers), coarse_key, int(frame_w), int(frame_h))
+        kept = memo.get(name)
+        if kept is not None and kept[0] >= budget_ms and kept[2].feasible and kept[2].makespan_ms <= budget_ms:
+            self.last_plan_reused = True
+            return Partition(kept[1].labels, list(kept[1].blocks)), _copy_plan(kept[2], budget_ms=float(budget_ms))
+        part, plan = self._plan_frame(part, coarse, frame_w, frame_h, budget_ms, servers, coarse_key, memo)
+        memo[name] = (float(budget_ms), Partition(part.labels, list(part.blocks)), _copy_plan(plan))
+        return part, plan
+
+    def _plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
+                    servers: Optional[Sequence[int]], coarse_key: Optional[str], memo: Dict[Any, Any]
+                    ) -> Tuple[Partition, Plan]:
+        """:meth:`plan_frame` without its memo of whole frames: plan, split, grow, add coverage tiles."""
+        c = self.config
 
         def replan(blocks: Sequence[Block]) -> Plan:
             return self.plan(blocks, coarse, budget_ms, servers, (frame_w, frame_h), coarse_key, memo=memo)
@@ -674,3 +698,9 @@ class RePose:
         """
         res = self.run(frame, budget_ms)
         return res.detections, res.plan, res.timings
+
+
+def _copy_plan(plan: Plan, **changes: Any) -> Plan:
+    """Return a copy of ``plan`` whose lists and dicts are its own (a caller may add to ``stats``)."""
+    return dataclasses.replace(plan, blocks=list(plan.blocks), server_load_ms=dict(plan.server_load_ms),
+                               stats=dict(plan.stats), skipped=list(plan.skipped), **changes)

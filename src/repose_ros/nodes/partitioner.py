@@ -480,6 +480,8 @@ class PartitionerNode(LifecycleNode):
             detect_budget = self.repose.detection_budget(elapsed_ms, budget_ms)
             part, plan = self.repose.plan_frame(part, item.coarse, w, h, detect_budget, servers,
                                                 coarse_key=item.coarse_model or None, memo=memo)
+            if self.repose.last_plan_reused:  # the check's plan of these blocks fits what the partition left
+                self.counts["plan.reused"] += 1
         t2 = time.perf_counter()
         plan_msg.partition_ms = (t1 - t0) * 1000.0
         plan_msg.plan_ms = (t2 - t1) * 1000.0
