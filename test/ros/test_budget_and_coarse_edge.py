@@ -172,17 +172,23 @@ def test_edge_coarse_blocks_use_their_own_conf_and_answer_on_coarse_detections(e
 # --------------------------------------------------------------------------- partitioner
 
 
-@pytest.fixture()
-def partitioner():
-    """A partitioner (not spun, both servers counted live) whose outputs are captured."""
+def _partitioner_node(namespace, partitioner):
+    """A partitioner node of two servers, 3000 ms budget, in a context of its own (not spun)."""
     from repose_ros.nodes.partitioner import PartitionerNode
 
     ctx = rclpy.Context()
     rclpy.init(context=ctx, domain_id=_domain())
-    node = PartitionerNode(standalone=False, context=ctx, namespace="budget", parameter_overrides=[
-        Parameter("num_servers", value=2), Parameter("partitioner", value="meanshift"),
+    node = PartitionerNode(standalone=False, context=ctx, namespace=namespace, parameter_overrides=[
+        Parameter("num_servers", value=2), Parameter("partitioner", value=partitioner),
         Parameter("require_live_servers", value=False), Parameter("budget_ms", value=3000.0),
         Parameter("deadline_factor", value=2.0), Parameter("publish_debug_image", value=False)])
+    return node, ctx
+
+
+@pytest.fixture()
+def partitioner():
+    """A partitioner (not spun, both servers counted live) whose outputs are captured."""
+    node, ctx = _partitioner_node("budget", "meanshift")
     plans, sent = [], []
     node.pub_plan.publish = plans.append
     for pub in node.pub_blocks.values():
@@ -613,3 +619,23 @@ def test_a_detection_too_large_at_its_blocks_input_is_answered_by_the_coarse_box
     assert _boxes(det) == expected + [(600, 600)]  # the left-out block: its coarse box
     assert node.assembler.stats.swapped_to_coarse == swapped and not rep.degraded
     assert node.assembler.stats.dropped_unconfirmed == swapped
+
+
+def test_the_partitioner_reuses_the_plan_its_policy_check_made():
+    """rl_dca's checked scale policy plans the clusters it keeps; the node's plan of them is that plan."""
+    node, ctx = _partitioner_node("reuse", "rl_dca")
+    try:
+        plans = []
+        node.pub_plan.publish = plans.append
+        for pub in node.pub_blocks.values():
+            pub.publish = lambda msg: None
+        node.on_coarse(_item(node.now(), 0))
+        assert len(plans) == 1 and plans[0].blocks
+        assert node.repose.last_check["kept"] is not None  # the check planned the policy's and MeanShift's clusters
+        assert node.repose.last_plan_reused and node.counts["plan.reused"] == 1
+        assert plans[0].plan_ms < plans[0].partition_ms  # no second plan of the same blocks
+        values = dict(node.health().values)
+        assert values["plans reused from the check"] == "1"
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)

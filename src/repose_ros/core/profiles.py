@@ -372,16 +372,17 @@ class Profiles:
         nw, nh = np.maximum(np.round(wh[:, :1] * r), 1), np.maximum(np.round(wh[:, 1:] * r), 1)
         pixels = (nh + np.mod(size - nh, st)) * (nw + np.mod(size - nw, st))
         sids = [str(s) for s in servers]
-        for j, k in enumerate(keys):
-            effs, inv = np.unique(size[:, j], return_inverse=True)
-            refs = [self._reference(k, int(e)) for e in effs]
-            coef = {ref: self._shape_coefficients(ref, sids) for ref, _ in set(refs)}
-            a, b, lat = (np.stack([coef[ref][i] for ref, _ in refs])[inv] for i in range(3))  # (B, S) each
-            ref_size = np.array([rs for _, rs in refs])[inv][:, None]
-            square = a + b * ref_size * ref_size  # the same float operations as block_latency
-            pix = pixels[:, j][:, None]
-            rel = (a + b * pix) / np.where(square > 0, square, 1.0)
-            out[:, j, :] = lat * np.where((pix == ref_size * ref_size) | (square <= 0), 1.0, rel)
+        # One row of figures per distinct (model, input size) pair, looked up for every block at once.
+        span = int(size.max()) + 1
+        pairs, inv = np.unique(np.arange(len(keys))[None, :] * span + size.astype(np.int64), return_inverse=True)
+        refs = [self._reference(keys[int(c) // span], int(c) % span) for c in pairs]
+        coef = {ref: self._shape_coefficients(ref, sids) for ref, _ in set(refs)}
+        a, b, lat = (np.stack([coef[ref][i] for ref, _ in refs])[inv.reshape(nb, -1)] for i in range(3))  # (B, M, S)
+        ref_size = np.array([rs for _, rs in refs])[inv.reshape(nb, -1)][:, :, None]
+        square = a + b * ref_size * ref_size  # the same float operations as block_latency
+        pix = pixels[:, :, None]
+        rel = (a + b * pix) / np.where(square > 0, square, 1.0)
+        out[:] = lat * np.where((pix == ref_size * ref_size) | (square <= 0), 1.0, rel)
         return out
 
     def _reference(self, model_key: str, eff: int) -> Tuple[str, float]:
