@@ -268,9 +268,9 @@ class Profiles:
         all_sizes = self.input_sizes(wh, keys).astype(np.float64)
         for j, k in enumerate(keys):
             scale = all_sizes[:, j] / longest
-            at_input = areas * (scale * scale)[owner]
             p = self.precision_at(k, areas, scale[owner])
             if fallback is not None:
+                at_input = areas * (scale * scale)[owner]
                 p = np.where(has_fallback & (at_input > cap_area), fallback, p)
             sums = np.bincount(owner, weights=p * weights, minlength=nb)
             out[:, j] = sums if reduce == "sum" else np.divide(sums, wsum, out=np.zeros(nb), where=wsum > 0)
@@ -377,8 +377,9 @@ class Profiles:
         pairs, inv = np.unique(np.arange(len(keys))[None, :] * span + size.astype(np.int64), return_inverse=True)
         refs = [self._reference(keys[int(c) // span], int(c) % span) for c in pairs]
         coef = {ref: self._shape_coefficients(ref, sids) for ref, _ in set(refs)}
-        a, b, lat = (np.stack([coef[ref][i] for ref, _ in refs])[inv.reshape(nb, -1)] for i in range(3))  # (B, M, S)
-        ref_size = np.array([rs for _, rs in refs])[inv.reshape(nb, -1)][:, :, None]
+        row = inv.reshape(size.shape)  # (B, M): each block's pair
+        a, b, lat = (np.stack([coef[ref][i] for ref, _ in refs])[row] for i in range(3))  # (B, M, S) each
+        ref_size = np.array([rs for _, rs in refs])[row][:, :, None]
         square = a + b * ref_size * ref_size  # the same float operations as block_latency
         pix = pixels[:, :, None]
         rel = (a + b * pix) / np.where(square > 0, square, 1.0)
