@@ -592,3 +592,25 @@ def test_deployed_settings_read_the_partitioners_rl_dca_settings(tmp_path, monke
     assert (dep["policy"], dep["policy_check"], dep["search_share"]) == ("builtin:ppo", False, 0.04)
     assert policy_settings(search_share=0.0, deployed=dep)["search_share"] == 0.0  # the command line wins
     assert policy_settings(deployed=dep)["search_share"] == 0.04
+
+
+def test_eval_plans_with_the_deployed_or_given_person_height_limit(tmp_path, monkeypatch):
+    """plan_max_person_height: config/repose.yaml's unless --plan-max-person-height gives one; RE-POSE plans with it."""
+    from repose_ros.core import paths
+    from repose_ros.core.config import RePoseConfig
+    from repose_ros.core.profiles import Profiles
+    from repose_ros.detectors.zoo import ModelZoo
+    from repose_ros.evaluation.session import EvalOptions, deployed_settings, deployment
+
+    cfg = tmp_path / "repose.yaml"
+    cfg.write_text("/**/partitioner:\n  ros__parameters:\n    plan_max_person_height: 150.0\n")
+    monkeypatch.setattr(paths, "find_config_file", lambda name: str(cfg))
+    profiles = Profiles.default()
+    assert deployed_settings()["plan_max_person_height"] == 150.0
+    assert deployment(EvalOptions(), profiles)["plan_max_person_height"] == 150.0
+    dep = deployment(EvalOptions(plan_max_person_height=0.0), profiles)
+    assert dep["plan_max_person_height"] == 0.0  # the command line wins
+    runner = ev_methods.MethodRunner(ModelZoo.fake(), profiles, plan_max_person_height=120.0)
+    assert runner.repose("rl_dca").config.plan_max_person_height == 120.0
+    assert ev_methods.MethodRunner(ModelZoo.fake(), profiles).repose("meanshift").config.plan_max_person_height == \
+        RePoseConfig().plan_max_person_height

@@ -1,4 +1,5 @@
 """RePose.process end to end with a fake detector (no network), and its config."""
+import math
 import numpy as np
 import pytest
 
@@ -728,3 +729,31 @@ def test_plan_frame_returns_the_plan_its_memo_holds_while_that_plan_fits():
             assert not rp.last_plan_reused and plan3.budget_ms == budget
             assert _plan_fields(part, plan3)[2] == _plan_fields(*rp.plan_frame(part, det, W, H, budget))[2]
     assert reused >= 1
+
+
+def test_plan_max_person_height_limits_the_enlargement_of_a_block_of_tall_people():
+    """plan_max_person_height: a block whose people are already tall is not enlarged past that height."""
+    from repose_ros.core.blocks import Block, Rect
+
+    coarse = Detections(np.array([[10, 10, 60, 150], [100, 20, 150, 160], [300, 300, 312, 330],
+                                  [330, 300, 342, 330]], np.float32), np.full(4, 0.5, np.float32),
+                        np.zeros(4, np.int32))
+    tall = Block(Rect(0, 0, 200, 180), np.array([0, 1]), 0)  # people 140 px tall
+    small = Block(Rect(280, 280, 380, 350), np.array([2, 3]), 1)  # people 30 px tall
+    tile = Block(Rect(500, 500, 700, 700), np.zeros(0, np.int64), -1)
+    plans = {}
+    for limit in (0.0, 160.0):
+        rp = RePose(RePoseConfig(plan_max_person_height=limit, models=["yolov8s@1280"]), zoo=ModelZoo.fake())
+        assert rp.enlarge_limits([tall, small, tile], coarse) == \
+            (None if not limit else [pytest.approx(160.0 / 140.0), pytest.approx(160.0 / 30.0), math.inf])
+        plans[limit] = {bp.block_index: bp.imgsz for bp in rp.plan([tall, small], coarse, 1e6).blocks}
+    cap = rp.profiles.upscale_cap
+    assert plans[0.0][0] == min(1280, math.ceil(200 * cap / 32) * 32)  # the profile's cap alone
+    assert plans[160.0][0] == math.ceil(200 * 160.0 / 140.0 / 32) * 32  # 229 -> 256: the tall people to ~180 px
+    assert plans[160.0][1] == plans[0.0][1]  # the small people's block: the profile's cap is the smaller limit
+
+
+@pytest.mark.parametrize("value", [-1.0, math.inf, math.nan])
+def test_plan_max_person_height_must_be_a_finite_number_not_below_zero(value):
+    with pytest.raises(ValueError, match="plan_max_person_height"):
+        RePoseConfig(plan_max_person_height=value)

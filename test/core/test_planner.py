@@ -509,3 +509,23 @@ def test_cap_values_reach_the_plan_and_the_memo_tells_them_apart():
                        cap_values_per_block=caps).total_value == pytest.approx(plain.total_value)
     with pytest.raises(ValueError, match="one cap value list per block"):
         plan_blocks(blocks, areas, prof, 1000.0, 2, cap_area=65536.0, cap_values_per_block=caps[:1])
+
+
+def test_an_enlargement_limit_runs_a_block_at_the_limit_and_the_memo_tells_limits_apart():
+    """enlarge_per_block: the block runs at the limited size with that size's latency; another limit, another row."""
+    prof = two_model_profile()
+    free = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"])
+    limited = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"],
+                          enlarge_per_block=[1.5])
+    assert free.blocks[0].imgsz == 400 and limited.blocks[0].imgsz == 160  # ceil32(150)
+    assert limited.blocks[0].expected_latency_ms < free.blocks[0].expected_latency_ms
+    memo: dict = {}
+    a = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"], memo=memo,
+                    enlarge_per_block=[1.5])
+    b = plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, model_keys=["big@400"], memo=memo,
+                    enlarge_per_block=[math.inf])
+    assert (a.blocks[0].imgsz, b.blocks[0].imgsz) == (160, 400)
+    with pytest.raises(ValueError, match="one enlargement limit per block"):
+        plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, enlarge_per_block=[1.0, 2.0])
+    with pytest.raises(ValueError, match="must be > 0"):
+        plan_blocks([(100, 50)], [np.full(1, 100.0)], prof, 1000, 1, enlarge_per_block=[0.0])

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from repose_ros.core.keys import make_key, parse_key
 from repose_ros.core.profile_schema import ModelSpec, ProfileError
 from repose_ros.core.profiles import Profiles
+from repose_ros.core.tensor_shapes import effective_imgsz
 
 
 def small_dict():
@@ -416,3 +417,41 @@ def test_the_shipped_profile_has_the_gain_of_its_stored_upscale_study():
     want = derive_upscale_gain(up["factors"], up["pooled"])
     assert list(p.upscale_gain["factors"]) == want["factors"]
     assert [[b, list(g)] for b, g in p.upscale_gain["bins"]] == want["bins"]
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.tuples(st.floats(1, 4000), st.floats(1, 4000), st.sampled_from([1.0, 1.3, 2.0, 5.0, math.inf])),
+                max_size=8),
+       st.sampled_from([None, 1.0, 3.0]), st.sampled_from([32, 64]))
+def test_input_sizes_take_the_smaller_of_the_upscale_cap_and_a_blocks_limit(rows, cap, stride):
+    """A per-block enlargement limit acts as that block's upscale cap where it is the smaller one."""
+    p = Profiles.default()
+    p.upscale_cap, p.stride = cap, stride
+    wh = [(w, h) for w, h, _ in rows]
+    limits = [e for _, _, e in rows]
+    sizes = p.input_sizes(wh, enlarge=limits)
+    for i, (w, h, e) in enumerate(rows):
+        both = e if cap is None else min(cap, e)
+        expected = [effective_imgsz(w, h, p.model(k).imgsz, None if math.isinf(both) else both, stride)
+                    for k in p.model_keys]
+        assert sizes[i].tolist() == expected
+    if wh:
+        np.testing.assert_array_equal(p.input_sizes(wh, enlarge=[math.nan] * len(wh)), p.input_sizes(wh))
+
+
+def test_a_blocks_enlargement_limit_reaches_its_latency_and_precision():
+    """The limited input size is the one the latency and precision matrices use."""
+    p = Profiles.default()
+    wh, areas = [(400.0, 300.0), (400.0, 300.0)], [np.full(3, 5000.0), np.full(3, 5000.0)]
+    limits = [1.0, math.inf]
+    sizes = p.input_sizes(wh, enlarge=limits)
+    assert sizes[0].max() == 416 and sizes[1].tolist() == p.input_sizes(wh)[1].tolist()
+    lat = p.block_latency_matrix(wh, ["default"], enlarge=limits)
+    prec = p.expected_precision_matrix(wh, areas, enlarge=limits)
+    for j, k in enumerate(p.model_keys):
+        scale = sizes[0, j] / 400.0
+        assert prec[0, j] == pytest.approx(float(p.precision_at(k, areas[0], scale).mean()))
+        assert lat[0, j, 0] <= lat[1, j, 0] + 1e-9  # never a larger tensor than without the limit
+    np.testing.assert_allclose(prec[1], p.expected_precision_matrix(wh, areas)[1])
+    with pytest.raises(ValueError, match="one enlargement limit per block"):
+        p.input_sizes(wh, enlarge=[1.0])

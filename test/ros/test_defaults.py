@@ -43,7 +43,7 @@ def test_node_defaults_are_the_core_defaults():
     cam = {p.name: p.default for p in camera.CAMERA_PARAMS}
     for name in ("partitioner", "budget_ms", "budget_reserve_ms", "block_margin", "block_min_size", "search_share",
                  "policy", "policy_check", "policy_check_value", "hidden_spread", "plan_max_input_area",
-                 "plan_upscale_gain", "block_margin_height", "hidden_whole"):
+                 "plan_upscale_gain", "block_margin_height", "hidden_whole", "plan_max_person_height"):
         assert part[name] == getattr(core, name), name
     for name in ("coarse_model", "coarse_conf", "coarse_iou", "coarse_budget_share"):
         assert cam[name.replace("coarse_", "coarse.")] == getattr(core, name), name

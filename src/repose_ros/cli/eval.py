@@ -66,6 +66,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--coverage", action=argparse.BooleanOptionalAction, default=False,
                    help="RE-POSE: spend budget left over by the planned blocks on coverage blocks over regions no "
                         "block covers (RePoseConfig.coverage)")
+    p.add_argument("--plan-max-person-height", type=float, default=None,
+                   help="RE-POSE's planner: enlarge no block past the point where its coarse boxes' median height "
+                        "reaches this at the model input, px; 0: off (default: config)")
     p.add_argument("--budget-clock", choices=BUDGET_CLOCKS, default="measured",
                    help="RE-POSE's detection budget: the budget less the measured coarse stage and partition (as "
                         "deployed), or less the profile's predicted coarse stage only (plans that do not follow how "

@@ -5,6 +5,7 @@ The nodes declare their parameters from these defaults and ``config/repose.yaml`
 """
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Tuple
 
@@ -111,6 +112,14 @@ class RePoseConfig:
     # on dense 2x2 mosaics (+0.005 to +0.010 at 1000 and 2000 ms) and lowered both partitioners on
     # PANDA-like collages (up to -0.04 at 4000 ms). Nineteenth round, docs/rl_dca.md.
     plan_upscale_gain: bool = False
+    # A block is enlarged at most so far that its coarse boxes' median height reaches this many
+    # pixels at the model input (never limited below native size); a larger model input runs the
+    # block at that limit instead. The detector's score for the same person falls when a block
+    # enlarges people already this tall, which the profile's precision-versus-area curve, measured
+    # across people, does not show. 160 since 2026-12-06 (twenty-third round, docs/rl_dca.md: rule
+    # fixed before the runs; rl_dca +0.009 mean over 18 cells, dense sets +0.008 to +0.031, collages
+    # down to -0.009 at 2000-4000 ms). 0: off.
+    plan_max_person_height: float = 160.0
     # Plan with the servers' measured / predicted latency ratios, as the partitioner node does with
     # ServerStatus (off: the profile as is, so that evaluations do not depend on timing noise).
     adapt_latency: bool = False
@@ -130,6 +139,8 @@ class RePoseConfig:
             raise ValueError("fusion_max_input_area must be >= 0 (0: off)")
         if not self.plan_max_input_area >= 0:
             raise ValueError("plan_max_input_area must be >= 0 (0: off)")
+        if not self.plan_max_person_height >= 0 or math.isinf(self.plan_max_person_height):
+            raise ValueError("plan_max_person_height must be a finite number >= 0 (0: off)")
         if not 0.0 <= self.block_margin_height <= 10.0:
             raise ValueError("block_margin_height must be in [0, 10] (0: off)")
         if self.budget_reserve_ms < 0:

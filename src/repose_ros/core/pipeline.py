@@ -22,6 +22,7 @@ server's measured time + fusion.
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -407,6 +408,9 @@ class RePose:
         ``coarse_key`` that found them); with ``skip_blocks`` a block may be left out (its coarse
         boxes answer for it) when the budget cannot cover it.
 
+        With ``plan_max_person_height`` > 0 no block is enlarged past the point where its coarse
+        boxes' median height reaches that at the model input (:meth:`enlarge_limits`).
+
         With ``frame_size`` and ``plan_max_input_area`` > 0 a box larger than that at its block's
         model input is valued by the coarse pass's precision at its size, as fusion then answers it
         by its coarse box (``fusion_max_input_area``, :func:`~repose_ros.core.fusion.swap_oversized`)
@@ -447,7 +451,25 @@ class RePose:
         return plan_blocks(list(blocks), box_areas, self.profiles,
                            budget_ms if budget_ms is not None else self.config.budget_ms, srv,
                            model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo,
-                           cap_area=self.config.plan_max_input_area, cap_values_per_block=capped)
+                           cap_area=self.config.plan_max_input_area, cap_values_per_block=capped,
+                           enlarge_per_block=self.enlarge_limits(blocks, coarse))
+
+    def enlarge_limits(self, blocks: Sequence[Block], coarse: Detections) -> Optional[List[float]]:
+        """Per block, the most it may be enlarged under ``plan_max_person_height`` (None when that is off).
+
+        ``plan_max_person_height / median height of the block's coarse boxes``, at least 1 (a block
+        is never shrunk for it); inf for a block without coarse boxes (a coverage tile).
+        """
+        limit = float(self.config.plan_max_person_height)
+        if not limit > 0:
+            return None
+        heights = (coarse.xyxy[:, 3] - coarse.xyxy[:, 1]).astype(np.float64) if len(coarse) else np.zeros(0)
+        out = []
+        for b in blocks:
+            h = heights[b.box_indices] if len(b.box_indices) else heights[:0]
+            med = float(np.median(h)) if h.size else 0.0
+            out.append(max(1.0, limit / med) if med > 0 else math.inf)
+        return out
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
                    servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,

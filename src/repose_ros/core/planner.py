@@ -370,30 +370,31 @@ def _normalise_servers(servers: Union[int, Sequence[ServerId]]) -> List[ServerId
 
 def _block_rows(profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
                 box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
-                shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None
-                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+                shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None,
+                enlarge: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per block and model: ``(prec, lat, imgsz)``, what :func:`plan_blocks` needs of the profile.
 
     ``prec`` (B, M) the expected precision, ``lat`` (B, M, S) the latency on each server,
     ``imgsz`` (B, M) the input size the block runs at. None of it depends on the budget.
-    ``cap``: ``(area, values per block)`` of :meth:`Profiles.expected_precision_matrix`.
+    ``cap``: ``(area, values per block)`` of :meth:`Profiles.expected_precision_matrix`; ``enlarge``:
+    per-block enlargement limits (:meth:`Profiles.input_sizes`).
     """
     cap_area, cap_values = cap if cap is not None else (None, None)
     prec = profiles.expected_precision_matrix(wh, box_areas_per_block, keys, box_weights_per_block,
-                                              cap_area=cap_area, cap_values_per_block=cap_values)
+                                              cap_area=cap_area, cap_values_per_block=cap_values, enlarge=enlarge)
     if shape_aware:
-        lat = profiles.block_latency_matrix(wh, sids, keys)  # (B, M, S)
+        lat = profiles.block_latency_matrix(wh, sids, keys, enlarge=enlarge)  # (B, M, S)
     else:
         lat = np.repeat(profiles.latency_matrix(sids, keys)[None], len(wh), axis=0)
-    imgsz = profiles.input_sizes(wh, keys)
+    imgsz = profiles.input_sizes(wh, keys, enlarge)
     return prec, lat, imgsz
 
 
 def _memo_rows(memo: Dict[Any, Any], profiles: Profiles, wh: np.ndarray, box_areas_per_block: Sequence[Any],
                box_weights_per_block: Optional[Sequence[Any]], keys: Sequence[str], sids: Sequence[str],
-               shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None
-               ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """:func:`_block_rows`, each block's rows kept in ``memo`` under its size, boxes, weights and cap values.
+               shape_aware: bool, cap: Optional[Tuple[float, Sequence[Any]]] = None,
+               enlarge: Optional[np.ndarray] = None) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_block_rows`, each block's rows kept in ``memo`` under its size, boxes, weights, cap values and limit.
 
     Only blocks not in ``memo`` are computed (in one vectorised call). Valid while the
     profile's figures do not change: the caller owns ``memo`` and drops it after one search.
@@ -405,13 +406,15 @@ def _memo_rows(memo: Dict[Any, Any], profiles: Profiles, wh: np.ndarray, box_are
         weights = None if box_weights_per_block is None else \
             np.asarray(box_weights_per_block[b], np.float64).reshape(-1).tobytes()
         capped = None if cap is None else np.asarray(cap[1][b], np.float64).reshape(-1).tobytes()
-        names.append((tag, float(w), float(h), areas, weights, capped))
+        limit = None if enlarge is None else float(enlarge[b])
+        names.append((tag, float(w), float(h), areas, weights, capped, limit))
     missing = [b for b, name in enumerate(names) if name not in memo]
     if missing:
         rows = _block_rows(profiles, wh[missing], [box_areas_per_block[b] for b in missing],
                            None if box_weights_per_block is None else [box_weights_per_block[b] for b in missing],
                            keys, sids, shape_aware,
-                           None if cap is None else (cap[0], [cap[1][b] for b in missing]))
+                           None if cap is None else (cap[0], [cap[1][b] for b in missing]),
+                           None if enlarge is None else enlarge[missing])
         for i, b in enumerate(missing):
             memo[names[b]] = tuple(r[i] for r in rows)
     got = [memo[name] for name in names]
@@ -455,7 +458,8 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
                 box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
                 skip_values: Optional[Sequence[float]] = None, shape_aware: bool = True,
                 memo: Optional[Dict[Any, Any]] = None, cap_area: Optional[float] = None,
-                cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None) -> Plan:
+                cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
+                enlarge_per_block: Optional[Sequence[float]] = None) -> Plan:
     """Choose a model and a server for every block (see the module docstring).
 
     ``blocks`` are Blocks, Rects or ``(w, h)`` pairs; ``box_areas_per_block[b]`` holds the
@@ -479,6 +483,11 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
     than ``cap_area`` px^2 at a model's input counts with its cap value instead of the profile's
     precision, since fusion answers it by the coarse box of the same person
     (:meth:`Profiles.expected_precision_matrix`). Off unless both are given and ``cap_area`` > 0.
+
+    ``enlarge_per_block`` (one factor per block, inf for none): the most a block may be enlarged to
+    reach a model's input, on top of the profile's ``upscale_cap``; a model whose input would enlarge
+    it more runs it at the limit instead (:meth:`Profiles.input_sizes`), with that size's latency and
+    precision.
     """
     if weight not in WEIGHTS:
         raise ValueError(f"weight must be one of {WEIGHTS}, got {weight!r}")
@@ -503,12 +512,19 @@ def plan_blocks(blocks: Sequence[Union[Block, Rect, Sequence[float]]],
         if len(cap_values_per_block) != n_blocks:
             raise ValueError(f"need one cap value list per block ({n_blocks}), got {len(cap_values_per_block)}")
         cap = (float(cap_area), cap_values_per_block)
+    enlarge = None
+    if enlarge_per_block is not None:
+        enlarge = np.asarray(enlarge_per_block, dtype=np.float64).reshape(-1)
+        if len(enlarge) != n_blocks:
+            raise ValueError(f"need one enlargement limit per block ({n_blocks}), got {len(enlarge)}")
+        if np.any(enlarge <= 0):
+            raise ValueError("enlargement limits must be > 0")
     if memo is None:
         prec, lat, imgsz = _block_rows(profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
-                                       shape_aware, cap)
+                                       shape_aware, cap, enlarge)
     else:
         prec, lat, imgsz = _memo_rows(memo, profiles, wh, box_areas_per_block, box_weights_per_block, keys, sids,
-                                      shape_aware, cap)
+                                      shape_aware, cap, enlarge)
     values, lat, agg, usable = _option_matrices(wh, prec, lat, box_areas_per_block, box_weights_per_block,
                                                 weight, budget, skip_values)
     reasons: List[str] = []

@@ -228,8 +228,8 @@ class Profiles:
                                   model_keys: Optional[Sequence[str]] = None,
                                   box_weights_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
                                   reduce: str = "mean", cap_area: Optional[float] = None,
-                                  cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None
-                                  ) -> np.ndarray:
+                                  cap_values_per_block: Optional[Sequence[Union[Sequence[float], np.ndarray]]] = None,
+                                  enlarge: Optional[Union[Sequence[float], np.ndarray]] = None) -> np.ndarray:
         """Vectorised :meth:`expected_precision`: ``(n_blocks, n_models)`` matrix.
 
         With ``box_weights_per_block`` each box counts with its weight; ``reduce="sum"`` returns
@@ -240,6 +240,9 @@ class Profiles:
         box, NaN for none) a box larger than ``cap_area`` at a model's input counts with its cap
         value instead of the profile's precision: fusion answers such a box by the coarse pass's
         box of the same person (:func:`repose_ros.core.fusion.swap_oversized`).
+
+        ``enlarge``: per-block enlargement limits (:meth:`input_sizes`), the blocks' input sizes
+        then as the planner runs them.
         """
         if reduce not in ("mean", "sum"):
             raise ValueError(f"reduce must be 'mean' or 'sum', got {reduce!r}")
@@ -265,7 +268,7 @@ class Profiles:
         owner = np.repeat(np.arange(nb), counts)
         longest = wh.max(axis=1)
         wsum = np.bincount(owner, weights=weights, minlength=nb)
-        all_sizes = self.input_sizes(wh, keys).astype(np.float64)
+        all_sizes = self.input_sizes(wh, keys, enlarge).astype(np.float64)
         for j, k in enumerate(keys):
             scale = all_sizes[:, j] / longest
             p = self.precision_at(k, areas, scale[owner])
@@ -282,16 +285,29 @@ class Profiles:
         return effective_imgsz(block_w, block_h, self.model(model_key).imgsz, self.upscale_cap, self.stride)
 
     def input_sizes(self, block_wh: Union[Sequence[Sequence[float]], np.ndarray],
-                    model_keys: Optional[Sequence[str]] = None) -> np.ndarray:
-        """Vectorised :meth:`input_size`: ``(n_blocks, n_models)`` int64 array."""
+                    model_keys: Optional[Sequence[str]] = None,
+                    enlarge: Optional[Union[Sequence[float], np.ndarray]] = None) -> np.ndarray:
+        """Vectorised :meth:`input_size`: ``(n_blocks, n_models)`` int64 array.
+
+        ``enlarge`` (one factor per block, inf or NaN for none) limits each block's enlargement
+        further than the profile's ``upscale_cap``: the smaller of the two applies.
+        """
         keys = self.model_keys if model_keys is None else list(model_keys)
         wh = np.asarray(block_wh, dtype=np.float64).reshape(-1, 2)
         imgsz = np.array([self.model(k).imgsz for k in keys], dtype=np.int64).reshape(1, -1)
-        if self.upscale_cap is None:
+        cap = np.full(wh.shape[0], np.inf if self.upscale_cap is None else float(self.upscale_cap))
+        if enlarge is not None:
+            limit = np.asarray(enlarge, dtype=np.float64).reshape(-1)
+            if limit.shape != cap.shape:
+                raise ValueError(f"need one enlargement limit per block ({cap.size}), got {limit.size}")
+            cap = np.fmin(cap, limit)  # NaN: no limit
+        if not np.isfinite(cap).any():
             return np.repeat(imgsz, wh.shape[0], axis=0)
         st = int(self.stride)
         # The same float operations as effective_imgsz, so that both agree to the pixel.
-        capped = (np.ceil(wh.max(axis=1) * float(self.upscale_cap) / st - 1e-9) * st).astype(np.int64)
+        with np.errstate(invalid="ignore"):
+            capped = np.ceil(wh.max(axis=1) * cap / st - 1e-9) * st
+        capped = np.where(np.isfinite(capped), capped, float(imgsz.max())).astype(np.int64)
         return np.minimum(imgsz, np.maximum(st, capped)[:, None])
 
     def tensor_shape(self, model_key: str, block_w: float, block_h: float) -> Tuple[int, int]:
@@ -357,8 +373,12 @@ class Profiles:
         return self.latency(ref, server_id) * ((a + b * th * tw) / square if square > 0 else 1.0)
 
     def block_latency_matrix(self, block_wh: Union[Sequence[Sequence[float]], np.ndarray],
-                             servers: Sequence[str], model_keys: Optional[Sequence[str]] = None) -> np.ndarray:
-        """``(n_blocks, n_models, n_servers)`` array of :meth:`block_latency` (vectorised)."""
+                             servers: Sequence[str], model_keys: Optional[Sequence[str]] = None,
+                             enlarge: Optional[Union[Sequence[float], np.ndarray]] = None) -> np.ndarray:
+        """``(n_blocks, n_models, n_servers)`` array of :meth:`block_latency` (vectorised).
+
+        ``enlarge``: per-block enlargement limits of :meth:`input_sizes`.
+        """
         keys = self.model_keys if model_keys is None else list(model_keys)
         wh = np.asarray(block_wh, dtype=np.float64).reshape(-1, 2)
         nb, st = wh.shape[0], self.stride
@@ -367,7 +387,7 @@ class Profiles:
             return out
         if not np.all(wh > 0):
             raise ValueError("block sizes must be positive")
-        size = np.ceil(self.input_sizes(wh, keys) / st - 1e-9) * st  # (B, M), the tensor's long side
+        size = np.ceil(self.input_sizes(wh, keys, enlarge) / st - 1e-9) * st  # (B, M), the tensor's long side
         r = size / wh.max(axis=1)[:, None]
         nw, nh = np.maximum(np.round(wh[:, :1] * r), 1), np.maximum(np.round(wh[:, 1:] * r), 1)
         pixels = (nh + np.mod(size - nh, st)) * (nw + np.mod(size - nw, st))

@@ -187,7 +187,8 @@ class MethodRunner:
                  budget_reserve_ms: Optional[float] = None, coarse_sizes: Optional[Sequence[int]] = None,
                  coarse_budget_share: Optional[float] = None, coverage: bool = False,
                  policy_check: Optional[bool] = None, policy_check_value: Optional[str] = None,
-                 search_share: Optional[float] = None, budget_clock: str = "measured"):
+                 search_share: Optional[float] = None, budget_clock: str = "measured",
+                 plan_max_person_height: Optional[float] = None):
         from repose_ros.core.config import RePoseConfig
 
         if servers < 1:
@@ -208,6 +209,7 @@ class MethodRunner:
         self.policy_check = bool(core(policy_check, "policy_check"))
         self.policy_check_value = str(core(policy_check_value, "policy_check_value"))
         self.search_share = float(core(search_share, "search_share"))
+        self.plan_max_person_height = float(core(plan_max_person_height, "plan_max_person_height"))
         from repose_ros.core.pipeline import check_budget_clock
 
         self.budget_clock = check_budget_clock(budget_clock)
@@ -245,7 +247,7 @@ class MethodRunner:
                                budget_reserve_ms=self.budget_reserve_ms, coarse_sizes=self.coarse_sizes,
                                coarse_budget_share=self.coarse_budget_share, coverage=self.coverage,
                                policy_check=self.policy_check, policy_check_value=self.policy_check_value,
-                               search_share=self.search_share)
+                               search_share=self.search_share, plan_max_person_height=self.plan_max_person_height)
             self._repose[partitioner] = RePose(cfg, zoo=self.zoo, profiles=self.profiles)
         return self._repose[partitioner]
 

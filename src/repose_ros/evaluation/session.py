@@ -44,6 +44,7 @@ class EvalOptions:
     coarse_sizes: Optional[List[int]] = None
     coarse_budget_share: Optional[float] = None
     coverage: bool = False
+    plan_max_person_height: Optional[float] = None  # None: as config/repose.yaml deploys it
     budget_reserve: Optional[float] = None
     conf: float = 0.05
     iou: float = 0.5
@@ -107,7 +108,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "policy": dep["policy"], "policy_check": dep["policy_check"], "policy_check_value": dep["policy_check_value"],
-        "search_share": dep["search_share"], "budget_clock": o.budget_clock, "latency_measured": True, "conf": o.conf,
+        "search_share": dep["search_share"], "plan_max_person_height": dep["plan_max_person_height"],
+        "budget_clock": o.budget_clock, "latency_measured": True, "conf": o.conf,
         "methods": methods, "skipped": skipped, "goals": checks,
         "paired": {"reference": o.compare_to if paired else None, "resamples": o.bootstrap, "level": INTERVAL_LEVEL,
                    "methods": sorted(paired)},
@@ -247,6 +249,8 @@ def deployment(o: EvalOptions, profiles: Any) -> Dict[str, Any]:
         "coarse_sizes": list(o.coarse_sizes) if o.coarse_sizes is not None else list(deployed["coarse_sizes"]),
         "coarse_budget_share": (deployed["coarse_budget_share"] if o.coarse_budget_share is None
                                 else float(o.coarse_budget_share)),
+        "plan_max_person_height": (deployed["plan_max_person_height"] if o.plan_max_person_height is None
+                                   else float(o.plan_max_person_height)),
         **policy_settings(o.policy, o.policy_check, deployed, o.policy_check_value, o.search_share),
     }
 
@@ -278,7 +282,7 @@ def deployed_settings() -> Dict[str, Any]:
            "coarse_model": RePoseConfig.coarse_model, "coarse_sizes": list(RePoseConfig.coarse_sizes),
            "coarse_budget_share": RePoseConfig.coarse_budget_share, "policy": RePoseConfig.policy,
            "policy_check": RePoseConfig.policy_check, "policy_check_value": RePoseConfig.policy_check_value,
-           "search_share": RePoseConfig.search_share}
+           "search_share": RePoseConfig.search_share, "plan_max_person_height": RePoseConfig.plan_max_person_height}
     try:
         import yaml
 
@@ -309,6 +313,8 @@ def deployed_settings() -> Dict[str, Any]:
                 out["policy_check_value"] = str(params["policy_check_value"])
             if "search_share" in params:
                 out["search_share"] = float(params["search_share"])
+            if "plan_max_person_height" in params:
+                out["plan_max_person_height"] = float(params["plan_max_person_height"])
     except (OSError, ValueError, TypeError, AttributeError):
         pass
     return out

@@ -107,6 +107,9 @@ PARAMS = (
           "its block's model input (px^2) by the coarse pass's precision, as the aggregator answers such a detection "
           "by its coarse box (fusion.max_input_area: keep the two equal); 0: by the profile's precision",
           (0.0, 1.0e9), read_only=True),
+    Param("plan_max_person_height", _DEFAULTS.plan_max_person_height, "Enlarge no block past the point where its "
+          "coarse boxes' median height reaches this at the model input (px; a larger model input runs the block at "
+          "that limit); 0: off (README: measured)", (0.0, 1.0e5), read_only=True),
     Param("plan_upscale_gain", _DEFAULTS.plan_upscale_gain, "The planner values a person in a block enlarged to its "
           "model's input by its native size plus the gain the profile measured for that enlargement (upscale_gain); "
           "false (default), or a profile without that section: by its area at the input (README: measured)",
@@ -201,7 +204,8 @@ class PartitionerNode(LifecycleNode):
                            policy_check=self.p["policy_check"],
                            policy_check_value=self.p["policy_check_value"], search_share=self.p["search_share"],
                            plan_max_input_area=self.p["plan_max_input_area"],
-                           plan_upscale_gain=self.p["plan_upscale_gain"])
+                           plan_upscale_gain=self.p["plan_upscale_gain"],
+                           plan_max_person_height=self.p["plan_max_person_height"])
         try:
             repose = RePose(cfg, zoo=ModelZoo.fake())
             if cfg.partitioner == "rl_dca":
