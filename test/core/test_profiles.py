@@ -455,3 +455,13 @@ def test_a_blocks_enlargement_limit_reaches_its_latency_and_precision():
     np.testing.assert_allclose(prec[1], p.expected_precision_matrix(wh, areas)[1])
     with pytest.raises(ValueError, match="one enlargement limit per block"):
         p.input_sizes(wh, enlarge=[1.0])
+
+
+def test_block_latency_at_the_plans_input_size_is_the_limited_matrix_entry():
+    """block_latency(imgsz=...) predicts the block at the size a limited plan runs it at."""
+    p = Profiles.default()
+    sizes = p.input_sizes([(400.0, 300.0)], enlarge=[1.0])[0]
+    lat = p.block_latency_matrix([(400.0, 300.0)], ["default"], enlarge=[1.0])[0, :, 0]
+    for j, k in enumerate(p.model_keys):
+        assert p.block_latency(k, 400, 300, "default", int(sizes[j])) == pytest.approx(lat[j])
+    assert p.block_latency(p.model_keys[-1], 400, 300, "default", None) == p.block_latency(p.model_keys[-1], 400, 300)

@@ -70,3 +70,14 @@ def test_repose_plans_with_measured_latencies_only_when_asked():
         assert adapting.profiles.latency_ms[key][sid] < 0.5 * profiled.get(sid, profiled["default"])
     with pytest.raises(ValueError):
         RePoseConfig(latency_smoothing=0.0)
+
+
+def test_latency_adapter_takes_the_ratio_against_the_size_the_block_ran_at():
+    """A block a plan ran below its key's size (an enlargement limit) is compared with that size's prediction."""
+    profiles = Profiles.default()
+    key = profiles.model_keys[-1]
+    small = 416
+    assert profiles.input_size(key, 400, 300) > small
+    adapter = LatencyAdapter(profiles, smoothing=1.0, sigmas=0.0)
+    adapter.observe("0", key, 400, 300, 2.0 * adapter.base.block_latency(key, 400, 300, "0", small), small)
+    assert adapter.stats["0"].mean[key] == pytest.approx(2.0)

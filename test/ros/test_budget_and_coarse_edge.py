@@ -357,8 +357,8 @@ def test_measured_ratios_replace_the_profile_for_planning(partitioner):
     assert sent and len(sent) == plan.num_blocks
     factor = {0: 2.0, 1: 0.5}
     for a, info in zip(sent, plan.blocks):
-        assert a.base_latency_ms == pytest.approx(node.base_profiles.block_latency(
-            a.model, a.roi.width, a.roi.height, str(a.server_id)))
+        assert a.base_latency_ms == pytest.approx(node.base_profiles.block_latency(  # at the size it runs at
+            a.model, a.roi.width, a.roi.height, str(a.server_id), a.imgsz))
         assert a.expected_latency_ms == pytest.approx(factor[a.server_id] * a.base_latency_ms, rel=1e-4)
         assert a.imgsz == info.imgsz > 0 and a.budget_ms == 3000.0 and not a.coarse
 

@@ -628,11 +628,12 @@ class RePose:
         """With ``adapt_latency``: learn each server's measured / predicted ratios and plan with them."""
         if self.latency_adapter is None:
             return
-        model = {bp.block_index: bp.model_key for bp in plan.blocks}
+        model = {bp.block_index: (bp.model_key, bp.imgsz) for bp in plan.blocks}
         for sid, run in runs.items():
             for b in run.blocks:
                 rect = blocks[b.index].rect
-                self.latency_adapter.observe(str(sid), model[b.index], rect.w, rect.h, b.ms)
+                key, imgsz = model[b.index]
+                self.latency_adapter.observe(str(sid), key, rect.w, rect.h, b.ms, imgsz)
         self.latency_adapter.apply(self.profiles)
 
     def run(self, frame: np.ndarray, budget_ms: Optional[float] = None,

@@ -355,14 +355,16 @@ class Profiles:
         return min(same, key=lambda o: (abs(math.log(o.imgsz / float(imgsz))), o.imgsz)).key
 
     def block_latency(self, model_key: str, block_w: float, block_h: float,
-                      server_id: str = DEFAULT_SERVER) -> float:
+                      server_id: str = DEFAULT_SERVER, imgsz: Optional[int] = None) -> float:
         """Predicted ms of one call of ``model_key`` on a ``block_w x block_h`` block on ``server_id``.
 
         ``latency(ref, server_id) * f(tensor pixels) / f(ref_size**2)`` with the shape cost ``f``
         of :meth:`shape_fit`, ``ref`` the :meth:`reference_key` of the block's input size (see
-        the module docstring).
+        the module docstring). ``imgsz``: the input size the block runs at when a plan chose it
+        (``BlockPlan.imgsz``, which a per-block enlargement limit may have lowered); default
+        :meth:`input_size`.
         """
-        size = self.input_size(model_key, block_w, block_h)
+        size = int(imgsz) if imgsz else self.input_size(model_key, block_w, block_h)
         ref = self.reference_key(model_key, size)
         th, tw = letterbox_shape(block_w, block_h, size, self.stride)
         ref_size = ceil_to(self.model(ref).imgsz, self.stride)

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from typing import Dict, Mapping, Tuple
+from typing import Dict, Mapping, Optional, Tuple
 
 RATIO_RANGE: Tuple[float, float] = (1e-3, 1e3)
 """Ratios are clamped to this range (a broken report cannot make a server infinitely fast or slow)."""
@@ -141,11 +141,15 @@ class LatencyAdapter:
         self.smoothing, self.sigmas = float(smoothing), float(sigmas)
         self.stats: Dict[str, RatioStats] = {}
 
-    def observe(self, server_id: str, key: str, block_w: float, block_h: float, ms: float) -> None:
-        """Record one block run: ``ms`` measured against the base profile's prediction for it."""
+    def observe(self, server_id: str, key: str, block_w: float, block_h: float, ms: float,
+                imgsz: Optional[int] = None) -> None:
+        """Record one block run: ``ms`` measured against the base profile's prediction for it.
+
+        ``imgsz``: the input size the block ran at (the plan's), default the profile's for that block.
+        """
         if key not in self.profiled:
             return
-        base_ms = self.base.block_latency(key, block_w, block_h, server_id)
+        base_ms = self.base.block_latency(key, block_w, block_h, server_id, imgsz)
         if base_ms > 0:
             self.stats.setdefault(server_id, RatioStats(self.smoothing)).add(key, ms / base_ms)
 

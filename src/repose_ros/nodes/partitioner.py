@@ -502,7 +502,7 @@ class PartitionerNode(LifecycleNode):
                                              expected_precision=float(bp.expected_precision),
                                              num_coarse_boxes=int(bp.n_boxes),
                                              coarse_box_indices=[int(i) for i in block.box_indices]))
-            base_ms = self.base_profiles.block_latency(bp.model_key, rect.w, rect.h, str(sid))
+            base_ms = self.base_profiles.block_latency(bp.model_key, rect.w, rect.h, str(sid), int(bp.imgsz))
             crop = item.frame[rect.y0:rect.y1, rect.x0:rect.x1]
             image, compressed = encode_block(crop, item.header, self.p["blocks.transport"],
                                              self.p["blocks.jpeg_quality"])

@@ -134,7 +134,7 @@ def people_found(repose, coarse, blocks, plan, gt: np.ndarray, frame_w: int, fra
             iw = np.clip(np.minimum(g[:, 2], r.x1) - np.maximum(g[:, 0], r.x0), 0, None)
             ih = np.clip(np.minimum(g[:, 3], r.y1) - np.maximum(g[:, 1], r.y0), 0, None)
             kept = np.clip((iw * ih / np.maximum(area[inside], 1e-9) - 0.5) / 0.5, 0.0, 1.0)
-            s = prof.input_size(bp.model_key, r.w, r.h) / float(max(r.w, r.h))
+            s = (bp.imgsz or prof.input_size(bp.model_key, r.w, r.h)) / float(max(r.w, r.h))  # as it runs
             p = prof.precision_at(bp.model_key, area[inside], s) * kept
             found[inside] = np.maximum(found[inside], p)
     return float(found.mean())
