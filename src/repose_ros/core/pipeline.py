@@ -452,23 +452,30 @@ class RePose:
                            budget_ms if budget_ms is not None else self.config.budget_ms, srv,
                            model_keys=self.models, box_weights_per_block=weights, skip_values=skip, memo=memo,
                            cap_area=self.config.plan_max_input_area, cap_values_per_block=capped,
-                           enlarge_per_block=self.enlarge_limits(blocks, coarse))
+                           enlarge_per_block=self.enlarge_limits(blocks, coarse, memo))
 
-    def enlarge_limits(self, blocks: Sequence[Block], coarse: Detections) -> Optional[List[float]]:
+    def enlarge_limits(self, blocks: Sequence[Block], coarse: Detections,
+                       memo: Optional[Dict[Any, Any]] = None) -> Optional[List[float]]:
         """Per block, the most it may be enlarged under ``plan_max_person_height`` (None when that is off).
 
         ``plan_max_person_height / median height of the block's coarse boxes``, at least 1 (a block
-        is never shrunk for it); inf for a block without coarse boxes (a coverage tile).
+        is never shrunk for it); inf for a block without coarse boxes (a coverage tile). ``memo``:
+        :meth:`plan`'s, for one frame's ``coarse`` boxes; each block's limit is computed once.
         """
         limit = float(self.config.plan_max_person_height)
         if not limit > 0:
             return None
-        heights = (coarse.xyxy[:, 3] - coarse.xyxy[:, 1]).astype(np.float64) if len(coarse) else np.zeros(0)
+        memo = {} if memo is None else memo
+        heights = None
         out = []
         for b in blocks:
-            h = heights[b.box_indices] if len(b.box_indices) else heights[:0]
-            med = float(np.median(h)) if h.size else 0.0
-            out.append(max(1.0, limit / med) if med > 0 else math.inf)
+            name = ("enlarge_limit", limit, b.box_indices.tobytes())
+            if name not in memo:
+                if heights is None:
+                    heights = (coarse.xyxy[:, 3] - coarse.xyxy[:, 1]).astype(np.float64)
+                med = float(np.median(heights[b.box_indices])) if len(b.box_indices) else 0.0
+                memo[name] = max(1.0, limit / med) if med > 0 else math.inf
+            out.append(memo[name])
         return out
 
     def plan_frame(self, part: Partition, coarse: Detections, frame_w: int, frame_h: int, budget_ms: float,
