@@ -255,3 +255,19 @@ def test_loading_a_scale_policy_imports_what_its_features_need():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "True"
+
+
+def test_refine_leaves_a_scale_policys_clusters_as_they_are():
+    """A scale policy picks the bandwidth; refine only renumbers the labels 0..K-1 (ascending), as the state does."""
+    from repose_ros.core.dca.state import ClusterState
+
+    shipped = RLDCA("builtin:scale")
+    rng = np.random.default_rng(5)
+    b = _layout(rng, False)
+    labels = rng.integers(3, 40, len(b)) * 2  # gaps and no zero
+    got = shipped.refine(b, W, H, labels=labels, budget_ms=1500.0, servers=4)
+    assert got.dtype == np.int64 and np.array_equal(got, ClusterState(b, labels, W, H).labels)
+    assert set(got.tolist()) == set(range(len(np.unique(labels))))
+    assert np.array_equal(shipped.refine(b[:1], W, H, labels=np.array([7])), [0])
+    with pytest.raises(ValueError, match="labels"):
+        shipped.refine(b, W, H, labels=labels[:-1])

@@ -428,11 +428,18 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     assert all(summary[k]["mean_partition_ms"] > 0 for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"))
     assert summary["greedy@2000"]["mean_search_plans"] >= 1  # its look-ahead's plans per frame
     assert "mean_search_plans" not in summary["meanshift@2000"]
-    # rl_dca's default scale policy is checked on every frame: the share of frames where its clusters were kept
-    assert 0.0 <= summary["rl_dca@2000"]["mean_policy_kept"] <= 1.0
-    assert "mean_policy_kept" not in summary["meanshift@2000"] and "mean_policy_kept" not in summary["greedy@2000"]
+    # rl_dca's default scale policy: the mean bandwidth multiplier it picked (0.6 / 0.8 / 1.0), unchecked
+    assert 0.6 <= summary["rl_dca@2000"]["mean_policy_scale"] <= 1.0
+    assert "mean_policy_kept" not in summary["rl_dca@2000"]
+    for k in ("meanshift@2000", "greedy@2000"):
+        assert "mean_policy_kept" not in summary[k] and "mean_policy_scale" not in summary[k]
     table = ev_report.format_table(summary)
     assert all(k in table for k in summary)
+    # checked, each frame where the policy picked another bandwidth says whether the check kept its clusters
+    checking = ev_methods.MethodRunner(runner.zoo, runner.profiles, servers=4, fake=runner.fake, policy_check=True)
+    spec = [s for s in specs if s.key == "rl_dca@2000"]
+    checked = ev_runner.evaluate(ds, checking, spec)["rl_dca@2000"].summary()
+    assert 0.0 <= checked["mean_policy_kept"] <= 1.0 and checked["mean_policy_scale"] < 1.0
 
 
 # --------------------------------------------------------------------------- the command
@@ -512,12 +519,12 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
     from repose_ros.core.config import RePoseConfig
 
     data = json.loads(out.read_text())
-    assert (data["policy"], data["policy_check"]) == ("builtin:scale", True)
+    assert (data["policy"], data["policy_check"]) == ("builtin:scale", False)
     assert (data["policy"], data["policy_check"]) == (RePoseConfig.policy, RePoseConfig.policy_check)
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "rl_dca",
-                      "--budgets", "1500", "--policy", "builtin:ppo", "--no-policy-check", "--json", str(out)]) == 0
+                      "--budgets", "1500", "--policy", "builtin:ppo", "--policy-check", "--json", str(out)]) == 0
     data = json.loads(out.read_text())
-    assert (data["policy"], data["policy_check"]) == ("builtin:ppo", False) and "rl_dca@1500" in data["methods"]
+    assert (data["policy"], data["policy_check"]) == ("builtin:ppo", True) and "rl_dca@1500" in data["methods"]
     assert data["search_share"] == RePoseConfig.search_share  # the deployed setting when not given
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "rl_dca",
                       "--budgets", "1500", "--search-share", "0.05", "--json", str(out)]) == 0

@@ -696,7 +696,7 @@ def _plan_fields(part, plan):
 def test_plan_frame_returns_the_plan_its_memo_holds_while_that_plan_fits():
     """The checked scale policy plans the clusters it keeps; the partitioner's plan of them then costs nothing."""
     rng = np.random.default_rng(11)
-    rp = RePose(RePoseConfig(partitioner="rl_dca", num_servers=4), zoo=ModelZoo.fake())  # the checked scale policy
+    rp = RePose(RePoseConfig(partitioner="rl_dca", num_servers=4, policy_check=True), zoo=ModelZoo.fake())
     reused = 0
     for _ in range(6):
         b = panda_like_layout(rng, W, H, n_boxes=200)

@@ -172,8 +172,8 @@ def test_edge_coarse_blocks_use_their_own_conf_and_answer_on_coarse_detections(e
 # --------------------------------------------------------------------------- partitioner
 
 
-def _partitioner_node(namespace, partitioner):
-    """A partitioner node of two servers, 3000 ms budget, in a context of its own (not spun)."""
+def _partitioner_node(namespace, partitioner, *extra):
+    """A partitioner node of two servers, 3000 ms budget, in a context of its own (not spun); ``extra`` Parameters."""
     from repose_ros.nodes.partitioner import PartitionerNode
 
     ctx = rclpy.Context()
@@ -181,7 +181,7 @@ def _partitioner_node(namespace, partitioner):
     node = PartitionerNode(standalone=False, context=ctx, namespace=namespace, parameter_overrides=[
         Parameter("num_servers", value=2), Parameter("partitioner", value=partitioner),
         Parameter("require_live_servers", value=False), Parameter("budget_ms", value=3000.0),
-        Parameter("deadline_factor", value=2.0), Parameter("publish_debug_image", value=False)])
+        Parameter("deadline_factor", value=2.0), Parameter("publish_debug_image", value=False), *extra])
     return node, ctx
 
 
@@ -623,7 +623,7 @@ def test_a_detection_too_large_at_its_blocks_input_is_answered_by_the_coarse_box
 
 def test_the_partitioner_reuses_the_plan_its_policy_check_made():
     """rl_dca's checked scale policy plans the clusters it keeps; the node's plan of them is that plan."""
-    node, ctx = _partitioner_node("reuse", "rl_dca")
+    node, ctx = _partitioner_node("reuse", "rl_dca", Parameter("policy_check", value=True))
     try:
         plans = []
         node.pub_plan.publish = plans.append

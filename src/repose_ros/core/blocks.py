@@ -23,11 +23,12 @@ class Rect:
     y1: int
 
     def __post_init__(self) -> None:
-        for name in ("x0", "y0", "x1", "y1"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
-                raise ValueError(f"Rect.{name} must be an int, got {v!r}")
-            object.__setattr__(self, name, int(v))
+        if not (type(self.x0) is int and type(self.y0) is int and type(self.x1) is int and type(self.y1) is int):
+            for name in ("x0", "y0", "x1", "y1"):  # the slow path: numpy integers become ints, the rest fails
+                v = getattr(self, name)
+                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                    raise ValueError(f"Rect.{name} must be an int, got {v!r}")
+                object.__setattr__(self, name, int(v))
         if self.x1 < self.x0 or self.y1 < self.y0:
             raise ValueError(f"Rect needs x1 >= x0 and y1 >= y0, got {self.as_tuple()}")
 
@@ -132,13 +133,12 @@ def _grow_axis(lo: int, hi: int, min_size: int, limit: int) -> tuple:
 def _rect_around(bx0: float, by0: float, bx1: float, by1: float, frame_w: int, frame_h: int, margin: int,
                  min_size: int) -> Rect:
     """Rect around the hull ``bx0, by0, bx1, by1`` of some boxes plus ``margin``, clipped, grown to ``min_size``."""
-    x0 = math.floor(bx0) - margin
-    y0 = math.floor(by0) - margin
-    x1 = math.ceil(bx1) + margin
-    y1 = math.ceil(by1) + margin
-    r = Rect(x0, y0, max(x1, x0), max(y1, y0)).clip(frame_w, frame_h)
-    gx0, gx1 = _grow_axis(r.x0, r.x1, min_size, frame_w)
-    gy0, gy1 = _grow_axis(r.y0, r.y1, min_size, frame_h)
+    x0 = min(max(math.floor(bx0) - margin, 0), frame_w)  # Rect(...).clip(frame_w, frame_h) without the Rects
+    y0 = min(max(math.floor(by0) - margin, 0), frame_h)
+    x1 = min(max(math.ceil(bx1) + margin, x0), frame_w)
+    y1 = min(max(math.ceil(by1) + margin, y0), frame_h)
+    gx0, gx1 = _grow_axis(x0, x1, min_size, frame_w)
+    gy0, gy1 = _grow_axis(y0, y1, min_size, frame_h)
     return Rect(gx0, gy0, gx1, gy1)
 
 

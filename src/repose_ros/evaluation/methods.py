@@ -408,6 +408,8 @@ class MethodRunner:
         cover = _coverage(blocks, image.shape[1], image.shape[0])
         planned = [b for b in range(len(blocks)) if b not in set(res.plan.skipped)]
         search = {f"search_{k}": v for k, v in rp.last_search.items() if k in ("steps", "plans")}
+        if "scale" in rp.last_check:  # the bandwidth multiplier the scale policy picked
+            search["policy_scale"] = float(rp.last_check["scale"])
         if rp.last_check.get("kept") is not None:  # 1 where the check kept the scale policy's clusters
             search["policy_kept"] = float(rp.last_check["kept"])
         return FrameResult(res.detections, t["total_ms"], t["parallel_ms"],

@@ -77,7 +77,7 @@ class MethodStats:
             out["feasible_fraction"] = float(np.mean(feas))
         for k in ("blocks", "coverage", "coverage_planned", "skipped", "coarse_boxes", "planned_makespan_ms",
                   "detect_ms", "detection_budget_ms", "swapped_to_coarse", "dropped_unconfirmed", "answered_by_coarse",
-                  "partition_ms", "search_steps", "search_plans", "policy_kept"):
+                  "partition_ms", "search_steps", "search_plans", "policy_scale", "policy_kept"):
             vals = [i[k] for i in self.infos if k in i]
             if vals:
                 out[f"mean_{k}"] = float(np.mean(vals))

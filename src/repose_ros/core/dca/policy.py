@@ -451,9 +451,13 @@ class RLDCA:
         b = np.asarray(xyxy, dtype=np.float32).reshape(-1, 4)
         if labels is None:
             labels = initial_clusters(b, frame_w, frame_h, gamma=self.gamma, bandwidth=self.bandwidth)
+        if not self.use_policy or len(b) < 2 or self.scale_policy is not None:
+            # nothing to refine: the labels renumbered 0..K-1 in ascending order, as ClusterState does
+            lab = np.asarray(labels).reshape(-1)
+            if len(lab) != len(b):
+                raise ValueError(f"{len(b)} boxes but {len(lab)} labels")
+            return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
         state = ClusterState(b, labels, frame_w, frame_h)
-        if not self.use_policy or state.n_boxes < 2 or self.scale_policy is not None:
-            return state.labels
         actor = self.actor
         assert actor is not None
         m = self.max_clusters
