@@ -37,6 +37,11 @@ def main():
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # the SIGINT's shutdown can catch the executor taking a message (seen once with the Kilted
+        # wheels: "Unable to convert call argument '0'"); an error of the running node is re-raised
+        if rclpy.ok():
+            raise
     finally:
         rclpy.try_shutdown()
 
@@ -59,6 +64,11 @@ def main():
         rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
+    except RuntimeError:
+        # the SIGINT's shutdown can catch the executor taking a message (seen once with the Kilted
+        # wheels: "Unable to convert call argument '0'"); an error of the running node is re-raised
+        if rclpy.ok():
+            raise
     finally:
         rclpy.try_shutdown()
 
