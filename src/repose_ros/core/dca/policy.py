@@ -90,7 +90,7 @@ from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial
 from repose_ros.core.dca.actions import apply_action
 from repose_ros.core.dca.scale import POLICY_KIND, ScalePolicy
 from repose_ros.core.dca.state import (ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size,
-                                       raises_value)
+                                       raises_value, renumber_labels)
 
 
 class NumpyActor:
@@ -452,11 +452,11 @@ class RLDCA:
         if labels is None:
             labels = initial_clusters(b, frame_w, frame_h, gamma=self.gamma, bandwidth=self.bandwidth)
         if not self.use_policy or len(b) < 2 or self.scale_policy is not None:
-            # nothing to refine: the labels renumbered 0..K-1 in ascending order, as ClusterState does
-            lab = np.asarray(labels).reshape(-1)
+            # nothing to refine: the labels renumbered 0..K-1, as ClusterState stores them
+            lab = renumber_labels(labels)
             if len(lab) != len(b):
                 raise ValueError(f"{len(b)} boxes but {len(lab)} labels")
-            return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64)
+            return lab
         state = ClusterState(b, labels, frame_w, frame_h)
         actor = self.actor
         assert actor is not None

@@ -18,6 +18,12 @@ _PER_SLOT = 5
 _PER_SLOT_EXTENDED = 8
 
 
+def renumber_labels(labels: np.ndarray) -> np.ndarray:
+    """Return integer cluster labels renumbered 0..K-1 in ascending order of their values (int64)."""
+    lab = np.asarray(labels, dtype=np.int64).reshape(-1)
+    return np.unique(lab, return_inverse=True)[1].reshape(-1).astype(np.int64) if lab.size else lab
+
+
 def feature_size(max_clusters: int, extended: bool = False, context: bool = False) -> int:
     """Return the observation length: ``5`` (``8`` when ``extended``) per slot, plus one, plus two with ``context``."""
     return (_PER_SLOT_EXTENDED if extended else _PER_SLOT) * int(max_clusters) + 1 + (CONTEXT_SIZE if context else 0)
@@ -128,9 +134,8 @@ class ClusterState:
         if lab.size and compact:
             k = int(lab.max()) + 1
         elif lab.size:
-            uniq, inv = np.unique(lab, return_inverse=True)
-            lab = inv.reshape(-1).astype(np.int64)
-            k = len(uniq)
+            lab = renumber_labels(lab)
+            k = int(lab.max()) + 1
         else:
             k = 0
         self.labels = lab
