@@ -1,5 +1,6 @@
 """RL-DCA's scale choice: features, the policy file, the pipeline's use of it, and its training."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -235,13 +236,19 @@ def test_builtin_policy_names():
         resolve_policy_path("builtin:nothing")
     shipped = RLDCA("builtin:scale")
     assert shipped.policy_path.is_file() and shipped.scale_policy is not None
-    assert shipped.scale_policy.scales == (0.6, 0.8, 1.0)
+    assert shipped.scale_policy.scales == (0.45, 0.6, 0.8, 1.0)
     # its report (beside it) names the measured studies it was trained on and a cross-validation
     report = json.loads(shipped.policy_path.with_suffix(".json").read_text())
     assert report["samples"] > 0 and "cross_validation" in report
+    assert all(Path(f).name.startswith("scale_study_") for f in report["studies"])
+    # since the twenty-fifth round it is no constant: on its training frames it picks more than one scale
+    assert sum(n > 0 for n in report["training"]["chosen"].values()) >= 2
+    # and its cross-validated choice beat every fixed scale on frames it was not fitted on
+    cv = report["cross_validation"]
+    assert cv["policy"] > max(cv["fixed"].values())
     rng = np.random.default_rng(2)
     for dense in (False, True):
-        assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in (0.6, 0.8, 1.0)
+        assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in (0.45, 0.6, 0.8, 1.0)
 
 
 def test_loading_a_scale_policy_imports_what_its_features_need():

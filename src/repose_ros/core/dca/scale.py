@@ -46,8 +46,9 @@ __all__ = ["SCALE_FEATURES", "DEFAULT_SCALES", "POLICY_KIND", "scale_features", 
 
 #: Names of :func:`scale_features`' values, in order.
 SCALE_FEATURES = ("log_boxes", "height", "crowding", "cover", "budget", "servers")
-#: Bandwidth multipliers a scale policy chooses from by default (1.0: the configured bandwidth).
-DEFAULT_SCALES = (0.6, 0.8, 1.0)
+#: Bandwidth multipliers the shipped scale policy chooses from (1.0: the configured bandwidth); a
+#: trained policy chooses from the scales its studies measured.
+DEFAULT_SCALES = (0.45, 0.6, 0.8, 1.0)
 #: ``kind`` of a scale policy in its file's metadata.
 POLICY_KIND = "scale"
 
