@@ -7,7 +7,7 @@ import pytest
 
 from repose_ros.core.config import RePoseConfig
 from repose_ros.core.dca.policy import RLDCA, NumpyActor
-from repose_ros.core.dca.scale import SCALE_FEATURES, ScalePolicy, scale_features
+from repose_ros.core.dca.scale import DEFAULT_SCALES, SCALE_FEATURES, ScalePolicy, scale_features
 from repose_ros.core.detections import Detections
 from repose_ros.core.pipeline import RePose
 from repose_ros.detectors.zoo import ModelZoo
@@ -236,7 +236,7 @@ def test_builtin_policy_names():
         resolve_policy_path("builtin:nothing")
     shipped = RLDCA("builtin:scale")
     assert shipped.policy_path.is_file() and shipped.scale_policy is not None
-    assert shipped.scale_policy.scales == (0.45, 0.6, 0.8, 1.0)
+    assert shipped.scale_policy.scales == DEFAULT_SCALES == (0.45, 0.6, 0.8, 1.0)  # the constant names the file's
     # its report (beside it) names the measured studies it was trained on and a cross-validation
     report = json.loads(shipped.policy_path.with_suffix(".json").read_text())
     assert report["samples"] > 0 and "cross_validation" in report
@@ -248,7 +248,7 @@ def test_builtin_policy_names():
     assert cv["policy"] > max(cv["fixed"].values())
     rng = np.random.default_rng(2)
     for dense in (False, True):
-        assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in (0.45, 0.6, 0.8, 1.0)
+        assert shipped.bandwidth_scale(_layout(rng, dense), W, H, 740, 4) in DEFAULT_SCALES
 
 
 def test_loading_a_scale_policy_imports_what_its_features_need():
