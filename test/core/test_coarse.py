@@ -5,7 +5,8 @@ import pathlib
 import numpy as np
 import pytest
 
-from repose_ros.core.coarse import CoarseResult, coarse_blocks, coarse_detect, grid_shape, merge_block_detections
+from repose_ros.core.coarse import (CoarseResult, coarse_blocks, coarse_detect, grid_shape, merge_block_detections,
+                                    tile_artefact_mask)
 from repose_ros.core.detections import Detections
 from repose_ros.detectors.fake import FakeDetector
 from repose_ros.detectors.weights import WeightsError, resolve_weights
@@ -138,6 +139,54 @@ def test_seam_join_keeps_distinct_people():
     with pytest.raises(ValueError):
         merge_block_detections([left], rects, frame_w, frame_h)
     assert len(merge_block_detections([Detections.empty()] * 2, rects, frame_w, frame_h)) == 0
+
+
+# --------------------------------------------------------------------------- tile artefacts
+
+
+def test_tile_artefact_mask_rule():
+    """Full-height boxes at least as wide as tall, and whole-tile boxes, are artefacts; people are not."""
+    tile = (0, 0, 960, 540)
+    boxes = np.array([[100, 0, 740, 540],     # full height, wider than tall (640 x 540): artefact
+                      [0, 0, 960, 540],       # the whole tile: artefact
+                      [300, 0, 480, 540],     # full height, a tall person (180 x 540): kept
+                      [0, 200, 960, 520],     # full width, not full height (a lying person): kept
+                      [100, 40, 740, 540],    # 500 of 540 rows (0.93): artefact
+                      [100, 80, 740, 540],    # 460 of 540 rows (0.85): kept
+                      [500, 300, 520, 340]],  # a small person: kept
+                     np.float32)
+    assert tile_artefact_mask(boxes, tile).tolist() == [True, True, False, False, True, False, False]
+    # the part inside the tile counts: a box hanging over the tile's top still spans its height
+    assert tile_artefact_mask(np.array([[100, -50, 740, 540]]), tile).tolist() == [True]
+    # the two thresholds: a stricter span keeps the 0.93 box, a higher aspect keeps 640 x 540
+    assert tile_artefact_mask(boxes[4:5], tile, span=0.95).tolist() == [False]
+    assert tile_artefact_mask(boxes[:1], tile, aspect=1.5).tolist() == [False]
+    assert tile_artefact_mask(boxes[1:2], tile, aspect=1.5).tolist() == [True]   # whole tile either way
+    assert not tile_artefact_mask(boxes, tile, span=0.0).any()                 # 0: off
+    assert tile_artefact_mask(np.zeros((0, 4)), tile).shape == (0,)
+
+
+def test_merge_drops_and_counts_tile_artefacts():
+    """merge_block_detections drops each tile's artefacts before merging and counts them; span 0 keeps them."""
+    frame_w, frame_h = 1920, 1080
+    rects = coarse_blocks(frame_w, frame_h, 4)        # 2 x 2 tiles of 960 x 540
+    person = [1200, 600, 1240, 700]
+    per_block = [Detections(np.array([[100, 0, 740, 540], [400, 300, 430, 360]]), [0.3, 0.8], [0, 0]),
+                 Detections(np.array([[960, 0, 1920, 540]]), [0.35], [0]),   # the whole tile
+                 Detections.empty(),
+                 Detections(np.array([person]), [0.9], [0])]
+    counts = {}
+    out = merge_block_detections(per_block, rects, frame_w, frame_h, counts=counts)
+    assert _sorted(out.xyxy) == _sorted([[400, 300, 430, 360], person])
+    assert counts == {"artefacts": 2}
+    kept = merge_block_detections(per_block, rects, frame_w, frame_h, artefact_span=0.0, counts=counts)
+    assert len(kept) == 4 and counts == {"artefacts": 2}
+    # the same rule in coarse_detect, with the count in its result
+    fake = FakeDetector(np.array([[1000, 0, 1900, 540], [400, 300, 430, 360]], np.float32), min_visibility=0.05)
+    res = coarse_detect(_frame(), fake, 4, imgsz=640)
+    assert res.artefacts == 1 and _sorted(res.detections.xyxy) == [[400, 300, 430, 360]]
+    off = coarse_detect(_frame(), fake, 4, imgsz=640, artefact_span=0.0)
+    assert off.artefacts == 0 and len(off.detections) == 2
 
 
 # --------------------------------------------------------------------------- real network

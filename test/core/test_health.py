@@ -18,6 +18,11 @@ def test_camera_warns_on_drops_in_the_window_only():
     h = camera_health(counts, {"received": 4, "processed": 4}, "active", 0)
     assert h.level == OK and ("dropped.queue_full", "2") in h.values  # totals stay visible
     assert camera_health({}, {}, "inactive", 0).level == WARN
+    # dropped coarse artefacts are boxes, not frames: shown, never a drop or a warning
+    h = camera_health(dict(counts, coarse_artefacts=7), {"received": 4, "processed": 4, "coarse_artefacts": 3},
+                      "active", 0)
+    assert h.level == OK and ("coarse artefacts dropped", "7") in h.values
+    assert not any(k == "dropped.coarse_artefacts" for k, _ in h.values)
 
 
 def test_partitioner_error_without_live_server_warn_with_fewer():

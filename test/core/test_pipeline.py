@@ -757,3 +757,22 @@ def test_plan_max_person_height_limits_the_enlargement_of_a_block_of_tall_people
 def test_plan_max_person_height_must_be_a_finite_number_not_below_zero(value):
     with pytest.raises(ValueError, match="plan_max_person_height"):
         RePoseConfig(plan_max_person_height=value)
+
+
+@pytest.mark.parametrize("on_edge", [False, True])
+def test_coarse_stage_drops_tile_artefacts_as_configured(on_edge):
+    """Both coarse paths (one call here, one call per tile on the edge) drop and count tile artefacts."""
+    person = [400.0, 300.0, 440.0, 400.0]
+    artefact = [2000.0, 0.0, 3800.0, 1080.0]         # full height of the top-right 1920 x 1080 tile, wider than tall
+    zoo = ModelZoo.fake(FakeDetector(np.array([person, artefact]), min_visibility=0.05))
+    frame = np.zeros((H, W, 3), np.uint8)
+    rp = RePose(RePoseConfig(num_servers=4, coarse_on_edge=on_edge), zoo=zoo)
+    stage = rp.coarse_stage(frame)
+    assert stage.artefacts == 1 and stage.detections.xyxy.tolist() == [person]
+    off = RePose(RePoseConfig(num_servers=4, coarse_on_edge=on_edge, coarse_artefact_span=0.0), zoo=zoo)
+    stage = off.coarse_stage(frame)
+    assert stage.artefacts == 0 and len(stage.detections) == 2
+    with pytest.raises(ValueError, match="coarse_artefact"):
+        RePoseConfig(coarse_artefact_span=1.5)
+    with pytest.raises(ValueError, match="coarse_artefact"):
+        RePoseConfig(coarse_artefact_aspect=0.0)

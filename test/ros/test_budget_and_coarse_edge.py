@@ -24,7 +24,7 @@ from rclpy.parameter import Parameter  # noqa: E402
 from repose_ros.core.detections import Detections  # noqa: E402
 from repose_ros.msg import BlockAssignment, BlockDetections, BlockInfo, FramePlan, ServerStatus  # noqa: E402
 from repose_ros.detectors.backends import bright_blobs  # noqa: E402
-from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector  # noqa: E402
+from repose_ros.ros.coarse_edge import CoarseAnswer, CoarseCollector, merge_coarse_answers  # noqa: E402
 from repose_ros.ros.convert import (bgr_to_image, detections_to_msg, rect_to_roi, sec_to_time,  # noqa: E402
                                     time_to_sec)
 from repose_ros.ros.params import reliable  # noqa: E402
@@ -80,6 +80,23 @@ def test_coarse_collector_waits_times_out_and_drops_late_answers():
     assert c.wait("f2", 0.1) == [None, a] and time.monotonic() - t0 >= 0.09
     assert not c.add("f2", 0, a)  # after the timeout: nobody waits
     assert (c.late, c.unexpected, c.pending) == (1, 2, 0)
+
+
+def test_merged_coarse_answers_drop_and_count_tile_artefacts():
+    """The camera's merge of edge answers drops tile artefacts as the core's coarse stage does; span 0 keeps them."""
+    from repose_ros.core.coarse import coarse_blocks
+
+    rects = coarse_blocks(1920, 1080, 2)                      # two 960 x 1080 tiles
+    person = [100.0, 500.0, 140.0, 600.0]
+    answers = [CoarseAnswer(Detections(np.array([person]), [0.9], [0]), server_id=0),
+               CoarseAnswer(Detections(np.array([[960.0, 0.0, 1920.0, 1080.0]]), [0.3], [0]), server_id=1), None]
+    counts = {}
+    merged, missing = merge_coarse_answers(answers[:2], rects, [0, 1], 1920, 1080, 0.5, counts=counts)
+    assert merged.xyxy.tolist() == [person] and missing == [] and counts == {"artefacts": 1}
+    kept, _ = merge_coarse_answers(answers[:2], rects, [0, 1], 1920, 1080, 0.5, artefact_span=0.0)
+    assert len(kept) == 2
+    merged, missing = merge_coarse_answers([answers[0], None], rects, [0, 1], 1920, 1080, 0.5)
+    assert merged.xyxy.tolist() == [person] and len(missing) == 1
 
 
 def test_bench_budget_adherence_summary():

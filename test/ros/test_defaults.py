@@ -45,7 +45,8 @@ def test_node_defaults_are_the_core_defaults():
                  "policy", "policy_check", "policy_check_value", "hidden_spread", "plan_max_input_area",
                  "plan_upscale_gain", "block_margin_height", "hidden_whole", "plan_max_person_height"):
         assert part[name] == getattr(core, name), name
-    for name in ("coarse_model", "coarse_conf", "coarse_iou", "coarse_budget_share"):
+    for name in ("coarse_model", "coarse_conf", "coarse_iou", "coarse_budget_share", "coarse_artefact_span",
+                 "coarse_artefact_aspect"):
         assert cam[name.replace("coarse_", "coarse.")] == getattr(core, name), name
     assert tuple(cam["coarse.sizes"]) == core.coarse_sizes
     assert cam["num_servers"] == part["num_servers"] == core.num_servers

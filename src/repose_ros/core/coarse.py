@@ -7,6 +7,23 @@ to square as possible (:func:`grid_shape`). Detections of all blocks are shifted
 pixels and merged across blocks: class-aware NMS removes duplicates from overlapping blocks,
 fragments of one object cut by a block edge are suppressed when another block sees the object
 whole, and fragments cut in two by a seam are joined (:func:`merge_block_detections`).
+
+Tile artefacts
+--------------
+A detector shown a tile with nothing it recognises sometimes answers with a box over the whole
+tile: it spans the tile from top to bottom and is as wide as it is tall or wider (on drone frames
+of small people the shipped person model gave about two per frame at the 960 input and conf 0.05,
+scores up to 0.37, none of them a person; docs/rl_dca.md, twenty-sixth round). Such a box is not a person: a standing
+person who fills a tile's height is much taller than wide, and a lying one cannot fill it. Left in,
+it becomes a cluster of its own (or drags a cluster's block over the whole tile), the planner spends
+budget on it at a resolution too low for the small people around it, and fusion may publish it as
+a large person's coarse answer. :func:`tile_artefact_mask` finds them; :func:`merge_block_detections`
+drops them before merging (``artefact_span`` 0 keeps them). The rule's two numbers are choices,
+not the paper's: ``artefact_span`` (share of the tile's height, and for a box that spans the tile's
+width too, of its width) and ``artefact_aspect`` (width over height at or above which a
+full-height box is an artefact). It can drop a person standing so close to the camera that, with
+outstretched arms, their box fills a whole coarse tile; a wide-angle robot camera at arm's length
+should switch it off (``coarse.artefact_span: 0.0``).
 """
 from __future__ import annotations
 
@@ -57,7 +74,8 @@ class CoarseResult(NamedTuple):
 
     ``detections``: merged boxes in frame pixels; ``timings``: milliseconds (``detect_ms``,
     ``merge_ms``, ``total_ms``); ``rects``: the blocks; ``grid``: ``(rows, cols)``;
-    ``per_block``: the detections of each block (frame pixels) before merging.
+    ``per_block``: the detections of each block (frame pixels) before merging; ``artefacts``: how
+    many of them were tile artefacts (dropped, :func:`tile_artefact_mask`).
     """
 
     detections: Detections
@@ -65,6 +83,7 @@ class CoarseResult(NamedTuple):
     rects: List[Rect]
     grid: Tuple[int, int]
     per_block: List[Detections]
+    artefacts: int = 0
 
 
 def _overlap_1d(a0: float, a1: float, b0: float, b1: float) -> float:
@@ -115,11 +134,41 @@ def _join_pass(xyxy: np.ndarray, scores: np.ndarray, cls: np.ndarray, rects: np.
             np.concatenate([cut[keep], np.array([r[4] for r in new_rows], dtype=bool)]))
 
 
+#: Default share of a coarse tile's height (and width) a box must span to be a tile artefact.
+DEFAULT_ARTEFACT_SPAN = 0.9
+#: Default width-over-height at or above which a box spanning a tile's height is a tile artefact.
+DEFAULT_ARTEFACT_ASPECT = 1.0
+
+
+def tile_artefact_mask(xyxy: np.ndarray, rect: Any, span: float = DEFAULT_ARTEFACT_SPAN,
+                       aspect: float = DEFAULT_ARTEFACT_ASPECT) -> np.ndarray:
+    """Return which boxes (frame pixels) are artefacts of the tile ``rect`` (module docstring).
+
+    A box is one when the part of it inside the tile spans at least ``span`` of the tile's height
+    and the box is at least ``aspect`` times as wide as tall, or when that part spans ``span`` of
+    both the tile's height and its width. ``span`` 0 (or less) finds none.
+    """
+    b = np.asarray(xyxy, dtype=np.float64).reshape(-1, 4)
+    if span <= 0 or len(b) == 0:
+        return np.zeros(len(b), dtype=bool)
+    x0, y0, x1, y1 = (rect.x0, rect.y0, rect.x1, rect.y1) if hasattr(rect, "x0") else rect
+    inside_h = np.minimum(b[:, 3], y1) - np.maximum(b[:, 1], y0)
+    inside_w = np.minimum(b[:, 2], x1) - np.maximum(b[:, 0], x0)
+    tall = inside_h >= span * (y1 - y0)
+    wide = inside_w >= span * (x1 - x0)
+    return tall & (((b[:, 2] - b[:, 0]) >= aspect * (b[:, 3] - b[:, 1])) | wide)
+
+
 def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any], frame_w: int, frame_h: int,
                            iou: float = 0.5, join_seams: bool = True, edge_tol: float = 3.0,
-                           min_seam_overlap: float = 0.6, fragment_ios: float = 0.8) -> Detections:
+                           min_seam_overlap: float = 0.6, fragment_ios: float = 0.8,
+                           artefact_span: float = DEFAULT_ARTEFACT_SPAN,
+                           artefact_aspect: float = DEFAULT_ARTEFACT_ASPECT,
+                           counts: Dict[str, int] | None = None) -> Detections:
     """Merge detections (frame pixels) of blocks ``rects`` into one set.
 
+    0. tile artefacts (:func:`tile_artefact_mask` with ``artefact_span`` and ``artefact_aspect``;
+       ``artefact_span`` 0: none) are dropped, and counted in ``counts["artefacts"]`` when given;
     1. class-aware NMS at ``iou`` (duplicates from overlapping blocks);
     2. if ``join_seams``: a box touching an interior edge of its block (within ``edge_tol``
        pixels) whose area lies at least ``fragment_ios`` inside a larger same-class box from
@@ -134,7 +183,14 @@ def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any]
     """
     if len(per_block) != len(rects):
         raise ValueError(f"got {len(per_block)} detection sets for {len(rects)} blocks")
-    sets = [d for d in per_block]
+    sets = []
+    for d, r in zip(per_block, rects):
+        bad = tile_artefact_mask(d.xyxy, r, artefact_span, artefact_aspect) if len(d) else np.zeros(0, bool)
+        if bad.any():
+            d = d[~bad]
+            if counts is not None:
+                counts["artefacts"] = counts.get("artefacts", 0) + int(bad.sum())
+        sets.append(d)
     if not sets or sum(len(d) for d in sets) == 0:
         return Detections.empty()
     rect_arr = np.array([[r.x0, r.y0, r.x1, r.y1] if hasattr(r, "x0") else list(r) for r in rects],
@@ -163,7 +219,8 @@ def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any]
 
 def coarse_detect(frame: np.ndarray, detector: Any, n_blocks: int, imgsz: int, conf: float = 0.05,
                   iou: float = 0.5, overlap: float = 0.0, max_det: int = 300,
-                  join_seams: bool = True) -> CoarseResult:
+                  join_seams: bool = True, artefact_span: float = DEFAULT_ARTEFACT_SPAN,
+                  artefact_aspect: float = DEFAULT_ARTEFACT_ASPECT) -> CoarseResult:
     """Detect on ``n_blocks`` equal blocks of ``frame`` in one batch and merge across blocks.
 
     ``detector`` is any object with ``detect_crops(image, rects, imgsz=, conf=, iou=, max_det=)``
@@ -171,7 +228,8 @@ def coarse_detect(frame: np.ndarray, detector: Any, n_blocks: int, imgsz: int, c
     :class:`FakeDetector`); ``imgsz`` is the model input size for every block; ``conf`` is
     deliberately low (the coarse pass should not miss objects); ``iou`` is used both by the
     detector and by the cross-block NMS; ``overlap`` is the fraction by which neighbouring
-    blocks overlap (see :func:`repose_ros.core.blocks.uniform_grid`). Returns a
+    blocks overlap (see :func:`repose_ros.core.blocks.uniform_grid`); ``artefact_span`` and
+    ``artefact_aspect``: tile artefacts dropped (:func:`merge_block_detections`). Returns a
     :class:`CoarseResult` whose first two fields are the merged detections and the timings.
     """
     if not isinstance(frame, np.ndarray) or frame.ndim not in (2, 3) or frame.size == 0:
@@ -183,7 +241,9 @@ def coarse_detect(frame: np.ndarray, detector: Any, n_blocks: int, imgsz: int, c
     per_block = list(detector.detect_crops(frame, rects, imgsz=int(imgsz), conf=float(conf), iou=float(iou),
                                            max_det=int(max_det)))
     t1 = time.perf_counter()
-    merged = merge_block_detections(per_block, rects, w, h, iou=iou, join_seams=join_seams)
+    counts: Dict[str, int] = {}
+    merged = merge_block_detections(per_block, rects, w, h, iou=iou, join_seams=join_seams,
+                                    artefact_span=artefact_span, artefact_aspect=artefact_aspect, counts=counts)
     t2 = time.perf_counter()
     timings = {"detect_ms": (t1 - t0) * 1e3, "merge_ms": (t2 - t1) * 1e3, "total_ms": (t2 - t0) * 1e3}
-    return CoarseResult(merged, timings, rects, (rows, cols), per_block)
+    return CoarseResult(merged, timings, rects, (rows, cols), per_block, counts.get("artefacts", 0))

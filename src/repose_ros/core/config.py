@@ -9,6 +9,7 @@ import math
 from dataclasses import asdict, dataclass, field, fields
 from typing import Dict, List, Optional, Tuple
 
+from repose_ros.core.coarse import DEFAULT_ARTEFACT_ASPECT, DEFAULT_ARTEFACT_SPAN
 from repose_ros.core.fusion import DEFAULT_MAX_INPUT_AREA
 
 PARTITIONERS = ("rl_dca", "meanshift", "greedy", "uniform")
@@ -31,6 +32,10 @@ class RePoseConfig:
     coarse_budget_share: float = 0.4
     coarse_conf: float = 0.05
     coarse_iou: float = 0.5
+    # coarse boxes spanning a whole tile's height while as wide as tall are detector artefacts,
+    # dropped before merging (core/coarse.py; docs/rl_dca.md, twenty-sixth round); span 0: kept
+    coarse_artefact_span: float = DEFAULT_ARTEFACT_SPAN
+    coarse_artefact_aspect: float = DEFAULT_ARTEFACT_ASPECT
     conf: float = 0.25
     iou: float = 0.5
     # rl_dca (the checked scale policy) since 2026-12-05: ahead of MeanShift alone at budgets up to
@@ -137,6 +142,8 @@ class RePoseConfig:
             raise ValueError(f"policy_check_value must be one of {CHECK_VALUES}, got '{self.policy_check_value}'")
         if self.budget_ms <= 0:
             raise ValueError("budget_ms must be > 0")
+        if not 0.0 <= self.coarse_artefact_span <= 1.0 or not 0.0 < self.coarse_artefact_aspect < math.inf:
+            raise ValueError("coarse_artefact_span must be in [0, 1] (0: off) and coarse_artefact_aspect > 0")
         if not self.fusion_max_input_area >= 0:
             raise ValueError("fusion_max_input_area must be >= 0 (0: off)")
         if not self.plan_max_input_area >= 0:

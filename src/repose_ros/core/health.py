@@ -80,7 +80,7 @@ def _stalled(h: "Health", stalled_s: float, limit_s: float, what: str) -> "Healt
 
 
 # camera counters that are no frame's outcome, and frames the node never saw
-_CAMERA_INFO = frozenset(("received", "warm_up", "stamp_backwards"))
+_CAMERA_INFO = frozenset(("received", "warm_up", "stamp_backwards", "coarse_artefacts"))
 _CAMERA_LOST = frozenset(("lost_before_queue", "lost_dds"))
 
 
@@ -105,6 +105,7 @@ def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: s
            if state == "active" else f"{state}: takes no frames")
     h = Health(level, msg).add("state", state).add("frames received", counts.get("received", 0))
     h.add("frames processed", counts.get("processed", 0)).add("queued", queued)
+    h.add("coarse artefacts dropped", counts.get("coarse_artefacts", 0))
     if input_reliability:
         h.add("input reliability", input_reliability)
     for reason in sorted(drops):

@@ -137,9 +137,11 @@ class RePose:
         if not edge:
             det, imgsz = self.zoo.get(key)
             t0 = time.perf_counter()
-            result = coarse_detect(frame, det, c.num_servers, imgsz=imgsz, conf=c.coarse_conf, iou=c.coarse_iou)
+            result = coarse_detect(frame, det, c.num_servers, imgsz=imgsz, conf=c.coarse_conf, iou=c.coarse_iou,
+                                   artefact_span=c.coarse_artefact_span, artefact_aspect=c.coarse_artefact_aspect)
             ms = (time.perf_counter() - t0) * 1000.0
-            return CoarseStage(result.detections, ms, [result.timings["detect_ms"]], False, model_key=key)
+            return CoarseStage(result.detections, ms, [result.timings["detect_ms"]], False, model_key=key,
+                               artefacts=result.artefacts)
         h, w = frame.shape[:2]
         rects = coarse_blocks(w, h, c.num_servers)
         runs = [run_block(self.zoo, frame, BlockJob(i, r.as_tuple(), key), c.coarse_conf, c.coarse_iou)
@@ -148,10 +150,14 @@ class RePose:
         if failed:
             raise RuntimeError(f"coarse block failed: {failed[0]}")
         t0 = time.perf_counter()
-        merged = merge_block_detections([r.detections for r in runs], rects, w, h, iou=c.coarse_iou)
+        counts: Dict[str, int] = {}
+        merged = merge_block_detections([r.detections for r in runs], rects, w, h, iou=c.coarse_iou,
+                                        artefact_span=c.coarse_artefact_span,
+                                        artefact_aspect=c.coarse_artefact_aspect, counts=counts)
         merge_ms = (time.perf_counter() - t0) * 1000.0
         block_ms = [r.ms for r in runs]
-        return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms, key)
+        return CoarseStage(merged, max(block_ms) + merge_ms, block_ms, True, merge_ms, key,
+                           counts.get("artefacts", 0))
 
     def partition(self, coarse: Detections, frame_w: int, frame_h: int, budget_ms: Optional[float] = None,
                   servers: Optional[Sequence[int]] = None, coarse_key: Optional[str] = None,

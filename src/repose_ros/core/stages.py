@@ -27,7 +27,8 @@ class CoarseStage:
     ``ms``: on the camera host, the one call over all N blocks plus the merge; on the edge
     servers (``on_edge``), the slowest server's block plus the merge. ``block_ms``: measured
     time of each block's call (on the edge) or of the one call (camera). ``model_key``: the
-    coarse model that ran ("": ``config.coarse_model``).
+    coarse model that ran ("": ``config.coarse_model``). ``artefacts``: tile artefacts dropped
+    before the merge (:func:`repose_ros.core.coarse.tile_artefact_mask`).
     """
 
     detections: Detections
@@ -36,6 +37,7 @@ class CoarseStage:
     on_edge: bool = False
     merge_ms: float = 0.0
     model_key: str = ""
+    artefacts: int = 0
 
     @property
     def serial_ms(self) -> float:

@@ -417,6 +417,7 @@ class MethodRunner:
                             "coverage_planned": _coverage([blocks[b] for b in planned], image.shape[1],
                                                           image.shape[0]),
                             "skipped": len(res.plan.skipped), "coarse_boxes": len(res.coarse.detections),
+                            "coarse_artefacts": res.coarse.artefacts,
                             "coarse_model": res.coarse.model_key,
                             "planned_makespan_ms": res.plan.makespan_ms,
                             "detection_budget_ms": t["detection_budget_ms"], "detect_ms": t["detect_ms"],

@@ -75,7 +75,8 @@ class MethodStats:
         feas = [i["feasible"] for i in self.infos if "feasible" in i]
         if feas:
             out["feasible_fraction"] = float(np.mean(feas))
-        for k in ("blocks", "coverage", "coverage_planned", "skipped", "coarse_boxes", "planned_makespan_ms",
+        for k in ("blocks", "coverage", "coverage_planned", "skipped", "coarse_boxes", "coarse_artefacts",
+                  "planned_makespan_ms",
                   "detect_ms", "detection_budget_ms", "swapped_to_coarse", "dropped_unconfirmed", "answered_by_coarse",
                   "partition_ms", "search_steps", "search_plans", "policy_scale", "policy_kept"):
             vals = [i[k] for i in self.infos if k in i]

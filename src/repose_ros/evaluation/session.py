@@ -97,6 +97,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
     paired = _paired(o, matches, methods)
     widths = {f.width for f in dataset.frames}
     checks = [] if goal_checks is None else goal_checks(methods, widths.pop() if len(widths) == 1 else None)
+    from repose_ros.core.config import RePoseConfig
+
     result = {
         "dataset": dataset.spec, "description": dataset.description, "frames": len(dataset.frames),
         "frame_names": [f.name for f in dataset.frames],
@@ -106,6 +108,8 @@ def run_eval(o: EvalOptions, command: str = "repose eval",
         "servers": o.servers,
         "coarse_on_edge": dep["coarse_on_edge"], "coarse_model": dep["coarse_model"],
         "coarse_sizes": dep["coarse_sizes"], "coarse_budget_share": dep["coarse_budget_share"],
+        "coarse_artefact_span": RePoseConfig.coarse_artefact_span,
+        "coarse_artefact_aspect": RePoseConfig.coarse_artefact_aspect,
         "coverage": bool(o.coverage), "budget_reserve_ms": dep["budget_reserve_ms"],
         "policy": dep["policy"], "policy_check": dep["policy_check"], "policy_check_value": dep["policy_check_value"],
         "search_share": dep["search_share"], "plan_max_person_height": dep["plan_max_person_height"],

@@ -91,6 +91,11 @@ CAMERA_PARAMS = DETECTOR_PARAMS + QOS_PARAMS + (
     Param("coarse.conf", _DEFAULTS.coarse_conf, "Low confidence threshold of the coarse stage (recall first)",
           (0.0, 1.0)),
     Param("coarse.iou", _DEFAULTS.coarse_iou, "NMS IoU threshold inside and across coarse blocks", (0.05, 0.95)),
+    Param("coarse.artefact_span", _DEFAULTS.coarse_artefact_span, "A coarse box spanning this share of its tile's "
+          "height while at least coarse.artefact_aspect times as wide as tall (or of its height and width) is a "
+          "detector artefact and dropped (counted); 0: keep every box", (0.0, 1.0)),
+    Param("coarse.artefact_aspect", _DEFAULTS.coarse_artefact_aspect, "Width over height at or above which a "
+          "tile-high coarse box is an artefact", (0.05, 100.0)),
     Param("coarse.on_edge", False, "Run the N coarse blocks on the N edge servers (as in the paper) instead of "
           "in this node", read_only=True),
     Param("coarse.timeout_ms", 1500.0, "coarse.on_edge: a coarse block not answered this long after it was sent "
@@ -179,7 +184,9 @@ class CameraNode(LifecycleNode):
         try:
             self.repose = self._given_repose or build_repose(
                 self.p, profiles=profiles, coarse_model=self.p["coarse.model"], coarse_conf=self.p["coarse.conf"],
-                coarse_iou=self.p["coarse.iou"], coarse_sizes=sizes, coarse_budget_share=self.p["coarse.budget_share"])
+                coarse_iou=self.p["coarse.iou"], coarse_sizes=sizes, coarse_budget_share=self.p["coarse.budget_share"],
+                coarse_artefact_span=self.p["coarse.artefact_span"],
+                coarse_artefact_aspect=self.p["coarse.artefact_aspect"])
         except Exception as exc:  # noqa: BLE001 - reported as a failed transition
             self.get_logger().error(f"cannot configure: {exc}")
             return TransitionCallbackReturn.FAILURE
@@ -265,7 +272,9 @@ class CameraNode(LifecycleNode):
                                    changed.get("max_height", self.p["max_height"]))
         if self.repose is not None:  # not configured yet: configure reads the parameters
             for name, attr in (("coarse.conf", "coarse_conf"), ("coarse.iou", "coarse_iou"),
-                               ("coarse.budget_share", "coarse_budget_share")):
+                               ("coarse.budget_share", "coarse_budget_share"),
+                               ("coarse.artefact_span", "coarse_artefact_span"),
+                               ("coarse.artefact_aspect", "coarse_artefact_aspect")):
                 if name in changed:
                     setattr(self.repose.config, attr, float(changed[name]))
 
@@ -386,6 +395,7 @@ class CameraNode(LifecycleNode):
                     self.counts["coarse_here_no_live_server"] += 1
                 stage = self.repose.coarse_stage(frame, on_edge=False, model_key=key)
                 coarse, coarse_ms = stage.detections, stage.ms
+                self.counts["coarse_artefacts"] += stage.artefacts
         except Exception as exc:  # noqa: BLE001
             self.counts["coarse_error"] += 1
             self.get_logger().error(f"frame {seq}: coarse detection failed: {exc}")
@@ -433,7 +443,11 @@ class CameraNode(LifecycleNode):
             self.collector.wait(key, 0.0)  # forget the frame
             raise
         answers = self.collector.wait(key, timeout_s - (time.perf_counter() - t0))
-        merged, missing = merge_coarse_answers(answers, rects, sent_to, w, h, self.p["coarse.iou"])
+        counts: dict = {}
+        merged, missing = merge_coarse_answers(answers, rects, sent_to, w, h, self.p["coarse.iou"],
+                                               self.p["coarse.artefact_span"], self.p["coarse.artefact_aspect"],
+                                               counts)
+        self.counts["coarse_artefacts"] += counts.get("artefacts", 0)
         ms = (time.perf_counter() - t0) * 1000.0
         reason = ""
         if missing:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from typing import Dict, Hashable, List, Optional, Sequence, Tuple
 
 from repose_ros.core.blocks import Rect
-from repose_ros.core.coarse import merge_block_detections
+from repose_ros.core.coarse import DEFAULT_ARTEFACT_ASPECT, DEFAULT_ARTEFACT_SPAN, merge_block_detections
 from repose_ros.core.detections import Detections
 
 
@@ -96,11 +96,14 @@ class CoarseCollector:
 
 
 def merge_coarse_answers(answers: Sequence[Optional[CoarseAnswer]], rects: Sequence[Rect], sent_to: Sequence[int],
-                         frame_w: int, frame_h: int, iou: float) -> Tuple[Detections, List[str]]:
+                         frame_w: int, frame_h: int, iou: float, artefact_span: float = DEFAULT_ARTEFACT_SPAN,
+                         artefact_aspect: float = DEFAULT_ARTEFACT_ASPECT,
+                         counts: Optional[Dict[str, int]] = None) -> Tuple[Detections, List[str]]:
     """Merge the answers to a frame's coarse blocks into full-frame detections.
 
     Returns ``(merged, missing)``: a block without an answer (None) or with an error counts as
-    empty, and ``missing`` names each such block, its server and why.
+    empty, and ``missing`` names each such block, its server and why. Tile artefacts are dropped
+    and counted as :func:`repose_ros.core.coarse.merge_block_detections` does.
     """
     per_block, missing = [], []
     for i, a in enumerate(answers):
@@ -109,4 +112,5 @@ def merge_coarse_answers(answers: Sequence[Optional[CoarseAnswer]], rects: Seque
             per_block.append(Detections.empty())
         else:
             per_block.append(a.detections)
-    return merge_block_detections(per_block, rects, frame_w, frame_h, iou=iou), missing
+    return merge_block_detections(per_block, rects, frame_w, frame_h, iou=iou, artefact_span=artefact_span,
+                                  artefact_aspect=artefact_aspect, counts=counts), missing

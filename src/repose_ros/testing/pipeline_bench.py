@@ -77,6 +77,9 @@ def inprocess_run(params: dict, frames: list, servers: int, on_edge: bool, budge
                        models=models,
                        coarse_model=cam["coarse.model"], coarse_conf=float(cam["coarse.conf"]),
                        coarse_iou=float(cam["coarse.iou"]), conf=float(shared["conf"]), iou=float(shared["iou"]),
+                       coarse_artefact_span=float(cam.get("coarse.artefact_span", RePoseConfig.coarse_artefact_span)),
+                       coarse_artefact_aspect=float(cam.get("coarse.artefact_aspect",
+                                                            RePoseConfig.coarse_artefact_aspect)),
                        coarse_on_edge=on_edge,
                        weights=dict(zip(shared["weights_names"], shared["weights_files"])),
                        # plan with the measured latency ratios, as the partitioner does with ServerStatus
