@@ -517,6 +517,35 @@ def test_frame_report_measures_every_stage():
         assert r.within_budget  # a few ms here: well within 3 s
 
 
+@pytest.mark.ros
+def test_camera_drops_and_counts_a_box_over_a_whole_coarse_tile():
+    """A bright region filling a coarse tile's height, wider than tall: dropped, counted, not published."""
+    from test_pipeline_inprocess import H
+    from repose_ros.core.boxes import box_iou
+    from repose_ros.core.health import camera_health
+
+    frame = _frame()
+    slab = (50, H // 2, 500, H)                      # the bottom-left of four 640 x 360 tiles: 450 x 360
+    frame[slab[1]:slab[3], slab[0]:slab[2]] = 240
+    msg = bgr_to_image(frame)
+    msg.header.stamp.sec = 90
+    h = Harness(num_servers=4, extra={"camera": [Parameter("coarse.sizes", value=[0])]})
+    try:
+        h.wait_ready(4)
+        h.pub.publish(msg)
+        assert h.spin_until(lambda: len(h.out) >= 1)
+        counts = dict(h.cam.counts)
+    finally:
+        h.close()
+    assert counts.get("coarse_artefacts", 0) == 1 and counts["processed"] == 1, counts
+    out = np.array([[d.bbox.center.position.x - d.bbox.size_x / 2, d.bbox.center.position.y - d.bbox.size_y / 2,
+                     d.bbox.center.position.x + d.bbox.size_x / 2, d.bbox.center.position.y + d.bbox.size_y / 2]
+                    for d in h.out[0].detections]).reshape(-1, 4)
+    assert len(out) and box_iou(np.array([slab], np.float32), out.astype(np.float32)).max() < 0.5
+    health = camera_health(counts, counts, "active", 0)
+    assert ("coarse artefacts dropped", "1") in health.values
+
+
 COARSE_TIMEOUT_MS = 800.0  # 400 ms was missed now and then by a live server on a loaded 2-core box
 
 

@@ -395,7 +395,8 @@ class CameraNode(LifecycleNode):
                     self.counts["coarse_here_no_live_server"] += 1
                 stage = self.repose.coarse_stage(frame, on_edge=False, model_key=key)
                 coarse, coarse_ms = stage.detections, stage.ms
-                self.counts["coarse_artefacts"] += stage.artefacts
+                if stage.artefacts:
+                    self.counts["coarse_artefacts"] += stage.artefacts
         except Exception as exc:  # noqa: BLE001
             self.counts["coarse_error"] += 1
             self.get_logger().error(f"frame {seq}: coarse detection failed: {exc}")
@@ -447,7 +448,8 @@ class CameraNode(LifecycleNode):
         merged, missing = merge_coarse_answers(answers, rects, sent_to, w, h, self.p["coarse.iou"],
                                                self.p["coarse.artefact_span"], self.p["coarse.artefact_aspect"],
                                                counts)
-        self.counts["coarse_artefacts"] += counts.get("artefacts", 0)
+        if counts.get("artefacts"):
+            self.counts["coarse_artefacts"] += counts["artefacts"]
         ms = (time.perf_counter() - t0) * 1000.0
         reason = ""
         if missing:
