@@ -183,9 +183,11 @@ def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any]
     """
     if len(per_block) != len(rects):
         raise ValueError(f"got {len(per_block)} detection sets for {len(rects)} blocks")
+    rect_arr = np.array([[r.x0, r.y0, r.x1, r.y1] if hasattr(r, "x0") else list(r) for r in rects],
+                        dtype=np.float64)
     sets = []
-    for d, r in zip(per_block, rects):
-        bad = tile_artefact_mask(d.xyxy, r, artefact_span, artefact_aspect) if len(d) else np.zeros(0, bool)
+    for d, r in zip(per_block, rect_arr):
+        bad = tile_artefact_mask(d.xyxy, r, artefact_span, artefact_aspect)
         if bad.any():
             d = d[~bad]
             if counts is not None:
@@ -193,8 +195,6 @@ def merge_block_detections(per_block: Sequence[Detections], rects: Sequence[Any]
         sets.append(d)
     if not sets or sum(len(d) for d in sets) == 0:
         return Detections.empty()
-    rect_arr = np.array([[r.x0, r.y0, r.x1, r.y1] if hasattr(r, "x0") else list(r) for r in rects],
-                        dtype=np.float64)
     dets = Detections.concatenate(sets)
     owner = np.concatenate([np.full(len(d), i, np.int64) for i, d in enumerate(sets)])
     keep = np.asarray(batched_nms(dets.xyxy, dets.scores, dets.class_ids, iou), dtype=np.int64)
