@@ -109,3 +109,36 @@ def test_bad_options_exit_with_a_message():
         main_partition_study(["--dataset", "synthetic", "--candidates", "spectral"])
     with pytest.raises(SystemExit, match="positive budgets"):
         main_partition_study(["--dataset", "synthetic", "--budgets", "-5"])
+
+
+def test_profile_clock_charges_the_predicted_coarse_time_not_the_measured_one(tmp_path, monkeypatch):
+    import dataclasses
+
+    from repose_ros.cli.partition_study import main_partition_study
+    from repose_ros.evaluation.methods import MethodRunner
+
+    slow = {"ms": 0.0}
+    real = MethodRunner._coarse
+
+    def coarse(self, image, key=None):  # the measured coarse stage as on a busy machine
+        stage = real(self, image, key)
+        return dataclasses.replace(stage, ms=stage.ms + slow["ms"])
+
+    monkeypatch.setattr(MethodRunner, "_coarse", coarse)
+    budget = SCALE_FEATURES.index("budget")
+    feats = {}
+    for clock in ("measured", "profile"):
+        for extra in (0.0, 900.0):
+            slow["ms"] = extra
+            out = tmp_path / f"{clock}{extra:g}.json"
+            assert main_partition_study(["--dataset", "synthetic", "--frames", "1", "--budgets", "1500",
+                                         "--candidates", "meanshift", "--budget-clock", clock, "--no-progress",
+                                         "--json", str(out)]) == 0
+            data = json.loads(out.read_text())
+            assert data["budget_clock"] == clock
+            feats[clock, extra] = data["rows"][0]["features"][budget]
+    # measured: 900 ms more coarse time leaves the blocks less budget; profile: the same budget
+    assert feats["measured", 900.0] < feats["measured", 0.0]
+    assert feats["profile", 900.0] == feats["profile", 0.0]
+    with pytest.raises(SystemExit):
+        main_partition_study(["--dataset", "synthetic", "--budget-clock", "wall"])

@@ -25,6 +25,7 @@ from repose_ros.cli.args import add_policy_options, comma_list
 
 
 def _parser() -> argparse.ArgumentParser:
+    from repose_ros.core.config import BUDGET_CLOCKS
     from repose_ros.evaluation.partition_study import DEFAULT_CANDIDATES
 
     p = argparse.ArgumentParser(prog="repose partition-study", description=__doc__.split("\n\n")[0],
@@ -47,6 +48,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=int, default=1, help="torch threads (default 1)")
     p.add_argument("--seed", type=int, default=0, help="seed of mosaics / collages")
     p.add_argument("--json", default=None, help="write the summary and every row here")
+    p.add_argument("--budget-clock", choices=BUDGET_CLOCKS, default="measured",
+                   help="coarse time charged to the budget: measured (as deployed) or the profile's prediction, "
+                        "with which the rows do not depend on the machine's load (default measured)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
@@ -96,7 +100,8 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
         bar = tqdm(total=len(dataset.frames), desc="partition-study", unit="frame", file=sys.stderr)
     t0 = time.perf_counter()
     try:
-        rows = run_study(dataset, runner, budgets, candidates, progress=(lambda _i: bar.update(1)) if bar else None)
+        rows = run_study(dataset, runner, budgets, candidates, progress=(lambda _i: bar.update(1)) if bar else None,
+                         budget_clock=args.budget_clock)
     finally:
         if bar is not None:
             bar.close()
@@ -109,7 +114,7 @@ def main_partition_study(argv: Optional[List[str]] = None) -> int:
                "frames": [f.name for f in dataset.frames], "servers": o.servers,
                "policy": dep["policy"], "policy_check": dep["policy_check"],
                "policy_check_value": dep["policy_check_value"], "search_share": dep["search_share"],
-               "feature_names": list(SCALE_FEATURES),
+               "budget_clock": args.budget_clock, "feature_names": list(SCALE_FEATURES),
                "candidates": [c.name for c in candidates], "summary": summary,
                "rows": [r.to_dict() for r in rows], "duration_s": round(time.perf_counter() - t0, 1),
                "command": "repose partition-study " + " ".join(shlex.quote(a) for a in (argv or sys.argv[1:]))}

@@ -3,9 +3,12 @@
 For every frame and budget the coarse stage runs once; each *candidate* clustering of its boxes
 (MeanShift, the greedy search, the RL-DCA policy, MeanShift at other bandwidths, one cluster,
 k-means) is turned into blocks, planned as deployed (:meth:`RePose.plan_frame`, budget-spending
-included) under one detection budget shared by all candidates (the budget less the measured
-coarse time and the reserve: the candidates' own search time is left out, so that only the
-partition differs), run on the detector and fused. Recorded per (frame, budget, candidate): the
+included) under one detection budget shared by all candidates (the budget less the coarse
+stage's time and the reserve: the candidates' own search time is left out, so that only the
+partition differs), run on the detector and fused. The coarse time charged is the measured one
+(``budget_clock="measured"``, as deployed) or the profile's prediction (``"profile"``, as
+``repose eval --budget-clock profile``), with which the rows, and a scale policy trained on them, do
+not depend on how busy the machine was. Recorded per (frame, budget, candidate): the
 plan's value (what the planner expects to find), the frame's AP50:95, the number of blocks, and
 the frame's scale features (:func:`repose_ros.core.dca.scale.scale_features` of its coarse boxes
 and detection budget), so that the rows of candidates ``bandwidth:F`` can train RL-DCA's scale
@@ -33,6 +36,7 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from repose_ros.core.dca.scale import scale_features
+from repose_ros.core.pipeline import check_budget_clock
 from repose_ros.core.detections import Detections
 from repose_ros.evaluation.metrics import DetectionEvaluator
 
@@ -144,14 +148,16 @@ def run_candidate(repose: Any, image: np.ndarray, coarse: Detections, part: Any,
 
 
 def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: Sequence[Candidate],
-              progress: Optional[Callable[[int], None]] = None) -> List[StudyRow]:
+              progress: Optional[Callable[[int], None]] = None, budget_clock: str = "measured") -> List[StudyRow]:
     """Run every candidate on every frame at every budget (see the module docstring); return the rows.
 
     ``runner``: a :class:`repose_ros.evaluation.methods.MethodRunner`; its RePose instance of each
     named partitioner clusters, the MeanShift one plans and runs every candidate (blocks run
     without :meth:`RePose.run`, so the profile is never adapted between candidates). Frames
-    without coarse boxes are skipped (every candidate is empty).
+    without coarse boxes are skipped (every candidate is empty). ``budget_clock``: which coarse time
+    the detection budget is charged (module docstring; ``measured`` or ``profile``).
     """
+    measured = check_budget_clock(budget_clock) == "measured"
     repose = runner.repose("meanshift")
     rows: List[StudyRow] = []
     for fi, frame in enumerate(dataset.frames):
@@ -164,8 +170,9 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
             coarse = stage.detections
             if len(coarse) == 0:
                 continue
-            detect_budget = repose.detection_budget(stage.ms, budget)
             ck = stage.model_key or None
+            coarse_ms = stage.ms if measured else repose.predicted_coarse_ms(w, h, ck, stage.on_edge)
+            detect_budget = repose.detection_budget(coarse_ms, budget)
             feats = scale_features(coarse.xyxy, w, h, detect_budget, repose.config.num_servers).tolist()
             for cand in candidates:
                 part = candidate_partition(cand, runner, coarse, w, h, detect_budget, ck)
