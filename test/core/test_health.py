@@ -25,6 +25,28 @@ def test_camera_warns_on_drops_in_the_window_only():
     assert not any(k == "dropped.coarse_artefacts" for k, _ in h.values)
 
 
+def test_camera_lists_unanswered_coarse_blocks_apart_from_frame_drops():
+    from repose_ros.core.health import camera_handed_on
+
+    # 5 frames in, all processed; 3 of their coarse blocks on the edge unanswered, 1 answer late
+    counts = {"received": 5, "processed": 5, "coarse_block_missing": 3, "coarse_answer_late": 1}
+    assert camera_handed_on(counts) == 5  # blocks are no frames: each frame is counted once
+    h = camera_health(counts, {"received": 2, "processed": 2, "coarse_block_missing": 1}, "active", 0)
+    assert h.level == WARN and "0 dropped" in h.message and "1 coarse block(s) unanswered" in h.message
+    assert ("coarse blocks unanswered (counted empty)", "3") in h.values
+    assert ("coarse answers after the timeout", "1") in h.values
+    assert not any(k.startswith("dropped.") for k, _ in h.values)
+    h = camera_health(counts, {"received": 2, "processed": 2, "coarse_answer_late": 1}, "active", 0)
+    assert h.level == OK  # a late answer alone: the frame had been answered without it
+    # no live edge server: the frame's coarse stage runs on the camera, processed all the same
+    counts = {"received": 3, "processed": 3, "coarse_here_no_live_server": 2}
+    assert camera_handed_on(counts) == 3
+    h = camera_health(counts, {"received": 1, "processed": 1, "coarse_here_no_live_server": 1}, "active", 0)
+    assert h.level == WARN and "1 frame(s) coarse on the camera" in h.message
+    assert ("frames coarse on the camera (no live server)", "2") in h.values
+    assert not any(k.startswith("dropped.") for k, _ in h.values)
+
+
 def test_partitioner_error_without_live_server_warn_with_fewer():
     assert partitioner_health({"frames": 3}, {"frames": 3}, "active", 2, [], {}, {}).level == ERROR
     h = partitioner_health({"frames": 3}, {"frames": 3}, "active", 2, [1], {"1": {"m@640": 1.25}},

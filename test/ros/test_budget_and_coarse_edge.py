@@ -602,6 +602,12 @@ def test_coarse_on_edge_answers_every_frame_when_a_server_dies():
     assert not any(lost in reports[s].drop_reason for s in stamps[-4:]), "server 1 still planned for at the end"
     last = {m.header.stamp.sec: m for m in h.out}[83]
     assert not reports[83].degraded and _boxes(last) == ALL_BLOBS
+    # the camera counts the unanswered blocks apart: every frame is handed on once, none is a drop
+    from repose_ros.core.health import camera_handed_on, camera_health
+
+    counts = dict(h.cam.counts)
+    assert counts["coarse_block_missing"] >= len(timed_out) and camera_handed_on(counts) == 2 + len(stamps), counts
+    assert not any(k.startswith("dropped.coarse") for k, _ in camera_health(counts, {}, "active", 0).values)
 
 
 @pytest.mark.ros

@@ -82,30 +82,48 @@ def _stalled(h: "Health", stalled_s: float, limit_s: float, what: str) -> "Healt
 # camera counters that are no frame's outcome, and frames the node never saw
 _CAMERA_INFO = frozenset(("received", "warm_up", "stamp_backwards", "coarse_artefacts"))
 _CAMERA_LOST = frozenset(("lost_before_queue", "lost_dds"))
+# camera counters of how the coarse stage on the edge (coarse.on_edge) went, not of frames' outcomes:
+# a frame with a block unanswered is processed with that block counted empty, one without a live
+# server is processed on the camera (degraded, not dropped)
+_CAMERA_NOTES = {"coarse_block_missing": "coarse blocks unanswered (counted empty)",
+                 "coarse_answer_late": "coarse answers after the timeout",
+                 "coarse_here_no_live_server": "frames coarse on the camera (no live server)"}
 
 
 def camera_handed_on(counts: Mapping[str, int]) -> int:
     """Frames the camera node took and handed on (processed, or dropped with a reason)."""
-    return sum(v for k, v in counts.items() if k not in _CAMERA_INFO and k not in _CAMERA_LOST)
+    return sum(v for k, v in counts.items() if k not in _CAMERA_INFO and k not in _CAMERA_LOST
+               and k not in _CAMERA_NOTES)
 
 
 def camera_health(counts: Mapping[str, int], window: Mapping[str, int], state: str, queued: int,
                   input_reliability: str = "", stalled_s: float = 0.0, stall_limit_s: float = 5.0) -> Health:
     """Judge the camera node: frames in, processed, dropped per reason (before and in the queue), losses.
 
-    WARN: not active, or frames dropped or lost in the window. ERROR: frames have waited in the
-    queue for ``stall_limit_s`` with none handed on (``stalled_s``, see :class:`Stall`). Keys
-    ``dropped.<reason>`` list the totals of every drop reason.
+    WARN: not active, or frames dropped or lost, coarse blocks on the edge unanswered or frames
+    coarse on the camera for want of a live server, in the window. ERROR: frames have waited in
+    the queue for ``stall_limit_s`` with none handed on (``stalled_s``, see :class:`Stall`). Keys
+    ``dropped.<reason>`` list the totals of every drop reason; how the coarse stage on the edge
+    went is listed apart (no frame's outcome).
     """
-    benign = _CAMERA_INFO | {"processed"}
+    benign = _CAMERA_INFO | {"processed"} | set(_CAMERA_NOTES)
     drops = {k: v for k, v in counts.items() if k not in benign and v}
     recent = sum(v for k, v in window.items() if k not in benign and v > 0)
-    level = WARN if state != "active" or recent else OK
+    unanswered = max(window.get("coarse_block_missing", 0), 0)
+    here = max(window.get("coarse_here_no_live_server", 0), 0)
+    level = WARN if state != "active" or recent or unanswered or here else OK
     msg = (f"{state}: {window.get('received', 0)} frames in, {recent} dropped or lost since the last report"
            if state == "active" else f"{state}: takes no frames")
+    if state == "active" and unanswered:
+        msg += f"; {unanswered} coarse block(s) unanswered (counted empty)"
+    if state == "active" and here:
+        msg += f"; {here} frame(s) coarse on the camera (no live edge server)"
     h = Health(level, msg).add("state", state).add("frames received", counts.get("received", 0))
     h.add("frames processed", counts.get("processed", 0)).add("queued", queued)
     h.add("coarse artefacts dropped", counts.get("coarse_artefacts", 0))
+    for key, label in _CAMERA_NOTES.items():
+        if counts.get(key):
+            h.add(label, counts[key])
     if input_reliability:
         h.add("input reliability", input_reliability)
     for reason in sorted(drops):
