@@ -162,6 +162,28 @@ def test_training_learns_which_scale_pays_on_held_out_frames(tmp_path):
         cross_validate(s, folds=50)
 
 
+def test_hold_out_by_study_tells_whether_a_preference_carries_over(tmp_path):
+    from repose_ros.training.dca_scale import cross_validate_studies, load_study_samples
+
+    a, b = _study(tmp_path / "a.json", 12, 0), _study(tmp_path / "b.json", 12, 1)
+    s = load_study_samples([str(a), str(b)])
+    out = cross_validate_studies(s, names=["a.json", "b.json"], seed=0, epochs=150)
+    assert set(out) == {"a.json", "b.json"} and out["a.json"]["samples"] == 24
+    for got in out.values():  # the same rule in both studies: learnt on one, it pays on the other
+        assert got["policy"] > max(got["fixed"].values()) + 0.01
+        assert got["trained_best"]["scale"] in s.scales
+        assert got["trained_best"]["reward"] == got["fixed"][f"{got['trained_best']['scale']:g}"]
+    # a study whose frames want the opposite scale: what the others taught fails there
+    c = json.loads(b.read_text())
+    for row in c["rows"]:
+        row["ap50_95"] = 0.45 - row["ap50_95"]
+    (tmp_path / "c.json").write_text(json.dumps(c))
+    flipped = cross_validate_studies(load_study_samples([str(a), str(tmp_path / "c.json")]), seed=0, epochs=150)
+    assert flipped["1"]["policy"] < min(flipped["1"]["fixed"].values()) + 0.005
+    with pytest.raises(ValueError, match="two studies"):
+        cross_validate_studies(load_study_samples([str(a)]))
+
+
 def test_train_dca_scale_study_command(tmp_path):
     from repose_ros.cli.train_dca import main_train
 
@@ -173,6 +195,11 @@ def test_train_dca_scale_study_command(tmp_path):
     assert report["samples"] == 24 and "cross_validation" in report and len(report["curve"]) == 100
     assert (tmp_path / "pol_curve.png").stat().st_size > 1000
     assert RLDCA(out).scale_policy.scales == (0.6, 0.8, 1.0)
+    other = _study(tmp_path / "b.json", 6, 4)
+    assert main_train(["--scale-study", f"{study},{other}", "--out", str(out), "--scale-epochs", "50",
+                       "--scale-folds", "0", "--scale-hold-out-studies", "--no-progress"]) == 0
+    report = json.loads(out.with_suffix(".json").read_text())
+    assert set(report["study_hold_out"]) == {"a.json", "b.json"} and "cross_validation" not in report
     with pytest.raises(SystemExit, match="npz"):
         main_train(["--scale-study", str(study), "--out", str(tmp_path / "pol.zip")])
 

@@ -125,6 +125,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="(--scale-study) entropy bonus of the softmax policy (default: %(default)s)")
     p.add_argument("--scale-weight-decay", type=float, default=1e-3,
                    help="(--scale-study) Adam weight decay (default: %(default)s)")
+    p.add_argument("--scale-hold-out-studies", action="store_true",
+                   help="(--scale-study) also hold out each study in turn (fit on the others) and report it: "
+                        "does what was learnt on some scenes carry over to another?")
     p.add_argument("--scale-folds", type=int, default=5,
                    help="(--scale-study) folds of the frame-wise cross-validation reported (default: 5; 0: none)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -136,8 +139,8 @@ def main_train_scale(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from repose_ros.cli.args import comma_list
-    from repose_ros.training.dca_scale import (cross_validate, evaluate_choice, fit_scale_policy,
-                                               load_study_samples, plot_scale_curve)
+    from repose_ros.training.dca_scale import (cross_validate, cross_validate_studies, evaluate_choice,
+                                               fit_scale_policy, load_study_samples, plot_scale_curve)
 
     out = Path(args.out)
     if out.suffix != ".npz":
@@ -157,6 +160,12 @@ def main_train_scale(args: argparse.Namespace) -> int:
     if args.scale_folds:
         try:
             report["cross_validation"] = cross_validate(samples, folds=args.scale_folds, seed=args.seed, **fit)
+        except ValueError as exc:
+            raise SystemExit(f"repose train-dca --scale-study: {exc}") from None
+    if args.scale_hold_out_studies:
+        try:
+            report["study_hold_out"] = cross_validate_studies(samples, names=[Path(f).name for f in files],
+                                                              seed=args.seed, **fit)
         except ValueError as exc:
             raise SystemExit(f"repose train-dca --scale-study: {exc}") from None
     bar = None

@@ -14,7 +14,10 @@ metric's range. Seeded: the same files and settings give the same policy.
 
 :func:`cross_validate` holds frames out (all budgets of a frame together, folds by frame) and
 reports the mean reward of the arg-max choice on the held-out frames next to always taking one
-scale, so that a policy is judged on frames it did not learn from.
+scale, so that a policy is judged on frames it did not learn from. :func:`cross_validate_studies`
+holds out whole studies instead (fit on the others), which asks whether what was learnt on some
+kinds of scene carries over to another: frames of one study share a scene or a camera, so
+frame-wise folds can look better than a new place would.
 """
 from __future__ import annotations
 
@@ -26,7 +29,8 @@ import numpy as np
 
 from repose_ros.core.dca.scale import SCALE_FEATURES, ScalePolicy
 
-__all__ = ["ScaleSamples", "load_study_samples", "fit_scale_policy", "cross_validate", "plot_scale_curve"]
+__all__ = ["ScaleSamples", "load_study_samples", "fit_scale_policy", "cross_validate", "cross_validate_studies",
+           "plot_scale_curve"]
 
 
 class ScaleSamples:
@@ -205,6 +209,32 @@ def cross_validate(samples: ScaleSamples, folds: int = 5, seed: int = 0, **fit_k
                                        **{f"scale {s:g}": float(samples.r[m, k].mean())
                                           for k, s in enumerate(samples.scales)}}
     out["chosen"] = {f"{s:g}": int(np.sum(chosen == k)) for k, s in enumerate(samples.scales)}
+    return out
+
+
+def cross_validate_studies(samples: ScaleSamples, names: Optional[Sequence[str]] = None, seed: int = 0,
+                           **fit_kwargs: Any) -> Dict[str, Any]:
+    """Hold out each study in turn (fit on the others, choose on it); return the figures per held-out study.
+
+    Per study: its samples, the held-out mean reward of the policy, of every fixed scale, and of
+    ``trained_best``, the fixed scale best on the other studies (what a constant learnt there would
+    pick). ``names``: the studies' names in the order of :func:`load_study_samples`' files.
+    ValueError with fewer than two studies.
+    """
+    study = np.array([str(g).split(":", 1)[0] for g in samples.groups])
+    ids = sorted(set(study.tolist()), key=int)
+    if len(ids) < 2:
+        raise ValueError("hold-out by study needs at least two studies")
+    out: Dict[str, Any] = {}
+    for sid in ids:
+        test, train = np.flatnonzero(study == sid), np.flatnonzero(study != sid)
+        pol, _ = fit_scale_policy(samples, seed=seed, index=train, **fit_kwargs)
+        got = samples.r[test, _choose(pol, samples.x[test])]
+        best = int(np.argmax(samples.r[train].mean(axis=0)))
+        name = names[int(sid)] if names is not None and int(sid) < len(names) else sid
+        constant = {"scale": samples.scales[best], "reward": float(samples.r[test, best].mean())}
+        out[str(name)] = {"samples": int(len(test)), "policy": float(got.mean()),
+                          "fixed": _fixed(samples.r[test], samples.scales), "trained_best": constant}
     return out
 
 
