@@ -305,3 +305,31 @@ def test_refine_leaves_a_scale_policys_clusters_as_they_are():
     assert np.array_equal(shipped.refine(b[:1], W, H, labels=np.array([7])), [0])
     with pytest.raises(ValueError, match="labels"):
         shipped.refine(b, W, H, labels=labels[:-1])
+
+
+def test_fixed_scale_policy_needs_no_file_and_clusters_every_frame_at_that_scale():
+    """``policy: scale:F``: mean shift at F x the bandwidth on every frame, through RLDCA and the pipeline."""
+    from repose_ros.core.dca.scale import FixedScale, fixed_scale_of
+
+    assert fixed_scale_of("scale:0.45") == 0.45 and fixed_scale_of("builtin:scale") is None
+    assert fixed_scale_of("") is None and fixed_scale_of(None) is None
+    for bad in ("scale:", "scale:abc", "scale:0", "scale:-1", "scale:nan"):
+        with pytest.raises(ValueError, match="positive number"):
+            fixed_scale_of(bad)
+    with pytest.raises(ValueError):
+        RLDCA("scale:zero")
+    dca = RLDCA("scale:0.45")
+    assert dca.policy_path is None and isinstance(dca.scale_policy, FixedScale) and dca.actor is None
+    dca.load()  # nothing to load: no file is looked for
+    rng = np.random.default_rng(3)
+    sparse, dense = _layout(rng, False), _layout(rng, True)
+    assert dca.bandwidth_scale(sparse, W, H, 740, 4) == dca.bandwidth_scale(dense, W, H, 3000, 2) == 0.45
+    repose = RePose(RePoseConfig(partitioner="rl_dca", policy="scale:0.45"), zoo=ModelZoo.fake())
+    for xy in (sparse, dense):
+        det = Detections(xy, np.ones(len(xy), np.float32), np.zeros(len(xy), np.int64))
+        np.testing.assert_array_equal(repose.partition(det, W, H, 740).labels, repose.initial_labels(det, W, H, 0.45))
+    det = Detections(sparse, np.ones(len(sparse), np.float32), np.zeros(len(sparse), np.int64))
+    assert repose.partition(det, W, H, 740).labels.max() > repose.initial_labels(det, W, H).max()
+    # scale:1 is MeanShift itself
+    one = RePose(RePoseConfig(partitioner="rl_dca", policy="scale:1"), zoo=ModelZoo.fake())
+    np.testing.assert_array_equal(one.partition(det, W, H, 740).labels, one.initial_labels(det, W, H))

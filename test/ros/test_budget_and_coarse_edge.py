@@ -650,6 +650,24 @@ def test_hidden_spread_parameter_reaches_the_planner():
         rclpy.try_shutdown(context=ctx)
 
 
+def test_a_fixed_bandwidth_scale_is_a_policy_setting_of_the_partitioner():
+    """policy: scale:F needs no file: the partitioner configures with it and clusters at F x the bandwidth."""
+    from repose_ros.core.dca.scale import FixedScale
+    from repose_ros.nodes.partitioner import PartitionerNode
+
+    ctx = rclpy.Context()
+    rclpy.init(context=ctx, domain_id=_domain())
+    node = PartitionerNode(standalone=False, context=ctx, namespace="fixed", parameter_overrides=[
+        Parameter("num_servers", value=2), Parameter("partitioner", value="rl_dca"),
+        Parameter("policy", value="scale:0.45"), Parameter("publish_debug_image", value=False)])
+    try:
+        assert node.repose.config.policy == "scale:0.45"
+        assert isinstance(node.repose.dca.scale_policy, FixedScale) and node.repose.dca.scale_policy.scales == (0.45,)
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown(context=ctx)
+
+
 @pytest.mark.parametrize("imgsz,expected,swapped", [(1920, [(10, 10)], 1), (100, [(11, 9), (60, 5)], 0),
                                                     (0, [(11, 9), (60, 5)], 0)])
 def test_a_detection_too_large_at_its_blocks_input_is_answered_by_the_coarse_box(aggregator, imgsz, expected,

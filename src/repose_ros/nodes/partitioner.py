@@ -71,7 +71,8 @@ PARAMS = (
           "value; costs a plan per candidate) or uniform (grid, for comparison); "
           "may be switched at run time"),
     Param("policy", _DEFAULTS.policy, "RL-DCA policy file: .zip (keep / merge / split) or .npz (scale choice); "
-          "builtin:scale: the shipped scale policy; builtin:ppo or empty: the shipped keep / merge / split one",
+          "builtin:scale: the shipped scale policy; builtin:ppo or empty: the shipped keep / merge / split one; "
+          "scale:F: mean shift at F x the bandwidth on every frame (no file)",
           read_only=True),
     Param("policy_check", _DEFAULTS.policy_check, "rl_dca: keep a policy's choice only when it raises the "
           "planner's value of the clusters: a scale policy's bandwidth against the configured one (two plans), "

@@ -70,6 +70,8 @@ Scale policies
 A policy file can instead hold RL-DCA's *scale choice* (:mod:`repose_ros.core.dca.scale`: a
 ``.npz`` whose metadata says ``kind: scale``): it picks, per frame, the multiplier of the
 mean-shift bandwidth and makes no keep / merge / split step (:meth:`RLDCA.bandwidth_scale`).
+``policy: scale:F`` names no file: the same multiplier F on every frame (:class:`FixedScale`), the
+constant a learned scale choice is measured against.
 
 Inference
 ---------
@@ -88,7 +90,7 @@ import numpy as np
 
 from repose_ros.core.clustering import DEFAULT_BANDWIDTH, DEFAULT_GAMMA, initial_clusters
 from repose_ros.core.dca.actions import apply_action
-from repose_ros.core.dca.scale import POLICY_KIND, ScalePolicy
+from repose_ros.core.dca.scale import POLICY_KIND, FixedScale, ScalePolicy, fixed_scale_of
 from repose_ros.core.dca.state import (ACTION_KEEP, ClusterState, DEFAULT_MAX_CLUSTERS, DEFAULT_MAX_STEPS, feature_size,
                                        raises_value, renumber_labels)
 
@@ -241,8 +243,8 @@ class RLDCA:
     those the policy was trained with, then to the module defaults.
 
     Args:
-        policy_path: ``.zip`` policy, a scale ``.npz``, or ``builtin:<name>`` (:data:`BUILTIN_POLICIES`);
-            default :func:`default_policy_path`.
+        policy_path: ``.zip`` policy, a scale ``.npz``, ``builtin:<name>`` (:data:`BUILTIN_POLICIES`)
+            or ``scale:F`` (a fixed bandwidth multiplier, no file); default :func:`default_policy_path`.
         use_policy: False gives mean shift only (ablation; see :meth:`meanshift_only`).
         gamma: stretch exponent of the initial clustering.
         bandwidth: mean-shift bandwidth.
@@ -267,7 +269,8 @@ class RLDCA:
         extended_state: bool | None = None,
         context: bool | None = None,
     ) -> None:
-        self.policy_path = resolve_policy_path(policy_path)
+        fixed = fixed_scale_of(policy_path)
+        self.policy_path = None if fixed is not None else resolve_policy_path(policy_path)
         self.use_policy = use_policy
         self._gamma = gamma
         self._bandwidth = bandwidth
@@ -277,8 +280,10 @@ class RLDCA:
         self._context = context
         self._actor = actor
         self._meta: dict[str, Any] = {}
-        self._scale: ScalePolicy | None = None
+        self._scale: ScalePolicy | FixedScale | None = None
         self._loaded = actor is not None or not use_policy
+        if fixed is not None and actor is None:
+            self._scale, self._loaded = FixedScale(fixed), True
         if actor is not None:
             self._meta["max_clusters"], self._meta["extended_state"], self._meta["context"] = self._check_actor(
                 actor, max_clusters, extended_state, context
@@ -390,8 +395,8 @@ class RLDCA:
         self._loaded = True
 
     @property
-    def scale_policy(self) -> ScalePolicy | None:
-        """The policy's per-frame choice of the bandwidth multiplier, when it is a scale policy (else None)."""
+    def scale_policy(self) -> ScalePolicy | FixedScale | None:
+        """The policy's per-frame choice of the bandwidth multiplier, when it is a scale policy or a fixed scale."""
         if self.use_policy:
             self.load()
         return self._scale

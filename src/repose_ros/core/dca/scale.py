@@ -36,13 +36,14 @@ The policy file stores the mean and scale used to standardise them.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from repose_ros.core.dca.state import context_features
 
-__all__ = ["SCALE_FEATURES", "DEFAULT_SCALES", "POLICY_KIND", "scale_features", "ScalePolicy"]
+__all__ = ["SCALE_FEATURES", "DEFAULT_SCALES", "POLICY_KIND", "scale_features", "ScalePolicy", "FixedScale",
+           "fixed_scale_of"]
 
 #: Names of :func:`scale_features`' values, in order.
 SCALE_FEATURES = ("log_boxes", "height", "crowding", "cover", "budget", "servers")
@@ -136,3 +137,38 @@ class ScalePolicy:
         rest = {k: v for k, v in meta.items() if k not in ("kind", "scales", "mean", "std", "features",
                                                            "activation", "n_layers")}
         return cls(actor, meta["scales"], meta["mean"], meta["std"], rest)
+
+
+class FixedScale:
+    """The same bandwidth multiplier on every frame (``policy: scale:F``): no file, no features.
+
+    What a learned :class:`ScalePolicy` has to beat: its choice per frame against the one
+    constant that does as well on average.
+    """
+
+    def __init__(self, scale: float) -> None:
+        scale = float(scale)
+        if not np.isfinite(scale) or scale <= 0:
+            raise ValueError(f"a fixed bandwidth scale must be a positive number, got {scale!r}")
+        self.scales = (scale,)
+        self.meta: Dict[str, Any] = {"kind": "fixed"}
+
+    def choose(self, xyxy: np.ndarray, frame_w: float, frame_h: float, budget_ms: float, servers: int) -> float:
+        """Return the fixed multiplier (whatever the frame)."""
+        return self.scales[0]
+
+
+def fixed_scale_of(text: Any) -> Optional[float]:
+    """Return F of a ``policy`` setting ``scale:F`` (a fixed bandwidth multiplier), None for any other setting.
+
+    Raises:
+        ValueError: when F is not a positive number.
+    """
+    name = "" if text is None else str(text)
+    if not name.startswith("scale:"):
+        return None
+    try:
+        value = float(name.split(":", 1)[1])
+    except ValueError:
+        raise ValueError(f"policy {name!r}: scale:F needs a positive number F (e.g. scale:0.45)") from None
+    return FixedScale(value).scales[0]
