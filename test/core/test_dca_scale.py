@@ -330,6 +330,8 @@ def test_fixed_scale_policy_needs_no_file_and_clusters_every_frame_at_that_scale
         np.testing.assert_array_equal(repose.partition(det, W, H, 740).labels, repose.initial_labels(det, W, H, 0.45))
     det = Detections(sparse, np.ones(len(sparse), np.float32), np.zeros(len(sparse), np.int64))
     assert repose.partition(det, W, H, 740).labels.max() > repose.initial_labels(det, W, H).max()
+    # without the policy (mean shift only) the setting is not used
+    assert RLDCA("scale:0.45", use_policy=False).bandwidth_scale(sparse, W, H, 740, 4) == 1.0
     # scale:1 is MeanShift itself
     one = RePose(RePoseConfig(partitioner="rl_dca", policy="scale:1"), zoo=ModelZoo.fake())
     np.testing.assert_array_equal(one.partition(det, W, H, 740).labels, one.initial_labels(det, W, H))

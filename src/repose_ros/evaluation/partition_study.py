@@ -36,8 +36,8 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 import numpy as np
 
 from repose_ros.core.dca.scale import scale_features
-from repose_ros.core.pipeline import check_budget_clock
 from repose_ros.core.detections import Detections
+from repose_ros.core.pipeline import check_budget_clock
 from repose_ros.evaluation.metrics import DetectionEvaluator
 
 #: Default candidates: ``name`` or ``name:argument`` (see :func:`parse_candidate`).

@@ -282,7 +282,7 @@ class RLDCA:
         self._meta: dict[str, Any] = {}
         self._scale: ScalePolicy | FixedScale | None = None
         self._loaded = actor is not None or not use_policy
-        if fixed is not None and actor is None:
+        if fixed is not None and actor is None and use_policy:
             self._scale, self._loaded = FixedScale(fixed), True
         if actor is not None:
             self._meta["max_clusters"], self._meta["extended_state"], self._meta["context"] = self._check_actor(
