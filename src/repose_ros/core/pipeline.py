@@ -122,6 +122,17 @@ class RePose:
         per_block = float(self.profiles.block_latency(model_key or c.coarse_model, r.w, r.h))
         return per_block * (1 if edge else c.num_servers)
 
+    def charged_coarse_ms(self, stage: CoarseStage, frame_w: int, frame_h: int,
+                          budget_clock: str = "measured") -> float:
+        """Return the coarse time a frame's detection budget is charged: measured, or predicted (``profile``).
+
+        ``budget_clock`` as :meth:`run`: ``measured`` is ``stage.ms``; ``profile`` is
+        :meth:`predicted_coarse_ms` of the coarse model that ran, where it ran.
+        """
+        if check_budget_clock(budget_clock) == "measured":
+            return stage.ms
+        return self.predicted_coarse_ms(frame_w, frame_h, stage.model_key or None, stage.on_edge)
+
     def coarse_stage(self, frame: np.ndarray, on_edge: Optional[bool] = None,
                      model_key: Optional[str] = None) -> CoarseStage:
         """Run the coarse stage as deployed and time it (see :class:`CoarseStage`).
@@ -663,11 +674,10 @@ class RePose:
         of how busy the machine was (for comparing partitioners and planners; the latencies
         reported are measured either way, and the partition's own time is not charged).
         """
-        check_budget_clock(budget_clock)
+        measured = check_budget_clock(budget_clock) == "measured"
         h, w = frame.shape[:2]
         stage = coarse if coarse is not None else self.coarse_stage(frame, model_key=self.coarse_key(w, h, budget_ms))
-        measured = budget_clock == "measured"
-        coarse_ms = stage.ms if measured else self.predicted_coarse_ms(w, h, stage.model_key or None, stage.on_edge)
+        coarse_ms = self.charged_coarse_ms(stage, w, h, budget_clock)
         t1 = time.perf_counter()
         memo: Dict[Any, Any] = {}  # one frame's coarse boxes: what partition's plans computed, plan_frame reuses
         part = self.partition(stage.detections, w, h, self.detection_budget(coarse_ms, budget_ms),

@@ -157,7 +157,7 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
     without coarse boxes are skipped (every candidate is empty). ``budget_clock``: which coarse time
     the detection budget is charged (module docstring; ``measured`` or ``profile``).
     """
-    measured = check_budget_clock(budget_clock) == "measured"
+    check_budget_clock(budget_clock)
     repose = runner.repose("meanshift")
     rows: List[StudyRow] = []
     for fi, frame in enumerate(dataset.frames):
@@ -171,8 +171,7 @@ def run_study(dataset: Any, runner: Any, budgets: Sequence[float], candidates: S
             if len(coarse) == 0:
                 continue
             ck = stage.model_key or None
-            coarse_ms = stage.ms if measured else repose.predicted_coarse_ms(w, h, ck, stage.on_edge)
-            detect_budget = repose.detection_budget(coarse_ms, budget)
+            detect_budget = repose.detection_budget(repose.charged_coarse_ms(stage, w, h, budget_clock), budget)
             feats = scale_features(coarse.xyxy, w, h, detect_budget, repose.config.num_servers).tolist()
             for cand in candidates:
                 part = candidate_partition(cand, runner, coarse, w, h, detect_budget, ck)
