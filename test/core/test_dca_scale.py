@@ -184,6 +184,25 @@ def test_hold_out_by_study_tells_whether_a_preference_carries_over(tmp_path):
         cross_validate_studies(load_study_samples([str(a)]))
 
 
+def test_hold_out_by_study_names_studies_by_their_file(tmp_path):
+    from repose_ros.training.dca_scale import ScaleSamples, cross_validate_studies, load_study_samples
+
+    a, b = _study(tmp_path / "a.json", 12, 0), _study(tmp_path / "b.json", 12, 1)
+    empty = json.loads(a.read_text())
+    for row in empty["rows"]:  # a study of frames without people gives no sample
+        row["ap50_95"] = None
+    (tmp_path / "empty.json").write_text(json.dumps(empty))
+    s = load_study_samples([str(tmp_path / "empty.json"), str(a), str(b)])
+    assert sorted(set(s.studies.tolist())) == [1, 2]
+    out = cross_validate_studies(s, names=["empty.json", "a.json", "b.json"], seed=0, epochs=50)
+    assert set(out) == {"a.json", "b.json"}
+    bare = ScaleSamples(s.x, s.r, s.groups, s.scales, s.budgets)  # no study index: nothing to hold out by
+    with pytest.raises(ValueError, match="study"):
+        cross_validate_studies(bare)
+    with pytest.raises(ValueError, match="one study index per sample"):
+        ScaleSamples(s.x, s.r, s.groups, s.scales, s.budgets, s.studies[:-1])
+
+
 def test_train_dca_scale_study_command(tmp_path):
     from repose_ros.cli.train_dca import main_train
 

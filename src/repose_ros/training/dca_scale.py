@@ -34,17 +34,24 @@ __all__ = ["ScaleSamples", "load_study_samples", "fit_scale_policy", "cross_vali
 
 
 class ScaleSamples:
-    """Observations ``x`` (n, F), rewards ``r`` (n, A) per scale, ``groups`` (n,) frame ids, ``scales`` (A,)."""
+    """Observations ``x`` (n, F), rewards ``r`` (n, A) per scale, ``groups`` (n,) frame ids, ``scales`` (A,).
+
+    ``studies`` (n,): the index of the study file each sample came from (``None`` when unknown), what
+    :func:`cross_validate_studies` holds out by.
+    """
 
     def __init__(self, x: np.ndarray, r: np.ndarray, groups: np.ndarray, scales: Sequence[float],
-                 budgets: np.ndarray) -> None:
+                 budgets: np.ndarray, studies: Optional[np.ndarray] = None) -> None:
         self.x = np.asarray(x, np.float64).reshape(-1, len(SCALE_FEATURES))
         self.r = np.asarray(r, np.float64).reshape(len(self.x), -1)
         self.groups = np.asarray(groups)
         self.scales = tuple(float(s) for s in scales)
         self.budgets = np.asarray(budgets, np.float64)
+        self.studies = None if studies is None else np.asarray(studies, np.int64)
         if self.r.shape[1] != len(self.scales) or len(self.groups) != len(self.x) or len(self.budgets) != len(self.x):
             raise ValueError("samples: x, r, groups and budgets must agree")
+        if self.studies is not None and self.studies.shape != (len(self.x),):
+            raise ValueError("samples: one study index per sample")
 
     def __len__(self) -> int:
         return len(self.x)
@@ -79,7 +86,7 @@ def load_study_samples(paths: Sequence[str]) -> ScaleSamples:
     if len(scales) < 2:
         raise ValueError(f"the studies share fewer than two scales ({scales}): run them with --candidates "
                          "meanshift,bandwidth:F,...")
-    xs, rs, groups, budgets = [], [], [], []
+    xs, rs, groups, budgets, study_of = [], [], [], [], []
     for fi, (p, d) in enumerate(studies):
         cells: Dict[Tuple[int, float], Dict[float, Any]] = {}
         for row in d["rows"]:
@@ -94,9 +101,10 @@ def load_study_samples(paths: Sequence[str]) -> ScaleSamples:
             rs.append([by[s]["ap50_95"] for s in scales])
             groups.append(f"{fi}:{frame}")
             budgets.append(budget)
+            study_of.append(fi)
     if not xs:
         raise ValueError("no (frame, budget) in the studies has every scale measured")
-    return ScaleSamples(np.array(xs), np.array(rs), np.array(groups), scales, np.array(budgets))
+    return ScaleSamples(np.array(xs), np.array(rs), np.array(groups), scales, np.array(budgets), np.array(study_of))
 
 
 def _advantages(r: np.ndarray) -> np.ndarray:
@@ -219,10 +227,12 @@ def cross_validate_studies(samples: ScaleSamples, names: Optional[Sequence[str]]
     Per study: its samples, the held-out mean reward of the policy, of every fixed scale, and of
     ``trained_best``, the fixed scale best on the other studies (what a constant learnt there would
     pick). ``names``: the studies' names in the order of :func:`load_study_samples`' files.
-    ValueError with fewer than two studies.
+    ValueError when the samples carry no study index or come from fewer than two studies.
     """
-    study = np.array([str(g).split(":", 1)[0] for g in samples.groups])
-    ids = sorted(set(study.tolist()), key=int)
+    if samples.studies is None:
+        raise ValueError("hold-out by study needs each sample's study (samples of load_study_samples)")
+    study = samples.studies
+    ids = sorted(set(study.tolist()))
     if len(ids) < 2:
         raise ValueError("hold-out by study needs at least two studies")
     out: Dict[str, Any] = {}
@@ -231,7 +241,7 @@ def cross_validate_studies(samples: ScaleSamples, names: Optional[Sequence[str]]
         pol, _ = fit_scale_policy(samples, seed=seed, index=train, **fit_kwargs)
         got = samples.r[test, _choose(pol, samples.x[test])]
         best = int(np.argmax(samples.r[train].mean(axis=0)))
-        name = names[int(sid)] if names is not None and int(sid) < len(names) else sid
+        name = names[sid] if names is not None and sid < len(names) else sid
         constant = {"scale": samples.scales[best], "reward": float(samples.r[test, best].mean())}
         out[str(name)] = {"samples": int(len(test)), "policy": float(got.mean()),
                           "fixed": _fixed(samples.r[test], samples.scales), "trained_best": constant}
