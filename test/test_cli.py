@@ -35,8 +35,8 @@ def test_bench_overhead_writes_json(tmp_path):
     assert main(["bench", "overhead", "--sizes", "50", "--repeats", "3", "--json", str(out)]) == 0
     res = json.loads(out.read_text())
     assert res["boxes"]["50"]["partition_ms"] > 0 and res["boxes"]["50"]["plan_ms"] > 0
-    # by default it times the configured rl_dca: the scale policy, unchecked (config/repose.yaml)
-    assert (res["policy"], res["policy_check"]) == ("builtin:scale", False)
+    # by default it times the configured rl_dca: mean shift at 0.45 x the bandwidth, unchecked (config/repose.yaml)
+    assert (res["policy"], res["policy_check"]) == ("scale:0.45", False)
 
 
 def test_bench_overhead_times_the_partitioner_nodes_path(monkeypatch):

@@ -428,8 +428,8 @@ def test_evaluate_runs_every_family_on_the_fake_detector():
     assert all(summary[k]["mean_partition_ms"] > 0 for k in ("meanshift@2000", "rl_dca@2000", "greedy@2000"))
     assert summary["greedy@2000"]["mean_search_plans"] >= 1  # its look-ahead's plans per frame
     assert "mean_search_plans" not in summary["meanshift@2000"]
-    # rl_dca's default scale policy: the mean bandwidth multiplier it picked (0.45 / 0.6 / 0.8 / 1.0), unchecked
-    assert 0.45 <= summary["rl_dca@2000"]["mean_policy_scale"] <= 1.0
+    # rl_dca's default policy (scale:0.45): the mean bandwidth multiplier it used, 0.45 on every frame, unchecked
+    assert summary["rl_dca@2000"]["mean_policy_scale"] == pytest.approx(0.45)
     assert "mean_policy_kept" not in summary["rl_dca@2000"]
     for k in ("meanshift@2000", "greedy@2000"):
         assert "mean_policy_kept" not in summary[k] and "mean_policy_scale" not in summary[k]
@@ -519,7 +519,7 @@ def test_command_selects_methods_and_rejects_bad_input(tmp_path):
     from repose_ros.core.config import RePoseConfig
 
     data = json.loads(out.read_text())
-    assert (data["policy"], data["policy_check"]) == ("builtin:scale", False)
+    assert (data["policy"], data["policy_check"]) == ("scale:0.45", False)
     assert (data["policy"], data["policy_check"]) == (RePoseConfig.policy, RePoseConfig.policy_check)
     assert main_eval(["--dataset", "synthetic", "--quick", "--no-progress", "--methods", "rl_dca",
                       "--budgets", "1500", "--policy", "builtin:ppo", "--policy-check", "--json", str(out)]) == 0

@@ -78,7 +78,7 @@ def test_the_command_runs_end_to_end_on_generated_scenes(tmp_path, capsys):
     assert data["feature_names"] == list(SCALE_FEATURES)
     assert all(r["features"] == rows[0]["features"] and len(r["features"]) == len(SCALE_FEATURES) for r in rows)
     # the rl_dca candidate runs the deployed policy and check unless the command line names others
-    assert (data["policy"], data["policy_check"]) == ("builtin:scale", False)
+    assert (data["policy"], data["policy_check"]) == ("scale:0.45", False)
     assert main_partition_study(["--dataset", "synthetic", "--frames", "1", "--budgets", "1500", "--candidates",
                                  "rl_dca", "--policy", "builtin:ppo", "--policy-check", "--no-progress",
                                  "--json", str(out)]) == 0

@@ -31,8 +31,9 @@ def add_policy_options(parser: argparse.ArgumentParser, whose: str = "rl_dca") -
     ``whose`` names what runs the policy in the help texts (``rl_dca``, ``the rl_dca candidate``).
     """
     parser.add_argument("--policy", default=None,
-                        help=f"RL-DCA policy of {whose}: builtin:scale, builtin:ppo (or empty: the keep / merge / "
-                             "split one), a .zip, a scale .npz, or scale:F (F x the bandwidth on every frame) "
+                        help=f"RL-DCA policy of {whose}: scale:F (F x the bandwidth on every frame), builtin:scale "
+                             "(learned scale choice), builtin:ppo (or empty: the keep / merge / split one), a .zip "
+                             "or a scale .npz "
                              "(default: the policy setting of config/repose.yaml)")
     parser.add_argument("--policy-check", action=argparse.BooleanOptionalAction, default=None,
                         help=f"{whose}: keep the policy's choice only where the planner values it more "

@@ -42,9 +42,11 @@ class RePoseConfig:
     # ~2 s, within ~0.005 of it at 4 s (docs/rl_dca.md, fourteenth round); greedy searches ~10x
     # longer (README, RL-DCA section). meanshift: MeanShift alone.
     partitioner: str = "rl_dca"
-    # rl_dca's policy: builtin:scale (mean shift at the bandwidth the scale policy picks) measured
-    # ahead of the keep / merge / split PPO policy ("" or builtin:ppo) end to end (docs/rl_dca.md)
-    policy: str = "builtin:scale"
+    # rl_dca's policy: scale:0.45 (mean shift at 0.45 x the bandwidth on every frame) since the
+    # twenty-eighth round: on fresh mosaics at or above the learned scale policy (builtin:scale) in
+    # every cell, and level with it on held-out sets; both ahead of the keep / merge / split PPO
+    # policy ("" or builtin:ppo) end to end (docs/rl_dca.md)
+    policy: str = "scale:0.45"
     # rl_dca: keep a policy's choice only when it raises the planner's value (plan_value): the scale
     # policy's bandwidth against the configured one (two plans), or each keep / merge / split
     # action, stopping at the first that does not (one plan per step). Off since the twenty-fourth
