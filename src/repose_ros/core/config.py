@@ -38,9 +38,9 @@ class RePoseConfig:
     coarse_artefact_aspect: float = DEFAULT_ARTEFACT_ASPECT
     conf: float = 0.25
     iou: float = 0.5
-    # rl_dca (the checked scale policy) since 2026-12-05: ahead of MeanShift alone at budgets up to
-    # ~2 s, within ~0.005 of it at 4 s (docs/rl_dca.md, fourteenth round); greedy searches ~10x
-    # longer (README, RL-DCA section). meanshift: MeanShift alone.
+    # rl_dca since 2026-12-05 (with `policy` below: mean shift at a finer bandwidth since 2026-12-07):
+    # ahead of MeanShift alone on the mosaics at every budget, level or behind on VisDrone at 2-4 s;
+    # greedy searches ~100x longer (README, RL-DCA section). meanshift: MeanShift alone.
     partitioner: str = "rl_dca"
     # rl_dca's policy: scale:0.45 (mean shift at 0.45 x the bandwidth on every frame) since the
     # twenty-eighth round: on fresh mosaics at or above the learned scale policy (builtin:scale) in

@@ -70,9 +70,9 @@ PARAMS = (
     Param("partitioner", _DEFAULTS.partitioner, "rl_dca, meanshift (no policy), greedy (look-ahead on the plan's "
           "value; costs a plan per candidate) or uniform (grid, for comparison); "
           "may be switched at run time"),
-    Param("policy", _DEFAULTS.policy, "RL-DCA policy: scale:F: mean shift at F x the bandwidth on every frame (no file; "
-          "scale:0.45 by default); builtin:scale: the shipped learned scale choice; builtin:ppo or empty: the "
-          "shipped keep / merge / split one; a file: .zip (keep / merge / split) or .npz (scale choice)",
+    Param("policy", _DEFAULTS.policy, "RL-DCA policy: scale:F: mean shift at F x the bandwidth on every frame "
+          "(no file; scale:0.45 by default); builtin:scale: the shipped learned scale choice; builtin:ppo or "
+          "empty: the shipped keep / merge / split one; a file: .zip (keep / merge / split) or .npz (scale choice)",
           read_only=True),
     Param("policy_check", _DEFAULTS.policy_check, "rl_dca: keep a policy's choice only when it raises the "
           "planner's value of the clusters: a scale policy's bandwidth against the configured one (two plans), "
