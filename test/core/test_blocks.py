@@ -326,3 +326,9 @@ def test_blocks_match_a_cluster_by_cluster_hull(data, margin, min_size, noise):
             assert (r.x0, r.x1) == (x0, x1)
         if y1 - y0 >= min_size:
             assert (r.y0, r.y1) == (y0, y1)
+        for lo, hi, got_lo, got_hi, limit in ((x0, x1, r.x0, r.x1, fw), (y0, y1, r.y0, r.y1, fh)):
+            target = min(max(hi - lo, min_size), limit)  # grown to min_size, never beyond the frame
+            assert got_hi - got_lo == target and 0 <= got_lo and got_hi <= limit
+            start = lo - (target - (hi - lo)) // 2  # symmetric growth where the frame leaves room
+            if 0 <= start and start + target <= limit:
+                assert got_lo == start

@@ -1,4 +1,5 @@
 """Tests of the initial clustering (y stretch and mean shift)."""
+import math
 import warnings
 
 import numpy as np
@@ -148,3 +149,40 @@ def testsquared_distances_are_the_broadcast_ones():
         a, b = rng.normal(size=(40, d)), rng.normal(size=(7, d))
         assert np.array_equal(squared_distances(a, b), ((a[:, None, :] - b[None, :, :]) ** 2).sum(axis=2))
     assert squared_distances(np.zeros((0, 2)), np.zeros((3, 2))).shape == (0, 3)
+
+
+def _modes_one_by_one(centers, intens, bandwidth):
+    """The rule :func:`_distinct_modes` implements, centre after centre: rank, keep one unless a kept one is near."""
+    order = sorted(range(len(centers)), key=lambda i: (intens[i], *centers[i]), reverse=True)
+    kept = []
+    for i in order:
+        if all(math.sqrt(sum((a - b) ** 2 for a, b in zip(centers[i], centers[j]))) > bandwidth for j in kept):
+            kept.append(i)
+    return np.asarray(centers, np.float64)[kept].reshape(-1, np.shape(centers)[1])
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_distinct_modes_keep_what_the_one_by_one_rule_keeps(seed):
+    """The fixed point of the vectorised suppression is the ranked, one-at-a-time suppression.
+
+    Twins (seeds converged to one point) and a chain of centres each near the next (every pass
+    settles one more link) are among the cases.
+    """
+    from repose_ros.core.clustering import _distinct_modes
+
+    rng = np.random.default_rng(seed)
+    n = int(rng.integers(1, 120))
+    bw = float(rng.uniform(0.03, 0.2))
+    centers = rng.random((n, 2))
+    intens = rng.integers(1, 8, n)
+    twins = rng.random(n) < 0.3
+    centers[twins] = centers[rng.integers(0, n, int(twins.sum()))]
+    intens[twins] = rng.integers(1, 8, int(twins.sum()))
+    if seed % 2:  # a chain: 30 centres 0.6 bandwidth apart, counts falling along it
+        chain = np.stack([0.1 + 0.6 * bw * np.arange(30), np.full(30, 0.5)], axis=1)
+        centers = np.concatenate([centers, chain])
+        intens = np.concatenate([intens, 100 - np.arange(30)])
+    got = _distinct_modes(centers.copy(), intens.copy(), bw)
+    np.testing.assert_array_equal(got, _modes_one_by_one(centers.tolist(), intens.tolist(), bw))
+    if seed % 2:  # every other link of the chain survives
+        assert sum(1 for c in got.tolist() if c[1] == 0.5) >= 15

@@ -116,30 +116,36 @@ class Block:
         return int(self.box_indices.size)
 
 
-def _grow_axis(lo: int, hi: int, min_size: int, limit: int) -> tuple:
-    """Grow ``[lo, hi)`` symmetrically to ``min(min_size, limit)``, shifted to stay in ``[0, limit)``."""
-    target = min(max(hi - lo, min_size), limit)
-    extra = target - (hi - lo)
-    if extra > 0:
-        lo -= extra // 2
-        hi = lo + target
-    if lo < 0:
-        lo, hi = 0, target
-    if hi > limit:
-        lo, hi = limit - target, limit
-    return lo, hi
+def _grow_axes(lo: np.ndarray, hi: np.ndarray, min_size: int, limit: int) -> tuple:
+    """Grow each ``[lo, hi)`` symmetrically to ``min(min_size, limit)``, shifted to stay in ``[0, limit)``."""
+    size = hi - lo
+    target = np.minimum(np.maximum(size, min_size), limit)
+    extra = target - size
+    grown = extra > 0
+    lo = np.where(grown, lo - extra // 2, lo)
+    hi = np.where(grown, lo + target, hi)
+    low = lo < 0
+    lo, hi = np.where(low, 0, lo), np.where(low, target, hi)
+    high = hi > limit
+    return np.where(high, limit - target, lo), np.where(high, limit, hi)
 
 
-def _rect_around(bx0: float, by0: float, bx1: float, by1: float, frame_w: int, frame_h: int, margin: int,
-                 min_size: int) -> Rect:
-    """Rect around the hull ``bx0, by0, bx1, by1`` of some boxes plus ``margin``, clipped, grown to ``min_size``."""
-    x0 = min(max(math.floor(bx0) - margin, 0), frame_w)  # Rect(...).clip(frame_w, frame_h) without the Rects
-    y0 = min(max(math.floor(by0) - margin, 0), frame_h)
-    x1 = min(max(math.ceil(bx1) + margin, x0), frame_w)
-    y1 = min(max(math.ceil(by1) + margin, y0), frame_h)
-    gx0, gx1 = _grow_axis(x0, x1, min_size, frame_w)
-    gy0, gy1 = _grow_axis(y0, y1, min_size, frame_h)
-    return Rect(gx0, gy0, gx1, gy1)
+def _rects_around(hulls: np.ndarray, frame_w: int, frame_h: int, margins: np.ndarray, min_size: int) -> List[Rect]:
+    """Rects around hulls ``(K, 4)`` of boxes plus their ``margins``, clipped, grown to ``min_size``.
+
+    Each: the integer hull (floor / ceil) widened by its margin on every side, clipped to the
+    frame, then grown symmetrically to at least ``min_size`` per side (shifted back into the
+    frame when it would stick out; never larger than the frame). All hulls at once.
+    """
+    h = np.asarray(hulls, np.float64).reshape(-1, 4)
+    lo = np.floor(h[:, :2]).astype(np.int64) - margins[:, None]
+    hi = np.ceil(h[:, 2:]).astype(np.int64) + margins[:, None]
+    size = np.array([frame_w, frame_h], np.int64)
+    lo = np.minimum(np.maximum(lo, 0), size)
+    hi = np.minimum(np.maximum(hi, lo), size)
+    x0, x1 = _grow_axes(lo[:, 0], hi[:, 0], min_size, frame_w)
+    y0, y1 = _grow_axes(lo[:, 1], hi[:, 1], min_size, frame_h)
+    return [Rect(*r) for r in np.stack([x0, y0, x1, y1], axis=1).tolist()]
 
 
 def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, frame_h: int,
@@ -199,9 +205,9 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
 
     order = np.argsort(lab, kind="stable")  # box indices grouped by label, ascending within each
     sorted_lab = lab[order]
-    starts = np.flatnonzero(np.r_[True, sorted_lab[1:] != sorted_lab[:-1]])
-    members: Dict[int, np.ndarray] = {int(sorted_lab[a]): order[a:z]
-                                      for a, z in zip(starts, np.r_[starts[1:], len(order)])}
+    cuts = np.flatnonzero(sorted_lab[1:] != sorted_lab[:-1]) + 1
+    members: Dict[int, np.ndarray] = dict(zip(sorted_lab[np.concatenate([[0], cuts])].tolist(),
+                                              np.split(order.astype(np.int64, copy=False), cuts)))
     noise_idx = [int(i) for i in members.pop(-1, ())]
     cluster_ids = list(members)
     own: List[int] = noise_idx
@@ -216,7 +222,7 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
             extra[cluster_ids[int(np.argmin(dx * dx + dy * dy))]].append(i)
         members = {c: np.sort(np.concatenate([members[c], np.asarray(extra[c], np.int64)])) for c in cluster_ids}
         own = []
-    groups = [(c, members[c].astype(np.int64, copy=False)) for c in cluster_ids]
+    groups = [(c, members[c]) for c in cluster_ids]
     groups += [(-1, np.array([i], dtype=np.int64)) for i in own]
     names = [idx.tobytes() for _, idx in groups]
     todo = list(range(len(groups))) if rects is None else [g for g, name in enumerate(names) if name not in rects]
@@ -226,15 +232,15 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
         boxes = b[np.concatenate(parts)]
         hulls = np.concatenate([np.minimum.reduceat(boxes[:, :2], starts, axis=0),
-                                np.maximum.reduceat(boxes[:, 2:], starts, axis=0)], axis=1).tolist()
-        for g, hull in zip(todo, hulls):
-            m = margin
-            if margin_height > 0:
-                idx = groups[g][1]
-                m = max(margin, math.ceil(margin_height * float(np.median(b[idx, 3] - b[idx, 1]))))
-            made[g] = _rect_around(*hull, frame_w, frame_h, m, min_size)
+                                np.maximum.reduceat(boxes[:, 2:], starts, axis=0)], axis=1)
+        margins = np.full(len(todo), int(margin), np.int64)
+        if margin_height > 0:
+            for k, idx in enumerate(parts):
+                margins[k] = max(margin, math.ceil(margin_height * float(np.median(b[idx, 3] - b[idx, 1]))))
+        for g, rect in zip(todo, _rects_around(hulls, frame_w, frame_h, margins, min_size)):
+            made[g] = rect
             if rects is not None:
-                rects[names[g]] = made[g]
+                rects[names[g]] = rect
     return [Block(made[g] if rects is None else rects[names[g]], idx, c) for g, (c, idx) in enumerate(groups)]
 
 

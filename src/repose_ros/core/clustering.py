@@ -124,21 +124,31 @@ def _shift_seeds(X: np.ndarray, means: np.ndarray, bandwidth: float, max_iter: i
     All seeds iterate together; a seed stops when its window is empty, when it moved by at most
     ``1e-3 * bandwidth``, or at ``max_iter``. Returns ``(means, counts)``: the converged centres
     and the number of points in each one's last window.
+
+    Each iteration is two matrix products: the squared distances of the seeds to the points as
+    ``[m, |m|^2, 1] . [-2x, 1, |x|^2]`` (one product instead of three passes over the seeds x points
+    array), then the windows (0 / 1) times ``[x, 1]``, which gives each window's sum and count.
     """
     n, d = X.shape
     counts = np.zeros(len(means), dtype=np.int64)
     active = np.arange(len(means))
     bw2 = bandwidth * bandwidth
     stop2 = (1e-3 * bandwidth) ** 2
-    x2 = np.einsum("ij,ij->i", X, X)
-    xt2 = 2.0 * X.T
+    x_rows = np.empty((d + 2, n))
+    x_rows[:d] = -2.0 * X.T
+    x_rows[d] = 1.0
+    x_rows[d + 1] = np.einsum("ij,ij->i", X, X)
     x_aug = np.concatenate([X, np.ones((n, 1))], axis=1)  # one product gives sums and counts
+    m_aug = np.empty((len(means), d + 2))
+    m_aug[:, d + 1] = 1.0
     for completed in range(max_iter + 1):
         if active.size == 0:
             break
         m = means[active]
-        within = (np.einsum("ij,ij->i", m, m)[:, None] + x2) - m @ xt2 <= bw2
-        sums = within.astype(np.float64) @ x_aug
+        ma = m_aug[:active.size]
+        ma[:, :d] = m
+        ma[:, d] = np.einsum("ij,ij->i", m, m)
+        sums = (ma @ x_rows <= bw2).astype(np.float64) @ x_aug
         cnt = sums[:, d]
         counts[active] = cnt
         new = sums[:, :d] / np.maximum(cnt, 1.0)[:, None]
@@ -165,18 +175,29 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
 
 
 def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -> np.ndarray:
-    """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one."""
+    """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one.
+
+    A centre is kept when no kept centre ranked before it lies within ``bandwidth``. That rule
+    defines the kept set one centre after the other; it is found here as the fixed point of
+    "kept = no kept better centre near", iterated from "all kept" with one matrix product per
+    pass: after ``t`` passes every centre whose chain of better near centres is shorter than ``t``
+    is settled, so it stops after at most as many passes as there are centres (a few on real layouts).
+    """
     order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
     centers = centers[order[::-1]]
-    near = np.sqrt(squared_distances(centers, centers)) <= bandwidth
-    alive = np.ones(len(centers), dtype=bool)
-    kept = []
-    i = 0
-    while i < len(centers):  # one pass per kept centre: it removes the worse ones near it
-        kept.append(i)
-        alive &= ~near[i]
-        rest = np.flatnonzero(alive[i + 1:])
-        i = i + 1 + int(rest[0]) if rest.size else len(centers)
+    # A centre at the same point as the one ranked just before it is dropped whatever becomes of that
+    # one (kept, it drops the twin; dropped, what dropped it is as near the twin): drop such twins
+    # (seeds that converged together, usually) before the pairwise distances.
+    if len(centers) > 1:
+        centers = centers[np.concatenate([[True], np.any(centers[1:] != centers[:-1], axis=1)])]
+    # better[j, i]: centre j ranks before centre i and lies within bandwidth of it
+    better = np.triu(np.sqrt(squared_distances(centers, centers)) <= bandwidth, 1).astype(np.float64)
+    kept = np.ones(len(centers), dtype=bool)
+    for _ in range(len(centers)):
+        now = kept.astype(np.float64) @ better == 0.0
+        if np.array_equal(now, kept):
+            break
+        kept = now
     return centers[kept]
 
 
