@@ -166,7 +166,7 @@ def test_distinct_modes_keep_what_the_one_by_one_rule_keeps(seed):
     """The fixed point of the vectorised suppression is the ranked, one-at-a-time suppression.
 
     Twins (seeds converged to one point) and a chain of centres each near the next (every pass
-    settles one more link) are among the cases.
+    settles one more link, so it ends centre by centre) are among the cases.
     """
     from repose_ros.core.clustering import _distinct_modes
 

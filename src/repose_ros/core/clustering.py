@@ -174,6 +174,9 @@ def squared_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return out
 
 
+_FIXED_POINT_PASSES = 12  # passes of _distinct_modes' fixed point before it settles centre by centre
+
+
 def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -> np.ndarray:
     """Rank centres by (window count, coordinates) descending; drop one within ``bandwidth`` of a better one.
 
@@ -181,7 +184,8 @@ def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -
     defines the kept set one centre after the other; it is found here as the fixed point of
     "kept = no kept better centre near", iterated from "all kept" with one matrix product per
     pass: after ``t`` passes every centre whose chain of better near centres is shorter than ``t``
-    is settled, so it stops after at most as many passes as there are centres (a few on real layouts).
+    is settled (2 to 8 passes on PANDA-like layouts). Past ``_FIXED_POINT_PASSES`` passes the rule runs
+    centre by centre instead, so that a long chain costs no more than that.
     """
     order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
     centers = centers[order[::-1]]
@@ -193,12 +197,17 @@ def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -
     # better[j, i]: centre j ranks before centre i and lies within bandwidth of it
     better = np.triu(np.sqrt(squared_distances(centers, centers)) <= bandwidth, 1).astype(np.float64)
     kept = np.ones(len(centers), dtype=bool)
-    for _ in range(len(centers)):
+    for _ in range(_FIXED_POINT_PASSES):
         now = kept.astype(np.float64) @ better == 0.0
         if np.array_equal(now, kept):
-            break
+            return centers[kept]
         kept = now
-    return centers[kept]
+    # A long chain of near centres: settle them one after the other (a pass per kept centre).
+    alive = np.ones(len(centers), dtype=bool)
+    for i in range(len(centers)):
+        if alive[i]:
+            alive[i + 1:] &= better[i, i + 1:] == 0.0
+    return centers[alive]
 
 
 def mean_shift(
