@@ -114,6 +114,8 @@ def test_noise_own_and_nearest():
     ({"labels": np.array([-2, 0])}, ">= -1"),
     ({"frame_w": 0}, "positive"),
     ({"margin": -1}, "margin"),
+    ({"margin": 32.5}, "margin must be a whole number"),
+    ({"min_size": 64.0}, "min_size must be a whole number"),
     ({"min_size": 0}, "min_size"),
     ({"noise": "drop"}, "noise"),
     ({"margin_height": -0.1}, "margin_height"),

@@ -173,6 +173,9 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
     if int(frame_w) <= 0 or int(frame_h) <= 0:
         raise ValueError(f"frame size must be positive, got {frame_w}x{frame_h}")
     frame_w, frame_h = int(frame_w), int(frame_h)
+    for name, value in (("margin", margin), ("min_size", min_size)):
+        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+            raise ValueError(f"{name} must be a whole number of pixels (int), got {value!r}")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
     if not 0.0 <= margin_height < math.inf:
@@ -233,7 +236,7 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
         boxes = b[np.concatenate(parts)]
         hulls = np.concatenate([np.minimum.reduceat(boxes[:, :2], starts, axis=0),
                                 np.maximum.reduceat(boxes[:, 2:], starts, axis=0)], axis=1)
-        margins = np.full(len(todo), int(margin), np.int64)
+        margins = np.full(len(todo), margin, np.int64)
         if margin_height > 0:
             for k, idx in enumerate(parts):
                 margins[k] = max(margin, math.ceil(margin_height * float(np.median(b[idx, 3] - b[idx, 1]))))
