@@ -185,7 +185,7 @@ def _distinct_modes(centers: np.ndarray, intens: np.ndarray, bandwidth: float) -
     "kept = no kept better centre near", iterated from "all kept" with one matrix product per
     pass: after ``t`` passes every centre whose chain of better near centres is shorter than ``t``
     is settled (2 to 8 passes on PANDA-like layouts). Past ``_FIXED_POINT_PASSES`` passes the rule runs
-    centre by centre instead, so that a long chain costs no more than that.
+    centre by centre instead, so that a long chain costs little more than that rule alone.
     """
     order = np.lexsort(tuple(centers[:, d] for d in range(centers.shape[1] - 1, -1, -1)) + (intens,))
     centers = centers[order[::-1]]
