@@ -8,9 +8,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
+
+
+def _is_int(v: Any) -> bool:
+    """Return whether ``v`` is a Python or numpy integer (not a bool, not a float)."""
+    return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
 
 
 @dataclass(frozen=True)
@@ -26,7 +31,7 @@ class Rect:
         if not (type(self.x0) is int and type(self.y0) is int and type(self.x1) is int and type(self.y1) is int):
             for name in ("x0", "y0", "x1", "y1"):  # the slow path: numpy integers become ints, the rest fails
                 v = getattr(self, name)
-                if isinstance(v, bool) or not isinstance(v, (int, np.integer)):
+                if not _is_int(v):
                     raise ValueError(f"Rect.{name} must be an int, got {v!r}")
                 object.__setattr__(self, name, int(v))
         if self.x1 < self.x0 or self.y1 < self.y0:
@@ -174,7 +179,7 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
         raise ValueError(f"frame size must be positive, got {frame_w}x{frame_h}")
     frame_w, frame_h = int(frame_w), int(frame_h)
     for name, value in (("margin", margin), ("min_size", min_size)):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not _is_int(value):
             raise ValueError(f"{name} must be a whole number of pixels (int), got {value!r}")
     if margin < 0:
         raise ValueError(f"margin must be >= 0, got {margin}")
