@@ -232,9 +232,9 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
         own = []
     groups = [(c, members[c]) for c in cluster_ids]
     groups += [(-1, np.array([i], dtype=np.int64)) for i in own]
-    names = [idx.tobytes() for _, idx in groups]
-    todo = list(range(len(groups))) if rects is None else [g for g, name in enumerate(names) if name not in rects]
-    made: Dict[int, Rect] = {}
+    names = [idx.tobytes() for _, idx in groups]  # groups are disjoint, so each name is one group's
+    cache: Dict[bytes, Rect] = {} if rects is None else rects
+    todo = [g for g, name in enumerate(names) if name not in cache]
     if todo:  # every hull in one pass: the boxes of the groups laid end to end, one reduction per group
         parts = [groups[g][1] for g in todo]
         starts = np.cumsum([0] + [len(p) for p in parts[:-1]])
@@ -246,10 +246,8 @@ def blocks_from_clusters(xyxy: np.ndarray, labels: np.ndarray, frame_w: int, fra
             for k, idx in enumerate(parts):
                 margins[k] = max(margin, math.ceil(margin_height * float(np.median(b[idx, 3] - b[idx, 1]))))
         for g, rect in zip(todo, _rects_around(hulls, frame_w, frame_h, margins, min_size)):
-            made[g] = rect
-            if rects is not None:
-                rects[names[g]] = rect
-    return [Block(made[g] if rects is None else rects[names[g]], idx, c) for g, (c, idx) in enumerate(groups)]
+            cache[names[g]] = rect
+    return [Block(cache[name], idx, c) for name, (c, idx) in zip(names, groups)]
 
 
 def _normal_cdf(z: np.ndarray) -> np.ndarray:
